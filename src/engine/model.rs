@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 /// uses is a value of this type passed in by the caller.
 pub type Millis = i64;
 
-/// The nine remediation action types of the seed system. On Kubernetes each one
-/// becomes one of three Deployment patches, given by [`ActionType::patch_kind`].
+/// A remediation action type (the nine of the seed system). On Kubernetes each one
+/// becomes one of three Deployment patches: scale, rolling restart or config change.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
 )]
@@ -110,7 +110,9 @@ impl fmt::Display for ActionType {
 
 /// The error of parsing an unknown action type name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown action type {0:?} (expected one of SCALE_UP, SCALE_DOWN, RESTART_SERVICE, UPDATE_CONFIGURATION, THROTTLE_REQUESTS, BYPASS_VALIDATION, ACTIVATE_EMERGENCY_OVERRIDE, REBALANCE_LOAD, APPLY_POLICY)")]
+#[error(
+    "unknown action type {0:?} (expected one of SCALE_UP, SCALE_DOWN, RESTART_SERVICE, UPDATE_CONFIGURATION, THROTTLE_REQUESTS, BYPASS_VALIDATION, ACTIVATE_EMERGENCY_OVERRIDE, REBALANCE_LOAD, APPLY_POLICY)"
+)]
 pub struct UnknownActionType(pub String);
 
 impl FromStr for ActionType {
@@ -125,7 +127,18 @@ impl FromStr for ActionType {
 
 /// How bad a violation is.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    JsonSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -171,7 +184,18 @@ impl ComparisonOperator {
 
 /// Risk of a plan.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    JsonSchema,
 )]
 pub enum RiskLevel {
     #[default]
@@ -182,7 +206,18 @@ pub enum RiskLevel {
 
 /// Priority of an action or a plan.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    JsonSchema,
 )]
 pub enum Priority {
     #[default]
@@ -300,6 +335,12 @@ pub enum ConfigTarget {
 /// Scale bounds a plan must stay inside.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [{
+    "rule": "self.minReplicas <= self.maxReplicas",
+    "message": "minReplicas must not exceed maxReplicas",
+    "fieldPath": ".minReplicas",
+    "reason": "FieldValueInvalid"
+}]))]
 pub struct ScaleBounds {
     #[schemars(range(min = 0))]
     pub min_replicas: i32,
@@ -313,6 +354,20 @@ pub struct ScaleBounds {
 /// A configuration setting that config actions may change.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": "!has(self.allowedValues) || size(self.allowedValues) == 0 || self.value in self.allowedValues",
+        "message": "value must be one of allowedValues",
+        "fieldPath": ".value",
+        "reason": "FieldValueNotSupported"
+    },
+    {
+        "rule": "self.actions.all(a, a in ['UPDATE_CONFIGURATION', 'THROTTLE_REQUESTS', 'BYPASS_VALIDATION', 'ACTIVATE_EMERGENCY_OVERRIDE', 'APPLY_POLICY'])",
+        "message": "a config setting can only serve config actions (UPDATE_CONFIGURATION, THROTTLE_REQUESTS, BYPASS_VALIDATION, ACTIVATE_EMERGENCY_OVERRIDE, APPLY_POLICY)",
+        "fieldPath": ".actions",
+        "reason": "FieldValueNotSupported"
+    }
+]))]
 pub struct ConfigSetting {
     /// Env var or annotation name.
     #[schemars(length(min = 1))]

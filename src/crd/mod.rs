@@ -1,0 +1,78 @@
+//! The three custom resources of the `mapek.io/v1alpha1` API: what users declare
+//! ([`ViolationPolicy`]), the plans the operator proposes ([`RemediationPolicy`]) and
+//! what it learned from them ([`PolicyOutcome`]), plus the CRD generation that
+//! `crdgen` prints.
+
+mod policy_outcome;
+mod remediation_policy;
+mod violation_policy;
+
+pub use policy_outcome::*;
+pub use remediation_policy::*;
+pub use violation_policy::*;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::CustomResourceExt;
+
+/// The API group of every kind here.
+pub const GROUP: &str = "mapek.io";
+/// The served and stored version.
+pub const VERSION: &str = "v1alpha1";
+
+/// Annotation whose value, equal to the plan hash, approves a plan.
+pub const APPROVE_ANNOTATION: &str = "mapek.io/approve";
+/// Annotation whose value (a reason) rejects a plan.
+pub const REJECT_ANNOTATION: &str = "mapek.io/reject";
+
+/// Every CRD, in the order `crds/` lists them.
+pub fn all_crds() -> Vec<CustomResourceDefinition> {
+    vec![
+        ViolationPolicy::crd(),
+        RemediationPolicy::crd(),
+        PolicyOutcome::crd(),
+    ]
+}
+
+/// The file name under `crds/` of a CRD.
+pub fn crd_file_name(crd: &CustomResourceDefinition) -> String {
+    format!("{}.yaml", crd.metadata.name.as_deref().unwrap_or("unnamed"))
+}
+
+/// A CRD as the YAML document `crdgen` prints and `crds/` holds.
+pub fn crd_yaml(crd: &CustomResourceDefinition) -> String {
+    serde_saphyr::to_string(crd).expect("a CRD always serializes to YAML")
+}
+
+/// A Kubernetes API condition, as in `metav1.Condition`.
+pub type Condition = k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+
+/// A reference to the Deployment a policy or plan is about.
+#[derive(
+    Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetRef {
+    /// Only `Deployment` is supported.
+    #[serde(default)]
+    pub kind: TargetKind,
+    /// The Deployment's name, in the policy's namespace.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// Kinds of workload a policy may target.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+pub enum TargetKind {
+    #[default]
+    Deployment,
+}

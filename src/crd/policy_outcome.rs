@@ -1,0 +1,79 @@
+//! `PolicyOutcome`: what an executed plan achieved, measured by the knowledge
+//! controller after a stabilization window. The learned statistics are rebuilt
+//! from these objects at start-up, so a restart loses nothing.
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::model::{ActionType, OutcomeType, RootCauseKind};
+
+/// The measured result of one executed RemediationPolicy.
+#[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "mapek.io",
+    version = "v1alpha1",
+    kind = "PolicyOutcome",
+    namespaced,
+    status = "PolicyOutcomeStatus",
+    shortname = "po",
+    category = "mapek",
+    doc = "The measured result of an executed remediation plan: violations before and after, and the outcome type.",
+    printcolumn(name = "Plan", type_ = "string", json_path = ".spec.remediationPolicy"),
+    printcolumn(name = "Target", type_ = "string", json_path = ".spec.target"),
+    printcolumn(name = "Root Cause", type_ = "string", json_path = ".spec.rootCause"),
+    printcolumn(name = "Outcome", type_ = "string", json_path = ".spec.outcome"),
+    printcolumn(
+        name = "Before",
+        type_ = "integer",
+        json_path = ".spec.violationsBefore"
+    ),
+    printcolumn(name = "After", type_ = "integer", json_path = ".spec.violationsAfter"),
+    printcolumn(
+        name = "Stabilized (s)",
+        type_ = "number",
+        json_path = ".spec.timeToStabilizationSeconds"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyOutcomeSpec {
+    /// The RemediationPolicy that was executed.
+    #[schemars(length(min = 1))]
+    pub remediation_policy: String,
+    /// The ViolationPolicy whose violations were compared.
+    pub policy: String,
+    /// The Deployment.
+    pub target: String,
+    pub root_cause: RootCauseKind,
+    /// The action types the plan ran.
+    pub action_types: Vec<ActionType>,
+    /// Violations in the window before execution.
+    #[schemars(range(min = 0))]
+    pub violations_before: u32,
+    /// Violations in an equal window after stabilization.
+    #[schemars(range(min = 0))]
+    pub violations_after: u32,
+    /// Length of each window, in seconds.
+    #[schemars(range(min = 0))]
+    pub window_seconds: u64,
+    /// From the end of execution to the last violation after it, when it stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_to_stabilization_seconds: Option<f64>,
+    pub outcome: OutcomeType,
+    /// In [0, 1].
+    pub success_confidence: f64,
+}
+
+/// Reserved for the knowledge controller's bookkeeping.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyOutcomeStatus {
+    /// Whether the learned statistics include this outcome.
+    #[serde(default)]
+    pub learned: bool,
+}

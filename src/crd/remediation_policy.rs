@@ -1,0 +1,219 @@
+//! `RemediationPolicy`: one reviewable remediation plan written by the analyzer,
+//! with its evidence, and, in status, its approval and the record of its execution.
+//!
+//! A human approves it with
+//! `kubectl annotate remediationpolicy <name> mapek.io/approve=<plan-hash>`; the hash
+//! is printed by `kubectl get remediationpolicies`, so an approval applies to the
+//! exact plan that was read.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::Condition;
+use crate::engine::model::{
+    ActionType, ConfigTarget, RemediationPlan, RootCause, ViolationPattern,
+};
+
+/// Most violation ids kept as evidence in a plan.
+pub const MAX_EVIDENCE_VIOLATIONS: usize = 100;
+
+/// A remediation plan for one Deployment, waiting for approval or executed.
+#[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "mapek.io",
+    version = "v1alpha1",
+    kind = "RemediationPolicy",
+    namespaced,
+    status = "RemediationPolicyStatus",
+    shortname = "rp",
+    category = "mapek",
+    doc = "A remediation plan for a Deployment: evidence, root causes, actions, cost, benefit and risk. Approve with kubectl annotate remediationpolicy NAME mapek.io/approve=PLAN_HASH.",
+    printcolumn(name = "Target", type_ = "string", json_path = ".spec.target"),
+    printcolumn(name = "Root Cause", type_ = "string", json_path = ".spec.rootCause"),
+    printcolumn(name = "Confidence", type_ = "number", json_path = ".spec.confidence"),
+    printcolumn(name = "Risk", type_ = "string", json_path = ".spec.risk"),
+    printcolumn(name = "Approval", type_ = "string", json_path = ".status.approval"),
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Plan Hash", type_ = "string", json_path = ".spec.planHash"),
+    printcolumn(
+        name = "Score",
+        type_ = "number",
+        json_path = ".spec.score",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Policy",
+        type_ = "string",
+        json_path = ".spec.policy",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct RemediationPolicySpec {
+    /// The plan: target, root cause, actions, cost, benefit, score, risk, hash.
+    #[serde(flatten)]
+    pub plan: RemediationPlan,
+    /// Why the plan was made.
+    pub evidence: Evidence,
+}
+
+/// The analysis behind a plan.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Evidence {
+    /// How many violations were analyzed.
+    pub violations_analyzed: u64,
+    /// Ids of the violations behind the root cause, at most 100.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100))]
+    pub violations: Vec<String>,
+    /// The patterns that support the root cause.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub patterns: Vec<ViolationPattern>,
+    /// The ranked root-cause hypotheses for the target, best first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub root_causes: Vec<RootCause>,
+}
+
+/// Whether a human (or the auto-approval rule) let the plan run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ApprovalState {
+    #[default]
+    Pending,
+    Approved,
+    Rejected,
+    Expired,
+}
+
+/// The phase of a plan's execution.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ExecutionPhase {
+    #[default]
+    Pending,
+    InProgress,
+    Completed,
+    Failed,
+    RolledBack,
+}
+
+impl ExecutionPhase {
+    /// Whether the execution is over.
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            ExecutionPhase::Completed | ExecutionPhase::Failed | ExecutionPhase::RolledBack
+        )
+    }
+}
+
+/// The state of one action of an execution.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ExecutionStatus {
+    /// Not started.
+    #[default]
+    Pending,
+    /// Its previous state is recorded (write-ahead) and its patch may have been sent.
+    Running,
+    Succeeded,
+    Failed,
+    /// It had succeeded and was undone after a later action failed.
+    RolledBack,
+    /// Not run because an earlier action failed.
+    Skipped,
+}
+
+/// What an action changed, recorded before it runs so that it can be undone.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PreviousState {
+    /// For scale actions: `spec.replicas` before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i32>,
+    /// For restarts: the `kubectl.kubernetes.io/restartedAt` pod-template annotation
+    /// before (`None` when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restarted_at: Option<String>,
+    /// For config actions: the setting and its value before (`None` when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<PreviousConfig>,
+}
+
+/// A config setting's value before an action.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PreviousConfig {
+    pub name: String,
+    pub target: ConfigTarget,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// `None` when the setting was absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+/// The record of one action (seed: `ActionExecution`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionExecution {
+    pub action_id: String,
+    pub action_type: ActionType,
+    pub status: ExecutionStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Time>,
+    /// Written before the patch is sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<PreviousState>,
+    /// What happened, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+}
+
+/// The record of an execution (seed: `PolicyExecution`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyExecution {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Time>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<ActionExecution>,
+    /// Succeeded actions over all actions, in [0, 1].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success_rate: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Approval and execution, in `status`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RemediationPolicyStatus {
+    #[serde(default)]
+    pub approval: ApprovalState,
+    /// The plan hash that was approved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_time: Option<Time>,
+    /// Why the plan was rejected or expired, or why an approval was refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_message: Option<String>,
+    #[serde(default)]
+    pub phase: ExecutionPhase,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<PolicyExecution>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}

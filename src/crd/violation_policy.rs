@@ -1,0 +1,228 @@
+//! `ViolationPolicy`: what a user asks the operator to watch (a PromQL query and a
+//! condition on one Deployment) and what it may do about it (the remediation
+//! envelope). Its status records the evaluations and violations the monitor saw.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::CustomResource;
+use kube::core::Duration;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Condition, TargetRef};
+use crate::engine::model::{ApprovalMode, ComparisonOperator, RemediationEnvelope, Severity};
+
+/// Most violations kept in `status.recentViolations`; older ones are dropped and
+/// only counted.
+pub const MAX_RECENT_VIOLATIONS: usize = 50;
+/// Most samples kept in `status.recentSamples` for the analyzer.
+pub const MAX_RECENT_SAMPLES: usize = 120;
+
+/// What to watch on one Deployment and what may be done about it.
+#[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "mapek.io",
+    version = "v1alpha1",
+    kind = "ViolationPolicy",
+    namespaced,
+    status = "ViolationPolicyStatus",
+    shortname = "vp",
+    category = "mapek",
+    doc = "A PromQL condition on a Deployment and the remediations allowed when it is violated.",
+    printcolumn(name = "Target", type_ = "string", json_path = ".spec.targetRef.name"),
+    printcolumn(name = "Severity", type_ = "string", json_path = ".spec.severity"),
+    printcolumn(
+        name = "Operator",
+        type_ = "string",
+        json_path = ".spec.condition.operator",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Threshold",
+        type_ = "number",
+        json_path = ".spec.condition.threshold"
+    ),
+    printcolumn(name = "Value", type_ = "number", json_path = ".status.lastValue"),
+    printcolumn(
+        name = "Violating",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Violating\")].status"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Violations",
+        type_ = "integer",
+        json_path = ".status.violationCount"
+    ),
+    printcolumn(
+        name = "Approval",
+        type_ = "string",
+        json_path = ".spec.remediation.approvalMode",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ViolationPolicySpec {
+    /// The Deployment this policy watches and may remediate.
+    pub target_ref: TargetRef,
+    /// A PromQL instant query that returns a single number.
+    #[schemars(length(min = 1, max = 4096))]
+    pub query: String,
+    /// When the query's value is a violation.
+    pub condition: ViolationCondition,
+    #[serde(default)]
+    pub severity: Severity,
+    /// Groups violations for spatial analysis; the target's name when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component: Option<String>,
+    /// The metric's name in analysis output; the policy's name when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<String>,
+    /// How often the query is evaluated (a duration such as `30s`).
+    #[serde(default = "default_evaluation_interval")]
+    #[schemars(schema_with = "duration_schema")]
+    pub evaluation_interval: Duration,
+    /// What the operator may do about violations.
+    #[serde(default)]
+    pub remediation: RemediationSpec,
+}
+
+/// The condition that makes a query value a violation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ViolationCondition {
+    #[serde(default)]
+    pub operator: ComparisonOperator,
+    pub threshold: f64,
+    /// How long the condition must hold before it counts, as the `for` of a
+    /// Prometheus alerting rule (`0s` by default).
+    #[serde(rename = "for", default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "optional_duration_schema")]
+    pub for_: Option<Duration>,
+}
+
+/// The remediation envelope plus the approval rules for its plans.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": "!has(self.allowedActions) || !('SCALE_UP' in self.allowedActions || 'SCALE_DOWN' in self.allowedActions) || has(self.scale)",
+        "message": "scale bounds (remediation.scale) are required when SCALE_UP or SCALE_DOWN is allowed",
+        "fieldPath": ".scale",
+        "reason": "FieldValueRequired"
+    },
+    {
+        "rule": "!has(self.allowedActions) || self.allowedActions.all(a, !(a in ['UPDATE_CONFIGURATION', 'THROTTLE_REQUESTS', 'BYPASS_VALIDATION', 'ACTIVATE_EMERGENCY_OVERRIDE', 'APPLY_POLICY']) || (has(self.config) && self.config.exists(s, a in s.actions)))",
+        "message": "every allowed config action (UPDATE_CONFIGURATION, THROTTLE_REQUESTS, BYPASS_VALIDATION, ACTIVATE_EMERGENCY_OVERRIDE, APPLY_POLICY) needs a remediation.config setting that lists it",
+        "fieldPath": ".config",
+        "reason": "FieldValueRequired"
+    }
+]))]
+pub struct RemediationSpec {
+    #[serde(flatten)]
+    pub envelope: RemediationEnvelope,
+    /// The least time between two executions on the same Deployment.
+    #[serde(default = "default_cooldown")]
+    #[schemars(schema_with = "duration_schema")]
+    pub cooldown: Duration,
+    /// Who approves plans.
+    #[serde(default)]
+    pub approval_mode: ApprovalMode,
+    /// How long a plan waits for approval before it expires.
+    #[serde(default = "default_approval_ttl")]
+    #[schemars(schema_with = "duration_schema")]
+    pub approval_ttl: Duration,
+}
+
+impl Default for RemediationSpec {
+    fn default() -> Self {
+        RemediationSpec {
+            envelope: RemediationEnvelope::default(),
+            cooldown: default_cooldown(),
+            approval_mode: ApprovalMode::default(),
+            approval_ttl: default_approval_ttl(),
+        }
+    }
+}
+
+fn default_evaluation_interval() -> Duration {
+    Duration::from(std::time::Duration::from_secs(30))
+}
+
+fn default_cooldown() -> Duration {
+    Duration::from(std::time::Duration::from_secs(600))
+}
+
+fn default_approval_ttl() -> Duration {
+    Duration::from(std::time::Duration::from_secs(3600))
+}
+
+/// A `metav1.Duration`: a string such as `30s`, `5m` or `1h30m`, never negative.
+pub(crate) fn duration_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "string",
+        "pattern": "^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$",
+        "description": "A duration such as 30s, 5m or 1h30m."
+    })
+}
+
+fn optional_duration_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    duration_schema(generator)
+}
+
+/// What the monitor saw, in `status`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ViolationPolicyStatus {
+    /// `Ready` (the query evaluates) and `Violating` (the condition fires).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// The last value the query returned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_value: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_evaluation_time: Option<Time>,
+    /// Since when the condition has held without yet lasting `for` (pending).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_since: Option<Time>,
+    /// All violations ever recorded, including those dropped from the list.
+    #[serde(default)]
+    pub violation_count: u64,
+    /// The latest violations, oldest first, at most 50.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
+    pub recent_violations: Vec<RecordedViolation>,
+    /// The latest query values, oldest first, at most 120: the analyzer's input.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 120))]
+    pub recent_samples: Vec<RecordedSample>,
+}
+
+/// One violation as kept in status.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordedViolation {
+    /// Unique within the policy, such as `checkout-latency-17`.
+    pub id: String,
+    pub time: Time,
+    pub value: f64,
+    pub threshold: f64,
+}
+
+/// One query value as kept in status.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordedSample {
+    pub time: Time,
+    pub value: f64,
+}

@@ -1,0 +1,182 @@
+//! The offline report of `mapek-operator analyze`: runs the engine on a scenario
+//! and renders what it found (patterns, root causes, recommendations) and the plans
+//! it would write, as a readable table or as JSON.
+
+use serde::Serialize;
+
+use crate::engine::knowledge::KnowledgeBase;
+use crate::engine::model::{AnalysisResult, RemediationPlan};
+use crate::engine::{AnalyzerConfig, PatternAnalyzer, PlanTarget, Planner, PlannerConfig};
+use crate::scenario::Scenario;
+
+/// What the engine made of a scenario.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub analysis: AnalysisResult,
+    pub plans: Vec<RemediationPlan>,
+}
+
+impl Report {
+    /// Runs analysis and planning, with default thresholds and no learned knowledge.
+    pub fn from_scenario(scenario: &Scenario) -> Report {
+        let analysis = PatternAnalyzer::new(AnalyzerConfig::default()).analyze(
+            &scenario.violations,
+            &scenario.samples,
+            scenario.now,
+        );
+        let targets: Vec<PlanTarget> = scenario
+            .policies
+            .iter()
+            .map(|p| PlanTarget {
+                policy: p.name.clone(),
+                deployment: p.target.clone(),
+                current_replicas: p.current_replicas,
+                severity: p.severity,
+                envelope: p.remediation.clone(),
+            })
+            .collect();
+        let plans = Planner::new(PlannerConfig::default()).generate_policies(
+            &analysis,
+            &targets,
+            &KnowledgeBase::default(),
+        );
+        Report {
+            description: scenario.description.clone(),
+            analysis,
+            plans,
+        }
+    }
+
+    /// Pretty JSON, one document.
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).expect("a report always serializes");
+        text.push('\n');
+        text
+    }
+
+    /// Aligned plain-text tables for a terminal.
+    pub fn to_table(&self) -> String {
+        let a = &self.analysis;
+        let mut out = String::new();
+        if let Some(d) = &self.description {
+            out += &format!("Scenario: {d}\n");
+        }
+        out += &format!(
+            "Analysis {}: {} violations, {} patterns, overall confidence {:.2}\n\n",
+            a.analysis_id,
+            a.violations_analyzed,
+            a.patterns.len(),
+            a.confidence_level
+        );
+
+        out += "PATTERNS\n";
+        out += &table(
+            &["TYPE", "SUBJECT", "CONFIDENCE", "EVIDENCE", "HYPOTHESIS"],
+            a.patterns
+                .iter()
+                .map(|p| {
+                    vec![
+                        format!("{:?}", p.pattern_type),
+                        p.subject.clone(),
+                        format!("{:.2}", p.confidence),
+                        p.evidence.len().to_string(),
+                        p.hypothesis.clone(),
+                    ]
+                })
+                .collect(),
+        );
+
+        out += "\nROOT CAUSES\n";
+        out += &table(
+            &["RANK", "KIND", "TARGET", "POLICY", "CONFIDENCE", "DESCRIPTION"],
+            a.root_causes
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    vec![
+                        (i + 1).to_string(),
+                        format!("{:?}", r.kind),
+                        r.target.clone(),
+                        r.policy.clone(),
+                        format!("{:.2}", r.confidence),
+                        r.description.clone(),
+                    ]
+                })
+                .collect(),
+        );
+
+        if !a.recommendations.is_empty() {
+            out += "\nRECOMMENDATIONS\n";
+            for r in &a.recommendations {
+                out += &format!("- {r}\n");
+            }
+        }
+
+        out += "\nPLANS (RemediationPolicies the operator would write)\n";
+        out += &table(
+            &[
+                "TARGET", "ROOT CAUSE", "ACTIONS", "COST", "BENEFIT", "SCORE", "RISK", "PRIORITY",
+                "PLAN HASH",
+            ],
+            self.plans
+                .iter()
+                .map(|p| {
+                    vec![
+                        p.target.clone(),
+                        format!("{:?}", p.root_cause),
+                        p.actions.iter().map(describe_action).collect::<Vec<_>>().join(", "),
+                        format!("{:.2}", p.cost),
+                        format!("{:.2}", p.benefit),
+                        format!("{:.2}", p.score),
+                        format!("{:?}", p.risk),
+                        format!("{:?}", p.priority),
+                        p.plan_hash.clone(),
+                    ]
+                })
+                .collect(),
+        );
+        out
+    }
+}
+
+/// An action in a few words, such as `SCALE_UP to 5` or `UPDATE_CONFIGURATION MODE=lenient`.
+pub fn describe_action(a: &crate::engine::model::RemediationAction) -> String {
+    match (&a.replicas, &a.config) {
+        (Some(r), _) => format!("{} to {r}", a.action_type),
+        (None, Some(c)) => format!("{} {}={}", a.action_type, c.name, c.value),
+        (None, None) => a.action_type.to_string(),
+    }
+}
+
+/// Left-aligned columns separated by two spaces; `(none)` for no rows.
+fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
+    if rows.is_empty() {
+        return "(none)\n".into();
+    }
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let last = cells.len() - 1;
+        let mut s = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i == last {
+                s += cell;
+            } else {
+                s += &format!("{cell:<w$}  ");
+            }
+        }
+        s.trim_end().to_string() + "\n"
+    };
+    let mut out = line(headers.to_vec());
+    for row in &rows {
+        out += &line(row.iter().map(String::as_str).collect());
+    }
+    out
+}

@@ -1,0 +1,415 @@
+//! Scenario files: a YAML description of policies, violations and metric samples
+//! that `mapek-operator analyze --scenario FILE` feeds to the engine offline.
+//!
+//! Times are seconds after the scenario's `start` (an RFC 3339 time), so a file
+//! reads like a timeline. Parsing is strict: unknown fields, unknown policies,
+//! non-finite numbers and unknown action types are errors that name the file, the
+//! field and the reason.
+//!
+//! ```yaml
+//! start: 2026-11-26T10:00:00Z
+//! policies:
+//!   - name: checkout-latency
+//!     target: checkout
+//!     threshold: 0.5
+//!     currentReplicas: 3
+//!     remediation:
+//!       allowedActions: [SCALE_UP]
+//!       scale: {minReplicas: 2, maxReplicas: 10, maxStep: 2}
+//! violations:
+//!   - {policy: checkout-latency, t: 0, value: 0.8}
+//! series:
+//!   - {policy: checkout-latency, start: 0, step: 15, values: [0.3, 0.4, 0.6]}
+//! ```
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::engine::model::{
+    ComparisonOperator, MetricSample, Millis, RemediationEnvelope, Severity, Violation,
+};
+
+/// A scenario file that failed to load, with the file, the field and the reason.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {field}: {reason}")]
+pub struct ScenarioError {
+    pub file: PathBuf,
+    /// Where in the file, such as `violations[3].value` (or `-` for the whole file).
+    pub field: String,
+    pub reason: String,
+}
+
+/// The file's shape, as written.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ScenarioFile {
+    /// Free text shown in the report.
+    #[serde(default)]
+    description: Option<String>,
+    /// The time `t: 0` stands for.
+    start: String,
+    /// When the analysis runs, in seconds after `start`; the last event when unset.
+    #[serde(default)]
+    now: Option<f64>,
+    policies: Vec<ScenarioPolicy>,
+    #[serde(default)]
+    violations: Vec<ScenarioViolation>,
+    #[serde(default)]
+    series: Vec<ScenarioSeries>,
+}
+
+/// A policy of a scenario: the parts of a ViolationPolicy the engine reads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScenarioPolicy {
+    pub name: String,
+    /// The Deployment.
+    pub target: String,
+    /// The target's name when unset.
+    #[serde(default)]
+    pub component: Option<String>,
+    /// The policy's name when unset.
+    #[serde(default)]
+    pub metric: Option<String>,
+    #[serde(default)]
+    pub severity: Severity,
+    #[serde(default)]
+    pub operator: ComparisonOperator,
+    pub threshold: f64,
+    /// The Deployment's replicas now (1 when unset).
+    #[serde(default = "one")]
+    pub current_replicas: i32,
+    #[serde(default)]
+    pub remediation: RemediationEnvelope,
+}
+
+fn one() -> i32 {
+    1
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ScenarioViolation {
+    policy: String,
+    /// Seconds after `start`.
+    t: f64,
+    value: f64,
+    /// An id; `<policy>-<index>` when unset.
+    #[serde(default)]
+    id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ScenarioSeries {
+    policy: String,
+    /// Seconds after `start` of the first value.
+    #[serde(default)]
+    start: f64,
+    /// Seconds between values.
+    step: f64,
+    values: Vec<f64>,
+}
+
+/// A loaded, checked scenario, ready for the engine.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub description: Option<String>,
+    pub policies: Vec<ScenarioPolicy>,
+    pub violations: Vec<Violation>,
+    pub samples: Vec<MetricSample>,
+    /// When the analysis runs.
+    pub now: Millis,
+}
+
+impl Scenario {
+    /// Reads and checks a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+            file: path.to_path_buf(),
+            field: "-".into(),
+            reason: format!("cannot read the file: {e}"),
+        })?;
+        Scenario::parse(path, &text)
+    }
+
+    /// Parses and checks scenario text; `path` only names it in errors.
+    pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
+        let err = |field: String, reason: String| ScenarioError {
+            file: path.to_path_buf(),
+            field,
+            reason,
+        };
+        let file: ScenarioFile = serde_saphyr::from_str(text).map_err(|e| {
+            let field = match e.location() {
+                Some(l) => format!("line {} column {}", l.line(), l.column()),
+                None => "-".into(),
+            };
+            err(field, parser_reason(&e.without_snippet().to_string()))
+        })?;
+
+        let start = file
+            .start
+            .parse::<k8s_openapi::jiff::Timestamp>()
+            .map_err(|e| err("start".into(), format!("not an RFC 3339 time: {e}")))?
+            .as_millisecond();
+        let at = |field: String, t: f64| -> Result<Millis, ScenarioError> {
+            if !t.is_finite() || t < 0.0 || t > 1e10 {
+                return Err(err(
+                    field,
+                    format!("{t} is not a number of seconds between 0 and 1e10"),
+                ));
+            }
+            Ok(start.saturating_add((t * 1000.0).round() as i64))
+        };
+        let finite = |field: String, v: f64| -> Result<f64, ScenarioError> {
+            if v.is_finite() {
+                Ok(v)
+            } else {
+                Err(err(field, format!("{v} is not a finite number")))
+            }
+        };
+
+        if file.policies.is_empty() {
+            return Err(err(
+                "policies".into(),
+                "at least one policy is required".into(),
+            ));
+        }
+        let mut names = BTreeSet::new();
+        for (i, p) in file.policies.iter().enumerate() {
+            let field = |name: &str| format!("policies[{i}].{name}");
+            if p.name.is_empty() {
+                return Err(err(field("name"), "must not be empty".into()));
+            }
+            if !names.insert(p.name.as_str()) {
+                return Err(err(field("name"), format!("duplicate policy {:?}", p.name)));
+            }
+            if p.target.is_empty() {
+                return Err(err(field("target"), "must not be empty".into()));
+            }
+            finite(field("threshold"), p.threshold)?;
+            if p.current_replicas < 0 {
+                return Err(err(field("currentReplicas"), "must not be negative".into()));
+            }
+            check_envelope(&p.remediation)
+                .map_err(|(f, reason)| err(format!("policies[{i}].remediation.{f}"), reason))?;
+        }
+        let policy = |field: String, name: &str| {
+            file.policies
+                .iter()
+                .find(|p| p.name == name)
+                .ok_or_else(|| err(field, format!("unknown policy {name:?}")))
+        };
+
+        let mut violations = Vec::with_capacity(file.violations.len());
+        for (i, v) in file.violations.iter().enumerate() {
+            let field = |name: &str| format!("violations[{i}].{name}");
+            let p = policy(field("policy"), &v.policy)?;
+            violations.push(Violation {
+                id: v.id.clone().unwrap_or_else(|| format!("{}-{i}", p.name)),
+                policy: p.name.clone(),
+                target: p.target.clone(),
+                component: p.component.clone().unwrap_or_else(|| p.target.clone()),
+                metric: p.metric.clone().unwrap_or_else(|| p.name.clone()),
+                severity: p.severity,
+                value: finite(field("value"), v.value)?,
+                threshold: p.threshold,
+                at_ms: at(field("t"), v.t)?,
+            });
+        }
+
+        let mut samples = Vec::new();
+        for (i, s) in file.series.iter().enumerate() {
+            let field = |name: &str| format!("series[{i}].{name}");
+            let p = policy(field("policy"), &s.policy)?;
+            if !(s.step.is_finite() && s.step > 0.0) {
+                return Err(err(
+                    field("step"),
+                    "must be a positive number of seconds".into(),
+                ));
+            }
+            for (j, value) in s.values.iter().enumerate() {
+                samples.push(MetricSample {
+                    policy: p.name.clone(),
+                    at_ms: at(field("start"), s.start + s.step * j as f64)?,
+                    value: finite(format!("series[{i}].values[{j}]"), *value)?,
+                });
+            }
+        }
+
+        let last = violations
+            .iter()
+            .map(|v| v.at_ms)
+            .chain(samples.iter().map(|s| s.at_ms))
+            .max()
+            .unwrap_or(start);
+        let now = match file.now {
+            Some(t) => at("now".into(), t)?,
+            None => last,
+        };
+        Ok(Scenario {
+            description: file.description,
+            policies: file.policies,
+            violations,
+            samples,
+            now,
+        })
+    }
+}
+
+/// The rules the CRD schema enforces on a remediation envelope, checked here for
+/// scenario files, which no API server validates. Returns the field and reason.
+pub fn check_envelope(envelope: &RemediationEnvelope) -> Result<(), (String, String)> {
+    use crate::engine::model::{ActionType, PatchKind};
+    let scales = envelope.allows(ActionType::ScaleUp) || envelope.allows(ActionType::ScaleDown);
+    match &envelope.scale {
+        None if scales => {
+            return Err((
+                "scale".into(),
+                "scale bounds are required when SCALE_UP or SCALE_DOWN is allowed".into(),
+            ));
+        }
+        Some(b) if b.min_replicas < 0 || b.max_replicas < 1 || b.max_step < 1 => {
+            return Err((
+                "scale".into(),
+                "minReplicas must be >= 0, maxReplicas >= 1 and maxStep >= 1".into(),
+            ));
+        }
+        Some(b) if b.min_replicas > b.max_replicas => {
+            return Err((
+                "scale.minReplicas".into(),
+                format!(
+                    "minReplicas ({}) must not exceed maxReplicas ({})",
+                    b.min_replicas, b.max_replicas
+                ),
+            ));
+        }
+        _ => {}
+    }
+    for (i, s) in envelope.config.iter().enumerate() {
+        if s.name.is_empty() {
+            return Err((format!("config[{i}].name"), "must not be empty".into()));
+        }
+        if !s.allowed_values.is_empty() && !s.allowed_values.contains(&s.value) {
+            return Err((
+                format!("config[{i}].value"),
+                format!(
+                    "{:?} is not one of allowedValues {:?}",
+                    s.value, s.allowed_values
+                ),
+            ));
+        }
+        if let Some(a) = s
+            .actions
+            .iter()
+            .find(|a| a.patch_kind() != PatchKind::Config)
+        {
+            return Err((
+                format!("config[{i}].actions"),
+                format!("{a} is not a config action"),
+            ));
+        }
+    }
+    for a in &envelope.allowed_actions {
+        if a.patch_kind() == PatchKind::Config && envelope.setting_for(*a).is_none() {
+            return Err((
+                "allowedActions".into(),
+                format!("{a} is allowed but no config setting lists it"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The parser's reason without its `error: line L column C:` prefix, which the
+/// field already says, on one line.
+fn parser_reason(message: &str) -> String {
+    let first = message.lines().next().unwrap_or(message).trim();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    let reason = match first.split_once(": ") {
+        Some((prefix, rest)) if prefix.starts_with("line ") => rest,
+        _ => first,
+    };
+    match reason.rsplit_once(" at line ") {
+        Some((reason, _)) => reason.to_string(),
+        None => reason.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &str = "start: 2026-11-26T10:00:00Z\npolicies:\n";
+
+    fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+        Scenario::parse(Path::new("s.yaml"), text)
+    }
+
+    fn error(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_timeline_becomes_violations_and_samples() {
+        let s = parse(&format!(
+            "{HEAD}  - {{name: p, target: web, threshold: 1}}\nviolations:\n  - {{policy: p, t: 1.5, value: 2}}\nseries:\n  - {{policy: p, start: 10, step: 5, values: [1, 2]}}\n"
+        ))
+        .unwrap();
+        let start = 1_795_687_200_000; // 2026-11-26T10:00:00Z
+        assert_eq!(s.violations[0].at_ms, start + 1500);
+        assert_eq!(s.violations[0].id, "p-0");
+        assert_eq!(s.violations[0].component, "web");
+        assert_eq!(
+            s.samples.iter().map(|x| x.at_ms).collect::<Vec<_>>(),
+            [start + 10_000, start + 15_000]
+        );
+        assert_eq!(s.now, start + 15_000);
+    }
+
+    #[test]
+    fn bad_input_names_the_field_and_reason() {
+        assert_eq!(
+            error(&format!(
+                "{HEAD}  - {{name: p, target: web, threshold: .nan}}\n"
+            )),
+            "s.yaml: policies[0].threshold: NaN is not a finite number"
+        );
+        assert_eq!(
+            error(&format!(
+                "{HEAD}  - {{name: p, target: web, threshold: 1}}\nviolations:\n  - {{policy: q, t: 1, value: 2}}\n"
+            )),
+            "s.yaml: violations[0].policy: unknown policy \"q\""
+        );
+        assert!(
+            error(&format!("{HEAD}  - {{name: p, target: web, threshold: 1, remediation: {{allowedActions: [SCALE_SIDEWAYS]}}}}\n"))
+                .starts_with("s.yaml: line 3 column ")
+        );
+        assert!(error(&format!("{HEAD}  - {{name: p, target: web, threshold: 1, remediation: {{allowedActions: [SCALE_SIDEWAYS]}}}}\n")).contains("unknown variant `SCALE_SIDEWAYS`"));
+        assert_eq!(
+            error(&format!(
+                "{HEAD}  - name: p\n    target: web\n    threshold: 1\n    remediation: {{allowedActions: [SCALE_UP]}}\n"
+            )),
+            "s.yaml: policies[0].remediation.scale: scale bounds are required when SCALE_UP or SCALE_DOWN is allowed"
+        );
+        assert_eq!(
+            error(&format!(
+                "{HEAD}  - name: p\n    target: web\n    threshold: 1\n    remediation: {{allowedActions: [SCALE_UP], scale: {{minReplicas: 4, maxReplicas: 2, maxStep: 1}}}}\n"
+            )),
+            "s.yaml: policies[0].remediation.scale.minReplicas: minReplicas (4) must not exceed maxReplicas (2)"
+        );
+        assert_eq!(
+            error("start: yesterday\npolicies: []\n").split(':').nth(1),
+            Some(" start")
+        );
+        assert!(
+            error(&format!(
+                "{HEAD}  - {{name: p, target: web, threshold: 1, colour: red}}\n"
+            ))
+            .contains("unknown field `colour`")
+        );
+    }
+}
