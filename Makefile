@@ -18,8 +18,8 @@ build: ## Build the binary
 test: lint unit ## Everything CI runs: lint, unit, property and integration tests
 	@echo "make test: all checks passed"
 
-unit: ## Unit, property and CRD tests
-	$(CARGO) test --locked --all-targets
+unit: ## Unit, property, CRD and real-Prometheus tests
+	MAPEK_PROMETHEUS_BIN="$$(e2e/prometheus-bin)" $(CARGO) test --locked --all-targets
 
 lint: ## cargo fmt check and clippy with warnings denied
 	$(CARGO) fmt --all -- --check
