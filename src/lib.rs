@@ -4,6 +4,7 @@
 //! The [`engine`] is pure; everything else reads and writes Kubernetes and Prometheus.
 
 pub mod conditions;
+pub mod controllers;
 pub mod crd;
 pub mod engine;
 pub mod error;

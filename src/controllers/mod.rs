@@ -1,0 +1,79 @@
+//! The controllers of the MAPE-K loop, each owning one step: monitor
+//! (ViolationPolicy evaluation), analyzer (plans), executor (approved plans) and
+//! knowledge (outcomes). They share one [`Context`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::Client;
+use kube::runtime::events::{Recorder, Reporter};
+
+use crate::engine::model::Millis;
+
+/// The field manager the operator writes with (server-side apply and patches).
+pub const FIELD_MANAGER: &str = "mapek-operator";
+
+/// Tunables of the controllers.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Default evaluation interval when a policy sets none (`MAPE_K_INTERVAL`).
+    pub default_interval: Duration,
+    /// How long after an execution the knowledge controller waits before measuring.
+    pub stabilization_window: Duration,
+    /// Most executions running at once across all Deployments.
+    pub max_concurrent_executions: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            default_interval: Duration::from_secs(30),
+            stabilization_window: Duration::from_secs(120),
+            max_concurrent_executions: 4,
+        }
+    }
+}
+
+/// Where controllers read the time; tests pass a fixed clock.
+pub trait Clock: Send + Sync {
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> Millis;
+}
+
+/// The system clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> Millis {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as Millis)
+            .unwrap_or(0)
+    }
+}
+
+/// What every controller shares.
+#[derive(Clone)]
+pub struct Context {
+    pub client: Client,
+    pub recorder: Recorder,
+    pub settings: Settings,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Context {
+    /// A context with the system clock, reporting events as `mapek-operator`.
+    pub fn new(client: Client, settings: Settings) -> Context {
+        let reporter = Reporter {
+            controller: FIELD_MANAGER.into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            settings,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
