@@ -8,11 +8,14 @@ pub mod controllers;
 pub mod crd;
 pub mod engine;
 pub mod error;
+pub mod leader;
+pub mod metrics;
 pub mod monitor;
 pub mod prometheus;
 //TMP pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod server;
 pub mod telemetry;
 
 pub use error::{Error, Result};
