@@ -194,6 +194,11 @@ mod tests {
     fn renders_the_seed_families_and_counts() {
         let m = Metrics::default();
         m.policies_generated.inc();
+        m.patterns_detected
+            .get_or_create(&PatternLabels {
+                pattern_type: "TemporalBurst".into(),
+            })
+            .inc();
         m.reconciled("executor", 0.01, true);
         m.phase("analyze", 0.002);
         m.execution_success_rate.set(0.75);
@@ -203,7 +208,7 @@ mod tests {
             "mape_k_policies_generated_total 1",
             "mape_k_policy_execution_success_rate 0.75",
             "mapek_reconcile_errors_total{controller=\"executor\"} 1",
-            "# TYPE mape_k_patterns_detected counter",
+            "mape_k_patterns_detected_total{pattern_type=\"TemporalBurst\"} 1",
         ] {
             assert!(text.contains(family), "missing {family:?} in\n{text}");
         }
