@@ -1,8 +1,22 @@
 //! `mapek-operator run`: settings of the operator process and its start-up.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use futures::StreamExt;
+use kube::Api;
+use kube::runtime::{WatchStreamExt, reflector, watcher};
+use tokio::sync::{mpsc, watch};
+
+use crate::controllers::{self, Context, Settings};
+use crate::crd::ViolationPolicy;
 use crate::error::{Error, Result};
+use crate::leader;
+use crate::metrics::Metrics;
+use crate::prometheus::Prometheus;
+use crate::server::{self, Health};
 
 /// Settings of `mapek-operator run`. Flags override the seed system's environment
 /// variables.
@@ -15,6 +29,25 @@ pub struct RunArgs {
     /// `1m`); a ViolationPolicy's own `evaluationInterval` wins.
     #[arg(long, env = "MAPE_K_INTERVAL", default_value = "30s", value_parser = parse_interval)]
     pub interval: Duration,
+    /// Timeout of one PromQL query.
+    #[arg(long, env = "MAPE_K_QUERY_TIMEOUT", default_value = "10s", value_parser = parse_interval)]
+    pub query_timeout: Duration,
+    /// Address of the HTTP port (`/metrics`, `/healthz`, `/readyz`).
+    #[arg(long, env = "MAPE_K_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+    /// Watch only this namespace (all namespaces when unset).
+    #[arg(long, env = "WATCH_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Take part in leader election with a Lease in this namespace; when unset,
+    /// this replica acts alone.
+    #[arg(long, env = "LEADER_ELECTION_NAMESPACE")]
+    pub leader_election_namespace: Option<String>,
+    /// Wait after an execution before its outcome is measured.
+    #[arg(long, env = "MAPE_K_STABILIZATION_WINDOW", default_value = "2m", value_parser = parse_interval)]
+    pub stabilization_window: Duration,
+    /// Most executions running at once.
+    #[arg(long, env = "MAPE_K_MAX_CONCURRENT_EXECUTIONS", default_value_t = 4)]
+    pub max_concurrent_executions: usize,
 }
 
 /// Parses `30`, `30s`, `1m` or `1h30m` into a positive duration.
@@ -39,14 +72,97 @@ pub fn parse_interval(text: &str) -> std::result::Result<Duration, String> {
     Ok(duration)
 }
 
-/// Connects to the cluster of the current kubeconfig and to Prometheus and reports
-/// what it found. The controllers of the loop start from here.
+/// Runs the operator: connects, serves the HTTP port, waits for leadership, then
+/// runs the controllers until SIGTERM or SIGINT (or until leadership is lost).
 pub async fn run(args: RunArgs) -> Result<()> {
-    let prometheus = prometheus_http_query::Client::try_from(args.prometheus_url.as_str())
-        .map_err(|e| Error::Setting {
+    let prometheus =
+        Prometheus::new(&args.prometheus_url, args.query_timeout).map_err(|e| Error::Setting {
             name: "PROMETHEUS_URL".into(),
             reason: format!("{:?} is not a usable URL: {e}", args.prometheus_url),
         })?;
+    let client = connect().await?;
+    check_prometheus(&prometheus).await;
+
+    let metrics = Arc::new(Metrics::default());
+    let ready = Arc::new(AtomicBool::new(false));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(forward_signals(stop_tx.clone()));
+    let server = tokio::spawn(server::serve(
+        args.listen,
+        Health {
+            metrics: metrics.clone(),
+            ready: ready.clone(),
+        },
+        stopped(stop_rx.clone()),
+    ));
+
+    let mut leading = match &args.leader_election_namespace {
+        Some(namespace) => {
+            let settings = leader::LeaseSettings {
+                name: "mapek-operator-leader".into(),
+                namespace: namespace.clone(),
+                identity: identity(),
+                lease_duration: Duration::from_secs(15),
+                retry_period: Duration::from_secs(2),
+            };
+            ready.store(true, Ordering::SeqCst);
+            tokio::select! {
+                rx = leader::acquire(client.clone(), settings) => Some(rx),
+                _ = stopped(stop_rx.clone()) => return Ok(()),
+            }
+        }
+        None => None,
+    };
+
+    let settings = Settings {
+        default_interval: args.interval,
+        stabilization_window: args.stabilization_window,
+        max_concurrent_executions: args.max_concurrent_executions,
+    };
+    let ctx = Arc::new(Context::new(client.clone(), settings, metrics.clone()));
+    let policies: Api<ViolationPolicy> = match &args.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let (store, writer) = reflector::store();
+    let policy_watch = reflector(writer, watcher(policies, watcher::Config::default()))
+        .default_backoff()
+        .touched_objects()
+        .for_each(|r| async move {
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "ViolationPolicy watch error");
+            }
+        });
+    let (analyze_tx, _analyze_rx) = mpsc::channel::<String>(64);
+
+    ready.store(true, Ordering::SeqCst);
+    tracing::info!(interval = ?args.interval, "controllers started");
+    let lost_leadership = async {
+        match leading.as_mut() {
+            Some(rx) => {
+                let _ = rx.wait_for(|leading| !leading).await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = policy_watch => {}
+        _ = controllers::monitor::run(ctx.clone(), store.clone(), prometheus.clone(), analyze_tx.clone(), stopped(stop_rx.clone())) => {}
+        _ = lost_leadership => {
+            let _ = stop_tx.send(true);
+            let _ = server.await;
+            return Err(Error::Unreachable { what: "the leader Lease".into(), reason: "leadership was lost; exiting so that another replica takes over".into() });
+        }
+    }
+    let _ = stop_tx.send(true);
+    let _ = server.await;
+    tracing::info!("shut down");
+    Ok(())
+}
+
+/// A client for the cluster of the in-cluster config or kubeconfig, checked with
+/// one request so that an unreachable cluster fails at once with one line.
+async fn connect() -> Result<kube::Client> {
     let config = kube::Config::infer().await.map_err(|e| Error::Setting {
         name: "kubeconfig".into(),
         reason: format!("no usable in-cluster config or kubeconfig: {e}"),
@@ -61,14 +177,47 @@ pub async fn run(args: RunArgs) -> Result<()> {
             reason: e.to_string(),
         })?;
     tracing::info!(cluster = %cluster_url, version = %version.git_version, "connected to Kubernetes");
-    match prometheus.query("vector(1)").get().await {
-        Ok(_) => tracing::info!(url = %args.prometheus_url, "connected to Prometheus"),
+    Ok(client)
+}
+
+/// Prometheus being down is not fatal: policies report `Ready=False` until it is back.
+async fn check_prometheus(prometheus: &Prometheus) {
+    match prometheus.query_value("vector(1)").await {
+        Ok(_) => tracing::info!(url = %prometheus.url(), "connected to Prometheus"),
         Err(e) => {
-            tracing::warn!(url = %args.prometheus_url, error = %e, "Prometheus is not reachable yet")
+            tracing::warn!(url = %prometheus.url(), error = %e, "Prometheus is not reachable yet; policies will report Ready=False until it is")
         }
     }
-    tracing::info!(interval = ?args.interval, "controllers are not part of this build yet; exiting");
-    Ok(())
+}
+
+/// This replica's name for leader election: the pod name, or the host name.
+fn identity() -> String {
+    std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| format!("mapek-operator-{}", std::process::id()))
+}
+
+/// Sets the stop flag on SIGTERM or SIGINT.
+async fn forward_signals(stop: watch::Sender<bool>) {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down");
+    let _ = stop.send(true);
+}
+
+/// Completes when the stop flag is set.
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
 }
 
 #[cfg(test)]

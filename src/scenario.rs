@@ -156,7 +156,7 @@ impl Scenario {
             .map_err(|e| err("start".into(), format!("not an RFC 3339 time: {e}")))?
             .as_millisecond();
         let at = |field: String, t: f64| -> Result<Millis, ScenarioError> {
-            if !t.is_finite() || t < 0.0 || t > 1e10 {
+            if !(0.0..=1e10).contains(&t) {
                 return Err(err(
                     field,
                     format!("{t} is not a number of seconds between 0 and 1e10"),

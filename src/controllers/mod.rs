@@ -9,6 +9,9 @@ use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 
 use crate::engine::model::Millis;
+use crate::metrics::Metrics;
+
+pub mod monitor;
 
 /// The field manager the operator writes with (server-side apply and patches).
 pub const FIELD_MANAGER: &str = "mapek-operator";
@@ -60,11 +63,12 @@ pub struct Context {
     pub recorder: Recorder,
     pub settings: Settings,
     pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Context {
     /// A context with the system clock, reporting events as `mapek-operator`.
-    pub fn new(client: Client, settings: Settings) -> Context {
+    pub fn new(client: Client, settings: Settings, metrics: Arc<Metrics>) -> Context {
         let reporter = Reporter {
             controller: FIELD_MANAGER.into(),
             instance: std::env::var("POD_NAME").ok(),
@@ -74,6 +78,7 @@ impl Context {
             client,
             settings,
             clock: Arc::new(SystemClock),
+            metrics,
         }
     }
 }

@@ -2,6 +2,9 @@
 //! controller after a stabilization window. The learned statistics are rebuilt
 //! from these objects at start-up, so a restart loses nothing.
 
+// Repeated `type_ = ...` inside kube's `printcolumn(...)` is not a duplicate.
+#![allow(clippy::duplicated_attributes)]
+
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

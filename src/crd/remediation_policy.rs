@@ -6,6 +6,9 @@
 //! is printed by `kubectl get remediationpolicies`, so an approval applies to the
 //! exact plan that was read.
 
+// Repeated `type_ = ...` inside kube's `printcolumn(...)` is not a duplicate.
+#![allow(clippy::duplicated_attributes)]
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::CustomResource;
 use schemars::JsonSchema;

@@ -2,6 +2,9 @@
 //! condition on one Deployment) and what it may do about it (the remediation
 //! envelope). Its status records the evaluations and violations the monitor saw.
 
+// Repeated `type_ = ...` inside kube's `printcolumn(...)` is not a duplicate.
+#![allow(clippy::duplicated_attributes)]
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::CustomResource;
 use kube::core::Duration;
