@@ -110,7 +110,9 @@ impl fmt::Display for ActionType {
 
 /// The error of parsing an unknown action type name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown action type {0:?} (expected one of SCALE_UP, SCALE_DOWN, RESTART_SERVICE, UPDATE_CONFIGURATION, THROTTLE_REQUESTS, BYPASS_VALIDATION, ACTIVATE_EMERGENCY_OVERRIDE, REBALANCE_LOAD, APPLY_POLICY)")]
+#[error(
+    "unknown action type {0:?} (expected one of SCALE_UP, SCALE_DOWN, RESTART_SERVICE, UPDATE_CONFIGURATION, THROTTLE_REQUESTS, BYPASS_VALIDATION, ACTIVATE_EMERGENCY_OVERRIDE, REBALANCE_LOAD, APPLY_POLICY)"
+)]
 pub struct UnknownActionType(pub String);
 
 impl FromStr for ActionType {
@@ -125,7 +127,18 @@ impl FromStr for ActionType {
 
 /// How bad a violation is.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    JsonSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -171,7 +184,18 @@ impl ComparisonOperator {
 
 /// Risk of a plan.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    JsonSchema,
 )]
 pub enum RiskLevel {
     #[default]
@@ -182,7 +206,18 @@ pub enum RiskLevel {
 
 /// Priority of an action or a plan.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    JsonSchema,
 )]
 pub enum Priority {
     #[default]
