@@ -1,0 +1,804 @@
+//! Analysis (the "A" of MAPE-K): finds patterns in policy violations and metric
+//! samples and ranks root-cause hypotheses per Deployment.
+//!
+//! [`PatternAnalyzer::analyze`] prepares the input once (filter to the analysis
+//! window, sort by time, intern names, group by policy, target, component and
+//! metric with index lists), runs every registered [`Detector`](super::detectors::Detector)
+//! over that shared [`AnalysisContext`], and combines the patterns into ranked
+//! [`RootCause`]s. Everything is deterministic: the same violations and samples, in
+//! any order, give the same [`AnalysisResult`].
+
+use std::collections::BTreeMap;
+use std::hash::Hasher;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::detectors::{self, Detection};
+use super::fnv::{Fnv64, FnvMap};
+use super::model::{
+    AnalysisResult, MetricSample, Millis, RootCause, RootCauseKind, Severity, Violation,
+    ViolationPattern,
+};
+
+/// Every threshold of the analyzer. Missing fields take their defaults when
+/// deserialized, so a partial configuration is valid. Values that make no sense
+/// (zero widths, negative windows, NaN) never panic: widths are raised to 1 ms and
+/// comparisons with NaN never hold, so the detector concerned finds nothing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, rename_all = "camelCase")]
+pub struct AnalyzerConfig {
+    /// Length of the analysis window ending at `now`, in ms (inclusive at both
+    /// ends). Default 1 hour.
+    pub window_ms: i64,
+    /// At most this many violation ids per pattern in the output (the most recent
+    /// ones); the analysis itself uses all of them. Keeps the objects that embed
+    /// the result small. Default 100.
+    pub max_evidence: usize,
+    /// At most this many patterns of each type, highest confidence first. Default 20.
+    pub max_patterns_per_type: usize,
+    /// At most this many recommendations. Default 5.
+    pub max_recommendations: usize,
+
+    /// Temporal burst: at least this many violations of one Deployment ... Default 3.
+    pub burst_min_violations: usize,
+    /// ... within this many ms (first to last, inclusive). Default 60 s.
+    pub burst_window_ms: i64,
+
+    /// Trend: at least this many finite samples of the policy's metric. Default 6.
+    pub trend_min_samples: usize,
+    /// Trend: least-squares slope t-statistic, in the bad direction, at least this.
+    /// Default 3.
+    pub trend_min_t: f64,
+    /// Trend: coefficient of determination at least this. Default 0.5.
+    pub trend_min_r2: f64,
+
+    /// Periodicity: width of the bins violations are counted in, ms. Default 60 s.
+    pub periodic_bin_ms: i64,
+    /// Periodicity: autocorrelation at the period at least this. Default 0.5.
+    pub periodic_min_autocorrelation: f64,
+    /// Periodicity: the series spans at least this many repetitions. Default 3.
+    pub periodic_min_cycles: usize,
+    /// Periodicity: bins are widened so a series has at most this many. Default 1024.
+    pub periodic_max_bins: usize,
+
+    /// Spatial: at least this many violations from one component, metric or policy.
+    /// Default 3.
+    pub spatial_min_violations: usize,
+
+    /// Causal: bin width of the correlated series, ms. Default 60 s.
+    pub causal_bin_ms: i64,
+    /// Causal: Pearson correlation at least this. Default 0.7.
+    pub causal_min_r: f64,
+    /// Causal: lags tried, 1 to this many bins. Default 5.
+    pub causal_max_lag_bins: usize,
+    /// Causal: only the top K policies by violation count (driven side) and by
+    /// sample count (driver side) are paired, bounding the cost to
+    /// O(K² · lags · bins). Default 16.
+    pub causal_top_k: usize,
+    /// Causal: at least this many overlapping bin pairs at a lag. Default 6.
+    pub causal_min_bins: usize,
+    /// Causal: bins are widened so a series has at most this many. Default 1024.
+    pub causal_max_bins: usize,
+
+    /// Frequency: more than this many violations of one policy ... Default 8.
+    pub frequency_max_violations: usize,
+    /// ... within this many ms; also the length of the "recent" window of the spike
+    /// test. Default 5 minutes.
+    pub frequency_window_ms: i64,
+    /// Frequency spike: the recent rate at least this many times the policy's
+    /// baseline rate over the rest of the analysis window. Default 3.
+    pub frequency_spike_factor: f64,
+    /// Frequency spike: at least this many recent violations. Default 3.
+    pub frequency_spike_min_violations: usize,
+}
+
+impl Default for AnalyzerConfig {
+    fn default() -> Self {
+        AnalyzerConfig {
+            window_ms: 3_600_000,
+            max_evidence: 100,
+            max_patterns_per_type: 20,
+            max_recommendations: 5,
+            burst_min_violations: 3,
+            burst_window_ms: 60_000,
+            trend_min_samples: 6,
+            trend_min_t: 3.0,
+            trend_min_r2: 0.5,
+            periodic_bin_ms: 60_000,
+            periodic_min_autocorrelation: 0.5,
+            periodic_min_cycles: 3,
+            periodic_max_bins: 1024,
+            spatial_min_violations: 3,
+            causal_bin_ms: 60_000,
+            causal_min_r: 0.7,
+            causal_max_lag_bins: 5,
+            causal_top_k: 16,
+            causal_min_bins: 6,
+            causal_max_bins: 1024,
+            frequency_max_violations: 8,
+            frequency_window_ms: 300_000,
+            frequency_spike_factor: 3.0,
+            frequency_spike_min_violations: 3,
+        }
+    }
+}
+
+/// Names interned to dense ids, with the violations (indices into
+/// [`AnalysisContext::violations`], in time order) of each.
+#[derive(Debug, Default)]
+pub struct Groups<'a> {
+    /// Name of each id.
+    pub names: Vec<&'a str>,
+    /// Violation indices of each id, in time order.
+    pub members: Vec<Vec<u32>>,
+    lookup: FnvMap<&'a str, u32>,
+    sorted: Vec<u32>,
+}
+
+impl<'a> Groups<'a> {
+    fn add(&mut self, name: &'a str, index: u32) -> u32 {
+        let next = self.names.len() as u32;
+        let id = *self.lookup.entry(name).or_insert(next);
+        if id == next {
+            self.names.push(name);
+            self.members.push(Vec::new());
+        }
+        self.members[id as usize].push(index);
+        id
+    }
+
+    fn finish(&mut self) {
+        let mut ids: Vec<u32> = (0..self.names.len() as u32).collect();
+        ids.sort_unstable_by(|&a, &b| self.names[a as usize].cmp(self.names[b as usize]));
+        self.sorted = ids;
+    }
+
+    /// The id of `name`, if any violation has it.
+    pub fn id(&self, name: &str) -> Option<u32> {
+        self.lookup.get(name).copied()
+    }
+
+    /// `(id, name, members)` in name order.
+    pub fn by_name(&self) -> impl Iterator<Item = (u32, &'a str, &[u32])> + '_ {
+        self.sorted
+            .iter()
+            .map(move |&id| (id, self.names[id as usize], &self.members[id as usize][..]))
+    }
+
+    /// Number of distinct names.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Whether there are no names.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+/// The prepared input every detector reads: built once per analysis.
+#[derive(Debug)]
+pub struct AnalysisContext<'a> {
+    /// The clock value the analysis runs at.
+    pub now: Millis,
+    /// Start of the analysis window (inclusive).
+    pub window_start: Millis,
+    /// Violations inside the window, sorted by time and then by content; a
+    /// violation whose id repeats at the same time is kept once.
+    pub violations: Vec<&'a Violation>,
+    /// Per violation: the ids of its policy, target, component and metric.
+    pub policy_of: Vec<u32>,
+    pub target_of: Vec<u32>,
+    pub component_of: Vec<u32>,
+    pub metric_of: Vec<u32>,
+    pub policies: Groups<'a>,
+    pub targets: Groups<'a>,
+    pub components: Groups<'a>,
+    pub metrics: Groups<'a>,
+    /// Finite samples inside the window, sorted by policy, time and value.
+    pub samples: Vec<&'a MetricSample>,
+    /// `(policy, start, end)`: the range of `samples` of each policy, in name order.
+    pub sample_groups: Vec<(&'a str, usize, usize)>,
+}
+
+impl<'a> AnalysisContext<'a> {
+    /// Filters, sorts and groups the input. O(n log n) for the sort, O(n) after.
+    pub fn new(
+        violations: &'a [Violation],
+        samples: &'a [MetricSample],
+        now: Millis,
+        config: &AnalyzerConfig,
+    ) -> Self {
+        let window_start = now.saturating_sub(config.window_ms.max(0));
+        let in_window = |t: Millis| t >= window_start && t <= now;
+
+        let mut vs: Vec<&Violation> = violations.iter().filter(|v| in_window(v.at_ms)).collect();
+        vs.sort_unstable_by(|a, b| {
+            a.at_ms
+                .cmp(&b.at_ms)
+                .then_with(|| a.id.cmp(&b.id))
+                .then_with(|| cmp_violation_content(a, b))
+        });
+        vs.dedup_by(|b, a| a.at_ms == b.at_ms && a.id == b.id);
+        // Indices are u32: more than 4 billion violations in one window is not supported.
+        vs.truncate(u32::MAX as usize);
+
+        let n = vs.len();
+        let mut ctx = AnalysisContext {
+            now,
+            window_start,
+            policy_of: Vec::with_capacity(n),
+            target_of: Vec::with_capacity(n),
+            component_of: Vec::with_capacity(n),
+            metric_of: Vec::with_capacity(n),
+            policies: Groups::default(),
+            targets: Groups::default(),
+            components: Groups::default(),
+            metrics: Groups::default(),
+            violations: Vec::new(),
+            samples: Vec::new(),
+            sample_groups: Vec::new(),
+        };
+        for (i, v) in vs.iter().enumerate() {
+            let i = i as u32;
+            ctx.policy_of.push(ctx.policies.add(&v.policy, i));
+            ctx.target_of.push(ctx.targets.add(&v.target, i));
+            ctx.component_of.push(ctx.components.add(&v.component, i));
+            ctx.metric_of.push(ctx.metrics.add(&v.metric, i));
+        }
+        ctx.policies.finish();
+        ctx.targets.finish();
+        ctx.components.finish();
+        ctx.metrics.finish();
+        ctx.violations = vs;
+
+        let mut ss: Vec<&MetricSample> = samples
+            .iter()
+            .filter(|s| s.value.is_finite() && in_window(s.at_ms))
+            .collect();
+        ss.sort_unstable_by(|a, b| {
+            a.policy
+                .cmp(&b.policy)
+                .then(a.at_ms.cmp(&b.at_ms))
+                .then(a.value.total_cmp(&b.value))
+        });
+        let mut start = 0;
+        for i in 1..=ss.len() {
+            if i == ss.len() || ss[i].policy != ss[start].policy {
+                ctx.sample_groups.push((&ss[start].policy, start, i));
+                start = i;
+            }
+        }
+        ctx.samples = ss;
+        ctx
+    }
+
+    /// The violation at `index`.
+    pub fn violation(&self, index: u32) -> &'a Violation {
+        self.violations[index as usize]
+    }
+
+    /// Time of the violation at `index`.
+    pub fn at(&self, index: u32) -> Millis {
+        self.violations[index as usize].at_ms
+    }
+
+    /// Samples of `policy`, in time order.
+    pub fn samples_of(&self, policy: &str) -> &[&'a MetricSample] {
+        match self
+            .sample_groups
+            .binary_search_by(|(p, _, _)| (*p).cmp(policy))
+        {
+            Ok(i) => {
+                let (_, s, e) = self.sample_groups[i];
+                &self.samples[s..e]
+            }
+            Err(_) => &[],
+        }
+    }
+
+    /// A stable id of the prepared input (FNV-1a over every violation's id, time
+    /// and policy and every sample), mixed with `salt`.
+    fn fingerprint(&self, salt: u64) -> u64 {
+        let mut h = Fnv64::default();
+        h.write_u64(salt);
+        h.write_i64_le(self.now);
+        h.write_i64_le(self.window_start);
+        h.write_u64(self.violations.len() as u64);
+        for (i, v) in self.violations.iter().enumerate() {
+            h.write_str_sep(&v.id);
+            h.write_i64_le(v.at_ms);
+            h.write_u32(self.policy_of[i]);
+        }
+        for (p, s, e) in &self.sample_groups {
+            h.write_str_sep(p);
+            for smp in &self.samples[*s..*e] {
+                h.write_i64_le(smp.at_ms);
+                h.write_u64(smp.value.to_bits());
+            }
+        }
+        h.finish()
+    }
+}
+
+fn cmp_violation_content(a: &Violation, b: &Violation) -> std::cmp::Ordering {
+    a.policy
+        .cmp(&b.policy)
+        .then_with(|| a.target.cmp(&b.target))
+        .then_with(|| a.component.cmp(&b.component))
+        .then_with(|| a.metric.cmp(&b.metric))
+        .then_with(|| a.severity.cmp(&b.severity))
+        .then_with(|| a.value.total_cmp(&b.value))
+        .then_with(|| a.threshold.total_cmp(&b.threshold))
+}
+
+/// The analyzer of the seed system: runs every registered detector and ranks root
+/// causes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PatternAnalyzer {
+    pub config: AnalyzerConfig,
+}
+
+/// A pattern found by a detector, with the root-cause kind its detector maps to.
+struct Found {
+    detection: Detection,
+    kind: RootCauseKind,
+}
+
+impl PatternAnalyzer {
+    pub fn new(config: AnalyzerConfig) -> Self {
+        PatternAnalyzer { config }
+    }
+
+    /// Analyses the violations and samples inside the window ending at `now`.
+    pub fn analyze(
+        &self,
+        violations: &[Violation],
+        samples: &[MetricSample],
+        now: Millis,
+    ) -> AnalysisResult {
+        let config = &self.config;
+        let ctx = AnalysisContext::new(violations, samples, now, config);
+
+        let mut found: Vec<Found> = Vec::new();
+        for detector in detectors::registry() {
+            let mut ds = detector.detect(&ctx, config);
+            ds.retain(|d| d.confidence.is_finite());
+            for d in &mut ds {
+                d.confidence = d.confidence.clamp(0.0, 1.0);
+            }
+            ds.sort_by(|a, b| cmp_detection(&ctx, a, b));
+            ds.truncate(config.max_patterns_per_type);
+            let kind = detector.root_cause_kind();
+            found.extend(ds.into_iter().map(|detection| Found { detection, kind }));
+        }
+        found.sort_by(|a, b| {
+            a.detection
+                .pattern_type
+                .cmp(&b.detection.pattern_type)
+                .then_with(|| cmp_detection(&ctx, &a.detection, &b.detection))
+        });
+
+        let patterns: Vec<ViolationPattern> = found
+            .iter()
+            .map(|f| to_pattern(&ctx, &f.detection, config.max_evidence))
+            .collect();
+        let root_causes = rank_root_causes(&ctx, &found);
+
+        let mut recommendations: Vec<String> = Vec::new();
+        for rc in &root_causes {
+            if recommendations.len() >= config.max_recommendations {
+                break;
+            }
+            let r = recommendation(rc);
+            if !recommendations.contains(&r) {
+                recommendations.push(r);
+            }
+        }
+        let confidence_level = root_causes.first().map_or(0.0, |rc| rc.confidence);
+
+        let salt = {
+            let mut h = Fnv64::default();
+            h.write(&serde_json::to_vec(config).unwrap_or_default());
+            h.finish()
+        };
+        AnalysisResult {
+            analysis_id: format!("an-{:016x}", ctx.fingerprint(salt)),
+            violations_analyzed: ctx.violations.len(),
+            patterns,
+            root_causes,
+            recommendations,
+            confidence_level,
+        }
+    }
+}
+
+/// Highest confidence first, then subject, hypothesis and evidence: a total order
+/// that does not depend on the input order.
+fn cmp_detection(ctx: &AnalysisContext<'_>, a: &Detection, b: &Detection) -> std::cmp::Ordering {
+    b.confidence
+        .total_cmp(&a.confidence)
+        .then_with(|| a.subject.cmp(&b.subject))
+        .then_with(|| a.hypothesis.cmp(&b.hypothesis))
+        .then_with(|| a.evidence.len().cmp(&b.evidence.len()))
+        .then_with(|| {
+            let ids = |d: &Detection| {
+                d.evidence
+                    .iter()
+                    .map(|&i| ctx.violation(i).id.as_str())
+                    .collect::<Vec<_>>()
+            };
+            ids(a).cmp(&ids(b))
+        })
+}
+
+fn to_pattern(ctx: &AnalysisContext<'_>, d: &Detection, max_evidence: usize) -> ViolationPattern {
+    let mut seen = vec![false; ctx.targets.len()];
+    for &i in &d.evidence {
+        seen[ctx.target_of[i as usize] as usize] = true;
+    }
+    let targets = ctx
+        .targets
+        .by_name()
+        .filter(|(id, _, _)| seen[*id as usize])
+        .map(|(_, name, _)| name.to_string())
+        .collect();
+    let skip = d.evidence.len().saturating_sub(max_evidence);
+    let evidence = d.evidence[skip..]
+        .iter()
+        .map(|&i| ctx.violation(i).id.clone())
+        .collect();
+    ViolationPattern {
+        pattern_type: d.pattern_type,
+        confidence: d.confidence,
+        hypothesis: d.hypothesis.clone(),
+        subject: d.subject.clone(),
+        targets,
+        evidence,
+    }
+}
+
+#[derive(Default)]
+struct CauseAcc {
+    /// Product of (1 - weighted confidence) over supporting patterns.
+    miss: f64,
+    supports: Vec<usize>,
+    /// Supporting violations per policy id.
+    policy_counts: BTreeMap<u32, u64>,
+}
+
+/// Combines patterns into root causes per (target, kind): the confidence is the
+/// noisy-or of the supporting patterns' confidences, each weighted by the highest
+/// severity among its violations on that target.
+fn rank_root_causes(ctx: &AnalysisContext<'_>, found: &[Found]) -> Vec<RootCause> {
+    let mut acc: BTreeMap<(u32, RootCauseKind), CauseAcc> = BTreeMap::new();
+    for (p, f) in found.iter().enumerate() {
+        // (target, policy) -> count, and target -> max severity, for this pattern.
+        let mut pairs: FnvMap<(u32, u32), u64> = FnvMap::default();
+        let mut sev: BTreeMap<u32, Severity> = BTreeMap::new();
+        // Runs of equal (target, policy) are counted in one go: most patterns have
+        // a single policy, so this is one map update per pattern, not per violation.
+        let mut last: Option<(u32, u32)> = None;
+        let mut run = 0u64;
+        let mut run_sev = Severity::Info;
+        let mut flush = |key: Option<(u32, u32)>, run: u64, run_sev: Severity| {
+            if let Some(k) = key {
+                *pairs.entry(k).or_default() += run;
+                sev.entry(k.0)
+                    .and_modify(|m| *m = (*m).max(run_sev))
+                    .or_insert(run_sev);
+            }
+        };
+        for &i in &f.detection.evidence {
+            let key = (ctx.target_of[i as usize], ctx.policy_of[i as usize]);
+            let s = ctx.violation(i).severity;
+            if last == Some(key) {
+                run += 1;
+                run_sev = run_sev.max(s);
+            } else {
+                flush(last, run, run_sev);
+                last = Some(key);
+                run = 1;
+                run_sev = s;
+            }
+        }
+        flush(last, run, run_sev);
+        for (&target, &severity) in &sev {
+            let a = acc.entry((target, f.kind)).or_insert_with(|| CauseAcc {
+                miss: 1.0,
+                ..CauseAcc::default()
+            });
+            a.miss *= 1.0 - f.detection.confidence * severity.weight();
+            a.supports.push(p);
+        }
+        for (&(target, policy), &count) in &pairs {
+            if let Some(a) = acc.get_mut(&(target, f.kind)) {
+                *a.policy_counts.entry(policy).or_default() += count;
+            }
+        }
+    }
+
+    let mut causes: Vec<RootCause> = acc
+        .into_iter()
+        .map(|((target, kind), a)| {
+            // Most supporting violations first; ties go to the smaller name.
+            let policy = a
+                .policy_counts
+                .iter()
+                .map(|(&id, &c)| (c, ctx.policies.names[id as usize]))
+                .max_by(|x, y| x.0.cmp(&y.0).then_with(|| y.1.cmp(x.1)))
+                .map_or("", |(_, name)| name);
+            let target = ctx.targets.names[target as usize];
+            let confidence = (1.0 - a.miss).clamp(0.0, 1.0);
+            let types: Vec<String> = a
+                .supports
+                .iter()
+                .map(|&p| format!("{:?}", found[p].detection.pattern_type))
+                .collect();
+            RootCause {
+                kind,
+                target: target.to_string(),
+                policy: policy.to_string(),
+                confidence,
+                description: format!(
+                    "{kind:?} on {target} (confidence {confidence:.2}), supported by {} pattern(s): {}; mostly violations of policy {policy}.",
+                    a.supports.len(),
+                    types.join(", ")
+                ),
+                supporting_patterns: a.supports,
+            }
+        })
+        .collect();
+    causes.sort_by(|a, b| {
+        b.confidence
+            .total_cmp(&a.confidence)
+            .then_with(|| a.target.cmp(&b.target))
+            .then_with(|| a.kind.cmp(&b.kind))
+    });
+    causes
+}
+
+fn recommendation(rc: &RootCause) -> String {
+    let (t, p) = (&rc.target, &rc.policy);
+    match rc.kind {
+        RootCauseKind::LoadSpike => format!(
+            "Scale {t} out ahead of load spikes, or throttle incoming requests (policy {p})."
+        ),
+        RootCauseKind::GradualDegradation => format!(
+            "Restart {t} to reclaim the degrading resource and look for a leak (policy {p})."
+        ),
+        RootCauseKind::RecurringLoad => {
+            format!("Scale {t} out ahead of the recurring load on its schedule (policy {p}).")
+        }
+        RootCauseKind::ComponentFault => {
+            format!("Restart or reconfigure the failing component of {t} (policy {p}).")
+        }
+        RootCauseKind::UpstreamDependency => format!(
+            "Protect {t} from its upstream dependency: throttle or rebalance requests (policy {p})."
+        ),
+        RootCauseKind::ChronicOverload => format!(
+            "Add lasting capacity to {t}: it violates far above its usual rate (policy {p})."
+        ),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::engine::model::PatternType;
+
+    pub(crate) fn v(id: &str, policy: &str, target: &str, at_ms: Millis) -> Violation {
+        Violation {
+            id: id.to_string(),
+            policy: policy.to_string(),
+            target: target.to_string(),
+            component: format!("{target}-c"),
+            metric: format!("{policy}-m"),
+            severity: Severity::Warning,
+            value: 2.0,
+            threshold: 1.0,
+            at_ms,
+        }
+    }
+
+    pub(crate) fn s(policy: &str, at_ms: Millis, value: f64) -> MetricSample {
+        MetricSample {
+            policy: policy.to_string(),
+            at_ms,
+            value,
+        }
+    }
+
+    #[test]
+    fn empty_input_gives_empty_result() {
+        let r = PatternAnalyzer::default().analyze(&[], &[], 0);
+        assert_eq!(r.violations_analyzed, 0);
+        assert!(r.patterns.is_empty());
+        assert!(r.root_causes.is_empty());
+        assert!(r.recommendations.is_empty());
+        assert_eq!(r.confidence_level, 0.0);
+        assert!(r.analysis_id.starts_with("an-"));
+    }
+
+    #[test]
+    fn window_filters_old_and_future_violations() {
+        let now = 10_000_000;
+        let vs = vec![
+            v("old", "p", "d", now - 3_600_001),
+            v("edge", "p", "d", now - 3_600_000),
+            v("in", "p", "d", now),
+            v("future", "p", "d", now + 1),
+        ];
+        let ctx = AnalysisContext::new(&vs, &[], now, &AnalyzerConfig::default());
+        let ids: Vec<&str> = ctx.violations.iter().map(|v| v.id.as_str()).collect();
+        assert_eq!(ids, vec!["edge", "in"]);
+    }
+
+    #[test]
+    fn duplicate_ids_at_the_same_time_count_once() {
+        let vs = vec![
+            v("x", "p", "d", 5),
+            v("x", "p", "d", 5),
+            v("x", "p", "d", 6),
+        ];
+        let ctx = AnalysisContext::new(&vs, &[], 10, &AnalyzerConfig::default());
+        assert_eq!(ctx.violations.len(), 2);
+        assert_eq!(ctx.policies.members[0], vec![0, 1]);
+    }
+
+    #[test]
+    fn nan_samples_are_skipped() {
+        let ss = vec![
+            s("p", 1, f64::NAN),
+            s("p", 2, 1.0),
+            s("p", 3, f64::INFINITY),
+        ];
+        let ctx = AnalysisContext::new(&[], &ss, 10, &AnalyzerConfig::default());
+        assert_eq!(ctx.samples_of("p").len(), 1);
+        assert!(ctx.samples_of("q").is_empty());
+    }
+
+    #[test]
+    fn analysis_id_depends_on_input_not_order() {
+        let a = PatternAnalyzer::default();
+        let vs = vec![v("1", "p", "d", 1000), v("2", "p", "d", 2000)];
+        let rev: Vec<Violation> = vs.iter().rev().cloned().collect();
+        let r1 = a.analyze(&vs, &[], 5000);
+        assert_eq!(r1.analysis_id, a.analyze(&rev, &[], 5000).analysis_id);
+        assert_ne!(r1.analysis_id, a.analyze(&vs[..1], &[], 5000).analysis_id);
+        assert_ne!(r1.analysis_id, a.analyze(&vs, &[], 5001).analysis_id);
+    }
+
+    #[test]
+    fn burst_yields_load_spike_root_cause_with_recommendation() {
+        // 4 violations of web within 30 s, all policy "lat" except one "err".
+        let vs = vec![
+            v("1", "lat", "web", 1_000),
+            v("2", "lat", "web", 11_000),
+            v("3", "err", "web", 21_000),
+            v("4", "lat", "web", 31_000),
+        ];
+        let cfg = AnalyzerConfig {
+            spatial_min_violations: 100,
+            frequency_spike_min_violations: 100,
+            ..AnalyzerConfig::default()
+        };
+        let r = PatternAnalyzer::new(cfg).analyze(&vs, &[], 40_000);
+        assert_eq!(r.patterns.len(), 1, "{:#?}", r.patterns);
+        let p = &r.patterns[0];
+        assert_eq!(p.pattern_type, PatternType::TemporalBurst);
+        // n / (n + k) = 4 / (4 + 3)
+        assert!((p.confidence - 4.0 / 7.0).abs() < 1e-12);
+        assert_eq!(p.targets, vec!["web".to_string()]);
+        assert_eq!(p.evidence, vec!["1", "2", "3", "4"]);
+        assert_eq!(r.root_causes.len(), 1);
+        let rc = &r.root_causes[0];
+        assert_eq!(rc.kind, RootCauseKind::LoadSpike);
+        assert_eq!(rc.target, "web");
+        assert_eq!(rc.policy, "lat");
+        // noisy-or of one pattern weighted by Warning (0.75): 4/7 * 0.75 = 3/7
+        assert!((rc.confidence - 3.0 / 7.0).abs() < 1e-12);
+        assert_eq!(rc.supporting_patterns, vec![0]);
+        assert_eq!(r.confidence_level, rc.confidence);
+        assert_eq!(r.recommendations.len(), 1);
+        assert!(r.recommendations[0].contains("web"));
+    }
+
+    #[test]
+    fn noisy_or_combines_patterns_and_severity() {
+        // Two bursts on web far apart, one critical: (1 - (1 - 0.5*1.0)(1 - 0.5*0.75)) = 1 - 0.5*0.625 = 0.6875
+        let mut vs = vec![
+            v("a1", "p", "web", 0),
+            v("a2", "p", "web", 1_000),
+            v("a3", "p", "web", 2_000),
+            v("b1", "p", "web", 1_000_000),
+            v("b2", "p", "web", 1_001_000),
+            v("b3", "p", "web", 1_002_000),
+        ];
+        vs[0].severity = Severity::Critical;
+        let cfg = AnalyzerConfig {
+            spatial_min_violations: 100,
+            frequency_spike_min_violations: 100,
+            periodic_min_cycles: 100,
+            ..AnalyzerConfig::default()
+        };
+        let r = PatternAnalyzer::new(cfg).analyze(&vs, &[], 1_100_000);
+        assert_eq!(r.patterns.len(), 2);
+        assert_eq!(r.root_causes.len(), 1);
+        assert!((r.root_causes[0].confidence - 0.6875).abs() < 1e-12);
+        assert_eq!(r.root_causes[0].supporting_patterns, vec![0, 1]);
+    }
+
+    #[test]
+    fn evidence_is_capped_to_the_most_recent() {
+        let vs: Vec<Violation> = (0..10)
+            .map(|i| v(&format!("v{i}"), "p", "d", i * 1000))
+            .collect();
+        let cfg = AnalyzerConfig {
+            max_evidence: 3,
+            ..AnalyzerConfig::default()
+        };
+        let r = PatternAnalyzer::new(cfg).analyze(&vs, &[], 20_000);
+        let burst = r
+            .patterns
+            .iter()
+            .find(|p| p.pattern_type == PatternType::TemporalBurst)
+            .unwrap();
+        assert_eq!(burst.evidence, vec!["v7", "v8", "v9"]);
+    }
+
+    #[test]
+    fn config_deserializes_with_defaults() {
+        let c: AnalyzerConfig = serde_json::from_str(r#"{"burstMinViolations": 5}"#).unwrap();
+        assert_eq!(c.burst_min_violations, 5);
+        assert_eq!(c.burst_window_ms, 60_000);
+        assert_eq!(c.causal_top_k, 16);
+    }
+
+    #[test]
+    fn extreme_and_nan_inputs_do_not_panic() {
+        let mut vs = vec![
+            v("a", "p", "d", i64::MIN),
+            v("b", "p", "d", i64::MAX),
+            v("c", "p", "d", 0),
+            v("c", "p", "d", 0),
+            v("d", "q", "d", 1),
+        ];
+        vs[2].value = f64::NAN;
+        vs[3].threshold = f64::NAN;
+        let ss = vec![
+            s("p", i64::MIN, 1.0),
+            s("p", i64::MAX, f64::MAX),
+            s("p", 0, f64::MAX),
+            s("p", 1, -f64::MAX),
+            s("p", 2, f64::NAN),
+            s("q", 3, 1e308),
+        ];
+        for now in [i64::MIN, -1, 0, 1, i64::MAX] {
+            for window in [0, 1, 60_000, i64::MAX, -5] {
+                let cfg = AnalyzerConfig {
+                    window_ms: window,
+                    burst_window_ms: i64::MAX,
+                    periodic_bin_ms: 0,
+                    causal_bin_ms: -3,
+                    frequency_window_ms: i64::MIN,
+                    trend_min_samples: 0,
+                    periodic_min_cycles: 0,
+                    causal_min_bins: 0,
+                    burst_min_violations: 0,
+                    spatial_min_violations: 0,
+                    frequency_spike_factor: f64::NAN,
+                    ..AnalyzerConfig::default()
+                };
+                let r = PatternAnalyzer::new(cfg).analyze(&vs, &ss, now);
+                for p in &r.patterns {
+                    assert!((0.0..=1.0).contains(&p.confidence));
+                }
+                for rc in &r.root_causes {
+                    assert!((0.0..=1.0).contains(&rc.confidence));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! The pattern detectors. Each one is a [`Detector`] in its own file; adding a
+//! detector is one trait implementation plus one line in [`registry`].
+//!
+//! Detectors read the shared [`AnalysisContext`] (violations sorted by time and
+//! grouped with index lists) and return [`Detection`]s whose evidence is a list of
+//! indices into it; the analyzer turns them into
+//! [`ViolationPattern`](crate::engine::model::ViolationPattern)s.
+
+mod burst;
+mod causal;
+mod frequency;
+mod periodic;
+mod spatial;
+mod trend;
+
+pub use burst::BurstDetector;
+pub use causal::CausalDetector;
+pub use frequency::FrequencyDetector;
+pub use periodic::PeriodicityDetector;
+pub use spatial::SpatialDetector;
+pub use trend::TrendDetector;
+
+use super::analyze::{AnalysisContext, AnalyzerConfig};
+use super::model::{Millis, PatternType, RootCauseKind};
+
+/// One pattern found by a detector.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Detection {
+    pub pattern_type: PatternType,
+    /// In [0, 1] (the analyzer clamps it and drops non-finite values).
+    pub confidence: f64,
+    /// One sentence a human can check against the evidence.
+    pub hypothesis: String,
+    /// What the pattern is about: a policy, component or metric name.
+    pub subject: String,
+    /// Indices into [`AnalysisContext::violations`], in time order.
+    pub evidence: Vec<u32>,
+}
+
+/// A pattern detector.
+pub trait Detector: Send + Sync {
+    /// The pattern type its detections have.
+    fn pattern_type(&self) -> PatternType;
+    /// The root-cause kind its patterns support.
+    fn root_cause_kind(&self) -> RootCauseKind;
+    /// Finds the patterns in the prepared input.
+    fn detect(&self, ctx: &AnalysisContext<'_>, config: &AnalyzerConfig) -> Vec<Detection>;
+}
+
+/// Every detector the analyzer runs, in order.
+pub fn registry() -> Vec<Box<dyn Detector>> {
+    vec![
+        Box::new(BurstDetector),
+        Box::new(TrendDetector),
+        Box::new(PeriodicityDetector),
+        Box::new(SpatialDetector),
+        Box::new(CausalDetector),
+        Box::new(FrequencyDetector),
+    ]
+}
+
+/// `b - a` in ms without overflow (as i128).
+pub(crate) fn span(a: Millis, b: Millis) -> i128 {
+    i128::from(b) - i128::from(a)
+}
+
+/// Bins of `width` ms covering `[start, end]`, widened so there are at most
+/// `max_bins` of them. Returns `(width, count)`; `count >= 1`.
+pub(crate) fn bins(start: Millis, end: Millis, width: Millis, max_bins: usize) -> (i128, usize) {
+    let total = span(start, end).max(0);
+    let max_bins = max_bins.max(1) as i128;
+    let mut w = i128::from(width.max(1));
+    if total / w + 1 > max_bins {
+        // ceil(total / (max_bins - 1)) for max_bins > 1, else the whole span.
+        w = if max_bins > 1 {
+            (total + max_bins - 2) / (max_bins - 1)
+        } else {
+            total + 1
+        };
+        w = w.max(1);
+    }
+    let count = (total / w + 1).min(max_bins) as usize;
+    (w, count)
+}
+
+/// The bin of time `t` for bins of `width` starting at `start`, clamped to `count`.
+pub(crate) fn bin_of(t: Millis, start: Millis, width: i128, count: usize) -> usize {
+    let b = span(start, t).max(0) / width;
+    (b as usize).min(count - 1)
+}
+
+/// Pearson correlation of two equally long series; `None` when either is constant
+/// or the result is not finite.
+pub(crate) fn pearson(x: &[f64], y: &[f64]) -> Option<f64> {
+    let n = x.len().min(y.len());
+    if n < 2 {
+        return None;
+    }
+    let mx = x[..n].iter().sum::<f64>() / n as f64;
+    let my = y[..n].iter().sum::<f64>() / n as f64;
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for i in 0..n {
+        let (dx, dy) = (x[i] - mx, y[i] - my);
+        sxy += dx * dy;
+        sxx += dx * dx;
+        syy += dy * dy;
+    }
+    if sxx <= 0.0 || syy <= 0.0 {
+        return None;
+    }
+    let r = sxy / (sxx.sqrt() * syy.sqrt());
+    r.is_finite().then_some(r.clamp(-1.0, 1.0))
+}
+
+/// `n / (n + k)`: a confidence that grows with the amount of evidence and is 1/2
+/// at the detection threshold `k`.
+pub(crate) fn count_confidence(n: usize, k: usize) -> f64 {
+    let (n, k) = (n as f64, k.max(1) as f64);
+    n / (n + k)
+}
+
+/// Seconds, for sentences.
+pub(crate) fn secs(ms: i128) -> f64 {
+    ms as f64 / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bins_cover_span_and_respect_max() {
+        assert_eq!(bins(0, 599, 60, 100), (60, 10));
+        assert_eq!(bins(0, 600, 60, 100), (60, 11));
+        // 10_000 ms in 10 ms bins would be 1001 bins; max 11 => width ceil(10000/10) = 1000
+        assert_eq!(bins(0, 10_000, 10, 11), (1000, 11));
+        let (w, c) = bins(i64::MIN, i64::MAX, 0, 1024);
+        assert!(c <= 1024 && w > 0);
+        assert_eq!(bins(5, 5, 0, 0), (1, 1));
+        assert_eq!(bin_of(i64::MAX, i64::MIN, w, c), c - 1);
+    }
+
+    #[test]
+    fn pearson_hand_values() {
+        let close = |r: Option<f64>, want: f64| (r.unwrap() - want).abs() < 1e-12;
+        assert!(close(pearson(&[1.0, 2.0, 3.0], &[2.0, 4.0, 6.0]), 1.0));
+        assert!(close(pearson(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]), -1.0));
+        assert_eq!(pearson(&[1.0, 1.0, 1.0], &[1.0, 2.0, 3.0]), None);
+        // x = 1,2,3,4; y = 1,3,2,4: sxy = 4, sxx = syy = 5 => r = 0.8
+        let r = pearson(&[1.0, 2.0, 3.0, 4.0], &[1.0, 3.0, 2.0, 4.0]).unwrap();
+        assert!((r - 0.8).abs() < 1e-12);
+    }
+
+    #[test]
+    fn registry_has_one_detector_per_pattern_type() {
+        let mut types: Vec<PatternType> = registry().iter().map(|d| d.pattern_type()).collect();
+        types.sort();
+        types.dedup();
+        assert_eq!(types.len(), 6);
+    }
+}
