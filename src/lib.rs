@@ -12,7 +12,7 @@ pub mod leader;
 pub mod metrics;
 pub mod monitor;
 pub mod prometheus;
-//TMP pub mod report;
+pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod server;

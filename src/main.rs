@@ -123,8 +123,11 @@ fn write_crds(dir: &std::path::Path) -> std::io::Result<()> {
 
 fn analyze(path: &std::path::Path, output: Output) -> Result<String, mapek::Error> {
     let scenario = mapek::scenario::Scenario::load(path)?;
-    let _ = (scenario, output);
-    Ok(String::new())
+    let report = mapek::report::Report::from_scenario(&scenario);
+    Ok(match output {
+        Output::Table => report.to_table(),
+        Output::Json => report.to_json(),
+    })
 }
 
 /// Writes to stdout; a closed pipe (as with `| head`) is not an error worth a panic.

@@ -91,7 +91,14 @@ impl Report {
 
         out += "\nROOT CAUSES\n";
         out += &table(
-            &["RANK", "KIND", "TARGET", "POLICY", "CONFIDENCE", "DESCRIPTION"],
+            &[
+                "RANK",
+                "KIND",
+                "TARGET",
+                "POLICY",
+                "CONFIDENCE",
+                "DESCRIPTION",
+            ],
             a.root_causes
                 .iter()
                 .enumerate()
@@ -118,7 +125,14 @@ impl Report {
         out += "\nPLANS (RemediationPolicies the operator would write)\n";
         out += &table(
             &[
-                "TARGET", "ROOT CAUSE", "ACTIONS", "COST", "BENEFIT", "SCORE", "RISK", "PRIORITY",
+                "TARGET",
+                "ROOT CAUSE",
+                "ACTIONS",
+                "COST",
+                "BENEFIT",
+                "SCORE",
+                "RISK",
+                "PRIORITY",
                 "PLAN HASH",
             ],
             self.plans
@@ -127,7 +141,11 @@ impl Report {
                     vec![
                         p.target.clone(),
                         format!("{:?}", p.root_cause),
-                        p.actions.iter().map(describe_action).collect::<Vec<_>>().join(", "),
+                        p.actions
+                            .iter()
+                            .map(describe_action)
+                            .collect::<Vec<_>>()
+                            .join(", "),
                         format!("{:.2}", p.cost),
                         format!("{:.2}", p.benefit),
                         format!("{:.2}", p.score),

@@ -9,7 +9,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::model::{ActionType, OutcomeType, RootCauseKind};
+use crate::engine::knowledge;
 
 /// The measured result of one executed RemediationPolicy.
 #[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -22,7 +22,7 @@ use crate::engine::model::{ActionType, OutcomeType, RootCauseKind};
     shortname = "po",
     category = "mapek",
     doc = "The measured result of an executed remediation plan: violations before and after, and the outcome type.",
-    printcolumn(name = "Plan", type_ = "string", json_path = ".spec.remediationPolicy"),
+    printcolumn(name = "Plan", type_ = "string", json_path = ".spec.planName"),
     printcolumn(name = "Target", type_ = "string", json_path = ".spec.target"),
     printcolumn(name = "Root Cause", type_ = "string", json_path = ".spec.rootCause"),
     printcolumn(name = "Outcome", type_ = "string", json_path = ".spec.outcome"),
@@ -45,31 +45,11 @@ use crate::engine::model::{ActionType, OutcomeType, RootCauseKind};
 )]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyOutcomeSpec {
-    /// The RemediationPolicy that was executed.
-    #[schemars(length(min = 1))]
-    pub remediation_policy: String,
-    /// The ViolationPolicy whose violations were compared.
-    pub policy: String,
-    /// The Deployment.
-    pub target: String,
-    pub root_cause: RootCauseKind,
-    /// The action types the plan ran.
-    pub action_types: Vec<ActionType>,
-    /// Violations in the window before execution.
-    #[schemars(range(min = 0))]
-    pub violations_before: u32,
-    /// Violations in an equal window after stabilization.
-    #[schemars(range(min = 0))]
-    pub violations_after: u32,
-    /// Length of each window, in seconds.
-    #[schemars(range(min = 0))]
+    /// The judged result, as the engine's knowledge records it.
+    #[serde(flatten)]
+    pub outcome: knowledge::PolicyOutcome,
+    /// Length of each of the two compared windows, in seconds.
     pub window_seconds: u64,
-    /// From the end of execution to the last violation after it, when it stopped.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub time_to_stabilization_seconds: Option<f64>,
-    pub outcome: OutcomeType,
-    /// In [0, 1].
-    pub success_confidence: f64,
 }
 
 /// Reserved for the knowledge controller's bookkeeping.
