@@ -1,8 +1,8 @@
 //! `mapek-operator run`: settings of the operator process and its start-up.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -11,7 +11,7 @@ use kube::runtime::{WatchStreamExt, reflector, watcher};
 use tokio::sync::{mpsc, watch};
 
 use crate::controllers::{self, Context, Settings};
-use crate::crd::ViolationPolicy;
+use crate::crd::{RemediationPolicy, ViolationPolicy};
 use crate::error::{Error, Result};
 use crate::leader;
 use crate::metrics::Metrics;
@@ -133,7 +133,30 @@ pub async fn run(args: RunArgs) -> Result<()> {
                 tracing::warn!(error = %e, "ViolationPolicy watch error");
             }
         });
-    let (analyze_tx, _analyze_rx) = mpsc::channel::<String>(64);
+    let plans_api: Api<RemediationPolicy> = match &args.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let (plan_store, plan_writer) = reflector::store();
+    let plan_watch = reflector(plan_writer, watcher(plans_api, watcher::Config::default()))
+        .default_backoff()
+        .touched_objects()
+        .for_each(|r| async move {
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "RemediationPolicy watch error");
+            }
+        });
+    let learned = match controllers::knowledge::load(&ctx, args.namespace.as_deref()).await {
+        Err(kube::Error::Api(s)) if s.code == 404 => {
+            return Err(Error::Setting {
+                name: "CRDs".into(),
+                reason: "the mapek.io resources are not served by this cluster; install them with `kubectl apply -f crds/`".into(),
+            });
+        }
+        other => other?,
+    };
+    let knowledge = Arc::new(RwLock::new(learned));
+    let (analyze_tx, analyze_rx) = mpsc::channel::<String>(64);
 
     ready.store(true, Ordering::SeqCst);
     tracing::info!(interval = ?args.interval, "controllers started");
@@ -147,7 +170,10 @@ pub async fn run(args: RunArgs) -> Result<()> {
     };
     tokio::select! {
         _ = policy_watch => {}
+        _ = plan_watch => {}
         _ = controllers::monitor::run(ctx.clone(), store.clone(), prometheus.clone(), analyze_tx.clone(), stopped(stop_rx.clone())) => {}
+        _ = controllers::analyzer::run(ctx.clone(), store.clone(), plan_store.clone(), knowledge.clone(), analyze_rx, stopped(stop_rx.clone())) => {}
+        _ = controllers::knowledge::run(ctx.clone(), store.clone(), plan_store.clone(), knowledge.clone(), stopped(stop_rx.clone())) => {}
         _ = lost_leadership => {
             let _ = stop_tx.send(true);
             let _ = server.await;

@@ -11,6 +11,8 @@ use kube::runtime::events::{Recorder, Reporter};
 use crate::engine::model::Millis;
 use crate::metrics::Metrics;
 
+pub mod analyzer;
+pub mod knowledge;
 pub mod monitor;
 
 /// The field manager the operator writes with (server-side apply and patches).

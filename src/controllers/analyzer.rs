@@ -1,0 +1,529 @@
+//! The Analyzer controller: over the violations of the ViolationPolicies of a
+//! namespace it runs the engine's analysis and planning, and writes each plan as a
+//! Pending RemediationPolicy unless an open plan already covers the Deployment or
+//! the Deployment is in cooldown. It also expires plans nobody approved in time.
+//! It runs when the monitor records a violation, and on a timer.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, RwLock};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::events::{Event, EventType};
+use kube::runtime::reflector::Store;
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use super::Context;
+use crate::crd::{
+    ApprovalState, Evidence, ExecutionPhase, MAX_EVIDENCE_VIOLATIONS, RemediationPolicy,
+    RemediationPolicySpec, RemediationPolicyStatus, ViolationPolicy,
+};
+use crate::engine::knowledge::KnowledgeBase;
+use crate::engine::model::{AnalysisResult, MetricSample, Millis, RemediationPlan, Violation};
+use crate::engine::{AnalyzerConfig, PatternAnalyzer, PlanTarget, Planner, PlannerConfig};
+
+/// Runs the analyzer until `shutdown` completes: on every namespace the monitor
+/// sends, and over all namespaces every evaluation interval.
+pub async fn run(
+    ctx: Arc<Context>,
+    policies: Store<ViolationPolicy>,
+    plans: Store<RemediationPolicy>,
+    knowledge: Arc<RwLock<KnowledgeBase>>,
+    mut wake: mpsc::Receiver<String>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let mut ticker = tokio::time::interval(ctx.settings.default_interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    tokio::pin!(shutdown);
+    loop {
+        let namespaces: BTreeSet<String> = tokio::select! {
+            _ = &mut shutdown => return,
+            Some(ns) = wake.recv() => {
+                let mut set = BTreeSet::from([ns]);
+                while let Ok(more) = wake.try_recv() {
+                    set.insert(more);
+                }
+                set
+            }
+            _ = ticker.tick() => policies.state().iter().filter_map(|p| p.namespace()).collect(),
+        };
+        for ns in namespaces {
+            let started = std::time::Instant::now();
+            let result = analyze_namespace(&ctx, &policies, &plans, &knowledge, &ns).await;
+            let seconds = started.elapsed().as_secs_f64();
+            ctx.metrics.reconciled("analyzer", seconds, result.is_err());
+            if let Err(e) = result {
+                tracing::warn!(namespace = %ns, error = %e, "analysis failed");
+            }
+            expire_plans(&ctx, &policies, &plans, &ns).await;
+        }
+    }
+}
+
+/// The engine's view of one policy's recorded violations and samples, leaving out
+/// what happened before `since` (the end of the last execution on its target).
+pub fn engine_input(
+    policy: &ViolationPolicy,
+    since: Millis,
+) -> (Vec<Violation>, Vec<MetricSample>) {
+    let name = policy.name_any();
+    let spec = &policy.spec;
+    let target = &spec.target_ref.name;
+    let Some(status) = &policy.status else {
+        return (Vec::new(), Vec::new());
+    };
+    let violations = status
+        .recent_violations
+        .iter()
+        .filter(|v| v.time.0.as_millisecond() > since)
+        .map(|v| Violation {
+            id: v.id.clone(),
+            policy: name.clone(),
+            target: target.clone(),
+            component: spec.component.clone().unwrap_or_else(|| target.clone()),
+            metric: spec.metric.clone().unwrap_or_else(|| name.clone()),
+            severity: spec.severity,
+            value: v.value,
+            threshold: v.threshold,
+            at_ms: v.time.0.as_millisecond(),
+        })
+        .collect();
+    let samples = status
+        .recent_samples
+        .iter()
+        .filter(|s| s.time.0.as_millisecond() > since)
+        .map(|s| MetricSample {
+            policy: name.clone(),
+            at_ms: s.time.0.as_millisecond(),
+            value: s.value,
+        })
+        .collect();
+    (violations, samples)
+}
+
+/// Whether a plan is still open: waiting for approval, or approved and not finished.
+pub fn is_open(plan: &RemediationPolicy) -> bool {
+    let status = plan.status.clone().unwrap_or_default();
+    match status.approval {
+        ApprovalState::Pending => true,
+        ApprovalState::Approved => !status.phase.is_finished(),
+        ApprovalState::Rejected | ApprovalState::Expired => false,
+    }
+}
+
+/// When the last execution on `target` finished, if any.
+pub fn last_finished(
+    plans: &[Arc<RemediationPolicy>],
+    namespace: &str,
+    target: &str,
+) -> Option<Millis> {
+    plans
+        .iter()
+        .filter(|p| p.namespace().as_deref() == Some(namespace) && p.spec.plan.target == target)
+        .filter_map(|p| p.status.as_ref()?.execution.as_ref()?.finished_at.as_ref())
+        .map(|t| t.0.as_millisecond())
+        .max()
+}
+
+/// The RemediationPolicy object for a plan.
+pub fn plan_object(
+    policy: &ViolationPolicy,
+    plan: RemediationPlan,
+    analysis: &AnalysisResult,
+) -> RemediationPolicy {
+    let causes: Vec<_> = analysis
+        .root_causes
+        .iter()
+        .filter(|c| c.target == plan.target)
+        .cloned()
+        .collect();
+    let supporting: BTreeSet<usize> = causes
+        .iter()
+        .filter(|c| c.kind == plan.root_cause)
+        .flat_map(|c| c.supporting_patterns.iter().copied())
+        .collect();
+    let patterns: Vec<_> = supporting
+        .iter()
+        .filter_map(|i| analysis.patterns.get(*i).cloned())
+        .collect();
+    let mut violations: Vec<String> = patterns
+        .iter()
+        .flat_map(|p| p.evidence.iter().cloned())
+        .collect();
+    violations.sort();
+    violations.dedup();
+    violations.truncate(MAX_EVIDENCE_VIOLATIONS);
+    let name = format!(
+        "{}-{}",
+        plan.target,
+        &plan.plan_hash[..plan.plan_hash.len().min(10)]
+    );
+    let mut rp = RemediationPolicy::new(
+        &name,
+        RemediationPolicySpec {
+            plan,
+            evidence: Evidence {
+                violations_analyzed: analysis.violations_analyzed as u64,
+                violations,
+                patterns,
+                root_causes: causes,
+            },
+        },
+    );
+    rp.metadata.namespace = policy.namespace();
+    rp.metadata.owner_references = policy.controller_owner_ref(&()).map(|r| vec![r]);
+    rp.metadata.labels = Some(BTreeMap::from([
+        ("mapek.io/target".to_string(), rp.spec.plan.target.clone()),
+        ("mapek.io/policy".to_string(), policy.name_any()),
+    ]));
+    rp
+}
+
+async fn analyze_namespace(
+    ctx: &Context,
+    policies: &Store<ViolationPolicy>,
+    plans: &Store<RemediationPolicy>,
+    knowledge: &RwLock<KnowledgeBase>,
+    namespace: &str,
+) -> Result<(), kube::Error> {
+    let now = ctx.clock.now_ms();
+    let in_ns: Vec<Arc<ViolationPolicy>> = policies
+        .state()
+        .into_iter()
+        .filter(|p| p.namespace().as_deref() == Some(namespace))
+        .collect();
+    let all_plans = plans.state();
+
+    let started = std::time::Instant::now();
+    let mut violations = Vec::new();
+    let mut samples = Vec::new();
+    for p in &in_ns {
+        let since =
+            last_finished(&all_plans, namespace, &p.spec.target_ref.name).unwrap_or(i64::MIN);
+        let (v, s) = engine_input(p, since);
+        violations.extend(v);
+        samples.extend(s);
+    }
+    if violations.is_empty() {
+        return Ok(());
+    }
+    let analysis =
+        PatternAnalyzer::new(AnalyzerConfig::default()).analyze(&violations, &samples, now);
+    ctx.metrics
+        .phase("analyze", started.elapsed().as_secs_f64());
+    for p in &analysis.patterns {
+        ctx.metrics
+            .patterns_detected
+            .get_or_create(&crate::metrics::PatternLabels {
+                pattern_type: format!("{:?}", p.pattern_type),
+            })
+            .inc();
+    }
+
+    // Plan only for targets that have no open plan and are out of cooldown.
+    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), namespace);
+    let mut targets = Vec::new();
+    for p in &in_ns {
+        let target = &p.spec.target_ref.name;
+        if !analysis
+            .root_causes
+            .iter()
+            .any(|c| &c.policy == &p.name_any())
+        {
+            continue;
+        }
+        let open = all_plans.iter().any(|rp| {
+            rp.namespace().as_deref() == Some(namespace)
+                && &rp.spec.plan.target == target
+                && is_open(rp)
+        });
+        if open {
+            continue;
+        }
+        let cooldown = std::time::Duration::from(p.spec.remediation.cooldown).as_millis() as i64;
+        if let Some(done) = last_finished(&all_plans, namespace, target)
+            && now < done.saturating_add(cooldown)
+        {
+            continue;
+        }
+        let Some(deployment) = deployments.get_opt(target).await? else {
+            tracing::debug!(policy = %p.name_any(), target = %target, "target Deployment not found; no plan");
+            continue;
+        };
+        targets.push(PlanTarget {
+            policy: p.name_any(),
+            deployment: target.clone(),
+            current_replicas: deployment.spec.replicas.unwrap_or(1),
+            severity: p.spec.severity,
+            envelope: p.spec.remediation.envelope.clone(),
+        });
+    }
+    if targets.is_empty() {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    let generated = {
+        let kb = knowledge.read().unwrap_or_else(|e| e.into_inner());
+        Planner::new(PlannerConfig::default()).generate_policies(&analysis, &targets, &kb)
+    };
+    ctx.metrics.phase("plan", started.elapsed().as_secs_f64());
+
+    let api: Api<RemediationPolicy> = Api::namespaced(ctx.client.clone(), namespace);
+    for plan in generated {
+        let Some(policy) = in_ns.iter().find(|p| p.name_any() == plan.policy) else {
+            continue;
+        };
+        let rp = plan_object(policy, plan, &analysis);
+        let name = rp.name_any();
+        match api.create(&PostParams::default(), &rp).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 409 => {
+                // The same plan (same hash) was proposed before and is closed.
+                tracing::debug!(plan = %name, "an identical plan exists; not proposing it again");
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+        let status = RemediationPolicyStatus {
+            approval: ApprovalState::Pending,
+            phase: ExecutionPhase::Pending,
+            ..RemediationPolicyStatus::default()
+        };
+        api.patch_status(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(&json!({ "status": status })),
+        )
+        .await?;
+        ctx.metrics.policies_generated.inc();
+        tracing::info!(plan = %name, target = %rp.spec.plan.target, root_cause = ?rp.spec.plan.root_cause, "proposed a remediation plan");
+        let note = format!(
+            "{:?} on {} (confidence {:.2}): {}. Approve with: kubectl annotate remediationpolicy {name} -n {namespace} mapek.io/approve={}",
+            rp.spec.plan.root_cause,
+            rp.spec.plan.target,
+            rp.spec.plan.confidence,
+            rp.spec
+                .plan
+                .actions
+                .iter()
+                .map(crate::report::describe_action)
+                .collect::<Vec<_>>()
+                .join(", "),
+            rp.spec.plan.plan_hash
+        );
+        let event = Event {
+            type_: EventType::Normal,
+            reason: "PlanProposed".into(),
+            note: Some(note),
+            action: "Plan".into(),
+            secondary: None,
+        };
+        let mut rp_ref = rp.object_ref(&());
+        rp_ref.namespace = Some(namespace.to_string());
+        for reference in [rp_ref, policy.object_ref(&())] {
+            if let Err(e) = ctx.recorder.publish(&event, &reference).await {
+                tracing::debug!(error = %e, "cannot publish an event");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Marks Pending plans older than their policy's approval TTL as Expired.
+async fn expire_plans(
+    ctx: &Context,
+    policies: &Store<ViolationPolicy>,
+    plans: &Store<RemediationPolicy>,
+    namespace: &str,
+) {
+    let now = ctx.clock.now_ms();
+    let api: Api<RemediationPolicy> = Api::namespaced(ctx.client.clone(), namespace);
+    for rp in plans.state() {
+        if rp.namespace().as_deref() != Some(namespace) {
+            continue;
+        }
+        let status = rp.status.clone().unwrap_or_default();
+        if status.approval != ApprovalState::Pending || status.phase != ExecutionPhase::Pending {
+            continue;
+        }
+        let ttl = policies
+            .state()
+            .iter()
+            .find(|p| {
+                p.namespace().as_deref() == Some(namespace) && p.name_any() == rp.spec.plan.policy
+            })
+            .map(|p| std::time::Duration::from(p.spec.remediation.approval_ttl))
+            .unwrap_or(std::time::Duration::from_secs(3600));
+        let Some(created) = rp.metadata.creation_timestamp.as_ref() else {
+            continue;
+        };
+        if now
+            < created
+                .0
+                .as_millisecond()
+                .saturating_add(ttl.as_millis() as i64)
+        {
+            continue;
+        }
+        let message = format!(
+            "not approved within {}s; propose again if still needed",
+            ttl.as_secs()
+        );
+        let patch =
+            json!({"status": {"approval": ApprovalState::Expired, "approvalMessage": message}});
+        match api
+            .patch_status(
+                &rp.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+        {
+            Ok(_) => {
+                let event = Event {
+                    type_: EventType::Normal,
+                    reason: "Expired".into(),
+                    note: Some(message),
+                    action: "Expire".into(),
+                    secondary: None,
+                };
+                if let Err(e) = ctx.recorder.publish(&event, &rp.object_ref(&())).await {
+                    tracing::debug!(error = %e, "cannot publish an event");
+                }
+            }
+            Err(e) => tracing::warn!(plan = %rp.name_any(), error = %e, "cannot expire the plan"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::{
+        PolicyExecution, RecordedSample, RecordedViolation, ViolationPolicySpec,
+        ViolationPolicyStatus,
+    };
+    use crate::engine::model::{Priority, RiskLevel, RootCauseKind};
+    use crate::monitor::time;
+
+    fn policy() -> ViolationPolicy {
+        let spec: ViolationPolicySpec = serde_json::from_value(json!({
+            "targetRef": {"name": "web"}, "query": "q", "condition": {"threshold": 1.0},
+            "component": "web-api", "severity": "critical"
+        }))
+        .unwrap();
+        let mut p = ViolationPolicy::new("lat", spec);
+        p.metadata.namespace = Some("default".into());
+        p.metadata.uid = Some("uid-1".into());
+        p.status = Some(ViolationPolicyStatus {
+            recent_violations: [10, 20, 30]
+                .iter()
+                .map(|s| RecordedViolation {
+                    id: format!("lat-{s}"),
+                    time: time(s * 1000),
+                    value: 2.0,
+                    threshold: 1.0,
+                })
+                .collect(),
+            recent_samples: vec![
+                RecordedSample {
+                    time: time(5_000),
+                    value: 0.5,
+                },
+                RecordedSample {
+                    time: time(25_000),
+                    value: 2.0,
+                },
+            ],
+            ..ViolationPolicyStatus::default()
+        });
+        p
+    }
+
+    #[test]
+    fn status_becomes_engine_input_after_the_last_execution() {
+        let (v, s) = engine_input(&policy(), 15_000);
+        assert_eq!(
+            v.iter().map(|v| v.id.as_str()).collect::<Vec<_>>(),
+            ["lat-20", "lat-30"]
+        );
+        assert_eq!(
+            (
+                v[0].component.as_str(),
+                v[0].metric.as_str(),
+                v[0].target.as_str()
+            ),
+            ("web-api", "lat", "web")
+        );
+        assert_eq!(v[0].severity, crate::engine::model::Severity::Critical);
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].at_ms, 25_000);
+    }
+
+    fn plan(target: &str) -> RemediationPlan {
+        RemediationPlan {
+            target: target.into(),
+            policy: "lat".into(),
+            root_cause: RootCauseKind::LoadSpike,
+            confidence: 0.8,
+            actions: vec![],
+            expected_impact: String::new(),
+            risk: RiskLevel::Low,
+            priority: Priority::High,
+            cost: 0.15,
+            benefit: 0.5,
+            score: 0.35,
+            plan_hash: "0123456789abcdef".into(),
+        }
+    }
+
+    #[test]
+    fn open_plans_and_last_finished_execution() {
+        let mut rp = RemediationPolicy::new(
+            "web-1",
+            RemediationPolicySpec {
+                plan: plan("web"),
+                evidence: Evidence::default(),
+            },
+        );
+        rp.metadata.namespace = Some("default".into());
+        assert!(is_open(&rp), "no status yet means Pending");
+        rp.status = Some(RemediationPolicyStatus {
+            approval: ApprovalState::Approved,
+            phase: ExecutionPhase::Completed,
+            execution: Some(PolicyExecution {
+                finished_at: Some(time(42_000)),
+                ..PolicyExecution::default()
+            }),
+            ..RemediationPolicyStatus::default()
+        });
+        assert!(!is_open(&rp));
+        let all = vec![Arc::new(rp)];
+        assert_eq!(last_finished(&all, "default", "web"), Some(42_000));
+        assert_eq!(last_finished(&all, "default", "other"), None);
+        assert_eq!(last_finished(&all, "prod", "web"), None);
+    }
+
+    #[test]
+    fn the_plan_object_is_owned_by_its_policy_and_named_by_target_and_hash() {
+        let analysis = AnalysisResult {
+            analysis_id: "a".into(),
+            violations_analyzed: 3,
+            patterns: vec![],
+            root_causes: vec![],
+            recommendations: vec![],
+            confidence_level: 0.8,
+        };
+        let rp = plan_object(&policy(), plan("web"), &analysis);
+        assert_eq!(rp.name_any(), "web-0123456789");
+        assert_eq!(rp.metadata.namespace.as_deref(), Some("default"));
+        let owner = &rp.metadata.owner_references.as_ref().unwrap()[0];
+        assert_eq!(
+            (owner.kind.as_str(), owner.name.as_str(), owner.uid.as_str()),
+            ("ViolationPolicy", "lat", "uid-1")
+        );
+        assert_eq!(rp.spec.evidence.violations_analyzed, 3);
+    }
+}
