@@ -16,6 +16,7 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod server;
+pub mod simulator;
 pub mod telemetry;
 
 pub use error::{Error, Result};
