@@ -8,6 +8,8 @@ mod fnv;
 pub mod knowledge;
 pub mod model;
 pub mod plan;
+#[cfg(test)]
+mod properties;
 
 pub use analyze::{AnalysisContext, AnalyzerConfig, PatternAnalyzer};
 pub use detectors::{Detection, Detector};

@@ -111,7 +111,10 @@ impl Detector for CausalDetector {
             let Some((r, lag, driver)) = best else {
                 continue;
             };
-            if !(r >= config.causal_min_r) {
+            // Below the threshold, or a NaN threshold: not reported.
+            if r.partial_cmp(&config.causal_min_r)
+                .is_none_or(std::cmp::Ordering::is_lt)
+            {
                 continue;
             }
             out.push(Detection {
