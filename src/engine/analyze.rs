@@ -202,11 +202,16 @@ impl<'a> Interner<'a> {
     }
 }
 
-/// What the context keeps of each violation, computed in one sequential pass.
+/// What the context keeps of each violation, computed in one sequential pass and
+/// then sorted in place, so that building the context never gathers at random.
 #[derive(Clone, Copy)]
-struct Pre {
-    ids: [u32; 4],
+struct Rec {
+    at_ms: Millis,
+    /// FNV-1a of the id and time: orders equal times without reading the id.
     hash: u64,
+    /// Index into the caller's slice.
+    index: u32,
+    ids: [u32; 4],
     severity: Severity,
     direction: i8,
 }
@@ -262,8 +267,7 @@ impl<'a> AnalysisContext<'a> {
         // Sequential pass, in input order. Indices are u32: more than 4 billion
         // violations in one window is not supported.
         let mut interners: [Interner<'a>; 4] = Default::default();
-        let mut kept: Vec<(Millis, u32)> = Vec::new();
-        let mut pre: Vec<Pre> = Vec::new();
+        let mut recs: Vec<Rec> = Vec::with_capacity(violations.len().min(u32::MAX as usize));
         for (i, v) in violations.iter().enumerate().take(u32::MAX as usize) {
             if !in_window(v.at_ms) {
                 continue;
@@ -271,15 +275,16 @@ impl<'a> AnalysisContext<'a> {
             let mut h = Fnv64::default();
             h.write_str_sep(&v.id);
             h.write_i64_le(v.at_ms);
-            kept.push((v.at_ms, i as u32));
-            pre.push(Pre {
+            recs.push(Rec {
+                at_ms: v.at_ms,
+                hash: h.finish(),
+                index: i as u32,
                 ids: [
                     interners[0].intern(&v.policy),
                     interners[1].intern(&v.target),
                     interners[2].intern(&v.component),
                     interners[3].intern(&v.metric),
                 ],
-                hash: h.finish(),
                 severity: v.severity,
                 direction: if v.value > v.threshold {
                     1
@@ -295,26 +300,33 @@ impl<'a> AnalysisContext<'a> {
         let (rt, mut targets) = it.finish();
         let (rc, mut components) = ic.finish();
         let (rm, mut metrics) = im.finish();
+        for r in &mut recs {
+            r.ids = [
+                rp[r.ids[0] as usize],
+                rt[r.ids[1] as usize],
+                rc[r.ids[2] as usize],
+                rm[r.ids[3] as usize],
+            ];
+        }
 
-        // Sort (time, input index) keys; `pre` is indexed by the position in `kept`,
-        // so carry it along as the third element.
-        let mut order: Vec<(Millis, u32, u32)> = kept
-            .iter()
-            .enumerate()
-            .map(|(k, &(t, i))| (t, i, k as u32))
-            .collect();
-        drop(kept);
-        order.sort_unstable_by(|a, b| {
-            a.0.cmp(&b.0).then_with(|| {
-                let (x, y) = (&violations[a.1 as usize], &violations[b.1 as usize]);
-                x.id.cmp(&y.id).then_with(|| cmp_violation_content(x, y))
-            })
+        // Time, then id hash; the violations themselves are read only when both
+        // are equal (the same id at the same time, or a hash collision).
+        recs.sort_unstable_by(|a, b| {
+            a.at_ms
+                .cmp(&b.at_ms)
+                .then(a.hash.cmp(&b.hash))
+                .then_with(|| {
+                    let (x, y) = (&violations[a.index as usize], &violations[b.index as usize]);
+                    x.id.cmp(&y.id).then_with(|| cmp_violation_content(x, y))
+                })
         });
-        order.dedup_by(|b, a| {
-            a.0 == b.0 && violations[a.1 as usize].id == violations[b.1 as usize].id
+        recs.dedup_by(|b, a| {
+            a.at_ms == b.at_ms
+                && a.hash == b.hash
+                && violations[a.index as usize].id == violations[b.index as usize].id
         });
 
-        let n = order.len();
+        let n = recs.len();
         let mut ctx = AnalysisContext {
             now,
             window_start,
@@ -338,30 +350,23 @@ impl<'a> AnalysisContext<'a> {
         fp.write(&serde_json::to_vec(config).unwrap_or_default());
         fp.write_i64_le(now);
         fp.write_u64(n as u64);
-        for (pos, &(t, i, k)) in order.iter().enumerate() {
+        for (pos, r) in recs.iter().enumerate() {
             let pos = pos as u32;
-            let p = pre[k as usize];
-            let ids = [
-                rp[p.ids[0] as usize],
-                rt[p.ids[1] as usize],
-                rc[p.ids[2] as usize],
-                rm[p.ids[3] as usize],
-            ];
-            ctx.violations.push(&violations[i as usize]);
-            ctx.times.push(t);
-            ctx.severity_of.push(p.severity);
-            ctx.direction_of.push(p.direction);
-            ctx.policy_of.push(ids[0]);
-            ctx.target_of.push(ids[1]);
-            ctx.component_of.push(ids[2]);
-            ctx.metric_of.push(ids[3]);
-            policies.members[ids[0] as usize].push(pos);
-            targets.members[ids[1] as usize].push(pos);
-            components.members[ids[2] as usize].push(pos);
-            metrics.members[ids[3] as usize].push(pos);
-            fp.write_u64(p.hash);
-            fp.write_u32(ids[0]);
+            ctx.violations.push(&violations[r.index as usize]);
+            ctx.times.push(r.at_ms);
+            ctx.severity_of.push(r.severity);
+            ctx.direction_of.push(r.direction);
+            ctx.policy_of.push(r.ids[0]);
+            ctx.target_of.push(r.ids[1]);
+            ctx.component_of.push(r.ids[2]);
+            ctx.metric_of.push(r.ids[3]);
+            policies.members[r.ids[0] as usize].push(pos);
+            targets.members[r.ids[1] as usize].push(pos);
+            components.members[r.ids[2] as usize].push(pos);
+            metrics.members[r.ids[3] as usize].push(pos);
+            fp.write_u64(r.hash ^ u64::from(r.ids[0]).rotate_left(32));
         }
+        drop(recs);
         ctx.policies = policies;
         ctx.targets = targets;
         ctx.components = components;
@@ -476,7 +481,7 @@ impl PatternAnalyzer {
             for d in &mut ds {
                 d.confidence = d.confidence.clamp(0.0, 1.0);
             }
-            ds.sort_by(|a, b| cmp_detection(a, b));
+            ds.sort_by(cmp_detection);
             ds.truncate(config.max_patterns_per_type);
             let kind = detector.root_cause_kind();
             found.extend(ds.into_iter().map(|detection| Found { detection, kind }));
@@ -957,6 +962,19 @@ mod scale {
                 r.root_causes.len()
             );
             assert_eq!(r.violations_analyzed, n);
+            let cfg = AnalyzerConfig::default();
+            let start = std::time::Instant::now();
+            let ctx = AnalysisContext::new(&vs, &ss, now, &cfg);
+            println!("  context: {:.3} s", start.elapsed().as_secs_f64());
+            for d in detectors::registry() {
+                let start = std::time::Instant::now();
+                let found = d.detect(&ctx, &cfg).len();
+                println!(
+                    "  {:?}: {:.3} s, {found} found",
+                    d.pattern_type(),
+                    start.elapsed().as_secs_f64()
+                );
+            }
         }
     }
 }
