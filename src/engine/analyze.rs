@@ -807,6 +807,48 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn causal_root_cause_is_about_the_driven_target() {
+        // "up" spikes every third minute; "down" (on deployment "back") violates one
+        // minute after each spike.
+        let mut vs = Vec::new();
+        let mut ss = Vec::new();
+        for m in 0..60i64 {
+            let spike = m % 3 == 2;
+            ss.push(s("up", m * 60_000 + 1000, if spike { 10.0 } else { 0.0 }));
+            if spike && m + 1 < 60 {
+                vs.push(v(&format!("v{m}"), "down", "back", (m + 1) * 60_000 + 2000));
+            }
+        }
+        let r = PatternAnalyzer::default().analyze(&vs, &ss, 3_600_000);
+        let causal: Vec<&ViolationPattern> = r
+            .patterns
+            .iter()
+            .filter(|p| p.pattern_type == PatternType::Causal)
+            .collect();
+        assert_eq!(causal.len(), 1);
+        assert_eq!(causal[0].subject, "up");
+        assert_eq!(causal[0].targets, vec!["back".to_string()]);
+        let rc = r
+            .root_causes
+            .iter()
+            .find(|rc| rc.kind == RootCauseKind::UpstreamDependency)
+            .expect("an upstream root cause");
+        assert_eq!((rc.target.as_str(), rc.policy.as_str()), ("back", "down"));
+        // One supporting pattern, Warning: 0.75 · r.
+        assert!((rc.confidence - 0.75 * causal[0].confidence).abs() < 1e-12);
+        // The same violations recur every 3 minutes: periodicity is found too.
+        assert!(
+            r.patterns
+                .iter()
+                .any(|p| p.pattern_type == PatternType::Periodic)
+        );
+        // Root causes are ranked by confidence.
+        for w in r.root_causes.windows(2) {
+            assert!(w[0].confidence >= w[1].confidence);
+        }
+    }
+
+    #[test]
     fn noisy_or_combines_patterns_and_severity() {
         // Two bursts on web far apart, one critical: (1 - (1 - 0.5*1.0)(1 - 0.5*0.75)) = 1 - 0.5*0.625 = 0.6875
         let mut vs = vec![

@@ -97,7 +97,7 @@ impl Detector for CausalDetector {
                     continue;
                 }
                 for lag in 1..=config.causal_max_lag_bins {
-                    if count < lag + min_bins {
+                    if count < lag.saturating_add(min_bins) {
                         break;
                     }
                     let Some(r) = pearson(&x[..count - lag], &y[lag..]) else {
