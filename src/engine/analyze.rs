@@ -465,6 +465,11 @@ impl PatternAnalyzer {
     }
 
     /// Analyses the violations and samples inside the window ending at `now`.
+    ///
+    /// Patterns are ordered by type, then confidence (highest first); root causes
+    /// by confidence. `confidence_level` is the top root cause's confidence (0 when
+    /// there is none); `analysis_id` is `an-` and 16 hex digits of a hash of the
+    /// prepared input, `now` and the configuration.
     pub fn analyze(
         &self,
         violations: &[Violation],
