@@ -124,36 +124,18 @@ impl Default for AnalyzerConfig {
     }
 }
 
-/// Names interned to dense ids, with the violations (indices into
-/// [`AnalysisContext::violations`], in time order) of each.
+/// Names interned to dense ids, numbered in name order, with the violations
+/// (indices into [`AnalysisContext::violations`], in time order) of each.
 #[derive(Debug, Default)]
 pub struct Groups<'a> {
-    /// Name of each id.
+    /// Name of each id, sorted.
     pub names: Vec<&'a str>,
     /// Violation indices of each id, in time order.
     pub members: Vec<Vec<u32>>,
     lookup: FnvMap<&'a str, u32>,
-    sorted: Vec<u32>,
 }
 
 impl<'a> Groups<'a> {
-    fn add(&mut self, name: &'a str, index: u32) -> u32 {
-        let next = self.names.len() as u32;
-        let id = *self.lookup.entry(name).or_insert(next);
-        if id == next {
-            self.names.push(name);
-            self.members.push(Vec::new());
-        }
-        self.members[id as usize].push(index);
-        id
-    }
-
-    fn finish(&mut self) {
-        let mut ids: Vec<u32> = (0..self.names.len() as u32).collect();
-        ids.sort_unstable_by(|&a, &b| self.names[a as usize].cmp(self.names[b as usize]));
-        self.sorted = ids;
-    }
-
     /// The id of `name`, if any violation has it.
     pub fn id(&self, name: &str) -> Option<u32> {
         self.lookup.get(name).copied()
@@ -161,9 +143,11 @@ impl<'a> Groups<'a> {
 
     /// `(id, name, members)` in name order.
     pub fn by_name(&self) -> impl Iterator<Item = (u32, &'a str, &[u32])> + '_ {
-        self.sorted
+        self.names
             .iter()
-            .map(move |&id| (id, self.names[id as usize], &self.members[id as usize][..]))
+            .zip(&self.members)
+            .enumerate()
+            .map(|(id, (name, members))| (id as u32, *name, &members[..]))
     }
 
     /// Number of distinct names.
@@ -177,7 +161,66 @@ impl<'a> Groups<'a> {
     }
 }
 
+/// Interns names in input order; [`Interner::finish`] renumbers them in name order
+/// so that ids do not depend on the input order.
+#[derive(Default)]
+struct Interner<'a> {
+    lookup: FnvMap<&'a str, u32>,
+    names: Vec<&'a str>,
+}
+
+impl<'a> Interner<'a> {
+    fn intern(&mut self, name: &'a str) -> u32 {
+        let next = self.names.len() as u32;
+        let id = *self.lookup.entry(name).or_insert(next);
+        if id == next {
+            self.names.push(name);
+        }
+        id
+    }
+
+    /// `(rank of each raw id, empty groups in name order)`.
+    fn finish(self) -> (Vec<u32>, Groups<'a>) {
+        let mut ids: Vec<u32> = (0..self.names.len() as u32).collect();
+        ids.sort_unstable_by(|&a, &b| self.names[a as usize].cmp(self.names[b as usize]));
+        let mut rank = vec![0u32; ids.len()];
+        for (r, &id) in ids.iter().enumerate() {
+            rank[id as usize] = r as u32;
+        }
+        let names: Vec<&str> = ids.iter().map(|&id| self.names[id as usize]).collect();
+        let lookup = names
+            .iter()
+            .enumerate()
+            .map(|(r, n)| (*n, r as u32))
+            .collect();
+        let groups = Groups {
+            members: vec![Vec::new(); names.len()],
+            names,
+            lookup,
+        };
+        (rank, groups)
+    }
+}
+
+/// What the context keeps of each violation, computed in one sequential pass and
+/// then sorted in place, so that building the context never gathers at random.
+#[derive(Clone, Copy)]
+struct Rec {
+    at_ms: Millis,
+    /// FNV-1a of the id and time: orders equal times without reading the id.
+    hash: u64,
+    /// Index into the caller's slice.
+    index: u32,
+    ids: [u32; 4],
+    severity: Severity,
+    direction: i8,
+}
+
 /// The prepared input every detector reads: built once per analysis.
+///
+/// Per-violation data the detectors need in hot loops (time, severity, group ids,
+/// direction) is copied into compact arrays in time order, so the loops never
+/// chase pointers into the caller's violations.
 #[derive(Debug)]
 pub struct AnalysisContext<'a> {
     /// The clock value the analysis runs at.
@@ -187,6 +230,11 @@ pub struct AnalysisContext<'a> {
     /// Violations inside the window, sorted by time and then by content; a
     /// violation whose id repeats at the same time is kept once.
     pub violations: Vec<&'a Violation>,
+    /// Per violation (same indices): time, severity, and the sign of
+    /// `value - threshold` (1 above, -1 below, 0 equal or NaN).
+    pub times: Vec<Millis>,
+    pub severity_of: Vec<Severity>,
+    pub direction_of: Vec<i8>,
     /// Per violation: the ids of its policy, target, component and metric.
     pub policy_of: Vec<u32>,
     pub target_of: Vec<u32>,
@@ -200,10 +248,13 @@ pub struct AnalysisContext<'a> {
     pub samples: Vec<&'a MetricSample>,
     /// `(policy, start, end)`: the range of `samples` of each policy, in name order.
     pub sample_groups: Vec<(&'a str, usize, usize)>,
+    fingerprint: u64,
 }
 
 impl<'a> AnalysisContext<'a> {
-    /// Filters, sorts and groups the input. O(n log n) for the sort, O(n) after.
+    /// Filters, sorts and groups the input: one sequential pass over the input,
+    /// a sort of (time, index) keys that reads the violations only to break ties,
+    /// and O(n) passes over compact arrays after.
     pub fn new(
         violations: &'a [Violation],
         samples: &'a [MetricSample],
@@ -213,21 +264,76 @@ impl<'a> AnalysisContext<'a> {
         let window_start = now.saturating_sub(config.window_ms.max(0));
         let in_window = |t: Millis| t >= window_start && t <= now;
 
-        let mut vs: Vec<&Violation> = violations.iter().filter(|v| in_window(v.at_ms)).collect();
-        vs.sort_unstable_by(|a, b| {
+        // Sequential pass, in input order. Indices are u32: more than 4 billion
+        // violations in one window is not supported.
+        let mut interners: [Interner<'a>; 4] = Default::default();
+        let mut recs: Vec<Rec> = Vec::with_capacity(violations.len().min(u32::MAX as usize));
+        for (i, v) in violations.iter().enumerate().take(u32::MAX as usize) {
+            if !in_window(v.at_ms) {
+                continue;
+            }
+            let mut h = Fnv64::default();
+            h.write_str_sep(&v.id);
+            h.write_i64_le(v.at_ms);
+            recs.push(Rec {
+                at_ms: v.at_ms,
+                hash: h.finish(),
+                index: i as u32,
+                ids: [
+                    interners[0].intern(&v.policy),
+                    interners[1].intern(&v.target),
+                    interners[2].intern(&v.component),
+                    interners[3].intern(&v.metric),
+                ],
+                severity: v.severity,
+                direction: if v.value > v.threshold {
+                    1
+                } else if v.value < v.threshold {
+                    -1
+                } else {
+                    0
+                },
+            });
+        }
+        let [ip, it, ic, im] = interners;
+        let (rp, mut policies) = ip.finish();
+        let (rt, mut targets) = it.finish();
+        let (rc, mut components) = ic.finish();
+        let (rm, mut metrics) = im.finish();
+        for r in &mut recs {
+            r.ids = [
+                rp[r.ids[0] as usize],
+                rt[r.ids[1] as usize],
+                rc[r.ids[2] as usize],
+                rm[r.ids[3] as usize],
+            ];
+        }
+
+        // Time, then id hash; the violations themselves are read only when both
+        // are equal (the same id at the same time, or a hash collision).
+        recs.sort_unstable_by(|a, b| {
             a.at_ms
                 .cmp(&b.at_ms)
-                .then_with(|| a.id.cmp(&b.id))
-                .then_with(|| cmp_violation_content(a, b))
+                .then(a.hash.cmp(&b.hash))
+                .then_with(|| {
+                    let (x, y) = (&violations[a.index as usize], &violations[b.index as usize]);
+                    x.id.cmp(&y.id).then_with(|| cmp_violation_content(x, y))
+                })
         });
-        vs.dedup_by(|b, a| a.at_ms == b.at_ms && a.id == b.id);
-        // Indices are u32: more than 4 billion violations in one window is not supported.
-        vs.truncate(u32::MAX as usize);
+        recs.dedup_by(|b, a| {
+            a.at_ms == b.at_ms
+                && a.hash == b.hash
+                && violations[a.index as usize].id == violations[b.index as usize].id
+        });
 
-        let n = vs.len();
+        let n = recs.len();
         let mut ctx = AnalysisContext {
             now,
             window_start,
+            violations: Vec::with_capacity(n),
+            times: Vec::with_capacity(n),
+            severity_of: Vec::with_capacity(n),
+            direction_of: Vec::with_capacity(n),
             policy_of: Vec::with_capacity(n),
             target_of: Vec::with_capacity(n),
             component_of: Vec::with_capacity(n),
@@ -236,22 +342,38 @@ impl<'a> AnalysisContext<'a> {
             targets: Groups::default(),
             components: Groups::default(),
             metrics: Groups::default(),
-            violations: Vec::new(),
             samples: Vec::new(),
             sample_groups: Vec::new(),
+            fingerprint: 0,
         };
-        for (i, v) in vs.iter().enumerate() {
-            let i = i as u32;
-            ctx.policy_of.push(ctx.policies.add(&v.policy, i));
-            ctx.target_of.push(ctx.targets.add(&v.target, i));
-            ctx.component_of.push(ctx.components.add(&v.component, i));
-            ctx.metric_of.push(ctx.metrics.add(&v.metric, i));
+        let mut fp = Fnv64::default();
+        fp.write(&serde_json::to_vec(config).unwrap_or_default());
+        fp.write_i64_le(now);
+        fp.write_u64(n as u64);
+        for (pos, r) in recs.iter().enumerate() {
+            let pos = pos as u32;
+            ctx.violations.push(&violations[r.index as usize]);
+            ctx.times.push(r.at_ms);
+            ctx.severity_of.push(r.severity);
+            ctx.direction_of.push(r.direction);
+            ctx.policy_of.push(r.ids[0]);
+            ctx.target_of.push(r.ids[1]);
+            ctx.component_of.push(r.ids[2]);
+            ctx.metric_of.push(r.ids[3]);
+            policies.members[r.ids[0] as usize].push(pos);
+            targets.members[r.ids[1] as usize].push(pos);
+            components.members[r.ids[2] as usize].push(pos);
+            metrics.members[r.ids[3] as usize].push(pos);
+            fp.write_u64(r.hash ^ u64::from(r.ids[0]).rotate_left(32));
         }
-        ctx.policies.finish();
-        ctx.targets.finish();
-        ctx.components.finish();
-        ctx.metrics.finish();
-        ctx.violations = vs;
+        drop(recs);
+        ctx.policies = policies;
+        ctx.targets = targets;
+        ctx.components = components;
+        ctx.metrics = metrics;
+        for name in &ctx.policies.names {
+            fp.write_str_sep(name);
+        }
 
         let mut ss: Vec<&MetricSample> = samples
             .iter()
@@ -270,7 +392,15 @@ impl<'a> AnalysisContext<'a> {
                 start = i;
             }
         }
+        for &(p, s, e) in &ctx.sample_groups {
+            fp.write_str_sep(p);
+            for smp in &ss[s..e] {
+                fp.write_i64_le(smp.at_ms);
+                fp.write_u64(smp.value.to_bits());
+            }
+        }
         ctx.samples = ss;
+        ctx.fingerprint = fp.finish();
         ctx
     }
 
@@ -281,7 +411,7 @@ impl<'a> AnalysisContext<'a> {
 
     /// Time of the violation at `index`.
     pub fn at(&self, index: u32) -> Millis {
-        self.violations[index as usize].at_ms
+        self.times[index as usize]
     }
 
     /// Samples of `policy`, in time order.
@@ -298,27 +428,10 @@ impl<'a> AnalysisContext<'a> {
         }
     }
 
-    /// A stable id of the prepared input (FNV-1a over every violation's id, time
-    /// and policy and every sample), mixed with `salt`.
-    fn fingerprint(&self, salt: u64) -> u64 {
-        let mut h = Fnv64::default();
-        h.write_u64(salt);
-        h.write_i64_le(self.now);
-        h.write_i64_le(self.window_start);
-        h.write_u64(self.violations.len() as u64);
-        for (i, v) in self.violations.iter().enumerate() {
-            h.write_str_sep(&v.id);
-            h.write_i64_le(v.at_ms);
-            h.write_u32(self.policy_of[i]);
-        }
-        for (p, s, e) in &self.sample_groups {
-            h.write_str_sep(p);
-            for smp in &self.samples[*s..*e] {
-                h.write_i64_le(smp.at_ms);
-                h.write_u64(smp.value.to_bits());
-            }
-        }
-        h.finish()
+    /// A stable id of the prepared input and the configuration (FNV-1a over every
+    /// violation's id, time and policy and every sample).
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
     }
 }
 
@@ -352,6 +465,11 @@ impl PatternAnalyzer {
     }
 
     /// Analyses the violations and samples inside the window ending at `now`.
+    ///
+    /// Patterns are ordered by type, then confidence (highest first); root causes
+    /// by confidence. `confidence_level` is the top root cause's confidence (0 when
+    /// there is none); `analysis_id` is `an-` and 16 hex digits of a hash of the
+    /// prepared input, `now` and the configuration.
     pub fn analyze(
         &self,
         violations: &[Violation],
@@ -368,7 +486,7 @@ impl PatternAnalyzer {
             for d in &mut ds {
                 d.confidence = d.confidence.clamp(0.0, 1.0);
             }
-            ds.sort_by(|a, b| cmp_detection(&ctx, a, b));
+            ds.sort_by(cmp_detection);
             ds.truncate(config.max_patterns_per_type);
             let kind = detector.root_cause_kind();
             found.extend(ds.into_iter().map(|detection| Found { detection, kind }));
@@ -377,7 +495,7 @@ impl PatternAnalyzer {
             a.detection
                 .pattern_type
                 .cmp(&b.detection.pattern_type)
-                .then_with(|| cmp_detection(&ctx, &a.detection, &b.detection))
+                .then_with(|| cmp_detection(&a.detection, &b.detection))
         });
 
         let patterns: Vec<ViolationPattern> = found
@@ -398,13 +516,8 @@ impl PatternAnalyzer {
         }
         let confidence_level = root_causes.first().map_or(0.0, |rc| rc.confidence);
 
-        let salt = {
-            let mut h = Fnv64::default();
-            h.write(&serde_json::to_vec(config).unwrap_or_default());
-            h.finish()
-        };
         AnalysisResult {
-            analysis_id: format!("an-{:016x}", ctx.fingerprint(salt)),
+            analysis_id: format!("an-{:016x}", ctx.fingerprint()),
             violations_analyzed: ctx.violations.len(),
             patterns,
             root_causes,
@@ -416,21 +529,14 @@ impl PatternAnalyzer {
 
 /// Highest confidence first, then subject, hypothesis and evidence: a total order
 /// that does not depend on the input order.
-fn cmp_detection(ctx: &AnalysisContext<'_>, a: &Detection, b: &Detection) -> std::cmp::Ordering {
+fn cmp_detection(a: &Detection, b: &Detection) -> std::cmp::Ordering {
     b.confidence
         .total_cmp(&a.confidence)
         .then_with(|| a.subject.cmp(&b.subject))
         .then_with(|| a.hypothesis.cmp(&b.hypothesis))
-        .then_with(|| a.evidence.len().cmp(&b.evidence.len()))
-        .then_with(|| {
-            let ids = |d: &Detection| {
-                d.evidence
-                    .iter()
-                    .map(|&i| ctx.violation(i).id.as_str())
-                    .collect::<Vec<_>>()
-            };
-            ids(a).cmp(&ids(b))
-        })
+        // Indices are positions in the canonical (sorted) order, so comparing them
+        // is as deterministic as comparing the ids.
+        .then_with(|| a.evidence.cmp(&b.evidence))
 }
 
 fn to_pattern(ctx: &AnalysisContext<'_>, d: &Detection, max_evidence: usize) -> ViolationPattern {
@@ -492,7 +598,7 @@ fn rank_root_causes(ctx: &AnalysisContext<'_>, found: &[Found]) -> Vec<RootCause
         };
         for &i in &f.detection.evidence {
             let key = (ctx.target_of[i as usize], ctx.policy_of[i as usize]);
-            let s = ctx.violation(i).severity;
+            let s = ctx.severity_of[i as usize];
             if last == Some(key) {
                 run += 1;
                 run_sev = run_sev.max(s);
@@ -706,6 +812,48 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn causal_root_cause_is_about_the_driven_target() {
+        // "up" spikes every third minute; "down" (on deployment "back") violates one
+        // minute after each spike.
+        let mut vs = Vec::new();
+        let mut ss = Vec::new();
+        for m in 0..60i64 {
+            let spike = m % 3 == 2;
+            ss.push(s("up", m * 60_000 + 1000, if spike { 10.0 } else { 0.0 }));
+            if spike && m + 1 < 60 {
+                vs.push(v(&format!("v{m}"), "down", "back", (m + 1) * 60_000 + 2000));
+            }
+        }
+        let r = PatternAnalyzer::default().analyze(&vs, &ss, 3_600_000);
+        let causal: Vec<&ViolationPattern> = r
+            .patterns
+            .iter()
+            .filter(|p| p.pattern_type == PatternType::Causal)
+            .collect();
+        assert_eq!(causal.len(), 1);
+        assert_eq!(causal[0].subject, "up");
+        assert_eq!(causal[0].targets, vec!["back".to_string()]);
+        let rc = r
+            .root_causes
+            .iter()
+            .find(|rc| rc.kind == RootCauseKind::UpstreamDependency)
+            .expect("an upstream root cause");
+        assert_eq!((rc.target.as_str(), rc.policy.as_str()), ("back", "down"));
+        // One supporting pattern, Warning: 0.75 · r.
+        assert!((rc.confidence - 0.75 * causal[0].confidence).abs() < 1e-12);
+        // The same violations recur every 3 minutes: periodicity is found too.
+        assert!(
+            r.patterns
+                .iter()
+                .any(|p| p.pattern_type == PatternType::Periodic)
+        );
+        // Root causes are ranked by confidence.
+        for w in r.root_causes.windows(2) {
+            assert!(w[0].confidence >= w[1].confidence);
+        }
+    }
+
+    #[test]
     fn noisy_or_combines_patterns_and_severity() {
         // Two bursts on web far apart, one critical: (1 - (1 - 0.5*1.0)(1 - 0.5*0.75)) = 1 - 0.5*0.625 = 0.6875
         let mut vs = vec![
@@ -798,6 +946,81 @@ pub(crate) mod tests {
                 for rc in &r.root_causes {
                     assert!((0.0..=1.0).contains(&rc.confidence));
                 }
+            }
+        }
+    }
+}
+
+/// A throughput probe, not a benchmark: `cargo test --release --lib analyze::scale -- --ignored --nocapture`.
+#[cfg(test)]
+mod scale {
+    use super::*;
+
+    pub(crate) fn synthetic(n: usize, now: Millis) -> (Vec<Violation>, Vec<MetricSample>) {
+        // A small LCG keeps the input fixed without a dependency.
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            x >> 33
+        };
+        let vs = (0..n)
+            .map(|i| {
+                let p = next() % 50;
+                Violation {
+                    id: format!("v{i}"),
+                    policy: format!("policy-{p}"),
+                    target: format!("deploy-{}", p % 20),
+                    component: format!("comp-{}", p % 10),
+                    metric: format!("metric-{p}"),
+                    severity: Severity::Warning,
+                    value: 2.0,
+                    threshold: 1.0,
+                    at_ms: now - (next() % 3_600_000) as i64,
+                }
+            })
+            .collect();
+        let ss = (0..50)
+            .flat_map(|p| {
+                (0..60).map(move |m| MetricSample {
+                    policy: format!("policy-{p}"),
+                    at_ms: now - m * 60_000,
+                    value: (m * p) as f64 % 7.0,
+                })
+            })
+            .collect();
+        (vs, ss)
+    }
+
+    #[test]
+    #[ignore]
+    fn throughput_probe() {
+        let now = 10_000_000_000;
+        for n in [100_000, 1_000_000] {
+            let (vs, ss) = synthetic(n, now);
+            let start = std::time::Instant::now();
+            let r = PatternAnalyzer::default().analyze(&vs, &ss, now);
+            let secs = start.elapsed().as_secs_f64();
+            println!(
+                "{n} violations: {secs:.3} s, {:.0}/s, {} patterns, {} root causes",
+                n as f64 / secs,
+                r.patterns.len(),
+                r.root_causes.len()
+            );
+            assert_eq!(r.violations_analyzed, n);
+            let cfg = AnalyzerConfig::default();
+            let start = std::time::Instant::now();
+            let ctx = AnalysisContext::new(&vs, &ss, now, &cfg);
+            println!("  context: {:.3} s", start.elapsed().as_secs_f64());
+            for d in detectors::registry() {
+                let start = std::time::Instant::now();
+                let found = d.detect(&ctx, &cfg).len();
+                println!(
+                    "  {:?}: {:.3} s, {found} found",
+                    d.pattern_type(),
+                    start.elapsed().as_secs_f64()
+                );
             }
         }
     }

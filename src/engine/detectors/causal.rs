@@ -97,7 +97,7 @@ impl Detector for CausalDetector {
                     continue;
                 }
                 for lag in 1..=config.causal_max_lag_bins {
-                    if count < lag + min_bins {
+                    if count < lag.saturating_add(min_bins) {
                         break;
                     }
                     let Some(r) = pearson(&x[..count - lag], &y[lag..]) else {
@@ -111,7 +111,10 @@ impl Detector for CausalDetector {
             let Some((r, lag, driver)) = best else {
                 continue;
             };
-            if !(r >= config.causal_min_r) {
+            // Below the threshold, or a NaN threshold: not reported.
+            if r.partial_cmp(&config.causal_min_r)
+                .is_none_or(std::cmp::Ordering::is_lt)
+            {
                 continue;
             }
             out.push(Detection {

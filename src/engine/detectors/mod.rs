@@ -85,8 +85,12 @@ pub(crate) fn bins(start: Millis, end: Millis, width: Millis, max_bins: usize) -
 
 /// The bin of time `t` for bins of `width` starting at `start`, clamped to `count`.
 pub(crate) fn bin_of(t: Millis, start: Millis, width: i128, count: usize) -> usize {
-    let b = span(start, t).max(0) / width;
-    (b as usize).min(count - 1)
+    // i64 division is much cheaper than i128; use it whenever nothing overflows.
+    let b = match (t.checked_sub(start), i64::try_from(width)) {
+        (Some(d), Ok(w)) => (d.max(0) / w) as u64 as i128,
+        _ => span(start, t).max(0) / width,
+    };
+    usize::try_from(b).unwrap_or(usize::MAX).min(count - 1)
 }
 
 /// Pearson correlation of two equally long series; `None` when either is constant

@@ -73,7 +73,10 @@ impl Detector for PeriodicityDetector {
             let Some((lag, r)) = best_period(&x, cycles) else {
                 continue;
             };
-            if !(r >= config.periodic_min_autocorrelation) {
+            // Below the threshold, or a NaN threshold: not reported.
+            if r.partial_cmp(&config.periodic_min_autocorrelation)
+                .is_none_or(std::cmp::Ordering::is_lt)
+            {
                 continue;
             }
             let repetitions = (count - 1) / lag + 1;

@@ -91,11 +91,10 @@ impl Detector for TrendDetector {
                 .unwrap_or_default();
             let (mut above, mut below) = (0usize, 0usize);
             for &i in &evidence {
-                let v = ctx.violation(i);
-                if v.value > v.threshold {
-                    above += 1;
-                } else if v.value < v.threshold {
-                    below += 1;
+                match ctx.direction_of[i as usize] {
+                    1 => above += 1,
+                    -1 => below += 1,
+                    _ => {}
                 }
             }
             let rising_is_bad = above >= below;
