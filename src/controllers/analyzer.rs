@@ -230,7 +230,7 @@ async fn analyze_namespace(
         if !analysis
             .root_causes
             .iter()
-            .any(|c| &c.policy == &p.name_any())
+            .any(|c| c.policy == p.name_any())
         {
             continue;
         }
