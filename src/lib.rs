@@ -6,8 +6,10 @@
 pub mod conditions;
 pub mod controllers;
 pub mod crd;
+pub mod deployment;
 pub mod engine;
 pub mod error;
+pub mod execute;
 pub mod monitor;
 pub mod prometheus;
 //TMP pub mod report;
