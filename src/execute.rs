@@ -227,7 +227,7 @@ fn before_start(o: &Observed<'_>, status: &RemediationPolicyStatus) -> Step {
     if status.approval == ApprovalState::Pending
         && let Some(created) = &rp.metadata.creation_timestamp
     {
-        let ttl = std::time::Duration::try_from(remediation.approval_ttl).unwrap_or_default();
+        let ttl = std::time::Duration::from(remediation.approval_ttl);
         let deadline = created.0.as_millisecond() + ttl.as_millis() as Millis;
         if o.now >= deadline {
             return Step::Expire {

@@ -10,6 +10,8 @@ use kube::runtime::events::{Recorder, Reporter};
 
 use crate::engine::model::Millis;
 
+pub mod executor;
+
 /// The field manager the operator writes with (server-side apply and patches).
 pub const FIELD_MANAGER: &str = "mapek-operator";
 
@@ -60,6 +62,8 @@ pub struct Context {
     pub recorder: Recorder,
     pub settings: Settings,
     pub clock: Arc<dyn Clock>,
+    /// The executor's limits on concurrent executions.
+    pub executions: Arc<executor::ExecutionLimits>,
 }
 
 impl Context {
@@ -72,6 +76,9 @@ impl Context {
         Context {
             recorder: Recorder::new(client.clone(), reporter),
             client,
+            executions: Arc::new(executor::ExecutionLimits::new(
+                settings.max_concurrent_executions,
+            )),
             settings,
             clock: Arc::new(SystemClock),
         }

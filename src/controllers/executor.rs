@@ -1,0 +1,528 @@
+//! The executor controller: reconciles RemediationPolicy objects by asking
+//! [`crate::execute::next_step`] what to do, sending the one Deployment patch
+//! that step needs, writing the step's status (a JSON merge patch of the `status`
+//! subresource holding only what changed) and recording an Event, then deciding
+//! again, until the plan waits or is over.
+//!
+//! Executions are limited to one at a time per Deployment (another plan
+//! `InProgress` on the same target makes a plan wait) and to
+//! `settings.max_concurrent_executions` overall ([`ExecutionLimits`]).
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::{ListParams, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType};
+use kube::runtime::watcher;
+use kube::{Api, Resource, ResourceExt};
+use serde_json::Value;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::{Context, FIELD_MANAGER};
+use crate::crd::{PreviousState, RemediationPolicy, ViolationPolicy};
+use crate::deployment::{self, SettingRef};
+use crate::engine::model::{PatchKind, RemediationAction};
+use crate::error::Error;
+use crate::execute::{self, Observed, Step, WaitKind};
+
+/// How often a conflicting config patch is recomputed from a fresh read.
+const MAX_PATCH_ATTEMPTS: usize = 5;
+/// When a plan waiting for its Deployment or a slot looks again.
+const BUSY_REQUEUE: Duration = Duration::from_secs(10);
+
+/// The executor's limits on concurrent executions, shared by its reconciles.
+#[derive(Debug)]
+pub struct ExecutionLimits {
+    slots: Arc<Semaphore>,
+    targets: Mutex<HashSet<String>>,
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl ExecutionLimits {
+    /// At most `max` executions at once (at least one).
+    pub fn new(max: usize) -> ExecutionLimits {
+        ExecutionLimits {
+            slots: Arc::new(Semaphore::new(max.max(1))),
+            targets: Mutex::new(HashSet::new()),
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A claim on an execution slot and on `target` (`namespace/name`), or what
+    /// is in the way.
+    pub fn try_claim(self: &Arc<Self>, target: &str) -> Result<Claim, WaitKind> {
+        let mut targets = self.targets.lock().unwrap_or_else(|e| e.into_inner());
+        if targets.contains(target) {
+            return Err(WaitKind::Target);
+        }
+        let permit = self
+            .slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| WaitKind::Slot)?;
+        targets.insert(target.to_string());
+        Ok(Claim {
+            limits: self.clone(),
+            target: target.to_string(),
+            _permit: permit,
+        })
+    }
+
+    /// Counts a failed reconcile of `key` and returns the backoff before the next.
+    fn backoff(&self, key: &str) -> Duration {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let n = failures.entry(key.to_string()).or_default();
+        *n = n.saturating_add(1);
+        Duration::from_secs(5u64.saturating_mul(1 << (*n - 1).min(6)).min(300))
+    }
+
+    fn reset(&self, key: &str) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    }
+}
+
+/// An execution slot and a Deployment, held while a plan executes.
+#[derive(Debug)]
+pub struct Claim {
+    limits: Arc<ExecutionLimits>,
+    target: String,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        self.limits
+            .targets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.target);
+    }
+}
+
+/// Runs the executor until `shutdown` completes: watches RemediationPolicy objects
+/// in every namespace and owns nothing else.
+pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+    let api = Api::<RemediationPolicy>::all(ctx.client.clone());
+    Controller::new(api, watcher::Config::default().any_semantic())
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            match result {
+                Ok((obj, _)) => tracing::debug!(plan = %obj, "reconciled"),
+                Err(e) => tracing::warn!(error = %e, "reconcile failed"),
+            }
+        })
+        .await;
+}
+
+/// Backs off exponentially (5 s doubling up to 5 min) per object.
+pub fn error_policy(rp: Arc<RemediationPolicy>, error: &Error, ctx: Arc<Context>) -> Action {
+    let delay = ctx.executions.backoff(&key(&rp));
+    tracing::warn!(plan = %rp.name_any(), %error, ?delay, "executor reconcile failed");
+    Action::requeue(delay)
+}
+
+fn key(rp: &RemediationPolicy) -> String {
+    format!("{}/{}", rp.namespace().unwrap_or_default(), rp.name_any())
+}
+
+/// Takes one RemediationPolicy as far as it can go now.
+pub async fn reconcile(rp: Arc<RemediationPolicy>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let action = Reconciler::new(&rp, &ctx).run().await?;
+    ctx.executions.reset(&key(&rp));
+    Ok(action)
+}
+
+/// Why an action's patch did not go through.
+enum PatchFailure {
+    /// The API server refused it (or the Deployment cannot take it): the action failed.
+    Refused(String),
+    /// The server could not be reached: retry the reconcile, the action stays Running.
+    Io(kube::Error),
+}
+
+impl From<kube::Error> for PatchFailure {
+    fn from(e: kube::Error) -> PatchFailure {
+        match e {
+            kube::Error::Api(status) => PatchFailure::Refused(format!(
+                "the API server answered {} {}: {}",
+                status.code, status.reason, status.message
+            )),
+            other => PatchFailure::Io(other),
+        }
+    }
+}
+
+fn is_conflict(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(s) => {
+            // 409, or 422 from a failed RFC 6902 `test` operation.
+            s.code == 409 || (s.code == 422 && s.message.contains("test"))
+        }
+        _ => false,
+    }
+}
+
+struct Reconciler<'a> {
+    ctx: &'a Context,
+    rp: RemediationPolicy,
+    namespace: String,
+    name: String,
+    plans: Api<RemediationPolicy>,
+    deployments: Api<Deployment>,
+    params: PatchParams,
+    claim: Option<Claim>,
+}
+
+impl<'a> Reconciler<'a> {
+    fn new(rp: &RemediationPolicy, ctx: &'a Context) -> Reconciler<'a> {
+        let namespace = rp.namespace().unwrap_or_else(|| "default".into());
+        Reconciler {
+            ctx,
+            rp: rp.clone(),
+            name: rp.name_any(),
+            plans: Api::namespaced(ctx.client.clone(), &namespace),
+            deployments: Api::namespaced(ctx.client.clone(), &namespace),
+            namespace,
+            params: PatchParams {
+                field_manager: Some(FIELD_MANAGER.into()),
+                ..Default::default()
+            },
+            claim: None,
+        }
+    }
+
+    fn target(&self) -> &str {
+        &self.rp.spec.plan.target
+    }
+
+    async fn run(mut self) -> Result<Action, Error> {
+        let policies: Api<ViolationPolicy> =
+            Api::namespaced(self.ctx.client.clone(), &self.namespace);
+        let policy = policies.get_opt(&self.rp.spec.plan.policy).await?;
+        let max_steps = 4 * self.rp.spec.plan.actions.len() + 8;
+        for _ in 0..max_steps {
+            let live = self
+                .deployments
+                .get_opt(self.rp.spec.plan.target.as_str())
+                .await?;
+            let now = self.ctx.clock.now_ms();
+            let step = execute::next_step(&Observed {
+                plan: &self.rp,
+                policy: policy.as_ref(),
+                deployment: live.as_ref(),
+                now,
+            });
+            let step = self.claim_for(step).await?;
+            let step = match step {
+                Step::Apply { index } => match self.apply(index, now).await {
+                    Ok(result) => Step::MarkSucceeded { index, result },
+                    Err(PatchFailure::Refused(error)) => Step::FailAction { index, error },
+                    Err(PatchFailure::Io(e)) => return Err(e.into()),
+                },
+                Step::RollBack { index } => match self.roll_back(index).await {
+                    Ok(result) => Step::MarkRolledBack { index, result },
+                    Err(PatchFailure::Refused(e)) => {
+                        let id = &self.rp.spec.plan.actions[index].id;
+                        let earlier = self
+                            .rp
+                            .status
+                            .as_ref()
+                            .and_then(|s| s.execution.as_ref())
+                            .and_then(|e| e.error.clone())
+                            .unwrap_or_default();
+                        Step::Finish {
+                            phase: crate::crd::ExecutionPhase::Failed,
+                            error: Some(format!("{earlier}; rolling back action {id} failed: {e}")),
+                        }
+                    }
+                    Err(PatchFailure::Io(e)) => return Err(e.into()),
+                },
+                other => other,
+            };
+            self.record(&step, now).await?;
+            match step {
+                Step::Wait { requeue, .. } => {
+                    return Ok(requeue.map_or_else(Action::await_change, Action::requeue));
+                }
+                Step::Done
+                | Step::Expire { .. }
+                | Step::Reject { .. }
+                | Step::RefuseApproval { .. }
+                | Step::Fail { .. }
+                | Step::Finish { .. } => return Ok(Action::await_change()),
+                _ => continue,
+            }
+        }
+        Ok(Action::requeue(Duration::from_secs(1)))
+    }
+
+    /// Executing steps need the Deployment to themselves and an execution slot;
+    /// without them the step becomes a wait.
+    async fn claim_for(&mut self, step: Step) -> Result<Step, Error> {
+        let executing = !matches!(
+            step,
+            Step::Wait { .. }
+                | Step::Done
+                | Step::Expire { .. }
+                | Step::Reject { .. }
+                | Step::RefuseApproval { .. }
+                | Step::Approve { .. }
+                | Step::Fail { .. }
+        );
+        if !executing || self.claim.is_some() {
+            return Ok(step);
+        }
+        if step == Step::Start {
+            let others = self.plans.list(&ListParams::default()).await?;
+            if let Some(other) = execute::busy_with(&others.items, &self.name, self.target()) {
+                return Ok(Step::Wait {
+                    kind: WaitKind::Target,
+                    message: format!(
+                        "waiting for RemediationPolicy {other} to finish on Deployment {}",
+                        self.target()
+                    ),
+                    requeue: Some(BUSY_REQUEUE),
+                });
+            }
+        }
+        let target = format!("{}/{}", self.namespace, self.target());
+        match self.ctx.executions.try_claim(&target) {
+            Ok(claim) => {
+                self.claim = Some(claim);
+                Ok(step)
+            }
+            Err(kind) => Ok(Step::Wait {
+                kind,
+                message: match kind {
+                    WaitKind::Slot => format!(
+                        "waiting for an execution slot ({} at most at once)",
+                        self.ctx.settings.max_concurrent_executions
+                    ),
+                    _ => format!(
+                        "waiting for another execution on Deployment {} to finish",
+                        self.target()
+                    ),
+                },
+                requeue: Some(BUSY_REQUEUE),
+            }),
+        }
+    }
+
+    /// Writes what the step changes in status (only when something changed) and
+    /// records its Event.
+    async fn record(&mut self, step: &Step, now: i64) -> Result<(), Error> {
+        let old = self.rp.status.clone().unwrap_or_default();
+        let mut new = old.clone();
+        execute::transition(
+            step,
+            &mut new,
+            &self.rp.spec.plan,
+            self.rp.metadata.generation,
+            now,
+        );
+        if new != old {
+            // With no status yet, write all of it (approval and phase included).
+            let before = match &self.rp.status {
+                Some(_) => serde_json::to_value(&old).unwrap_or_default(),
+                None => Value::Object(Default::default()),
+            };
+            let diff = merge_diff(&before, &serde_json::to_value(&new).unwrap_or_default());
+            let patch = serde_json::json!({ "status": diff });
+            self.rp = self
+                .plans
+                .patch_status(&self.name, &self.params, &Patch::Merge(&patch))
+                .await?;
+        }
+        if let Some(notice) = execute::notice(step, &self.rp.spec.plan, &new) {
+            let event = Event {
+                type_: if notice.warning {
+                    EventType::Warning
+                } else {
+                    EventType::Normal
+                },
+                reason: notice.reason.into(),
+                note: Some(truncate(&notice.note, 1000)),
+                action: notice.action,
+                secondary: None,
+            };
+            let reference = self.rp.object_ref(&());
+            if let Err(e) = self.ctx.recorder.publish(&event, &reference).await {
+                tracing::warn!(plan = %self.name, error = %e, "cannot record event");
+            }
+        }
+        Ok(())
+    }
+
+    fn record_of(&self, index: usize) -> (RemediationAction, PreviousState) {
+        let action = self.rp.spec.plan.actions[index].clone();
+        let previous = self
+            .rp
+            .status
+            .as_ref()
+            .and_then(|s| s.execution.as_ref())
+            .and_then(|e| e.actions.get(index))
+            .and_then(|r| r.previous.clone())
+            .unwrap_or_default();
+        (action, previous)
+    }
+
+    /// Sends action `index`'s patch.
+    async fn apply(&self, index: usize, now: i64) -> Result<String, PatchFailure> {
+        let (action, previous) = self.record_of(index);
+        let target = self.target();
+        match action.action_type.patch_kind() {
+            PatchKind::Scale => {
+                let replicas = action
+                    .replicas
+                    .ok_or_else(|| PatchFailure::Refused("no replica count".into()))?;
+                self.scale(replicas).await?;
+            }
+            PatchKind::Restart => {
+                let value = deployment::restarted_at_value(now);
+                self.deployments
+                    .patch(
+                        target,
+                        &self.params,
+                        &Patch::Merge(deployment::restart_patch(Some(&value))),
+                    )
+                    .await?;
+            }
+            PatchKind::Config => {
+                let change = action
+                    .config
+                    .as_ref()
+                    .ok_or_else(|| PatchFailure::Refused("no config setting".into()))?;
+                self.set_config(&SettingRef::from(change), Some(&change.value))
+                    .await?;
+            }
+        }
+        Ok(execute::describe(&action, &previous, target))
+    }
+
+    /// Restores action `index`'s previous state.
+    async fn roll_back(&self, index: usize) -> Result<String, PatchFailure> {
+        let (action, previous) = self.record_of(index);
+        let missing = || PatchFailure::Refused("no previous state recorded".into());
+        match action.action_type.patch_kind() {
+            PatchKind::Scale => {
+                let replicas = previous.replicas.ok_or_else(missing)?;
+                self.scale(replicas).await?;
+                Ok(format!("scaled back to {replicas} replicas"))
+            }
+            PatchKind::Restart => {
+                let value = previous.restarted_at.as_deref();
+                self.deployments
+                    .patch(
+                        self.target(),
+                        &self.params,
+                        &Patch::Merge(deployment::restart_patch(value)),
+                    )
+                    .await?;
+                Ok(match value {
+                    Some(v) => format!("restored restartedAt {v:?}"),
+                    None => "removed restartedAt".into(),
+                })
+            }
+            PatchKind::Config => {
+                let prev = previous.config.as_ref().ok_or_else(missing)?;
+                self.set_config(&SettingRef::from(prev), prev.value.as_deref())
+                    .await?;
+                Ok(match &prev.value {
+                    Some(v) => format!("restored {} to {v:?}", prev.name),
+                    None => format!("removed {}", prev.name),
+                })
+            }
+        }
+    }
+
+    async fn scale(&self, replicas: i32) -> Result<(), kube::Error> {
+        self.deployments
+            .patch_scale(
+                self.target(),
+                &self.params,
+                &Patch::Merge(deployment::scale_patch(replicas)),
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// Sets (or removes) a config setting with a test-guarded JSON Patch computed
+    /// from a fresh read; a conflict recomputes it, a bounded number of times.
+    async fn set_config(
+        &self,
+        setting: &SettingRef,
+        value: Option<&str>,
+    ) -> Result<(), PatchFailure> {
+        let mut last = String::new();
+        for _ in 0..MAX_PATCH_ATTEMPTS {
+            let d = self.deployments.get(self.target()).await?;
+            let patch = deployment::config_patch(&d, setting, value)
+                .map_err(|e| PatchFailure::Refused(e.to_string()))?;
+            let Some(patch) = patch else {
+                return Ok(());
+            };
+            match self
+                .deployments
+                .patch(self.target(), &self.params, &Patch::Json::<()>(patch))
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(e) if is_conflict(&e) => {
+                    tracing::debug!(plan = %self.name, error = %e, "config patch conflicted; recomputing");
+                    last = e.to_string();
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(PatchFailure::Refused(format!(
+            "still conflicting after {MAX_PATCH_ATTEMPTS} attempts: {last}"
+        )))
+    }
+}
+
+/// The JSON merge patch (RFC 7396) that turns `old` into `new`.
+fn merge_diff(old: &Value, new: &Value) -> Value {
+    match (old, new) {
+        (Value::Object(o), Value::Object(n)) => {
+            let mut patch = serde_json::Map::new();
+            for (k, v) in n {
+                match o.get(k) {
+                    Some(ov) if ov == v => {}
+                    Some(ov) => {
+                        patch.insert(k.clone(), merge_diff(ov, v));
+                    }
+                    None => {
+                        patch.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            for k in o.keys() {
+                if !n.contains_key(k) {
+                    patch.insert(k.clone(), Value::Null);
+                }
+            }
+            Value::Object(patch)
+        }
+        _ => new.clone(),
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
