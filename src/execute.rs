@@ -66,11 +66,6 @@ fn canonical_json(value: &serde_json::Value) -> String {
     }
 }
 
-/// The content hash of a plan, as approvals must quote it.
-pub fn content_hash(plan: &RemediationPlan) -> String {
-    plan_hash(plan)
-}
-
 /// What the executor waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WaitKind {
