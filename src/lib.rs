@@ -6,8 +6,10 @@
 pub mod conditions;
 pub mod controllers;
 pub mod crd;
+pub mod deployment;
 pub mod engine;
 pub mod error;
+pub mod execute;
 pub mod leader;
 pub mod metrics;
 pub mod monitor;

@@ -138,14 +138,17 @@ pub async fn run(args: RunArgs) -> Result<()> {
         None => Api::all(client.clone()),
     };
     let (plan_store, plan_writer) = reflector::store();
-    let plan_watch = reflector(plan_writer, watcher(plans_api, watcher::Config::default()))
-        .default_backoff()
-        .touched_objects()
-        .for_each(|r| async move {
-            if let Err(e) = r {
-                tracing::warn!(error = %e, "RemediationPolicy watch error");
-            }
-        });
+    let plan_watch = reflector(
+        plan_writer,
+        watcher(plans_api.clone(), watcher::Config::default()),
+    )
+    .default_backoff()
+    .touched_objects()
+    .for_each(|r| async move {
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "RemediationPolicy watch error");
+        }
+    });
     let learned = match controllers::knowledge::load(&ctx, args.namespace.as_deref()).await {
         Err(kube::Error::Api(s)) if s.code == 404 => {
             return Err(Error::Setting {
@@ -173,6 +176,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
         _ = plan_watch => {}
         _ = controllers::monitor::run(ctx.clone(), store.clone(), prometheus.clone(), analyze_tx.clone(), stopped(stop_rx.clone())) => {}
         _ = controllers::analyzer::run(ctx.clone(), store.clone(), plan_store.clone(), knowledge.clone(), analyze_rx, stopped(stop_rx.clone())) => {}
+        _ = controllers::executor::run(ctx.clone(), plans_api.clone(), stopped(stop_rx.clone())) => {}
         _ = controllers::knowledge::run(ctx.clone(), store.clone(), plan_store.clone(), knowledge.clone(), stopped(stop_rx.clone())) => {}
         _ = lost_leadership => {
             let _ = stop_tx.send(true);

@@ -1,8 +1,9 @@
 //! The Analyzer controller: over the violations of the ViolationPolicies of a
 //! namespace it runs the engine's analysis and planning, and writes each plan as a
 //! Pending RemediationPolicy unless an open plan already covers the Deployment or
-//! the Deployment is in cooldown. It also expires plans nobody approved in time.
-//! It runs when the monitor records a violation, and on a timer.
+//! the Deployment is in cooldown. It runs when the monitor records a violation, and
+//! on a timer. (Plans nobody approves in time are expired by the executor, which
+//! owns every RemediationPolicy's status once it exists.)
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
@@ -57,7 +58,6 @@ pub async fn run(
             if let Err(e) = result {
                 tracing::warn!(namespace = %ns, error = %e, "analysis failed");
             }
-            expire_plans(&ctx, &policies, &plans, &ns).await;
         }
     }
 }
@@ -329,73 +329,6 @@ async fn analyze_namespace(
         }
     }
     Ok(())
-}
-
-/// Marks Pending plans older than their policy's approval TTL as Expired.
-async fn expire_plans(
-    ctx: &Context,
-    policies: &Store<ViolationPolicy>,
-    plans: &Store<RemediationPolicy>,
-    namespace: &str,
-) {
-    let now = ctx.clock.now_ms();
-    let api: Api<RemediationPolicy> = Api::namespaced(ctx.client.clone(), namespace);
-    for rp in plans.state() {
-        if rp.namespace().as_deref() != Some(namespace) {
-            continue;
-        }
-        let status = rp.status.clone().unwrap_or_default();
-        if status.approval != ApprovalState::Pending || status.phase != ExecutionPhase::Pending {
-            continue;
-        }
-        let ttl = policies
-            .state()
-            .iter()
-            .find(|p| {
-                p.namespace().as_deref() == Some(namespace) && p.name_any() == rp.spec.plan.policy
-            })
-            .map(|p| std::time::Duration::from(p.spec.remediation.approval_ttl))
-            .unwrap_or(std::time::Duration::from_secs(3600));
-        let Some(created) = rp.metadata.creation_timestamp.as_ref() else {
-            continue;
-        };
-        if now
-            < created
-                .0
-                .as_millisecond()
-                .saturating_add(ttl.as_millis() as i64)
-        {
-            continue;
-        }
-        let message = format!(
-            "not approved within {}s; propose again if still needed",
-            ttl.as_secs()
-        );
-        let patch =
-            json!({"status": {"approval": ApprovalState::Expired, "approvalMessage": message}});
-        match api
-            .patch_status(
-                &rp.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
-            .await
-        {
-            Ok(_) => {
-                let event = Event {
-                    type_: EventType::Normal,
-                    reason: "Expired".into(),
-                    note: Some(message),
-                    action: "Expire".into(),
-                    secondary: None,
-                };
-                if let Err(e) = ctx.recorder.publish(&event, &rp.object_ref(&())).await {
-                    tracing::debug!(error = %e, "cannot publish an event");
-                }
-            }
-            Err(e) => tracing::warn!(plan = %rp.name_any(), error = %e, "cannot expire the plan"),
-        }
-    }
 }
 
 #[cfg(test)]

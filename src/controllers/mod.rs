@@ -12,6 +12,7 @@ use crate::engine::model::Millis;
 use crate::metrics::Metrics;
 
 pub mod analyzer;
+pub mod executor;
 pub mod knowledge;
 pub mod monitor;
 
@@ -66,6 +67,8 @@ pub struct Context {
     pub settings: Settings,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
+    /// The executor's limits on concurrent executions.
+    pub executions: Arc<executor::ExecutionLimits>,
 }
 
 impl Context {
@@ -78,6 +81,9 @@ impl Context {
         Context {
             recorder: Recorder::new(client.clone(), reporter),
             client,
+            executions: Arc::new(executor::ExecutionLimits::new(
+                settings.max_concurrent_executions,
+            )),
             settings,
             clock: Arc::new(SystemClock),
             metrics,

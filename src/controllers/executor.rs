@@ -1,0 +1,1232 @@
+//! The executor controller: reconciles RemediationPolicy objects by asking
+//! [`crate::execute::next_step`] what to do, sending the one Deployment patch
+//! that step needs, writing the step's status (a JSON merge patch of the `status`
+//! subresource holding only what changed) and recording an Event, then deciding
+//! again, until the plan waits or is over.
+//!
+//! Executions are limited to one at a time per Deployment (another plan
+//! `InProgress` on the same target makes a plan wait) and to
+//! `settings.max_concurrent_executions` overall ([`ExecutionLimits`]).
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::{ListParams, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType};
+use kube::runtime::watcher;
+use kube::{Api, Resource, ResourceExt};
+use serde_json::Value;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::{Context, FIELD_MANAGER};
+use crate::crd::{PreviousState, RemediationPolicy, ViolationPolicy};
+use crate::deployment::{self, SettingRef};
+use crate::engine::model::{PatchKind, RemediationAction};
+use crate::error::Error;
+use crate::execute::{self, Observed, Step, WaitKind};
+
+/// How often a conflicting config patch is recomputed from a fresh read.
+const MAX_PATCH_ATTEMPTS: usize = 5;
+/// When a plan waiting for its Deployment or a slot looks again.
+const BUSY_REQUEUE: Duration = Duration::from_secs(10);
+
+/// The executor's limits on concurrent executions, shared by its reconciles.
+#[derive(Debug)]
+pub struct ExecutionLimits {
+    slots: Arc<Semaphore>,
+    targets: Mutex<HashSet<String>>,
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl ExecutionLimits {
+    /// At most `max` executions at once (at least one).
+    pub fn new(max: usize) -> ExecutionLimits {
+        ExecutionLimits {
+            slots: Arc::new(Semaphore::new(max.max(1))),
+            targets: Mutex::new(HashSet::new()),
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A claim on an execution slot and on `target` (`namespace/name`), or what
+    /// is in the way.
+    pub fn try_claim(self: &Arc<Self>, target: &str) -> Result<Claim, WaitKind> {
+        let mut targets = self.targets.lock().unwrap_or_else(|e| e.into_inner());
+        if targets.contains(target) {
+            return Err(WaitKind::Target);
+        }
+        let permit = self
+            .slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| WaitKind::Slot)?;
+        targets.insert(target.to_string());
+        Ok(Claim {
+            limits: self.clone(),
+            target: target.to_string(),
+            _permit: permit,
+        })
+    }
+
+    /// Counts a failed reconcile of `key` and returns the backoff before the next.
+    fn backoff(&self, key: &str) -> Duration {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let n = failures.entry(key.to_string()).or_default();
+        *n = n.saturating_add(1);
+        Duration::from_secs(5u64.saturating_mul(1 << (*n - 1).min(6)).min(300))
+    }
+
+    fn reset(&self, key: &str) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    }
+}
+
+/// An execution slot and a Deployment, held while a plan executes.
+#[derive(Debug)]
+pub struct Claim {
+    limits: Arc<ExecutionLimits>,
+    target: String,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        self.limits
+            .targets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.target);
+    }
+}
+
+/// Runs the executor until `shutdown` completes: watches the RemediationPolicy
+/// objects `api` reaches (one namespace or all) and owns nothing else.
+pub async fn run(
+    ctx: Arc<Context>,
+    api: Api<RemediationPolicy>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    Controller::new(api, watcher::Config::default().any_semantic())
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            match result {
+                Ok((obj, _)) => tracing::debug!(plan = %obj, "reconciled"),
+                Err(e) => tracing::warn!(error = %e, "reconcile failed"),
+            }
+        })
+        .await;
+}
+
+/// Backs off exponentially (5 s doubling up to 5 min) per object.
+pub fn error_policy(rp: Arc<RemediationPolicy>, error: &Error, ctx: Arc<Context>) -> Action {
+    let delay = ctx.executions.backoff(&key(&rp));
+    tracing::warn!(plan = %rp.name_any(), %error, ?delay, "executor reconcile failed");
+    Action::requeue(delay)
+}
+
+fn key(rp: &RemediationPolicy) -> String {
+    format!("{}/{}", rp.namespace().unwrap_or_default(), rp.name_any())
+}
+
+/// Takes one RemediationPolicy as far as it can go now.
+pub async fn reconcile(rp: Arc<RemediationPolicy>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = std::time::Instant::now();
+    let result = Reconciler::new(&rp, &ctx).run().await;
+    let seconds = started.elapsed().as_secs_f64();
+    ctx.metrics.reconciled("executor", seconds, result.is_err());
+    let action = result?;
+    ctx.executions.reset(&key(&rp));
+    Ok(action)
+}
+
+/// Why an action's patch did not go through.
+enum PatchFailure {
+    /// The API server refused it (or the Deployment cannot take it): the action failed.
+    Refused(String),
+    /// The server could not be reached: retry the reconcile, the action stays Running.
+    Io(kube::Error),
+}
+
+impl From<kube::Error> for PatchFailure {
+    fn from(e: kube::Error) -> PatchFailure {
+        match e {
+            kube::Error::Api(status) => PatchFailure::Refused(format!(
+                "the API server answered {} {}: {}",
+                status.code, status.reason, status.message
+            )),
+            other => PatchFailure::Io(other),
+        }
+    }
+}
+
+fn is_conflict(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(s) => {
+            // 409, or 422 from a failed RFC 6902 `test` operation.
+            s.code == 409 || (s.code == 422 && s.message.contains("test"))
+        }
+        _ => false,
+    }
+}
+
+struct Reconciler<'a> {
+    ctx: &'a Context,
+    rp: RemediationPolicy,
+    namespace: String,
+    name: String,
+    plans: Api<RemediationPolicy>,
+    deployments: Api<Deployment>,
+    params: PatchParams,
+    claim: Option<Claim>,
+}
+
+impl<'a> Reconciler<'a> {
+    fn new(rp: &RemediationPolicy, ctx: &'a Context) -> Reconciler<'a> {
+        let namespace = rp.namespace().unwrap_or_else(|| "default".into());
+        Reconciler {
+            ctx,
+            rp: rp.clone(),
+            name: rp.name_any(),
+            plans: Api::namespaced(ctx.client.clone(), &namespace),
+            deployments: Api::namespaced(ctx.client.clone(), &namespace),
+            namespace,
+            params: PatchParams {
+                field_manager: Some(FIELD_MANAGER.into()),
+                ..Default::default()
+            },
+            claim: None,
+        }
+    }
+
+    fn target(&self) -> &str {
+        &self.rp.spec.plan.target
+    }
+
+    async fn run(mut self) -> Result<Action, Error> {
+        let policies: Api<ViolationPolicy> =
+            Api::namespaced(self.ctx.client.clone(), &self.namespace);
+        let policy = policies.get_opt(&self.rp.spec.plan.policy).await?;
+        let max_steps = 4 * self.rp.spec.plan.actions.len() + 8;
+        for _ in 0..max_steps {
+            let live = self
+                .deployments
+                .get_opt(self.rp.spec.plan.target.as_str())
+                .await?;
+            let now = self.ctx.clock.now_ms();
+            let step = execute::next_step(&Observed {
+                plan: &self.rp,
+                policy: policy.as_ref(),
+                deployment: live.as_ref(),
+                now,
+            });
+            let step = self.claim_for(step).await?;
+            let step = match step {
+                Step::Apply { index } => match self.apply(index, now).await {
+                    Ok(result) => Step::MarkSucceeded { index, result },
+                    Err(PatchFailure::Refused(error)) => Step::FailAction { index, error },
+                    Err(PatchFailure::Io(e)) => return Err(e.into()),
+                },
+                Step::RollBack { index } => match self.roll_back(index).await {
+                    Ok(result) => Step::MarkRolledBack { index, result },
+                    Err(PatchFailure::Refused(e)) => {
+                        let id = &self.rp.spec.plan.actions[index].id;
+                        let earlier = self
+                            .rp
+                            .status
+                            .as_ref()
+                            .and_then(|s| s.execution.as_ref())
+                            .and_then(|e| e.error.clone())
+                            .unwrap_or_default();
+                        Step::Finish {
+                            phase: crate::crd::ExecutionPhase::Failed,
+                            error: Some(format!("{earlier}; rolling back action {id} failed: {e}")),
+                        }
+                    }
+                    Err(PatchFailure::Io(e)) => return Err(e.into()),
+                },
+                other => other,
+            };
+            self.record(&step, now).await?;
+            match step {
+                Step::Wait { requeue, .. } => {
+                    return Ok(requeue.map_or_else(Action::await_change, Action::requeue));
+                }
+                Step::Done
+                | Step::Expire { .. }
+                | Step::Reject { .. }
+                | Step::RefuseApproval { .. }
+                | Step::Fail { .. }
+                | Step::Finish { .. } => return Ok(Action::await_change()),
+                _ => continue,
+            }
+        }
+        Ok(Action::requeue(Duration::from_secs(1)))
+    }
+
+    /// Executing steps need the Deployment to themselves and an execution slot;
+    /// without them the step becomes a wait.
+    async fn claim_for(&mut self, step: Step) -> Result<Step, Error> {
+        let executing = !matches!(
+            step,
+            Step::Wait { .. }
+                | Step::Done
+                | Step::Expire { .. }
+                | Step::Reject { .. }
+                | Step::RefuseApproval { .. }
+                | Step::Approve { .. }
+                | Step::Fail { .. }
+        );
+        if !executing || self.claim.is_some() {
+            return Ok(step);
+        }
+        if step == Step::Start {
+            let others = self.plans.list(&ListParams::default()).await?;
+            if let Some(other) = execute::busy_with(&others.items, &self.name, self.target()) {
+                return Ok(Step::Wait {
+                    kind: WaitKind::Target,
+                    message: format!(
+                        "waiting for RemediationPolicy {other} to finish on Deployment {}",
+                        self.target()
+                    ),
+                    requeue: Some(BUSY_REQUEUE),
+                });
+            }
+        }
+        let target = format!("{}/{}", self.namespace, self.target());
+        match self.ctx.executions.try_claim(&target) {
+            Ok(claim) => {
+                self.claim = Some(claim);
+                Ok(step)
+            }
+            Err(kind) => Ok(Step::Wait {
+                kind,
+                message: match kind {
+                    WaitKind::Slot => format!(
+                        "waiting for an execution slot ({} at most at once)",
+                        self.ctx.settings.max_concurrent_executions
+                    ),
+                    _ => format!(
+                        "waiting for another execution on Deployment {} to finish",
+                        self.target()
+                    ),
+                },
+                requeue: Some(BUSY_REQUEUE),
+            }),
+        }
+    }
+
+    /// Writes what the step changes in status (only when something changed) and
+    /// records its Event.
+    async fn record(&mut self, step: &Step, now: i64) -> Result<(), Error> {
+        let old = self.rp.status.clone().unwrap_or_default();
+        let mut new = old.clone();
+        execute::transition(
+            step,
+            &mut new,
+            &self.rp.spec.plan,
+            self.rp.metadata.generation,
+            now,
+        );
+        if new != old {
+            // With no status yet, write all of it (approval and phase included).
+            let before = match &self.rp.status {
+                Some(_) => serde_json::to_value(&old).unwrap_or_default(),
+                None => Value::Object(Default::default()),
+            };
+            let diff = merge_diff(&before, &serde_json::to_value(&new).unwrap_or_default());
+            let patch = serde_json::json!({ "status": diff });
+            self.rp = self
+                .plans
+                .patch_status(&self.name, &self.params, &Patch::Merge(&patch))
+                .await?;
+        }
+        if let Some(notice) = execute::notice(step, &self.rp.spec.plan, &new) {
+            let event = Event {
+                type_: if notice.warning {
+                    EventType::Warning
+                } else {
+                    EventType::Normal
+                },
+                reason: notice.reason.into(),
+                note: Some(truncate(&notice.note, 1000)),
+                action: notice.action,
+                secondary: None,
+            };
+            let reference = self.rp.object_ref(&());
+            if let Err(e) = self.ctx.recorder.publish(&event, &reference).await {
+                tracing::warn!(plan = %self.name, error = %e, "cannot record event");
+            }
+        }
+        Ok(())
+    }
+
+    fn record_of(&self, index: usize) -> (RemediationAction, PreviousState) {
+        let action = self.rp.spec.plan.actions[index].clone();
+        let previous = self
+            .rp
+            .status
+            .as_ref()
+            .and_then(|s| s.execution.as_ref())
+            .and_then(|e| e.actions.get(index))
+            .and_then(|r| r.previous.clone())
+            .unwrap_or_default();
+        (action, previous)
+    }
+
+    /// Sends action `index`'s patch.
+    async fn apply(&self, index: usize, now: i64) -> Result<String, PatchFailure> {
+        let (action, previous) = self.record_of(index);
+        let target = self.target();
+        match action.action_type.patch_kind() {
+            PatchKind::Scale => {
+                let replicas = action
+                    .replicas
+                    .ok_or_else(|| PatchFailure::Refused("no replica count".into()))?;
+                self.scale(replicas).await?;
+            }
+            PatchKind::Restart => {
+                let value = deployment::restarted_at_value(now);
+                self.deployments
+                    .patch(
+                        target,
+                        &self.params,
+                        &Patch::Merge(deployment::restart_patch(Some(&value))),
+                    )
+                    .await?;
+            }
+            PatchKind::Config => {
+                let change = action
+                    .config
+                    .as_ref()
+                    .ok_or_else(|| PatchFailure::Refused("no config setting".into()))?;
+                self.set_config(&SettingRef::from(change), Some(&change.value))
+                    .await?;
+            }
+        }
+        Ok(execute::describe(&action, &previous, target))
+    }
+
+    /// Restores action `index`'s previous state.
+    async fn roll_back(&self, index: usize) -> Result<String, PatchFailure> {
+        let (action, previous) = self.record_of(index);
+        let missing = || PatchFailure::Refused("no previous state recorded".into());
+        match action.action_type.patch_kind() {
+            PatchKind::Scale => {
+                let replicas = previous.replicas.ok_or_else(missing)?;
+                self.scale(replicas).await?;
+                Ok(format!("scaled back to {replicas} replicas"))
+            }
+            PatchKind::Restart => {
+                let value = previous.restarted_at.as_deref();
+                self.deployments
+                    .patch(
+                        self.target(),
+                        &self.params,
+                        &Patch::Merge(deployment::restart_patch(value)),
+                    )
+                    .await?;
+                Ok(match value {
+                    Some(v) => format!("restored restartedAt {v:?}"),
+                    None => "removed restartedAt".into(),
+                })
+            }
+            PatchKind::Config => {
+                let prev = previous.config.as_ref().ok_or_else(missing)?;
+                self.set_config(&SettingRef::from(prev), prev.value.as_deref())
+                    .await?;
+                Ok(match &prev.value {
+                    Some(v) => format!("restored {} to {v:?}", prev.name),
+                    None => format!("removed {}", prev.name),
+                })
+            }
+        }
+    }
+
+    async fn scale(&self, replicas: i32) -> Result<(), kube::Error> {
+        self.deployments
+            .patch_scale(
+                self.target(),
+                &self.params,
+                &Patch::Merge(deployment::scale_patch(replicas)),
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// Sets (or removes) a config setting with a test-guarded JSON Patch computed
+    /// from a fresh read; a conflict recomputes it, a bounded number of times.
+    async fn set_config(
+        &self,
+        setting: &SettingRef,
+        value: Option<&str>,
+    ) -> Result<(), PatchFailure> {
+        let mut last = String::new();
+        for _ in 0..MAX_PATCH_ATTEMPTS {
+            let d = self.deployments.get(self.target()).await?;
+            let patch = deployment::config_patch(&d, setting, value)
+                .map_err(|e| PatchFailure::Refused(e.to_string()))?;
+            let Some(patch) = patch else {
+                return Ok(());
+            };
+            match self
+                .deployments
+                .patch(self.target(), &self.params, &Patch::Json::<()>(patch))
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(e) if is_conflict(&e) => {
+                    tracing::debug!(plan = %self.name, error = %e, "config patch conflicted; recomputing");
+                    last = e.to_string();
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(PatchFailure::Refused(format!(
+            "still conflicting after {MAX_PATCH_ATTEMPTS} attempts: {last}"
+        )))
+    }
+}
+
+/// The JSON merge patch (RFC 7396) that turns `old` into `new`.
+fn merge_diff(old: &Value, new: &Value) -> Value {
+    match (old, new) {
+        (Value::Object(o), Value::Object(n)) => {
+            let mut patch = serde_json::Map::new();
+            for (k, v) in n {
+                match o.get(k) {
+                    Some(ov) if ov == v => {}
+                    Some(ov) => {
+                        patch.insert(k.clone(), merge_diff(ov, v));
+                    }
+                    None => {
+                        patch.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            for k in o.keys() {
+                if !n.contains_key(k) {
+                    patch.insert(k.clone(), Value::Null);
+                }
+            }
+            Value::Object(patch)
+        }
+        _ => new.clone(),
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    //! Request-sequence tests: a scripted API server (a small in-memory store that
+    //! applies merge patches, RFC 6902 patches and scale patches the way the API
+    //! server does, with injected failures) answers the executor through
+    //! `tower-test`, and each test checks the exact requests it received.
+
+    use std::collections::BTreeMap;
+
+    use http::{Request, Response};
+    use kube::client::Body;
+    use kube::runtime::events::{Recorder, Reporter};
+    use serde_json::json;
+
+    use super::*;
+    use crate::controllers::{Clock, Settings};
+    use crate::crd::{APPROVE_ANNOTATION, ExecutionPhase, ExecutionStatus};
+    use crate::engine::model::Millis;
+    use crate::execute::fixtures::*;
+
+    const NS: &str = "/apis/mapek.io/v1alpha1/namespaces/default";
+    const RP: &str = "/apis/mapek.io/v1alpha1/namespaces/default/remediationpolicies/fix-web";
+    const RP_STATUS: &str =
+        "/apis/mapek.io/v1alpha1/namespaces/default/remediationpolicies/fix-web/status";
+    const VP: &str = "/apis/mapek.io/v1alpha1/namespaces/default/violationpolicies/web-latency";
+    const DEPLOY: &str = "/apis/apps/v1/namespaces/default/deployments/web";
+    const SCALE: &str = "/apis/apps/v1/namespaces/default/deployments/web/scale";
+    const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/default/events";
+
+    struct FixedClock(Millis);
+    impl Clock for FixedClock {
+        fn now_ms(&self) -> Millis {
+            self.0
+        }
+    }
+
+    /// One request as the server saw it.
+    #[derive(Clone, Debug)]
+    struct Seen {
+        method: String,
+        path: String,
+        content_type: String,
+        body: Value,
+        code: u16,
+    }
+
+    impl Seen {
+        /// `METHOD path`, or `EVENT <Type> <reason>` for Events.
+        fn line(&self) -> String {
+            if self.path.starts_with(EVENTS) {
+                format!(
+                    "EVENT {} {}",
+                    self.body["type"].as_str().unwrap_or("?"),
+                    self.body["reason"].as_str().unwrap_or("?")
+                )
+            } else {
+                format!("{} {}", self.method, self.path)
+            }
+        }
+    }
+
+    /// A change to the stored objects, made by someone else.
+    type Change = Box<dyn FnOnce(&mut BTreeMap<String, Value>) + Send>;
+
+    /// A failure injected for the `nth` (1-based) request of `method` on `path`,
+    /// with a change to the stored objects made just before it is answered.
+    struct Fault {
+        method: &'static str,
+        path: &'static str,
+        nth: usize,
+        code: u16,
+        meanwhile: Option<Change>,
+    }
+
+    #[derive(Default)]
+    struct Server {
+        objects: BTreeMap<String, Value>,
+        faults: Vec<Fault>,
+        counts: HashMap<(String, String), usize>,
+        seen: Vec<Seen>,
+        version: u64,
+    }
+
+    fn status_body(code: u16, reason: &str, message: &str) -> Value {
+        json!({ "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "reason": reason, "message": message, "code": code })
+    }
+
+    impl Server {
+        fn new(rp: &RemediationPolicy, deployment: &Deployment) -> Server {
+            let mut s = Server {
+                version: 100,
+                ..Default::default()
+            };
+            s.objects
+                .insert(RP.into(), serde_json::to_value(rp).unwrap());
+            s.objects
+                .insert(VP.into(), serde_json::to_value(policy("Manual")).unwrap());
+            s.objects
+                .insert(DEPLOY.into(), serde_json::to_value(deployment).unwrap());
+            s
+        }
+
+        fn bump(&mut self, path: &str) {
+            self.version += 1;
+            if let Some(o) = self.objects.get_mut(path) {
+                o["metadata"]["resourceVersion"] = json!(self.version.to_string());
+            }
+        }
+
+        fn handle(
+            &mut self,
+            method: &str,
+            path: &str,
+            content_type: &str,
+            body: Value,
+        ) -> (u16, Value) {
+            let n = self
+                .counts
+                .entry((method.to_string(), path.to_string()))
+                .or_default();
+            *n += 1;
+            let n = *n;
+            if let Some(i) = self
+                .faults
+                .iter()
+                .position(|f| f.method == method && f.path == path && f.nth == n)
+            {
+                let mut fault = self.faults.remove(i);
+                if let Some(change) = fault.meanwhile.take() {
+                    change(&mut self.objects);
+                    self.bump(DEPLOY);
+                }
+                let reason = if fault.code == 409 {
+                    "Conflict"
+                } else {
+                    "InternalError"
+                };
+                return (
+                    fault.code,
+                    status_body(fault.code, reason, "injected failure"),
+                );
+            }
+            if path.starts_with(EVENTS) {
+                return (if method == "POST" { 201 } else { 200 }, body);
+            }
+            let not_found = || {
+                (
+                    404,
+                    status_body(404, "NotFound", &format!("{path} not found")),
+                )
+            };
+            match method {
+                "GET" if path == format!("{NS}/remediationpolicies") => {
+                    let items: Vec<Value> = self
+                        .objects
+                        .iter()
+                        .filter(|(k, _)| k.starts_with(&format!("{NS}/remediationpolicies/")))
+                        .map(|(_, v)| v.clone())
+                        .collect();
+                    (
+                        200,
+                        json!({ "apiVersion": "mapek.io/v1alpha1", "kind": "RemediationPolicyList",
+                                  "metadata": { "resourceVersion": "1" }, "items": items }),
+                    )
+                }
+                "GET" => match self.objects.get(path) {
+                    Some(o) => (200, o.clone()),
+                    None => not_found(),
+                },
+                "PATCH" => {
+                    let (base, sub) = match path.rsplit_once('/') {
+                        Some((b, s @ ("status" | "scale"))) => (b.to_string(), Some(s)),
+                        _ => (path.to_string(), None),
+                    };
+                    let Some(object) = self.objects.get_mut(&base) else {
+                        return not_found();
+                    };
+                    match (sub, content_type) {
+                        (Some("status"), "application/merge-patch+json") => {
+                            let mut status = object.get("status").cloned().unwrap_or(json!({}));
+                            json_patch::merge(&mut status, &body["status"]);
+                            object["status"] = status;
+                        }
+                        (Some("scale"), "application/merge-patch+json") => {
+                            object["spec"]["replicas"] = body["spec"]["replicas"].clone();
+                        }
+                        (None, "application/merge-patch+json") => {
+                            let mut patch = body.clone();
+                            patch.as_object_mut().unwrap().remove("status");
+                            json_patch::merge(object, &patch);
+                        }
+                        (None, "application/json-patch+json") => {
+                            let ops: json_patch::Patch = match serde_json::from_value(body.clone())
+                            {
+                                Ok(p) => p,
+                                Err(e) => {
+                                    return (400, status_body(400, "BadRequest", &e.to_string()));
+                                }
+                            };
+                            let mut patched = object.clone();
+                            if let Err(e) = json_patch::patch(&mut patched, &ops) {
+                                // What the API server answers for a failed `test`.
+                                return (
+                                    422,
+                                    status_body(
+                                        422,
+                                        "Invalid",
+                                        &format!("testing value failed: {e}"),
+                                    ),
+                                );
+                            }
+                            *object = patched;
+                        }
+                        other => {
+                            return (
+                                415,
+                                status_body(415, "UnsupportedMediaType", &format!("{other:?}")),
+                            );
+                        }
+                    }
+                    self.bump(&base);
+                    let object = self.objects[&base].clone();
+                    if sub == Some("scale") {
+                        let replicas = object["spec"]["replicas"].clone();
+                        return (
+                            200,
+                            json!({ "apiVersion": "autoscaling/v1", "kind": "Scale",
+                            "metadata": { "name": "web", "namespace": "default" },
+                            "spec": { "replicas": replicas }, "status": { "replicas": 0 } }),
+                        );
+                    }
+                    (200, object)
+                }
+                _ => (405, status_body(405, "MethodNotAllowed", method)),
+            }
+        }
+    }
+
+    /// Runs one reconcile against the server; returns its result and the server.
+    async fn reconcile_once(
+        rp: &RemediationPolicy,
+        server: Server,
+    ) -> (Result<Action, Error>, Server) {
+        reconcile_with(rp, server, Arc::new(ExecutionLimits::new(4))).await
+    }
+
+    async fn reconcile_with(
+        rp: &RemediationPolicy,
+        server: Server,
+        limits: Arc<ExecutionLimits>,
+    ) -> (Result<Action, Error>, Server) {
+        let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let task = tokio::spawn(async move {
+            let mut server = server;
+            while let Some((request, send)) = handle.next_request().await {
+                let method = request.method().to_string();
+                let path = request.uri().path().to_string();
+                let content_type = request
+                    .headers()
+                    .get(http::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                let bytes = request.into_body().collect_bytes().await.unwrap();
+                let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                let (code, answer) = server.handle(&method, &path, &content_type, body.clone());
+                server.seen.push(Seen {
+                    method,
+                    path,
+                    content_type,
+                    body,
+                    code,
+                });
+                send.send_response(
+                    Response::builder()
+                        .status(code)
+                        .header("content-type", "application/json")
+                        .body(Body::from(serde_json::to_vec(&answer).unwrap()))
+                        .unwrap(),
+                );
+            }
+            server
+        });
+        let client = kube::Client::new(service, "default");
+        let ctx = Arc::new(Context {
+            recorder: Recorder::new(
+                client.clone(),
+                Reporter {
+                    controller: FIELD_MANAGER.into(),
+                    instance: None,
+                },
+            ),
+            client,
+            settings: Settings::default(),
+            clock: Arc::new(FixedClock(1_714_557_600_000)),
+            metrics: Arc::new(crate::metrics::Metrics::default()),
+            executions: limits,
+        });
+        let result = reconcile(Arc::new(rp.clone()), ctx.clone()).await;
+        drop(ctx);
+        let server = tokio::time::timeout(Duration::from_secs(30), task)
+            .await
+            .expect("the server task ends when the client is dropped")
+            .unwrap();
+        (result, server)
+    }
+
+    fn lines(server: &Server, mutating_only: bool) -> Vec<String> {
+        server
+            .seen
+            .iter()
+            .filter(|s| !mutating_only || s.method != "GET")
+            .map(Seen::line)
+            .collect()
+    }
+
+    fn stored<T: serde::de::DeserializeOwned>(server: &Server, path: &str) -> T {
+        serde_json::from_value(server.objects[path].clone()).unwrap()
+    }
+
+    fn requests<'a>(server: &'a Server, method: &str, path: &str) -> Vec<&'a Seen> {
+        server
+            .seen
+            .iter()
+            .filter(|s| s.method == method && s.path == path)
+            .collect()
+    }
+
+    /// The status the executor wrote with its `n`th status patch (0-based), as
+    /// stored after that patch: replays the merge patches.
+    fn status_after(server: &Server, n: usize) -> Value {
+        let mut status = json!({});
+        for s in requests(server, "PATCH", RP_STATUS).into_iter().take(n + 1) {
+            json_patch::merge(&mut status, &s.body["status"]);
+        }
+        status
+    }
+
+    #[tokio::test]
+    async fn a_wrong_hash_patches_nothing_and_says_why() {
+        let mut rp = plan(vec![scale_up("a1", 4)], "Medium");
+        annotate(&mut rp, APPROVE_ANNOTATION, "0123456789abcdef");
+        let server = Server::new(&rp, &deployment(2));
+        let (result, server) = reconcile_once(&rp, server).await;
+        assert!(matches!(result, Ok(a) if a == Action::await_change()));
+        assert_eq!(
+            lines(&server, false),
+            [
+                format!("GET {VP}"),
+                format!("GET {DEPLOY}"),
+                format!("PATCH {RP_STATUS}"),
+                "EVENT Warning ApprovalRefused".to_string(),
+            ]
+        );
+        let status = &server.seen[2].body["status"];
+        assert_eq!(status["approval"], "Pending");
+        assert_eq!(status["phase"], "Pending");
+        let message = status["approvalMessage"].as_str().unwrap();
+        assert!(
+            message.contains("0123456789abcdef") && message.contains("does not match"),
+            "{message}"
+        );
+        let event = &server.seen[3].body;
+        assert!(event["note"].as_str().unwrap().contains("does not match"));
+        assert_eq!(event["regarding"]["name"], "fix-web");
+        let d: Deployment = stored(&server, DEPLOY);
+        assert_eq!(d.spec.replicas, Some(2));
+    }
+
+    #[tokio::test]
+    async fn a_failed_second_action_rolls_back_the_first() {
+        let rp = approved(vec![scale_up("a1", 4), set_mode("a2", "degraded")]);
+        let mut server = Server::new(&rp, &deployment(2));
+        server.faults.push(Fault {
+            method: "PATCH",
+            path: DEPLOY,
+            nth: 1,
+            code: 500,
+            meanwhile: None,
+        });
+        let (result, server) = reconcile_once(&rp, server).await;
+        assert!(result.is_ok(), "{result:?}");
+        let status_patch = format!("PATCH {RP_STATUS}");
+        assert_eq!(
+            lines(&server, true),
+            [
+                status_patch.as_str(), // approved
+                "EVENT Normal Approved",
+                &status_patch, // in progress
+                &status_patch, // a1 write-ahead
+                "EVENT Normal ActionStarted",
+                &format!("PATCH {SCALE}"),
+                &status_patch, // a1 succeeded
+                "EVENT Normal ActionSucceeded",
+                &status_patch, // a2 write-ahead
+                "EVENT Normal ActionStarted",
+                &format!("PATCH {DEPLOY}"), // answered 500
+                &status_patch,              // a2 failed
+                "EVENT Warning ActionFailed",
+                &format!("PATCH {SCALE}"), // a1 rolled back
+                &status_patch,
+                "EVENT Normal ActionRolledBack",
+                &status_patch, // rolled back
+                "EVENT Warning RolledBack",
+            ]
+        );
+        let scales = requests(&server, "PATCH", SCALE);
+        assert_eq!(scales[0].body, json!({"spec": {"replicas": 4}}));
+        assert_eq!(scales[0].content_type, "application/merge-patch+json");
+        assert_eq!(scales[1].body, json!({"spec": {"replicas": 2}}));
+        // Write-ahead: a1 was Running with its previous replicas before the scale.
+        let before_scale = status_after(&server, 2);
+        assert_eq!(before_scale["execution"]["actions"][0]["status"], "Running");
+        assert_eq!(
+            before_scale["execution"]["actions"][0]["previous"]["replicas"],
+            2
+        );
+
+        let rp: RemediationPolicy = stored(&server, RP);
+        let status = rp.status.unwrap();
+        assert_eq!(status.phase, ExecutionPhase::RolledBack);
+        let exec = status.execution.unwrap();
+        let states: Vec<_> = exec.actions.iter().map(|a| a.status).collect();
+        assert_eq!(
+            states,
+            [ExecutionStatus::RolledBack, ExecutionStatus::Failed]
+        );
+        let error = exec.error.unwrap();
+        assert!(error.contains("a2") && error.contains("500"), "{error}");
+        assert_eq!(exec.success_rate, Some(0.0));
+        let d: Deployment = stored(&server, DEPLOY);
+        assert_eq!(d.spec.replicas, Some(2));
+        assert_eq!(
+            crate::deployment::config_value(
+                &d,
+                &SettingRef {
+                    name: "MODE".into(),
+                    target: crate::engine::model::ConfigTarget::Env,
+                    container: Some("app".into())
+                }
+            )
+            .unwrap()
+            .as_deref(),
+            Some("normal")
+        );
+    }
+
+    /// The plan as a crash left it: approved, a1 (scale 2 -> 4) Running with its
+    /// previous state written, a2 Pending.
+    fn interrupted() -> RemediationPolicy {
+        let mut rp = approved(vec![scale_up("a1", 4), set_mode("a2", "degraded")]);
+        rp.status = Some(
+            serde_json::from_value(json!({
+                "approval": "Approved",
+                "approvedHash": rp.spec.plan.plan_hash,
+                "phase": "InProgress",
+                "execution": { "actions": [
+                    { "actionId": "a1", "actionType": "SCALE_UP", "status": "Running",
+                      "previous": { "replicas": 2 } },
+                    { "actionId": "a2", "actionType": "UPDATE_CONFIGURATION", "status": "Pending" }
+                ] }
+            }))
+            .unwrap(),
+        );
+        rp
+    }
+
+    #[tokio::test]
+    async fn a_restart_after_write_ahead_does_not_repeat_an_applied_action() {
+        let rp = interrupted();
+        let (result, server) = reconcile_once(&rp, Server::new(&rp, &deployment(4))).await;
+        assert!(result.is_ok(), "{result:?}");
+        let status_patch = format!("PATCH {RP_STATUS}");
+        assert_eq!(
+            lines(&server, true),
+            [
+                status_patch.as_str(), // a1 found applied
+                "EVENT Normal ActionSucceeded",
+                &status_patch, // a2 write-ahead
+                "EVENT Normal ActionStarted",
+                &format!("PATCH {DEPLOY}"),
+                &status_patch,
+                "EVENT Normal ActionSucceeded",
+                &status_patch,
+                "EVENT Normal Completed",
+            ]
+        );
+        assert!(requests(&server, "PATCH", SCALE).is_empty());
+        let first = &server
+            .seen
+            .iter()
+            .find(|s| s.path == RP_STATUS)
+            .unwrap()
+            .body;
+        assert_eq!(
+            first["status"]["execution"]["actions"][0]["status"],
+            "Succeeded"
+        );
+        let rp: RemediationPolicy = stored(&server, RP);
+        let status = rp.status.unwrap();
+        assert_eq!(status.phase, ExecutionPhase::Completed);
+        assert_eq!(status.execution.unwrap().success_rate, Some(1.0));
+    }
+
+    #[tokio::test]
+    async fn a_restart_after_write_ahead_applies_an_unapplied_action_once() {
+        let rp = interrupted();
+        let (result, server) = reconcile_once(&rp, Server::new(&rp, &deployment(2))).await;
+        assert!(result.is_ok(), "{result:?}");
+        let scales = requests(&server, "PATCH", SCALE);
+        assert_eq!(scales.len(), 1);
+        assert_eq!(scales[0].body, json!({"spec": {"replicas": 4}}));
+        let rp: RemediationPolicy = stored(&server, RP);
+        assert_eq!(rp.status.unwrap().phase, ExecutionPhase::Completed);
+    }
+
+    #[tokio::test]
+    async fn scale_beyond_the_bounds_is_refused_without_a_patch() {
+        let rp = approved(vec![scale_up("a1", 7)]);
+        let (result, server) = reconcile_once(&rp, Server::new(&rp, &deployment(5))).await;
+        assert!(result.is_ok(), "{result:?}");
+        let status_patch = format!("PATCH {RP_STATUS}");
+        assert_eq!(
+            lines(&server, true),
+            [
+                status_patch.as_str(),
+                "EVENT Normal Approved",
+                &status_patch,
+                "EVENT Warning Failed",
+            ]
+        );
+        let rp: RemediationPolicy = stored(&server, RP);
+        let status = rp.status.unwrap();
+        assert_eq!(status.phase, ExecutionPhase::Failed);
+        let error = status.execution.unwrap().error.unwrap();
+        assert!(
+            error.contains("outside the policy's bounds [1, 6]"),
+            "{error}"
+        );
+        let d: Deployment = stored(&server, DEPLOY);
+        assert_eq!(d.spec.replicas, Some(5));
+    }
+
+    #[tokio::test]
+    async fn a_conflicting_config_patch_is_recomputed_from_a_fresh_read() {
+        let rp = approved(vec![set_mode("a1", "degraded")]);
+        let mut server = Server::new(&rp, &deployment(2));
+        // While the first patch is in flight, someone adds an env var in front of
+        // MODE: the first patch's paths are stale, and the server answers 409.
+        server.faults.push(Fault {
+            method: "PATCH",
+            path: DEPLOY,
+            nth: 1,
+            code: 409,
+            meanwhile: Some(Box::new(|objects| {
+                let env = objects
+                    .get_mut(DEPLOY)
+                    .unwrap()
+                    .pointer_mut("/spec/template/spec/containers/0/env")
+                    .unwrap()
+                    .as_array_mut()
+                    .unwrap();
+                env.insert(0, json!({"name": "OTHER", "value": "x"}));
+            })),
+        });
+        let (result, server) = reconcile_once(&rp, server).await;
+        assert!(result.is_ok(), "{result:?}");
+        let all = lines(&server, false);
+        let first = all
+            .iter()
+            .position(|l| l == &format!("PATCH {DEPLOY}"))
+            .unwrap();
+        assert_eq!(
+            all[first..first + 3],
+            [
+                format!("PATCH {DEPLOY}"),
+                format!("GET {DEPLOY}"),
+                format!("PATCH {DEPLOY}"),
+            ]
+        );
+        let patches = requests(&server, "PATCH", DEPLOY);
+        assert_eq!(patches.len(), 2);
+        assert_eq!(patches[0].code, 409);
+        assert_eq!(patches[1].code, 200);
+        assert_eq!(patches[1].content_type, "application/json-patch+json");
+        assert_eq!(
+            patches[1].body,
+            json!([
+                {"op": "test", "path": "/spec/template/spec/containers/0/name", "value": "app"},
+                {"op": "test", "path": "/spec/template/spec/containers/0/env/1",
+                 "value": {"name": "MODE", "value": "normal"}},
+                {"op": "replace", "path": "/spec/template/spec/containers/0/env/1",
+                 "value": {"name": "MODE", "value": "degraded"}}
+            ])
+        );
+        assert_ne!(patches[0].body, patches[1].body);
+        let d: Value = server.objects[DEPLOY].clone();
+        assert_eq!(
+            d.pointer("/spec/template/spec/containers/0/env").unwrap(),
+            &json!([{"name": "OTHER", "value": "x"}, {"name": "MODE", "value": "degraded"}])
+        );
+        let rp: RemediationPolicy = stored(&server, RP);
+        assert_eq!(rp.status.unwrap().phase, ExecutionPhase::Completed);
+    }
+
+    #[tokio::test]
+    async fn conflicts_are_retried_a_bounded_number_of_times() {
+        let rp = approved(vec![set_mode("a1", "degraded")]);
+        let mut server = Server::new(&rp, &deployment(2));
+        for nth in 1..=MAX_PATCH_ATTEMPTS + 1 {
+            server.faults.push(Fault {
+                method: "PATCH",
+                path: DEPLOY,
+                nth,
+                code: 409,
+                meanwhile: None,
+            });
+        }
+        let (result, server) = reconcile_once(&rp, server).await;
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(requests(&server, "PATCH", DEPLOY).len(), MAX_PATCH_ATTEMPTS);
+        let rp: RemediationPolicy = stored(&server, RP);
+        let status = rp.status.unwrap();
+        // Nothing finished before it, so nothing to roll back.
+        assert_eq!(status.phase, ExecutionPhase::RolledBack);
+        let error = status.execution.unwrap().error.unwrap();
+        assert!(error.contains("still conflicting"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn another_plan_in_progress_on_the_target_makes_it_wait() {
+        let rp = approved(vec![scale_up("a1", 3)]);
+        let mut server = Server::new(&rp, &deployment(2));
+        let mut other = interrupted();
+        other.metadata.name = Some("other".into());
+        server.objects.insert(
+            format!("{NS}/remediationpolicies/other"),
+            serde_json::to_value(&other).unwrap(),
+        );
+        let (result, server) = reconcile_once(&rp, server).await;
+        assert_eq!(result.unwrap(), Action::requeue(BUSY_REQUEUE));
+        assert!(requests(&server, "PATCH", SCALE).is_empty());
+        let rp: RemediationPolicy = stored(&server, RP);
+        let status = rp.status.unwrap();
+        assert_eq!(status.phase, ExecutionPhase::Pending);
+        let progressing = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == execute::PROGRESSING)
+            .unwrap();
+        assert!(
+            progressing
+                .message
+                .contains("waiting for RemediationPolicy other"),
+            "{progressing:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn no_free_slot_makes_it_wait() {
+        let rp = approved(vec![scale_up("a1", 3)]);
+        let limits = Arc::new(ExecutionLimits::new(1));
+        let held = limits.try_claim("default/db").unwrap();
+        let (result, server) =
+            reconcile_with(&rp, Server::new(&rp, &deployment(2)), limits.clone()).await;
+        assert_eq!(result.unwrap(), Action::requeue(BUSY_REQUEUE));
+        assert!(requests(&server, "PATCH", SCALE).is_empty());
+        let rp: RemediationPolicy = stored(&server, RP);
+        assert_eq!(rp.status.unwrap().phase, ExecutionPhase::Pending);
+        drop(held);
+        // Released: the Deployment and the slot can be claimed again.
+        assert!(limits.try_claim("default/web").is_ok());
+    }
+
+    #[test]
+    fn merge_diff_writes_only_changes_and_nulls_removed_fields() {
+        let old = json!({"a": 1, "b": {"c": 2, "d": 3}, "e": [1], "gone": true});
+        let new = json!({"a": 1, "b": {"c": 2, "d": 4}, "e": [1, 2]});
+        let diff = merge_diff(&old, &new);
+        assert_eq!(diff, json!({"b": {"d": 4}, "e": [1, 2], "gone": null}));
+        let mut applied = old.clone();
+        json_patch::merge(&mut applied, &diff);
+        assert_eq!(applied, new);
+    }
+
+    #[test]
+    fn backoff_doubles_and_resets() {
+        let limits = ExecutionLimits::new(1);
+        assert_eq!(limits.backoff("x"), Duration::from_secs(5));
+        assert_eq!(limits.backoff("x"), Duration::from_secs(10));
+        assert_eq!(limits.backoff("x"), Duration::from_secs(20));
+        limits.reset("x");
+        assert_eq!(limits.backoff("x"), Duration::from_secs(5));
+    }
+}
