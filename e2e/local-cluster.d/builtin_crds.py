@@ -293,7 +293,10 @@ def crd(group, version, kind, plural, singular, short, schema, columns, subresou
             "creationTimestamp": now,
             "labels": {"mapek.io/local-cluster": "builtin"},
             "annotations": {
-                "mapek.io/local-cluster": "built-in group served as a CRD, written straight into etcd"
+                "mapek.io/local-cluster": "built-in group served as a CRD, written straight into etcd",
+                # Protected (*.k8s.io) groups need this or the CRD gets a False
+                # KubernetesAPIApprovalPolicyConformant condition.
+                "api-approved.kubernetes.io": "https://github.com/kubernetes/api",
             },
         },
         "spec": spec,

@@ -16,6 +16,7 @@ for one signed by the cluster CA); the front does not authorize on its own.
 """
 
 import argparse
+import hashlib
 import http.client
 import http.server
 import json
@@ -65,13 +66,17 @@ def fetch_json(path):
         conn.close()
 
 
-def group_list():
+def established_crds():
     crds = fetch_json("/apis/apiextensions.k8s.io/v1/customresourcedefinitions")
-    groups = {"apiextensions.k8s.io": {"v1"}}
     for item in crds.get("items", []):
         conds = {c.get("type"): c.get("status") for c in item.get("status", {}).get("conditions", [])}
-        if conds.get("Established") != "True":
-            continue
+        if conds.get("Established") == "True":
+            yield item
+
+
+def group_list():
+    groups = {"apiextensions.k8s.io": {"v1"}}
+    for item in established_crds():
         spec = item.get("spec", {})
         served = [v["name"] for v in spec.get("versions", []) if v.get("served")]
         if served:
@@ -82,6 +87,114 @@ def group_list():
         gvs = [{"groupVersion": f"{name}/{v}", "version": v} for v in versions]
         out.append({"name": name, "versions": gvs, "preferredVersion": gvs[0]})
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": out}
+
+
+# --- OpenAPI v3 for CRDs --------------------------------------------------------
+# The standalone server publishes OpenAPI v3 only for apiextensions.k8s.io: the CRD
+# OpenAPI controllers are wired in kube-apiserver, not here. kubectl needs a
+# document per group-version to see that PATCH accepts fieldValidation (else
+# `kubectl apply` falls back to /openapi/v2, which does not exist, and fails); it
+# also makes `kubectl explain` work. These documents are built from the live CRDs.
+
+PATCH_PARAMS = [
+    {"name": n, "in": "query", "schema": {"type": t}, "uniqueItems": True}
+    for n, t in (("dryRun", "string"), ("fieldManager", "string"),
+                 ("fieldValidation", "string"), ("force", "boolean"))
+]
+WRITE_PARAMS = PATCH_PARAMS[:3]
+LIST_PARAMS = [
+    {"name": n, "in": "query", "schema": {"type": t}, "uniqueItems": True}
+    for n, t in (("labelSelector", "string"), ("fieldSelector", "string"),
+                 ("resourceVersion", "string"), ("watch", "boolean"), ("limit", "integer"),
+                 ("continue", "string"), ("timeoutSeconds", "integer"))
+]
+
+
+def schema_name(group, version, kind):
+    rev = ".".join(reversed(group.split("."))) if group else "io.k8s.api.core"
+    return f"{rev}.{version}.{kind}"
+
+
+def crd_openapi_docs():
+    """{"apis/<group>/<version>": OpenAPI v3 document} for every served CRD version."""
+    docs = {}
+    for item in established_crds():
+        spec = item["spec"]
+        group, names = spec["group"], spec["names"]
+        kind, plural = names["kind"], names["plural"]
+        namespaced = spec.get("scope") == "Namespaced"
+        for ver in spec.get("versions", []):
+            if not ver.get("served"):
+                continue
+            v = ver["name"]
+            gvk = {"group": group, "version": v, "kind": kind}
+            name = schema_name(group, v, kind)
+            list_name = schema_name(group, v, names.get("listKind", kind + "List"))
+            schema = json.loads(json.dumps((ver.get("schema") or {}).get("openAPIV3Schema")
+                                           or {"type": "object", "x-kubernetes-preserve-unknown-fields": True}))
+            props = schema.setdefault("properties", {})
+            props.setdefault("apiVersion", {"type": "string"})
+            props.setdefault("kind", {"type": "string"})
+            props.setdefault("metadata", {"type": "object"})
+            schema["x-kubernetes-group-version-kind"] = [gvk]
+            ref = {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}}
+            list_ref = {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{list_name}"}}}}
+
+            def op(action, params=(), body=False, resp=ref, **extra):
+                o = {"x-kubernetes-action": action, "x-kubernetes-group-version-kind": gvk,
+                     "responses": {"200": {"description": "OK", **resp}}}
+                if params:
+                    o["parameters"] = list(params)
+                if body:
+                    o["requestBody"] = {"content": {"application/json": {"schema": {"type": "object"}}}}
+                o.update(extra)
+                return o
+
+            base = f"/apis/{group}/{v}" + ("/namespaces/{namespace}" if namespaced else "")
+            scope_params = [{"name": "namespace", "in": "path", "required": True,
+                             "schema": {"type": "string"}}] if namespaced else []
+            name_param = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+            paths = {
+                f"{base}/{plural}": {
+                    "parameters": scope_params,
+                    "get": op("list", LIST_PARAMS, resp=list_ref),
+                    "post": op("post", WRITE_PARAMS, body=True),
+                    "delete": op("deletecollection"),
+                },
+                f"{base}/{plural}/{{name}}": {
+                    "parameters": scope_params + [name_param],
+                    "get": op("get"),
+                    "put": op("put", WRITE_PARAMS, body=True),
+                    "patch": op("patch", PATCH_PARAMS, body=True),
+                    "delete": op("delete"),
+                },
+            }
+            for sub in ("status", "scale"):
+                if sub in (ver.get("subresources") or {}):
+                    paths[f"{base}/{plural}/{{name}}/{sub}"] = {
+                        "parameters": scope_params + [name_param],
+                        "get": op("get"), "put": op("put", WRITE_PARAMS, body=True),
+                        "patch": op("patch", PATCH_PARAMS, body=True),
+                    }
+            doc = docs.setdefault(f"apis/{group}/{v}", {
+                "openapi": "3.0.0",
+                "info": {"title": "Kubernetes CRD Swagger (mapek local-cluster front)", "version": "v0.1.0"},
+                "paths": {}, "components": {"schemas": {}},
+            })
+            doc["paths"].update(paths)
+            doc["components"]["schemas"][name] = schema
+            doc["components"]["schemas"][list_name] = {
+                "type": "object", "required": ["items"],
+                "properties": {"apiVersion": {"type": "string"}, "kind": {"type": "string"},
+                               "metadata": {"type": "object"},
+                               "items": {"type": "array", "items": {"$ref": f"#/components/schemas/{name}"}}},
+                "x-kubernetes-group-version-kind": [dict(gvk, kind=names.get("listKind", kind + "List"))],
+            }
+    return docs
+
+
+def doc_hash(doc):
+    return hashlib.sha512(json.dumps(doc, sort_keys=True).encode()).hexdigest().upper()
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -95,7 +208,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     # -- local documents -------------------------------------------------------
     def send_json(self, status, doc):
-        body = json.dumps(doc).encode()
+        body = json.dumps(doc, separators=(",", ":")).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -109,9 +222,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.command not in ("GET", "HEAD"):
             return False
         if path == "/api":
+            # No versions: there is no core/v1 group here, and advertising "v1" with
+            # an empty resource list makes kubectl discovery fail ("received empty
+            # response for: v1").
             self.send_json(200, {
                 "kind": "APIVersions",
-                "versions": ["v1"],
+                "versions": [],
                 "serverAddressByClientCIDRs": [
                     {"clientCIDR": "0.0.0.0/0", "serverAddress": f"127.0.0.1:{ARGS.port}"}
                 ],
@@ -120,6 +236,28 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if path == "/api/v1":
             self.send_json(200, {"kind": "APIResourceList", "apiVersion": "v1",
                                  "groupVersion": "v1", "resources": []})
+            return True
+        if path == "/openapi/v3":
+            try:
+                root = fetch_json("/openapi/v3")
+                for gv, doc in crd_openapi_docs().items():
+                    root.setdefault("paths", {}).setdefault(
+                        gv, {"serverRelativeURL": f"/openapi/v3/{gv}?hash={doc_hash(doc)}"})
+            except Exception as e:
+                self.send_json(503, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                                     "message": f"discovery front: {e}", "code": 503})
+                return True
+            self.send_json(200, root)
+            return True
+        if path.startswith("/openapi/v3/apis/"):
+            gv = path[len("/openapi/v3/"):]
+            try:
+                doc = crd_openapi_docs().get(gv)
+            except Exception:
+                doc = None
+            if doc is None:
+                return False  # the server's own (apiextensions.k8s.io) or a 404
+            self.send_json(200, doc)
             return True
         if path == "/apis":
             try:
