@@ -35,41 +35,66 @@ pub async fn load(ctx: &Context, namespace: Option<&str>) -> Result<KnowledgeBas
     Ok(kb)
 }
 
-/// Violations of `policy` before and after an execution, each over `window_ms`:
-/// before is `[started - window, started)`, after is `[finished, finished + window]`.
-/// Also the seconds from `finished` to the last violation after it, when the
-/// violations stopped before the window ended (0 when there were none).
+/// What `measure` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Measured {
+    pub before: u32,
+    pub after: u32,
+    /// Seconds from the end of the execution to its last violation, when the
+    /// violations stopped well before the window ended (0 when there were none).
+    pub stabilized_seconds: Option<u32>,
+    /// Length of each compared window.
+    pub window_ms: Millis,
+}
+
+/// Violations of `policy` in equal windows before and after an execution that ran
+/// from `started` to `finished`, judged `stabilization_ms` after it finished.
+///
+/// The first `grace` after the execution (two evaluation intervals: values already
+/// scraped and queued when it finished) belongs to neither window, so each window
+/// is `stabilization - grace` long: before is `[started - L, started)`, after is
+/// `[finished + grace, finished + grace + L)`, which ends at the judgment time.
 pub fn measure(
     policy: &ViolationPolicy,
     started: Millis,
     finished: Millis,
-    window_ms: Millis,
-) -> (u32, u32, Option<u32>) {
+    stabilization_ms: Millis,
+) -> Measured {
+    let interval_ms = std::time::Duration::from(policy.spec.evaluation_interval).as_millis() as i64;
+    let mut grace = 2 * interval_ms;
+    if grace * 2 > stabilization_ms {
+        grace = stabilization_ms / 2;
+    }
+    let window_ms = stabilization_ms - grace;
     let times: Vec<Millis> = policy
         .status
         .iter()
         .flat_map(|s| s.recent_violations.iter())
         .map(|v| v.time.0.as_millisecond())
         .collect();
-    let before = times
-        .iter()
-        .filter(|t| **t >= started.saturating_sub(window_ms) && **t < started)
-        .count() as u32;
-    let after: Vec<Millis> = times
+    let count =
+        |from: Millis, to: Millis| times.iter().filter(|t| **t >= from && **t < to).count() as u32;
+    let before = count(started.saturating_sub(window_ms), started);
+    let after_start = finished.saturating_add(grace);
+    let end = after_start.saturating_add(window_ms);
+    let after = count(after_start, end);
+    let last = times
         .iter()
         .copied()
-        .filter(|t| *t >= finished && *t <= finished.saturating_add(window_ms))
-        .collect();
-    let end = finished.saturating_add(window_ms);
-    let last = after.iter().max().copied();
+        .filter(|t| *t >= finished && *t < end)
+        .max();
     // Still violating near the end of the window: it has not stabilized.
-    let interval_ms = std::time::Duration::from(policy.spec.evaluation_interval).as_millis() as i64;
-    let stabilized = match last {
+    let stabilized_seconds = match last {
         None => Some(0),
-        Some(t) if end.saturating_sub(t) > 2 * interval_ms => Some(((t - finished) / 1000) as u32),
+        Some(t) if end.saturating_sub(t) > grace => Some(((t - finished) / 1000) as u32),
         Some(_) => None,
     };
-    (before, after.len() as u32, stabilized)
+    Measured {
+        before,
+        after,
+        stabilized_seconds,
+        window_ms,
+    }
 }
 
 /// Runs the controller until `shutdown` completes.
@@ -156,7 +181,12 @@ async fn reconcile(
         return Ok(());
     };
 
-    let (before, after, stabilized) = measure(&policy, started, finished, window_ms);
+    let Measured {
+        before,
+        after,
+        stabilized_seconds: stabilized,
+        window_ms: compared_ms,
+    } = measure(&policy, started, finished, window_ms);
     // Judged on a scratch copy: the statistics learn it only once it is stored.
     let record = KnowledgeBase::new().record_outcome(
         &name,
@@ -170,7 +200,7 @@ async fn reconcile(
         &name,
         PolicyOutcomeSpec {
             outcome: record.clone(),
-            window_seconds: ctx.settings.stabilization_window.as_secs(),
+            window_seconds: (compared_ms / 1000) as u64,
         },
     );
     outcome.metadata.namespace = Some(namespace.clone());
@@ -260,24 +290,23 @@ mod tests {
     }
 
     #[test]
-    fn counts_equal_windows_before_and_after() {
-        // Execution from 1000 s to 1010 s, windows of 100 s: before is [900, 1000),
-        // after is [1010, 1110].
-        let p = policy(&[850, 900, 950, 999, 1000, 1005, 1010, 1020]);
-        let (before, after, stabilized) = measure(&p, 1_000_000, 1_010_000, 100_000);
-        assert_eq!((before, after), (3, 2));
-        // The last violation at 1020 s is 90 s before the window's end (> 2 intervals).
-        assert_eq!(stabilized, Some(10));
+    fn counts_equal_windows_before_and_after_a_grace_period() {
+        // Interval 10 s, so a grace of 20 s; stabilization 100 s, so windows of 80 s.
+        // Execution from 1000 s to 1010 s: before is [920, 1000), after is [1030, 1110).
+        let p = policy(&[850, 919, 920, 950, 999, 1000, 1005, 1020, 1030, 1040]);
+        let m = measure(&p, 1_000_000, 1_010_000, 100_000);
+        assert_eq!((m.before, m.after, m.window_ms), (3, 2, 80_000));
+        // The last violation at 1040 s is 70 s before the end (more than the grace).
+        assert_eq!(m.stabilized_seconds, Some(30));
     }
 
     #[test]
     fn still_violating_at_the_end_has_not_stabilized() {
         let p = policy(&[990, 1100]);
-        assert_eq!(measure(&p, 1_000_000, 1_010_000, 100_000), (1, 1, None));
+        let m = measure(&p, 1_000_000, 1_010_000, 100_000);
+        assert_eq!((m.before, m.after, m.stabilized_seconds), (1, 1, None));
         let quiet = policy(&[990]);
-        assert_eq!(
-            measure(&quiet, 1_000_000, 1_010_000, 100_000),
-            (1, 0, Some(0))
-        );
+        let m = measure(&quiet, 1_000_000, 1_010_000, 100_000);
+        assert_eq!((m.before, m.after, m.stabilized_seconds), (1, 0, Some(0)));
     }
 }
