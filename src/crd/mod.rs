@@ -26,11 +26,40 @@ pub const REJECT_ANNOTATION: &str = "mapek.io/reject";
 
 /// Every CRD, in the order `crds/` lists them.
 pub fn all_crds() -> Vec<CustomResourceDefinition> {
-    vec![
+    [
         ViolationPolicy::crd(),
         RemediationPolicy::crd(),
         PolicyOutcome::crd(),
     ]
+    .into_iter()
+    .map(kubernetes_formats)
+    .collect()
+}
+
+/// Kubernetes knows the integer formats `int32` and `int64` only: schemars'
+/// `uint32`/`uint64`/`uint` become those, with `minimum: 0` kept or added.
+fn kubernetes_formats(crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    fn walk(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(map) => {
+                let replacement = match map.get("format").and_then(|f| f.as_str()) {
+                    Some("uint32") => Some("int32"),
+                    Some("uint64") | Some("uint") => Some("int64"),
+                    _ => None,
+                };
+                if let Some(format) = replacement {
+                    map.insert("format".into(), format.into());
+                    map.entry("minimum").or_insert(0.into());
+                }
+                map.values_mut().for_each(walk);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    let mut value = serde_json::to_value(&crd).expect("a CRD always serializes");
+    walk(&mut value);
+    serde_json::from_value(value).expect("the rewritten CRD keeps its shape")
 }
 
 /// The file name under `crds/` of a CRD.

@@ -359,31 +359,34 @@ pub struct ScaleBounds {
         "rule": "!has(self.allowedValues) || size(self.allowedValues) == 0 || self.value in self.allowedValues",
         "message": "value must be one of allowedValues",
         "fieldPath": ".value",
-        "reason": "FieldValueNotSupported"
+        "reason": "FieldValueInvalid"
     },
     {
         "rule": "self.actions.all(a, a in ['UPDATE_CONFIGURATION', 'THROTTLE_REQUESTS', 'BYPASS_VALIDATION', 'ACTIVATE_EMERGENCY_OVERRIDE', 'APPLY_POLICY'])",
         "message": "a config setting can only serve config actions (UPDATE_CONFIGURATION, THROTTLE_REQUESTS, BYPASS_VALIDATION, ACTIVATE_EMERGENCY_OVERRIDE, APPLY_POLICY)",
         "fieldPath": ".actions",
-        "reason": "FieldValueNotSupported"
+        "reason": "FieldValueInvalid"
     }
 ]))]
 pub struct ConfigSetting {
     /// Env var or annotation name.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 253))]
     pub name: String,
     #[serde(default)]
     pub target: ConfigTarget,
     /// For env vars: the container to change (the first container when unset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
     pub container: Option<String>,
     /// The value a remediation sets.
+    #[schemars(length(max = 1024))]
     pub value: String,
     /// When not empty, `value` must be one of these.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32), inner(length(max = 1024)))]
     pub allowed_values: Vec<String>,
     /// The action types that set this value (for example THROTTLE_REQUESTS).
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 9))]
     pub actions: Vec<ActionType>,
 }
 
@@ -393,12 +396,14 @@ pub struct ConfigSetting {
 pub struct RemediationEnvelope {
     /// Action types a plan may use; anything else is never planned.
     #[serde(default)]
+    #[schemars(length(max = 9))]
     pub allowed_actions: Vec<ActionType>,
     /// Required when SCALE_UP or SCALE_DOWN is allowed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale: Option<ScaleBounds>,
     /// Settings that config actions may change; nothing else is touched.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
     pub config: Vec<ConfigSetting>,
 }
 
