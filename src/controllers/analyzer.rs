@@ -113,8 +113,11 @@ pub fn is_open(plan: &RemediationPolicy) -> bool {
     }
 }
 
-/// When the last execution on `target` finished, if any.
-pub fn last_finished(
+/// When the last plan for `target` was closed, if any: its execution finished, or
+/// it was rejected or expired. Violations before that are not evidence for a new
+/// plan, and the policy's cooldown counts from it, so a rejected plan is not
+/// proposed again at once on the same evidence.
+pub fn last_closed(
     plans: &[Arc<RemediationPolicy>],
     namespace: &str,
     target: &str,
@@ -122,8 +125,22 @@ pub fn last_finished(
     plans
         .iter()
         .filter(|p| p.namespace().as_deref() == Some(namespace) && p.spec.plan.target == target)
-        .filter_map(|p| p.status.as_ref()?.execution.as_ref()?.finished_at.as_ref())
-        .map(|t| t.0.as_millisecond())
+        .filter_map(|p| {
+            let status = p.status.as_ref()?;
+            match status.approval {
+                ApprovalState::Rejected | ApprovalState::Expired => status
+                    .conditions
+                    .iter()
+                    .find(|c| c.type_ == crate::execute::APPROVED)
+                    .map(|c| c.last_transition_time.0.as_millisecond()),
+                _ => status
+                    .execution
+                    .as_ref()?
+                    .finished_at
+                    .as_ref()
+                    .map(|t| t.0.as_millisecond()),
+            }
+        })
         .max()
 }
 
@@ -200,8 +217,7 @@ async fn analyze_namespace(
     let mut violations = Vec::new();
     let mut samples = Vec::new();
     for p in &in_ns {
-        let since =
-            last_finished(&all_plans, namespace, &p.spec.target_ref.name).unwrap_or(i64::MIN);
+        let since = last_closed(&all_plans, namespace, &p.spec.target_ref.name).unwrap_or(i64::MIN);
         let (v, s) = engine_input(p, since);
         violations.extend(v);
         samples.extend(s);
@@ -243,7 +259,7 @@ async fn analyze_namespace(
             continue;
         }
         let cooldown = std::time::Duration::from(p.spec.remediation.cooldown).as_millis() as i64;
-        if let Some(done) = last_finished(&all_plans, namespace, target)
+        if let Some(done) = last_closed(&all_plans, namespace, target)
             && now < done.saturating_add(cooldown)
         {
             continue;
@@ -434,9 +450,37 @@ mod tests {
         });
         assert!(!is_open(&rp));
         let all = vec![Arc::new(rp)];
-        assert_eq!(last_finished(&all, "default", "web"), Some(42_000));
-        assert_eq!(last_finished(&all, "default", "other"), None);
-        assert_eq!(last_finished(&all, "prod", "web"), None);
+        assert_eq!(last_closed(&all, "default", "web"), Some(42_000));
+        assert_eq!(last_closed(&all, "default", "other"), None);
+        assert_eq!(last_closed(&all, "prod", "web"), None);
+    }
+
+    #[test]
+    fn a_rejection_closes_a_plan_at_the_time_it_was_rejected() {
+        let mut rp = RemediationPolicy::new(
+            "web-2",
+            RemediationPolicySpec {
+                plan: plan("web"),
+                evidence: Evidence::default(),
+            },
+        );
+        rp.metadata.namespace = Some("default".into());
+        let mut status = RemediationPolicyStatus {
+            approval: ApprovalState::Rejected,
+            ..RemediationPolicyStatus::default()
+        };
+        crate::conditions::set(
+            &mut status.conditions,
+            crate::execute::APPROVED,
+            false,
+            "Rejected",
+            "no",
+            None,
+            &time(77_000),
+        );
+        rp.status = Some(status);
+        assert!(!is_open(&rp));
+        assert_eq!(last_closed(&[Arc::new(rp)], "default", "web"), Some(77_000));
     }
 
     #[test]

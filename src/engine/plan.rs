@@ -143,12 +143,35 @@ pub fn scale_replicas(action: ActionType, current: i32, bounds: &ScaleBounds) ->
 /// A stable hash of a plan's content: the first 16 hex digits of the SHA-256 of its
 /// canonical JSON with `plan_hash` empty. Controllers recompute it to check that an
 /// approval names the plan that is stored.
+///
+/// Fractional numbers enter the hash with 6 decimals: a plan stored by the API
+/// server comes back with its floats re-encoded, and the last binary digits of a
+/// value such as `0.025000000000000026` do not survive that trip.
 pub fn plan_hash(plan: &RemediationPlan) -> String {
+    fn canonical(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Number(n) if n.is_f64() => {
+                let f = n.as_f64().unwrap_or(0.0);
+                *v = serde_json::Value::String(format!("{f:.6}"));
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(canonical),
+            serde_json::Value::Object(map) => map.values_mut().for_each(canonical),
+            _ => {}
+        }
+    }
     let mut p = plan.clone();
     p.plan_hash = String::new();
-    let json = serde_json::to_vec(&p).unwrap_or_default();
+    let mut value = serde_json::to_value(&p).unwrap_or_default();
+    canonical(&mut value);
+    let json = serde_json::to_vec(&value).unwrap_or_default();
     let digest = Sha256::digest(&json);
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Rounds to 4 decimals, so that a plan's figures read well and keep their value
+/// through the API server.
+fn round4(x: f64) -> f64 {
+    (x * 1e4).round() / 1e4
 }
 
 /// The planner of the seed system.
@@ -298,8 +321,8 @@ impl Planner {
             return None;
         }
 
-        let cost: f64 = chosen.iter().map(|c| c.cost).sum();
-        let benefit: f64 = chosen.iter().map(|c| c.benefit).sum();
+        let cost = round4(chosen.iter().map(|c| c.cost).sum());
+        let benefit = round4(chosen.iter().map(|c| c.benefit).sum());
         let priority = priority(target.severity, confidence);
         let risk = risk(&chosen, target.current_replicas);
         let actions: Vec<RemediationAction> = chosen
@@ -320,7 +343,7 @@ impl Planner {
             target: target.deployment.clone(),
             policy: target.policy.clone(),
             root_cause: rc.kind,
-            confidence,
+            confidence: round4(confidence),
             expected_impact: format!(
                 "Expected to relieve {:?} on {} (confidence {confidence:.2}) by {}: benefit {benefit:.2} against cost {cost:.2}.",
                 rc.kind,
@@ -332,7 +355,7 @@ impl Planner {
             priority,
             cost,
             benefit,
-            score: benefit - cost,
+            score: round4(benefit - cost),
             plan_hash: String::new(),
         };
         plan.plan_hash = plan_hash(&plan);
@@ -733,5 +756,28 @@ mod tests {
             &[target(&[ActionType::ScaleUp], 4)],
         );
         assert!(plans.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod hash_tests {
+    use super::*;
+
+    #[test]
+    fn the_hash_survives_float_re_encoding() {
+        let plan: RemediationPlan = serde_json::from_value(serde_json::json!({
+            "target": "web", "policy": "p", "rootCause": "LoadSpike", "confidence": 0.625,
+            "actions": [], "expectedImpact": "", "risk": "Low", "priority": "Low",
+            "cost": 0.35, "benefit": 0.375, "score": 0.025000000000000026, "planHash": ""
+        }))
+        .unwrap();
+        let mut reencoded = plan.clone();
+        // What the API server gave back for the score above.
+        reencoded.score = 0.025000000000000022;
+        assert_ne!(plan.score, reencoded.score);
+        assert_eq!(plan_hash(&plan), plan_hash(&reencoded));
+        reencoded.score = 0.026;
+        assert_ne!(plan_hash(&plan), plan_hash(&reencoded));
+        assert_eq!(round4(0.025000000000000026), 0.025);
     }
 }

@@ -1,0 +1,573 @@
+//! The end-to-end suite: the operator running as its own process against a real
+//! Kubernetes API server, a real Prometheus and the workload simulator. Built only
+//! with `--features e2e` and run by `e2e/run-local` (local API server) or
+//! `e2e/run-kind` (a kind cluster), which start everything and set:
+//! `KUBECONFIG`, `MAPEK_E2E_PROMETHEUS`, `MAPEK_E2E_SIMULATOR`.
+//!
+//! Every scenario asserts on API objects and Prometheus, never on log text, and
+//! uses its own Deployment so that the scenarios run in parallel.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::{Client, ResourceExt};
+use mapek::crd::{
+    ApprovalState, ExecutionPhase, ExecutionStatus, PolicyOutcome, RemediationPolicy,
+    ViolationPolicy,
+};
+use mapek::engine::model::{ActionType, OutcomeType};
+use mapek::prometheus::Prometheus;
+use prometheus_http_query::reqwest;
+use serde_json::{Value, json};
+
+const NS: &str = "default";
+/// Long enough for detection (a few evaluations), execution and the operator's
+/// stabilization window (20 s in e2e/run-local).
+const LOOP_TIMEOUT: Duration = Duration::from_secs(150);
+
+struct Env {
+    client: Client,
+    prometheus: Prometheus,
+    simulator: String,
+    http: reqwest::Client,
+}
+
+async fn env() -> Env {
+    let var = |name: &str| {
+        std::env::var(name)
+            .unwrap_or_else(|_| panic!("{name} is not set: run this suite through e2e/run-local"))
+    };
+    Env {
+        client: Client::try_default()
+            .await
+            .expect("KUBECONFIG points at a reachable cluster"),
+        prometheus: Prometheus::new(&var("MAPEK_E2E_PROMETHEUS"), Duration::from_secs(5)).unwrap(),
+        simulator: var("MAPEK_E2E_SIMULATOR"),
+        http: reqwest::Client::new(),
+    }
+}
+
+/// Polls `check` every 500 ms until it returns `Some`, or panics naming `what`.
+async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Runs kubectl (the real client, as a user would) and returns its stdout.
+fn kubectl(args: &[&str]) -> String {
+    let out = Command::new("kubectl")
+        .args(args)
+        .output()
+        .expect("kubectl runs");
+    assert!(
+        out.status.success(),
+        "kubectl {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+impl Env {
+    fn deployments(&self) -> Api<Deployment> {
+        Api::namespaced(self.client.clone(), NS)
+    }
+    fn plans(&self) -> Api<RemediationPolicy> {
+        Api::namespaced(self.client.clone(), NS)
+    }
+
+    /// A fresh simulated Deployment with `replicas` and the first container's env.
+    async fn deployment(&self, name: &str, replicas: i32, env: &[(&str, &str)]) {
+        let _ = self
+            .deployments()
+            .delete(name, &DeleteParams::default())
+            .await;
+        let env: Vec<Value> = env
+            .iter()
+            .map(|(n, v)| json!({"name": n, "value": v}))
+            .collect();
+        let d: Deployment = serde_json::from_value(json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": NS, "labels": {"mapek.io/simulate": "true"}},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": {"app": name}},
+                "template": {
+                    "metadata": {"labels": {"app": name}},
+                    "spec": {"containers": [{"name": name, "image": format!("{name}:1"), "env": env}]}
+                }
+            }
+        }))
+        .unwrap();
+        self.deployments()
+            .create(&PostParams::default(), &d)
+            .await
+            .expect("Deployment created");
+    }
+
+    async fn policy(&self, name: &str, spec: Value) {
+        let api: Api<ViolationPolicy> = Api::namespaced(self.client.clone(), NS);
+        let _ = api.delete(name, &DeleteParams::default()).await;
+        let p: ViolationPolicy = serde_json::from_value(json!({
+            "apiVersion": "mapek.io/v1alpha1", "kind": "ViolationPolicy",
+            "metadata": {"name": name, "namespace": NS}, "spec": spec
+        }))
+        .unwrap();
+        api.create(&PostParams::default(), &p)
+            .await
+            .expect("ViolationPolicy created");
+    }
+
+    async fn fault(&self, deployment: &str, fault: Value) {
+        let r = self
+            .http
+            .post(format!("{}/faults/{deployment}", self.simulator))
+            .json(&fault)
+            .send()
+            .await
+            .expect("simulator reachable");
+        assert!(
+            r.status().is_success(),
+            "fault injection failed: {}",
+            r.status()
+        );
+    }
+
+    async fn replicas(&self, name: &str) -> i32 {
+        self.deployments()
+            .get(name)
+            .await
+            .unwrap()
+            .spec
+            .replicas
+            .unwrap_or(1)
+    }
+
+    /// The first plan for `target` once it exists and is Pending.
+    async fn pending_plan(&self, target: &str) -> RemediationPolicy {
+        wait_for(
+            &format!("a Pending RemediationPolicy for {target}"),
+            LOOP_TIMEOUT,
+            || async {
+                let list = self.plans().list(&ListParams::default()).await.ok()?;
+                list.items.into_iter().find(|p| {
+                    p.spec.plan.target == target
+                        && p.status
+                            .as_ref()
+                            .is_some_and(|s| s.approval == ApprovalState::Pending)
+                })
+            },
+        )
+        .await
+    }
+
+    async fn phase(&self, plan: &str, phase: ExecutionPhase) -> RemediationPolicy {
+        wait_for(
+            &format!("{plan} to reach {phase:?}"),
+            LOOP_TIMEOUT,
+            || async {
+                let p = self.plans().get(plan).await.ok()?;
+                (p.status.as_ref()?.phase == phase).then_some(p)
+            },
+        )
+        .await
+    }
+
+    async fn outcome(&self, plan: &str) -> PolicyOutcome {
+        let api: Api<PolicyOutcome> = Api::namespaced(self.client.clone(), NS);
+        wait_for(
+            &format!("the PolicyOutcome of {plan}"),
+            LOOP_TIMEOUT,
+            || async { api.get_opt(plan).await.ok().flatten() },
+        )
+        .await
+    }
+
+    /// Waits until Prometheus says `query` is below `limit`.
+    async fn clears(&self, query: &str, limit: f64) {
+        wait_for(
+            &format!("{query} < {limit} in Prometheus"),
+            LOOP_TIMEOUT,
+            || async {
+                let v = self.prometheus.query_value(query).await.ok()?;
+                (v < limit).then_some(())
+            },
+        )
+        .await
+    }
+
+    async fn not_violating(&self, policy: &str) {
+        let api: Api<ViolationPolicy> = Api::namespaced(self.client.clone(), NS);
+        wait_for(
+            &format!("{policy} to stop violating"),
+            LOOP_TIMEOUT,
+            || async {
+                let p = api.get(policy).await.ok()?;
+                let c = p
+                    .status?
+                    .conditions
+                    .into_iter()
+                    .find(|c| c.type_ == "Violating")?;
+                (c.status == "False").then_some(())
+            },
+        )
+        .await
+    }
+}
+
+fn approve(plan: &RemediationPolicy, hash: &str) {
+    kubectl(&[
+        "annotate",
+        "remediationpolicy",
+        &plan.name_any(),
+        "-n",
+        NS,
+        &format!("mapek.io/approve={hash}"),
+    ]);
+}
+
+/// Overload is detected, a plan waits for approval without touching the
+/// Deployment, approval scales it inside the bounds, the violation clears and the
+/// outcome is a Success.
+#[tokio::test]
+async fn overload_is_fixed_by_an_approved_scale_up() {
+    let e = env().await;
+    e.deployment("web", 2, &[]).await;
+    e.policy("web-latency", json!({
+        "targetRef": {"name": "web"},
+        "query": "mapek_sim_latency_seconds{deployment=\"web\"}",
+        "condition": {"operator": "GreaterThan", "threshold": 0.5},
+        "severity": "critical", "evaluationInterval": "2s",
+        "remediation": {"allowedActions": ["SCALE_UP"], "scale": {"minReplicas": 2, "maxReplicas": 6, "maxStep": 3}}
+    }))
+    .await;
+    e.fault("web", json!({"kind": "overload", "loadRps": 350}))
+        .await;
+
+    let plan = e.pending_plan("web").await;
+    let generation = e
+        .deployments()
+        .get("web")
+        .await
+        .unwrap()
+        .metadata
+        .generation;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let before = e.deployments().get("web").await.unwrap();
+    assert_eq!(
+        before.spec.replicas,
+        Some(2),
+        "nothing changes before approval"
+    );
+    assert_eq!(before.metadata.generation, generation);
+    let action = &plan.spec.plan.actions[0];
+    assert_eq!(action.action_type, ActionType::ScaleUp);
+    let target = action.replicas.unwrap();
+    assert!(
+        (3..=5).contains(&target),
+        "scale target {target} is outside the bounds or the step"
+    );
+
+    approve(&plan, &plan.spec.plan.plan_hash);
+    let done = e.phase(&plan.name_any(), ExecutionPhase::Completed).await;
+    assert_eq!(e.replicas("web").await, target);
+    assert_eq!(
+        done.status.unwrap().execution.unwrap().actions[0].status,
+        ExecutionStatus::Succeeded
+    );
+    e.clears("mapek_sim_latency_seconds{deployment=\"web\"}", 0.5)
+        .await;
+    e.not_violating("web-latency").await;
+    let outcome = e.outcome(&plan.name_any()).await;
+    assert_eq!(
+        outcome.spec.outcome.outcome,
+        OutcomeType::Success,
+        "{:?}",
+        outcome.spec
+    );
+}
+
+/// A leak is fixed by an approved rolling restart.
+#[tokio::test]
+async fn a_leak_is_fixed_by_an_approved_restart() {
+    let e = env().await;
+    e.deployment("worker", 2, &[]).await;
+    e.policy(
+        "worker-latency",
+        json!({
+            "targetRef": {"name": "worker"},
+            "query": "mapek_sim_latency_seconds{deployment=\"worker\"}",
+            "condition": {"operator": "GreaterThan", "threshold": 0.5},
+            "severity": "critical", "evaluationInterval": "2s",
+            "remediation": {"allowedActions": ["RESTART_SERVICE"]}
+        }),
+    )
+    .await;
+    e.fault("worker", json!({"kind": "leak", "secondsPerSecond": 0.1}))
+        .await;
+
+    let plan = e.pending_plan("worker").await;
+    assert_eq!(
+        plan.spec.plan.actions[0].action_type,
+        ActionType::RestartService
+    );
+    approve(&plan, &plan.spec.plan.plan_hash);
+    e.phase(&plan.name_any(), ExecutionPhase::Completed).await;
+    let d = e.deployments().get("worker").await.unwrap();
+    let annotations = d
+        .spec
+        .template
+        .metadata
+        .and_then(|m| m.annotations)
+        .unwrap_or_default();
+    assert!(
+        annotations.contains_key("kubectl.kubernetes.io/restartedAt"),
+        "{annotations:?}"
+    );
+    e.clears("mapek_sim_latency_seconds{deployment=\"worker\"}", 0.5)
+        .await;
+    let outcome = e.outcome(&plan.name_any()).await;
+    assert_eq!(
+        outcome.spec.outcome.outcome,
+        OutcomeType::Success,
+        "{:?}",
+        outcome.spec
+    );
+}
+
+/// A bad setting is fixed by an approved config change of a listed env var.
+#[tokio::test]
+async fn a_bad_setting_is_fixed_by_an_approved_config_change() {
+    let e = env().await;
+    e.deployment(
+        "payments",
+        2,
+        &[("VALIDATION_MODE", "strict"), ("LOG_LEVEL", "info")],
+    )
+    .await;
+    e.policy("payments-errors", json!({
+        "targetRef": {"name": "payments"},
+        "query": "mapek_sim_error_ratio{deployment=\"payments\"}",
+        "condition": {"operator": "GreaterThan", "threshold": 0.1},
+        "severity": "critical", "evaluationInterval": "2s",
+        "remediation": {
+            "allowedActions": ["UPDATE_CONFIGURATION"],
+            "config": [{"name": "VALIDATION_MODE", "target": "Env", "value": "lenient",
+                        "allowedValues": ["strict", "lenient"], "actions": ["UPDATE_CONFIGURATION"]}]
+        }
+    }))
+    .await;
+    e.fault(
+        "payments",
+        json!({"kind": "badSetting", "name": "VALIDATION_MODE", "goodValue": "lenient"}),
+    )
+    .await;
+
+    let plan = e.pending_plan("payments").await;
+    assert_eq!(
+        plan.spec.plan.actions[0].action_type,
+        ActionType::UpdateConfiguration
+    );
+    approve(&plan, &plan.spec.plan.plan_hash);
+    e.phase(&plan.name_any(), ExecutionPhase::Completed).await;
+    let d = e.deployments().get("payments").await.unwrap();
+    let env: BTreeMap<String, String> = d.spec.template.spec.unwrap().containers[0]
+        .env
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| (v.name, v.value.unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        env.get("VALIDATION_MODE").map(String::as_str),
+        Some("lenient")
+    );
+    assert_eq!(
+        env.get("LOG_LEVEL").map(String::as_str),
+        Some("info"),
+        "other env vars are kept"
+    );
+    e.clears("mapek_sim_error_ratio{deployment=\"payments\"}", 0.1)
+        .await;
+    let outcome = e.outcome(&plan.name_any()).await;
+    assert_eq!(
+        outcome.spec.outcome.outcome,
+        OutcomeType::Success,
+        "{:?}",
+        outcome.spec
+    );
+}
+
+async fn overloaded(e: &Env, name: &str) -> RemediationPolicy {
+    e.deployment(name, 2, &[]).await;
+    e.policy(&format!("{name}-latency"), json!({
+        "targetRef": {"name": name},
+        "query": format!("mapek_sim_latency_seconds{{deployment=\"{name}\"}}"),
+        "condition": {"operator": "GreaterThan", "threshold": 0.5},
+        "severity": "critical", "evaluationInterval": "2s",
+        "remediation": {"allowedActions": ["SCALE_UP"], "scale": {"minReplicas": 2, "maxReplicas": 6, "maxStep": 3}}
+    }))
+    .await;
+    e.fault(name, json!({"kind": "overload", "loadRps": 350}))
+        .await;
+    e.pending_plan(name).await
+}
+
+/// A rejected plan never runs.
+#[tokio::test]
+async fn a_rejected_plan_changes_nothing() {
+    let e = env().await;
+    let plan = overloaded(&e, "search").await;
+    kubectl(&[
+        "annotate",
+        "remediationpolicy",
+        &plan.name_any(),
+        "-n",
+        NS,
+        "mapek.io/reject=not during the sale",
+    ]);
+    let rejected = wait_for("the plan to be Rejected", LOOP_TIMEOUT, || async {
+        let p = e.plans().get(&plan.name_any()).await.ok()?;
+        let s = p.status?;
+        (s.approval == ApprovalState::Rejected).then_some(s)
+    })
+    .await;
+    assert_eq!(
+        rejected.approval_message.as_deref(),
+        Some("not during the sale")
+    );
+    // Approving after the rejection does not run it either.
+    approve(&plan, &plan.spec.plan.plan_hash);
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let p = e.plans().get(&plan.name_any()).await.unwrap();
+    assert_eq!(p.status.as_ref().unwrap().approval, ApprovalState::Rejected);
+    assert_eq!(p.status.as_ref().unwrap().phase, ExecutionPhase::Pending);
+    assert_eq!(e.replicas("search").await, 2);
+}
+
+/// An approval whose hash is not the plan's changes nothing and says why.
+#[tokio::test]
+async fn an_approval_with_a_wrong_hash_changes_nothing() {
+    let e = env().await;
+    let plan = overloaded(&e, "cart").await;
+    approve(&plan, "0000000000000000");
+    let refused = wait_for("the approval to be refused", LOOP_TIMEOUT, || async {
+        let p = e.plans().get(&plan.name_any()).await.ok()?;
+        let c = p
+            .status?
+            .conditions
+            .into_iter()
+            .find(|c| c.type_ == "Approved")?;
+        c.message.contains("0000000000000000").then_some(c)
+    })
+    .await;
+    assert_eq!(refused.status, "False", "{refused:?}");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let p = e.plans().get(&plan.name_any()).await.unwrap();
+    assert_eq!(p.status.as_ref().unwrap().approval, ApprovalState::Pending);
+    assert_eq!(p.status.as_ref().unwrap().phase, ExecutionPhase::Pending);
+    assert_eq!(e.replicas("cart").await, 2);
+}
+
+/// A plan whose second action fails is rolled back: the first action is undone.
+#[tokio::test]
+async fn a_failed_action_is_rolled_back() {
+    let e = env().await;
+    e.deployment("ledger", 2, &[("MODE", "a")]).await;
+    e.policy(
+        "ledger-latency",
+        json!({
+            "targetRef": {"name": "ledger"},
+            "query": "mapek_sim_latency_seconds{deployment=\"ledger\"}",
+            "condition": {"operator": "GreaterThan", "threshold": 50},
+            "evaluationInterval": "2s",
+            "remediation": {
+                "allowedActions": ["SCALE_UP", "UPDATE_CONFIGURATION"],
+                "scale": {"minReplicas": 2, "maxReplicas": 6, "maxStep": 3},
+                "config": [{"name": "MODE", "target": "Env", "container": "sidecar", "value": "b",
+                            "actions": ["UPDATE_CONFIGURATION"]}]
+            }
+        }),
+    )
+    .await;
+    // A plan as the analyzer would write it; its second action targets a container
+    // the Deployment does not have, so its patch fails on the API server.
+    let mut plan: mapek::engine::model::RemediationPlan = serde_json::from_value(json!({
+        "target": "ledger", "policy": "ledger-latency", "rootCause": "LoadSpike", "confidence": 0.9,
+        "actions": [
+            {"id": "a1", "actionType": "SCALE_UP", "target": "ledger", "replicas": 4,
+             "priority": "High", "estimatedLatencySeconds": 30},
+            {"id": "a2", "actionType": "UPDATE_CONFIGURATION", "target": "ledger", "priority": "High",
+             "estimatedLatencySeconds": 90,
+             "config": {"name": "MODE", "target": "Env", "container": "sidecar", "value": "b"}}
+        ],
+        "expectedImpact": "test", "risk": "Medium", "priority": "High",
+        "cost": 0.5, "benefit": 0.9, "score": 0.4, "planHash": ""
+    }))
+    .unwrap();
+    plan.plan_hash = mapek::engine::plan_hash(&plan);
+    let rp: RemediationPolicy = serde_json::from_value(json!({
+        "apiVersion": "mapek.io/v1alpha1", "kind": "RemediationPolicy",
+        "metadata": {"name": "ledger-rollback", "namespace": NS},
+        "spec": serde_json::to_value(mapek::crd::RemediationPolicySpec {
+            plan: plan.clone(),
+            evidence: mapek::crd::Evidence::default(),
+        }).unwrap()
+    }))
+    .unwrap();
+    let _ = e
+        .plans()
+        .delete("ledger-rollback", &DeleteParams::default())
+        .await;
+    e.plans()
+        .create(&PostParams::default(), &rp)
+        .await
+        .expect("plan created");
+    approve(&rp, &plan.plan_hash);
+
+    let done = e.phase("ledger-rollback", ExecutionPhase::RolledBack).await;
+    let execution = done.status.unwrap().execution.unwrap();
+    let statuses: Vec<_> = execution.actions.iter().map(|a| a.status).collect();
+    assert_eq!(
+        statuses,
+        [ExecutionStatus::RolledBack, ExecutionStatus::Failed]
+    );
+    assert!(execution.error.is_some());
+    assert_eq!(e.replicas("ledger").await, 2, "the scale-up was undone");
+}
+
+/// The operator's own metrics reach Prometheus.
+#[tokio::test]
+async fn the_operators_metrics_are_scraped() {
+    let e = env().await;
+    wait_for(
+        "mapek_reconcile_total in Prometheus",
+        LOOP_TIMEOUT,
+        || async {
+            let v = e
+                .prometheus
+                .query_value("sum(mapek_reconcile_total)")
+                .await
+                .ok()?;
+            (v > 0.0).then_some(())
+        },
+    )
+    .await;
+}
