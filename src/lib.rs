@@ -14,6 +14,7 @@ pub mod leader;
 pub mod metrics;
 pub mod monitor;
 pub mod prometheus;
+pub mod rbac;
 pub mod report;
 pub mod run;
 pub mod scenario;
