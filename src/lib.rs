@@ -13,6 +13,7 @@ pub mod execute;
 pub mod leader;
 pub mod metrics;
 pub mod monitor;
+pub mod plugin;
 pub mod prometheus;
 pub mod rbac;
 pub mod report;
