@@ -78,9 +78,7 @@ pub enum Command {
 pub enum PluginError {
     #[error("RemediationPolicy {name} not found in namespace {namespace}")]
     NotFound { name: String, namespace: String },
-    #[error(
-        "RemediationPolicy {name} is {state}, not Pending: only a pending plan can be {verb}"
-    )]
+    #[error("RemediationPolicy {name} is {state}, not Pending: only a pending plan can be {verb}")]
     NotPending {
         name: String,
         state: String,
@@ -160,7 +158,10 @@ impl Plugin {
                 let outcomes = api.list(&ListParams::default()).await?;
                 let kb =
                     KnowledgeBase::from_outcomes(outcomes.items.iter().map(|o| &o.spec.outcome));
-                Ok(format_insights(&kb.generate_insights(), outcomes.items.len()))
+                Ok(format_insights(
+                    &kb.generate_insights(),
+                    outcomes.items.len(),
+                ))
             }
         }
     }
@@ -206,11 +207,7 @@ impl Plugin {
     async fn annotate(&self, name: &str, key: &str, value: &str) -> Result<(), PluginError> {
         let patch = serde_json::json!({ "metadata": { "annotations": { key: value } } });
         self.plans()
-            .patch(
-                name,
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
             .await?;
         Ok(())
     }
@@ -289,7 +286,11 @@ pub fn format_plans(plans: &[RemediationPolicy], namespace: Option<&str>) -> Str
         if namespace.is_none() {
             row.push(rp.namespace().unwrap_or_default());
         }
-        let actions: Vec<&str> = plan.actions.iter().map(|a| a.action_type.as_str()).collect();
+        let actions: Vec<&str> = plan
+            .actions
+            .iter()
+            .map(|a| a.action_type.as_str())
+            .collect();
         row.extend([
             rp.name_any(),
             plan.target.clone(),
@@ -343,7 +344,10 @@ pub fn describe_action(action: &RemediationAction) -> String {
                     (ConfigTarget::Env, None) => format!("env var {}", c.name),
                     (ConfigTarget::Annotation, _) => format!("pod-template annotation {}", c.name),
                 };
-                format!("set {place} to {:?} on Deployment {}", c.value, action.target)
+                format!(
+                    "set {place} to {:?} on Deployment {}",
+                    c.value, action.target
+                )
             }
             None => format!("change the configuration of Deployment {}", action.target),
         },
@@ -398,7 +402,11 @@ pub fn explain(rp: &RemediationPolicy) -> String {
             format!(
                 "; {} pattern{} found:",
                 evidence.patterns.len(),
-                if evidence.patterns.len() == 1 { "" } else { "s" }
+                if evidence.patterns.len() == 1 {
+                    ""
+                } else {
+                    "s"
+                }
             )
         }
     );
@@ -796,7 +804,10 @@ mod tests {
             |_, path| not_found(path),
         )
         .await;
-        assert!(matches!(result, Err(PluginError::EmptyReason)), "{result:?}");
+        assert!(
+            matches!(result, Err(PluginError::EmptyReason)),
+            "{result:?}"
+        );
         assert!(seen.is_empty(), "{seen:?}");
     }
 
@@ -888,7 +899,10 @@ mod tests {
             .unwrap_or_else(|| panic!("{text}"));
         assert!(row.contains("SCALE_UP"), "{row}");
         assert!(row.trim_end().ends_with('3'), "three observations: {row}");
-        assert!(text.contains("SCALE_UP resolved 2 of 3 LoadSpike incidents"), "{text}");
+        assert!(
+            text.contains("SCALE_UP resolved 2 of 3 LoadSpike incidents"),
+            "{text}"
+        );
     }
 
     #[test]

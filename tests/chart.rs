@@ -167,10 +167,7 @@ fn default_install_grants_the_rules_as_a_cluster_role() {
         of_kind(objects, "Role").is_empty(),
         "no leader-election Role with one replica"
     );
-    assert_eq!(
-        one(objects, "ServiceAccount")["metadata"]["name"],
-        FULLNAME
-    );
+    assert_eq!(one(objects, "ServiceAccount")["metadata"]["name"], FULLNAME);
 }
 
 #[test]
@@ -224,7 +221,10 @@ fn env(container: &Value) -> BTreeMap<String, Value> {
         .unwrap()
         .iter()
         .map(|e| {
-            let value = e.get("value").cloned().unwrap_or_else(|| e["valueFrom"].clone());
+            let value = e
+                .get("value")
+                .cloned()
+                .unwrap_or_else(|| e["valueFrom"].clone());
             (e["name"].as_str().unwrap().to_string(), value)
         })
         .collect()
@@ -310,7 +310,12 @@ fn leader_election_and_watch_namespace_follow_the_values() {
     let cases = [
         ("default", None, None, "Recreate"),
         ("leader-election", Some(RELEASE_NS), None, "RollingUpdate"),
-        ("all-features", Some(RELEASE_NS), Some("shop"), "RollingUpdate"),
+        (
+            "all-features",
+            Some(RELEASE_NS),
+            Some("shop"),
+            "RollingUpdate",
+        ),
     ];
     for (variant, leader, watch, strategy) in cases {
         let (deployment, c) = container(variant);
@@ -325,7 +330,10 @@ fn leader_election_and_watch_namespace_follow_the_values() {
             watch,
             "{variant}"
         );
-        assert_eq!(deployment["spec"]["strategy"]["type"], strategy, "{variant}");
+        assert_eq!(
+            deployment["spec"]["strategy"]["type"], strategy,
+            "{variant}"
+        );
     }
     assert_eq!(container("leader-election").0["spec"]["replicas"], 3);
 }
@@ -355,7 +363,10 @@ fn the_rendered_settings_parse_as_run_arguments() {
             .unwrap_or_else(|e| panic!("{variant}: {argv:?}: {e}"));
         let args = mapek::run::RunArgs::from_arg_matches(&matches).unwrap();
         assert_eq!(args.interval, std::time::Duration::from_secs(30));
-        assert_eq!(args.stabilization_window, std::time::Duration::from_secs(120));
+        assert_eq!(
+            args.stabilization_window,
+            std::time::Duration::from_secs(120)
+        );
         assert_eq!(args.listen.port(), 8080);
     }
     let (_, c) = container("default");
@@ -367,14 +378,14 @@ fn the_rendered_settings_parse_as_run_arguments() {
 fn optional_objects_appear_only_when_enabled() {
     let default = objects("default");
     for kind in ["ServiceMonitor", "NetworkPolicy", "ConfigMap"] {
-        assert!(of_kind(default, kind).is_empty(), "default renders a {kind}");
+        assert!(
+            of_kind(default, kind).is_empty(),
+            "default renders a {kind}"
+        );
     }
     let all = objects("all-features");
     let monitor = one(all, "ServiceMonitor");
-    assert_eq!(
-        monitor["spec"]["endpoints"][0]["port"], "http",
-        "{monitor}"
-    );
+    assert_eq!(monitor["spec"]["endpoints"][0]["port"], "http", "{monitor}");
     assert_eq!(monitor["spec"]["endpoints"][0]["path"], "/metrics");
     assert_eq!(monitor["metadata"]["labels"]["release"], "prometheus");
     let service = one(all, "Service");
@@ -398,7 +409,16 @@ fn optional_objects_appear_only_when_enabled() {
         .flat_map(|r| r["ports"].as_array().unwrap())
         .map(|p| &p["port"])
         .collect();
-    assert_eq!(egress_ports, [&json!(53), &json!(53), &json!(443), &json!(6443), &json!(9090)]);
+    assert_eq!(
+        egress_ports,
+        [
+            &json!(53),
+            &json!(53),
+            &json!(443),
+            &json!(6443),
+            &json!(9090)
+        ]
+    );
 
     let dashboard = one(all, "ConfigMap");
     assert_eq!(dashboard["metadata"]["namespace"], "monitoring");
@@ -415,13 +435,19 @@ fn optional_objects_appear_only_when_enabled() {
 #[test]
 fn notes_explain_the_first_policy_and_approval() {
     for (variant, (_, notes)) in rendered() {
-        assert!(notes.contains("kind: ViolationPolicy"), "{variant}: {notes}");
+        assert!(
+            notes.contains("kind: ViolationPolicy"),
+            "{variant}: {notes}"
+        );
         assert!(notes.contains("kubectl mapek approve"), "{variant}");
         assert!(notes.contains("mapek.io/approve="), "{variant}");
     }
     let (_, notes) = &rendered()["all-features"];
     assert!(notes.contains("watches only the namespace shop"), "{notes}");
-    assert!(notes.contains("Leader election is on: 2 replicas"), "{notes}");
+    assert!(
+        notes.contains("Leader election is on: 2 replicas"),
+        "{notes}"
+    );
     let (_, notes) = &rendered()["default"];
     assert!(notes.contains("watches every namespace"), "{notes}");
 }
@@ -510,6 +536,9 @@ fn the_dashboard_uses_only_exported_metrics() {
         "mape_k_cycle_duration_seconds_bucket",
         "mapek_time_to_stabilization_seconds_bucket",
     ] {
-        assert!(used.contains(required), "the dashboard has no panel on {required}");
+        assert!(
+            used.contains(required),
+            "the dashboard has no panel on {required}"
+        );
     }
 }
