@@ -49,6 +49,15 @@ enum Command {
         #[arg(long, short, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
+    /// Print the RBAC rules the operator needs: a ClusterRole and a leader-election Role.
+    Rbac {
+        /// Name of the ClusterRole (the Role gets `-leader-election` appended).
+        #[arg(long, default_value = "mapek-operator")]
+        name: String,
+        /// Namespace of the leader-election Lease (and of the Role).
+        #[arg(long, default_value = "mapek-system")]
+        lease_namespace: String,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -74,6 +83,10 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
+        Command::Rbac {
+            name,
+            lease_namespace,
+        } => print_stdout(&mapek::rbac::manifests(&name, &lease_namespace)),
         Command::Analyze { scenario, output } => match analyze(&scenario, output) {
             Ok(text) => print_stdout(&text),
             Err(e) => {
