@@ -7,19 +7,25 @@ BIN := $(CARGO_TARGET_DIR)/debug/mapek-operator
 IMAGE ?= ghcr.io/mapek-io/mapek-operator
 TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 
-.PHONY: help build test unit lint fmt crds demo run image clean
+.PHONY: help build test unit lint fmt crds demo analyze-demo e2e run image clean
+
+include mk/packaging.mk
+include e2e/local-cluster.mk
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 build: ## Build the binary
 	$(CARGO) build --locked
 
-test: lint unit ## Everything CI runs: lint, unit, property and integration tests
+test: lint chart-lint unit e2e ## Everything CI runs: lint, chart, unit, property, integration and e2e tests
 	@echo "make test: all checks passed"
 
-unit: ## Unit, property, CRD and real-Prometheus tests
-	MAPEK_PROMETHEUS_BIN="$$(e2e/prometheus-bin)" $(CARGO) test --locked --all-targets
+unit: ## Unit, property, CRD, chart and real-Prometheus tests
+	bin=$$(e2e/prometheus-bin) && MAPEK_PROMETHEUS_BIN=$$bin $(CARGO) test --locked --all-targets
+
+e2e: ## The e2e suite on the local API server with Prometheus, the simulator and the operator
+	e2e/run-local
 
 lint: ## cargo fmt check and clippy with warnings denied
 	$(CARGO) fmt --all -- --check
@@ -28,10 +34,13 @@ lint: ## cargo fmt check and clippy with warnings denied
 fmt: ## Format the code
 	$(CARGO) fmt --all
 
-crds: build ## Regenerate crds/ from the Rust types
+crds: build ## Regenerate crds/ (and the chart's copy) from the Rust types
 	$(BIN) crdgen --output-dir crds
+	cp crds/*.yaml $(CHART)/crds/
 
-demo: build ## Analyze a bundled scenario and print what the operator would do
+demo: analyze-demo ## Analyze the bundled scenarios offline (the full loop demo comes next)
+
+analyze-demo: build ## Analyze the bundled scenarios and print what the operator would do
 	@for f in examples/scenarios/*.yaml; do \
 	  echo "=== mapek-operator analyze --scenario $$f"; \
 	  $(BIN) analyze --scenario $$f || exit $$?; echo; \
