@@ -7,7 +7,7 @@ BIN := $(CARGO_TARGET_DIR)/debug/mapek-operator
 IMAGE ?= ghcr.io/mapek-io/mapek-operator
 TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 
-.PHONY: help build test unit lint fmt crds demo analyze-demo e2e run image clean
+.PHONY: help build test unit lint scripts-lint fmt crds demo analyze-demo e2e e2e-kind run image clean
 
 include mk/packaging.mk
 include e2e/local-cluster.mk
@@ -18,7 +18,7 @@ help: ## List the targets
 build: ## Build the binary
 	$(CARGO) build --locked
 
-test: lint chart-lint unit e2e ## Everything CI runs: lint, chart, unit, property, integration and e2e tests
+test: lint scripts-lint chart-lint unit e2e ## Everything CI runs: lint, chart, unit, property, integration and e2e tests
 	@echo "make test: all checks passed"
 
 unit: ## Unit, property, CRD, chart and real-Prometheus tests
@@ -27,9 +27,19 @@ unit: ## Unit, property, CRD, chart and real-Prometheus tests
 e2e: ## The e2e suite on the local API server with Prometheus, the simulator and the operator
 	e2e/run-local
 
+e2e-kind: ## The same suite on a kind cluster (needs Docker, kind and helm)
+	e2e/run-kind
+
 lint: ## cargo fmt check and clippy with warnings denied
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+SCRIPTS := .ci/run e2e/run-local e2e/run-kind e2e/demo e2e/prometheus-bin e2e/local-cluster e2e/local-cluster-smoke
+
+scripts-lint: ## bash -n and shellcheck (Debian's, installed when missing) on the shell scripts
+	@for f in $(SCRIPTS); do bash -n $$f || exit 1; done
+	@command -v shellcheck >/dev/null || { apt-get update -qq && apt-get install -y -qq shellcheck >/dev/null; }
+	shellcheck $(SCRIPTS)
 
 fmt: ## Format the code
 	$(CARGO) fmt --all
@@ -38,7 +48,8 @@ crds: build ## Regenerate crds/ (and the chart's copy) from the Rust types
 	$(BIN) crdgen --output-dir crds
 	cp crds/*.yaml $(CHART)/crds/
 
-demo: analyze-demo ## Analyze the bundled scenarios offline (the full loop demo comes next)
+demo: ## The whole MAPE-K loop on the local API server, narrated step by step
+	e2e/run-local e2e/demo
 
 analyze-demo: build ## Analyze the bundled scenarios and print what the operator would do
 	@for f in examples/scenarios/*.yaml; do \

@@ -45,6 +45,9 @@ struct Args {
     /// Seconds between two reads of the Deployments.
     #[arg(long, default_value_t = 1.0)]
     interval: f64,
+    /// Leave Deployment status alone (where real Deployment controllers run).
+    #[arg(long)]
+    no_status: bool,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -174,6 +177,9 @@ async fn step(app: &App, model: &Model, args: &Args) -> Result<(), kube::Error> 
             .get_or_create(&labels)
             .set(f64::from(w.replicas));
 
+        if args.no_status {
+            continue;
+        }
         let status = d.status.clone().unwrap_or_default();
         let generation = d.metadata.generation;
         if status.replicas != Some(w.replicas) || status.observed_generation != generation {
