@@ -83,10 +83,10 @@ proptest! {
                 .collect();
             format!(r#"{{"resultType":"vector","result":[{}]}}"#, series.join(","))
         };
-        if let Ok(data) = serde_json::from_str::<Data>(&json) {
-            if let Ok(v) = single_value(&data) {
-                prop_assert!(v.is_finite());
-            }
+        if let Ok(data) = serde_json::from_str::<Data>(&json)
+            && let Ok(v) = single_value(&data)
+        {
+            prop_assert!(v.is_finite());
         }
     }
 }
