@@ -293,15 +293,15 @@ async fn analyze_namespace(
         };
         let rp = plan_object(policy, plan, &analysis);
         let name = rp.name_any();
-        match api.create(&PostParams::default(), &rp).await {
-            Ok(_) => {}
+        let created = match api.create(&PostParams::default(), &rp).await {
+            Ok(created) => created,
             Err(kube::Error::Api(s)) if s.code == 409 => {
                 // The same plan (same hash) was proposed before and is closed.
                 tracing::debug!(plan = %name, "an identical plan exists; not proposing it again");
                 continue;
             }
             Err(e) => return Err(e),
-        }
+        };
         let status = RemediationPolicyStatus {
             approval: ApprovalState::Pending,
             phase: ExecutionPhase::Pending,
@@ -336,7 +336,9 @@ async fn analyze_namespace(
             action: "Plan".into(),
             secondary: None,
         };
-        let mut rp_ref = rp.object_ref(&());
+        // The created object's reference carries its uid, which `kubectl describe`
+        // matches Events by.
+        let mut rp_ref = created.object_ref(&());
         rp_ref.namespace = Some(namespace.to_string());
         for reference in [rp_ref, policy.object_ref(&())] {
             if let Err(e) = ctx.recorder.publish(&event, &reference).await {
@@ -667,6 +669,9 @@ mod tests {
         let events: Vec<&serde_json::Value> = server.seen[3..].iter().map(|s| &s.body).collect();
         assert_eq!(events[0]["regarding"]["kind"], "RemediationPolicy");
         assert_eq!(events[0]["regarding"]["name"], json!(name));
+        // The uid of the created object, so that `kubectl describe` finds the Event.
+        assert_eq!(events[0]["regarding"]["uid"], json!(format!("uid-{name}")));
+        assert_eq!(events[1]["regarding"]["uid"], "uid-web-latency");
         assert_eq!(events[1]["regarding"]["kind"], "ViolationPolicy");
         assert_eq!(events[1]["regarding"]["name"], "web-latency");
         assert!(
