@@ -293,15 +293,15 @@ async fn analyze_namespace(
         };
         let rp = plan_object(policy, plan, &analysis);
         let name = rp.name_any();
-        match api.create(&PostParams::default(), &rp).await {
-            Ok(_) => {}
+        let created = match api.create(&PostParams::default(), &rp).await {
+            Ok(created) => created,
             Err(kube::Error::Api(s)) if s.code == 409 => {
                 // The same plan (same hash) was proposed before and is closed.
                 tracing::debug!(plan = %name, "an identical plan exists; not proposing it again");
                 continue;
             }
             Err(e) => return Err(e),
-        }
+        };
         let status = RemediationPolicyStatus {
             approval: ApprovalState::Pending,
             phase: ExecutionPhase::Pending,
@@ -336,7 +336,9 @@ async fn analyze_namespace(
             action: "Plan".into(),
             secondary: None,
         };
-        let mut rp_ref = rp.object_ref(&());
+        // The created object's reference carries its uid, which `kubectl describe`
+        // matches Events by.
+        let mut rp_ref = created.object_ref(&());
         rp_ref.namespace = Some(namespace.to_string());
         for reference in [rp_ref, policy.object_ref(&())] {
             if let Err(e) = ctx.recorder.publish(&event, &reference).await {
@@ -502,5 +504,202 @@ mod tests {
             ("ViolationPolicy", "lat", "uid-1")
         );
         assert_eq!(rp.spec.evidence.violations_analyzed, 3);
+    }
+
+    // Request-sequence tests against the scripted API server.
+
+    use kube::runtime::reflector;
+    use kube::runtime::watcher;
+
+    use crate::controllers::testing::*;
+    use crate::engine::model::ActionType;
+    use crate::execute::fixtures;
+
+    const NOW: Millis = 1_714_557_600_000;
+    const DEPLOY: &str = "/apis/apps/v1/namespaces/default/deployments/web";
+    const PLANS: &str = "/apis/mapek.io/v1alpha1/namespaces/default/remediationpolicies";
+
+    fn store<K>(objects: Vec<K>) -> Store<K>
+    where
+        K: kube::Resource + Clone + 'static,
+        K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+    {
+        let (store, mut writer) = reflector::store();
+        for o in objects {
+            writer.apply_watcher_event(&watcher::Event::Apply(o));
+        }
+        store
+    }
+
+    /// `web-latency` on `web` (scale in [1, 6] by at most 2, default cooldown of
+    /// 10 min) with a burst: four violations 50 to 20 s ago.
+    fn bursting() -> ViolationPolicy {
+        let mut p = fixtures::policy("Manual");
+        p.metadata.uid = Some("uid-web-latency".into());
+        p.status = Some(ViolationPolicyStatus {
+            recent_violations: [50, 40, 30, 20]
+                .iter()
+                .map(|s| RecordedViolation {
+                    id: format!("web-latency-{s}"),
+                    time: time(NOW - s * 1000),
+                    value: 0.9,
+                    threshold: 0.5,
+                })
+                .collect(),
+            violation_count: 4,
+            ..ViolationPolicyStatus::default()
+        });
+        p
+    }
+
+    /// An earlier plan `fix-web` for `web` with this status.
+    fn earlier_plan(status: Option<RemediationPolicyStatus>) -> RemediationPolicy {
+        let mut rp = fixtures::plan(vec![fixtures::scale_up("a1", 3)], "Medium");
+        rp.status = status;
+        rp
+    }
+
+    fn finished_at(ms: Millis) -> RemediationPolicyStatus {
+        RemediationPolicyStatus {
+            approval: ApprovalState::Approved,
+            phase: ExecutionPhase::Completed,
+            execution: Some(PolicyExecution {
+                started_at: Some(time(ms - 10_000)),
+                finished_at: Some(time(ms)),
+                ..PolicyExecution::default()
+            }),
+            ..RemediationPolicyStatus::default()
+        }
+    }
+
+    /// Analyzes `default` with the bursting policy, `web` at 2 replicas and these
+    /// plans in the plans store.
+    async fn analyze(plans: Vec<RemediationPolicy>) -> Server {
+        let mut server = Server::empty();
+        server.insert(DEPLOY, &fixtures::deployment(2));
+        let harness = Harness::start(server, NOW);
+        let knowledge = RwLock::new(KnowledgeBase::new());
+        analyze_namespace(
+            &harness.ctx,
+            &store(vec![bursting()]),
+            &store(plans),
+            &knowledge,
+            "default",
+        )
+        .await
+        .unwrap();
+        harness.finish().await
+    }
+
+    #[tokio::test]
+    async fn a_burst_becomes_one_pending_plan_within_the_envelope() {
+        let server = analyze(vec![]).await;
+        let posts = requests(&server, "POST", PLANS);
+        assert_eq!(posts.len(), 1, "{:?}", lines(&server, false));
+        let rp = &posts[0].body;
+        let name = rp["metadata"]["name"].as_str().unwrap().to_string();
+        let status_path = format!("{PLANS}/{name}/status");
+        assert_eq!(
+            lines(&server, false),
+            [
+                format!("GET {DEPLOY}"),
+                format!("POST {PLANS}"),
+                format!("PATCH {status_path}"),
+                "EVENT Normal PlanProposed".to_string(),
+                "EVENT Normal PlanProposed".to_string(),
+            ]
+        );
+        assert_eq!(posts[0].code, 201);
+
+        assert_eq!(rp["metadata"]["namespace"], "default");
+        let owner = &rp["metadata"]["ownerReferences"][0];
+        assert_eq!(owner["kind"], "ViolationPolicy");
+        assert_eq!(owner["name"], "web-latency");
+        assert_eq!(owner["uid"], "uid-web-latency");
+        assert_eq!(owner["controller"], true);
+        let spec = &rp["spec"];
+        assert_eq!(spec["target"], "web");
+        assert_eq!(spec["policy"], "web-latency");
+        assert_eq!(spec["rootCause"], "LoadSpike");
+        let hash = spec["planHash"].as_str().unwrap();
+        assert!(!hash.is_empty());
+        assert_eq!(name, format!("web-{}", &hash[..10]));
+        let evidence: Vec<&str> = spec["evidence"]["violations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            evidence,
+            [
+                "web-latency-20",
+                "web-latency-30",
+                "web-latency-40",
+                "web-latency-50"
+            ]
+        );
+
+        let policy = bursting();
+        let envelope = &policy.spec.remediation.envelope;
+        let bounds = envelope.scale.clone().unwrap();
+        let actions: Vec<crate::engine::model::RemediationAction> =
+            serde_json::from_value(spec["actions"].clone()).unwrap();
+        assert!(!actions.is_empty());
+        for a in &actions {
+            assert!(envelope.allows(a.action_type), "{a:?}");
+            assert_eq!(a.target, "web");
+            if matches!(a.action_type, ActionType::ScaleUp | ActionType::ScaleDown) {
+                let r = a.replicas.unwrap();
+                assert!(
+                    (bounds.min_replicas..=bounds.max_replicas).contains(&r)
+                        && (r - 2).abs() <= bounds.max_step,
+                    "{a:?} from 2 replicas outside {bounds:?}"
+                );
+            }
+        }
+
+        let patch = &server.seen[2];
+        assert_eq!(patch.content_type, "application/merge-patch+json");
+        assert_eq!(patch.body["status"]["approval"], "Pending");
+        assert_eq!(patch.body["status"]["phase"], "Pending");
+        let stored: RemediationPolicy = stored(&server, &format!("{PLANS}/{name}"));
+        assert_eq!(stored.status.unwrap().approval, ApprovalState::Pending);
+
+        let events: Vec<&serde_json::Value> = server.seen[3..].iter().map(|s| &s.body).collect();
+        assert_eq!(events[0]["regarding"]["kind"], "RemediationPolicy");
+        assert_eq!(events[0]["regarding"]["name"], json!(name));
+        // The uid of the created object, so that `kubectl describe` finds the Event.
+        assert_eq!(events[0]["regarding"]["uid"], json!(format!("uid-{name}")));
+        assert_eq!(events[1]["regarding"]["uid"], "uid-web-latency");
+        assert_eq!(events[1]["regarding"]["kind"], "ViolationPolicy");
+        assert_eq!(events[1]["regarding"]["name"], "web-latency");
+        assert!(
+            events[0]["note"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("mapek.io/approve={hash}")),
+            "{}",
+            events[0]["note"]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_open_plan_for_the_target_means_no_new_plan() {
+        let server = analyze(vec![earlier_plan(None)]).await;
+        assert!(server.seen.is_empty(), "{:?}", lines(&server, false));
+        let server = analyze(vec![earlier_plan(Some(RemediationPolicyStatus::default()))]).await;
+        assert!(server.seen.is_empty(), "{:?}", lines(&server, false));
+    }
+
+    #[tokio::test]
+    async fn no_new_plan_during_the_cooldown_after_an_execution() {
+        // Finished 2 min ago, before the burst: the burst is new evidence, but the
+        // 10 min cooldown holds.
+        let server = analyze(vec![earlier_plan(Some(finished_at(NOW - 120_000)))]).await;
+        assert!(server.seen.is_empty(), "{:?}", lines(&server, false));
+        // Finished 11 min ago: the same burst is planned for.
+        let server = analyze(vec![earlier_plan(Some(finished_at(NOW - 660_000)))]).await;
+        assert_eq!(requests(&server, "POST", PLANS).len(), 1);
     }
 }

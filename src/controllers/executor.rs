@@ -536,22 +536,16 @@ fn truncate(s: &str, max: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    //! Request-sequence tests: a scripted API server (a small in-memory store that
-    //! applies merge patches, RFC 6902 patches and scale patches the way the API
-    //! server does, with injected failures) answers the executor through
-    //! `tower-test`, and each test checks the exact requests it received.
+    //! Request-sequence tests: the scripted API server of
+    //! [`crate::controllers::testing`] answers the executor, and each test checks
+    //! the exact requests it received.
 
-    use std::collections::BTreeMap;
-
-    use http::{Request, Response};
-    use kube::client::Body;
-    use kube::runtime::events::{Recorder, Reporter};
     use serde_json::json;
 
     use super::*;
-    use crate::controllers::{Clock, Settings};
+    use crate::controllers::Settings;
+    use crate::controllers::testing::*;
     use crate::crd::{APPROVE_ANNOTATION, ExecutionPhase, ExecutionStatus};
-    use crate::engine::model::Millis;
     use crate::execute::fixtures::*;
 
     const NS: &str = "/apis/mapek.io/v1alpha1/namespaces/default";
@@ -561,215 +555,15 @@ mod tests {
     const VP: &str = "/apis/mapek.io/v1alpha1/namespaces/default/violationpolicies/web-latency";
     const DEPLOY: &str = "/apis/apps/v1/namespaces/default/deployments/web";
     const SCALE: &str = "/apis/apps/v1/namespaces/default/deployments/web/scale";
-    const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/default/events";
-
-    struct FixedClock(Millis);
-    impl Clock for FixedClock {
-        fn now_ms(&self) -> Millis {
-            self.0
-        }
-    }
-
-    /// One request as the server saw it.
-    #[derive(Clone, Debug)]
-    struct Seen {
-        method: String,
-        path: String,
-        content_type: String,
-        body: Value,
-        code: u16,
-    }
-
-    impl Seen {
-        /// `METHOD path`, or `EVENT <Type> <reason>` for Events.
-        fn line(&self) -> String {
-            if self.path.starts_with(EVENTS) {
-                format!(
-                    "EVENT {} {}",
-                    self.body["type"].as_str().unwrap_or("?"),
-                    self.body["reason"].as_str().unwrap_or("?")
-                )
-            } else {
-                format!("{} {}", self.method, self.path)
-            }
-        }
-    }
-
-    /// A change to the stored objects, made by someone else.
-    type Change = Box<dyn FnOnce(&mut BTreeMap<String, Value>) + Send>;
-
-    /// A failure injected for the `nth` (1-based) request of `method` on `path`,
-    /// with a change to the stored objects made just before it is answered.
-    struct Fault {
-        method: &'static str,
-        path: &'static str,
-        nth: usize,
-        code: u16,
-        meanwhile: Option<Change>,
-    }
-
-    #[derive(Default)]
-    struct Server {
-        objects: BTreeMap<String, Value>,
-        faults: Vec<Fault>,
-        counts: HashMap<(String, String), usize>,
-        seen: Vec<Seen>,
-        version: u64,
-    }
-
-    fn status_body(code: u16, reason: &str, message: &str) -> Value {
-        json!({ "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                "reason": reason, "message": message, "code": code })
-    }
 
     impl Server {
+        /// The plan, its policy and its Deployment.
         fn new(rp: &RemediationPolicy, deployment: &Deployment) -> Server {
-            let mut s = Server {
-                version: 100,
-                ..Default::default()
-            };
-            s.objects
-                .insert(RP.into(), serde_json::to_value(rp).unwrap());
-            s.objects
-                .insert(VP.into(), serde_json::to_value(policy("Manual")).unwrap());
-            s.objects
-                .insert(DEPLOY.into(), serde_json::to_value(deployment).unwrap());
+            let mut s = Server::empty();
+            s.insert(RP, rp);
+            s.insert(VP, &policy("Manual"));
+            s.insert(DEPLOY, deployment);
             s
-        }
-
-        fn bump(&mut self, path: &str) {
-            self.version += 1;
-            if let Some(o) = self.objects.get_mut(path) {
-                o["metadata"]["resourceVersion"] = json!(self.version.to_string());
-            }
-        }
-
-        fn handle(
-            &mut self,
-            method: &str,
-            path: &str,
-            content_type: &str,
-            body: Value,
-        ) -> (u16, Value) {
-            let n = self
-                .counts
-                .entry((method.to_string(), path.to_string()))
-                .or_default();
-            *n += 1;
-            let n = *n;
-            if let Some(i) = self
-                .faults
-                .iter()
-                .position(|f| f.method == method && f.path == path && f.nth == n)
-            {
-                let mut fault = self.faults.remove(i);
-                if let Some(change) = fault.meanwhile.take() {
-                    change(&mut self.objects);
-                    self.bump(DEPLOY);
-                }
-                let reason = if fault.code == 409 {
-                    "Conflict"
-                } else {
-                    "InternalError"
-                };
-                return (
-                    fault.code,
-                    status_body(fault.code, reason, "injected failure"),
-                );
-            }
-            if path.starts_with(EVENTS) {
-                return (if method == "POST" { 201 } else { 200 }, body);
-            }
-            let not_found = || {
-                (
-                    404,
-                    status_body(404, "NotFound", &format!("{path} not found")),
-                )
-            };
-            match method {
-                "GET" if path == format!("{NS}/remediationpolicies") => {
-                    let items: Vec<Value> = self
-                        .objects
-                        .iter()
-                        .filter(|(k, _)| k.starts_with(&format!("{NS}/remediationpolicies/")))
-                        .map(|(_, v)| v.clone())
-                        .collect();
-                    (
-                        200,
-                        json!({ "apiVersion": "mapek.io/v1alpha1", "kind": "RemediationPolicyList",
-                                  "metadata": { "resourceVersion": "1" }, "items": items }),
-                    )
-                }
-                "GET" => match self.objects.get(path) {
-                    Some(o) => (200, o.clone()),
-                    None => not_found(),
-                },
-                "PATCH" => {
-                    let (base, sub) = match path.rsplit_once('/') {
-                        Some((b, s @ ("status" | "scale"))) => (b.to_string(), Some(s)),
-                        _ => (path.to_string(), None),
-                    };
-                    let Some(object) = self.objects.get_mut(&base) else {
-                        return not_found();
-                    };
-                    match (sub, content_type) {
-                        (Some("status"), "application/merge-patch+json") => {
-                            let mut status = object.get("status").cloned().unwrap_or(json!({}));
-                            json_patch::merge(&mut status, &body["status"]);
-                            object["status"] = status;
-                        }
-                        (Some("scale"), "application/merge-patch+json") => {
-                            object["spec"]["replicas"] = body["spec"]["replicas"].clone();
-                        }
-                        (None, "application/merge-patch+json") => {
-                            let mut patch = body.clone();
-                            patch.as_object_mut().unwrap().remove("status");
-                            json_patch::merge(object, &patch);
-                        }
-                        (None, "application/json-patch+json") => {
-                            let ops: json_patch::Patch = match serde_json::from_value(body.clone())
-                            {
-                                Ok(p) => p,
-                                Err(e) => {
-                                    return (400, status_body(400, "BadRequest", &e.to_string()));
-                                }
-                            };
-                            let mut patched = object.clone();
-                            if let Err(e) = json_patch::patch(&mut patched, &ops) {
-                                // What the API server answers for a failed `test`.
-                                return (
-                                    422,
-                                    status_body(
-                                        422,
-                                        "Invalid",
-                                        &format!("testing value failed: {e}"),
-                                    ),
-                                );
-                            }
-                            *object = patched;
-                        }
-                        other => {
-                            return (
-                                415,
-                                status_body(415, "UnsupportedMediaType", &format!("{other:?}")),
-                            );
-                        }
-                    }
-                    self.bump(&base);
-                    let object = self.objects[&base].clone();
-                    if sub == Some("scale") {
-                        let replicas = object["spec"]["replicas"].clone();
-                        return (
-                            200,
-                            json!({ "apiVersion": "autoscaling/v1", "kind": "Scale",
-                            "metadata": { "name": "web", "namespace": "default" },
-                            "spec": { "replicas": replicas }, "status": { "replicas": 0 } }),
-                        );
-                    }
-                    (200, object)
-                }
-                _ => (405, status_body(405, "MethodNotAllowed", method)),
-            }
         }
     }
 
@@ -786,81 +580,9 @@ mod tests {
         server: Server,
         limits: Arc<ExecutionLimits>,
     ) -> (Result<Action, Error>, Server) {
-        let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-        let task = tokio::spawn(async move {
-            let mut server = server;
-            while let Some((request, send)) = handle.next_request().await {
-                let method = request.method().to_string();
-                let path = request.uri().path().to_string();
-                let content_type = request
-                    .headers()
-                    .get(http::header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_string();
-                let bytes = request.into_body().collect_bytes().await.unwrap();
-                let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-                let (code, answer) = server.handle(&method, &path, &content_type, body.clone());
-                server.seen.push(Seen {
-                    method,
-                    path,
-                    content_type,
-                    body,
-                    code,
-                });
-                send.send_response(
-                    Response::builder()
-                        .status(code)
-                        .header("content-type", "application/json")
-                        .body(Body::from(serde_json::to_vec(&answer).unwrap()))
-                        .unwrap(),
-                );
-            }
-            server
-        });
-        let client = kube::Client::new(service, "default");
-        let ctx = Arc::new(Context {
-            recorder: Recorder::new(
-                client.clone(),
-                Reporter {
-                    controller: FIELD_MANAGER.into(),
-                    instance: None,
-                },
-            ),
-            client,
-            settings: Settings::default(),
-            clock: Arc::new(FixedClock(1_714_557_600_000)),
-            metrics: Arc::new(crate::metrics::Metrics::default()),
-            executions: limits,
-        });
-        let result = reconcile(Arc::new(rp.clone()), ctx.clone()).await;
-        drop(ctx);
-        let server = tokio::time::timeout(Duration::from_secs(30), task)
-            .await
-            .expect("the server task ends when the client is dropped")
-            .unwrap();
-        (result, server)
-    }
-
-    fn lines(server: &Server, mutating_only: bool) -> Vec<String> {
-        server
-            .seen
-            .iter()
-            .filter(|s| !mutating_only || s.method != "GET")
-            .map(Seen::line)
-            .collect()
-    }
-
-    fn stored<T: serde::de::DeserializeOwned>(server: &Server, path: &str) -> T {
-        serde_json::from_value(server.objects[path].clone()).unwrap()
-    }
-
-    fn requests<'a>(server: &'a Server, method: &str, path: &str) -> Vec<&'a Seen> {
-        server
-            .seen
-            .iter()
-            .filter(|s| s.method == method && s.path == path)
-            .collect()
+        let harness = Harness::with(server, 1_714_557_600_000, Settings::default(), limits);
+        let result = reconcile(Arc::new(rp.clone()), harness.ctx.clone()).await;
+        (result, harness.finish().await)
     }
 
     /// The status the executor wrote with its `n`th status patch (0-based), as

@@ -309,4 +309,221 @@ mod tests {
         let m = measure(&quiet, 1_000_000, 1_010_000, 100_000);
         assert_eq!((m.before, m.after, m.stabilized_seconds), (1, 0, Some(0)));
     }
+
+    // Request-sequence tests against the scripted API server.
+
+    use kube::runtime::reflector;
+    use kube::runtime::watcher;
+    use serde_json::json;
+
+    use crate::controllers::testing::*;
+    use crate::crd::{PolicyExecution, RemediationPolicyStatus};
+    use crate::engine::model::{ActionType, RootCauseKind};
+    use crate::execute::fixtures;
+
+    const OUTCOMES: &str = "/apis/mapek.io/v1alpha1/namespaces/default/policyoutcomes";
+    const OUTCOME: &str = "/apis/mapek.io/v1alpha1/namespaces/default/policyoutcomes/fix-web";
+    /// When the execution started; it finished 10 s later.
+    const STARTED: Millis = 1_714_557_600_000;
+    const FINISHED: Millis = STARTED + 10_000;
+
+    /// `fix-web` (one scale-up of `web`, for `web-latency`), Completed from
+    /// `STARTED` to `FINISHED`.
+    fn completed_plan() -> RemediationPolicy {
+        let mut rp = fixtures::plan(vec![fixtures::scale_up("a1", 4)], "Medium");
+        rp.metadata.uid = Some("uid-fix-web".into());
+        rp.status = Some(RemediationPolicyStatus {
+            approval: ApprovalState::Approved,
+            phase: ExecutionPhase::Completed,
+            execution: Some(PolicyExecution {
+                started_at: Some(time(STARTED)),
+                finished_at: Some(time(FINISHED)),
+                ..PolicyExecution::default()
+            }),
+            ..RemediationPolicyStatus::default()
+        });
+        rp
+    }
+
+    /// `web-latency` (evaluated every 30 s, so a grace of 60 s and windows of 60 s
+    /// with the default 120 s stabilization) with violations 50, 30 and 10 s before
+    /// the execution and none after.
+    fn policies() -> Store<ViolationPolicy> {
+        let mut p = fixtures::policy("Manual");
+        p.status = Some(ViolationPolicyStatus {
+            recent_violations: [50, 30, 10]
+                .iter()
+                .map(|s| RecordedViolation {
+                    id: format!("web-latency-{s}"),
+                    time: time(STARTED - s * 1000),
+                    value: 0.9,
+                    threshold: 0.5,
+                })
+                .collect(),
+            ..ViolationPolicyStatus::default()
+        });
+        let (store, mut writer) = reflector::store();
+        writer.apply_watcher_event(&watcher::Event::Apply(p));
+        store
+    }
+
+    /// A stored outcome of `plan` judged from these counts.
+    fn outcome_object(
+        namespace: &str,
+        plan: &RemediationPolicy,
+        before: u32,
+        after: u32,
+    ) -> PolicyOutcome {
+        let record = KnowledgeBase::new().record_outcome(
+            &plan.name_any(),
+            &plan.spec.plan,
+            Some(before),
+            Some(after),
+            None,
+            STARTED,
+        );
+        let mut o = PolicyOutcome::new(
+            &plan.name_any(),
+            PolicyOutcomeSpec {
+                outcome: record,
+                window_seconds: 60,
+            },
+        );
+        o.metadata.namespace = Some(namespace.into());
+        o
+    }
+
+    async fn reconcile_at(
+        now: Millis,
+        server: Server,
+        knowledge: &RwLock<KnowledgeBase>,
+    ) -> (Result<(), kube::Error>, Server) {
+        let harness = Harness::start(server, now);
+        let result = reconcile(&harness.ctx, &policies(), &completed_plan(), knowledge).await;
+        (result, harness.finish().await)
+    }
+
+    #[tokio::test]
+    async fn after_the_window_the_outcome_is_stored_and_learned() {
+        let knowledge = RwLock::new(KnowledgeBase::new());
+        let (result, server) = reconcile_at(FINISHED + 121_000, Server::empty(), &knowledge).await;
+        result.unwrap();
+        assert_eq!(
+            lines(&server, false),
+            [
+                format!("GET {OUTCOME}"),
+                format!("POST {OUTCOMES}"),
+                "EVENT Normal OutcomeRecorded".to_string(),
+            ]
+        );
+        assert_eq!(server.seen[0].code, 404);
+        assert_eq!(server.seen[1].code, 201);
+        let posted = &server.seen[1].body;
+        assert_eq!(posted["metadata"]["name"], "fix-web");
+        assert_eq!(posted["metadata"]["namespace"], "default");
+        let owner = &posted["metadata"]["ownerReferences"][0];
+        assert_eq!(
+            (&owner["kind"], &owner["name"], &owner["uid"]),
+            (
+                &json!("RemediationPolicy"),
+                &json!("fix-web"),
+                &json!("uid-fix-web")
+            )
+        );
+        let spec = &posted["spec"];
+        assert_eq!(spec["outcome"], "Success");
+        assert_eq!(spec["violationsBefore"], 3);
+        assert_eq!(spec["violationsAfter"], 0);
+        assert_eq!(spec["rootCause"], "LoadSpike");
+        assert_eq!(spec["actionTypes"], json!(["SCALE_UP"]));
+        assert_eq!(spec["planName"], "fix-web");
+        assert_eq!(
+            spec["planHash"],
+            json!(completed_plan().spec.plan.plan_hash)
+        );
+        assert_eq!(spec["windowSeconds"], 60);
+        assert_eq!(spec["recordedAtMs"], FINISHED + 121_000);
+        let event = &server.seen[2].body;
+        assert_eq!(event["regarding"]["name"], "fix-web");
+        assert!(
+            event["note"]
+                .as_str()
+                .unwrap()
+                .starts_with("Success: 3 violations before, 0 after"),
+            "{event}"
+        );
+
+        let kb = knowledge.read().unwrap();
+        assert_eq!(kb.patterns().count(), 1);
+        let pattern = kb
+            .pattern(RootCauseKind::LoadSpike, ActionType::ScaleUp)
+            .unwrap();
+        assert_eq!((pattern.successes, pattern.trials()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn an_outcome_already_stored_is_neither_written_nor_learned_again() {
+        let mut server = Server::empty();
+        server.insert(OUTCOME, &outcome_object("default", &completed_plan(), 3, 0));
+        // What the statistics held before: something else entirely.
+        let mut other = completed_plan();
+        other.metadata.name = Some("fix-other".into());
+        let earlier =
+            KnowledgeBase::from_outcomes([&outcome_object("default", &other, 4, 4).spec.outcome]);
+        let knowledge = RwLock::new(earlier.clone());
+        let (result, server) = reconcile_at(FINISHED + 121_000, server, &knowledge).await;
+        result.unwrap();
+        assert_eq!(lines(&server, false), [format!("GET {OUTCOME}")]);
+        assert_eq!(server.seen[0].code, 200);
+        assert_eq!(*knowledge.read().unwrap(), earlier);
+    }
+
+    #[tokio::test]
+    async fn within_the_window_nothing_is_asked() {
+        let knowledge = RwLock::new(KnowledgeBase::new());
+        let (result, server) = reconcile_at(FINISHED + 119_000, Server::empty(), &knowledge).await;
+        result.unwrap();
+        assert!(server.seen.is_empty(), "{:?}", lines(&server, false));
+        assert_eq!(knowledge.read().unwrap().patterns().count(), 0);
+    }
+
+    #[tokio::test]
+    async fn load_rebuilds_the_statistics_from_the_listed_outcomes() {
+        let mut server = Server::empty();
+        server.insert(OUTCOME, &outcome_object("default", &completed_plan(), 3, 0));
+        let mut db = completed_plan();
+        db.metadata.name = Some("fix-db".into());
+        db.spec.plan.root_cause = RootCauseKind::ChronicOverload;
+        server.insert(
+            "/apis/mapek.io/v1alpha1/namespaces/prod/policyoutcomes/fix-db",
+            &outcome_object("prod", &db, 4, 4),
+        );
+        let harness = Harness::start(server, STARTED);
+        let default_only = load(&harness.ctx, Some("default")).await.unwrap();
+        let all = load(&harness.ctx, None).await.unwrap();
+        let server = harness.finish().await;
+        assert_eq!(
+            lines(&server, false),
+            [
+                format!("GET {OUTCOMES}"),
+                "GET /apis/mapek.io/v1alpha1/policyoutcomes".to_string(),
+            ]
+        );
+
+        assert_eq!(default_only.patterns().count(), 1);
+        let p = default_only
+            .pattern(RootCauseKind::LoadSpike, ActionType::ScaleUp)
+            .unwrap();
+        assert_eq!((p.successes, p.trials()), (1, 1));
+
+        assert_eq!(all.patterns().count(), 2);
+        let p = all
+            .pattern(RootCauseKind::ChronicOverload, ActionType::ScaleUp)
+            .unwrap();
+        assert_eq!((p.ineffective, p.trials()), (1, 1));
+        assert_eq!(
+            all.pattern(RootCauseKind::LoadSpike, ActionType::ScaleUp),
+            default_only.pattern(RootCauseKind::LoadSpike, ActionType::ScaleUp)
+        );
+    }
 }

@@ -15,6 +15,8 @@ pub mod analyzer;
 pub mod executor;
 pub mod knowledge;
 pub mod monitor;
+#[cfg(test)]
+pub(crate) mod testing;
 
 /// The field manager the operator writes with (server-side apply and patches).
 pub const FIELD_MANAGER: &str = "mapek-operator";

@@ -247,3 +247,349 @@ async fn publish_transitions(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! One tick against a canned Prometheus (a tiny HTTP server answering
+    //! `/api/v1/query`, counting the queries it gets) and the scripted API server.
+
+    use std::sync::Mutex;
+
+    use kube::runtime::reflector;
+    use kube::runtime::watcher;
+    use serde_json::Value;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::controllers::testing::*;
+
+    const NOW: Millis = 1_714_557_600_000;
+    const POLICIES: &str = "/apis/mapek.io/v1alpha1/namespaces/default/violationpolicies";
+
+    /// A Prometheus that answers each query from a table and records the queries.
+    struct CannedPrometheus {
+        url: String,
+        queries: Arc<Mutex<Vec<String>>>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    impl CannedPrometheus {
+        /// `answers`: query -> (HTTP code, JSON body).
+        async fn start(answers: Vec<(&'static str, u16, Value)>) -> CannedPrometheus {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://{}", listener.local_addr().unwrap());
+            let queries = Arc::new(Mutex::new(Vec::new()));
+            let seen = queries.clone();
+            let answers = Arc::new(answers);
+            let task = tokio::spawn(async move {
+                loop {
+                    let Ok((mut stream, _)) = listener.accept().await else {
+                        return;
+                    };
+                    let seen = seen.clone();
+                    let answers = answers.clone();
+                    tokio::spawn(async move {
+                        let mut request = Vec::new();
+                        let mut buf = [0u8; 4096];
+                        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                            match stream.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => request.extend_from_slice(&buf[..n]),
+                            }
+                        }
+                        let request = String::from_utf8_lossy(&request);
+                        let target = request.split(' ').nth(1).unwrap_or_default();
+                        let (path, params) = target.split_once('?').unwrap_or((target, ""));
+                        let query = params
+                            .split('&')
+                            .find_map(|kv| kv.strip_prefix("query="))
+                            .map(percent_decode)
+                            .unwrap_or_default();
+                        let (code, body) = match answers.iter().find(|(q, _, _)| *q == query) {
+                            Some((_, code, body)) if path == "/api/v1/query" => {
+                                (*code, body.clone())
+                            }
+                            _ => (
+                                404,
+                                serde_json::json!({"status": "error", "errorType": "not_found", "error": "unexpected request"}),
+                            ),
+                        };
+                        seen.lock().unwrap().push(query);
+                        let body = body.to_string();
+                        let response = format!(
+                            "HTTP/1.1 {code} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                            body.len()
+                        );
+                        let _ = stream.write_all(response.as_bytes()).await;
+                    });
+                }
+            });
+            CannedPrometheus { url, queries, task }
+        }
+
+        fn client(&self) -> Prometheus {
+            Prometheus::new(&self.url, Duration::from_secs(5)).unwrap()
+        }
+
+        /// The queries received so far, sorted (they run concurrently).
+        fn queries(&self) -> Vec<String> {
+            let mut q = self.queries.lock().unwrap().clone();
+            q.sort();
+            q
+        }
+    }
+
+    impl Drop for CannedPrometheus {
+        fn drop(&mut self) {
+            self.task.abort();
+        }
+    }
+
+    fn percent_decode(s: &str) -> String {
+        let bytes = s.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'%' if i + 2 < bytes.len() => {
+                    let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+                    out.push(u8::from_str_radix(hex, 16).unwrap());
+                    i += 3;
+                }
+                b'+' => {
+                    out.push(b' ');
+                    i += 1;
+                }
+                b => {
+                    out.push(b);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    fn value(v: f64) -> (u16, Value) {
+        (
+            200,
+            serde_json::json!({"status": "success", "data": {"resultType": "vector",
+                "result": [{"metric": {}, "value": [1714557600, v.to_string()]}]}}),
+        )
+    }
+
+    /// A policy `name` in `default`: `query` above `threshold`, every `interval`.
+    fn policy(name: &str, query: &str, threshold: f64, interval: &str) -> ViolationPolicy {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "mapek.io/v1alpha1",
+            "kind": "ViolationPolicy",
+            "metadata": { "name": name, "namespace": "default", "uid": format!("uid-{name}"),
+                          "generation": 1, "resourceVersion": "1" },
+            "spec": {
+                "targetRef": { "name": "web" },
+                "query": query,
+                "condition": { "threshold": threshold },
+                "evaluationInterval": interval
+            }
+        }))
+        .unwrap()
+    }
+
+    /// The policies in a reflector store, and stored in an API server.
+    fn serve(policies: Vec<ViolationPolicy>, now: Millis) -> (Store<ViolationPolicy>, Harness) {
+        let (store, mut writer) = reflector::store();
+        let mut server = Server::empty();
+        for p in policies {
+            server.insert(&format!("{POLICIES}/{}", p.name_any()), &p);
+            writer.apply_watcher_event(&watcher::Event::Apply(p));
+        }
+        (store, Harness::start(server, now))
+    }
+
+    /// What the server received about one policy: its status patches and the
+    /// Events about it, in order.
+    fn about(server: &Server, name: &str) -> Vec<String> {
+        let status = format!("{POLICIES}/{name}/status");
+        server
+            .seen
+            .iter()
+            .filter(|s| s.path == status || s.body["regarding"]["name"] == name)
+            .map(Seen::line)
+            .collect()
+    }
+
+    /// The statuses written to `path`, in order.
+    fn patched_status(server: &Server, path: &str) -> Vec<Value> {
+        requests(server, "PATCH", path)
+            .iter()
+            .map(|s| {
+                assert_eq!(s.content_type, "application/merge-patch+json");
+                s.body["status"].clone()
+            })
+            .collect()
+    }
+
+    fn condition<'a>(status: &'a Value, type_: &str) -> &'a Value {
+        status["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == type_)
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn each_distinct_query_runs_once_and_every_policy_gets_its_result() {
+        let latency = value(0.9);
+        let errors = value(1.0);
+        let prometheus = CannedPrometheus::start(vec![
+            ("latency", latency.0, latency.1),
+            ("errors", errors.0, errors.1),
+        ])
+        .await;
+        let (policies, harness) = serve(
+            vec![
+                policy("a", "latency", 0.5, "30s"),
+                policy("b", "latency", 0.5, "30s"),
+                policy("c", "errors", 5.0, "10s"),
+            ],
+            NOW,
+        );
+        let (wake, mut woken) = mpsc::channel(8);
+        let mut schedules = HashMap::new();
+        let client = prometheus.client();
+
+        tick(&harness.ctx, &policies, &client, &wake, &mut schedules).await;
+        assert_eq!(prometheus.queries(), ["errors", "latency"]);
+        assert_eq!(woken.try_recv().unwrap(), "default");
+        assert!(woken.try_recv().is_err(), "one wake-up per namespace");
+        {
+            let server = harness.server();
+            assert_eq!(server.seen.len(), 8, "{:?}", lines(&server, false));
+            for name in ["a", "b"] {
+                assert_eq!(
+                    about(&server, name),
+                    [
+                        format!("PATCH {POLICIES}/{name}/status"),
+                        "EVENT Normal EvaluationRecovered".to_string(),
+                        "EVENT Warning ViolationDetected".to_string(),
+                    ]
+                );
+                let status = &patched_status(&server, &format!("{POLICIES}/{name}/status"))[0];
+                assert_eq!(status["violationCount"], 1);
+                assert_eq!(status["lastValue"], 0.9);
+                let recent = status["recentViolations"].as_array().unwrap();
+                assert_eq!(recent.len(), 1);
+                assert_eq!(recent[0]["id"], format!("{name}-1"));
+                assert_eq!(recent[0]["value"], 0.9);
+                assert_eq!(recent[0]["threshold"], 0.5);
+                assert_eq!(condition(status, "Ready")["status"], "True");
+                assert_eq!(condition(status, "Violating")["status"], "True");
+            }
+            assert_eq!(
+                about(&server, "c"),
+                [
+                    format!("PATCH {POLICIES}/c/status"),
+                    "EVENT Normal EvaluationRecovered".to_string(),
+                ]
+            );
+            let status = &patched_status(&server, &format!("{POLICIES}/c/status"))[0];
+            assert_eq!(status["violationCount"], 0);
+            assert_eq!(status["lastValue"], 1.0);
+            assert!(status.get("recentViolations").is_none(), "{status}");
+            assert_eq!(condition(status, "Violating")["status"], "False");
+        }
+
+        // 10 s later only `c` (every 10 s) is due: `latency` is not queried.
+        harness.clock.set(NOW + 10_000);
+        tick(&harness.ctx, &policies, &client, &wake, &mut schedules).await;
+        assert_eq!(prometheus.queries(), ["errors", "errors", "latency"]);
+        assert!(woken.try_recv().is_err());
+        {
+            let server = harness.server();
+            assert_eq!(
+                lines(&server, false)[8..],
+                [format!("PATCH {POLICIES}/c/status")]
+            );
+        }
+        harness.finish().await;
+    }
+
+    #[tokio::test]
+    async fn a_rejected_query_records_no_violation_and_backs_off() {
+        let prometheus = CannedPrometheus::start(vec![(
+            "rate(x[5m]",
+            400,
+            serde_json::json!({"status": "error", "errorType": "bad_data",
+                "error": "1:11: parse error: unclosed left parenthesis"}),
+        )])
+        .await;
+        let mut bad = policy("bad", "rate(x[5m]", 0.5, "30s");
+        // Two violations recorded before the query broke.
+        bad.status = Some(
+            serde_json::from_value(serde_json::json!({
+                "violationCount": 2,
+                "recentViolations": [{"id": "bad-2", "time": "2024-05-01T09:59:00Z",
+                                      "value": 0.7, "threshold": 0.5}]
+            }))
+            .unwrap(),
+        );
+        let (policies, harness) = serve(vec![bad], NOW);
+        let (wake, mut woken) = mpsc::channel(8);
+        let mut schedules = HashMap::new();
+        let client = prometheus.client();
+        let path = format!("{POLICIES}/bad/status");
+
+        tick(&harness.ctx, &policies, &client, &wake, &mut schedules).await;
+        assert_eq!(prometheus.queries(), ["rate(x[5m]"]);
+        assert!(
+            woken.try_recv().is_err(),
+            "a failed query wakes no analyzer"
+        );
+        {
+            let server = harness.server();
+            assert_eq!(
+                lines(&server, false),
+                [
+                    format!("PATCH {path}"),
+                    "EVENT Warning InvalidQuery".to_string()
+                ]
+            );
+            let status = &patched_status(&server, &path)[0];
+            let ready = condition(status, "Ready");
+            assert_eq!(ready["status"], "False");
+            assert_eq!(ready["reason"], "InvalidQuery");
+            assert!(
+                ready["message"].as_str().unwrap().contains("parse error"),
+                "{ready}"
+            );
+            assert_eq!(condition(status, "Violating")["status"], "Unknown");
+            assert_eq!(status["violationCount"], 2);
+            assert_eq!(status["recentViolations"].as_array().unwrap().len(), 1);
+            assert!(status.get("lastValue").is_none(), "{status}");
+        }
+
+        // Retried after one interval, then after two.
+        for (at, queried) in [(30_000, true), (60_000, false), (90_000, true)] {
+            let before = prometheus.queries().len();
+            harness.clock.set(NOW + at);
+            tick(&harness.ctx, &policies, &client, &wake, &mut schedules).await;
+            assert_eq!(
+                prometheus.queries().len() - before,
+                usize::from(queried),
+                "at +{at} ms"
+            );
+        }
+        assert!(woken.try_recv().is_err());
+        let server = harness.finish().await;
+        // Still failing: a status patch each time, no second Event.
+        assert_eq!(
+            lines(&server, false),
+            [
+                format!("PATCH {path}"),
+                "EVENT Warning InvalidQuery".to_string(),
+                format!("PATCH {path}"),
+                format!("PATCH {path}"),
+            ]
+        );
+    }
+}
