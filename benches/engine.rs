@@ -35,6 +35,55 @@ fn measuring() -> bool {
     std::env::args().any(|a| a == "--bench")
 }
 
+const GROUPS: [&str; 5] = ["analyze", "analyze_phase", "plan", "knowledge", "cycle"];
+
+/// Whether the benchmarks of `group` may be selected by the command line's filter.
+/// Their inputs take seconds to generate, so a run filtered to other groups skips
+/// them. A filter that names no group (`1M`, a regex) selects every group, and
+/// criterion's own filtering decides.
+fn selected(group: &str) -> bool {
+    // Criterion's options that take a value: the value is no filter.
+    const WITH_VALUE: [&str; 15] = [
+        "--color",
+        "--sample-size",
+        "--warm-up-time",
+        "--measurement-time",
+        "--nresamples",
+        "--noise-threshold",
+        "--confidence-level",
+        "--significance-level",
+        "--save-baseline",
+        "--baseline",
+        "--baseline-lenient",
+        "--load-baseline",
+        "--profile-time",
+        "--plotting-backend",
+        "--output-format",
+    ];
+    let mut filters = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if WITH_VALUE.contains(&a.as_str()) {
+            args.next();
+        } else if !a.starts_with('-') {
+            filters.push(a);
+        }
+    }
+    let group_of = |f: &str| {
+        let head = f
+            .trim_start_matches('^')
+            .split('/')
+            .next()
+            .unwrap_or("")
+            .to_string();
+        GROUPS.contains(&head.as_str()).then_some(head)
+    };
+    filters.is_empty()
+        || filters
+            .iter()
+            .any(|f| group_of(f).is_none_or(|g| g == group))
+}
+
 fn label(n: usize) -> String {
     match n {
         n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}M", n / 1_000_000),
@@ -64,6 +113,9 @@ fn describe(name: &str, w: &Workload) {
 }
 
 fn analyze(c: &mut Criterion) {
+    if !selected("analyze") {
+        return;
+    }
     let sizes: &[usize] = if measuring() {
         &[1_000, 10_000, 100_000, 1_000_000]
     } else {
@@ -88,6 +140,9 @@ fn analyze(c: &mut Criterion) {
 }
 
 fn analyze_phases(c: &mut Criterion) {
+    if !selected("analyze_phase") {
+        return;
+    }
     let n = if measuring() { 100_000 } else { 1_000 };
     let w = generate(&Spec::new(n));
     let config = AnalyzerConfig::default();
@@ -110,6 +165,9 @@ fn analyze_phases(c: &mut Criterion) {
 }
 
 fn plan(c: &mut Criterion) {
+    if !selected("plan") {
+        return;
+    }
     let mut group = c.benchmark_group("plan");
     group
         .sample_size(20)
@@ -178,6 +236,9 @@ fn outcome_inputs(n: usize) -> Vec<(RemediationPlan, Option<u32>, Option<u32>, O
 }
 
 fn knowledge(c: &mut Criterion) {
+    if !selected("knowledge") {
+        return;
+    }
     let mut group = c.benchmark_group("knowledge");
     group
         .sample_size(20)
@@ -227,6 +288,9 @@ fn knowledge(c: &mut Criterion) {
 }
 
 fn cycle(c: &mut Criterion) {
+    if !selected("cycle") {
+        return;
+    }
     let mut group = c.benchmark_group("cycle");
     group
         .sample_size(20)
