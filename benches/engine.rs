@@ -207,9 +207,11 @@ fn plan(c: &mut Criterion) {
     group.finish();
 }
 
-/// Plans and `(before, after, time to stabilize)` triples that cover every
-/// outcome type.
-fn outcome_inputs(n: usize) -> Vec<(RemediationPlan, Option<u32>, Option<u32>, Option<u32>)> {
+/// A plan with the violations before and after it and its time to stabilize.
+type OutcomeInput = (RemediationPlan, Option<u32>, Option<u32>, Option<u32>);
+
+/// Outcome inputs that cover every outcome type.
+fn outcome_inputs(n: usize) -> Vec<OutcomeInput> {
     let (analysis, targets) = planning_input(100, SEED);
     let plans = Planner::default().generate_policies(&analysis, &targets, &KnowledgeBase::new());
     assert!(!plans.is_empty());

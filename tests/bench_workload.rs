@@ -35,7 +35,7 @@ fn workload_has_the_requested_size_inside_the_window() {
         assert!(
             w.violations
                 .iter()
-                .all(|v| v.at_ms <= w.now && v.at_ms > w.now - 3_600_000)
+                .all(|v| v.at_ms < w.now && v.at_ms >= w.now - 3_600_000)
         );
         assert_eq!(w.samples.len(), 40 * 120);
     }

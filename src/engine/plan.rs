@@ -850,8 +850,8 @@ mod tests {
         let mut b = target(&[ScaleUp], 5);
         b.envelope.scale = Some(bounds(1, 10, 3));
         let cause = vec![rc(RootCauseKind::LoadSpike, 0.8)];
-        let one = plan(cause.clone(), &[a.clone()]).remove(0);
-        let two = plan(cause.clone(), &[b.clone()]).remove(0);
+        let one = plan(cause.clone(), std::slice::from_ref(&a)).remove(0);
+        let two = plan(cause.clone(), std::slice::from_ref(&b)).remove(0);
         assert_eq!(one.score, two.score);
         assert_ne!(one.plan_hash, two.plan_hash);
         let want = if one.plan_hash < two.plan_hash {
