@@ -10,6 +10,7 @@ TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 .PHONY: help build test unit lint scripts-lint fmt crds demo analyze-demo e2e e2e-kind run image clean
 
 include mk/packaging.mk
+include mk/bench.mk
 include e2e/local-cluster.mk
 
 help: ## List the targets

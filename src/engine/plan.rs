@@ -8,7 +8,9 @@
 //! `score = benefit - cost`. The best positive-scoring actions form the plan; each
 //! Deployment gets at most one plan, the best-scoring one.
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -16,9 +18,9 @@ use sha2::{Digest, Sha256};
 
 use super::knowledge::KnowledgeBase;
 use super::model::{
-    ActionType, AnalysisResult, ConfigChange, PatchKind, Priority, RemediationAction,
-    RemediationEnvelope, RemediationPlan, RiskLevel, RootCause, RootCauseKind, ScaleBounds,
-    Severity,
+    ActionType, AnalysisResult, ConfigChange, ConfigSetting, PatchKind, Priority,
+    RemediationAction, RemediationEnvelope, RemediationPlan, RiskLevel, RootCause, RootCauseKind,
+    ScaleBounds, Severity,
 };
 
 /// What the planner may act on for one policy: read by the controller from the
@@ -159,13 +161,20 @@ pub fn plan_hash(plan: &RemediationPlan) -> String {
             _ => {}
         }
     }
-    let mut p = plan.clone();
-    p.plan_hash = String::new();
-    let mut value = serde_json::to_value(&p).unwrap_or_default();
+    let mut value = serde_json::to_value(plan).unwrap_or_default();
+    if let Some(map) = value.as_object_mut() {
+        map.insert("planHash".into(), serde_json::Value::String(String::new()));
+    }
     canonical(&mut value);
     let json = serde_json::to_vec(&value).unwrap_or_default();
     let digest = Sha256::digest(&json);
-    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(16);
+    for b in &digest[..8] {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    out
 }
 
 /// Rounds to 4 decimals, so that a plan's figures read well and keep their value
@@ -181,18 +190,47 @@ pub struct Planner {
 }
 
 /// One scored, parameterised action before ids and priorities are assigned.
-struct Candidate {
+struct Candidate<'t> {
     action_type: ActionType,
     replicas: Option<i32>,
-    config: Option<ConfigChange>,
+    /// For config actions: the envelope's setting it sets.
+    setting: Option<&'t ConfigSetting>,
     benefit: f64,
     cost: f64,
 }
 
-impl Candidate {
+impl Candidate<'_> {
     fn score(&self) -> f64 {
         self.benefit - self.cost
     }
+}
+
+/// The actions chosen for one root cause on one target: everything that decides
+/// which plan wins, before its text and hash are written.
+struct Choice<'t> {
+    kind: RootCauseKind,
+    target: &'t PlanTarget,
+    confidence: f64,
+    chosen: Vec<Candidate<'t>>,
+    cost: f64,
+    benefit: f64,
+}
+
+impl Choice<'_> {
+    fn score(&self) -> f64 {
+        self.benefit - self.cost
+    }
+}
+
+/// Which of two plans for the same Deployment is better: higher score, then higher
+/// confidence, then the earlier root-cause kind and policy name. `Equal` leaves
+/// the choice to the plan hash (the smaller wins).
+fn cmp_choice(a: &Choice<'_>, b: &Choice<'_>) -> Ordering {
+    a.score()
+        .total_cmp(&b.score())
+        .then_with(|| a.confidence.total_cmp(&b.confidence))
+        .then_with(|| b.kind.cmp(&a.kind))
+        .then_with(|| b.target.policy.cmp(&a.target.policy))
 }
 
 impl Planner {
@@ -204,27 +242,59 @@ impl Planner {
     /// target, the best plan inside the envelope; the best-scoring one per
     /// Deployment is kept. Sorted by priority (highest first), score, target and
     /// policy.
+    ///
+    /// Targets are looked up by policy through an index, and only the plan that
+    /// wins for a Deployment is written out (text and hash): O((R + T) log T) for
+    /// R root causes and T targets, plus one plan per Deployment.
     pub fn generate_policies(
         &self,
         analysis: &AnalysisResult,
         targets: &[PlanTarget],
         knowledge: &KnowledgeBase,
     ) -> Vec<RemediationPlan> {
-        let mut best: BTreeMap<&str, RemediationPlan> = BTreeMap::new();
+        let mut by_policy: BTreeMap<&str, Vec<&PlanTarget>> = BTreeMap::new();
+        for t in targets {
+            by_policy.entry(t.policy.as_str()).or_default().push(t);
+        }
+        let mut best: BTreeMap<&str, (Choice<'_>, Option<RemediationPlan>)> = BTreeMap::new();
         for rc in &analysis.root_causes {
-            for target in targets.iter().filter(|t| t.policy == rc.policy) {
-                let Some(plan) = self.plan_for(rc, target, knowledge) else {
+            let Some(ts) = by_policy.get(rc.policy.as_str()) else {
+                continue;
+            };
+            for &target in ts {
+                let Some(choice) = self.choose(rc, target, knowledge) else {
                     continue;
                 };
-                match best.get(target.deployment.as_str()) {
-                    Some(current) if !better(&plan, current) => {}
-                    _ => {
-                        best.insert(&target.deployment, plan);
+                match best.entry(target.deployment.as_str()) {
+                    Entry::Vacant(e) => {
+                        e.insert((choice, None));
+                    }
+                    Entry::Occupied(mut e) => {
+                        let (current, current_plan) = e.get_mut();
+                        match cmp_choice(&choice, current) {
+                            Ordering::Greater => {
+                                e.insert((choice, None));
+                            }
+                            Ordering::Less => {}
+                            Ordering::Equal => {
+                                // A full tie: the smaller plan hash wins.
+                                let current_hash = &current_plan
+                                    .get_or_insert_with(|| self.build(current))
+                                    .plan_hash;
+                                let plan = self.build(&choice);
+                                if plan.plan_hash < *current_hash {
+                                    e.insert((choice, Some(plan)));
+                                }
+                            }
+                        }
                     }
                 }
             }
         }
-        let mut plans: Vec<RemediationPlan> = best.into_values().collect();
+        let mut plans: Vec<RemediationPlan> = best
+            .into_values()
+            .map(|(choice, plan)| plan.unwrap_or_else(|| self.build(&choice)))
+            .collect();
         plans.sort_by(|a, b| {
             b.priority
                 .cmp(&a.priority)
@@ -243,18 +313,30 @@ impl Planner {
         target: &PlanTarget,
         knowledge: &KnowledgeBase,
     ) -> Option<RemediationPlan> {
+        self.choose(rc, target, knowledge)
+            .map(|choice| self.build(&choice))
+    }
+
+    /// The best actions for one root cause on one target, if any is allowed and
+    /// worth its cost.
+    fn choose<'t>(
+        &self,
+        rc: &RootCause,
+        target: &'t PlanTarget,
+        knowledge: &KnowledgeBase,
+    ) -> Option<Choice<'t>> {
         let confidence = if rc.confidence.is_finite() {
             rc.confidence.clamp(0.0, 1.0)
         } else {
             0.0
         };
         let envelope = &target.envelope;
-        let mut candidates: Vec<Candidate> = Vec::new();
+        let mut candidates: Vec<Candidate<'t>> = Vec::new();
         for &(action, prior) in candidate_actions(rc.kind) {
             if !envelope.allows(action) {
                 continue;
             }
-            let (mut replicas, mut config) = (None, None);
+            let (mut replicas, mut setting) = (None, None);
             match action.patch_kind() {
                 PatchKind::Scale => {
                     let Some(bounds) = envelope.scale.as_ref() else {
@@ -267,20 +349,13 @@ impl Planner {
                 }
                 PatchKind::Restart => {}
                 PatchKind::Config => {
-                    let Some(setting) = envelope.setting_for(action) else {
+                    let Some(s) = envelope.setting_for(action) else {
                         continue;
                     };
-                    if !setting.allowed_values.is_empty()
-                        && !setting.allowed_values.contains(&setting.value)
-                    {
+                    if !s.allowed_values.is_empty() && !s.allowed_values.contains(&s.value) {
                         continue;
                     }
-                    config = Some(ConfigChange {
-                        name: setting.name.clone(),
-                        target: setting.target,
-                        container: setting.container.clone(),
-                        value: setting.value.clone(),
-                    });
+                    setting = Some(s);
                 }
             }
             let factor = knowledge.benefit_factor(rc.kind, action);
@@ -288,7 +363,7 @@ impl Planner {
             candidates.push(Candidate {
                 action_type: action,
                 replicas,
-                config,
+                setting,
                 benefit,
                 cost: action.cost(),
             });
@@ -301,15 +376,15 @@ impl Planner {
         });
 
         // Two actions setting the same value would be one change twice.
-        let mut chosen: Vec<Candidate> = Vec::new();
+        let mut chosen: Vec<Candidate<'t>> = Vec::new();
         for c in candidates {
             if chosen.len() >= self.config.max_actions {
                 break;
             }
-            let duplicate = c.config.as_ref().is_some_and(|cc| {
+            let duplicate = c.setting.is_some_and(|cs| {
                 chosen.iter().any(|o| {
-                    o.config.as_ref().is_some_and(|oc| {
-                        oc.name == cc.name && oc.target == cc.target && oc.container == cc.container
+                    o.setting.is_some_and(|os| {
+                        os.name == cs.name && os.target == cs.target && os.container == cs.container
                     })
                 })
             });
@@ -320,11 +395,31 @@ impl Planner {
         if chosen.is_empty() {
             return None;
         }
-
         let cost = round4(chosen.iter().map(|c| c.cost).sum());
         let benefit = round4(chosen.iter().map(|c| c.benefit).sum());
+        Some(Choice {
+            kind: rc.kind,
+            target,
+            confidence,
+            chosen,
+            cost,
+            benefit,
+        })
+    }
+
+    /// Writes out a chosen plan: action ids, parameters, the expected impact, and
+    /// the plan hash.
+    fn build(&self, choice: &Choice<'_>) -> RemediationPlan {
+        let Choice {
+            kind,
+            target,
+            confidence,
+            ref chosen,
+            cost,
+            benefit,
+        } = *choice;
         let priority = priority(target.severity, confidence);
-        let risk = risk(&chosen, target.current_replicas);
+        let risk = risk(chosen, target.current_replicas);
         let actions: Vec<RemediationAction> = chosen
             .iter()
             .enumerate()
@@ -333,7 +428,12 @@ impl Planner {
                 action_type: c.action_type,
                 target: target.deployment.clone(),
                 replicas: c.replicas,
-                config: c.config.clone(),
+                config: c.setting.map(|s| ConfigChange {
+                    name: s.name.clone(),
+                    target: s.target,
+                    container: s.container.clone(),
+                    value: s.value.clone(),
+                }),
                 priority,
                 estimated_latency_seconds: self.latency(c.action_type),
             })
@@ -342,11 +442,10 @@ impl Planner {
         let mut plan = RemediationPlan {
             target: target.deployment.clone(),
             policy: target.policy.clone(),
-            root_cause: rc.kind,
+            root_cause: kind,
             confidence: round4(confidence),
             expected_impact: format!(
-                "Expected to relieve {:?} on {} (confidence {confidence:.2}) by {}: benefit {benefit:.2} against cost {cost:.2}.",
-                rc.kind,
+                "Expected to relieve {kind:?} on {} (confidence {confidence:.2}) by {}: benefit {benefit:.2} against cost {cost:.2}.",
                 target.deployment,
                 steps.join(", then ")
             ),
@@ -359,7 +458,7 @@ impl Planner {
             plan_hash: String::new(),
         };
         plan.plan_hash = plan_hash(&plan);
-        Some(plan)
+        plan
     }
 
     fn latency(&self, action: ActionType) -> u32 {
@@ -369,18 +468,6 @@ impl Planner {
             PatchKind::Config => self.config.config_latency_seconds,
         }
     }
-}
-
-/// Whether plan `a` should replace plan `b` for the same Deployment: higher score,
-/// then higher confidence, then the earlier root-cause kind and policy name.
-fn better(a: &RemediationPlan, b: &RemediationPlan) -> bool {
-    a.score
-        .total_cmp(&b.score)
-        .then_with(|| a.confidence.total_cmp(&b.confidence))
-        .then_with(|| b.root_cause.cmp(&a.root_cause))
-        .then_with(|| b.policy.cmp(&a.policy))
-        .then_with(|| b.plan_hash.cmp(&a.plan_hash))
-        .is_gt()
 }
 
 /// From `severity.weight() × confidence`: at least 0.75 Critical, 0.5 High, 0.25
@@ -747,6 +834,49 @@ mod tests {
         q.actions[0].replicas = Some(6);
         assert_ne!(plan_hash(&q), p.plan_hash);
         assert!(p.plan_hash.chars().all(|c| c.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn plan_hash_is_the_sha256_of_the_json_without_the_hash_floats_with_6_decimals() {
+        let p = plan(
+            vec![rc(RootCauseKind::LoadSpike, 0.8)],
+            &[target(&[ActionType::ScaleUp, ActionType::RebalanceLoad], 4)],
+        )
+        .remove(0);
+        let mut q = p.clone();
+        q.plan_hash = String::new();
+        // The plan's only fractional numbers are its top-level figures.
+        let mut value = serde_json::to_value(&q).unwrap();
+        for key in ["confidence", "cost", "benefit", "score"] {
+            let f = value[key].as_f64().unwrap();
+            value[key] = serde_json::Value::String(format!("{f:.6}"));
+        }
+        let digest = Sha256::digest(serde_json::to_vec(&value).unwrap());
+        let want: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(p.plan_hash, want);
+        assert_eq!(plan_hash(&q), want);
+    }
+
+    #[test]
+    fn a_full_tie_between_plans_for_one_deployment_goes_to_the_smaller_hash() {
+        use ActionType::*;
+        // Two targets of one policy on one Deployment whose plans tie on score,
+        // confidence, kind and policy but differ in content (the replicas).
+        let a = target(&[ScaleUp], 4);
+        let mut b = target(&[ScaleUp], 5);
+        b.envelope.scale = Some(bounds(1, 10, 3));
+        let cause = vec![rc(RootCauseKind::LoadSpike, 0.8)];
+        let one = plan(cause.clone(), std::slice::from_ref(&a)).remove(0);
+        let two = plan(cause.clone(), std::slice::from_ref(&b)).remove(0);
+        assert_eq!(one.score, two.score);
+        assert_ne!(one.plan_hash, two.plan_hash);
+        let want = if one.plan_hash < two.plan_hash {
+            &one
+        } else {
+            &two
+        };
+        assert_eq!(&plan(cause.clone(), &[a.clone(), b.clone()])[0], want);
+        assert_eq!(&plan(cause, &[b, a])[0], want);
     }
 
     #[test]

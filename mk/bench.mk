@@ -1,0 +1,30 @@
+# Engine benchmarks: criterion over generated violation streams (benches/engine.rs),
+# then one summary line read from criterion's estimates (mk/bench_summary.py).
+# Included from the root Makefile, which defines CARGO and CARGO_TARGET_DIR.
+#
+#   make bench                      everything, about 3 minutes once built
+#   make bench BENCH_FILTER=plan    only the benchmarks whose id matches
+#   make bench BENCH_PIN=           do not pin to one core
+#   make bench-summary              the summary of the last run, without running
+
+PYTHON ?= python3
+# One core, the last one: the targets are stated for one core of the machine.
+BENCH_CPU ?= $(shell echo $$(( $$(nproc) - 1 )))
+BENCH_PIN ?= $(shell command -v taskset >/dev/null 2>&1 && echo taskset -c $(BENCH_CPU))
+BENCH_FILTER ?=
+# median (robust to the other work of a shared machine) or mean.
+BENCH_ESTIMATE ?= median
+BENCH_DIR = $(CARGO_TARGET_DIR)/criterion
+
+.PHONY: bench bench-build bench-summary
+
+bench-build: ## Build the engine benchmarks (release)
+	$(CARGO) bench --locked --bench engine --no-run
+
+bench: bench-build ## Engine benchmarks (criterion); ends with a BENCH line
+	@echo "bench: $$(nproc) cores, pinned with '$(BENCH_PIN)'; before: $$(uptime)"
+	$(BENCH_PIN) $(CARGO) bench --locked --bench engine -- $(BENCH_FILTER)
+	@$(PYTHON) mk/bench_summary.py --estimate $(BENCH_ESTIMATE) --table $(BENCH_DIR)
+
+bench-summary: ## Summary of the last benchmark run (table, targets, BENCH line)
+	@$(PYTHON) mk/bench_summary.py --estimate $(BENCH_ESTIMATE) --table $(BENCH_DIR)
