@@ -115,7 +115,7 @@ fn watch_deployment(client: &Client, name: &str) -> watch::Receiver<Seen> {
         while let Some(ev) = s.next().await {
             let at = Instant::now();
             if let Ok(d) = ev {
-                let r = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+                let r = d.spec.replicas.unwrap_or(1);
                 let _ = tx.send((r, d.annotations().clone(), at));
             }
         }
