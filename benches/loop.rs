@@ -157,17 +157,21 @@ async fn approve_to_scale(client: &Client) -> Vec<f64> {
     let target = "bench-scale";
     fresh_deployment(client, target, 1).await;
     // A query that never violates, so that the analyzer writes no plan of its own.
-    fresh_policy(client, "bench-scale-policy", json!({
-        "targetRef": {"name": target},
-        "query": "vector(0)",
-        "condition": {"operator": "GreaterThan", "threshold": 1},
-        "evaluationInterval": "30s",
-        "remediation": {
-            "allowedActions": ["SCALE_UP", "SCALE_DOWN"],
-            "scale": {"minReplicas": 1, "maxReplicas": 200, "maxStep": 1},
-            "cooldown": "0s", "approvalTtl": "1h"
-        }
-    }))
+    fresh_policy(
+        client,
+        "bench-scale-policy",
+        json!({
+            "targetRef": {"name": target},
+            "query": "vector(0)",
+            "condition": {"operator": "GreaterThan", "threshold": 1},
+            "evaluationInterval": "30s",
+            "remediation": {
+                "allowedActions": ["SCALE_UP", "SCALE_DOWN"],
+                "scale": {"minReplicas": 1, "maxReplicas": 200, "maxStep": 1},
+                "cooldown": "0s", "approvalTtl": "1h"
+            }
+        }),
+    )
     .await;
     let plans: Api<RemediationPolicy> = Api::namespaced(client.clone(), NS);
     let mut rx = watch_deployment(client, target);
@@ -311,7 +315,10 @@ async fn detection(client: &Client, http: &reqwest::Client, simulator: &str) -> 
             Duration::from_millis(100),
             || async {
                 let s = policies.get(&vp).await.ok()?.status?;
-                let ready = s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True");
+                let ready = s
+                    .conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == "True");
                 (ready && s.recent_samples.len() >= 2).then_some(())
             },
         )
@@ -324,7 +331,9 @@ async fn detection(client: &Client, http: &reqwest::Client, simulator: &str) -> 
             let name = name.clone();
             tokio::spawn(async move {
                 let mut s = std::pin::pin!(
-                    watcher(plans, watcher::Config::default()).default_backoff().applied_objects()
+                    watcher(plans, watcher::Config::default())
+                        .default_backoff()
+                        .applied_objects()
                 );
                 while let Some(ev) = s.next().await {
                     let at = Instant::now();
@@ -339,7 +348,10 @@ async fn detection(client: &Client, http: &reqwest::Client, simulator: &str) -> 
         };
         tokio::time::sleep(Duration::from_millis(500)).await; // the watch's initial list
 
-        let wall0 = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
+        let wall0 = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
         let t0 = Instant::now();
         let r = http
             .post(format!("{simulator}/faults/{name}"))
@@ -348,12 +360,13 @@ async fn detection(client: &Client, http: &reqwest::Client, simulator: &str) -> 
             .await
             .expect("simulator reachable");
         assert!(r.status().is_success(), "fault injection: {}", r.status());
-        let (t1, plan) = tokio::time::timeout(Duration::from_secs(120), rx.wait_for(Option::is_some))
-            .await
-            .expect("a plan within 120 s")
-            .unwrap()
-            .clone()
-            .unwrap();
+        let (t1, plan) =
+            tokio::time::timeout(Duration::from_secs(120), rx.wait_for(Option::is_some))
+                .await
+                .expect("a plan within 120 s")
+                .unwrap()
+                .clone()
+                .unwrap();
         w.abort();
         let s = policies.get(&vp).await.unwrap().status.unwrap_or_default();
         let after: Vec<i64> = s
@@ -373,7 +386,10 @@ async fn detection(client: &Client, http: &reqwest::Client, simulator: &str) -> 
         );
         out.push(d);
         // Stop the overload so this Deployment does not keep the analyzer busy.
-        let _ = http.delete(format!("{simulator}/faults/{name}")).send().await;
+        let _ = http
+            .delete(format!("{simulator}/faults/{name}"))
+            .send()
+            .await;
     }
     out
 }
@@ -392,7 +408,11 @@ fn operator_pid() -> u32 {
         .filter(|&p| p != std::process::id())
         .collect();
     // Prefer the one whose listen address is ours.
-    let port = var("MAPEK_E2E_OPERATOR").rsplit(':').next().unwrap().to_string();
+    let port = var("MAPEK_E2E_OPERATOR")
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_string();
     for &p in &pids {
         let env = std::fs::read(format!("/proc/{p}/environ")).unwrap_or_default();
         if String::from_utf8_lossy(&env).contains(&format!("MAPE_K_LISTEN=127.0.0.1:{port}")) {
@@ -418,7 +438,10 @@ fn cpu_seconds(pid: u32) -> f64 {
     // After the command: state is field 3, utime 14 and stime 15 (1-based overall).
     let utime: f64 = f[11].parse().unwrap();
     let stime: f64 = f[12].parse().unwrap();
-    let out = std::process::Command::new("getconf").arg("CLK_TCK").output().unwrap();
+    let out = std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .unwrap();
     let tck: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
     (utime + stime) / tck
 }
@@ -543,7 +566,12 @@ async fn main() {
     let fp = footprint(&client, &http).await;
     println!(
         "footprint: peak RSS (VmHWM) {:.1} MiB, RSS now {:.1} MiB; over {:.1} ticks of {FOOTPRINT_INTERVAL_S}s: {:.2} CPU s/tick, {:.1} Prometheus queries/tick, {:.0} policy evaluations/tick",
-        fp.peak_rss_mib, fp.rss_mib, fp.ticks, fp.cpu_per_tick, fp.queries_per_tick, fp.evaluations_per_tick
+        fp.peak_rss_mib,
+        fp.rss_mib,
+        fp.ticks,
+        fp.cpu_per_tick,
+        fp.queries_per_tick,
+        fp.evaluations_per_tick
     );
 
     println!(
