@@ -337,11 +337,11 @@ async fn detection(client: &Client, http: &reqwest::Client, simulator: &str) -> 
                 );
                 while let Some(ev) = s.next().await {
                     let at = Instant::now();
-                    if let Ok(p) = ev {
-                        if p.spec.plan.target == name {
-                            let _ = tx.send(Some((at, p.name_any())));
-                            return;
-                        }
+                    if let Ok(p) = ev
+                        && p.spec.plan.target == name
+                    {
+                        let _ = tx.send(Some((at, p.name_any())));
+                        return;
                     }
                 }
             })
