@@ -1,0 +1,584 @@
+//! The closed-loop benchmark: the operator running as its own process against the
+//! local Kubernetes API server, Prometheus and the workload simulator, all started
+//! by `e2e/run-local` (run it with `make bench-e2e`). Measures, in one run:
+//!
+//! 1. approve-to-scale latency over 100 approvals, and the floor: a bare client
+//!    that reacts to an annotation by patching the `scale` subresource;
+//! 2. detection latency: from an injected overload to the RemediationPolicy;
+//! 3. the operator's footprint with 1,000 ViolationPolicies over 1,000 Deployments.
+//!
+//! Prints what it measured and ends with one `BENCH_E2E ...` line. It asserts on
+//! nothing: a timing is a measurement, not a test.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, ResourceExt};
+use mapek::crd::{ExecutionPhase, RemediationPolicy, ViolationPolicy};
+use prometheus_http_query::reqwest;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+const NS: &str = "default";
+const APPROVALS: usize = 100;
+const DETECTIONS: usize = 5;
+const FOOTPRINT_POLICIES: usize = 1000;
+const FOOTPRINT_QUERIES: usize = 100;
+const FOOTPRINT_INTERVAL_S: u64 = 10;
+
+fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run through e2e/run-local"))
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Nearest-rank percentile of sorted values.
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn summary(name: &str, v: &[f64]) -> (f64, f64) {
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let (p50, p99) = (pct(&s, 50.0), pct(&s, 99.0));
+    println!(
+        "{name}: n={} min={:.1} p50={:.1} p90={:.1} p99={:.1} max={:.1} (ms)",
+        s.len(),
+        s.first().copied().unwrap_or(f64::NAN),
+        p50,
+        pct(&s, 90.0),
+        p99,
+        s.last().copied().unwrap_or(f64::NAN)
+    );
+    (p50, p99)
+}
+
+fn deployment(name: &str, replicas: i32) -> Deployment {
+    serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": NS, "labels": {"mapek.io/simulate": "true"}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": name, "image": format!("{name}:1")}]}
+            }
+        }
+    }))
+    .unwrap()
+}
+
+fn policy(name: &str, spec: Value) -> ViolationPolicy {
+    serde_json::from_value(json!({
+        "apiVersion": "mapek.io/v1alpha1", "kind": "ViolationPolicy",
+        "metadata": {"name": name, "namespace": NS}, "spec": spec
+    }))
+    .unwrap()
+}
+
+async fn fresh_deployment(client: &Client, name: &str, replicas: i32) {
+    let api: Api<Deployment> = Api::namespaced(client.clone(), NS);
+    let _ = api.delete(name, &DeleteParams::default()).await;
+    api.create(&PostParams::default(), &deployment(name, replicas))
+        .await
+        .expect("Deployment created");
+}
+
+async fn fresh_policy(client: &Client, name: &str, spec: Value) {
+    let api: Api<ViolationPolicy> = Api::namespaced(client.clone(), NS);
+    let _ = api.delete(name, &DeleteParams::default()).await;
+    api.create(&PostParams::default(), &policy(name, spec))
+        .await
+        .expect("ViolationPolicy created");
+}
+
+/// Watches one Deployment and publishes its `spec.replicas`, its annotations and
+/// the instant the event carrying them arrived.
+type Seen = (i32, std::collections::BTreeMap<String, String>, Instant);
+
+fn watch_deployment(client: &Client, name: &str) -> watch::Receiver<Seen> {
+    let api: Api<Deployment> = Api::namespaced(client.clone(), NS);
+    let (tx, rx) = watch::channel((-1, Default::default(), Instant::now()));
+    let cfg = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    tokio::spawn(async move {
+        let mut s = std::pin::pin!(watcher(api, cfg).default_backoff().applied_objects());
+        while let Some(ev) = s.next().await {
+            let at = Instant::now();
+            if let Ok(d) = ev {
+                let r = d.spec.replicas.unwrap_or(1);
+                let _ = tx.send((r, d.annotations().clone(), at));
+            }
+        }
+    });
+    rx
+}
+
+/// Waits until the watched replicas equal `target`; returns the event's instant.
+async fn replicas_reach(rx: &mut watch::Receiver<Seen>, target: i32) -> Instant {
+    let seen = tokio::time::timeout(
+        Duration::from_secs(60),
+        rx.wait_for(|(r, _, _)| *r == target),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("replicas did not reach {target} within 60 s"))
+    .expect("watch running");
+    seen.2
+}
+
+async fn wait_until<T, F, Fut>(what: &str, timeout: Duration, every: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(every).await;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 1. Approve to scale, and the floor.
+
+async fn approve_to_scale(client: &Client) -> Vec<f64> {
+    let target = "bench-scale";
+    fresh_deployment(client, target, 1).await;
+    // A query that never violates, so that the analyzer writes no plan of its own.
+    fresh_policy(
+        client,
+        "bench-scale-policy",
+        json!({
+            "targetRef": {"name": target},
+            "query": "vector(0)",
+            "condition": {"operator": "GreaterThan", "threshold": 1},
+            "evaluationInterval": "30s",
+            "remediation": {
+                "allowedActions": ["SCALE_UP", "SCALE_DOWN"],
+                "scale": {"minReplicas": 1, "maxReplicas": 200, "maxStep": 1},
+                "cooldown": "0s", "approvalTtl": "1h"
+            }
+        }),
+    )
+    .await;
+    let plans: Api<RemediationPolicy> = Api::namespaced(client.clone(), NS);
+    let mut rx = watch_deployment(client, target);
+    replicas_reach(&mut rx, 1).await;
+
+    let mut out = Vec::with_capacity(APPROVALS);
+    for i in 0..APPROVALS {
+        let current = rx.borrow().0;
+        let want = current + 1;
+        let mut plan: mapek::engine::model::RemediationPlan = serde_json::from_value(json!({
+            "target": target, "policy": "bench-scale-policy", "rootCause": "LoadSpike", "confidence": 0.9,
+            "actions": [{"id": "a1", "actionType": "SCALE_UP", "target": target, "replicas": want,
+                         "priority": "High", "estimatedLatencySeconds": 30}],
+            "expectedImpact": "bench", "risk": "Low", "priority": "High",
+            "cost": 0.15, "benefit": 0.9, "score": 0.75, "planHash": ""
+        }))
+        .unwrap();
+        plan.plan_hash = mapek::engine::plan_hash(&plan);
+        let name = format!("bench-scale-{i:03}");
+        let rp: RemediationPolicy = serde_json::from_value(json!({
+            "apiVersion": "mapek.io/v1alpha1", "kind": "RemediationPolicy",
+            "metadata": {"name": name, "namespace": NS},
+            "spec": serde_json::to_value(mapek::crd::RemediationPolicySpec {
+                plan: plan.clone(),
+                evidence: mapek::crd::Evidence::default(),
+            }).unwrap()
+        }))
+        .unwrap();
+        let _ = plans.delete(&name, &DeleteParams::default()).await;
+        plans
+            .create(&PostParams::default(), &rp)
+            .await
+            .expect("plan created");
+        // The executor has seen the new plan (written its Pending status) before t0,
+        // so that the latency is the approval's alone.
+        wait_until(
+            "the executor to see the plan",
+            Duration::from_secs(30),
+            Duration::from_millis(20),
+            || async { plans.get(&name).await.ok()?.status.map(|_| ()) },
+        )
+        .await;
+
+        let patch = json!({"metadata": {"annotations": {"mapek.io/approve": plan.plan_hash}}});
+        let t0 = Instant::now();
+        plans
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .expect("approved");
+        let t1 = replicas_reach(&mut rx, want).await;
+        out.push(ms(t1 - t0));
+
+        wait_until(
+            "the plan to complete",
+            Duration::from_secs(60),
+            Duration::from_millis(20),
+            || async {
+                let p = plans.get(&name).await.ok()?;
+                (p.status?.phase == ExecutionPhase::Completed).then_some(())
+            },
+        )
+        .await;
+    }
+    out
+}
+
+async fn floor(client: &Client) -> Vec<f64> {
+    let target = "bench-floor";
+    fresh_deployment(client, target, 1).await;
+    let api: Api<Deployment> = Api::namespaced(client.clone(), NS);
+
+    // The bare client: on `bench/approve=<n>`, patch the scale subresource to n.
+    let mut seen = watch_deployment(client, target);
+    let scaler = {
+        let api = api.clone();
+        let mut seen = seen.clone();
+        tokio::spawn(async move {
+            let mut done = 1;
+            while seen.changed().await.is_ok() {
+                let n = seen
+                    .borrow_and_update()
+                    .1
+                    .get("bench/approve")
+                    .and_then(|v| v.parse::<i32>().ok());
+                if let Some(n) = n.filter(|&n| n != done) {
+                    let patch = json!({"spec": {"replicas": n}});
+                    api.patch_scale(target, &PatchParams::default(), &Patch::Merge(&patch))
+                        .await
+                        .expect("scale patched");
+                    done = n;
+                }
+            }
+        })
+    };
+    replicas_reach(&mut seen, 1).await;
+
+    let mut out = Vec::with_capacity(APPROVALS);
+    for _ in 0..APPROVALS {
+        let want = seen.borrow().0 + 1;
+        let patch = json!({"metadata": {"annotations": {"bench/approve": want.to_string()}}});
+        let t0 = Instant::now();
+        api.patch(target, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .expect("annotated");
+        let t1 = replicas_reach(&mut seen, want).await;
+        out.push(ms(t1 - t0));
+    }
+    scaler.abort();
+    out
+}
+
+// ---------------------------------------------------------------------------
+// 2. Detection.
+
+struct Detection {
+    total_ms: f64,
+    first_violation_ms: f64,
+    violations_before_plan: usize,
+}
+
+async fn detection(client: &Client, http: &reqwest::Client, simulator: &str) -> Vec<Detection> {
+    let plans: Api<RemediationPolicy> = Api::namespaced(client.clone(), NS);
+    let policies: Api<ViolationPolicy> = Api::namespaced(client.clone(), NS);
+    let mut out = Vec::new();
+    for i in 0..DETECTIONS {
+        let name = format!("bench-detect-{i}");
+        let vp = format!("{name}-latency");
+        fresh_deployment(client, &name, 2).await;
+        fresh_policy(client, &vp, json!({
+            "targetRef": {"name": name},
+            "query": format!("mapek_sim_latency_seconds{{deployment=\"{name}\"}}"),
+            "condition": {"operator": "GreaterThan", "threshold": 0.5},
+            "severity": "critical", "evaluationInterval": "2s",
+            "remediation": {"allowedActions": ["SCALE_UP"], "scale": {"minReplicas": 2, "maxReplicas": 6, "maxStep": 3}}
+        }))
+        .await;
+        // Healthy and evaluated at least twice before the fault.
+        wait_until(
+            "the policy to be Ready",
+            Duration::from_secs(60),
+            Duration::from_millis(100),
+            || async {
+                let s = policies.get(&vp).await.ok()?.status?;
+                let ready = s
+                    .conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == "True");
+                (ready && s.recent_samples.len() >= 2).then_some(())
+            },
+        )
+        .await;
+
+        // Watch plans for this target from before the fault.
+        let (tx, mut rx) = watch::channel(None::<(Instant, String)>);
+        let w = {
+            let plans = plans.clone();
+            let name = name.clone();
+            tokio::spawn(async move {
+                let mut s = std::pin::pin!(
+                    watcher(plans, watcher::Config::default())
+                        .default_backoff()
+                        .applied_objects()
+                );
+                while let Some(ev) = s.next().await {
+                    let at = Instant::now();
+                    if let Ok(p) = ev
+                        && p.spec.plan.target == name
+                    {
+                        let _ = tx.send(Some((at, p.name_any())));
+                        return;
+                    }
+                }
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(500)).await; // the watch's initial list
+
+        let wall0 = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        let t0 = Instant::now();
+        let r = http
+            .post(format!("{simulator}/faults/{name}"))
+            .json(&json!({"kind": "overload", "loadRps": 350}))
+            .send()
+            .await
+            .expect("simulator reachable");
+        assert!(r.status().is_success(), "fault injection: {}", r.status());
+        let (t1, plan) =
+            tokio::time::timeout(Duration::from_secs(120), rx.wait_for(Option::is_some))
+                .await
+                .expect("a plan within 120 s")
+                .unwrap()
+                .clone()
+                .unwrap();
+        w.abort();
+        let s = policies.get(&vp).await.unwrap().status.unwrap_or_default();
+        let after: Vec<i64> = s
+            .recent_violations
+            .iter()
+            .map(|v| v.time.0.as_millisecond())
+            .filter(|&t| t >= wall0)
+            .collect();
+        let d = Detection {
+            total_ms: ms(t1 - t0),
+            first_violation_ms: after.first().map_or(f64::NAN, |&t| (t - wall0) as f64),
+            violations_before_plan: after.len(),
+        };
+        println!(
+            "detection {name}: plan {plan} after {:.0} ms; first violation stamped {:.0} ms after the fault (status times have 1 s resolution, so this is truncated by up to 1 s); {} violations recorded by the time the plan was read",
+            d.total_ms, d.first_violation_ms, d.violations_before_plan
+        );
+        out.push(d);
+        // Stop the overload so this Deployment does not keep the analyzer busy.
+        let _ = http
+            .delete(format!("{simulator}/faults/{name}"))
+            .send()
+            .await;
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// 3. Footprint.
+
+fn operator_pid() -> u32 {
+    let out = std::process::Command::new("pgrep")
+        .args(["-f", "mapek-operator run"])
+        .output()
+        .expect("pgrep runs");
+    let pids: Vec<u32> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .filter(|&p| p != std::process::id())
+        .collect();
+    // Prefer the one whose listen address is ours.
+    let port = var("MAPEK_E2E_OPERATOR")
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_string();
+    for &p in &pids {
+        let env = std::fs::read(format!("/proc/{p}/environ")).unwrap_or_default();
+        if String::from_utf8_lossy(&env).contains(&format!("MAPE_K_LISTEN=127.0.0.1:{port}")) {
+            return p;
+        }
+    }
+    *pids.first().expect("the operator runs")
+}
+
+fn status_kib(pid: u32, field: &str) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    s.lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn cpu_seconds(pid: u32) -> f64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let rest = &s[s.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // After the command: state is field 3, utime 14 and stime 15 (1-based overall).
+    let utime: f64 = f[11].parse().unwrap();
+    let stime: f64 = f[12].parse().unwrap();
+    let out = std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .unwrap();
+    let tck: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    (utime + stime) / tck
+}
+
+async fn operator_counter(http: &reqwest::Client, name: &str) -> f64 {
+    let text = http
+        .get(format!("{}/metrics", var("MAPEK_E2E_OPERATOR")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+        .sum()
+}
+
+struct Footprint {
+    peak_rss_mib: f64,
+    rss_mib: f64,
+    cpu_per_tick: f64,
+    queries_per_tick: f64,
+    evaluations_per_tick: f64,
+    ticks: f64,
+}
+
+async fn footprint(client: &Client, http: &reqwest::Client) -> Footprint {
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), NS);
+    let policies: Api<ViolationPolicy> = Api::namespaced(client.clone(), NS);
+    let started = Instant::now();
+    futures::stream::iter(0..FOOTPRINT_POLICIES)
+        .map(|i| {
+            let (deployments, policies) = (deployments.clone(), policies.clone());
+            async move {
+                let name = format!("fp-{i:04}");
+                deployments
+                    .create(&PostParams::default(), &deployment(&name, 2))
+                    .await?;
+                // 100 distinct queries, each shared by 10 policies; never violating.
+                let g = i % FOOTPRINT_QUERIES;
+                let spec = json!({
+                    "targetRef": {"name": name},
+                    "query": format!("max(mapek_sim_latency_seconds{{deployment=\"fp-{g:04}\"}})"),
+                    "condition": {"operator": "GreaterThan", "threshold": 1000},
+                    "evaluationInterval": format!("{FOOTPRINT_INTERVAL_S}s"),
+                    "remediation": {"allowedActions": ["SCALE_UP"], "scale": {"minReplicas": 1, "maxReplicas": 4, "maxStep": 1}}
+                });
+                policies
+                    .create(&PostParams::default(), &policy(&format!("{name}-vp"), spec))
+                    .await?;
+                Ok::<_, kube::Error>(())
+            }
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<_>>()
+        .await
+        .expect("footprint objects created");
+    println!(
+        "footprint: created {FOOTPRINT_POLICIES} Deployments and {FOOTPRINT_POLICIES} ViolationPolicies in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    // Let every policy be evaluated a few times before measuring.
+    tokio::time::sleep(Duration::from_secs(3 * FOOTPRINT_INTERVAL_S)).await;
+
+    let pid = operator_pid();
+    let window = Duration::from_secs(6 * FOOTPRINT_INTERVAL_S);
+    let (cpu0, q0, e0) = (
+        cpu_seconds(pid),
+        operator_counter(http, "mapek_prometheus_queries_total").await,
+        operator_counter(http, "mapek_reconcile_total{controller=\"monitor\"}").await,
+    );
+    let t0 = Instant::now();
+    tokio::time::sleep(window).await;
+    let (cpu1, q1, e1) = (
+        cpu_seconds(pid),
+        operator_counter(http, "mapek_prometheus_queries_total").await,
+        operator_counter(http, "mapek_reconcile_total{controller=\"monitor\"}").await,
+    );
+    let ticks = t0.elapsed().as_secs_f64() / FOOTPRINT_INTERVAL_S as f64;
+    Footprint {
+        peak_rss_mib: status_kib(pid, "VmHWM:") as f64 / 1024.0,
+        rss_mib: status_kib(pid, "VmRSS:") as f64 / 1024.0,
+        cpu_per_tick: (cpu1 - cpu0) / ticks,
+        queries_per_tick: (q1 - q0) / ticks,
+        evaluations_per_tick: (e1 - e0) / ticks,
+        ticks,
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    // `cargo bench` passes `--bench`; nothing else is understood.
+    let client = Client::try_default().await.expect("KUBECONFIG reachable");
+    let http = reqwest::Client::new();
+    let simulator = var("MAPEK_E2E_SIMULATOR");
+
+    println!("== 1. approve to scale ({APPROVALS} approvals) and the floor");
+    let op = approve_to_scale(&client).await;
+    let fl = floor(&client).await;
+    let (op50, op99) = summary("approve-to-scale", &op);
+    let (fl50, fl99) = summary("floor (bare client)", &fl);
+    println!(
+        "ratio p99/floor p99 = {:.2} (target <= 2); p50/floor p50 = {:.2}",
+        op99 / fl99,
+        op50 / fl50
+    );
+
+    println!("== 2. detection ({DETECTIONS} Deployments, evaluationInterval 2s, scrape 1s)");
+    let det = detection(&client, &http, &simulator).await;
+    let totals: Vec<f64> = det.iter().map(|d| d.total_ms).collect();
+    let (d50, _) = summary("detection (fault to plan)", &totals);
+    let dmax = totals.iter().cloned().fold(f64::NAN, f64::max);
+    let firsts: Vec<f64> = det.iter().map(|d| d.first_violation_ms).collect();
+    summary(
+        "fault to first violation (1 s resolution, truncated)",
+        &firsts,
+    );
+
+    println!(
+        "== 3. footprint ({FOOTPRINT_POLICIES} ViolationPolicies over {FOOTPRINT_POLICIES} Deployments, {FOOTPRINT_QUERIES} distinct queries x 10 policies, every {FOOTPRINT_INTERVAL_S}s)"
+    );
+    let fp = footprint(&client, &http).await;
+    println!(
+        "footprint: peak RSS (VmHWM) {:.1} MiB, RSS now {:.1} MiB; over {:.1} ticks of {FOOTPRINT_INTERVAL_S}s: {:.2} CPU s/tick, {:.1} Prometheus queries/tick, {:.0} policy evaluations/tick",
+        fp.peak_rss_mib,
+        fp.rss_mib,
+        fp.ticks,
+        fp.cpu_per_tick,
+        fp.queries_per_tick,
+        fp.evaluations_per_tick
+    );
+
+    println!(
+        "BENCH_E2E approve_to_scale_p50_ms={op50:.0} approve_to_scale_p99_ms={op99:.0} floor_p50_ms={fl50:.0} floor_p99_ms={fl99:.0} detection_p50_ms={d50:.0} detection_max_ms={dmax:.0} operator_peak_rss_mib={:.1} cpu_seconds_per_tick={:.3} queries_per_tick={:.1}",
+        fp.peak_rss_mib, fp.cpu_per_tick, fp.queries_per_tick
+    );
+}
