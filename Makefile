@@ -11,6 +11,7 @@ TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 
 include mk/packaging.mk
 include mk/bench.mk
+include mk/bench-e2e.mk
 include e2e/local-cluster.mk
 
 help: ## List the targets
