@@ -24,6 +24,8 @@ use crate::prometheus::{Prometheus, QueryError};
 
 /// Most queries in flight at once.
 const QUERY_CONCURRENCY: usize = 8;
+/// Most status writes in flight at once.
+const WRITE_CONCURRENCY: usize = 16;
 /// Longest wait between evaluations of a failing policy.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
@@ -102,18 +104,32 @@ async fn tick(
         .await;
     ctx.metrics.prometheus_queries.inc_by(results.len() as u64);
 
-    let mut wake = std::collections::BTreeSet::new();
+    // Each policy's status is its own PATCH: write them concurrently (bounded), or a
+    // thousand policies would take a thousand round trips per tick.
+    let mut jobs = Vec::new();
     for (query, result) in results {
         if result.is_err() {
             ctx.metrics.prometheus_query_errors.inc();
         }
+        let result = Arc::new(result);
         for p in &due[&query] {
             let key = ObjectRef::from_obj(p.as_ref());
-            let s = schedules.entry(key).or_default();
-            if let Some(ns) = evaluate(ctx, p, s, &result, now).await {
-                wake.insert(ns);
-            }
+            let schedule = schedules.remove(&key).unwrap_or_default();
+            jobs.push((key, p.clone(), schedule, result.clone()));
         }
+    }
+    let evaluated: Vec<_> = stream::iter(jobs)
+        .map(|(key, p, mut schedule, result)| async move {
+            let woke = evaluate(ctx, &p, &mut schedule, &result, now).await;
+            (key, schedule, woke)
+        })
+        .buffer_unordered(WRITE_CONCURRENCY)
+        .collect()
+        .await;
+    let mut wake = std::collections::BTreeSet::new();
+    for (key, schedule, woke) in evaluated {
+        schedules.insert(key, schedule);
+        wake.extend(woke);
     }
     for ns in wake {
         // A full channel means the analyzer is already due to run.
