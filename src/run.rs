@@ -120,10 +120,8 @@ pub async fn run(args: RunArgs) -> Result<()> {
         max_concurrent_executions: args.max_concurrent_executions,
     };
     let ctx = Arc::new(Context::new(client.clone(), settings, metrics.clone()));
-    let policies: Api<ViolationPolicy> = match &args.namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
+    let policies: Api<ViolationPolicy> =
+        controllers::scoped_api(&client, args.namespace.as_deref());
     let (store, writer) = reflector::store();
     let policy_watch = reflector(writer, watcher(policies, watcher::Config::default()))
         .default_backoff()
@@ -133,10 +131,8 @@ pub async fn run(args: RunArgs) -> Result<()> {
                 tracing::warn!(error = %e, "ViolationPolicy watch error");
             }
         });
-    let plans_api: Api<RemediationPolicy> = match &args.namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
+    let plans_api: Api<RemediationPolicy> =
+        controllers::scoped_api(&client, args.namespace.as_deref());
     let (plan_store, plan_writer) = reflector::store();
     let plan_watch = reflector(
         plan_writer,

@@ -22,10 +22,7 @@ use crate::metrics::OutcomeLabels;
 
 /// Rebuilds the learned statistics from every PolicyOutcome the operator can see.
 pub async fn load(ctx: &Context, namespace: Option<&str>) -> Result<KnowledgeBase, kube::Error> {
-    let api: Api<PolicyOutcome> = match namespace {
-        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
-        None => Api::all(ctx.client.clone()),
-    };
+    let api: Api<PolicyOutcome> = super::scoped_api(&ctx.client, namespace);
     let outcomes = api.list(&ListParams::default()).await?;
     let kb = KnowledgeBase::from_outcomes(outcomes.items.iter().map(|o| &o.spec.outcome));
     tracing::info!(

@@ -42,6 +42,18 @@ impl Default for Settings {
     }
 }
 
+/// An API over one namespace, or over all of them when `namespace` is `None`.
+pub fn scoped_api<K>(client: &Client, namespace: Option<&str>) -> kube::Api<K>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => kube::Api::namespaced(client.clone(), ns),
+        None => kube::Api::all(client.clone()),
+    }
+}
+
 /// Where controllers read the time; tests pass a fixed clock.
 pub trait Clock: Send + Sync {
     /// Milliseconds since the Unix epoch.
