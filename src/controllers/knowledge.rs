@@ -105,6 +105,7 @@ pub async fn run(
     let mut ticker = tokio::time::interval(std::time::Duration::from_secs(5));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     tokio::pin!(shutdown);
+    let mut settled = std::collections::HashSet::new();
     loop {
         tokio::select! {
             _ = &mut shutdown => return,
@@ -113,15 +114,52 @@ pub async fn run(
         let started = std::time::Instant::now();
         let all = plans.state();
         update_success_rate(&ctx, &all);
+        let window_ms = ctx.settings.stabilization_window.as_millis() as i64;
         for rp in all {
-            if let Err(e) = reconcile(&ctx, &policies, &rp, &knowledge).await {
-                ctx.metrics.reconciled("knowledge", 0.0, true);
-                tracing::warn!(plan = %rp.name_any(), error = %e, "cannot record the outcome");
+            let key = rp.uid().unwrap_or_else(|| rp.name_any());
+            if settled.contains(&key) {
+                continue;
+            }
+            match reconcile(&ctx, &policies, &rp, &knowledge).await {
+                // Past its window and with its policy known, a plan's outcome is
+                // stored (now or before): do not ask the API about it again.
+                Ok(())
+                    if judged_after(&rp)
+                        .is_some_and(|t| ctx.clock.now_ms() >= t.saturating_add(window_ms))
+                        && policy_known(&policies, &rp) =>
+                {
+                    settled.insert(key);
+                }
+                Ok(()) => {}
+                Err(e) => {
+                    ctx.metrics.reconciled("knowledge", 0.0, true);
+                    tracing::warn!(plan = %rp.name_any(), error = %e, "cannot record the outcome");
+                }
             }
         }
         ctx.metrics
             .phase("knowledge", started.elapsed().as_secs_f64());
     }
+}
+
+/// When a Completed plan's execution finished: its stabilization window counts
+/// from then. `None` for plans that are not Completed.
+fn judged_after(rp: &RemediationPolicy) -> Option<Millis> {
+    let status = rp.status.as_ref()?;
+    if status.phase != ExecutionPhase::Completed {
+        return None;
+    }
+    let finished = status.execution.as_ref()?.finished_at.as_ref()?;
+    Some(finished.0.as_millisecond())
+}
+
+/// Whether the plan's ViolationPolicy is in the watch cache.
+fn policy_known(policies: &Store<ViolationPolicy>, rp: &RemediationPolicy) -> bool {
+    let namespace = rp.namespace();
+    policies
+        .state()
+        .iter()
+        .any(|p| p.namespace() == namespace && p.name_any() == rp.spec.plan.policy)
 }
 
 fn update_success_rate(ctx: &Context, plans: &[Arc<RemediationPolicy>]) {
