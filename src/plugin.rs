@@ -628,16 +628,8 @@ mod tests {
         let server = tokio::spawn(async move {
             let mut seen = Vec::new();
             while let Some((request, send)) = handle.next_request().await {
-                let method = request.method().to_string();
-                let path = request.uri().path().to_string();
-                let content_type = request
-                    .headers()
-                    .get(http::header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_string();
-                let bytes = request.into_body().collect_bytes().await.unwrap();
-                let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                let (method, path, content_type, body) =
+                    crate::controllers::testing::decode(request).await;
                 let (code, reply) = answer(&method, &path);
                 seen.push(Seen {
                     method,
@@ -645,13 +637,7 @@ mod tests {
                     content_type,
                     body,
                 });
-                send.send_response(
-                    Response::builder()
-                        .status(code)
-                        .header("content-type", "application/json")
-                        .body(Body::from(serde_json::to_vec(&reply).unwrap()))
-                        .unwrap(),
-                );
+                send.send_response(crate::controllers::testing::respond(code, &reply));
             }
             seen
         });
