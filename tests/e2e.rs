@@ -200,6 +200,17 @@ impl Env {
         .await
     }
 
+    /// Waits for the plan's PolicyOutcome and checks that it says Success.
+    async fn succeeded(&self, plan: &str) {
+        let outcome = self.outcome(plan).await;
+        assert_eq!(
+            outcome.spec.outcome.outcome,
+            OutcomeType::Success,
+            "{:?}",
+            outcome.spec
+        );
+    }
+
     /// Waits until Prometheus says `query` is below `limit`.
     async fn clears(&self, query: &str, limit: f64) {
         wait_for(
@@ -249,19 +260,7 @@ fn approve(plan: &RemediationPolicy, hash: &str) {
 #[tokio::test]
 async fn overload_is_fixed_by_an_approved_scale_up() {
     let e = env().await;
-    e.deployment("web", 2, &[]).await;
-    e.policy("web-latency", json!({
-        "targetRef": {"name": "web"},
-        "query": "mapek_sim_latency_seconds{deployment=\"web\"}",
-        "condition": {"operator": "GreaterThan", "threshold": 0.5},
-        "severity": "critical", "evaluationInterval": "2s",
-        "remediation": {"allowedActions": ["SCALE_UP"], "scale": {"minReplicas": 2, "maxReplicas": 6, "maxStep": 3}}
-    }))
-    .await;
-    e.fault("web", json!({"kind": "overload", "loadRps": 350}))
-        .await;
-
-    let plan = e.pending_plan("web").await;
+    let plan = overloaded(&e, "web").await;
     let generation = e
         .deployments()
         .get("web")
@@ -295,13 +294,7 @@ async fn overload_is_fixed_by_an_approved_scale_up() {
     e.clears("mapek_sim_latency_seconds{deployment=\"web\"}", 0.5)
         .await;
     e.not_violating("web-latency").await;
-    let outcome = e.outcome(&plan.name_any()).await;
-    assert_eq!(
-        outcome.spec.outcome.outcome,
-        OutcomeType::Success,
-        "{:?}",
-        outcome.spec
-    );
+    e.succeeded(&plan.name_any()).await;
 }
 
 /// A leak is fixed by an approved rolling restart.
@@ -343,13 +336,7 @@ async fn a_leak_is_fixed_by_an_approved_restart() {
     );
     e.clears("mapek_sim_latency_seconds{deployment=\"worker\"}", 0.5)
         .await;
-    let outcome = e.outcome(&plan.name_any()).await;
-    assert_eq!(
-        outcome.spec.outcome.outcome,
-        OutcomeType::Success,
-        "{:?}",
-        outcome.spec
-    );
+    e.succeeded(&plan.name_any()).await;
 }
 
 /// A bad setting is fixed by an approved config change of a listed env var.
@@ -406,13 +393,7 @@ async fn a_bad_setting_is_fixed_by_an_approved_config_change() {
     );
     e.clears("mapek_sim_error_ratio{deployment=\"payments\"}", 0.1)
         .await;
-    let outcome = e.outcome(&plan.name_any()).await;
-    assert_eq!(
-        outcome.spec.outcome.outcome,
-        OutcomeType::Success,
-        "{:?}",
-        outcome.spec
-    );
+    e.succeeded(&plan.name_any()).await;
 }
 
 async fn overloaded(e: &Env, name: &str) -> RemediationPolicy {
