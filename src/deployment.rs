@@ -116,9 +116,25 @@ pub fn config_value(
     }
 }
 
-/// The merge patch of the `scale` subresource that sets `spec.replicas`.
-pub fn scale_patch(replicas: i32) -> Value {
-    json!({ "spec": { "replicas": replicas } })
+/// The JSON Patch that sets `spec.replicas` of `d` (as read) to `replicas`,
+/// guarded by a `test` of the count it read, so that it fails with a conflict
+/// rather than overwrite a count another writer set since. A Deployment without
+/// `spec.replicas` is guarded by its `resourceVersion` instead.
+pub fn scale_patch(d: &Deployment, replicas: i32) -> JsonPatch {
+    let read = d.spec.replicas;
+    let mut ops = Vec::new();
+    match read {
+        Some(r) => {
+            ops.push(test("/spec/replicas", json!(r)));
+            ops.push(json!({ "op": "replace", "path": "/spec/replicas", "value": replicas }));
+        }
+        None => {
+            ops.extend(resource_version_test(d));
+            ops.push(json!({ "op": "add", "path": "/spec/replicas", "value": replicas }));
+        }
+    }
+    serde_json::from_value(Value::Array(ops))
+        .expect("the operations built above are valid RFC 6902 operations")
 }
 
 /// The merge patch that sets the restart annotation to `value`, or removes it
@@ -355,7 +371,23 @@ pub(crate) mod tests {
 
     #[test]
     fn scale_and_restart_merge_patches() {
-        assert_eq!(scale_patch(4), json!({"spec": {"replicas": 4}}));
+        let mut d = deployment(2, json!({}));
+        assert_eq!(
+            patch_json(Some(scale_patch(&d, 4))),
+            json!([
+                {"op": "test", "path": "/spec/replicas", "value": 2},
+                {"op": "replace", "path": "/spec/replicas", "value": 4}
+            ])
+        );
+        d.spec.replicas = None;
+        d.metadata.resource_version = Some("7".into());
+        assert_eq!(
+            patch_json(Some(scale_patch(&d, 4))),
+            json!([
+                {"op": "test", "path": "/metadata/resourceVersion", "value": "7"},
+                {"op": "add", "path": "/spec/replicas", "value": 4}
+            ])
+        );
         assert_eq!(
             restart_patch(Some("2024-05-01T10:00:00Z")),
             json!({"spec": {"template": {"metadata": {"annotations": {

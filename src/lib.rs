@@ -10,6 +10,7 @@ pub mod deployment;
 pub mod engine;
 pub mod error;
 pub mod execute;
+pub mod fault;
 pub mod leader;
 pub mod metrics;
 pub mod monitor;

@@ -7,11 +7,11 @@
 //! Audit of the calls behind each rule (update this list with the code):
 //! - `apps/deployments` get, patch: the analyzer reads the target Deployment
 //!   (`controllers/analyzer.rs`, `get_opt`); the executor reads it (`get_opt`, and a
-//!   fresh `get` before each config JSON Patch) and patches it (merge patch of the
-//!   restart annotation, RFC 6902 patch of env vars and annotations). Nothing lists
-//!   or watches Deployments.
-//! - `apps/deployments/scale` patch: the executor's `patch_scale` (merge patch of
-//!   `spec.replicas`); the scale subresource is never read.
+//!   fresh `get` before each scale or config JSON Patch) and patches it (merge
+//!   patch of the restart annotation, RFC 6902 patches of `spec.replicas`, env
+//!   vars and annotations, guarded by `test` operations). Nothing lists or watches
+//!   Deployments, and the `scale` subresource is not used: its patches cannot be
+//!   guarded by the replica count they replace.
 //! - `mapek.io/violationpolicies` get, list, watch: the reflector in `run.rs` (list,
 //!   watch); the executor reads a plan's policy (`get_opt`).
 //! - `mapek.io/violationpolicies/status` patch: the monitor's status merge patch.
@@ -60,12 +60,6 @@ pub const RULES: &[Rule] = &[
         api_group: "apps",
         resource: "deployments",
         verbs: &["get", "patch"],
-        scope: Scope::Watched,
-    },
-    Rule {
-        api_group: "apps",
-        resource: "deployments/scale",
-        verbs: &["patch"],
         scope: Scope::Watched,
     },
     Rule {
@@ -226,6 +220,6 @@ mod tests {
         for rule in RULES {
             assert!(yaml.contains(rule.resource), "{rule} missing in\n{yaml}");
         }
-        assert_eq!(yaml.matches("- patch").count(), 5, "{yaml}");
+        assert_eq!(yaml.matches("- patch").count(), 4, "{yaml}");
     }
 }

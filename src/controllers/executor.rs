@@ -29,6 +29,7 @@ use crate::deployment::{self, SettingRef};
 use crate::engine::model::{PatchKind, RemediationAction};
 use crate::error::Error;
 use crate::execute::{self, Observed, Step, WaitKind};
+use crate::fault;
 
 /// How often a conflicting config patch is recomputed from a fresh read.
 const MAX_PATCH_ATTEMPTS: usize = 5;
@@ -231,12 +232,18 @@ impl<'a> Reconciler<'a> {
             let step = self.claim_for(step).await?;
             let step = match step {
                 Step::Apply { index } => match self.apply(index, now).await {
-                    Ok(result) => Step::MarkSucceeded { index, result },
+                    Ok(result) => {
+                        fault::point(&format!("applied:{index}")).await;
+                        Step::MarkSucceeded { index, result }
+                    }
                     Err(PatchFailure::Refused(error)) => Step::FailAction { index, error },
                     Err(PatchFailure::Io(e)) => return Err(e.into()),
                 },
                 Step::RollBack { index } => match self.roll_back(index).await {
-                    Ok(result) => Step::MarkRolledBack { index, result },
+                    Ok(result) => {
+                        fault::point(&format!("rollback-sent:{index}")).await;
+                        Step::MarkRolledBack { index, result }
+                    }
                     Err(PatchFailure::Refused(e)) => {
                         let id = &self.rp.spec.plan.actions[index].id;
                         let earlier = self
@@ -256,6 +263,9 @@ impl<'a> Reconciler<'a> {
                 other => other,
             };
             self.record(&step, now).await?;
+            if let Some(point) = fault::after(&step) {
+                fault::point(&point).await;
+            }
             match step {
                 Step::Wait { requeue, .. } => {
                     return Ok(requeue.map_or_else(Action::await_change, Action::requeue));
@@ -391,7 +401,10 @@ impl<'a> Reconciler<'a> {
                 let replicas = action
                     .replicas
                     .ok_or_else(|| PatchFailure::Refused("no replica count".into()))?;
-                self.scale(replicas).await?;
+                let from = previous
+                    .replicas
+                    .ok_or_else(|| PatchFailure::Refused("no previous replica count".into()))?;
+                self.scale(from, replicas).await?;
             }
             PatchKind::Restart => {
                 let value = deployment::restarted_at_value(now);
@@ -408,7 +421,8 @@ impl<'a> Reconciler<'a> {
                     .config
                     .as_ref()
                     .ok_or_else(|| PatchFailure::Refused("no config setting".into()))?;
-                self.set_config(&SettingRef::from(change), Some(&change.value))
+                let expected = previous.config.as_ref().and_then(|p| p.value.as_deref());
+                self.set_config(&SettingRef::from(change), expected, Some(&change.value))
                     .await?;
             }
         }
@@ -422,7 +436,10 @@ impl<'a> Reconciler<'a> {
         match action.action_type.patch_kind() {
             PatchKind::Scale => {
                 let replicas = previous.replicas.ok_or_else(missing)?;
-                self.scale(replicas).await?;
+                let set = action
+                    .replicas
+                    .ok_or_else(|| PatchFailure::Refused("no replica count".into()))?;
+                self.scale(set, replicas).await?;
                 Ok(format!("scaled back to {replicas} replicas"))
             }
             PatchKind::Restart => {
@@ -441,7 +458,8 @@ impl<'a> Reconciler<'a> {
             }
             PatchKind::Config => {
                 let prev = previous.config.as_ref().ok_or_else(missing)?;
-                self.set_config(&SettingRef::from(prev), prev.value.as_deref())
+                let set = action.config.as_ref().map(|c| c.value.as_str());
+                self.set_config(&SettingRef::from(prev), set, prev.value.as_deref())
                     .await?;
                 Ok(match &prev.value {
                     Some(v) => format!("restored {} to {v:?}", prev.name),
@@ -451,27 +469,67 @@ impl<'a> Reconciler<'a> {
         }
     }
 
-    async fn scale(&self, replicas: i32) -> Result<(), kube::Error> {
-        self.deployments
-            .patch_scale(
-                self.target(),
-                &self.params,
-                &Patch::Merge(deployment::scale_patch(replicas)),
-            )
-            .await
-            .map(|_| ())
+    /// Scales from `from` to `to` replicas with a JSON Patch that tests `from`,
+    /// so that a replica count another writer set since it was read is never
+    /// overwritten: the action is refused instead.
+    async fn scale(&self, from: i32, to: i32) -> Result<(), PatchFailure> {
+        let mut last = String::new();
+        for _ in 0..MAX_PATCH_ATTEMPTS {
+            let d = self.deployments.get(self.target()).await?;
+            let current = deployment::replicas(&d);
+            if current == to {
+                return Ok(());
+            }
+            if current != from {
+                return Err(PatchFailure::Refused(format!(
+                    "Deployment {} has {current} replicas, not the {from} this step started from: \
+                     another writer changed it, so it is left as it is",
+                    self.target()
+                )));
+            }
+            let patch = deployment::scale_patch(&d, to);
+            match self
+                .deployments
+                .patch(self.target(), &self.params, &Patch::Json::<()>(patch))
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(e) if is_conflict(&e) => {
+                    tracing::debug!(plan = %self.name, error = %e, "scale patch conflicted; reading again");
+                    last = e.to_string();
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(PatchFailure::Refused(format!(
+            "still conflicting after {MAX_PATCH_ATTEMPTS} attempts: {last}"
+        )))
     }
 
-    /// Sets (or removes) a config setting with a test-guarded JSON Patch computed
-    /// from a fresh read; a conflict recomputes it, a bounded number of times.
+    /// Sets (or removes) a config setting that must still hold `expected` (what
+    /// the step started from) with a test-guarded JSON Patch computed from a fresh
+    /// read; a conflict recomputes it, a bounded number of times. A value another
+    /// writer set since is never overwritten: the step is refused instead.
     async fn set_config(
         &self,
         setting: &SettingRef,
+        expected: Option<&str>,
         value: Option<&str>,
     ) -> Result<(), PatchFailure> {
         let mut last = String::new();
         for _ in 0..MAX_PATCH_ATTEMPTS {
             let d = self.deployments.get(self.target()).await?;
+            let current = deployment::config_value(&d, setting)
+                .map_err(|e| PatchFailure::Refused(e.to_string()))?;
+            if current.as_deref() != value && current.as_deref() != expected {
+                return Err(PatchFailure::Refused(format!(
+                    "{} is {}, not the {} this step started from: another writer changed it, \
+                     so it is left as it is",
+                    setting.name,
+                    shown(current.as_deref()),
+                    shown(expected)
+                )));
+            }
             let patch = deployment::config_patch(&d, setting, value)
                 .map_err(|e| PatchFailure::Refused(e.to_string()))?;
             let Some(patch) = patch else {
@@ -494,6 +552,10 @@ impl<'a> Reconciler<'a> {
             "still conflicting after {MAX_PATCH_ATTEMPTS} attempts: {last}"
         )))
     }
+}
+
+fn shown(value: Option<&str>) -> String {
+    value.map_or_else(|| "absent".into(), |v| format!("{v:?}"))
 }
 
 /// The JSON merge patch (RFC 7396) that turns `old` into `new`.
@@ -554,7 +616,14 @@ mod tests {
         "/apis/mapek.io/v1alpha1/namespaces/default/remediationpolicies/fix-web/status";
     const VP: &str = "/apis/mapek.io/v1alpha1/namespaces/default/violationpolicies/web-latency";
     const DEPLOY: &str = "/apis/apps/v1/namespaces/default/deployments/web";
-    const SCALE: &str = "/apis/apps/v1/namespaces/default/deployments/web/scale";
+
+    /// The guarded scale patch from `from` to `to` replicas.
+    fn scale_ops(from: i32, to: i32) -> Value {
+        json!([
+            {"op": "test", "path": "/spec/replicas", "value": from},
+            {"op": "replace", "path": "/spec/replicas", "value": to}
+        ])
+    }
 
     impl Server {
         /// The plan, its policy and its Deployment.
@@ -633,7 +702,7 @@ mod tests {
         server.faults.push(Fault {
             method: "PATCH",
             path: DEPLOY,
-            nth: 1,
+            nth: 2,
             code: 500,
             meanwhile: None,
         });
@@ -648,25 +717,25 @@ mod tests {
                 &status_patch, // in progress
                 &status_patch, // a1 write-ahead
                 "EVENT Normal ActionStarted",
-                &format!("PATCH {SCALE}"),
-                &status_patch, // a1 succeeded
+                &format!("PATCH {DEPLOY}"), // a1 scaled
+                &status_patch,              // a1 succeeded
                 "EVENT Normal ActionSucceeded",
                 &status_patch, // a2 write-ahead
                 "EVENT Normal ActionStarted",
                 &format!("PATCH {DEPLOY}"), // answered 500
                 &status_patch,              // a2 failed
                 "EVENT Warning ActionFailed",
-                &format!("PATCH {SCALE}"), // a1 rolled back
+                &format!("PATCH {DEPLOY}"), // a1 rolled back
                 &status_patch,
                 "EVENT Normal ActionRolledBack",
                 &status_patch, // rolled back
                 "EVENT Warning RolledBack",
             ]
         );
-        let scales = requests(&server, "PATCH", SCALE);
-        assert_eq!(scales[0].body, json!({"spec": {"replicas": 4}}));
-        assert_eq!(scales[0].content_type, "application/merge-patch+json");
-        assert_eq!(scales[1].body, json!({"spec": {"replicas": 2}}));
+        let patches = requests(&server, "PATCH", DEPLOY);
+        assert_eq!(patches[0].body, scale_ops(2, 4));
+        assert_eq!(patches[0].content_type, "application/json-patch+json");
+        assert_eq!(patches[2].body, scale_ops(4, 2));
         // Write-ahead: a1 was Running with its previous replicas before the scale.
         let before_scale = status_after(&server, 2);
         assert_eq!(before_scale["execution"]["actions"][0]["status"], "Running");
@@ -744,7 +813,9 @@ mod tests {
                 "EVENT Normal Completed",
             ]
         );
-        assert!(requests(&server, "PATCH", SCALE).is_empty());
+        let patches = requests(&server, "PATCH", DEPLOY);
+        assert_eq!(patches.len(), 1, "only a2's config patch");
+        assert!(!patches[0].body.to_string().contains("/spec/replicas"));
         let first = &server
             .seen
             .iter()
@@ -766,11 +837,104 @@ mod tests {
         let rp = interrupted();
         let (result, server) = reconcile_once(&rp, Server::new(&rp, &deployment(2))).await;
         assert!(result.is_ok(), "{result:?}");
-        let scales = requests(&server, "PATCH", SCALE);
-        assert_eq!(scales.len(), 1);
-        assert_eq!(scales[0].body, json!({"spec": {"replicas": 4}}));
+        let patches = requests(&server, "PATCH", DEPLOY);
+        assert_eq!(patches.len(), 2, "a1's scale, then a2's config");
+        assert_eq!(patches[0].body, scale_ops(2, 4));
         let rp: RemediationPolicy = stored(&server, RP);
         assert_eq!(rp.status.unwrap().phase, ExecutionPhase::Completed);
+    }
+
+    #[tokio::test]
+    async fn a_replica_count_changed_since_the_write_ahead_is_not_overwritten() {
+        // a1 was written ahead at 2 replicas; another writer set 3 since.
+        let rp = interrupted();
+        let (result, server) = reconcile_once(&rp, Server::new(&rp, &deployment(3))).await;
+        assert!(result.is_ok(), "{result:?}");
+        assert!(requests(&server, "PATCH", DEPLOY).is_empty());
+        let d: Deployment = stored(&server, DEPLOY);
+        assert_eq!(d.spec.replicas, Some(3));
+        let rp: RemediationPolicy = stored(&server, RP);
+        let status = rp.status.unwrap();
+        // Nothing had finished, so nothing to roll back.
+        assert_eq!(status.phase, ExecutionPhase::RolledBack);
+        let error = status.execution.unwrap().error.unwrap();
+        assert!(error.contains("another writer"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_replica_count_changed_between_read_and_patch_is_not_overwritten() {
+        let rp = approved(vec![scale_up("a1", 4)]);
+        let mut server = Server::new(&rp, &deployment(2));
+        // While the scale patch is in flight, another writer sets 3 replicas: the
+        // patch is refused as a conflict, and the fresh read shows the other count.
+        server.faults.push(Fault {
+            method: "PATCH",
+            path: DEPLOY,
+            nth: 1,
+            code: 409,
+            meanwhile: Some(Box::new(|objects| {
+                objects.get_mut(DEPLOY).unwrap()["spec"]["replicas"] = json!(3);
+            })),
+        });
+        let (result, server) = reconcile_once(&rp, server).await;
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(requests(&server, "PATCH", DEPLOY).len(), 1);
+        let d: Deployment = stored(&server, DEPLOY);
+        assert_eq!(d.spec.replicas, Some(3));
+        let rp: RemediationPolicy = stored(&server, RP);
+        let status = rp.status.unwrap();
+        assert_eq!(status.phase, ExecutionPhase::RolledBack);
+        let exec = status.execution.unwrap();
+        assert_eq!(exec.actions[0].status, ExecutionStatus::Failed);
+        let error = exec.error.unwrap();
+        assert!(error.contains("3 replicas, not the 2"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_rollback_does_not_overwrite_a_count_another_writer_set() {
+        // a1 scaled 2 -> 4 and a2 failed; since then another writer set 5.
+        let mut rp = interrupted();
+        let status = rp.status.as_mut().unwrap();
+        let exec = status.execution.as_mut().unwrap();
+        exec.actions[0].status = ExecutionStatus::Succeeded;
+        exec.actions[1].status = ExecutionStatus::Failed;
+        let (result, server) = reconcile_once(&rp, Server::new(&rp, &deployment(5))).await;
+        assert!(result.is_ok(), "{result:?}");
+        assert!(requests(&server, "PATCH", DEPLOY).is_empty());
+        let rp: RemediationPolicy = stored(&server, RP);
+        let status = rp.status.unwrap();
+        assert_eq!(status.phase, ExecutionPhase::Failed);
+        let error = status.execution.unwrap().error.unwrap();
+        assert!(error.contains("rolling back action a1 failed"), "{error}");
+        assert!(error.contains("another writer"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_setting_changed_since_the_write_ahead_is_not_overwritten() {
+        let mut rp = approved(vec![set_mode("a1", "degraded")]);
+        rp.status = Some(
+            serde_json::from_value(json!({
+                "approval": "Approved",
+                "approvedHash": rp.spec.plan.plan_hash,
+                "phase": "InProgress",
+                "execution": { "actions": [
+                    { "actionId": "a1", "actionType": "UPDATE_CONFIGURATION", "status": "Running",
+                      "previous": { "config": { "name": "MODE", "target": "Env",
+                                                "container": "app", "value": "safe" } } }
+                ] }
+            }))
+            .unwrap(),
+        );
+        // The live value is "normal", not the "safe" recorded before the patch.
+        let (result, server) = reconcile_once(&rp, Server::new(&rp, &deployment(2))).await;
+        assert!(result.is_ok(), "{result:?}");
+        assert!(requests(&server, "PATCH", DEPLOY).is_empty());
+        let rp: RemediationPolicy = stored(&server, RP);
+        let error = rp.status.unwrap().execution.unwrap().error.unwrap();
+        assert!(
+            error.contains("MODE is \"normal\", not the \"safe\""),
+            "{error}"
+        );
     }
 
     #[tokio::test]
@@ -898,7 +1062,7 @@ mod tests {
         );
         let (result, server) = reconcile_once(&rp, server).await;
         assert_eq!(result.unwrap(), Action::requeue(BUSY_REQUEUE));
-        assert!(requests(&server, "PATCH", SCALE).is_empty());
+        assert!(requests(&server, "PATCH", DEPLOY).is_empty());
         let rp: RemediationPolicy = stored(&server, RP);
         let status = rp.status.unwrap();
         assert_eq!(status.phase, ExecutionPhase::Pending);
@@ -923,7 +1087,7 @@ mod tests {
         let (result, server) =
             reconcile_with(&rp, Server::new(&rp, &deployment(2)), limits.clone()).await;
         assert_eq!(result.unwrap(), Action::requeue(BUSY_REQUEUE));
-        assert!(requests(&server, "PATCH", SCALE).is_empty());
+        assert!(requests(&server, "PATCH", DEPLOY).is_empty());
         let rp: RemediationPolicy = stored(&server, RP);
         assert_eq!(rp.status.unwrap().phase, ExecutionPhase::Pending);
         drop(held);
