@@ -153,13 +153,18 @@ pub async fn reconcile(rp: Arc<RemediationPolicy>, ctx: Arc<Context>) -> Result<
 enum PatchFailure {
     /// The API server refused it (or the Deployment cannot take it): the action failed.
     Refused(String),
-    /// The server could not be reached: retry the reconcile, the action stays Running.
+    /// The server could not be reached or could not answer (a 5xx or 429, which
+    /// may or may not have applied the patch): retry the reconcile, the action
+    /// stays Running, and the next read of the Deployment says whether it applied.
     Io(kube::Error),
 }
 
 impl From<kube::Error> for PatchFailure {
     fn from(e: kube::Error) -> PatchFailure {
         match e {
+            kube::Error::Api(status) if status.code >= 500 || status.code == 429 => {
+                PatchFailure::Io(kube::Error::Api(status))
+            }
             kube::Error::Api(status) => PatchFailure::Refused(format!(
                 "the API server answered {} {}: {}",
                 status.code, status.reason, status.message
@@ -172,8 +177,10 @@ impl From<kube::Error> for PatchFailure {
 fn is_conflict(e: &kube::Error) -> bool {
     match e {
         kube::Error::Api(s) => {
-            // 409, or 422 from a failed RFC 6902 `test` operation.
-            s.code == 409 || (s.code == 422 && s.message.contains("test"))
+            // 409, or 422 from a failed RFC 6902 `test` operation: the API server
+            // answers it with reason Invalid and a message that does not say which
+            // operation failed, so every 422 of a JSON Patch means "read again".
+            s.code == 409 || s.code == 422
         }
         _ => false,
     }
@@ -703,7 +710,7 @@ mod tests {
             method: "PATCH",
             path: DEPLOY,
             nth: 2,
-            code: 500,
+            code: 403,
             meanwhile: None,
         });
         let (result, server) = reconcile_once(&rp, server).await;
@@ -722,7 +729,7 @@ mod tests {
                 "EVENT Normal ActionSucceeded",
                 &status_patch, // a2 write-ahead
                 "EVENT Normal ActionStarted",
-                &format!("PATCH {DEPLOY}"), // answered 500
+                &format!("PATCH {DEPLOY}"), // answered 403
                 &status_patch,              // a2 failed
                 "EVENT Warning ActionFailed",
                 &format!("PATCH {DEPLOY}"), // a1 rolled back
@@ -754,7 +761,7 @@ mod tests {
             [ExecutionStatus::RolledBack, ExecutionStatus::Failed]
         );
         let error = exec.error.unwrap();
-        assert!(error.contains("a2") && error.contains("500"), "{error}");
+        assert!(error.contains("a2") && error.contains("403"), "{error}");
         assert_eq!(exec.success_rate, Some(0.0));
         let d: Deployment = stored(&server, DEPLOY);
         assert_eq!(d.spec.replicas, Some(2));
@@ -840,6 +847,33 @@ mod tests {
         let patches = requests(&server, "PATCH", DEPLOY);
         assert_eq!(patches.len(), 2, "a1's scale, then a2's config");
         assert_eq!(patches[0].body, scale_ops(2, 4));
+        let rp: RemediationPolicy = stored(&server, RP);
+        assert_eq!(rp.status.unwrap().phase, ExecutionPhase::Completed);
+    }
+
+    #[tokio::test]
+    async fn a_server_error_on_a_patch_is_retried_not_failed() {
+        let rp = approved(vec![scale_up("a1", 4)]);
+        let mut server = Server::new(&rp, &deployment(2));
+        server.faults.push(Fault {
+            method: "PATCH",
+            path: DEPLOY,
+            nth: 1,
+            code: 503,
+            meanwhile: None,
+        });
+        let (result, server) = reconcile_once(&rp, server).await;
+        assert!(result.is_err(), "a 503 is retried by the error policy");
+        let rp: RemediationPolicy = stored(&server, RP);
+        let status = rp.status.clone().unwrap();
+        assert_eq!(status.phase, ExecutionPhase::InProgress);
+        let exec = status.execution.unwrap();
+        assert_eq!(exec.actions[0].status, ExecutionStatus::Running);
+        // The retry finds the action unapplied and applies it, once.
+        let (result, server) = reconcile_once(&rp, server).await;
+        assert!(result.is_ok(), "{result:?}");
+        let patches = requests(&server, "PATCH", DEPLOY);
+        assert_eq!(patches.iter().filter(|p| p.code == 200).count(), 1);
         let rp: RemediationPolicy = stored(&server, RP);
         assert_eq!(rp.status.unwrap().phase, ExecutionPhase::Completed);
     }
