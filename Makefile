@@ -12,6 +12,7 @@ TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 include mk/packaging.mk
 include mk/bench.mk
 include mk/bench-e2e.mk
+include mk/reliability.mk
 include e2e/local-cluster.mk
 
 help: ## List the targets
@@ -20,7 +21,7 @@ help: ## List the targets
 build: ## Build the binary
 	$(CARGO) build --locked
 
-test: lint scripts-lint chart-lint unit e2e ## Everything CI runs: lint, chart, unit, property, integration and e2e tests
+test: lint scripts-lint chart-lint unit e2e reliability ## Everything CI runs: lint, chart, unit, property, integration, e2e and reliability tests
 	@echo "make test: all checks passed"
 
 unit: ## Unit, property, CRD, chart and real-Prometheus tests
