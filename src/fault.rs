@@ -5,9 +5,12 @@
 //!
 //! Compiled in only with the `fault-injection` feature; without it [`point`] does
 //! nothing. With it, `MAPEK_FAULTS` lists `POINT=kill` or `POINT=pause:MILLIS`
-//! entries, comma-separated. The executor's points are `approved`, `started`,
-//! `write-ahead:I`, `applied:I`, `succeeded:I`, `failed:I`, `rollback-sent:I`,
-//! `rolled-back:I` and `finished`, with `I` the action's index in the plan.
+//! entries, comma-separated; `POINT#N=...` acts only the N-th time the point is
+//! passed. The executor's points are `approved`, `started`, `write-ahead:I`,
+//! `applied:I`, `succeeded:I`, `failed:I`, `rollback-sent:I`, `rolled-back:I` and
+//! `finished`, with `I` the action's index in the plan, and `scale-read` and
+//! `config-read`, between the fresh read of the Deployment a scale or config
+//! patch is computed from and that patch.
 
 use crate::execute::Step;
 
@@ -28,15 +31,33 @@ pub fn after(step: &Step) -> Option<String> {
 /// Passes the point `name`: kills the process or pauses if `MAPEK_FAULTS` says so.
 #[cfg(feature = "fault-injection")]
 pub async fn point(name: &str) {
-    use std::sync::OnceLock;
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
     static FAULTS: OnceLock<Vec<(String, Fault)>> = OnceLock::new();
+    static PASSES: Mutex<Option<HashMap<String, u32>>> = Mutex::new(None);
     let faults = FAULTS.get_or_init(|| {
         std::env::var("MAPEK_FAULTS")
             .map(|v| parse(&v))
             .unwrap_or_default()
     });
+    if faults.is_empty() {
+        return;
+    }
+    let passes = {
+        let mut guard = PASSES.lock().unwrap_or_else(|e| e.into_inner());
+        let n = guard
+            .get_or_insert_with(HashMap::new)
+            .entry(name.to_string())
+            .or_default();
+        *n += 1;
+        *n
+    };
     for (at, fault) in faults {
-        if at != name {
+        let matches = match at.split_once('#') {
+            Some((point, nth)) => point == name && nth.parse() == Ok(passes),
+            None => at == name,
+        };
+        if !matches {
             continue;
         }
         match fault {
@@ -97,10 +118,13 @@ mod tests {
     #[test]
     fn parses_kills_and_pauses_and_skips_malformed_entries() {
         assert_eq!(
-            parse("applied:0=kill, write-ahead:1=pause:1500,bad,x=pause:y,y=stop"),
+            parse(
+                "applied:0=kill, write-ahead:1=pause:1500,bad,x=pause:y,y=stop,config-read#1=pause:9"
+            ),
             vec![
                 ("applied:0".to_string(), Fault::Kill),
                 ("write-ahead:1".to_string(), Fault::Pause(1500)),
+                ("config-read#1".to_string(), Fault::Pause(9)),
             ]
         );
         assert!(parse("").is_empty());

@@ -721,9 +721,9 @@ async fn crash_consistency() {
 
 /// Another writer changes the value an action replaces between the action's
 /// read (write-ahead) and its patch: the action is refused, the other writer's
-/// value stays. A writer churning the same Deployment (env entries inserted and
-/// removed in front of the one the plan changes, annotations) while a plan runs:
-/// conflicts are retried on fresh reads and neither side loses an update.
+/// value stays. Another writer shifting the env entry a config patch replaces,
+/// between the read the patch is computed from and the patch: the patch fails its
+/// `test`, is computed again from a fresh read, and neither side loses an update.
 #[tokio::test]
 async fn concurrent_writers() {
     let c = client().await;
@@ -743,12 +743,7 @@ async fn concurrent_writers() {
     deployment(&c, ns, "churn").await;
     policy(&c, ns, "churn-policy", "churn", "vector(0)", 1.0).await;
 
-    let op = Operator::start(
-        ns,
-        "write-ahead:0=pause:1500,write-ahead:1=pause:600,write-ahead:2=pause:600",
-        &[],
-    )
-    .await;
+    let op = Operator::start(ns, "write-ahead:0=pause:1500", &[]).await;
 
     let rp = plan(
         &c,
@@ -816,8 +811,12 @@ async fn concurrent_writers() {
     }
     stale += operator_patches(ns, "config").0;
 
-    // Churn: the writer inserts and removes an env entry in front of MODE (which
-    // shifts the index the operator's patch tests) and counts in an annotation.
+    // Between the fresh read a config patch is computed from and the patch,
+    // another writer inserts an env entry in front of MODE: the patch's `test`
+    // fails on the shifted index, and the patch is computed again from a fresh
+    // read. Meanwhile the other writer keeps writing an annotation.
+    drop(op);
+    let op = Operator::start(ns, "config-read#1=pause:1500", &[]).await;
     let rp = plan(
         &c,
         ns,
@@ -832,41 +831,30 @@ async fn concurrent_writers() {
     )
     .await;
     approve(&c, ns, &rp).await;
+    running(&c, ns, "churn-plan", 0).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let insert: json_patch::Patch = serde_json::from_value(json!([
+        {"op": "add", "path": "/spec/template/spec/containers/0/env/0",
+         "value": {"name": "EXTRA", "value": "x"}}
+    ]))
+    .unwrap();
+    deployments
+        .patch("churn", &pp, &Patch::Json::<()>(insert))
+        .await
+        .expect("the other writer's insert");
     let writer = {
         let deployments = deployments.clone();
         tokio::spawn(async move {
-            let env = "/spec/template/spec/containers/0/env/0";
-            let (mut seq, mut extra) = (0u64, false);
-            loop {
-                seq += 1;
-                let ops = if extra {
-                    json!([{"op": "test", "path": format!("{env}/name"), "value": "EXTRA"},
-                           {"op": "remove", "path": env}])
-                } else {
-                    json!([{"op": "add", "path": env, "value": {"name": "EXTRA", "value": seq.to_string()}}])
-                };
-                let p: json_patch::Patch = serde_json::from_value(ops).unwrap();
+            for seq in 1u64.. {
+                let note = json!({"metadata": {"annotations": {"writer/seq": seq.to_string()}}});
                 if deployments
-                    .patch("churn", &PatchParams::default(), &Patch::Json::<()>(p))
+                    .patch("churn", &PatchParams::default(), &Patch::Merge(note))
                     .await
-                    .is_ok()
+                    .is_err()
                 {
-                    extra = !extra;
+                    return;
                 }
-                deployments
-                    .patch(
-                        "churn",
-                        &PatchParams::default(),
-                        &Patch::Merge(
-                            json!({"metadata": {"annotations": {"writer/seq": seq.to_string()}}}),
-                        ),
-                    )
-                    .await
-                    .expect("the writer's own patch");
                 tokio::time::sleep(Duration::from_millis(30)).await;
-                if seq >= 1_000_000 {
-                    return (seq, extra);
-                }
             }
         })
     };
@@ -881,11 +869,18 @@ async fn concurrent_writers() {
         status.execution
     );
     let d = live(&c, ns, "churn").await;
-    let churn_ok = mode(&d).as_deref() == Some("b")
+    let env: Vec<String> = d.spec.template.spec.as_ref().unwrap().containers[0]
+        .env
+        .iter()
+        .flatten()
+        .map(|e| format!("{}={}", e.name, e.value.clone().unwrap_or_default()))
+        .collect();
+    let churn_ok = env == ["EXTRA=x", "MODE=b"]
         && d.spec.replicas == Some(4)
         && mapek::deployment::restarted_at(&d).is_some();
     if !churn_ok {
         lost += 1;
+        eprintln!("churn: env {env:?}, replicas {:?}", d.spec.replicas);
     }
     let writer_seq = d
         .metadata
@@ -911,6 +906,7 @@ async fn concurrent_writers() {
     );
     assert_eq!((lost, stale, panics), (0, 0, 0));
     assert_eq!(churn_patches, 3, "each of the three actions patched once");
+    assert_eq!(churn_conflicts, 1, "the config patch's failed test");
 }
 
 // ---------------------------------------------------------------------------

@@ -494,6 +494,7 @@ impl<'a> Reconciler<'a> {
                     self.target()
                 )));
             }
+            fault::point("scale-read").await;
             let patch = deployment::scale_patch(&d, to);
             match self
                 .deployments
@@ -542,6 +543,7 @@ impl<'a> Reconciler<'a> {
             let Some(patch) = patch else {
                 return Ok(());
             };
+            fault::point("config-read").await;
             match self
                 .deployments
                 .patch(self.target(), &self.params, &Patch::Json::<()>(patch))
