@@ -144,6 +144,40 @@ pub fn last_closed(
         .max()
 }
 
+/// The policies of `namespace` that may get a plan now: their Deployment has no
+/// open plan and is out of the policy's cooldown. Only their violations are
+/// analyzed: a Deployment already being handled would otherwise keep its place
+/// among the strongest patterns (the engine keeps the top few of each type) and
+/// crowd out the others, so that with many policies firing at once only a few
+/// would get plans.
+pub fn plan_candidates(
+    in_ns: &[Arc<ViolationPolicy>],
+    all_plans: &[Arc<RemediationPolicy>],
+    namespace: &str,
+    now: Millis,
+) -> Vec<Arc<ViolationPolicy>> {
+    let mut open_targets = BTreeSet::new();
+    for rp in all_plans {
+        if rp.namespace().as_deref() == Some(namespace) && is_open(rp) {
+            open_targets.insert(rp.spec.plan.target.as_str());
+        }
+    }
+    in_ns
+        .iter()
+        .filter(|p| {
+            let target = p.spec.target_ref.name.as_str();
+            if open_targets.contains(target) {
+                return false;
+            }
+            let cooldown =
+                std::time::Duration::from(p.spec.remediation.cooldown).as_millis() as i64;
+            last_closed(all_plans, namespace, target)
+                .is_none_or(|done| now >= done.saturating_add(cooldown))
+        })
+        .cloned()
+        .collect()
+}
+
 /// The RemediationPolicy object for a plan.
 pub fn plan_object(
     policy: &ViolationPolicy,
@@ -212,6 +246,7 @@ async fn analyze_namespace(
         .filter(|p| p.namespace().as_deref() == Some(namespace))
         .collect();
     let all_plans = plans.state();
+    let in_ns = plan_candidates(&in_ns, &all_plans, namespace, now);
 
     let started = std::time::Instant::now();
     let mut violations = Vec::new();
@@ -238,7 +273,7 @@ async fn analyze_namespace(
             .inc();
     }
 
-    // Plan only for targets that have no open plan and are out of cooldown.
+    // Every candidate is free of open plans and out of cooldown.
     let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), namespace);
     let mut targets = Vec::new();
     for p in &in_ns {
@@ -247,20 +282,6 @@ async fn analyze_namespace(
             .root_causes
             .iter()
             .any(|c| c.policy == p.name_any())
-        {
-            continue;
-        }
-        let open = all_plans.iter().any(|rp| {
-            rp.namespace().as_deref() == Some(namespace)
-                && &rp.spec.plan.target == target
-                && is_open(rp)
-        });
-        if open {
-            continue;
-        }
-        let cooldown = std::time::Duration::from(p.spec.remediation.cooldown).as_millis() as i64;
-        if let Some(done) = last_closed(&all_plans, namespace, target)
-            && now < done.saturating_add(cooldown)
         {
             continue;
         }
@@ -455,6 +476,53 @@ mod tests {
         assert_eq!(last_closed(&all, "default", "web"), Some(42_000));
         assert_eq!(last_closed(&all, "default", "other"), None);
         assert_eq!(last_closed(&all, "prod", "web"), None);
+    }
+
+    #[test]
+    fn only_policies_whose_deployment_is_free_and_cooled_down_are_candidates() {
+        let mk = |name: &str, target: &str| {
+            let mut p = policy();
+            p.metadata.name = Some(name.into());
+            p.spec.target_ref.name = target.into();
+            p.spec.remediation.cooldown = std::time::Duration::from_secs(60).into();
+            Arc::new(p)
+        };
+        let in_ns = vec![mk("a", "web"), mk("b", "db"), mk("c", "cache")];
+        let plan_for = |target: &str, status: Option<RemediationPolicyStatus>| {
+            let mut rp = RemediationPolicy::new(
+                &format!("{target}-plan"),
+                RemediationPolicySpec {
+                    plan: plan(target),
+                    evidence: Evidence::default(),
+                },
+            );
+            rp.metadata.namespace = Some("default".into());
+            rp.status = status;
+            Arc::new(rp)
+        };
+        let finished_at = |ms| {
+            Some(RemediationPolicyStatus {
+                approval: ApprovalState::Approved,
+                phase: ExecutionPhase::Completed,
+                execution: Some(PolicyExecution {
+                    finished_at: Some(time(ms)),
+                    ..PolicyExecution::default()
+                }),
+                ..RemediationPolicyStatus::default()
+            })
+        };
+        // web: a Pending plan; db: finished at 100 s, cooldown 60 s.
+        let plans = vec![plan_for("web", None), plan_for("db", finished_at(100_000))];
+        let names = |now| -> Vec<String> {
+            plan_candidates(&in_ns, &plans, "default", now)
+                .iter()
+                .map(|p| p.name_any())
+                .collect()
+        };
+        assert_eq!(names(150_000), ["c"]);
+        assert_eq!(names(160_000), ["b", "c"]);
+        // Plans of another namespace do not count.
+        assert_eq!(plan_candidates(&in_ns, &plans, "prod", 150_000).len(), 3);
     }
 
     #[test]
