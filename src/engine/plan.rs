@@ -9,13 +9,13 @@
 //! Deployment gets at most one plan, the best-scoring one.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
-use std::collections::btree_map::Entry;
+use std::collections::hash_map::Entry;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::fnv::FnvMap;
 use super::knowledge::KnowledgeBase;
 use super::model::{
     ActionType, AnalysisResult, ConfigChange, ConfigSetting, PatchKind, Priority,
@@ -150,23 +150,8 @@ pub fn scale_replicas(action: ActionType, current: i32, bounds: &ScaleBounds) ->
 /// server comes back with its floats re-encoded, and the last binary digits of a
 /// value such as `0.025000000000000026` do not survive that trip.
 pub fn plan_hash(plan: &RemediationPlan) -> String {
-    fn canonical(v: &mut serde_json::Value) {
-        match v {
-            serde_json::Value::Number(n) if n.is_f64() => {
-                let f = n.as_f64().unwrap_or(0.0);
-                *v = serde_json::Value::String(format!("{f:.6}"));
-            }
-            serde_json::Value::Array(items) => items.iter_mut().for_each(canonical),
-            serde_json::Value::Object(map) => map.values_mut().for_each(canonical),
-            _ => {}
-        }
-    }
-    let mut value = serde_json::to_value(plan).unwrap_or_default();
-    if let Some(map) = value.as_object_mut() {
-        map.insert("planHash".into(), serde_json::Value::String(String::new()));
-    }
-    canonical(&mut value);
-    let json = serde_json::to_vec(&value).unwrap_or_default();
+    let mut json = Vec::with_capacity(1024);
+    write_canonical_plan(&mut json, plan);
     let digest = Sha256::digest(&json);
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(16);
@@ -175,6 +160,115 @@ pub fn plan_hash(plan: &RemediationPlan) -> String {
         out.push(char::from(HEX[usize::from(b & 0xf)]));
     }
     out
+}
+
+/// The canonical JSON [`plan_hash`] hashes, written straight into `out`: what
+/// `serde_json::to_vec` gives for the plan's `serde_json::Value` with `planHash`
+/// empty and every fractional number replaced by a string with 6 decimals. That
+/// `Value` keeps object keys sorted (serde_json without `preserve_order`), so the
+/// keys are written here in byte order, and optional fields that serde skips
+/// are skipped. Non-finite numbers become `null`, as in a `Value`.
+///
+/// Writing the bytes directly avoids building the `Value` tree (a map and a
+/// string per field) for every plan. The tests compare it byte for byte with the
+/// `Value` route, so a field added to the model without being added here fails
+/// them.
+fn write_canonical_plan(out: &mut Vec<u8>, plan: &RemediationPlan) {
+    // Keys in byte order: actions, benefit, confidence, cost, expectedImpact,
+    // planHash, policy, priority, risk, rootCause, score, target.
+    out.extend_from_slice(b"{\"actions\":[");
+    for (i, a) in plan.actions.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_canonical_action(out, a);
+    }
+    out.extend_from_slice(b"],\"benefit\":");
+    write_f64(out, plan.benefit);
+    out.extend_from_slice(b",\"confidence\":");
+    write_f64(out, plan.confidence);
+    out.extend_from_slice(b",\"cost\":");
+    write_f64(out, plan.cost);
+    out.extend_from_slice(b",\"expectedImpact\":");
+    write_json(out, &plan.expected_impact);
+    out.extend_from_slice(b",\"planHash\":\"\",\"policy\":");
+    write_json(out, &plan.policy);
+    out.extend_from_slice(b",\"priority\":");
+    write_json(out, &plan.priority);
+    out.extend_from_slice(b",\"risk\":");
+    write_json(out, &plan.risk);
+    out.extend_from_slice(b",\"rootCause\":");
+    write_json(out, &plan.root_cause);
+    out.extend_from_slice(b",\"score\":");
+    write_f64(out, plan.score);
+    out.extend_from_slice(b",\"target\":");
+    write_json(out, &plan.target);
+    out.push(b'}');
+}
+
+fn write_canonical_action(out: &mut Vec<u8>, a: &RemediationAction) {
+    // Keys in byte order: actionType, config, estimatedLatencySeconds, id,
+    // priority, replicas, target.
+    out.extend_from_slice(b"{\"actionType\":");
+    write_json(out, &a.action_type);
+    if let Some(c) = &a.config {
+        // container, name, target, value.
+        out.extend_from_slice(b",\"config\":{");
+        if let Some(container) = &c.container {
+            out.extend_from_slice(b"\"container\":");
+            write_json(out, container);
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"name\":");
+        write_json(out, &c.name);
+        out.extend_from_slice(b",\"target\":");
+        write_json(out, &c.target);
+        out.extend_from_slice(b",\"value\":");
+        write_json(out, &c.value);
+        out.push(b'}');
+    }
+    out.extend_from_slice(b",\"estimatedLatencySeconds\":");
+    write_json(out, &a.estimated_latency_seconds);
+    out.extend_from_slice(b",\"id\":");
+    write_json(out, &a.id);
+    out.extend_from_slice(b",\"priority\":");
+    write_json(out, &a.priority);
+    if let Some(r) = a.replicas {
+        out.extend_from_slice(b",\"replicas\":");
+        write_json(out, &r);
+    }
+    out.extend_from_slice(b",\"target\":");
+    write_json(out, &a.target);
+    out.push(b'}');
+}
+
+/// One JSON value as serde_json writes it (strings escaped, unit enum variants
+/// as their names, integers in decimal). Writing into a `Vec` cannot fail.
+fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    let _ = serde_json::to_writer(&mut *out, value);
+}
+
+/// A fractional number of the canonical JSON: a string with 6 decimals, or `null`
+/// for a non-finite value (which a `serde_json::Value` cannot hold).
+fn write_f64(out: &mut Vec<u8>, f: f64) {
+    use std::io::Write;
+    if !f.is_finite() {
+        out.extend_from_slice(b"null");
+        return;
+    }
+    // The plan's figures are rounded to 4 decimals (`round4`): such a value is
+    // the double nearest to k / 10⁴ for an integer k, and lies within 10⁻⁷ of it
+    // while |k| < 10¹³, so its 6-decimal form is k / 10⁴ followed by "00". That
+    // is written from the integer, without the general float formatting.
+    let k = (f * 1e4).round();
+    if k.abs() < 1e13 && k / 1e4 == f {
+        let k = k.abs() as u64;
+        let frac = k % 10_000;
+        let sign = if f.is_sign_negative() { "-" } else { "" };
+        let _ = write!(out, "\"{sign}{}.{frac:04}00\"", k / 10_000);
+    } else {
+        let _ = write!(out, "\"{f:.6}\"");
+    }
 }
 
 /// Rounds to 4 decimals, so that a plan's figures read well and keep their value
@@ -190,6 +284,7 @@ pub struct Planner {
 }
 
 /// One scored, parameterised action before ids and priorities are assigned.
+#[derive(Clone, Copy)]
 struct Candidate<'t> {
     action_type: ActionType,
     replicas: Option<i32>,
@@ -216,9 +311,25 @@ struct Choice<'t> {
     benefit: f64,
 }
 
+/// A winning choice with the fields its plan will be sorted by (priority, score,
+/// target, policy), and its plan when a tie already wrote it out.
+type Ranked<'t> = (
+    Priority,
+    f64,
+    &'t str,
+    &'t str,
+    Choice<'t>,
+    Option<Box<RemediationPlan>>,
+);
+
 impl Choice<'_> {
     fn score(&self) -> f64 {
         self.benefit - self.cost
+    }
+
+    /// The score the plan will carry.
+    fn score_rounded(&self) -> f64 {
+        round4(self.benefit - self.cost)
     }
 }
 
@@ -243,25 +354,42 @@ impl Planner {
     /// Deployment is kept. Sorted by priority (highest first), score, target and
     /// policy.
     ///
-    /// Targets are looked up by policy through an index, and only the plan that
-    /// wins for a Deployment is written out (text and hash): O((R + T) log T) for
-    /// R root causes and T targets, plus one plan per Deployment.
+    /// Targets are looked up by policy through a hash index, and only the plan
+    /// that wins for a Deployment is written out (text and hash): O(R + T) for R
+    /// root causes and T targets, plus O(D log D) to order the D plans.
     pub fn generate_policies(
         &self,
         analysis: &AnalysisResult,
         targets: &[PlanTarget],
         knowledge: &KnowledgeBase,
     ) -> Vec<RemediationPlan> {
-        let mut by_policy: BTreeMap<&str, Vec<&PlanTarget>> = BTreeMap::new();
-        for t in targets {
-            by_policy.entry(t.policy.as_str()).or_default().push(t);
+        // The targets of each policy, in input order: the first and last index of
+        // each policy's list, and a link from each target to the next one.
+        const END: u32 = u32::MAX;
+        let mut by_policy: FnvMap<&str, (u32, u32)> = FnvMap::default();
+        by_policy.reserve(targets.len());
+        let mut next_of: Vec<u32> = vec![END; targets.len()];
+        for (i, t) in targets.iter().enumerate().take(END as usize) {
+            let i = i as u32;
+            by_policy
+                .entry(t.policy.as_str())
+                .and_modify(|(_, last)| {
+                    next_of[*last as usize] = i;
+                    *last = i;
+                })
+                .or_insert((i, i));
         }
-        let mut best: BTreeMap<&str, (Choice<'_>, Option<RemediationPlan>)> = BTreeMap::new();
+        // The best choice per Deployment, and its plan once a tie wrote it out
+        // (boxed: ties are rare, and the entries are moved by the sort below).
+        let mut best: FnvMap<&str, (Choice<'_>, Option<Box<RemediationPlan>>)> = FnvMap::default();
         for rc in &analysis.root_causes {
-            let Some(ts) = by_policy.get(rc.policy.as_str()) else {
+            let Some(&(first, _)) = by_policy.get(rc.policy.as_str()) else {
                 continue;
             };
-            for &target in ts {
+            let mut at = first;
+            while at != END {
+                let target = &targets[at as usize];
+                at = next_of[at as usize];
                 let Some(choice) = self.choose(rc, target, knowledge) else {
                     continue;
                 };
@@ -279,11 +407,11 @@ impl Planner {
                             Ordering::Equal => {
                                 // A full tie: the smaller plan hash wins.
                                 let current_hash = &current_plan
-                                    .get_or_insert_with(|| self.build(current))
+                                    .get_or_insert_with(|| Box::new(self.build(current)))
                                     .plan_hash;
                                 let plan = self.build(&choice);
                                 if plan.plan_hash < *current_hash {
-                                    e.insert((choice, Some(plan)));
+                                    e.insert((choice, Some(Box::new(plan))));
                                 }
                             }
                         }
@@ -291,17 +419,32 @@ impl Planner {
                 }
             }
         }
-        let mut plans: Vec<RemediationPlan> = best
-            .into_values()
-            .map(|(choice, plan)| plan.unwrap_or_else(|| self.build(&choice)))
+        // Sorted before the plans are written out, on what the plans' fields will
+        // be, so that the sort does not move the plans. One plan per Deployment:
+        // the target alone already makes the order total.
+        let mut chosen: Vec<Ranked<'_>> = best
+            .into_iter()
+            .map(|(_, (choice, plan))| {
+                (
+                    priority(choice.target.severity, choice.confidence),
+                    choice.score_rounded(),
+                    choice.target.deployment.as_str(),
+                    choice.target.policy.as_str(),
+                    choice,
+                    plan,
+                )
+            })
             .collect();
-        plans.sort_by(|a, b| {
-            b.priority
-                .cmp(&a.priority)
-                .then_with(|| b.score.total_cmp(&a.score))
-                .then_with(|| a.target.cmp(&b.target))
-                .then_with(|| a.policy.cmp(&b.policy))
+        chosen.sort_unstable_by(|a, b| {
+            b.0.cmp(&a.0)
+                .then_with(|| b.1.total_cmp(&a.1))
+                .then_with(|| a.2.cmp(b.2))
+                .then_with(|| a.3.cmp(b.3))
         });
+        let plans: Vec<RemediationPlan> = chosen
+            .into_iter()
+            .map(|(.., choice, plan)| plan.map_or_else(|| self.build(&choice), |p| *p))
+            .collect();
         plans
     }
 
@@ -331,7 +474,10 @@ impl Planner {
             0.0
         };
         let envelope = &target.envelope;
-        let mut candidates: Vec<Candidate<'t>> = Vec::new();
+        // At most 4 candidates per kind (`candidate_actions`): kept on the stack.
+        const MAX_CANDIDATES: usize = 4;
+        let mut slots: [Option<Candidate<'t>>; MAX_CANDIDATES] = [None; MAX_CANDIDATES];
+        let mut n = 0;
         for &(action, prior) in candidate_actions(rc.kind) {
             if !envelope.allows(action) {
                 continue;
@@ -360,24 +506,31 @@ impl Planner {
             }
             let factor = knowledge.benefit_factor(rc.kind, action);
             let benefit = (confidence * prior * factor).clamp(0.0, 1.0);
-            candidates.push(Candidate {
+            let c = Candidate {
                 action_type: action,
                 replicas,
                 setting,
                 benefit,
                 cost: action.cost(),
-            });
+            };
+            if c.score() > self.config.min_score && n < MAX_CANDIDATES {
+                slots[n] = Some(c);
+                n += 1;
+            }
         }
-        candidates.retain(|c| c.score() > self.config.min_score);
-        candidates.sort_by(|a, b| {
-            b.score()
+        let candidates = &mut slots[..n];
+        // Every action type appears once per kind, so the order is total.
+        candidates.sort_unstable_by(|a, b| match (a, b) {
+            (Some(a), Some(b)) => b
+                .score()
                 .total_cmp(&a.score())
-                .then(a.action_type.cmp(&b.action_type))
+                .then(a.action_type.cmp(&b.action_type)),
+            _ => Ordering::Equal,
         });
 
         // Two actions setting the same value would be one change twice.
-        let mut chosen: Vec<Candidate<'t>> = Vec::new();
-        for c in candidates {
+        let mut chosen: Vec<Candidate<'t>> = Vec::with_capacity(self.config.max_actions.min(n));
+        for c in candidates.iter().flatten().copied() {
             if chosen.len() >= self.config.max_actions {
                 break;
             }
@@ -424,7 +577,7 @@ impl Planner {
             .iter()
             .enumerate()
             .map(|(i, c)| RemediationAction {
-                id: format!("a{}", i + 1),
+                id: action_id(i),
                 action_type: c.action_type,
                 target: target.deployment.clone(),
                 replicas: c.replicas,
@@ -438,23 +591,19 @@ impl Planner {
                 estimated_latency_seconds: self.latency(c.action_type),
             })
             .collect();
-        let steps: Vec<String> = actions.iter().map(describe).collect();
+        let expected_impact = expected_impact(kind, target, confidence, &actions, benefit, cost);
         let mut plan = RemediationPlan {
             target: target.deployment.clone(),
             policy: target.policy.clone(),
             root_cause: kind,
             confidence: round4(confidence),
-            expected_impact: format!(
-                "Expected to relieve {kind:?} on {} (confidence {confidence:.2}) by {}: benefit {benefit:.2} against cost {cost:.2}.",
-                target.deployment,
-                steps.join(", then ")
-            ),
+            expected_impact,
             actions,
             risk,
             priority,
             cost,
             benefit,
-            score: round4(benefit - cost),
+            score: choice.score_rounded(),
             plan_hash: String::new(),
         };
         plan.plan_hash = plan_hash(&plan);
@@ -468,6 +617,13 @@ impl Planner {
             PatchKind::Config => self.config.config_latency_seconds,
         }
     }
+}
+
+/// `a1`, `a2`, ...: the id of the action at `index`.
+fn action_id(index: usize) -> String {
+    const IDS: [&str; 9] = ["a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8", "a9"];
+    IDS.get(index)
+        .map_or_else(|| format!("a{}", index + 1), |id| (*id).to_string())
 }
 
 /// From `severity.weight() × confidence`: at least 0.75 Critical, 0.5 High, 0.25
@@ -512,11 +668,46 @@ fn risk(chosen: &[Candidate], current: i32) -> RiskLevel {
     risk
 }
 
-fn describe(a: &RemediationAction) -> String {
+/// `Expected to relieve <kind> on <deployment> (confidence <c>) by <step>, then
+/// <step>: benefit <b> against cost <c>.`, written into one string.
+fn expected_impact(
+    kind: RootCauseKind,
+    target: &PlanTarget,
+    confidence: f64,
+    actions: &[RemediationAction],
+    benefit: f64,
+    cost: f64,
+) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(160 + target.deployment.len());
+    let _ = write!(
+        out,
+        "Expected to relieve {kind:?} on {} (confidence {confidence:.2}) by ",
+        target.deployment
+    );
+    for (i, a) in actions.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", then ");
+        }
+        describe(&mut out, a);
+    }
+    let _ = write!(out, ": benefit {benefit:.2} against cost {cost:.2}.");
+    out
+}
+
+/// One step of the expected impact: `SCALE_UP to 7 replicas`,
+/// `UPDATE_CONFIGURATION (Env RATE_LIMIT=5)` or the action type alone.
+fn describe(out: &mut String, a: &RemediationAction) {
+    use std::fmt::Write;
+    out.push_str(a.action_type.as_str());
     match (&a.replicas, &a.config) {
-        (Some(r), _) => format!("{} to {r} replicas", a.action_type),
-        (_, Some(c)) => format!("{} ({:?} {}={})", a.action_type, c.target, c.name, c.value),
-        _ => a.action_type.to_string(),
+        (Some(r), _) => {
+            let _ = write!(out, " to {r} replicas");
+        }
+        (_, Some(c)) => {
+            let _ = write!(out, " ({:?} {}={})", c.target, c.name, c.value);
+        }
+        _ => {}
     }
 }
 
@@ -710,6 +901,27 @@ mod tests {
     }
 
     #[test]
+    fn every_kind_has_at_most_four_distinct_candidates() {
+        // `choose` keeps the candidates of one kind in 4 slots and relies on
+        // distinct action types for a total order.
+        for kind in [
+            RootCauseKind::LoadSpike,
+            RootCauseKind::GradualDegradation,
+            RootCauseKind::RecurringLoad,
+            RootCauseKind::ComponentFault,
+            RootCauseKind::UpstreamDependency,
+            RootCauseKind::ChronicOverload,
+        ] {
+            let list = candidate_actions(kind);
+            assert!(list.len() <= 4, "{kind:?}");
+            let mut types: Vec<ActionType> = list.iter().map(|(a, _)| *a).collect();
+            types.sort();
+            types.dedup();
+            assert_eq!(types.len(), list.len(), "{kind:?}");
+        }
+    }
+
+    #[test]
     fn every_kind_has_a_config_option() {
         use ActionType::UpdateConfiguration;
         for kind in [
@@ -892,6 +1104,234 @@ mod tests {
 #[cfg(test)]
 mod hash_tests {
     use super::*;
+    use crate::engine::model::ConfigTarget;
+    use proptest::prelude::*;
+
+    /// The definition of the canonical JSON: the plan's `serde_json::Value` with
+    /// `planHash` empty and fractional numbers as 6-decimal strings (how
+    /// `plan_hash` computed it before it wrote the bytes directly).
+    fn canonical_by_value(plan: &RemediationPlan) -> Vec<u8> {
+        fn canonical(v: &mut serde_json::Value) {
+            match v {
+                serde_json::Value::Number(n) if n.is_f64() => {
+                    let f = n.as_f64().unwrap_or(0.0);
+                    *v = serde_json::Value::String(format!("{f:.6}"));
+                }
+                serde_json::Value::Array(items) => items.iter_mut().for_each(canonical),
+                serde_json::Value::Object(map) => map.values_mut().for_each(canonical),
+                _ => {}
+            }
+        }
+        let mut value = serde_json::to_value(plan).unwrap();
+        value
+            .as_object_mut()
+            .unwrap()
+            .insert("planHash".into(), serde_json::Value::String(String::new()));
+        canonical(&mut value);
+        serde_json::to_vec(&value).unwrap()
+    }
+
+    fn direct(plan: &RemediationPlan) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_canonical_plan(&mut out, plan);
+        out
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just(String::new()),
+            "[a-z0-9-]{1,12}",
+            // Quotes, backslashes, control and non-ASCII characters: escaped.
+            any::<String>(),
+            Just("\"\\\n\t\u{1}\u{7f}é→😀".to_string()),
+        ]
+    }
+
+    fn float() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            -2.0..2.0f64,
+            any::<f64>(),
+            Just(0.0),
+            Just(-0.0),
+            Just(1.0),
+            Just(0.025000000000000026),
+            Just(1e300),
+            Just(f64::NAN),
+            Just(f64::INFINITY),
+            Just(f64::NEG_INFINITY),
+            // Values with at most 4 decimals, as round4 gives them (the fast path).
+            (-100_000_000i64..100_000_000).prop_map(|k| k as f64 / 1e4),
+            (-2_000_000i64..2_000_000).prop_map(|k| round4(k as f64 * 1e-6)),
+        ]
+    }
+
+    #[test]
+    fn six_decimals_as_format_writes_them() {
+        for f in [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.5,
+            0.0001,
+            -0.0001,
+            0.00005,
+            0.000049,
+            0.1234,
+            0.12345,
+            0.1234567,
+            0.025000000000000026,
+            round4(0.72 - 0.15),
+            round4(1.2 - 0.4),
+            999_999_999.999_9,
+            1e9,
+            123_456_789_012.345_6,
+            -5e-324,
+            5e-324,
+            f64::MAX,
+            f64::MIN,
+            1e15 + 0.5,
+        ] {
+            let mut out = Vec::new();
+            write_f64(&mut out, f);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                format!("\"{f:.6}\""),
+                "{f:e}"
+            );
+        }
+        for k in -200_000i64..200_000 {
+            let f = k as f64 / 1e4;
+            let mut out = Vec::new();
+            write_f64(&mut out, f);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                format!("\"{f:.6}\""),
+                "{k}"
+            );
+        }
+    }
+
+    fn action() -> impl Strategy<Value = RemediationAction> {
+        (
+            (0..ActionType::ALL.len(), text(), text()),
+            prop::option::of(any::<i32>()),
+            prop::option::of((text(), any::<bool>(), prop::option::of(text()), text())),
+            (0..4usize, any::<u32>()),
+        )
+            .prop_map(|((a, id, target), replicas, config, (priority, latency))| {
+                RemediationAction {
+                    id,
+                    action_type: ActionType::ALL[a],
+                    target,
+                    replicas,
+                    config: config.map(|(name, env, container, value)| ConfigChange {
+                        name,
+                        target: if env {
+                            ConfigTarget::Env
+                        } else {
+                            ConfigTarget::Annotation
+                        },
+                        container,
+                        value,
+                    }),
+                    priority: [
+                        Priority::Low,
+                        Priority::Medium,
+                        Priority::High,
+                        Priority::Critical,
+                    ][priority],
+                    estimated_latency_seconds: latency,
+                }
+            })
+    }
+
+    fn any_plan() -> impl Strategy<Value = RemediationPlan> {
+        (
+            (text(), text(), 0..6usize, text(), text()),
+            prop::collection::vec(action(), 0..4),
+            (float(), float(), float(), float()),
+            (0..3usize, 0..4usize),
+        )
+            .prop_map(
+                |(
+                    (target, policy, kind, expected_impact, plan_hash),
+                    actions,
+                    (confidence, cost, benefit, score),
+                    (risk, priority),
+                )| RemediationPlan {
+                    target,
+                    policy,
+                    root_cause: [
+                        RootCauseKind::LoadSpike,
+                        RootCauseKind::GradualDegradation,
+                        RootCauseKind::RecurringLoad,
+                        RootCauseKind::ComponentFault,
+                        RootCauseKind::UpstreamDependency,
+                        RootCauseKind::ChronicOverload,
+                    ][kind],
+                    confidence,
+                    actions,
+                    expected_impact,
+                    risk: [RiskLevel::Low, RiskLevel::Medium, RiskLevel::High][risk],
+                    priority: [
+                        Priority::Low,
+                        Priority::Medium,
+                        Priority::High,
+                        Priority::Critical,
+                    ][priority],
+                    cost,
+                    benefit,
+                    score,
+                    plan_hash,
+                },
+            )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// The bytes written directly are the bytes of the `Value` route, for any
+        /// plan: every field, optional fields present or not, strings that need
+        /// escaping, and any float.
+        #[test]
+        fn canonical_json_is_written_as_the_value_would_be(plan in any_plan()) {
+            prop_assert_eq!(
+                String::from_utf8(direct(&plan)).unwrap(),
+                String::from_utf8(canonical_by_value(&plan)).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn canonical_json_of_a_full_plan() {
+        let plan: RemediationPlan = serde_json::from_value(serde_json::json!({
+            "target": "web", "policy": "p", "rootCause": "LoadSpike", "confidence": 0.625,
+            "actions": [
+                {"id": "a1", "actionType": "SCALE_UP", "target": "web", "replicas": 7,
+                 "priority": "High", "estimatedLatencySeconds": 30},
+                {"id": "a2", "actionType": "UPDATE_CONFIGURATION", "target": "web",
+                 "config": {"name": "N", "target": "Env", "container": "app", "value": "5"},
+                 "priority": "High", "estimatedLatencySeconds": 90}
+            ],
+            "expectedImpact": "x", "risk": "Low", "priority": "High",
+            "cost": 0.35, "benefit": 1.0, "score": 0.65, "planHash": "abc"
+        }))
+        .unwrap();
+        assert_eq!(direct(&plan), canonical_by_value(&plan));
+        assert_eq!(
+            String::from_utf8(direct(&plan)).unwrap(),
+            concat!(
+                r#"{"actions":[{"actionType":"SCALE_UP","estimatedLatencySeconds":30,"id":"a1","#,
+                r#""priority":"High","replicas":7,"target":"web"},{"actionType":"UPDATE_CONFIGURATION","#,
+                r#""config":{"container":"app","name":"N","target":"Env","value":"5"},"#,
+                r#""estimatedLatencySeconds":90,"id":"a2","priority":"High","target":"web"}],"#,
+                r#""benefit":"1.000000","confidence":"0.625000","cost":"0.350000","#,
+                r#""expectedImpact":"x","planHash":"","policy":"p","priority":"High","#,
+                r#""risk":"Low","rootCause":"LoadSpike","score":"0.650000","target":"web"}"#
+            )
+        );
+    }
 
     #[test]
     fn the_hash_survives_float_re_encoding() {
