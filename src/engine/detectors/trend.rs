@@ -34,7 +34,12 @@ pub fn fit_line(samples: &[&MetricSample]) -> Option<LineFit> {
         return None;
     }
     let t0 = samples[0].at_ms;
-    let x = |s: &MetricSample| (i128::from(s.at_ms) - i128::from(t0)) as f64 / 1000.0;
+    // The difference as i64 when it fits (always, for real clocks): converting an
+    // i128 to f64 is a library call, and the same integer gives the same f64.
+    let x = |s: &MetricSample| match s.at_ms.checked_sub(t0) {
+        Some(d) => d as f64 / 1000.0,
+        None => (i128::from(s.at_ms) - i128::from(t0)) as f64 / 1000.0,
+    };
     let nf = n as f64;
     let mx = samples.iter().map(|s| x(s)).sum::<f64>() / nf;
     let my = samples.iter().map(|s| s.value).sum::<f64>() / nf;
@@ -84,13 +89,12 @@ impl Detector for TrendDetector {
             let Some(fit) = fit_line(samples) else {
                 continue;
             };
-            let evidence: Vec<u32> = ctx
+            let evidence: &[u32] = ctx
                 .policies
                 .id(policy)
-                .map(|id| ctx.policies.members[id as usize].clone())
-                .unwrap_or_default();
+                .map_or(&[], |id| &ctx.policies.members[id as usize]);
             let (mut above, mut below) = (0usize, 0usize);
-            for &i in &evidence {
+            for &i in evidence {
                 match ctx.direction_of[i as usize] {
                     1 => above += 1,
                     -1 => below += 1,
@@ -114,7 +118,7 @@ impl Detector for TrendDetector {
                     fit.r2
                 ),
                 subject: policy.to_string(),
-                evidence,
+                evidence: evidence.to_vec(),
             });
         }
         out
