@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use super::fnv::FnvMap;
 use super::knowledge::KnowledgeBase;
 use super::model::{
-    ActionType, AnalysisResult, ConfigChange, ConfigSetting, PatchKind, Priority,
+    ActionType, AnalysisResult, ConfigChange, ConfigSetting, ConfigTarget, PatchKind, Priority,
     RemediationAction, RemediationEnvelope, RemediationPlan, RiskLevel, RootCause, RootCauseKind,
     ScaleBounds, Severity,
 };
@@ -190,19 +190,19 @@ fn write_canonical_plan(out: &mut Vec<u8>, plan: &RemediationPlan) {
     out.extend_from_slice(b",\"cost\":");
     write_f64(out, plan.cost);
     out.extend_from_slice(b",\"expectedImpact\":");
-    write_json(out, &plan.expected_impact);
+    write_str(out, &plan.expected_impact);
     out.extend_from_slice(b",\"planHash\":\"\",\"policy\":");
-    write_json(out, &plan.policy);
+    write_str(out, &plan.policy);
     out.extend_from_slice(b",\"priority\":");
-    write_json(out, &plan.priority);
+    write_name(out, priority_name(plan.priority));
     out.extend_from_slice(b",\"risk\":");
-    write_json(out, &plan.risk);
+    write_name(out, risk_name(plan.risk));
     out.extend_from_slice(b",\"rootCause\":");
-    write_json(out, &plan.root_cause);
+    write_name(out, kind_name(plan.root_cause));
     out.extend_from_slice(b",\"score\":");
     write_f64(out, plan.score);
     out.extend_from_slice(b",\"target\":");
-    write_json(out, &plan.target);
+    write_str(out, &plan.target);
     out.push(b'}');
 }
 
@@ -210,64 +210,160 @@ fn write_canonical_action(out: &mut Vec<u8>, a: &RemediationAction) {
     // Keys in byte order: actionType, config, estimatedLatencySeconds, id,
     // priority, replicas, target.
     out.extend_from_slice(b"{\"actionType\":");
-    write_json(out, &a.action_type);
+    write_name(out, a.action_type.as_str());
     if let Some(c) = &a.config {
         // container, name, target, value.
         out.extend_from_slice(b",\"config\":{");
         if let Some(container) = &c.container {
             out.extend_from_slice(b"\"container\":");
-            write_json(out, container);
+            write_str(out, container);
             out.push(b',');
         }
         out.extend_from_slice(b"\"name\":");
-        write_json(out, &c.name);
+        write_str(out, &c.name);
         out.extend_from_slice(b",\"target\":");
-        write_json(out, &c.target);
+        write_name(out, config_target_name(c.target));
         out.extend_from_slice(b",\"value\":");
-        write_json(out, &c.value);
+        write_str(out, &c.value);
         out.push(b'}');
     }
     out.extend_from_slice(b",\"estimatedLatencySeconds\":");
-    write_json(out, &a.estimated_latency_seconds);
+    write_int(out, i64::from(a.estimated_latency_seconds));
     out.extend_from_slice(b",\"id\":");
-    write_json(out, &a.id);
+    write_str(out, &a.id);
     out.extend_from_slice(b",\"priority\":");
-    write_json(out, &a.priority);
+    write_name(out, priority_name(a.priority));
     if let Some(r) = a.replicas {
         out.extend_from_slice(b",\"replicas\":");
-        write_json(out, &r);
+        write_int(out, i64::from(r));
     }
     out.extend_from_slice(b",\"target\":");
-    write_json(out, &a.target);
+    write_str(out, &a.target);
     out.push(b'}');
 }
 
-/// One JSON value as serde_json writes it (strings escaped, unit enum variants
-/// as their names, integers in decimal). Writing into a `Vec` cannot fail.
-fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
-    let _ = serde_json::to_writer(&mut *out, value);
+/// A string as serde_json writes it. Most strings need no escape (no quote,
+/// backslash or control character): those are copied as they are, after one
+/// branch-free scan; the others go through serde_json.
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    let plain = s
+        .bytes()
+        .fold(true, |ok, b| ok & (b >= 0x20) & (b != b'"') & (b != b'\\'));
+    if plain {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
+}
+
+/// A unit enum variant as serde writes it: its name in quotes.
+fn write_name(out: &mut Vec<u8>, name: &str) {
+    out.push(b'"');
+    out.extend_from_slice(name.as_bytes());
+    out.push(b'"');
+}
+
+/// An integer in decimal, as serde_json (and `Display`) writes it.
+fn write_int(out: &mut Vec<u8>, v: i64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut m = v.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (m % 10) as u8;
+        m /= 10;
+        if m == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 /// A fractional number of the canonical JSON: a string with 6 decimals, or `null`
 /// for a non-finite value (which a `serde_json::Value` cannot hold).
 fn write_f64(out: &mut Vec<u8>, f: f64) {
-    use std::io::Write;
     if !f.is_finite() {
         out.extend_from_slice(b"null");
         return;
     }
-    // The plan's figures are rounded to 4 decimals (`round4`): such a value is
-    // the double nearest to k / 10⁴ for an integer k, and lies within 10⁻⁷ of it
-    // while |k| < 10¹³, so its 6-decimal form is k / 10⁴ followed by "00". That
-    // is written from the integer, without the general float formatting.
-    let k = (f * 1e4).round();
-    if k.abs() < 1e13 && k / 1e4 == f {
-        let k = k.abs() as u64;
-        let frac = k % 10_000;
-        let sign = if f.is_sign_negative() { "-" } else { "" };
-        let _ = write!(out, "\"{sign}{}.{frac:04}00\"", k / 10_000);
+    out.push(b'"');
+    push_fixed(out, f, 6);
+    out.push(b'"');
+}
+
+/// `f` with `decimals` decimals, exactly as `format!("{f:.N$}")` writes it.
+///
+/// The value is scaled by 10^decimals and rounded to the nearest integer, which
+/// is exact whenever the scaled value is below 2²³ (its rounding error is then
+/// below 10⁻⁹) and not within 10⁻⁹ of a half: the correctly rounded result
+/// cannot be on the other side. Anything else (huge, tiny ties, non-finite) goes
+/// through the general float formatting.
+fn push_fixed(out: &mut Vec<u8>, f: f64, decimals: u32) {
+    const POW10: [u64; 7] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000];
+    let scale = POW10[decimals.min(6) as usize];
+    let y = f.abs() * scale as f64;
+    let floor = y.floor();
+    let frac = y - floor;
+    if decimals <= 6 && y < 8_388_608.0 && (frac - 0.5).abs() > 1e-9 {
+        let k = floor as u64 + u64::from(frac > 0.5);
+        if f.is_sign_negative() {
+            out.push(b'-');
+        }
+        write_int(out, (k / scale) as i64);
+        if decimals > 0 {
+            out.push(b'.');
+            let mut digits = [b'0'; 6];
+            let mut rest = k % scale;
+            for d in digits[..decimals as usize].iter_mut().rev() {
+                *d = b'0' + (rest % 10) as u8;
+                rest /= 10;
+            }
+            out.extend_from_slice(&digits[..decimals as usize]);
+        }
     } else {
-        let _ = write!(out, "\"{f:.6}\"");
+        use std::io::Write;
+        let _ = write!(out, "{f:.*}", decimals as usize);
+    }
+}
+
+fn priority_name(p: Priority) -> &'static str {
+    match p {
+        Priority::Low => "Low",
+        Priority::Medium => "Medium",
+        Priority::High => "High",
+        Priority::Critical => "Critical",
+    }
+}
+
+fn risk_name(r: RiskLevel) -> &'static str {
+    match r {
+        RiskLevel::Low => "Low",
+        RiskLevel::Medium => "Medium",
+        RiskLevel::High => "High",
+    }
+}
+
+fn kind_name(k: RootCauseKind) -> &'static str {
+    match k {
+        RootCauseKind::LoadSpike => "LoadSpike",
+        RootCauseKind::GradualDegradation => "GradualDegradation",
+        RootCauseKind::RecurringLoad => "RecurringLoad",
+        RootCauseKind::ComponentFault => "ComponentFault",
+        RootCauseKind::UpstreamDependency => "UpstreamDependency",
+        RootCauseKind::ChronicOverload => "ChronicOverload",
+    }
+}
+
+fn config_target_name(t: ConfigTarget) -> &'static str {
+    match t {
+        ConfigTarget::Env => "Env",
+        ConfigTarget::Annotation => "Annotation",
     }
 }
 
@@ -678,34 +774,47 @@ fn expected_impact(
     benefit: f64,
     cost: f64,
 ) -> String {
-    use std::fmt::Write;
-    let mut out = String::with_capacity(160 + target.deployment.len());
-    let _ = write!(
-        out,
-        "Expected to relieve {kind:?} on {} (confidence {confidence:.2}) by ",
-        target.deployment
-    );
+    let mut out: Vec<u8> = Vec::with_capacity(160 + target.deployment.len());
+    out.extend_from_slice(b"Expected to relieve ");
+    out.extend_from_slice(kind_name(kind).as_bytes());
+    out.extend_from_slice(b" on ");
+    out.extend_from_slice(target.deployment.as_bytes());
+    out.extend_from_slice(b" (confidence ");
+    push_fixed(&mut out, confidence, 2);
+    out.extend_from_slice(b") by ");
     for (i, a) in actions.iter().enumerate() {
         if i > 0 {
-            out.push_str(", then ");
+            out.extend_from_slice(b", then ");
         }
         describe(&mut out, a);
     }
-    let _ = write!(out, ": benefit {benefit:.2} against cost {cost:.2}.");
-    out
+    out.extend_from_slice(b": benefit ");
+    push_fixed(&mut out, benefit, 2);
+    out.extend_from_slice(b" against cost ");
+    push_fixed(&mut out, cost, 2);
+    out.push(b'.');
+    // Only whole strings and ASCII were appended.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// One step of the expected impact: `SCALE_UP to 7 replicas`,
 /// `UPDATE_CONFIGURATION (Env RATE_LIMIT=5)` or the action type alone.
-fn describe(out: &mut String, a: &RemediationAction) {
-    use std::fmt::Write;
-    out.push_str(a.action_type.as_str());
+fn describe(out: &mut Vec<u8>, a: &RemediationAction) {
+    out.extend_from_slice(a.action_type.as_str().as_bytes());
     match (&a.replicas, &a.config) {
         (Some(r), _) => {
-            let _ = write!(out, " to {r} replicas");
+            out.extend_from_slice(b" to ");
+            write_int(out, i64::from(*r));
+            out.extend_from_slice(b" replicas");
         }
         (_, Some(c)) => {
-            let _ = write!(out, " ({:?} {}={})", c.target, c.name, c.value);
+            out.extend_from_slice(b" (");
+            out.extend_from_slice(config_target_name(c.target).as_bytes());
+            out.push(b' ');
+            out.extend_from_slice(c.name.as_bytes());
+            out.push(b'=');
+            out.extend_from_slice(c.value.as_bytes());
+            out.push(b')');
         }
         _ => {}
     }
@@ -1200,6 +1309,16 @@ mod hash_tests {
                 "{f:e}"
             );
         }
+        for f in [
+            -0.001, -0.004, -0.005, -0.006, 0.005, 0.015, 0.125, 0.375, 2.675, 1.005,
+        ] {
+            for decimals in [2u32, 6] {
+                let mut out = Vec::new();
+                push_fixed(&mut out, f, decimals);
+                let want = format!("{f:.*}", decimals as usize);
+                assert_eq!(String::from_utf8(out).unwrap(), want, "{f:e}");
+            }
+        }
         for k in -200_000i64..200_000 {
             let f = k as f64 / 1e4;
             let mut out = Vec::new();
@@ -1294,6 +1413,20 @@ mod hash_tests {
         /// The bytes written directly are the bytes of the `Value` route, for any
         /// plan: every field, optional fields present or not, strings that need
         /// escaping, and any float.
+        #[test]
+        fn fixed_decimals_as_format_writes_them(f in float(), scaled in -3e6..3e6f64) {
+            for x in [f, scaled / 100.0, scaled / 1e6, (scaled.round() + 0.5) / 100.0] {
+                for decimals in [0u32, 2, 4, 6] {
+                    let mut out = Vec::new();
+                    push_fixed(&mut out, x, decimals);
+                    prop_assert_eq!(
+                        String::from_utf8(out).unwrap(),
+                        format!("{x:.*}", decimals as usize)
+                    );
+                }
+            }
+        }
+
         #[test]
         fn canonical_json_is_written_as_the_value_would_be(plan in any_plan()) {
             prop_assert_eq!(
