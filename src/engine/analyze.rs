@@ -167,15 +167,25 @@ impl<'a> Groups<'a> {
 struct Interner<'a> {
     lookup: FnvMap<&'a str, u32>,
     names: Vec<&'a str>,
+    /// The id of the last name interned: consecutive violations mostly share
+    /// their policy, target, component and metric, and comparing with the last
+    /// name is cheaper than hashing it.
+    last: Option<(&'a str, u32)>,
 }
 
 impl<'a> Interner<'a> {
     fn intern(&mut self, name: &'a str) -> u32 {
+        if let Some((last, id)) = self.last
+            && last == name
+        {
+            return id;
+        }
         let next = self.names.len() as u32;
         let id = *self.lookup.entry(name).or_insert(next);
         if id == next {
             self.names.push(name);
         }
+        self.last = Some((name, id));
         id
     }
 

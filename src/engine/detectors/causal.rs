@@ -1,7 +1,7 @@
 //! Causal correlation: one policy's metric moving ahead of another policy's
 //! violations, suggesting an upstream dependency.
 
-use super::{Detection, Detector, bin_of, bins, pearson, secs};
+use super::{Detection, Detector, bin_of, bins, pearson_with_sums, secs};
 use crate::engine::analyze::{AnalysisContext, AnalyzerConfig};
 use crate::engine::model::{PatternType, RootCauseKind};
 
@@ -57,7 +57,10 @@ impl Detector for CausalDetector {
         drivers.sort_by(|a, b| (b.2 - b.1).cmp(&(a.2 - a.1)).then(a.0.cmp(b.0)));
         drivers.truncate(k);
 
-        let driver_series: Vec<(&str, Vec<f64>)> = drivers
+        // Each driver's series, with its running sums: `prefix[n]` is the sum of
+        // its first n values, added in the order `iter().sum()` adds them (from
+        // -0.0), so it is exactly that sum.
+        let driver_series: Vec<(&str, Vec<f64>, Vec<f64>)> = drivers
             .iter()
             .map(|&(name, s, e)| {
                 let mut sum = vec![0.0; count];
@@ -71,7 +74,7 @@ impl Detector for CausalDetector {
                     .find(|&b| n[b] > 0)
                     .map_or(0.0, |b| sum[b] / f64::from(n[b]));
                 let mut prev = first;
-                let series = (0..count)
+                let series: Vec<f64> = (0..count)
                     .map(|b| {
                         if n[b] > 0 {
                             prev = sum[b] / f64::from(n[b]);
@@ -79,7 +82,14 @@ impl Detector for CausalDetector {
                         prev
                     })
                     .collect();
-                (name, series)
+                let mut prefix = Vec::with_capacity(count + 1);
+                let mut acc = -0.0;
+                prefix.push(acc);
+                for &v in &series {
+                    acc += v;
+                    prefix.push(acc);
+                }
+                (name, series, prefix)
             })
             .collect();
 
@@ -90,9 +100,16 @@ impl Detector for CausalDetector {
             for &i in members {
                 y[bin_of(ctx.at(i), ctx.window_start, width, count)] += 1.0;
             }
+            // The counts are whole numbers below 2⁵³, so their sums are exact in any
+            // order: the sum of y[lag..] is the total minus the first lag counts.
+            let total_y: f64 = y.iter().sum();
+            let mut head_y = vec![0.0; config.causal_max_lag_bins.min(count) + 1];
+            for lag in 1..head_y.len() {
+                head_y[lag] = head_y[lag - 1] + y[lag - 1];
+            }
             // (r, lag, driver), strongest first; ties go to the smaller lag, then name.
             let mut best: Option<(f64, usize, &str)> = None;
-            for (driver, x) in &driver_series {
+            for (driver, x, prefix_x) in &driver_series {
                 if *driver == target_policy {
                     continue;
                 }
@@ -100,7 +117,9 @@ impl Detector for CausalDetector {
                     if count < lag.saturating_add(min_bins) {
                         break;
                     }
-                    let Some(r) = pearson(&x[..count - lag], &y[lag..]) else {
+                    let n = count - lag;
+                    let sum_y = total_y - head_y[lag];
+                    let Some(r) = pearson_with_sums(&x[..n], &y[lag..], prefix_x[n], sum_y) else {
                         continue;
                     };
                     if best.is_none_or(|(b, _, _)| r > b + 1e-12) {

@@ -95,13 +95,26 @@ pub(crate) fn bin_of(t: Millis, start: Millis, width: i128, count: usize) -> usi
 
 /// Pearson correlation of two equally long series; `None` when either is constant
 /// or the result is not finite.
+#[cfg(test)]
 pub(crate) fn pearson(x: &[f64], y: &[f64]) -> Option<f64> {
     let n = x.len().min(y.len());
     if n < 2 {
         return None;
     }
-    let mx = x[..n].iter().sum::<f64>() / n as f64;
-    let my = y[..n].iter().sum::<f64>() / n as f64;
+    let (x, y) = (&x[..n], &y[..n]);
+    pearson_with_sums(x, y, x.iter().sum(), y.iter().sum())
+}
+
+/// [`pearson`] of two series of equal length `n >= 2`, given their sums as
+/// `iter().sum()` computes them (a caller that correlates many prefixes of one
+/// series takes them from running sums instead of summing every prefix again).
+pub(crate) fn pearson_with_sums(x: &[f64], y: &[f64], sum_x: f64, sum_y: f64) -> Option<f64> {
+    let n = x.len().min(y.len());
+    if n < 2 {
+        return None;
+    }
+    let mx = sum_x / n as f64;
+    let my = sum_y / n as f64;
     let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
     for i in 0..n {
         let (dx, dy) = (x[i] - mx, y[i] - my);
