@@ -36,6 +36,7 @@ e2e-kind: ## The same suite on a kind cluster (needs Docker, kind and helm)
 lint: ## cargo fmt check and clippy with warnings denied
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) clippy --locked --all-targets --features e2e,fault-injection -- -D warnings
 
 SCRIPTS := .ci/run e2e/run-local e2e/run-kind e2e/demo e2e/prometheus-bin e2e/local-cluster e2e/local-cluster-smoke
 
