@@ -150,9 +150,13 @@ pub fn scale_replicas(action: ActionType, current: i32, bounds: &ScaleBounds) ->
 /// server comes back with its floats re-encoded, and the last binary digits of a
 /// value such as `0.025000000000000026` do not survive that trip.
 pub fn plan_hash(plan: &RemediationPlan) -> String {
-    let mut json = Vec::with_capacity(1024);
-    write_canonical_plan(&mut json, plan);
-    let digest = Sha256::digest(&json);
+    let mut sink = HashSink {
+        hasher: Sha256::new(),
+        buf: [0; 256],
+        len: 0,
+    };
+    write_canonical_plan(&mut sink, plan);
+    let digest = sink.finish();
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(16);
     for b in &digest[..8] {
@@ -160,6 +164,67 @@ pub fn plan_hash(plan: &RemediationPlan) -> String {
         out.push(char::from(HEX[usize::from(b & 0xf)]));
     }
     out
+}
+
+/// Where the canonical JSON is written: a byte vector, or the hasher.
+trait Sink {
+    fn put(&mut self, bytes: &[u8]);
+
+    fn put_byte(&mut self, byte: u8) {
+        self.put(&[byte]);
+    }
+}
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+
+    fn put_byte(&mut self, byte: u8) {
+        self.push(byte);
+    }
+}
+
+/// Feeds SHA-256 through a small buffer on the stack, so that hashing a plan
+/// allocates nothing and the hasher sees a few large updates.
+struct HashSink {
+    hasher: Sha256,
+    buf: [u8; 256],
+    len: usize,
+}
+
+impl HashSink {
+    fn flush(&mut self) {
+        self.hasher.update(&self.buf[..self.len]);
+        self.len = 0;
+    }
+
+    fn finish(mut self) -> sha2::digest::Output<Sha256> {
+        self.flush();
+        self.hasher.finalize()
+    }
+}
+
+impl Sink for HashSink {
+    fn put(&mut self, bytes: &[u8]) {
+        if self.len + bytes.len() > self.buf.len() {
+            self.flush();
+            if bytes.len() > self.buf.len() {
+                self.hasher.update(bytes);
+                return;
+            }
+        }
+        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    fn put_byte(&mut self, byte: u8) {
+        if self.len == self.buf.len() {
+            self.flush();
+        }
+        self.buf[self.len] = byte;
+        self.len += 1;
+    }
 }
 
 /// The canonical JSON [`plan_hash`] hashes, written straight into `out`: what
@@ -173,101 +238,100 @@ pub fn plan_hash(plan: &RemediationPlan) -> String {
 /// string per field) for every plan. The tests compare it byte for byte with the
 /// `Value` route, so a field added to the model without being added here fails
 /// them.
-fn write_canonical_plan(out: &mut Vec<u8>, plan: &RemediationPlan) {
+fn write_canonical_plan(out: &mut impl Sink, plan: &RemediationPlan) {
     // Keys in byte order: actions, benefit, confidence, cost, expectedImpact,
     // planHash, policy, priority, risk, rootCause, score, target.
-    out.extend_from_slice(b"{\"actions\":[");
+    out.put(b"{\"actions\":[");
     for (i, a) in plan.actions.iter().enumerate() {
         if i > 0 {
-            out.push(b',');
+            out.put_byte(b',');
         }
         write_canonical_action(out, a);
     }
-    out.extend_from_slice(b"],\"benefit\":");
+    out.put(b"],\"benefit\":");
     write_f64(out, plan.benefit);
-    out.extend_from_slice(b",\"confidence\":");
+    out.put(b",\"confidence\":");
     write_f64(out, plan.confidence);
-    out.extend_from_slice(b",\"cost\":");
+    out.put(b",\"cost\":");
     write_f64(out, plan.cost);
-    out.extend_from_slice(b",\"expectedImpact\":");
+    out.put(b",\"expectedImpact\":");
     write_str(out, &plan.expected_impact);
-    out.extend_from_slice(b",\"planHash\":\"\",\"policy\":");
+    out.put(b",\"planHash\":\"\",\"policy\":");
     write_str(out, &plan.policy);
-    out.extend_from_slice(b",\"priority\":");
+    out.put(b",\"priority\":");
     write_name(out, priority_name(plan.priority));
-    out.extend_from_slice(b",\"risk\":");
+    out.put(b",\"risk\":");
     write_name(out, risk_name(plan.risk));
-    out.extend_from_slice(b",\"rootCause\":");
+    out.put(b",\"rootCause\":");
     write_name(out, kind_name(plan.root_cause));
-    out.extend_from_slice(b",\"score\":");
+    out.put(b",\"score\":");
     write_f64(out, plan.score);
-    out.extend_from_slice(b",\"target\":");
+    out.put(b",\"target\":");
     write_str(out, &plan.target);
-    out.push(b'}');
+    out.put_byte(b'}');
 }
 
-fn write_canonical_action(out: &mut Vec<u8>, a: &RemediationAction) {
+fn write_canonical_action(out: &mut impl Sink, a: &RemediationAction) {
     // Keys in byte order: actionType, config, estimatedLatencySeconds, id,
     // priority, replicas, target.
-    out.extend_from_slice(b"{\"actionType\":");
+    out.put(b"{\"actionType\":");
     write_name(out, a.action_type.as_str());
     if let Some(c) = &a.config {
         // container, name, target, value.
-        out.extend_from_slice(b",\"config\":{");
+        out.put(b",\"config\":{");
         if let Some(container) = &c.container {
-            out.extend_from_slice(b"\"container\":");
+            out.put(b"\"container\":");
             write_str(out, container);
-            out.push(b',');
+            out.put_byte(b',');
         }
-        out.extend_from_slice(b"\"name\":");
+        out.put(b"\"name\":");
         write_str(out, &c.name);
-        out.extend_from_slice(b",\"target\":");
+        out.put(b",\"target\":");
         write_name(out, config_target_name(c.target));
-        out.extend_from_slice(b",\"value\":");
+        out.put(b",\"value\":");
         write_str(out, &c.value);
-        out.push(b'}');
+        out.put_byte(b'}');
     }
-    out.extend_from_slice(b",\"estimatedLatencySeconds\":");
+    out.put(b",\"estimatedLatencySeconds\":");
     write_int(out, i64::from(a.estimated_latency_seconds));
-    out.extend_from_slice(b",\"id\":");
+    out.put(b",\"id\":");
     write_str(out, &a.id);
-    out.extend_from_slice(b",\"priority\":");
+    out.put(b",\"priority\":");
     write_name(out, priority_name(a.priority));
     if let Some(r) = a.replicas {
-        out.extend_from_slice(b",\"replicas\":");
+        out.put(b",\"replicas\":");
         write_int(out, i64::from(r));
     }
-    out.extend_from_slice(b",\"target\":");
+    out.put(b",\"target\":");
     write_str(out, &a.target);
-    out.push(b'}');
+    out.put_byte(b'}');
 }
 
 /// A string as serde_json writes it. Most strings need no escape (no quote,
 /// backslash or control character): those are copied as they are, after one
 /// branch-free scan; the others go through serde_json.
-fn write_str(out: &mut Vec<u8>, s: &str) {
+fn write_str(out: &mut impl Sink, s: &str) {
     let plain = s
         .bytes()
         .fold(true, |ok, b| ok & (b >= 0x20) & (b != b'"') & (b != b'\\'));
     if plain {
-        out.reserve(s.len() + 2);
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
+        out.put_byte(b'"');
+        out.put(s.as_bytes());
+        out.put_byte(b'"');
     } else {
-        let _ = serde_json::to_writer(&mut *out, s);
+        out.put(&serde_json::to_vec(s).unwrap_or_default());
     }
 }
 
 /// A unit enum variant as serde writes it: its name in quotes.
-fn write_name(out: &mut Vec<u8>, name: &str) {
-    out.push(b'"');
-    out.extend_from_slice(name.as_bytes());
-    out.push(b'"');
+fn write_name(out: &mut impl Sink, name: &str) {
+    out.put_byte(b'"');
+    out.put(name.as_bytes());
+    out.put_byte(b'"');
 }
 
 /// An integer in decimal, as serde_json (and `Display`) writes it.
-fn write_int(out: &mut Vec<u8>, v: i64) {
+fn write_int(out: &mut impl Sink, v: i64) {
     let mut digits = [0u8; 20];
     let mut at = digits.len();
     let mut m = v.unsigned_abs();
@@ -280,21 +344,21 @@ fn write_int(out: &mut Vec<u8>, v: i64) {
         }
     }
     if v < 0 {
-        out.push(b'-');
+        out.put_byte(b'-');
     }
-    out.extend_from_slice(&digits[at..]);
+    out.put(&digits[at..]);
 }
 
 /// A fractional number of the canonical JSON: a string with 6 decimals, or `null`
 /// for a non-finite value (which a `serde_json::Value` cannot hold).
-fn write_f64(out: &mut Vec<u8>, f: f64) {
+fn write_f64(out: &mut impl Sink, f: f64) {
     if !f.is_finite() {
-        out.extend_from_slice(b"null");
+        out.put(b"null");
         return;
     }
-    out.push(b'"');
+    out.put_byte(b'"');
     push_fixed(out, f, 6);
-    out.push(b'"');
+    out.put_byte(b'"');
 }
 
 /// `f` with `decimals` decimals, exactly as `format!("{f:.N$}")` writes it.
@@ -304,7 +368,7 @@ fn write_f64(out: &mut Vec<u8>, f: f64) {
 /// below 10⁻⁹) and not within 10⁻⁹ of a half: the correctly rounded result
 /// cannot be on the other side. Anything else (huge, tiny ties, non-finite) goes
 /// through the general float formatting.
-fn push_fixed(out: &mut Vec<u8>, f: f64, decimals: u32) {
+fn push_fixed(out: &mut impl Sink, f: f64, decimals: u32) {
     const POW10: [u64; 7] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000];
     let scale = POW10[decimals.min(6) as usize];
     let y = f.abs() * scale as f64;
@@ -313,22 +377,21 @@ fn push_fixed(out: &mut Vec<u8>, f: f64, decimals: u32) {
     if decimals <= 6 && y < 8_388_608.0 && (frac - 0.5).abs() > 1e-9 {
         let k = floor as u64 + u64::from(frac > 0.5);
         if f.is_sign_negative() {
-            out.push(b'-');
+            out.put_byte(b'-');
         }
         write_int(out, (k / scale) as i64);
         if decimals > 0 {
-            out.push(b'.');
+            out.put_byte(b'.');
             let mut digits = [b'0'; 6];
             let mut rest = k % scale;
             for d in digits[..decimals as usize].iter_mut().rev() {
                 *d = b'0' + (rest % 10) as u8;
                 rest /= 10;
             }
-            out.extend_from_slice(&digits[..decimals as usize]);
+            out.put(&digits[..decimals as usize]);
         }
     } else {
-        use std::io::Write;
-        let _ = write!(out, "{f:.*}", decimals as usize);
+        out.put(format!("{f:.*}", decimals as usize).as_bytes());
     }
 }
 
@@ -379,6 +442,10 @@ pub struct Planner {
     pub config: PlannerConfig,
 }
 
+/// At most this many candidate actions per root-cause kind (`candidate_actions`),
+/// so a plan's candidates and chosen actions are kept in arrays, not vectors.
+const MAX_CANDIDATES: usize = 4;
+
 /// One scored, parameterised action before ids and priorities are assigned.
 #[derive(Clone, Copy)]
 struct Candidate<'t> {
@@ -402,7 +469,8 @@ struct Choice<'t> {
     kind: RootCauseKind,
     target: &'t PlanTarget,
     confidence: f64,
-    chosen: Vec<Candidate<'t>>,
+    /// The chosen actions, best first (at most one per candidate).
+    chosen: [Option<Candidate<'t>>; MAX_CANDIDATES],
     cost: f64,
     benefit: f64,
 }
@@ -478,6 +546,7 @@ impl Planner {
         // The best choice per Deployment, and its plan once a tie wrote it out
         // (boxed: ties are rare, and the entries are moved by the sort below).
         let mut best: FnvMap<&str, (Choice<'_>, Option<Box<RemediationPlan>>)> = FnvMap::default();
+        best.reserve(targets.len().min(analysis.root_causes.len()));
         for rc in &analysis.root_causes {
             let Some(&(first, _)) = by_policy.get(rc.policy.as_str()) else {
                 continue;
@@ -570,8 +639,6 @@ impl Planner {
             0.0
         };
         let envelope = &target.envelope;
-        // At most 4 candidates per kind (`candidate_actions`): kept on the stack.
-        const MAX_CANDIDATES: usize = 4;
         let mut slots: [Option<Candidate<'t>>; MAX_CANDIDATES] = [None; MAX_CANDIDATES];
         let mut n = 0;
         for &(action, prior) in candidate_actions(rc.kind) {
@@ -625,27 +692,29 @@ impl Planner {
         });
 
         // Two actions setting the same value would be one change twice.
-        let mut chosen: Vec<Candidate<'t>> = Vec::with_capacity(self.config.max_actions.min(n));
+        let mut chosen: [Option<Candidate<'t>>; MAX_CANDIDATES] = [None; MAX_CANDIDATES];
+        let mut len = 0;
         for c in candidates.iter().flatten().copied() {
-            if chosen.len() >= self.config.max_actions {
+            if len >= self.config.max_actions {
                 break;
             }
             let duplicate = c.setting.is_some_and(|cs| {
-                chosen.iter().any(|o| {
+                chosen[..len].iter().flatten().any(|o| {
                     o.setting.is_some_and(|os| {
                         os.name == cs.name && os.target == cs.target && os.container == cs.container
                     })
                 })
             });
             if !duplicate {
-                chosen.push(c);
+                chosen[len] = Some(c);
+                len += 1;
             }
         }
-        if chosen.is_empty() {
+        if len == 0 {
             return None;
         }
-        let cost = round4(chosen.iter().map(|c| c.cost).sum());
-        let benefit = round4(chosen.iter().map(|c| c.benefit).sum());
+        let cost = round4(chosen.iter().flatten().map(|c| c.cost).sum());
+        let benefit = round4(chosen.iter().flatten().map(|c| c.benefit).sum());
         Some(Choice {
             kind: rc.kind,
             target,
@@ -671,6 +740,7 @@ impl Planner {
         let risk = risk(chosen, target.current_replicas);
         let actions: Vec<RemediationAction> = chosen
             .iter()
+            .flatten()
             .enumerate()
             .map(|(i, c)| RemediationAction {
                 id: action_id(i),
@@ -740,9 +810,9 @@ pub fn priority(severity: Severity, confidence: f64) -> Priority {
 /// From the costliest action (at least 0.6 High, 0.35 Medium), the total cost
 /// (above 1.0 High, at least 0.6 Medium) and the scale step (more than half the
 /// current replicas, or from zero, at least Medium).
-fn risk(chosen: &[Candidate], current: i32) -> RiskLevel {
-    let max_cost = chosen.iter().map(|c| c.cost).fold(0.0, f64::max);
-    let total: f64 = chosen.iter().map(|c| c.cost).sum();
+fn risk(chosen: &[Option<Candidate>], current: i32) -> RiskLevel {
+    let max_cost = chosen.iter().flatten().map(|c| c.cost).fold(0.0, f64::max);
+    let total: f64 = chosen.iter().flatten().map(|c| c.cost).sum();
     let mut risk = if max_cost >= 0.6 {
         RiskLevel::High
     } else if max_cost >= 0.35 {
@@ -755,7 +825,7 @@ fn risk(chosen: &[Candidate], current: i32) -> RiskLevel {
     } else if total >= 0.6 {
         risk = risk.max(RiskLevel::Medium);
     }
-    for r in chosen.iter().filter_map(|c| c.replicas) {
+    for r in chosen.iter().flatten().filter_map(|c| c.replicas) {
         let delta = (i64::from(r) - i64::from(current)).abs();
         if current <= 0 || 2 * delta > i64::from(current) {
             risk = risk.max(RiskLevel::Medium);
@@ -799,22 +869,22 @@ fn expected_impact(
 
 /// One step of the expected impact: `SCALE_UP to 7 replicas`,
 /// `UPDATE_CONFIGURATION (Env RATE_LIMIT=5)` or the action type alone.
-fn describe(out: &mut Vec<u8>, a: &RemediationAction) {
-    out.extend_from_slice(a.action_type.as_str().as_bytes());
+fn describe(out: &mut impl Sink, a: &RemediationAction) {
+    out.put(a.action_type.as_str().as_bytes());
     match (&a.replicas, &a.config) {
         (Some(r), _) => {
-            out.extend_from_slice(b" to ");
+            out.put(b" to ");
             write_int(out, i64::from(*r));
-            out.extend_from_slice(b" replicas");
+            out.put(b" replicas");
         }
         (_, Some(c)) => {
-            out.extend_from_slice(b" (");
-            out.extend_from_slice(config_target_name(c.target).as_bytes());
-            out.push(b' ');
-            out.extend_from_slice(c.name.as_bytes());
-            out.push(b'=');
-            out.extend_from_slice(c.value.as_bytes());
-            out.push(b')');
+            out.put(b" (");
+            out.put(config_target_name(c.target).as_bytes());
+            out.put_byte(b' ');
+            out.put(c.name.as_bytes());
+            out.put_byte(b'=');
+            out.put(c.value.as_bytes());
+            out.put_byte(b')');
         }
         _ => {}
     }
@@ -1253,6 +1323,8 @@ mod hash_tests {
             // Quotes, backslashes, control and non-ASCII characters: escaped.
             any::<String>(),
             Just("\"\\\n\t\u{1}\u{7f}é→😀".to_string()),
+            // Longer than the hasher's buffer.
+            "[a-z ]{250,700}",
         ]
     }
 
@@ -1429,6 +1501,9 @@ mod hash_tests {
 
         #[test]
         fn canonical_json_is_written_as_the_value_would_be(plan in any_plan()) {
+            let digest = Sha256::digest(canonical_by_value(&plan));
+            let want: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+            prop_assert_eq!(plan_hash(&plan), want);
             prop_assert_eq!(
                 String::from_utf8(direct(&plan)).unwrap(),
                 String::from_utf8(canonical_by_value(&plan)).unwrap()
