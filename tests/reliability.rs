@@ -1712,9 +1712,6 @@ async fn serial_load_1000_policies() {
         }),
     );
     assert!(alive, "the operator kept running");
-    assert_eq!(
-        (starved, second_plans, over_limit, panics),
-        (0, 0, 0, 0)
-    );
+    assert_eq!((starved, second_plans, over_limit, panics), (0, 0, 0, 0));
     assert!(peak_rss < 512 * 1024, "peak RSS {peak_rss} KiB");
 }
