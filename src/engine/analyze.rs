@@ -343,6 +343,19 @@ impl<'a> AnalysisContext<'a> {
         });
 
         let n = recs.len();
+        // Each group's members, allocated once at their final size.
+        for (k, groups) in [&mut policies, &mut targets, &mut components, &mut metrics]
+            .into_iter()
+            .enumerate()
+        {
+            let mut counts = vec![0usize; groups.len()];
+            for r in &recs {
+                counts[r.ids[k] as usize] += 1;
+            }
+            for (m, c) in groups.members.iter_mut().zip(counts) {
+                m.reserve_exact(c);
+            }
+        }
         let mut ctx = AnalysisContext {
             now,
             window_start,
@@ -455,39 +468,60 @@ fn group_samples<'a>(
     samples: &'a [MetricSample],
     in_window: impl Fn(Millis) -> bool,
 ) -> Vec<&'a MetricSample> {
-    let mut lookup: FnvMap<&'a str, usize> = FnvMap::default();
-    let mut buckets: Vec<(&'a str, Vec<&'a MetricSample>)> = Vec::new();
-    let mut last: Option<usize> = None;
-    let mut total = 0;
+    // A counting sort by policy: bucket ids in one pass, then each sample placed
+    // at its bucket's offset, with two allocations whatever the number of policies.
+    let mut lookup: FnvMap<&'a str, u32> = FnvMap::default();
+    let mut names: Vec<&'a str> = Vec::new();
+    let mut counts: Vec<usize> = Vec::new();
+    let mut bucket_of: Vec<(u32, &'a MetricSample)> = Vec::with_capacity(samples.len());
+    let mut last: Option<u32> = None;
     for s in samples {
         if !(s.value.is_finite() && in_window(s.at_ms)) {
             continue;
         }
         let b = match last {
-            Some(b) if buckets[b].0 == s.policy => b,
+            Some(b) if names[b as usize] == s.policy => b,
             _ => {
-                let next = buckets.len();
+                let next = names.len() as u32;
                 let b = *lookup.entry(s.policy.as_str()).or_insert(next);
                 if b == next {
-                    buckets.push((s.policy.as_str(), Vec::new()));
+                    names.push(s.policy.as_str());
+                    counts.push(0);
                 }
                 b
             }
         };
         last = Some(b);
-        buckets[b].1.push(s);
-        total += 1;
+        counts[b as usize] += 1;
+        bucket_of.push((b, s));
     }
-    buckets.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    // Offsets of the buckets in name order.
+    let mut order: Vec<u32> = (0..names.len() as u32).collect();
+    order.sort_unstable_by(|&a, &b| names[a as usize].cmp(names[b as usize]));
+    let mut offset = vec![0usize; names.len()];
+    let mut at = 0;
+    for &b in &order {
+        offset[b as usize] = at;
+        at += counts[b as usize];
+    }
+    let mut out: Vec<&MetricSample> = match bucket_of.first() {
+        Some(&(_, first)) => vec![first; bucket_of.len()],
+        None => return Vec::new(),
+    };
+    for &(b, s) in &bucket_of {
+        out[offset[b as usize]] = s;
+        offset[b as usize] += 1;
+    }
     let by_time = |a: &&MetricSample, b: &&MetricSample| {
         a.at_ms.cmp(&b.at_ms).then(a.value.total_cmp(&b.value))
     };
-    let mut out = Vec::with_capacity(total);
-    for (_, mut bucket) in buckets {
+    let mut start = 0;
+    for &b in &order {
+        let bucket = &mut out[start..start + counts[b as usize]];
         if !bucket.is_sorted_by(|a, b| by_time(a, b).is_le()) {
             bucket.sort_unstable_by(by_time);
         }
-        out.extend_from_slice(&bucket);
+        start += bucket.len();
     }
     out
 }
