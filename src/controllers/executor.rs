@@ -24,7 +24,7 @@ use serde_json::Value;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{Context, FIELD_MANAGER};
-use crate::crd::{PreviousState, RemediationPolicy, ViolationPolicy};
+use crate::crd::{PreviousState, RemediationPolicy, RemediationPolicyStatus, ViolationPolicy};
 use crate::deployment::{self, SettingRef};
 use crate::engine::model::{PatchKind, RemediationAction};
 use crate::error::Error;
@@ -195,6 +195,13 @@ struct Reconciler<'a> {
     deployments: Api<Deployment>,
     params: PatchParams,
     claim: Option<Claim>,
+    /// The status as last stored on the server; `rp.status` runs ahead of it
+    /// until [`Reconciler::flush`].
+    written: Option<RemediationPolicyStatus>,
+    /// The fault-injection points of the steps recorded since the last flush.
+    points: Vec<String>,
+    /// The Events of the steps written, published after the next Deployment patch.
+    events: Vec<Event>,
 }
 
 impl<'a> Reconciler<'a> {
@@ -212,6 +219,9 @@ impl<'a> Reconciler<'a> {
                 ..Default::default()
             },
             claim: None,
+            written: rp.status.clone(),
+            points: Vec::new(),
+            events: Vec::new(),
         }
     }
 
@@ -219,16 +229,22 @@ impl<'a> Reconciler<'a> {
         &self.rp.spec.plan.target
     }
 
+    /// Decides and takes steps until the plan waits or is over. Status changes
+    /// are written only when they must be durable: before a Deployment patch
+    /// (the write-ahead), and when the reconcile ends. A crash before a write
+    /// loses only decisions that changed nothing outside the plan's status, which
+    /// the next reconcile makes again. The Deployment is read once; after that,
+    /// the answer to each patch is its state.
     async fn run(mut self) -> Result<Action, Error> {
         let policies: Api<ViolationPolicy> =
             Api::namespaced(self.ctx.client.clone(), &self.namespace);
         let policy = policies.get_opt(&self.rp.spec.plan.policy).await?;
+        let mut live = self
+            .deployments
+            .get_opt(self.rp.spec.plan.target.as_str())
+            .await?;
         let max_steps = 4 * self.rp.spec.plan.actions.len() + 8;
         for _ in 0..max_steps {
-            let live = self
-                .deployments
-                .get_opt(self.rp.spec.plan.target.as_str())
-                .await?;
             let now = self.ctx.clock.now_ms();
             let step = execute::next_step(&Observed {
                 plan: &self.rp,
@@ -238,54 +254,70 @@ impl<'a> Reconciler<'a> {
             });
             let step = self.claim_for(step).await?;
             let step = match step {
-                Step::Apply { index } => match self.apply(index, now).await {
-                    Ok(result) => {
-                        fault::point(&format!("applied:{index}")).await;
-                        Step::MarkSucceeded { index, result }
-                    }
-                    Err(PatchFailure::Refused(error)) => Step::FailAction { index, error },
-                    Err(PatchFailure::Io(e)) => return Err(e.into()),
-                },
-                Step::RollBack { index } => match self.roll_back(index).await {
-                    Ok(result) => {
-                        fault::point(&format!("rollback-sent:{index}")).await;
-                        Step::MarkRolledBack { index, result }
-                    }
-                    Err(PatchFailure::Refused(e)) => {
-                        let id = &self.rp.spec.plan.actions[index].id;
-                        let earlier = self
-                            .rp
-                            .status
-                            .as_ref()
-                            .and_then(|s| s.execution.as_ref())
-                            .and_then(|e| e.error.clone())
-                            .unwrap_or_default();
-                        Step::Finish {
-                            phase: crate::crd::ExecutionPhase::Failed,
-                            error: Some(format!("{earlier}; rolling back action {id} failed: {e}")),
+                Step::Apply { index } => {
+                    self.flush().await?;
+                    let applied = self.apply(index, now, live.as_ref()).await;
+                    self.publish().await;
+                    match applied {
+                        Ok((result, d)) => {
+                            live = Some(d);
+                            fault::point(&format!("applied:{index}")).await;
+                            Step::MarkSucceeded { index, result }
                         }
+                        Err(PatchFailure::Refused(error)) => Step::FailAction { index, error },
+                        Err(PatchFailure::Io(e)) => return Err(e.into()),
                     }
-                    Err(PatchFailure::Io(e)) => return Err(e.into()),
-                },
+                }
+                Step::RollBack { index } => {
+                    self.flush().await?;
+                    let undone = self.roll_back(index, live.as_ref()).await;
+                    self.publish().await;
+                    match undone {
+                        Ok((result, d)) => {
+                            live = Some(d);
+                            fault::point(&format!("rollback-sent:{index}")).await;
+                            Step::MarkRolledBack { index, result }
+                        }
+                        Err(PatchFailure::Refused(e)) => {
+                            let id = &self.rp.spec.plan.actions[index].id;
+                            let earlier = self
+                                .rp
+                                .status
+                                .as_ref()
+                                .and_then(|s| s.execution.as_ref())
+                                .and_then(|e| e.error.clone())
+                                .unwrap_or_default();
+                            Step::Finish {
+                                phase: crate::crd::ExecutionPhase::Failed,
+                                error: Some(format!(
+                                    "{earlier}; rolling back action {id} failed: {e}"
+                                )),
+                            }
+                        }
+                        Err(PatchFailure::Io(e)) => return Err(e.into()),
+                    }
+                }
                 other => other,
             };
-            self.record(&step, now).await?;
-            if let Some(point) = fault::after(&step) {
-                fault::point(&point).await;
-            }
-            match step {
+            self.record(&step, now);
+            let action = match step {
                 Step::Wait { requeue, .. } => {
-                    return Ok(requeue.map_or_else(Action::await_change, Action::requeue));
+                    requeue.map_or_else(Action::await_change, Action::requeue)
                 }
                 Step::Done
                 | Step::Expire { .. }
                 | Step::Reject { .. }
                 | Step::RefuseApproval { .. }
                 | Step::Fail { .. }
-                | Step::Finish { .. } => return Ok(Action::await_change()),
+                | Step::Finish { .. } => Action::await_change(),
                 _ => continue,
-            }
+            };
+            self.flush().await?;
+            self.publish().await;
+            return Ok(action);
         }
+        self.flush().await?;
+        self.publish().await;
         Ok(Action::requeue(Duration::from_secs(1)))
     }
 
@@ -341,33 +373,19 @@ impl<'a> Reconciler<'a> {
         }
     }
 
-    /// Writes what the step changes in status (only when something changed) and
-    /// records its Event.
-    async fn record(&mut self, step: &Step, now: i64) -> Result<(), Error> {
-        let old = self.rp.status.clone().unwrap_or_default();
-        let mut new = old.clone();
+    /// Applies what the step changes to the plan's status (in memory, until the
+    /// next [`Reconciler::flush`]) and queues its Event and fault point.
+    fn record(&mut self, step: &Step, now: i64) {
+        let mut status = self.rp.status.clone().unwrap_or_default();
         execute::transition(
             step,
-            &mut new,
+            &mut status,
             &self.rp.spec.plan,
             self.rp.metadata.generation,
             now,
         );
-        if new != old {
-            // With no status yet, write all of it (approval and phase included).
-            let before = match &self.rp.status {
-                Some(_) => serde_json::to_value(&old).unwrap_or_default(),
-                None => Value::Object(Default::default()),
-            };
-            let diff = merge_diff(&before, &serde_json::to_value(&new).unwrap_or_default());
-            let patch = serde_json::json!({ "status": diff });
-            self.rp = self
-                .plans
-                .patch_status(&self.name, &self.params, &Patch::Merge(&patch))
-                .await?;
-        }
-        if let Some(notice) = execute::notice(step, &self.rp.spec.plan, &new) {
-            let event = Event {
+        if let Some(notice) = execute::notice(step, &self.rp.spec.plan, &status) {
+            self.events.push(Event {
                 type_: if notice.warning {
                     EventType::Warning
                 } else {
@@ -377,13 +395,47 @@ impl<'a> Reconciler<'a> {
                 note: Some(truncate(&notice.note, 1000)),
                 action: notice.action,
                 secondary: None,
+            });
+        }
+        if self.rp.status.is_some() || status != RemediationPolicyStatus::default() {
+            self.rp.status = Some(status);
+        }
+        self.points.extend(fault::after(step));
+    }
+
+    /// Writes the status changes recorded since the last write, as one JSON merge
+    /// patch of the `status` subresource holding only what changed, then passes
+    /// the fault points of the steps it made durable.
+    async fn flush(&mut self) -> Result<(), Error> {
+        if self.rp.status != self.written {
+            // With no status yet, write all of it (approval and phase included).
+            let before = match &self.written {
+                Some(old) => serde_json::to_value(old).unwrap_or_default(),
+                None => Value::Object(Default::default()),
             };
-            let reference = self.rp.object_ref(&());
+            let new = serde_json::to_value(self.rp.status.clone().unwrap_or_default())
+                .unwrap_or_default();
+            let patch = serde_json::json!({ "status": merge_diff(&before, &new) });
+            self.rp = self
+                .plans
+                .patch_status(&self.name, &self.params, &Patch::Merge(&patch))
+                .await?;
+            self.written = self.rp.status.clone();
+        }
+        for point in std::mem::take(&mut self.points) {
+            fault::point(&point).await;
+        }
+        Ok(())
+    }
+
+    /// Publishes the queued Events (a failure is logged, not fatal).
+    async fn publish(&mut self) {
+        let reference = self.rp.object_ref(&());
+        for event in std::mem::take(&mut self.events) {
             if let Err(e) = self.ctx.recorder.publish(&event, &reference).await {
                 tracing::warn!(plan = %self.name, error = %e, "cannot record event");
             }
         }
-        Ok(())
     }
 
     fn record_of(&self, index: usize) -> (RemediationAction, PreviousState) {
@@ -399,11 +451,18 @@ impl<'a> Reconciler<'a> {
         (action, previous)
     }
 
-    /// Sends action `index`'s patch.
-    async fn apply(&self, index: usize, now: i64) -> Result<String, PatchFailure> {
+    /// Sends action `index`'s patch, computed from `live` (the Deployment as last
+    /// read or patched, read again when missing or when a guarded patch
+    /// conflicts); returns what was done and the Deployment after it.
+    async fn apply(
+        &self,
+        index: usize,
+        now: i64,
+        live: Option<&Deployment>,
+    ) -> Result<(String, Deployment), PatchFailure> {
         let (action, previous) = self.record_of(index);
         let target = self.target();
-        match action.action_type.patch_kind() {
+        let d = match action.action_type.patch_kind() {
             PatchKind::Scale => {
                 let replicas = action
                     .replicas
@@ -411,7 +470,7 @@ impl<'a> Reconciler<'a> {
                 let from = previous
                     .replicas
                     .ok_or_else(|| PatchFailure::Refused("no previous replica count".into()))?;
-                self.scale(from, replicas).await?;
+                self.scale(from, replicas, live).await?
             }
             PatchKind::Restart => {
                 let value = deployment::restarted_at_value(now);
@@ -421,7 +480,7 @@ impl<'a> Reconciler<'a> {
                         &self.params,
                         &Patch::Merge(deployment::restart_patch(Some(&value))),
                     )
-                    .await?;
+                    .await?
             }
             PatchKind::Config => {
                 let change = action
@@ -429,15 +488,25 @@ impl<'a> Reconciler<'a> {
                     .as_ref()
                     .ok_or_else(|| PatchFailure::Refused("no config setting".into()))?;
                 let expected = previous.config.as_ref().and_then(|p| p.value.as_deref());
-                self.set_config(&SettingRef::from(change), expected, Some(&change.value))
-                    .await?;
+                self.set_config(
+                    &SettingRef::from(change),
+                    expected,
+                    Some(&change.value),
+                    live,
+                )
+                .await?
             }
-        }
-        Ok(execute::describe(&action, &previous, target))
+        };
+        Ok((execute::describe(&action, &previous, target), d))
     }
 
-    /// Restores action `index`'s previous state.
-    async fn roll_back(&self, index: usize) -> Result<String, PatchFailure> {
+    /// Restores action `index`'s previous state; returns what was done and the
+    /// Deployment after it.
+    async fn roll_back(
+        &self,
+        index: usize,
+        live: Option<&Deployment>,
+    ) -> Result<(String, Deployment), PatchFailure> {
         let (action, previous) = self.record_of(index);
         let missing = || PatchFailure::Refused("no previous state recorded".into());
         match action.action_type.patch_kind() {
@@ -446,46 +515,65 @@ impl<'a> Reconciler<'a> {
                 let set = action
                     .replicas
                     .ok_or_else(|| PatchFailure::Refused("no replica count".into()))?;
-                self.scale(set, replicas).await?;
-                Ok(format!("scaled back to {replicas} replicas"))
+                let d = self.scale(set, replicas, live).await?;
+                Ok((format!("scaled back to {replicas} replicas"), d))
             }
             PatchKind::Restart => {
                 let value = previous.restarted_at.as_deref();
-                self.deployments
+                let d = self
+                    .deployments
                     .patch(
                         self.target(),
                         &self.params,
                         &Patch::Merge(deployment::restart_patch(value)),
                     )
                     .await?;
-                Ok(match value {
+                let done = match value {
                     Some(v) => format!("restored restartedAt {v:?}"),
                     None => "removed restartedAt".into(),
-                })
+                };
+                Ok((done, d))
             }
             PatchKind::Config => {
                 let prev = previous.config.as_ref().ok_or_else(missing)?;
                 let set = action.config.as_ref().map(|c| c.value.as_str());
-                self.set_config(&SettingRef::from(prev), set, prev.value.as_deref())
+                let d = self
+                    .set_config(&SettingRef::from(prev), set, prev.value.as_deref(), live)
                     .await?;
-                Ok(match &prev.value {
+                let done = match &prev.value {
                     Some(v) => format!("restored {} to {v:?}", prev.name),
                     None => format!("removed {}", prev.name),
-                })
+                };
+                Ok((done, d))
             }
+        }
+    }
+
+    /// The Deployment to compute a patch from: `known` on the first attempt (its
+    /// patch is guarded by `test` operations), a fresh read after that.
+    async fn read(&self, known: &mut Option<Deployment>) -> Result<Deployment, kube::Error> {
+        match known.take() {
+            Some(d) => Ok(d),
+            None => self.deployments.get(self.target()).await,
         }
     }
 
     /// Scales from `from` to `to` replicas with a JSON Patch that tests `from`,
     /// so that a replica count another writer set since it was read is never
     /// overwritten: the action is refused instead.
-    async fn scale(&self, from: i32, to: i32) -> Result<(), PatchFailure> {
+    async fn scale(
+        &self,
+        from: i32,
+        to: i32,
+        live: Option<&Deployment>,
+    ) -> Result<Deployment, PatchFailure> {
+        let mut known = live.cloned();
         let mut last = String::new();
         for _ in 0..MAX_PATCH_ATTEMPTS {
-            let d = self.deployments.get(self.target()).await?;
+            let d = self.read(&mut known).await?;
             let current = deployment::replicas(&d);
             if current == to {
-                return Ok(());
+                return Ok(d);
             }
             if current != from {
                 return Err(PatchFailure::Refused(format!(
@@ -501,7 +589,7 @@ impl<'a> Reconciler<'a> {
                 .patch(self.target(), &self.params, &Patch::Json::<()>(patch))
                 .await
             {
-                Ok(_) => return Ok(()),
+                Ok(d) => return Ok(d),
                 Err(e) if is_conflict(&e) => {
                     tracing::debug!(plan = %self.name, error = %e, "scale patch conflicted; reading again");
                     last = e.to_string();
@@ -515,18 +603,21 @@ impl<'a> Reconciler<'a> {
     }
 
     /// Sets (or removes) a config setting that must still hold `expected` (what
-    /// the step started from) with a test-guarded JSON Patch computed from a fresh
-    /// read; a conflict recomputes it, a bounded number of times. A value another
-    /// writer set since is never overwritten: the step is refused instead.
+    /// the step started from) with a test-guarded JSON Patch computed from the
+    /// Deployment as known, then from fresh reads after a conflict, a bounded
+    /// number of times. A value another writer set since is never overwritten:
+    /// the step is refused instead.
     async fn set_config(
         &self,
         setting: &SettingRef,
         expected: Option<&str>,
         value: Option<&str>,
-    ) -> Result<(), PatchFailure> {
+        live: Option<&Deployment>,
+    ) -> Result<Deployment, PatchFailure> {
+        let mut known = live.cloned();
         let mut last = String::new();
         for _ in 0..MAX_PATCH_ATTEMPTS {
-            let d = self.deployments.get(self.target()).await?;
+            let d = self.read(&mut known).await?;
             let current = deployment::config_value(&d, setting)
                 .map_err(|e| PatchFailure::Refused(e.to_string()))?;
             if current.as_deref() != value && current.as_deref() != expected {
@@ -541,7 +632,7 @@ impl<'a> Reconciler<'a> {
             let patch = deployment::config_patch(&d, setting, value)
                 .map_err(|e| PatchFailure::Refused(e.to_string()))?;
             let Some(patch) = patch else {
-                return Ok(());
+                return Ok(d);
             };
             fault::point("config-read").await;
             match self
@@ -549,7 +640,7 @@ impl<'a> Reconciler<'a> {
                 .patch(self.target(), &self.params, &Patch::Json::<()>(patch))
                 .await
             {
-                Ok(_) => return Ok(()),
+                Ok(d) => return Ok(d),
                 Err(e) if is_conflict(&e) => {
                     tracing::debug!(plan = %self.name, error = %e, "config patch conflicted; recomputing");
                     last = e.to_string();
@@ -721,23 +812,19 @@ mod tests {
         assert_eq!(
             lines(&server, true),
             [
-                status_patch.as_str(), // approved
-                "EVENT Normal Approved",
-                &status_patch, // in progress
-                &status_patch, // a1 write-ahead
-                "EVENT Normal ActionStarted",
+                status_patch.as_str(),      // approved, started, a1 written ahead
                 &format!("PATCH {DEPLOY}"), // a1 scaled
-                &status_patch,              // a1 succeeded
-                "EVENT Normal ActionSucceeded",
-                &status_patch, // a2 write-ahead
+                "EVENT Normal Approved",
                 "EVENT Normal ActionStarted",
+                &status_patch,              // a1 succeeded, a2 written ahead
                 &format!("PATCH {DEPLOY}"), // answered 403
+                "EVENT Normal ActionSucceeded",
+                "EVENT Normal ActionStarted",
                 &status_patch,              // a2 failed
-                "EVENT Warning ActionFailed",
                 &format!("PATCH {DEPLOY}"), // a1 rolled back
-                &status_patch,
+                "EVENT Warning ActionFailed",
+                &status_patch, // a1 rolled back, the execution rolled back
                 "EVENT Normal ActionRolledBack",
-                &status_patch, // rolled back
                 "EVENT Warning RolledBack",
             ]
         );
@@ -746,7 +833,7 @@ mod tests {
         assert_eq!(patches[0].content_type, "application/json-patch+json");
         assert_eq!(patches[2].body, scale_ops(4, 2));
         // Write-ahead: a1 was Running with its previous replicas before the scale.
-        let before_scale = status_after(&server, 2);
+        let before_scale = status_after(&server, 0);
         assert_eq!(before_scale["execution"]["actions"][0]["status"], "Running");
         assert_eq!(
             before_scale["execution"]["actions"][0]["previous"]["replicas"],
@@ -811,14 +898,12 @@ mod tests {
         assert_eq!(
             lines(&server, true),
             [
-                status_patch.as_str(), // a1 found applied
-                "EVENT Normal ActionSucceeded",
-                &status_patch, // a2 write-ahead
-                "EVENT Normal ActionStarted",
+                status_patch.as_str(), // a1 found applied, a2 written ahead
                 &format!("PATCH {DEPLOY}"),
-                &status_patch,
                 "EVENT Normal ActionSucceeded",
-                &status_patch,
+                "EVENT Normal ActionStarted",
+                &status_patch, // a2 succeeded, completed
+                "EVENT Normal ActionSucceeded",
                 "EVENT Normal Completed",
             ]
         );
@@ -849,6 +934,38 @@ mod tests {
         let patches = requests(&server, "PATCH", DEPLOY);
         assert_eq!(patches.len(), 2, "a1's scale, then a2's config");
         assert_eq!(patches[0].body, scale_ops(2, 4));
+        let rp: RemediationPolicy = stored(&server, RP);
+        assert_eq!(rp.status.unwrap().phase, ExecutionPhase::Completed);
+    }
+
+    #[tokio::test]
+    async fn an_approved_scale_reaches_the_deployment_after_four_requests() {
+        let rp = approved(vec![scale_up("a1", 4)]);
+        let (result, server) = reconcile_once(&rp, Server::new(&rp, &deployment(2))).await;
+        assert!(result.is_ok(), "{result:?}");
+        let all = lines(&server, false);
+        let patch = all
+            .iter()
+            .position(|l| l == &format!("PATCH {DEPLOY}"))
+            .unwrap();
+        assert_eq!(
+            all[..=patch],
+            [
+                format!("GET {VP}"),
+                format!("GET {DEPLOY}"),
+                format!("GET {NS}/remediationpolicies"), // the other plans on the target
+                // Approved, started and written ahead: durable before the patch.
+                format!("PATCH {RP_STATUS}"),
+                format!("PATCH {DEPLOY}"),
+            ]
+        );
+        let written = status_after(&server, 0);
+        assert_eq!(written["approval"], "Approved");
+        assert_eq!(written["execution"]["actions"][0]["status"], "Running");
+        assert_eq!(
+            written["execution"]["actions"][0]["previous"]["replicas"],
+            2
+        );
         let rp: RemediationPolicy = stored(&server, RP);
         assert_eq!(rp.status.unwrap().phase, ExecutionPhase::Completed);
     }
@@ -982,9 +1099,8 @@ mod tests {
         assert_eq!(
             lines(&server, true),
             [
-                status_patch.as_str(),
+                status_patch.as_str(), // approved and failed, in one write
                 "EVENT Normal Approved",
-                &status_patch,
                 "EVENT Warning Failed",
             ]
         );
