@@ -34,8 +34,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 struct Schedule {
     next_due: Millis,
     failures: u32,
-    /// The last status this process wrote, newer than the watch cache until the
-    /// watch catches up.
+    /// The last status this process wrote, kept only until the watch cache shows
+    /// it (then the cache is the base of the next evaluation, and this copy is
+    /// dropped, so that a thousand policies' statuses are not held twice).
     status: Option<ViolationPolicyStatus>,
     generation: Option<i64>,
 }
@@ -86,6 +87,12 @@ async fn tick(
             s.next_due = now;
             s.failures = 0;
         }
+        if s.status
+            .as_ref()
+            .is_some_and(|w| caught_up(p.status.as_ref(), w))
+        {
+            s.status = None;
+        }
         if s.next_due <= now {
             due.entry(p.spec.query.clone()).or_default().push(p);
         }
@@ -135,6 +142,15 @@ async fn tick(
         // A full channel means the analyzer is already due to run.
         let _ = analyze.try_send(ns);
     }
+}
+
+/// Whether the watch cache's status already is the status this process last
+/// wrote: the monitor is its only writer, and every write sets a new
+/// `lastEvaluationTime`.
+fn caught_up(cached: Option<&ViolationPolicyStatus>, written: &ViolationPolicyStatus) -> bool {
+    written.last_evaluation_time.is_some()
+        && cached.and_then(|c| c.last_evaluation_time.as_ref())
+            == written.last_evaluation_time.as_ref()
 }
 
 /// Applies one result to one policy, writes its status and schedules the next
@@ -451,6 +467,23 @@ mod tests {
             .iter()
             .find(|c| c["type"] == type_)
             .unwrap()
+    }
+
+    #[test]
+    fn the_copy_of_a_written_status_is_dropped_once_the_cache_shows_it() {
+        let written = ViolationPolicyStatus {
+            last_evaluation_time: Some(monitor::time(NOW)),
+            violation_count: 3,
+            ..ViolationPolicyStatus::default()
+        };
+        let older = ViolationPolicyStatus {
+            last_evaluation_time: Some(monitor::time(NOW - 30_000)),
+            ..ViolationPolicyStatus::default()
+        };
+        assert!(caught_up(Some(&written.clone()), &written));
+        assert!(!caught_up(Some(&older), &written));
+        assert!(!caught_up(None, &written));
+        assert!(!caught_up(None, &ViolationPolicyStatus::default()));
     }
 
     #[tokio::test]
