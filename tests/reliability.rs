@@ -1306,7 +1306,7 @@ async fn approval_integrity() {
         ("expired", "the plan is Expired", Some("ApprovalRefused")),
         ("rejected", "the plan is Rejected", Some("ApprovalRefused")),
         ("foreign", "covers", Some("Failed")),
-        ("elsewhere", "not found", None),
+        ("elsewhere", "not found", Some("PolicyNotFound")),
     ];
     let mut refused = 0;
     for (name, text, event) in want {

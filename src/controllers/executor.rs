@@ -384,6 +384,24 @@ impl<'a> Reconciler<'a> {
             self.rp.metadata.generation,
             now,
         );
+        // A plan that cannot be judged without its policy says so once, when it
+        // starts waiting (the wait itself recurs every minute).
+        let starts_waiting = matches!(
+            step,
+            Step::Wait {
+                kind: WaitKind::Policy,
+                ..
+            }
+        ) && self.rp.status.as_ref() != Some(&status);
+        if starts_waiting && let Step::Wait { message, .. } = step {
+            self.events.push(Event {
+                type_: EventType::Warning,
+                reason: "PolicyNotFound".into(),
+                note: Some(truncate(message, 1000)),
+                action: "Validate".into(),
+                secondary: None,
+            });
+        }
         if let Some(notice) = execute::notice(step, &self.rp.spec.plan, &status) {
             self.events.push(Event {
                 type_: if notice.warning {
@@ -968,6 +986,27 @@ mod tests {
         );
         let rp: RemediationPolicy = stored(&server, RP);
         assert_eq!(rp.status.unwrap().phase, ExecutionPhase::Completed);
+    }
+
+    #[tokio::test]
+    async fn a_plan_without_its_policy_waits_and_says_so_once() {
+        let rp = approved(vec![scale_up("a1", 4)]);
+        let mut server = Server::new(&rp, &deployment(2));
+        server.objects.remove(VP);
+        let (result, server) = reconcile_once(&rp, server).await;
+        assert_eq!(result.unwrap(), Action::requeue(Duration::from_secs(60)));
+        assert_eq!(
+            lines(&server, true),
+            [
+                format!("PATCH {RP_STATUS}"),
+                "EVENT Warning PolicyNotFound".to_string()
+            ]
+        );
+        // The next look finds the same wait: no write, no second Event.
+        let rp: RemediationPolicy = stored(&server, RP);
+        let (_, server) = reconcile_once(&rp, server).await;
+        assert_eq!(lines(&server, true).len(), 2);
+        assert!(requests(&server, "PATCH", DEPLOY).is_empty());
     }
 
     #[tokio::test]
