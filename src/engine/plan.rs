@@ -170,16 +170,19 @@ pub fn plan_hash(plan: &RemediationPlan) -> String {
 trait Sink {
     fn put(&mut self, bytes: &[u8]);
 
+    #[inline]
     fn put_byte(&mut self, byte: u8) {
         self.put(&[byte]);
     }
 }
 
 impl Sink for Vec<u8> {
+    #[inline]
     fn put(&mut self, bytes: &[u8]) {
         self.extend_from_slice(bytes);
     }
 
+    #[inline]
     fn put_byte(&mut self, byte: u8) {
         self.push(byte);
     }
@@ -206,6 +209,7 @@ impl HashSink {
 }
 
 impl Sink for HashSink {
+    #[inline]
     fn put(&mut self, bytes: &[u8]) {
         if self.len + bytes.len() > self.buf.len() {
             self.flush();
@@ -218,6 +222,7 @@ impl Sink for HashSink {
         self.len += bytes.len();
     }
 
+    #[inline]
     fn put_byte(&mut self, byte: u8) {
         if self.len == self.buf.len() {
             self.flush();
@@ -310,6 +315,7 @@ fn write_canonical_action(out: &mut impl Sink, a: &RemediationAction) {
 /// A string as serde_json writes it. Most strings need no escape (no quote,
 /// backslash or control character): those are copied as they are, after one
 /// branch-free scan; the others go through serde_json.
+#[inline]
 fn write_str(out: &mut impl Sink, s: &str) {
     let plain = s
         .bytes()
@@ -324,6 +330,7 @@ fn write_str(out: &mut impl Sink, s: &str) {
 }
 
 /// A unit enum variant as serde writes it: its name in quotes.
+#[inline]
 fn write_name(out: &mut impl Sink, name: &str) {
     out.put_byte(b'"');
     out.put(name.as_bytes());
@@ -331,6 +338,7 @@ fn write_name(out: &mut impl Sink, name: &str) {
 }
 
 /// An integer in decimal, as serde_json (and `Display`) writes it.
+#[inline]
 fn write_int(out: &mut impl Sink, v: i64) {
     let mut digits = [0u8; 20];
     let mut at = digits.len();
@@ -351,6 +359,7 @@ fn write_int(out: &mut impl Sink, v: i64) {
 
 /// A fractional number of the canonical JSON: a string with 6 decimals, or `null`
 /// for a non-finite value (which a `serde_json::Value` cannot hold).
+#[inline]
 fn write_f64(out: &mut impl Sink, f: f64) {
     if !f.is_finite() {
         out.put(b"null");
