@@ -9,7 +9,9 @@ use crate::engine::model::{PatternType, RootCauseKind};
 /// which at least `burst_min_violations` violations fall within `burst_window_ms`
 /// (first to last, inclusive). Each burst is reported once, however many windows
 /// it contains. Confidence `n / (n + k)` for `n` violations and threshold `k`.
-/// O(n) per target with two pointers.
+/// Only bursts that can be among the `max_patterns_per_type` the analyzer keeps
+/// (the largest, with their ties) are returned. O(n) per target with two
+/// pointers.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct BurstDetector;
 
@@ -25,7 +27,8 @@ impl Detector for BurstDetector {
     fn detect(&self, ctx: &AnalysisContext<'_>, config: &AnalyzerConfig) -> Vec<Detection> {
         let k = config.burst_min_violations.max(1);
         let w = i128::from(config.burst_window_ms.max(0));
-        let mut out = Vec::new();
+        // (target, members, first, last) of every burst kept so far.
+        let mut found: Vec<(&str, &[u32], usize, usize)> = Vec::new();
         for (_, target, members) in ctx.targets.by_name() {
             // Bursts as [first, last] positions in `members`.
             let mut bursts: Vec<(usize, usize)> = Vec::new();
@@ -48,23 +51,40 @@ impl Detector for BurstDetector {
             }
             bursts.extend(current);
             // Only the largest (then most recent) bursts can survive the analyzer's
-            // per-type cap, so only those are formatted.
+            // per-type cap, so only those are kept.
             bursts.sort_by(|a, b| (b.1 - b.0).cmp(&(a.1 - a.0)).then(b.0.cmp(&a.0)));
             bursts.truncate(config.max_patterns_per_type);
-            for (s, e) in bursts {
-                let n = e - s + 1;
-                let duration = span(ctx.at(members[s]), ctx.at(members[e]));
-                out.push(Detection {
-                    pattern_type: PatternType::TemporalBurst,
-                    confidence: count_confidence(n, k),
-                    hypothesis: format!(
-                        "{n} violations on {target} within {:.0} s: a burst consistent with a sudden load spike.",
-                        secs(duration)
-                    ),
-                    subject: target.to_string(),
-                    evidence: members[s..=e].to_vec(),
-                });
+            found.extend(bursts.into_iter().map(|(s, e)| (target, members, s, e)));
+        }
+        // The same holds across targets: the analyzer keeps the
+        // `max_patterns_per_type` most confident bursts, so a burst less confident
+        // than that many others cannot be kept. Those as confident as the least
+        // confident that can are all written out (the analyzer breaks those ties
+        // on the subject and the text).
+        let cap = config.max_patterns_per_type;
+        if found.len() > cap {
+            if cap == 0 {
+                return Vec::new();
             }
+            let conf = |s: usize, e: usize| count_confidence(e - s + 1, k);
+            let mut all: Vec<f64> = found.iter().map(|&(_, _, s, e)| conf(s, e)).collect();
+            let lowest_kept = *all.select_nth_unstable_by(cap - 1, |a, b| b.total_cmp(a)).1;
+            found.retain(|&(_, _, s, e)| conf(s, e) >= lowest_kept);
+        }
+        let mut out = Vec::with_capacity(found.len());
+        for (target, members, s, e) in found {
+            let n = e - s + 1;
+            let duration = span(ctx.at(members[s]), ctx.at(members[e]));
+            out.push(Detection {
+                pattern_type: PatternType::TemporalBurst,
+                confidence: count_confidence(n, k),
+                hypothesis: format!(
+                    "{n} violations on {target} within {:.0} s: a burst consistent with a sudden load spike.",
+                    secs(duration)
+                ),
+                subject: target.to_string(),
+                evidence: members[s..=e].to_vec(),
+            });
         }
         out
     }

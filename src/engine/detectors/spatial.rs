@@ -1,11 +1,9 @@
 //! Spatial clustering: many violations from the same component, metric or policy,
 //! suggesting one faulty component.
 
-use std::hash::Hasher;
-
 use super::{Detection, Detector, count_confidence};
 use crate::engine::analyze::{AnalysisContext, AnalyzerConfig, Groups};
-use crate::engine::fnv::{Fnv64, FnvMap};
+use crate::engine::fnv::FnvMap;
 use crate::engine::model::{PatternType, RootCauseKind};
 
 /// Reports every component, metric and policy with at least
@@ -13,7 +11,8 @@ use crate::engine::model::{PatternType, RootCauseKind};
 /// violations are exactly those of a group already reported (a component with one
 /// policy and one metric, say) is not reported again. Subjects are
 /// `component:<name>`, `metric:<name>` or `policy:<name>`. Confidence `n / (n + k)`.
-/// O(n).
+/// Only groups that can be among the `max_patterns_per_type` the analyzer keeps
+/// (the largest, with their ties) are returned. O(n).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SpatialDetector;
 
@@ -28,9 +27,11 @@ impl Detector for SpatialDetector {
 
     fn detect(&self, ctx: &AnalysisContext<'_>, config: &AnalyzerConfig) -> Vec<Detection> {
         let k = config.spatial_min_violations.max(1);
-        let mut out: Vec<Detection> = Vec::new();
-        // (len, hash of members) -> indices into `out`, to skip identical sets.
-        let mut reported: FnvMap<(usize, u64), Vec<usize>> = FnvMap::default();
+        // (label, name, members) of every group reported, before its text is written.
+        let mut found: Vec<(&str, &str, &[u32])> = Vec::new();
+        // A cheap key of each reported member list -> indices into `found`, to skip
+        // identical sets (compared in full when the keys match).
+        let mut reported: FnvMap<(usize, u32, u32, u64), Vec<usize>> = FnvMap::default();
         let groupings: [(&str, &Groups<'_>); 3] = [
             ("component", &ctx.components),
             ("metric", &ctx.metrics),
@@ -41,27 +42,43 @@ impl Detector for SpatialDetector {
                 if members.len() < k {
                     continue;
                 }
-                let mut h = Fnv64::default();
-                for &m in members {
-                    h.write_u32(m);
-                }
-                let key = (members.len(), h.finish());
+                let sum = members
+                    .iter()
+                    .fold(0u64, |acc, &m| acc.wrapping_add(u64::from(m)));
+                let key = (members.len(), members[0], members[members.len() - 1], sum);
                 let same = reported.entry(key).or_default();
-                if same.iter().any(|&o| out[o].evidence == members) {
+                if same.iter().any(|&o| found[o].2 == members) {
                     continue;
                 }
-                same.push(out.len());
-                let n = members.len();
-                out.push(Detection {
-                    pattern_type: PatternType::Spatial,
-                    confidence: count_confidence(n, k),
-                    hypothesis: format!(
-                        "{n} violations come from {label} {name}: a fault concentrated in one component."
-                    ),
-                    subject: format!("{label}:{name}"),
-                    evidence: members.to_vec(),
-                });
+                same.push(found.len());
+                found.push((label, name, members));
             }
+        }
+        // The analyzer keeps the `max_patterns_per_type` most confident groups:
+        // a group less confident than that many others cannot be kept, so only
+        // the others (with their ties) are written out.
+        let cap = config.max_patterns_per_type;
+        if found.len() > cap {
+            if cap == 0 {
+                return Vec::new();
+            }
+            let conf = |m: &[u32]| count_confidence(m.len(), k);
+            let mut all: Vec<f64> = found.iter().map(|(_, _, m)| conf(m)).collect();
+            let lowest_kept = *all.select_nth_unstable_by(cap - 1, |a, b| b.total_cmp(a)).1;
+            found.retain(|(_, _, m)| conf(m) >= lowest_kept);
+        }
+        let mut out: Vec<Detection> = Vec::with_capacity(found.len());
+        for (label, name, members) in found {
+            let n = members.len();
+            out.push(Detection {
+                pattern_type: PatternType::Spatial,
+                confidence: count_confidence(n, k),
+                hypothesis: format!(
+                    "{n} violations come from {label} {name}: a fault concentrated in one component."
+                ),
+                subject: format!("{label}:{name}"),
+                evidence: members.to_vec(),
+            });
         }
         out
     }
