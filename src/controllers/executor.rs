@@ -202,6 +202,8 @@ struct Reconciler<'a> {
     points: Vec<String>,
     /// The Events of the steps written, published after the next Deployment patch.
     events: Vec<Event>,
+    /// The namespace's plans, when read up front to start this one.
+    others: Option<Vec<RemediationPolicy>>,
 }
 
 impl<'a> Reconciler<'a> {
@@ -222,6 +224,7 @@ impl<'a> Reconciler<'a> {
             written: rp.status.clone(),
             points: Vec::new(),
             events: Vec::new(),
+            others: None,
         }
     }
 
@@ -238,11 +241,29 @@ impl<'a> Reconciler<'a> {
     async fn run(mut self) -> Result<Action, Error> {
         let policies: Api<ViolationPolicy> =
             Api::namespaced(self.ctx.client.clone(), &self.namespace);
-        let policy = policies.get_opt(&self.rp.spec.plan.policy).await?;
-        let mut live = self
-            .deployments
-            .get_opt(self.rp.spec.plan.target.as_str())
-            .await?;
+        // The reads are independent: send them together. The other plans are
+        // needed only to start, so they are read up front only when an approval
+        // is there to start on.
+        let status = self.rp.status.clone().unwrap_or_default();
+        let may_start = status.phase == crate::crd::ExecutionPhase::Pending
+            && (status.approval == crate::crd::ApprovalState::Approved
+                || self
+                    .rp
+                    .annotations()
+                    .contains_key(crate::crd::APPROVE_ANNOTATION));
+        let others = async {
+            match may_start {
+                true => self.plans.list(&ListParams::default()).await.map(Some),
+                false => Ok(None),
+            }
+        };
+        let (policy, live, others) = tokio::join!(
+            policies.get_opt(&self.rp.spec.plan.policy),
+            self.deployments.get_opt(self.rp.spec.plan.target.as_str()),
+            others
+        );
+        let (policy, mut live) = (policy?, live?);
+        self.others = others?.map(|l| l.items);
         let max_steps = 4 * self.rp.spec.plan.actions.len() + 8;
         for _ in 0..max_steps {
             let now = self.ctx.clock.now_ms();
@@ -338,8 +359,11 @@ impl<'a> Reconciler<'a> {
             return Ok(step);
         }
         if step == Step::Start {
-            let others = self.plans.list(&ListParams::default()).await?;
-            if let Some(other) = execute::busy_with(&others.items, &self.name, self.target()) {
+            let others = match self.others.take() {
+                Some(others) => others,
+                None => self.plans.list(&ListParams::default()).await?.items,
+            };
+            if let Some(other) = execute::busy_with(&others, &self.name, self.target()) {
                 return Ok(Step::Wait {
                     kind: WaitKind::Target,
                     message: format!(
@@ -794,11 +818,13 @@ mod tests {
             [
                 format!("GET {VP}"),
                 format!("GET {DEPLOY}"),
+                // Read up front because an approval is there.
+                format!("GET {NS}/remediationpolicies"),
                 format!("PATCH {RP_STATUS}"),
                 "EVENT Warning ApprovalRefused".to_string(),
             ]
         );
-        let status = &server.seen[2].body["status"];
+        let status = &server.seen[3].body["status"];
         assert_eq!(status["approval"], "Pending");
         assert_eq!(status["phase"], "Pending");
         let message = status["approvalMessage"].as_str().unwrap();
@@ -806,7 +832,7 @@ mod tests {
             message.contains("0123456789abcdef") && message.contains("does not match"),
             "{message}"
         );
-        let event = &server.seen[3].body;
+        let event = &server.seen[4].body;
         assert!(event["note"].as_str().unwrap().contains("does not match"));
         assert_eq!(event["regarding"]["name"], "fix-web");
         let d: Deployment = stored(&server, DEPLOY);
@@ -957,7 +983,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_approved_scale_reaches_the_deployment_after_four_requests() {
+    async fn an_approved_scale_reaches_the_deployment_after_three_reads_and_one_write() {
         let rp = approved(vec![scale_up("a1", 4)]);
         let (result, server) = reconcile_once(&rp, Server::new(&rp, &deployment(2))).await;
         assert!(result.is_ok(), "{result:?}");
@@ -969,6 +995,7 @@ mod tests {
         assert_eq!(
             all[..=patch],
             [
+                // Sent together.
                 format!("GET {VP}"),
                 format!("GET {DEPLOY}"),
                 format!("GET {NS}/remediationpolicies"), // the other plans on the target
