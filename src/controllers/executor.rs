@@ -625,23 +625,14 @@ impl<'a> Reconciler<'a> {
                 )));
             }
             fault::point("scale-read").await;
-            let patch = deployment::scale_patch(&d, to);
-            match self
-                .deployments
-                .patch(self.target(), &self.params, &Patch::Json::<()>(patch))
-                .await
+            if let Some(d) = self
+                .send_guarded(deployment::scale_patch(&d, to), &mut last)
+                .await?
             {
-                Ok(d) => return Ok(d),
-                Err(e) if is_conflict(&e) => {
-                    tracing::debug!(plan = %self.name, error = %e, "scale patch conflicted; reading again");
-                    last = e.to_string();
-                }
-                Err(e) => return Err(e.into()),
+                return Ok(d);
             }
         }
-        Err(PatchFailure::Refused(format!(
-            "still conflicting after {MAX_PATCH_ATTEMPTS} attempts: {last}"
-        )))
+        Err(still_conflicting(&last))
     }
 
     /// Sets (or removes) a config setting that must still hold `expected` (what
@@ -677,23 +668,41 @@ impl<'a> Reconciler<'a> {
                 return Ok(d);
             };
             fault::point("config-read").await;
-            match self
-                .deployments
-                .patch(self.target(), &self.params, &Patch::Json::<()>(patch))
-                .await
-            {
-                Ok(d) => return Ok(d),
-                Err(e) if is_conflict(&e) => {
-                    tracing::debug!(plan = %self.name, error = %e, "config patch conflicted; recomputing");
-                    last = e.to_string();
-                }
-                Err(e) => return Err(e.into()),
+            if let Some(d) = self.send_guarded(patch, &mut last).await? {
+                return Ok(d);
             }
         }
-        Err(PatchFailure::Refused(format!(
-            "still conflicting after {MAX_PATCH_ATTEMPTS} attempts: {last}"
-        )))
+        Err(still_conflicting(&last))
     }
+
+    /// Sends a JSON Patch guarded by `test` operations: the patched Deployment,
+    /// or `None` (with the answer kept in `last`) when what it tests no longer
+    /// holds and the patch must be computed again from a fresh read.
+    async fn send_guarded(
+        &self,
+        patch: json_patch::Patch,
+        last: &mut String,
+    ) -> Result<Option<Deployment>, PatchFailure> {
+        match self
+            .deployments
+            .patch(self.target(), &self.params, &Patch::Json::<()>(patch))
+            .await
+        {
+            Ok(d) => Ok(Some(d)),
+            Err(e) if is_conflict(&e) => {
+                tracing::debug!(plan = %self.name, error = %e, "guarded patch conflicted; reading again");
+                *last = e.to_string();
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+fn still_conflicting(last: &str) -> PatchFailure {
+    PatchFailure::Refused(format!(
+        "still conflicting after {MAX_PATCH_ATTEMPTS} attempts: {last}"
+    ))
 }
 
 fn shown(value: Option<&str>) -> String {
