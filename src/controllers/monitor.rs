@@ -240,8 +240,12 @@ async fn publish_transitions(
             .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
     };
     let mut events = Vec::new();
+    // A first successful evaluation is not a recovery: only a change from False,
+    // or a first failure, is worth an Event.
+    let ready_before = status_of(before, READY).map(|b| b.0);
     if let Some((status, reason, message)) = status_of(after, READY)
-        && status_of(before, READY).map(|b| b.0) != Some(status.clone())
+        && ready_before != Some(status.clone())
+        && (status != "True" || ready_before.is_some())
     {
         let ok = status == "True";
         events.push(Event {
@@ -469,6 +473,47 @@ mod tests {
             .unwrap()
     }
 
+    #[tokio::test]
+    async fn a_recovery_from_a_failed_evaluation_is_an_event_a_first_success_is_not() {
+        let latency = value(0.1);
+        let prometheus = CannedPrometheus::start(vec![("latency", latency.0, latency.1)]).await;
+        let mut failed = policy("failed", "latency", 0.5, "30s");
+        let mut status = ViolationPolicyStatus::default();
+        crate::conditions::set(
+            &mut status.conditions,
+            READY,
+            false,
+            "PrometheusUnreachable",
+            "connection refused",
+            None,
+            &monitor::time(NOW - 30_000),
+        );
+        failed.status = Some(status);
+        let (policies, harness) = serve(vec![failed, policy("fresh", "latency", 0.5, "30s")], NOW);
+        let (wake, _woken) = mpsc::channel(8);
+        let mut schedules = HashMap::new();
+        tick(
+            &harness.ctx,
+            &policies,
+            &prometheus.client(),
+            &wake,
+            &mut schedules,
+        )
+        .await;
+        let server = harness.finish().await;
+        assert_eq!(
+            about(&server, "failed"),
+            [
+                format!("PATCH {POLICIES}/failed/status"),
+                "EVENT Normal EvaluationRecovered".to_string(),
+            ]
+        );
+        assert_eq!(
+            about(&server, "fresh"),
+            [format!("PATCH {POLICIES}/fresh/status")]
+        );
+    }
+
     #[test]
     fn the_copy_of_a_written_status_is_dropped_once_the_cache_shows_it() {
         let written = ViolationPolicyStatus {
@@ -513,13 +558,13 @@ mod tests {
         assert!(woken.try_recv().is_err(), "one wake-up per namespace");
         {
             let server = harness.server();
-            assert_eq!(server.seen.len(), 8, "{:?}", lines(&server, false));
+            // A first successful evaluation is not a recovery: no EvaluationRecovered.
+            assert_eq!(server.seen.len(), 5, "{:?}", lines(&server, false));
             for name in ["a", "b"] {
                 assert_eq!(
                     about(&server, name),
                     [
                         format!("PATCH {POLICIES}/{name}/status"),
-                        "EVENT Normal EvaluationRecovered".to_string(),
                         "EVENT Warning ViolationDetected".to_string(),
                     ]
                 );
@@ -534,13 +579,7 @@ mod tests {
                 assert_eq!(condition(status, "Ready")["status"], "True");
                 assert_eq!(condition(status, "Violating")["status"], "True");
             }
-            assert_eq!(
-                about(&server, "c"),
-                [
-                    format!("PATCH {POLICIES}/c/status"),
-                    "EVENT Normal EvaluationRecovered".to_string(),
-                ]
-            );
+            assert_eq!(about(&server, "c"), [format!("PATCH {POLICIES}/c/status")]);
             let status = &patched_status(&server, &format!("{POLICIES}/c/status"))[0];
             assert_eq!(status["violationCount"], 0);
             assert_eq!(status["lastValue"], 1.0);
@@ -556,7 +595,7 @@ mod tests {
         {
             let server = harness.server();
             assert_eq!(
-                lines(&server, false)[8..],
+                lines(&server, false)[5..],
                 [format!("PATCH {POLICIES}/c/status")]
             );
         }
