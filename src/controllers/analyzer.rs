@@ -5,7 +5,7 @@
 //! on a timer. (Plans nobody approves in time are expired by the executor, which
 //! owns every RemediationPolicy's status once it exists.)
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 
 use k8s_openapi::api::apps::v1::Deployment;
@@ -105,7 +105,9 @@ pub fn engine_input(
 
 /// Whether a plan is still open: waiting for approval, or approved and not finished.
 pub fn is_open(plan: &RemediationPolicy) -> bool {
-    let status = plan.status.clone().unwrap_or_default();
+    let Some(status) = &plan.status else {
+        return true;
+    };
     match status.approval {
         ApprovalState::Pending => true,
         ApprovalState::Approved => !status.phase.is_finished(),
@@ -113,38 +115,55 @@ pub fn is_open(plan: &RemediationPolicy) -> bool {
     }
 }
 
-/// When the last plan for `target` was closed, if any: its execution finished, or
-/// it was rejected or expired. Violations before that are not evidence for a new
-/// plan, and the policy's cooldown counts from it, so a rejected plan is not
-/// proposed again at once on the same evidence.
-pub fn last_closed(
-    plans: &[Arc<RemediationPolicy>],
-    namespace: &str,
-    target: &str,
-) -> Option<Millis> {
-    plans
-        .iter()
-        .filter(|p| p.namespace().as_deref() == Some(namespace) && p.spec.plan.target == target)
-        .filter_map(|p| {
-            let status = p.status.as_ref()?;
-            match status.approval {
-                ApprovalState::Rejected | ApprovalState::Expired => status
-                    .conditions
-                    .iter()
-                    .find(|c| c.type_ == crate::execute::APPROVED)
-                    .map(|c| c.last_transition_time.0.as_millisecond()),
-                _ => status
-                    .execution
-                    .as_ref()?
-                    .finished_at
-                    .as_ref()
-                    .map(|t| t.0.as_millisecond()),
-            }
-        })
-        .max()
+/// When a plan was closed, if it was: its execution finished, or it was rejected
+/// or expired.
+fn closed_at(plan: &RemediationPolicy) -> Option<Millis> {
+    let status = plan.status.as_ref()?;
+    match status.approval {
+        ApprovalState::Rejected | ApprovalState::Expired => status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == crate::execute::APPROVED)
+            .map(|c| c.last_transition_time.0.as_millisecond()),
+        _ => status
+            .execution
+            .as_ref()?
+            .finished_at
+            .as_ref()
+            .map(|t| t.0.as_millisecond()),
+    }
 }
 
-/// The policies of `namespace` that may get a plan now: their Deployment has no
+/// What a namespace's plans say about one Deployment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TargetPlans {
+    /// A plan for it waits for approval or runs.
+    pub open: bool,
+    /// When its last plan was closed. Violations before that are not evidence
+    /// for a new plan, and the policy's cooldown counts from it, so a rejected
+    /// plan is not proposed again at once on the same evidence.
+    pub last_closed: Option<Millis>,
+}
+
+/// The plans of `namespace` by the Deployment they target, in one pass.
+pub fn by_target<'a>(
+    plans: &'a [Arc<RemediationPolicy>],
+    namespace: &str,
+) -> HashMap<&'a str, TargetPlans> {
+    let mut targets: HashMap<&str, TargetPlans> = HashMap::new();
+    for p in plans {
+        if p.metadata.namespace.as_deref() != Some(namespace) {
+            continue;
+        }
+        let t = targets.entry(p.spec.plan.target.as_str()).or_default();
+        t.open |= is_open(p);
+        t.last_closed = t.last_closed.max(closed_at(p));
+    }
+    targets
+}
+
+/// The policies of `namespace` that may get a plan now, each with the time from
+/// which its violations count (the last plan's close): their Deployment has no
 /// open plan and is out of the policy's cooldown. Only their violations are
 /// analyzed: a Deployment already being handled would otherwise keep its place
 /// among the strongest patterns (the engine keeps the top few of each type) and
@@ -155,26 +174,22 @@ pub fn plan_candidates(
     all_plans: &[Arc<RemediationPolicy>],
     namespace: &str,
     now: Millis,
-) -> Vec<Arc<ViolationPolicy>> {
-    let mut open_targets = BTreeSet::new();
-    for rp in all_plans {
-        if rp.namespace().as_deref() == Some(namespace) && is_open(rp) {
-            open_targets.insert(rp.spec.plan.target.as_str());
-        }
-    }
+) -> Vec<(Arc<ViolationPolicy>, Millis)> {
+    let targets = by_target(all_plans, namespace);
     in_ns
         .iter()
-        .filter(|p| {
-            let target = p.spec.target_ref.name.as_str();
-            if open_targets.contains(target) {
-                return false;
-            }
+        .filter_map(|p| {
+            let t = targets
+                .get(p.spec.target_ref.name.as_str())
+                .copied()
+                .unwrap_or_default();
             let cooldown =
                 std::time::Duration::from(p.spec.remediation.cooldown).as_millis() as i64;
-            last_closed(all_plans, namespace, target)
-                .is_none_or(|done| now >= done.saturating_add(cooldown))
+            let cooled = t
+                .last_closed
+                .is_none_or(|done| now >= done.saturating_add(cooldown));
+            (!t.open && cooled).then(|| (p.clone(), t.last_closed.unwrap_or(i64::MIN)))
         })
-        .cloned()
         .collect()
 }
 
@@ -246,14 +261,13 @@ async fn analyze_namespace(
         .filter(|p| p.namespace().as_deref() == Some(namespace))
         .collect();
     let all_plans = plans.state();
-    let in_ns = plan_candidates(&in_ns, &all_plans, namespace, now);
+    let candidates = plan_candidates(&in_ns, &all_plans, namespace, now);
 
     let started = std::time::Instant::now();
     let mut violations = Vec::new();
     let mut samples = Vec::new();
-    for p in &in_ns {
-        let since = last_closed(&all_plans, namespace, &p.spec.target_ref.name).unwrap_or(i64::MIN);
-        let (v, s) = engine_input(p, since);
+    for (p, since) in &candidates {
+        let (v, s) = engine_input(p, *since);
         violations.extend(v);
         samples.extend(s);
     }
@@ -276,7 +290,7 @@ async fn analyze_namespace(
     // Every candidate is free of open plans and out of cooldown.
     let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), namespace);
     let mut targets = Vec::new();
-    for p in &in_ns {
+    for (p, _) in &candidates {
         let target = &p.spec.target_ref.name;
         if !analysis
             .root_causes
@@ -473,9 +487,11 @@ mod tests {
         });
         assert!(!is_open(&rp));
         let all = vec![Arc::new(rp)];
-        assert_eq!(last_closed(&all, "default", "web"), Some(42_000));
-        assert_eq!(last_closed(&all, "default", "other"), None);
-        assert_eq!(last_closed(&all, "prod", "web"), None);
+        let closed =
+            |ns: &str, target: &str| by_target(&all, ns).get(target).and_then(|t| t.last_closed);
+        assert_eq!(closed("default", "web"), Some(42_000));
+        assert_eq!(closed("default", "other"), None);
+        assert_eq!(closed("prod", "web"), None);
     }
 
     #[test]
@@ -516,11 +532,17 @@ mod tests {
         let names = |now| -> Vec<String> {
             plan_candidates(&in_ns, &plans, "default", now)
                 .iter()
-                .map(|p| p.name_any())
+                .map(|(p, _)| p.name_any())
                 .collect()
         };
         assert_eq!(names(150_000), ["c"]);
         assert_eq!(names(160_000), ["b", "c"]);
+        // Violations count from the last close of the Deployment's plans.
+        let since: Vec<Millis> = plan_candidates(&in_ns, &plans, "default", 160_000)
+            .iter()
+            .map(|(_, since)| *since)
+            .collect();
+        assert_eq!(since, [100_000, i64::MIN]);
         // Plans of another namespace do not count.
         assert_eq!(plan_candidates(&in_ns, &plans, "prod", 150_000).len(), 3);
     }
@@ -550,7 +572,14 @@ mod tests {
         );
         rp.status = Some(status);
         assert!(!is_open(&rp));
-        assert_eq!(last_closed(&[Arc::new(rp)], "default", "web"), Some(77_000));
+        let all = [Arc::new(rp)];
+        assert_eq!(
+            by_target(&all, "default")["web"],
+            TargetPlans {
+                open: false,
+                last_closed: Some(77_000)
+            }
+        );
     }
 
     #[test]
