@@ -796,10 +796,13 @@ pub struct Notice {
     pub note: String,
 }
 
-/// The Event a step is reported with, if any.
+/// The Event a step is reported with, if any, given the status before the step
+/// and after it. Waits are not reported, except the start of a wait for a missing
+/// ViolationPolicy (the wait itself recurs every minute).
 pub fn notice(
     step: &Step,
     plan: &RemediationPlan,
+    before: &RemediationPolicyStatus,
     status: &RemediationPolicyStatus,
 ) -> Option<Notice> {
     let n = |warning, reason, action: &str, note: String| {
@@ -825,6 +828,11 @@ pub fn notice(
             .unwrap_or_default()
     };
     match step {
+        Step::Wait {
+            kind: WaitKind::Policy,
+            message,
+            ..
+        } if before != status => n(true, "PolicyNotFound", "Validate", message.clone()),
         Step::Done
         | Step::Wait { .. }
         | Step::Start
@@ -1459,7 +1467,7 @@ mod tests {
         assert_eq!(st.phase, ExecutionPhase::Completed);
         assert_eq!(st.execution.as_ref().unwrap().success_rate, Some(1.0));
         assert!(st.execution.as_ref().unwrap().finished_at.is_some());
-        let n = notice(&s, &rp.spec.plan, st).unwrap();
+        let n = notice(&s, &rp.spec.plan, &RemediationPolicyStatus::default(), st).unwrap();
         assert_eq!((n.warning, n.reason), (false, "Completed"));
     }
 

@@ -400,7 +400,8 @@ impl<'a> Reconciler<'a> {
     /// Applies what the step changes to the plan's status (in memory, until the
     /// next [`Reconciler::flush`]) and queues its Event and fault point.
     fn record(&mut self, step: &Step, now: i64) {
-        let mut status = self.rp.status.clone().unwrap_or_default();
+        let before = self.rp.status.clone().unwrap_or_default();
+        let mut status = before.clone();
         execute::transition(
             step,
             &mut status,
@@ -408,25 +409,7 @@ impl<'a> Reconciler<'a> {
             self.rp.metadata.generation,
             now,
         );
-        // A plan that cannot be judged without its policy says so once, when it
-        // starts waiting (the wait itself recurs every minute).
-        let starts_waiting = matches!(
-            step,
-            Step::Wait {
-                kind: WaitKind::Policy,
-                ..
-            }
-        ) && self.rp.status.as_ref() != Some(&status);
-        if starts_waiting && let Step::Wait { message, .. } = step {
-            self.events.push(Event {
-                type_: EventType::Warning,
-                reason: "PolicyNotFound".into(),
-                note: Some(truncate(message, 1000)),
-                action: "Validate".into(),
-                secondary: None,
-            });
-        }
-        if let Some(notice) = execute::notice(step, &self.rp.spec.plan, &status) {
+        if let Some(notice) = execute::notice(step, &self.rp.spec.plan, &before, &status) {
             self.events.push(Event {
                 type_: if notice.warning {
                     EventType::Warning
