@@ -32,27 +32,23 @@ pub fn after(step: &Step) -> Option<String> {
 #[cfg(feature = "fault-injection")]
 pub async fn point(name: &str) {
     use std::collections::HashMap;
-    use std::sync::{Mutex, OnceLock};
-    static FAULTS: OnceLock<Vec<(String, Fault)>> = OnceLock::new();
-    static PASSES: Mutex<Option<HashMap<String, u32>>> = Mutex::new(None);
-    let faults = FAULTS.get_or_init(|| {
+    use std::sync::{LazyLock, Mutex};
+    static FAULTS: LazyLock<Vec<(String, Fault)>> = LazyLock::new(|| {
         std::env::var("MAPEK_FAULTS")
             .map(|v| parse(&v))
             .unwrap_or_default()
     });
-    if faults.is_empty() {
+    static PASSES: LazyLock<Mutex<HashMap<String, u32>>> = LazyLock::new(Default::default);
+    if FAULTS.is_empty() {
         return;
     }
     let passes = {
-        let mut guard = PASSES.lock().unwrap_or_else(|e| e.into_inner());
-        let n = guard
-            .get_or_insert_with(HashMap::new)
-            .entry(name.to_string())
-            .or_default();
+        let mut passes = PASSES.lock().unwrap_or_else(|e| e.into_inner());
+        let n = passes.entry(name.to_string()).or_default();
         *n += 1;
         *n
     };
-    for (at, fault) in faults {
+    for (at, fault) in FAULTS.iter() {
         let matches = match at.split_once('#') {
             Some((point, nth)) => point == name && nth.parse() == Ok(passes),
             None => at == name,
