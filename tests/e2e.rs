@@ -7,10 +7,12 @@
 //! Every scenario asserts on API objects and Prometheus, never on log text, and
 //! uses its own Deployment so that the scenarios run in parallel.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
@@ -52,22 +54,12 @@ async fn env() -> Env {
 }
 
 /// Polls `check` every 500 ms until it returns `Some`, or panics naming `what`.
-async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    common::poll(what, timeout, Duration::from_millis(500), check).await
 }
 
 /// Runs kubectl (the real client, as a user would) and returns its stdout.

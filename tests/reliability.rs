@@ -13,6 +13,8 @@
 //! into the table of RELIABILITY.md. Tests whose name starts with `serial_`
 //! restart the API server or load the whole machine, so they run alone.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::io::Write;
@@ -60,22 +62,12 @@ fn free_port() -> u16 {
 }
 
 /// Polls `check` every 100 ms until it returns `Some`, or panics naming `what`.
-async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    common::poll(what, timeout, Duration::from_millis(100), check).await
 }
 
 /// One operator process watching one namespace.
