@@ -122,7 +122,6 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let ctx = Arc::new(Context::new(client.clone(), settings, metrics.clone()));
     let policies: Api<ViolationPolicy> =
         controllers::scoped_api(&client, args.namespace.as_deref());
-    let policies_api = policies.clone();
     let (store, writer) = reflector::store();
     let policy_watch = reflector(writer, watcher(policies, watcher::Config::default()))
         .default_backoff()
@@ -173,7 +172,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
         _ = plan_watch => {}
         _ = controllers::monitor::run(ctx.clone(), store.clone(), prometheus.clone(), analyze_tx.clone(), stopped(stop_rx.clone())) => {}
         _ = controllers::analyzer::run(ctx.clone(), store.clone(), plan_store.clone(), knowledge.clone(), analyze_rx, stopped(stop_rx.clone())) => {}
-        _ = controllers::executor::run(ctx.clone(), plans_api.clone(), policies_api, stopped(stop_rx.clone())) => {}
+        _ = controllers::executor::run(ctx.clone(), plans_api.clone(), stopped(stop_rx.clone())) => {}
         _ = controllers::knowledge::run(ctx.clone(), store.clone(), plan_store.clone(), knowledge.clone(), stopped(stop_rx.clone())) => {}
         _ = lost_leadership => {
             let _ = stop_tx.send(true);

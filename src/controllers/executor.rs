@@ -18,7 +18,6 @@ use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType};
-use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 use serde_json::Value;
@@ -110,46 +109,13 @@ impl Drop for Claim {
 }
 
 /// Runs the executor until `shutdown` completes: watches the RemediationPolicy
-/// objects `api` reaches (one namespace or all) and owns nothing else. A
-/// ViolationPolicy that appears or whose spec changes wakes the open plans that
-/// name it (a plan waiting for its policy goes on at once); its status writes,
-/// every evaluation, wake nothing.
+/// objects `api` reaches (one namespace or all) and owns nothing else.
 pub async fn run(
     ctx: Arc<Context>,
     api: Api<RemediationPolicy>,
-    policies: Api<ViolationPolicy>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let controller = Controller::new(api, watcher::Config::default().any_semantic());
-    let plans = controller.store();
-    let seen: Mutex<HashMap<ObjectRef<ViolationPolicy>, Option<i64>>> = Mutex::default();
-    controller
-        .watches(
-            policies,
-            watcher::Config::default(),
-            move |vp: ViolationPolicy| {
-                let key = ObjectRef::from_obj(&vp);
-                let generation = vp.metadata.generation;
-                let changed = seen
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(key, generation)
-                    != Some(generation);
-                let namespace = vp.namespace();
-                let name = vp.name_any();
-                plans
-                    .state()
-                    .into_iter()
-                    .filter(|rp| {
-                        changed
-                            && rp.namespace() == namespace
-                            && rp.spec.plan.policy == name
-                            && !rp.status.as_ref().is_some_and(|s| s.phase.is_finished())
-                    })
-                    .map(|rp| ObjectRef::from_obj(rp.as_ref()))
-                    .collect::<Vec<_>>()
-            },
-        )
+    Controller::new(api, watcher::Config::default().any_semantic())
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
