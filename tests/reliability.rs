@@ -1302,9 +1302,11 @@ async fn approval_integrity() {
     ];
     let mut refused = 0;
     for (name, text, event) in want {
+        // The executor does not watch ViolationPolicies: the "edited" plan, waiting
+        // for its policy, looks again at its 60 s requeue after the policy appears.
         wait_for(
             &format!("{name}: {text}"),
-            Duration::from_secs(30),
+            Duration::from_secs(90),
             || async {
                 let s = state_of(name).await;
                 let mut said = s.approval_message.unwrap_or_default();
