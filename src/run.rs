@@ -123,20 +123,23 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let policies: Api<ViolationPolicy> =
         controllers::scoped_api(&client, args.namespace.as_deref());
     let (store, writer) = reflector::store();
-    let policy_watch = reflector(writer, watcher(policies, watcher::Config::default()))
-        .default_backoff()
-        .touched_objects()
-        .for_each(|r| async move {
-            if let Err(e) = r {
-                tracing::warn!(error = %e, "ViolationPolicy watch error");
-            }
-        });
+    let policy_watch = reflector(
+        writer,
+        watcher(policies, watcher::Config::default()).modify(trim_for_cache),
+    )
+    .default_backoff()
+    .touched_objects()
+    .for_each(|r| async move {
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "ViolationPolicy watch error");
+        }
+    });
     let plans_api: Api<RemediationPolicy> =
         controllers::scoped_api(&client, args.namespace.as_deref());
     let (plan_store, plan_writer) = reflector::store();
     let plan_watch = reflector(
         plan_writer,
-        watcher(plans_api.clone(), watcher::Config::default()),
+        watcher(plans_api.clone(), watcher::Config::default()).modify(trim_for_cache),
     )
     .default_backoff()
     .touched_objects()
@@ -185,6 +188,19 @@ pub async fn run(args: RunArgs) -> Result<()> {
     tracing::info!("shut down");
     Ok(())
 }
+
+/// Drops what no controller reads from a watched object before the watch cache
+/// keeps it: the managed fields (one field set per writer, often larger than the
+/// spec) and `kubectl apply`'s copy of the last applied object.
+fn trim_for_cache<K: kube::Resource>(object: &mut K) {
+    object.meta_mut().managed_fields = None;
+    if let Some(annotations) = object.meta_mut().annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
+}
+
+/// The annotation in which `kubectl apply` keeps the object it last applied.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// A client for the cluster of the in-cluster config or kubeconfig, checked with
 /// one request so that an unreachable cluster fails at once with one line.
