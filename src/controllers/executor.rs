@@ -6,11 +6,14 @@
 //!
 //! Executions are limited to one at a time per Deployment (another plan
 //! `InProgress` on the same target makes a plan wait) and to
-//! `settings.max_concurrent_executions` overall ([`ExecutionLimits`]).
+//! `settings.max_concurrent_executions` overall ([`ExecutionLimits`]). Whether
+//! another plan is `InProgress` is read from the controller's watch cache, joined
+//! with the plans this process has written `InProgress` since (the cache may not
+//! show its own latest writes yet); only the executor writes that phase.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -18,6 +21,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType};
+use kube::runtime::reflector::Store;
 use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 use serde_json::Value;
@@ -42,6 +46,12 @@ pub struct ExecutionLimits {
     slots: Arc<Semaphore>,
     targets: Mutex<HashSet<String>>,
     failures: Mutex<HashMap<String, u32>>,
+    /// The plans as the executor's watch cache holds them, once it runs; without
+    /// it (in unit tests) the plans are listed from the API server.
+    plans: OnceLock<Store<RemediationPolicy>>,
+    /// `namespace/deployment` -> the plan this process last wrote `InProgress` on
+    /// it and has not written finished since.
+    in_progress: Mutex<HashMap<String, String>>,
 }
 
 impl ExecutionLimits {
@@ -51,7 +61,30 @@ impl ExecutionLimits {
             slots: Arc::new(Semaphore::new(max.max(1))),
             targets: Mutex::new(HashSet::new()),
             failures: Mutex::new(HashMap::new()),
+            plans: OnceLock::new(),
+            in_progress: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Reads the other plans from `store` (the executor's watch cache) from now on.
+    pub fn use_plan_cache(&self, store: Store<RemediationPolicy>) {
+        let _ = self.plans.set(store);
+    }
+
+    /// Notes the phase of `plan` on `target` (`namespace/name`) as just written.
+    fn written(&self, target: &str, plan: &str, phase: crate::crd::ExecutionPhase) {
+        let mut in_progress = self.in_progress.lock().unwrap_or_else(|e| e.into_inner());
+        if phase == crate::crd::ExecutionPhase::InProgress {
+            in_progress.insert(target.to_string(), plan.to_string());
+        } else if in_progress.get(target).is_some_and(|p| p == plan) {
+            in_progress.remove(target);
+        }
+    }
+
+    /// Another plan than `me` this process wrote `InProgress` on `target`.
+    fn in_progress_on(&self, target: &str, me: &str) -> Option<String> {
+        let in_progress = self.in_progress.lock().unwrap_or_else(|e| e.into_inner());
+        in_progress.get(target).filter(|p| *p != me).cloned()
     }
 
     /// A claim on an execution slot and on `target` (`namespace/name`), or what
@@ -115,7 +148,9 @@ pub async fn run(
     api: Api<RemediationPolicy>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    Controller::new(api, watcher::Config::default().any_semantic())
+    let controller = Controller::new(api, watcher::Config::default().any_semantic());
+    ctx.executions.use_plan_cache(controller.store());
+    controller
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
@@ -242,10 +277,11 @@ impl<'a> Reconciler<'a> {
         let policies: Api<ViolationPolicy> =
             Api::namespaced(self.ctx.client.clone(), &self.namespace);
         // The reads are independent: send them together. The other plans are
-        // needed only to start, so they are read up front only when an approval
-        // is there to start on.
+        // needed only to start, so without a watch cache they are listed up front
+        // only when an approval is there to start on.
         let status = self.rp.status.clone().unwrap_or_default();
-        let may_start = status.phase == crate::crd::ExecutionPhase::Pending
+        let may_start = self.ctx.executions.plans.get().is_none()
+            && status.phase == crate::crd::ExecutionPhase::Pending
             && (status.approval == crate::crd::ApprovalState::Approved
                 || self
                     .rp
@@ -359,11 +395,7 @@ impl<'a> Reconciler<'a> {
             return Ok(step);
         }
         if step == Step::Start {
-            let others = match self.others.take() {
-                Some(others) => others,
-                None => self.plans.list(&ListParams::default()).await?.items,
-            };
-            if let Some(other) = execute::busy_with(&others, &self.name, self.target()) {
+            if let Some(other) = self.other_execution().await? {
                 return Ok(Step::Wait {
                     kind: WaitKind::Target,
                     message: format!(
@@ -394,6 +426,40 @@ impl<'a> Reconciler<'a> {
                 },
                 requeue: Some(BUSY_REQUEUE),
             }),
+        }
+    }
+
+    /// Another plan `InProgress` on this plan's Deployment: one this process
+    /// wrote so, or one the watch cache (or, without one, a list) shows so.
+    async fn other_execution(&mut self) -> Result<Option<String>, Error> {
+        let target = format!("{}/{}", self.namespace, self.target());
+        if let Some(other) = self.ctx.executions.in_progress_on(&target, &self.name) {
+            return Ok(Some(other));
+        }
+        if let Some(others) = self.others.take() {
+            return Ok(execute::busy_with(&others, &self.name, self.target()));
+        }
+        match self.ctx.executions.plans.get() {
+            Some(store) => {
+                // Until its first list is in, the cache knows nothing.
+                store
+                    .wait_until_ready()
+                    .await
+                    .map_err(|_| Error::Unreachable {
+                        what: "the executor's RemediationPolicy watch".into(),
+                        reason: "it stopped".into(),
+                    })?;
+                let cached = store.state();
+                let others = cached
+                    .iter()
+                    .map(|p| p.as_ref())
+                    .filter(|p| p.metadata.namespace.as_deref() == Some(self.namespace.as_str()));
+                Ok(execute::busy_with(others, &self.name, self.target()))
+            }
+            None => {
+                let others = self.plans.list(&ListParams::default()).await?.items;
+                Ok(execute::busy_with(&others, &self.name, self.target()))
+            }
         }
     }
 
@@ -446,6 +512,9 @@ impl<'a> Reconciler<'a> {
                 .patch_status(&self.name, &self.params, &Patch::Merge(&patch))
                 .await?;
             self.written = self.rp.status.clone();
+            let phase = self.written.as_ref().map(|s| s.phase).unwrap_or_default();
+            let target = format!("{}/{}", self.namespace, self.target());
+            self.ctx.executions.written(&target, &self.name, phase);
         }
         for point in std::mem::take(&mut self.points) {
             fault::point(&point).await;
@@ -1287,6 +1356,76 @@ mod tests {
                 .contains("waiting for RemediationPolicy other"),
             "{progressing:?}"
         );
+    }
+
+    /// Limits whose plan cache holds `plans` (as the executor's watch has them).
+    fn limits_with_cache(plans: Vec<RemediationPolicy>) -> Arc<ExecutionLimits> {
+        let (store, mut writer) = kube::runtime::reflector::store();
+        writer.apply_watcher_event(&watcher::Event::Init);
+        for p in plans {
+            writer.apply_watcher_event(&watcher::Event::InitApply(p));
+        }
+        writer.apply_watcher_event(&watcher::Event::InitDone);
+        let limits = Arc::new(ExecutionLimits::new(4));
+        limits.use_plan_cache(store);
+        limits
+    }
+
+    #[tokio::test]
+    async fn with_a_watch_cache_the_other_plans_are_not_listed() {
+        let rp = approved(vec![scale_up("a1", 4)]);
+        let limits = limits_with_cache(vec![rp.clone()]);
+        let server = Server::new(&rp, &deployment(2));
+        let (result, server) = reconcile_with(&rp, server, limits).await;
+        assert!(result.is_ok(), "{result:?}");
+        let all = lines(&server, false);
+        let patch = all
+            .iter()
+            .position(|l| l == &format!("PATCH {DEPLOY}"))
+            .unwrap();
+        assert_eq!(
+            all[..=patch],
+            [
+                format!("GET {VP}"),
+                format!("GET {DEPLOY}"),
+                format!("PATCH {RP_STATUS}"),
+                format!("PATCH {DEPLOY}"),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cached_plan_in_progress_on_the_target_makes_it_wait() {
+        let rp = approved(vec![scale_up("a1", 3)]);
+        let mut other = interrupted();
+        other.metadata.name = Some("other".into());
+        other.metadata.namespace = Some("default".into());
+        let limits = limits_with_cache(vec![rp.clone(), other]);
+        let (result, server) = reconcile_with(&rp, Server::new(&rp, &deployment(2)), limits).await;
+        assert_eq!(result.unwrap(), Action::requeue(BUSY_REQUEUE));
+        assert!(requests(&server, "PATCH", DEPLOY).is_empty());
+        assert!(requests(&server, "GET", &format!("{NS}/remediationpolicies")).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_plan_this_process_wrote_in_progress_counts_before_the_cache_shows_it() {
+        // The cache holds no other plan, but this process has just written
+        // `other` InProgress on the same Deployment.
+        let rp = approved(vec![scale_up("a1", 3)]);
+        let limits = limits_with_cache(vec![rp.clone()]);
+        limits.written("default/web", "other", ExecutionPhase::InProgress);
+        let (result, server) =
+            reconcile_with(&rp, Server::new(&rp, &deployment(2)), limits.clone()).await;
+        assert_eq!(result.unwrap(), Action::requeue(BUSY_REQUEUE));
+        assert!(requests(&server, "PATCH", DEPLOY).is_empty());
+        // Once `other` is written finished, the target is free.
+        limits.written("default/web", "other", ExecutionPhase::Completed);
+        let (result, server) =
+            reconcile_with(&rp, Server::new(&rp, &deployment(2)), limits.clone()).await;
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(requests(&server, "PATCH", DEPLOY).len(), 1);
+        // Its own execution, written InProgress and then Completed, is not kept.
+        assert_eq!(limits.in_progress_on("default/web", "someone-else"), None);
     }
 
     #[tokio::test]
