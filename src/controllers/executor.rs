@@ -394,17 +394,17 @@ impl<'a> Reconciler<'a> {
         if !executing || self.claim.is_some() {
             return Ok(step);
         }
-        if step == Step::Start {
-            if let Some(other) = self.other_execution().await? {
-                return Ok(Step::Wait {
-                    kind: WaitKind::Target,
-                    message: format!(
-                        "waiting for RemediationPolicy {other} to finish on Deployment {}",
-                        self.target()
-                    ),
-                    requeue: Some(BUSY_REQUEUE),
-                });
-            }
+        if step == Step::Start
+            && let Some(other) = self.other_execution().await?
+        {
+            return Ok(Step::Wait {
+                kind: WaitKind::Target,
+                message: format!(
+                    "waiting for RemediationPolicy {other} to finish on Deployment {}",
+                    self.target()
+                ),
+                requeue: Some(BUSY_REQUEUE),
+            });
         }
         let target = format!("{}/{}", self.namespace, self.target());
         match self.ctx.executions.try_claim(&target) {
