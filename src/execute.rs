@@ -29,6 +29,11 @@ use crate::engine::model::{
 use crate::engine::plan::plan_hash;
 use crate::monitor::time;
 
+/// How often a plan waiting for its missing ViolationPolicy looks again. The
+/// executor does not watch ViolationPolicies, so this is how soon a plan notices
+/// that its policy appeared: one read of the policy and the Deployment per plan
+/// per interval, only while a plan waits.
+pub const POLICY_REQUEUE: Duration = Duration::from_secs(5);
 /// Condition type: whether the plan may run.
 pub const APPROVED: &str = "Approved";
 /// Condition type: whether an execution is under way (`False` with the reason
@@ -181,7 +186,7 @@ fn before_start(o: &Observed<'_>, status: &RemediationPolicyStatus) -> Step {
                 "ViolationPolicy {:?} not found: its envelope is needed to validate the plan",
                 plan.policy
             ),
-            requeue: Some(Duration::from_secs(60)),
+            requeue: Some(POLICY_REQUEUE),
         };
     };
     let remediation = &policy.spec.remediation;
@@ -1271,6 +1276,7 @@ mod tests {
             step(&rp, None, Some(&deployment(2))),
             Step::Wait {
                 kind: WaitKind::Policy,
+                requeue: Some(POLICY_REQUEUE),
                 ..
             }
         ));

@@ -1303,10 +1303,10 @@ async fn approval_integrity() {
     let mut refused = 0;
     for (name, text, event) in want {
         // The executor does not watch ViolationPolicies: the "edited" plan, waiting
-        // for its policy, looks again at its 60 s requeue after the policy appears.
+        // for its policy, looks again every 5 s (execute::POLICY_REQUEUE).
         wait_for(
             &format!("{name}: {text}"),
-            Duration::from_secs(90),
+            Duration::from_secs(30),
             || async {
                 let s = state_of(name).await;
                 let mut said = s.approval_message.unwrap_or_default();
