@@ -1082,7 +1082,7 @@ mod tests {
         let mut server = Server::new(&rp, &deployment(2));
         server.objects.remove(VP);
         let (result, server) = reconcile_once(&rp, server).await;
-        assert_eq!(result.unwrap(), Action::requeue(Duration::from_secs(60)));
+        assert_eq!(result.unwrap(), Action::requeue(execute::POLICY_REQUEUE));
         assert_eq!(
             lines(&server, true),
             [
