@@ -173,10 +173,21 @@ fn key(rp: &RemediationPolicy) -> String {
     format!("{}/{}", rp.namespace().unwrap_or_default(), rp.name_any())
 }
 
+/// When a plan whose status write met a newer version of it is decided again
+/// (the watch event of that version usually triggers it sooner).
+const CONFLICT_REQUEUE: Duration = Duration::from_secs(1);
+
 /// Takes one RemediationPolicy as far as it can go now.
 pub async fn reconcile(rp: Arc<RemediationPolicy>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = std::time::Instant::now();
-    let result = Reconciler::new(&rp, &ctx).run().await;
+    let result = match Reconciler::new(&rp, &ctx).run().await {
+        // The plan changed after this reconcile read it: nothing was acted on.
+        Err(Error::Kube(kube::Error::Api(s))) if s.code == 409 => {
+            tracing::debug!(plan = %rp.name_any(), "plan changed while deciding; deciding again");
+            Ok(Action::requeue(CONFLICT_REQUEUE))
+        }
+        other => other,
+    };
     let seconds = started.elapsed().as_secs_f64();
     ctx.metrics.reconciled("executor", seconds, result.is_err());
     let action = result?;
@@ -506,7 +517,14 @@ impl<'a> Reconciler<'a> {
             };
             let new = serde_json::to_value(self.rp.status.clone().unwrap_or_default())
                 .unwrap_or_default();
-            let patch = serde_json::json!({ "status": merge_diff(&before, &new) });
+            // The resourceVersion the decisions were made on is a precondition:
+            // if the plan changed since (an edit, an approval or a rejection the
+            // reconcile has not seen), the write fails with 409 and nothing is
+            // acted on; the next reconcile decides on the new version.
+            let mut patch = serde_json::json!({ "status": merge_diff(&before, &new) });
+            if let Some(version) = &self.rp.metadata.resource_version {
+                patch["metadata"] = serde_json::json!({ "resourceVersion": version });
+            }
             self.rp = self
                 .plans
                 .patch_status(&self.name, &self.params, &Patch::Merge(&patch))
@@ -1426,6 +1444,32 @@ mod tests {
         assert_eq!(requests(&server, "PATCH", DEPLOY).len(), 1);
         // Its own execution, written InProgress and then Completed, is not kept.
         assert_eq!(limits.in_progress_on("default/web", "someone-else"), None);
+    }
+
+    #[tokio::test]
+    async fn a_plan_edited_after_the_reconcile_read_it_is_not_acted_on() {
+        // The reconcile starts from the approved plan as its watch event had it,
+        // while the stored plan has since been edited (a newer resourceVersion).
+        let rp = approved(vec![scale_up("a1", 4)]);
+        let mut edited = rp.clone();
+        edited.spec.plan.actions[0].replicas = Some(5);
+        edited.metadata.resource_version = Some("2".into());
+        let mut server = Server::new(&rp, &deployment(2));
+        server.insert(RP, &edited);
+        let (result, server) = reconcile_once(&rp, server).await;
+        assert_eq!(result.unwrap(), Action::requeue(CONFLICT_REQUEUE));
+        let status_patches = requests(&server, "PATCH", RP_STATUS);
+        assert_eq!(status_patches.len(), 1);
+        assert_eq!(status_patches[0].body["metadata"]["resourceVersion"], "1");
+        assert!(requests(&server, "PATCH", DEPLOY).is_empty());
+        let latest: RemediationPolicy = stored(&server, RP);
+        assert_eq!(latest.status, None, "the refused write changed nothing");
+        // Decided again on the stored version, the edit is refused.
+        let (_, server) = reconcile_once(&latest, server).await;
+        assert!(requests(&server, "PATCH", DEPLOY).is_empty());
+        let after: RemediationPolicy = stored(&server, RP);
+        let message = after.status.unwrap().approval_message.unwrap_or_default();
+        assert!(message.contains("changed after it was hashed"), "{message}");
     }
 
     #[tokio::test]

@@ -319,6 +319,22 @@ impl Server {
                 let Some(object) = self.objects.get_mut(&base) else {
                     return not_found();
                 };
+                // A resourceVersion in a merge patch is a precondition, as on
+                // the API server.
+                let expected = &body["metadata"]["resourceVersion"];
+                if content_type == "application/merge-patch+json"
+                    && !expected.is_null()
+                    && *expected != object["metadata"]["resourceVersion"]
+                {
+                    return (
+                        409,
+                        status_body(
+                            409,
+                            "Conflict",
+                            "the object has been modified; please apply your changes to the latest version and try again",
+                        ),
+                    );
+                }
                 match (sub, content_type) {
                     (Some("status"), "application/merge-patch+json") => {
                         let mut status = object.get("status").cloned().unwrap_or(json!({}));
