@@ -406,7 +406,7 @@ pub fn generate(spec: &Spec) -> Workload {
         for (seq, &t) in offsets.iter().enumerate() {
             let (value, severity) = violation_value(p, &mut rng);
             violations.push(Violation {
-                id: format!("{}-{seq:07}", p.name),
+                id: format!("{}-{seq:07}", p.name).into(),
                 policy: p.name.clone(),
                 target: p.deployment.clone(),
                 component: p.component.clone(),

@@ -79,7 +79,7 @@ pub fn engine_input(
         .iter()
         .filter(|v| v.time.0.as_millisecond() > since)
         .map(|v| Violation {
-            id: v.id.clone(),
+            id: v.id.as_str().into(),
             policy: name.clone(),
             target: target.clone(),
             component: spec.component.clone().unwrap_or_else(|| target.clone()),
@@ -216,7 +216,7 @@ pub fn plan_object(
         .collect();
     let mut violations: Vec<String> = patterns
         .iter()
-        .flat_map(|p| p.evidence.iter().cloned())
+        .flat_map(|p| p.evidence.iter().map(|id| id.as_str().to_owned()))
         .collect();
     violations.sort();
     violations.dedup();

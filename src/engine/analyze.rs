@@ -9,6 +9,7 @@
 //! any order, give the same [`AnalysisResult`].
 
 use std::collections::BTreeMap;
+use std::fmt::Write;
 use std::hash::Hasher;
 
 use schemars::JsonSchema;
@@ -774,20 +775,21 @@ fn rank_root_causes(ctx: &AnalysisContext<'_>, found: &[Found]) -> Vec<RootCause
                 .map_or("", |(_, name)| name);
             let target = ctx.targets.names[target as usize];
             let confidence = (1.0 - a.miss).clamp(0.0, 1.0);
-            let types: Vec<String> = a
-                .supports
-                .iter()
-                .map(|&p| format!("{:?}", found[p].detection.pattern_type))
-                .collect();
+            let mut types = String::new();
+            for (i, &p) in a.supports.iter().enumerate() {
+                if i > 0 {
+                    types.push_str(", ");
+                }
+                let _ = write!(types, "{:?}", found[p].detection.pattern_type);
+            }
             RootCause {
                 kind,
                 target: target.to_string(),
                 policy: policy.to_string(),
                 confidence,
                 description: format!(
-                    "{kind:?} on {target} (confidence {confidence:.2}), supported by {} pattern(s): {}; mostly violations of policy {policy}.",
+                    "{kind:?} on {target} (confidence {confidence:.2}), supported by {} pattern(s): {types}; mostly violations of policy {policy}.",
                     a.supports.len(),
-                    types.join(", ")
                 ),
                 supporting_patterns: a.supports,
             }
