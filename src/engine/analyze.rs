@@ -835,7 +835,7 @@ pub(crate) mod tests {
 
     pub(crate) fn v(id: &str, policy: &str, target: &str, at_ms: Millis) -> Violation {
         Violation {
-            id: id.to_string(),
+            id: id.into(),
             policy: policy.to_string(),
             target: target.to_string(),
             component: format!("{target}-c"),
@@ -1108,7 +1108,7 @@ mod scale {
             .map(|i| {
                 let p = next() % 50;
                 Violation {
-                    id: format!("v{i}"),
+                    id: format!("v{i}").into(),
                     policy: format!("policy-{p}"),
                     target: format!("deploy-{}", p % 20),
                     component: format!("comp-{}", p % 10),

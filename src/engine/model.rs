@@ -350,6 +350,24 @@ impl PartialEq<str> for SharedStr {
     }
 }
 
+impl PartialEq<String> for SharedStr {
+    fn eq(&self, other: &String) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl PartialEq<SharedStr> for String {
+    fn eq(&self, other: &SharedStr) -> bool {
+        **self == *other.0
+    }
+}
+
+impl PartialEq<SharedStr> for str {
+    fn eq(&self, other: &SharedStr) -> bool {
+        *self == *other.0
+    }
+}
+
 impl PartialEq<&str> for SharedStr {
     fn eq(&self, other: &&str) -> bool {
         *self.0 == **other
@@ -590,10 +608,10 @@ pub struct ConfigChange {
 #[serde(rename_all = "camelCase")]
 pub struct RemediationAction {
     /// Unique within the plan, such as `a1`.
-    pub id: String,
+    pub id: SharedStr,
     pub action_type: ActionType,
     /// The Deployment it patches.
-    pub target: String,
+    pub target: SharedStr,
     /// For scale actions: the replica count to set (inside the bounds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas: Option<i32>,
@@ -609,9 +627,9 @@ pub struct RemediationAction {
 #[serde(rename_all = "camelCase")]
 pub struct RemediationPlan {
     /// The Deployment.
-    pub target: String,
+    pub target: SharedStr,
     /// The ViolationPolicy whose envelope bounds it.
-    pub policy: String,
+    pub policy: SharedStr,
     pub root_cause: RootCauseKind,
     /// Root-cause confidence, in [0, 1].
     pub confidence: f64,

@@ -10,6 +10,7 @@
 
 use std::cmp::Ordering;
 use std::collections::hash_map::Entry;
+use std::sync::OnceLock;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -20,7 +21,7 @@ use super::knowledge::KnowledgeBase;
 use super::model::{
     ActionType, AnalysisResult, ConfigChange, ConfigSetting, ConfigTarget, PatchKind, Priority,
     RemediationAction, RemediationEnvelope, RemediationPlan, RiskLevel, RootCause, RootCauseKind,
-    ScaleBounds, Severity,
+    ScaleBounds, Severity, SharedStr,
 };
 
 /// What the planner may act on for one policy: read by the controller from the
@@ -29,9 +30,9 @@ use super::model::{
 #[serde(rename_all = "camelCase")]
 pub struct PlanTarget {
     /// The ViolationPolicy.
-    pub policy: String,
+    pub policy: SharedStr,
     /// The Deployment it targets (the plan's target).
-    pub deployment: String,
+    pub deployment: SharedStr,
     /// The Deployment's current `spec.replicas`.
     pub current_replicas: i32,
     pub severity: Severity,
@@ -794,11 +795,14 @@ impl Planner {
     }
 }
 
-/// `a1`, `a2`, ...: the id of the action at `index`.
-fn action_id(index: usize) -> String {
-    const IDS: [&str; 9] = ["a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8", "a9"];
-    IDS.get(index)
-        .map_or_else(|| format!("a{}", index + 1), |id| (*id).to_string())
+/// `a1`, `a2`, ...: the id of the action at `index`. The first ones are made
+/// once and shared by every plan.
+fn action_id(index: usize) -> SharedStr {
+    static IDS: OnceLock<[SharedStr; 4]> = OnceLock::new();
+    let ids = IDS.get_or_init(|| ["a1", "a2", "a3", "a4"].map(SharedStr::from));
+    ids.get(index)
+        .cloned()
+        .unwrap_or_else(|| format!("a{}", index + 1).into())
 }
 
 /// From `severity.weight() × confidence`: at least 0.75 Critical, 0.5 High, 0.25
@@ -1421,9 +1425,9 @@ mod hash_tests {
         )
             .prop_map(|((a, id, target), replicas, config, (priority, latency))| {
                 RemediationAction {
-                    id,
+                    id: id.into(),
                     action_type: ActionType::ALL[a],
-                    target,
+                    target: target.into(),
                     replicas,
                     config: config.map(|(name, env, container, value)| ConfigChange {
                         name,
@@ -1460,8 +1464,8 @@ mod hash_tests {
                     (confidence, cost, benefit, score),
                     (risk, priority),
                 )| RemediationPlan {
-                    target,
-                    policy,
+                    target: target.into(),
+                    policy: policy.into(),
                     root_cause: [
                         RootCauseKind::LoadSpike,
                         RootCauseKind::GradualDegradation,
