@@ -557,7 +557,7 @@ pub struct ViolationPattern {
     pub subject: String,
     /// The Deployments the evidence comes from.
     pub targets: Vec<String>,
-    /// Ids of the violations that show the pattern (shared with the violations).
+    /// Ids of the violations that show the pattern.
     pub evidence: Vec<SharedStr>,
 }
 
