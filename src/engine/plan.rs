@@ -485,17 +485,6 @@ struct Choice<'t> {
     benefit: f64,
 }
 
-/// A winning choice with the fields its plan will be sorted by (priority, score,
-/// target, policy), and its plan when a tie already wrote it out.
-type Ranked<'t> = (
-    Priority,
-    f64,
-    &'t str,
-    &'t str,
-    Choice<'t>,
-    Option<Box<RemediationPlan>>,
-);
-
 impl Choice<'_> {
     fn score(&self) -> f64 {
         self.benefit - self.cost
@@ -553,10 +542,14 @@ impl Planner {
                 })
                 .or_insert((i, i));
         }
-        // The best choice per Deployment, and its plan once a tie wrote it out
-        // (boxed: ties are rare, and the entries are moved by the sort below).
-        let mut best: FnvMap<&str, (Choice<'_>, Option<Box<RemediationPlan>>)> = FnvMap::default();
-        best.reserve(targets.len().min(analysis.root_causes.len()));
+        // The choices that win a Deployment, in the order they first did, each with
+        // its plan once a tie wrote it out (boxed: ties are rare), and the index
+        // of each Deployment's choice. The choices stay in place: the sort below
+        // moves small keys, not them.
+        let mut choices: Vec<(Choice<'_>, Option<Box<RemediationPlan>>)> =
+            Vec::with_capacity(targets.len().min(analysis.root_causes.len()));
+        let mut best: FnvMap<&str, u32> = FnvMap::default();
+        best.reserve(choices.capacity());
         for rc in &analysis.root_causes {
             let Some(&(first, _)) = by_policy.get(rc.policy.as_str()) else {
                 continue;
@@ -570,14 +563,14 @@ impl Planner {
                 };
                 match best.entry(target.deployment.as_str()) {
                     Entry::Vacant(e) => {
-                        e.insert((choice, None));
+                        e.insert(choices.len() as u32);
+                        choices.push((choice, None));
                     }
-                    Entry::Occupied(mut e) => {
-                        let (current, current_plan) = e.get_mut();
+                    Entry::Occupied(e) => {
+                        let entry = &mut choices[*e.get() as usize];
+                        let (current, current_plan) = entry;
                         match cmp_choice(&choice, current) {
-                            Ordering::Greater => {
-                                e.insert((choice, None));
-                            }
+                            Ordering::Greater => *entry = (choice, None),
                             Ordering::Less => {}
                             Ordering::Equal => {
                                 // A full tie: the smaller plan hash wins.
@@ -586,7 +579,7 @@ impl Planner {
                                     .plan_hash;
                                 let plan = self.build(&choice);
                                 if plan.plan_hash < *current_hash {
-                                    e.insert((choice, Some(Box::new(plan))));
+                                    *entry = (choice, Some(Box::new(plan)));
                                 }
                             }
                         }
@@ -595,31 +588,32 @@ impl Planner {
             }
         }
         // Sorted before the plans are written out, on what the plans' fields will
-        // be, so that the sort does not move the plans. One plan per Deployment:
-        // the target alone already makes the order total.
-        let mut chosen: Vec<Ranked<'_>> = best
-            .into_iter()
-            .map(|(_, (choice, plan))| {
+        // be. One plan per Deployment: the target alone already makes the order
+        // total.
+        let mut order: Vec<(Priority, f64, &str, &str, u32)> = choices
+            .iter()
+            .enumerate()
+            .map(|(i, (choice, _))| {
                 (
                     priority(choice.target.severity, choice.confidence),
                     choice.score_rounded(),
                     choice.target.deployment.as_str(),
                     choice.target.policy.as_str(),
-                    choice,
-                    plan,
+                    i as u32,
                 )
             })
             .collect();
-        chosen.sort_unstable_by(|a, b| {
+        order.sort_unstable_by(|a, b| {
             b.0.cmp(&a.0)
                 .then_with(|| b.1.total_cmp(&a.1))
                 .then_with(|| a.2.cmp(b.2))
                 .then_with(|| a.3.cmp(b.3))
         });
-        let plans: Vec<RemediationPlan> = chosen
-            .into_iter()
-            .map(|(.., choice, plan)| plan.map_or_else(|| self.build(&choice), |p| *p))
-            .collect();
+        let mut plans = Vec::with_capacity(order.len());
+        for &(.., i) in &order {
+            let (choice, plan) = &mut choices[i as usize];
+            plans.push(plan.take().map_or_else(|| self.build(choice), |p| *p));
+        }
         plans
     }
 
