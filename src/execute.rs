@@ -777,7 +777,7 @@ fn records(plan: &RemediationPlan, status: ExecutionStatus) -> Vec<ActionExecuti
     plan.actions
         .iter()
         .map(|a| ActionExecution {
-            action_id: a.id.clone(),
+            action_id: a.id.to_string(),
             action_type: a.action_type,
             status,
             started_at: None,
@@ -821,7 +821,7 @@ pub fn notice(
     let action_of = |index: usize| {
         plan.actions
             .get(index)
-            .map(|a| (a.id.clone(), a.action_type.as_str().to_string()))
+            .map(|a| (a.id.to_string(), a.action_type.as_str().to_string()))
             .unwrap_or_else(|| (index.to_string(), "Execute".into()))
     };
     let result_of = |index: usize| {

@@ -293,7 +293,7 @@ pub fn format_plans(plans: &[RemediationPolicy], namespace: Option<&str>) -> Str
             .collect();
         row.extend([
             rp.name_any(),
-            plan.target.clone(),
+            plan.target.to_string(),
             format!("{:?}", plan.root_cause),
             percent(plan.confidence),
             format!("{:?}", plan.risk),

@@ -31,8 +31,8 @@ impl Report {
             .policies
             .iter()
             .map(|p| PlanTarget {
-                policy: p.name.clone(),
-                deployment: p.target.clone(),
+                policy: p.name.as_str().into(),
+                deployment: p.target.as_str().into(),
                 current_replicas: p.current_replicas,
                 severity: p.severity,
                 envelope: p.remediation.clone(),
@@ -139,7 +139,7 @@ impl Report {
                 .iter()
                 .map(|p| {
                     vec![
-                        p.target.clone(),
+                        p.target.to_string(),
                         format!("{:?}", p.root_cause),
                         p.actions
                             .iter()

@@ -209,7 +209,11 @@ impl Scenario {
             let field = |name: &str| format!("violations[{i}].{name}");
             let p = policy(field("policy"), &v.policy)?;
             violations.push(Violation {
-                id: v.id.clone().unwrap_or_else(|| format!("{}-{i}", p.name)),
+                id: v
+                    .id
+                    .clone()
+                    .unwrap_or_else(|| format!("{}-{i}", p.name))
+                    .into(),
                 policy: p.name.clone(),
                 target: p.target.clone(),
                 component: p.component.clone().unwrap_or_else(|| p.target.clone()),

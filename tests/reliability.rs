@@ -1670,7 +1670,9 @@ async fn serial_load_1000_policies() {
     let l = plans.list(&ListParams::default()).await.unwrap();
     let mut per_target: BTreeMap<String, usize> = BTreeMap::new();
     for p in &l.items {
-        *per_target.entry(p.spec.plan.target.clone()).or_default() += 1;
+        *per_target
+            .entry(p.spec.plan.target.to_string())
+            .or_default() += 1;
     }
     let second_plans: usize = per_target.values().map(|n| n.saturating_sub(1)).sum();
     let over_limit = max_in_progress.saturating_sub(LIMIT);

@@ -341,8 +341,8 @@ fn sample_value(p: &PolicySpec, t: i64, window: i64, rng: &mut SplitMix64) -> f6
 pub fn plan_target(p: &PolicySpec, current_replicas: i32) -> PlanTarget {
     use ActionType::*;
     PlanTarget {
-        policy: p.name.clone(),
-        deployment: p.deployment.clone(),
+        policy: p.name.as_str().into(),
+        deployment: p.deployment.as_str().into(),
         current_replicas,
         severity: p.severity,
         envelope: RemediationEnvelope {
@@ -406,7 +406,7 @@ pub fn generate(spec: &Spec) -> Workload {
         for (seq, &t) in offsets.iter().enumerate() {
             let (value, severity) = violation_value(p, &mut rng);
             violations.push(Violation {
-                id: format!("{}-{seq:07}", p.name),
+                id: format!("{}-{seq:07}", p.name).into(),
                 policy: p.name.clone(),
                 target: p.deployment.clone(),
                 component: p.component.clone(),

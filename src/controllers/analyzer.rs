@@ -79,7 +79,7 @@ pub fn engine_input(
         .iter()
         .filter(|v| v.time.0.as_millisecond() > since)
         .map(|v| Violation {
-            id: v.id.clone(),
+            id: v.id.as_str().into(),
             policy: name.clone(),
             target: target.clone(),
             component: spec.component.clone().unwrap_or_else(|| target.clone()),
@@ -216,7 +216,7 @@ pub fn plan_object(
         .collect();
     let mut violations: Vec<String> = patterns
         .iter()
-        .flat_map(|p| p.evidence.iter().cloned())
+        .flat_map(|p| p.evidence.iter().map(|id| id.as_str().to_owned()))
         .collect();
     violations.sort();
     violations.dedup();
@@ -241,7 +241,10 @@ pub fn plan_object(
     rp.metadata.namespace = policy.namespace();
     rp.metadata.owner_references = policy.controller_owner_ref(&()).map(|r| vec![r]);
     rp.metadata.labels = Some(BTreeMap::from([
-        ("mapek.io/target".to_string(), rp.spec.plan.target.clone()),
+        (
+            "mapek.io/target".to_string(),
+            rp.spec.plan.target.to_string(),
+        ),
         ("mapek.io/policy".to_string(), policy.name_any()),
     ]));
     rp
@@ -304,8 +307,8 @@ async fn analyze_namespace(
             continue;
         };
         targets.push(PlanTarget {
-            policy: p.name_any(),
-            deployment: target.clone(),
+            policy: p.name_any().into(),
+            deployment: target.as_str().into(),
             current_replicas: deployment.spec.replicas.unwrap_or(1),
             severity: p.spec.severity,
             envelope: p.spec.remediation.envelope.clone(),

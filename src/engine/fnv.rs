@@ -19,6 +19,11 @@ impl Default for Fnv64 {
 }
 
 impl Fnv64 {
+    /// Continues from a state [`Hasher::finish`] returned.
+    pub fn from_state(state: u64) -> Self {
+        Fnv64(state)
+    }
+
     /// Feeds an `i64` (little-endian bytes).
     pub fn write_i64_le(&mut self, v: i64) {
         self.write(&v.to_le_bytes());

@@ -239,8 +239,8 @@ impl KnowledgeBase {
         let record = PolicyOutcome {
             plan_name: plan_name.to_string(),
             plan_hash: plan.plan_hash.clone(),
-            target: plan.target.clone(),
-            policy: plan.policy.clone(),
+            target: plan.target.to_string(),
+            policy: plan.policy.to_string(),
             root_cause: plan.root_cause,
             action_types: plan.actions.iter().map(|a| a.action_type).collect(),
             violations_before,

@@ -5,8 +5,11 @@
 //! These types derive `JsonSchema` so that the CRDs embed them unchanged: one
 //! definition serves the API, the engine and the offline scenario files.
 
+use std::borrow::{Borrow, Cow};
 use std::fmt;
+use std::ops::Deref;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -291,12 +294,134 @@ pub enum RootCauseKind {
     ChronicOverload,
 }
 
+/// An immutable string whose clones share one allocation: a violation id, which
+/// the analysis copies into the evidence of every pattern it supports. Serialized,
+/// deserialized and described by its schema exactly as a `String`.
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SharedStr(Arc<str>);
+
+impl SharedStr {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Deref for SharedStr {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Borrow<str> for SharedStr {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for SharedStr {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for SharedStr {
+    fn from(s: &str) -> Self {
+        SharedStr(s.into())
+    }
+}
+
+impl From<String> for SharedStr {
+    fn from(s: String) -> Self {
+        SharedStr(s.into())
+    }
+}
+
+impl From<SharedStr> for String {
+    fn from(s: SharedStr) -> Self {
+        s.0.as_ref().to_owned()
+    }
+}
+
+impl PartialEq<str> for SharedStr {
+    fn eq(&self, other: &str) -> bool {
+        *self.0 == *other
+    }
+}
+
+impl PartialEq<String> for SharedStr {
+    fn eq(&self, other: &String) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl PartialEq<SharedStr> for String {
+    fn eq(&self, other: &SharedStr) -> bool {
+        **self == *other.0
+    }
+}
+
+impl PartialEq<SharedStr> for str {
+    fn eq(&self, other: &SharedStr) -> bool {
+        *self == *other.0
+    }
+}
+
+impl PartialEq<&str> for SharedStr {
+    fn eq(&self, other: &&str) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl fmt::Debug for SharedStr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for SharedStr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&*self.0, f)
+    }
+}
+
+impl Serialize for SharedStr {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for SharedStr {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(SharedStr::from)
+    }
+}
+
+impl JsonSchema for SharedStr {
+    fn inline_schema() -> bool {
+        String::inline_schema()
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        String::schema_name()
+    }
+
+    fn schema_id() -> Cow<'static, str> {
+        String::schema_id()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        String::json_schema(generator)
+    }
+}
+
 /// One recorded violation: a metric value that broke its policy's condition.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Violation {
     /// Unique id within the analysis window.
-    pub id: String,
+    pub id: SharedStr,
     /// The ViolationPolicy that recorded it.
     pub policy: String,
     /// The Deployment the policy targets.
@@ -433,7 +558,7 @@ pub struct ViolationPattern {
     /// The Deployments the evidence comes from.
     pub targets: Vec<String>,
     /// Ids of the violations that show the pattern.
-    pub evidence: Vec<String>,
+    pub evidence: Vec<SharedStr>,
 }
 
 /// A ranked root-cause hypothesis for one Deployment.
@@ -483,10 +608,10 @@ pub struct ConfigChange {
 #[serde(rename_all = "camelCase")]
 pub struct RemediationAction {
     /// Unique within the plan, such as `a1`.
-    pub id: String,
+    pub id: SharedStr,
     pub action_type: ActionType,
     /// The Deployment it patches.
-    pub target: String,
+    pub target: SharedStr,
     /// For scale actions: the replica count to set (inside the bounds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas: Option<i32>,
@@ -502,9 +627,9 @@ pub struct RemediationAction {
 #[serde(rename_all = "camelCase")]
 pub struct RemediationPlan {
     /// The Deployment.
-    pub target: String,
+    pub target: SharedStr,
     /// The ViolationPolicy whose envelope bounds it.
-    pub policy: String,
+    pub policy: SharedStr,
     pub root_cause: RootCauseKind,
     /// Root-cause confidence, in [0, 1].
     pub confidence: f64,

@@ -10,6 +10,7 @@
 
 use std::cmp::Ordering;
 use std::collections::hash_map::Entry;
+use std::sync::OnceLock;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -20,7 +21,7 @@ use super::knowledge::KnowledgeBase;
 use super::model::{
     ActionType, AnalysisResult, ConfigChange, ConfigSetting, ConfigTarget, PatchKind, Priority,
     RemediationAction, RemediationEnvelope, RemediationPlan, RiskLevel, RootCause, RootCauseKind,
-    ScaleBounds, Severity,
+    ScaleBounds, Severity, SharedStr,
 };
 
 /// What the planner may act on for one policy: read by the controller from the
@@ -29,9 +30,9 @@ use super::model::{
 #[serde(rename_all = "camelCase")]
 pub struct PlanTarget {
     /// The ViolationPolicy.
-    pub policy: String,
+    pub policy: SharedStr,
     /// The Deployment it targets (the plan's target).
-    pub deployment: String,
+    pub deployment: SharedStr,
     /// The Deployment's current `spec.replicas`.
     pub current_replicas: i32,
     pub severity: Severity,
@@ -484,17 +485,6 @@ struct Choice<'t> {
     benefit: f64,
 }
 
-/// A winning choice with the fields its plan will be sorted by (priority, score,
-/// target, policy), and its plan when a tie already wrote it out.
-type Ranked<'t> = (
-    Priority,
-    f64,
-    &'t str,
-    &'t str,
-    Choice<'t>,
-    Option<Box<RemediationPlan>>,
-);
-
 impl Choice<'_> {
     fn score(&self) -> f64 {
         self.benefit - self.cost
@@ -552,10 +542,14 @@ impl Planner {
                 })
                 .or_insert((i, i));
         }
-        // The best choice per Deployment, and its plan once a tie wrote it out
-        // (boxed: ties are rare, and the entries are moved by the sort below).
-        let mut best: FnvMap<&str, (Choice<'_>, Option<Box<RemediationPlan>>)> = FnvMap::default();
-        best.reserve(targets.len().min(analysis.root_causes.len()));
+        // The choices that win a Deployment, in the order they first did, each with
+        // its plan once a tie wrote it out (boxed: ties are rare), and the index
+        // of each Deployment's choice. The choices stay in place: the sort below
+        // moves small keys, not them.
+        let mut choices: Vec<(Choice<'_>, Option<Box<RemediationPlan>>)> =
+            Vec::with_capacity(targets.len().min(analysis.root_causes.len()));
+        let mut best: FnvMap<&str, u32> = FnvMap::default();
+        best.reserve(choices.capacity());
         for rc in &analysis.root_causes {
             let Some(&(first, _)) = by_policy.get(rc.policy.as_str()) else {
                 continue;
@@ -569,14 +563,14 @@ impl Planner {
                 };
                 match best.entry(target.deployment.as_str()) {
                     Entry::Vacant(e) => {
-                        e.insert((choice, None));
+                        e.insert(choices.len() as u32);
+                        choices.push((choice, None));
                     }
-                    Entry::Occupied(mut e) => {
-                        let (current, current_plan) = e.get_mut();
+                    Entry::Occupied(e) => {
+                        let entry = &mut choices[*e.get() as usize];
+                        let (current, current_plan) = entry;
                         match cmp_choice(&choice, current) {
-                            Ordering::Greater => {
-                                e.insert((choice, None));
-                            }
+                            Ordering::Greater => *entry = (choice, None),
                             Ordering::Less => {}
                             Ordering::Equal => {
                                 // A full tie: the smaller plan hash wins.
@@ -585,7 +579,7 @@ impl Planner {
                                     .plan_hash;
                                 let plan = self.build(&choice);
                                 if plan.plan_hash < *current_hash {
-                                    e.insert((choice, Some(Box::new(plan))));
+                                    *entry = (choice, Some(Box::new(plan)));
                                 }
                             }
                         }
@@ -594,31 +588,32 @@ impl Planner {
             }
         }
         // Sorted before the plans are written out, on what the plans' fields will
-        // be, so that the sort does not move the plans. One plan per Deployment:
-        // the target alone already makes the order total.
-        let mut chosen: Vec<Ranked<'_>> = best
-            .into_iter()
-            .map(|(_, (choice, plan))| {
+        // be. One plan per Deployment: the target alone already makes the order
+        // total.
+        let mut order: Vec<(Priority, f64, &str, &str, u32)> = choices
+            .iter()
+            .enumerate()
+            .map(|(i, (choice, _))| {
                 (
                     priority(choice.target.severity, choice.confidence),
                     choice.score_rounded(),
                     choice.target.deployment.as_str(),
                     choice.target.policy.as_str(),
-                    choice,
-                    plan,
+                    i as u32,
                 )
             })
             .collect();
-        chosen.sort_unstable_by(|a, b| {
+        order.sort_unstable_by(|a, b| {
             b.0.cmp(&a.0)
                 .then_with(|| b.1.total_cmp(&a.1))
                 .then_with(|| a.2.cmp(b.2))
                 .then_with(|| a.3.cmp(b.3))
         });
-        let plans: Vec<RemediationPlan> = chosen
-            .into_iter()
-            .map(|(.., choice, plan)| plan.map_or_else(|| self.build(&choice), |p| *p))
-            .collect();
+        let mut plans = Vec::with_capacity(order.len());
+        for &(.., i) in &order {
+            let (choice, plan) = &mut choices[i as usize];
+            plans.push(plan.take().map_or_else(|| self.build(choice), |p| *p));
+        }
         plans
     }
 
@@ -794,11 +789,14 @@ impl Planner {
     }
 }
 
-/// `a1`, `a2`, ...: the id of the action at `index`.
-fn action_id(index: usize) -> String {
-    const IDS: [&str; 9] = ["a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8", "a9"];
-    IDS.get(index)
-        .map_or_else(|| format!("a{}", index + 1), |id| (*id).to_string())
+/// `a1`, `a2`, ...: the id of the action at `index`. The first ones are made
+/// once and shared by every plan.
+fn action_id(index: usize) -> SharedStr {
+    static IDS: OnceLock<[SharedStr; 4]> = OnceLock::new();
+    let ids = IDS.get_or_init(|| ["a1", "a2", "a3", "a4"].map(SharedStr::from));
+    ids.get(index)
+        .cloned()
+        .unwrap_or_else(|| format!("a{}", index + 1).into())
 }
 
 /// From `severity.weight() × confidence`: at least 0.75 Critical, 0.5 High, 0.25
@@ -1421,9 +1419,9 @@ mod hash_tests {
         )
             .prop_map(|((a, id, target), replicas, config, (priority, latency))| {
                 RemediationAction {
-                    id,
+                    id: id.into(),
                     action_type: ActionType::ALL[a],
-                    target,
+                    target: target.into(),
                     replicas,
                     config: config.map(|(name, env, container, value)| ConfigChange {
                         name,
@@ -1460,8 +1458,8 @@ mod hash_tests {
                     (confidence, cost, benefit, score),
                     (risk, priority),
                 )| RemediationPlan {
-                    target,
-                    policy,
+                    target: target.into(),
+                    policy: policy.into(),
                     root_cause: [
                         RootCauseKind::LoadSpike,
                         RootCauseKind::GradualDegradation,

@@ -96,8 +96,8 @@ fn root_cause() -> impl Strategy<Value = RootCause> {
 fn plan_target() -> impl Strategy<Value = PlanTarget> {
     (0..3usize, replicas(), envelope(), 0..3usize).prop_map(|(p, current, envelope, sev)| {
         PlanTarget {
-            policy: format!("p{p}"),
-            deployment: format!("d{p}"),
+            policy: format!("p{p}").into(),
+            deployment: format!("d{p}").into(),
             current_replicas: current,
             severity: [Severity::Info, Severity::Warning, Severity::Critical][sev],
             envelope,
@@ -139,7 +139,7 @@ fn violation() -> impl Strategy<Value = Violation> {
         0..3usize,
     )
         .prop_map(|(id, p, c, value, at_ms, sev)| Violation {
-            id: format!("v{id}"),
+            id: format!("v{id}").into(),
             policy: format!("p{p}"),
             target: format!("d{}", p % 3),
             component: format!("c{c}"),
@@ -226,7 +226,7 @@ proptest! {
             });
             prop_assert!(ok, "plan outside every envelope: {:?}", plan);
             let ids: Vec<String> = (1..=plan.actions.len()).map(|i| format!("a{i}")).collect();
-            let got: Vec<String> = plan.actions.iter().map(|a| a.id.clone()).collect();
+            let got: Vec<String> = plan.actions.iter().map(|a| a.id.to_string()).collect();
             prop_assert_eq!(got, ids);
         }
     }
