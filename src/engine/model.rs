@@ -297,7 +297,8 @@ pub enum RootCauseKind {
 /// An immutable string whose clones share one allocation: a violation id, which
 /// the analysis copies into the evidence of every pattern it supports. Serialized,
 /// deserialized and described by its schema exactly as a `String`.
-#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct SharedStr(Arc<str>);
 
 impl SharedStr {
@@ -383,18 +384,6 @@ impl fmt::Debug for SharedStr {
 impl fmt::Display for SharedStr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&*self.0, f)
-    }
-}
-
-impl Serialize for SharedStr {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for SharedStr {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(SharedStr::from)
     }
 }
 
