@@ -885,6 +885,17 @@ mod tests {
         status
     }
 
+    /// The requests the server saw up to and including the first Deployment patch.
+    fn until_the_deployment_patch(server: &Server) -> Vec<String> {
+        let mut all = lines(server, false);
+        let patch = all
+            .iter()
+            .position(|l| l == &format!("PATCH {DEPLOY}"))
+            .expect("a Deployment patch");
+        all.truncate(patch + 1);
+        all
+    }
+
     #[tokio::test]
     async fn a_wrong_hash_patches_nothing_and_says_why() {
         let mut rp = plan(vec![scale_up("a1", 4)], "Medium");
@@ -1066,13 +1077,8 @@ mod tests {
         let rp = approved(vec![scale_up("a1", 4)]);
         let (result, server) = reconcile_once(&rp, Server::new(&rp, &deployment(2))).await;
         assert!(result.is_ok(), "{result:?}");
-        let all = lines(&server, false);
-        let patch = all
-            .iter()
-            .position(|l| l == &format!("PATCH {DEPLOY}"))
-            .unwrap();
         assert_eq!(
-            all[..=patch],
+            until_the_deployment_patch(&server),
             [
                 // Sent together.
                 format!("GET {VP}"),
@@ -1396,13 +1402,8 @@ mod tests {
         let server = Server::new(&rp, &deployment(2));
         let (result, server) = reconcile_with(&rp, server, limits).await;
         assert!(result.is_ok(), "{result:?}");
-        let all = lines(&server, false);
-        let patch = all
-            .iter()
-            .position(|l| l == &format!("PATCH {DEPLOY}"))
-            .unwrap();
         assert_eq!(
-            all[..=patch],
+            until_the_deployment_patch(&server),
             [
                 format!("GET {VP}"),
                 format!("GET {DEPLOY}"),
