@@ -278,6 +278,11 @@ impl<'a> Reconciler<'a> {
         &self.rp.spec.plan.target
     }
 
+    /// The Deployment as the execution limits name it: `namespace/name`.
+    fn target_key(&self) -> String {
+        format!("{}/{}", self.namespace, self.target())
+    }
+
     /// Decides and takes steps until the plan waits or is over. Status changes
     /// are written only when they must be durable: before a Deployment patch
     /// (the write-ahead), and when the reconcile ends. A crash before a write
@@ -417,7 +422,7 @@ impl<'a> Reconciler<'a> {
                 requeue: Some(BUSY_REQUEUE),
             });
         }
-        let target = format!("{}/{}", self.namespace, self.target());
+        let target = self.target_key();
         match self.ctx.executions.try_claim(&target) {
             Ok(claim) => {
                 self.claim = Some(claim);
@@ -443,7 +448,7 @@ impl<'a> Reconciler<'a> {
     /// Another plan `InProgress` on this plan's Deployment: one this process
     /// wrote so, or one the watch cache (or, without one, a list) shows so.
     async fn other_execution(&mut self) -> Result<Option<String>, Error> {
-        let target = format!("{}/{}", self.namespace, self.target());
+        let target = self.target_key();
         if let Some(other) = self.ctx.executions.in_progress_on(&target, &self.name) {
             return Ok(Some(other));
         }
@@ -531,7 +536,7 @@ impl<'a> Reconciler<'a> {
                 .await?;
             self.written = self.rp.status.clone();
             let phase = self.written.as_ref().map(|s| s.phase).unwrap_or_default();
-            let target = format!("{}/{}", self.namespace, self.target());
+            let target = self.target_key();
             self.ctx.executions.written(&target, &self.name, phase);
         }
         for point in std::mem::take(&mut self.points) {

@@ -480,10 +480,11 @@ impl Fingerprint {
         self.0 = h.finish();
     }
 
-    /// A string and a 0xff separator (which never occurs in UTF-8).
+    /// A string and its separator, as [`Fnv64::write_str_sep`] writes them.
     fn str_sep(&mut self, s: &str) {
-        self.bytes(s.as_bytes());
-        self.bytes(&[0xff]);
+        let mut h = Fnv64::from_state(self.0);
+        h.write_str_sep(s);
+        self.0 = h.finish();
     }
 
     fn word(&mut self, w: u64) {
