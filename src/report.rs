@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::engine::knowledge::KnowledgeBase;
-use crate::engine::model::{AnalysisResult, RemediationPlan};
+use crate::engine::model::{AnalysisResult, PolicyInfo, RemediationPlan};
 use crate::engine::{AnalyzerConfig, PatternAnalyzer, PlanTarget, Planner, PlannerConfig};
 use crate::scenario::Scenario;
 
@@ -20,11 +20,14 @@ pub struct Report {
 }
 
 impl Report {
-    /// Runs analysis and planning, with default thresholds and no learned knowledge.
+    /// Runs analysis and planning, with default thresholds and the knowledge
+    /// learned from the scenario's earlier outcomes (none when it lists none).
     pub fn from_scenario(scenario: &Scenario) -> Report {
-        let analysis = PatternAnalyzer::new(AnalyzerConfig::default()).analyze(
+        let policies: Vec<PolicyInfo> = scenario.policies.iter().map(|p| p.info()).collect();
+        let analysis = PatternAnalyzer::new(AnalyzerConfig::default()).analyze_policies(
             &scenario.violations,
             &scenario.samples,
+            &policies,
             scenario.now,
         );
         let targets: Vec<PlanTarget> = scenario
@@ -41,7 +44,7 @@ impl Report {
         let plans = Planner::new(PlannerConfig::default()).generate_policies(
             &analysis,
             &targets,
-            &KnowledgeBase::default(),
+            &KnowledgeBase::from_outcomes(&scenario.outcomes),
         );
         Report {
             description: scenario.description.clone(),

@@ -58,6 +58,49 @@ struct ScenarioFile {
     violations: Vec<ScenarioViolation>,
     #[serde(default)]
     series: Vec<ScenarioSeries>,
+    /// What an SRE expects the engine to do (labelled scenarios of `make decisions`).
+    #[serde(default)]
+    expect: Option<Expectation>,
+    /// Outcomes of earlier remediations the knowledge base has learned from.
+    #[serde(default)]
+    outcomes: Vec<ScenarioOutcome>,
+}
+
+/// The labelled answer of a scenario: a plan for `target` whose first action is
+/// `action`, or (`noPlan: true`) no plan for any Deployment.
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Expectation {
+    /// The Deployment the plan is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// The plan's first action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<crate::engine::model::ActionType>,
+    /// For a scale action: the replica count it should set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i32>,
+    /// No plan at all is the right answer.
+    #[serde(default)]
+    pub no_plan: bool,
+    /// Why an SRE expects this, in one sentence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// An earlier remediation's outcome, as the knowledge controller records it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ScenarioOutcome {
+    /// The Deployment (the first policy's target when unset).
+    #[serde(default)]
+    target: Option<String>,
+    root_cause: crate::engine::model::RootCauseKind,
+    actions: Vec<crate::engine::model::ActionType>,
+    outcome: crate::engine::model::OutcomeType,
+    /// Seconds after `start` it was recorded (0 when unset).
+    #[serde(default)]
+    t: f64,
 }
 
 /// A policy of a scenario: the parts of a ViolationPolicy the engine reads.
@@ -83,6 +126,29 @@ pub struct ScenarioPolicy {
     pub current_replicas: i32,
     #[serde(default)]
     pub remediation: RemediationEnvelope,
+    /// Seconds between evaluations of the policy's query; inferred from its series
+    /// when unset.
+    #[serde(default)]
+    pub interval: Option<f64>,
+    /// The condition's `for`, in seconds (0 when unset): how long the condition
+    /// held before the first violation was recorded.
+    #[serde(default, rename = "for")]
+    pub for_seconds: Option<f64>,
+}
+
+impl ScenarioPolicy {
+    /// The engine's view of the policy's condition and evaluation interval.
+    pub fn info(&self) -> crate::engine::model::PolicyInfo {
+        crate::engine::model::PolicyInfo {
+            name: self.name.clone(),
+            operator: self.operator,
+            threshold: self.threshold,
+            interval_ms: self.interval.map(|s| (s * 1000.0).round() as Millis),
+            for_ms: self
+                .for_seconds
+                .map_or(0, |s| (s * 1000.0).round() as Millis),
+        }
+    }
 }
 
 fn one() -> i32 {
@@ -122,6 +188,10 @@ pub struct Scenario {
     pub samples: Vec<MetricSample>,
     /// When the analysis runs.
     pub now: Millis,
+    /// The labelled answer, if the file gives one.
+    pub expect: Option<Expectation>,
+    /// Earlier outcomes, for the knowledge base.
+    pub outcomes: Vec<crate::engine::PolicyOutcome>,
 }
 
 impl Scenario {
@@ -196,6 +266,22 @@ impl Scenario {
             }
             check_envelope(&p.remediation)
                 .map_err(|(f, reason)| err(format!("policies[{i}].remediation.{f}"), reason))?;
+            if let Some(v) = p.interval
+                && !(v.is_finite() && v > 0.0)
+            {
+                return Err(err(
+                    field("interval"),
+                    format!("{v} is not a positive number of seconds"),
+                ));
+            }
+            if let Some(v) = p.for_seconds
+                && !(v.is_finite() && v >= 0.0)
+            {
+                return Err(err(
+                    field("for"),
+                    format!("{v} is not a number of seconds >= 0"),
+                ));
+            }
         }
         let policy = |field: String, name: &str| {
             file.policies
@@ -254,12 +340,77 @@ impl Scenario {
             Some(t) => at("now".into(), t)?,
             None => last,
         };
+        if let Some(e) = &file.expect {
+            match (e.no_plan, &e.target, e.action) {
+                (true, None, None) if e.replicas.is_none() => {}
+                (true, _, _) => {
+                    return Err(err(
+                        "expect".into(),
+                        "noPlan: true takes no target or action".into(),
+                    ));
+                }
+                (false, Some(t), Some(_)) => {
+                    if !file.policies.iter().any(|p| &p.target == t) {
+                        return Err(err(
+                            "expect.target".into(),
+                            format!("no policy targets Deployment {t:?}"),
+                        ));
+                    }
+                }
+                (false, _, _) => {
+                    return Err(err(
+                        "expect".into(),
+                        "give a target and an action, or noPlan: true".into(),
+                    ));
+                }
+            }
+        }
+        let mut outcomes = Vec::with_capacity(file.outcomes.len());
+        for (i, o) in file.outcomes.iter().enumerate() {
+            let target = o
+                .target
+                .clone()
+                .unwrap_or_else(|| file.policies[0].target.clone());
+            let policy = file
+                .policies
+                .iter()
+                .find(|p| p.target == target)
+                .ok_or_else(|| {
+                    err(
+                        format!("outcomes[{i}].target"),
+                        format!("no policy targets Deployment {target:?}"),
+                    )
+                })?;
+            if o.actions.is_empty() {
+                return Err(err(
+                    format!("outcomes[{i}].actions"),
+                    "at least one action type is required".into(),
+                ));
+            }
+            outcomes.push(crate::engine::PolicyOutcome {
+                plan_name: format!("outcome-{i}"),
+                plan_hash: String::new(),
+                target,
+                policy: policy.name.clone(),
+                root_cause: o.root_cause,
+                action_types: o.actions.clone(),
+                violations_before: None,
+                violations_after: None,
+                resolved_count: 0,
+                time_to_stabilization_seconds: None,
+                outcome: o.outcome,
+                success_confidence: 0.0,
+                recorded_at_ms: at(format!("outcomes[{i}].t"), o.t)?,
+            });
+        }
         Ok(Scenario {
             description: file.description,
             policies: file.policies,
             violations,
             samples,
             now,
+            expect: file.expect,
+            outcomes,
         })
     }
 }

