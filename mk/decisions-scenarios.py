@@ -1,0 +1,984 @@
+#!/usr/bin/env python3
+"""Writes the labelled judgement scenarios of examples/decisions/.
+
+Each scenario is an hour of one or more ViolationPolicies: a metric series per
+policy (one value per evaluation interval, with AR(1) noise, occasional small
+spikes and lognormal-ish latency), the violations derived from that series exactly
+as the monitor records them (Prometheus alerting `for` semantics, at most the last
+50 violations and the last 120 samples kept), and `expect`: what an SRE agrees is
+the right decision. The labels come from SRE judgement of the situation each
+family describes, never from running the engine.
+
+Standard library only and deterministic (fixed seeds):
+
+    python3 mk/decisions-scenarios.py        # rewrites examples/decisions/
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import random
+import re
+import sys
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parent.parent / "examples" / "decisions"
+HOUR = 3600
+MAX_SAMPLES = 120  # MAX_RECENT_SAMPLES of the live operator
+MAX_VIOLATIONS = 50  # MAX_RECENT_VIOLATIONS
+HEADROOM = 1.1  # the engine's sizing headroom; labels avoid cases it would change
+BASE_START = dt.datetime(2026, 11, 26, 10, 0, tzinfo=dt.timezone.utc)
+
+
+class Retry(Exception):
+    """The draw does not show what the family needs; try the next seed."""
+
+
+def need(cond: bool, why: str) -> None:
+    if not cond:
+        raise Retry(why)
+
+
+# --- numbers -----------------------------------------------------------------
+
+
+def sig(v: float, digits: int = 4) -> float:
+    """`v` rounded to `digits` significant digits."""
+    if v == 0 or not math.isfinite(v):
+        return 0.0
+    return round(v, digits - 1 - int(math.floor(math.log10(abs(v)))))
+
+
+def num(v: float) -> str:
+    v = float(v)
+    if v == int(v) and abs(v) < 1e15:
+        return str(int(v))
+    return repr(v)
+
+
+def grid(interval: int) -> list[int]:
+    """Evaluation times of the hour, ending at the last evaluation (`now`)."""
+    return [k * interval for k in range(HOUR // interval + 1)]
+
+
+def ar1(rng: random.Random, n: int, sd: float, phi: float) -> list[float]:
+    """Stationary AR(1) noise with standard deviation `sd`."""
+    x = rng.gauss(0, sd)
+    out = []
+    for _ in range(n):
+        out.append(x)
+        x = phi * x + math.sqrt(1 - phi * phi) * rng.gauss(0, sd)
+    return out
+
+
+def lognoisy(rng, means, sd=0.06, phi=0.6, spike_p=0.02, spike=(0.08, 0.25)):
+    """Multiplicative (lognormal) noise: latency-like, never negative."""
+    out = []
+    for m, e in zip(means, ar1(rng, len(means), sd, phi)):
+        v = m * math.exp(e - sd * sd / 2)
+        if rng.random() < spike_p:
+            v *= 1 + rng.uniform(*spike)
+        out.append(v)
+    return out
+
+
+def addnoisy(rng, means, sd, phi=0.5, lo=0.0, hi=None, spike_p=0.0, spike=(0.0, 0.0)):
+    """Additive noise, clipped to [lo, hi]: ratios, utilisation, counts."""
+    out = []
+    for m, e in zip(means, ar1(rng, len(means), sd, phi)):
+        v = m + e
+        if rng.random() < spike_p:
+            v += rng.uniform(*spike)
+        v = max(lo, v)
+        if hi is not None:
+            v = min(hi, v)
+        out.append(v)
+    return out
+
+
+def ramp(t: float, a: float, b: float, width: float) -> float:
+    """0 before `a`, 1 from `a + width` to `b`, back to 0 at `b + width`."""
+    if t < a or t > b + width:
+        return 0.0
+    if t < a + width:
+        return (t - a) / width if width else 1.0
+    if t <= b:
+        return 1.0
+    return 1 - (t - b) / width if width else 0.0
+
+
+def median(xs):
+    s = sorted(xs)
+    n = len(s)
+    return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
+
+
+# --- the monitor -------------------------------------------------------------
+
+
+def violates(op: str, v: float, thr: float) -> bool:
+    return v > thr if op == "GreaterThan" else v < thr
+
+
+def derive(times, values, op, thr, for_s):
+    """The violations the monitor records: an evaluation over the threshold starts
+    (or continues) a pending run; once the run has held `for` seconds every
+    violating evaluation records one violation; one within the threshold resets."""
+    pending = None
+    out = []
+    for t, v in zip(times, values):
+        if violates(op, v, thr):
+            if pending is None:
+                pending = t
+            if t - pending >= for_s:
+                out.append((t, v))
+        else:
+            pending = None
+    return out[-MAX_VIOLATIONS:], pending
+
+
+def hpa(current: int, value: float, thr: float, bounds: dict, headroom: float = 1.0) -> int:
+    want = math.ceil(current * value * headroom / thr - 1e-9)
+    return max(current, min(want, bounds["maxReplicas"], current + bounds["maxStep"]))
+
+
+# --- scenario ----------------------------------------------------------------
+
+
+class Policy:
+    def __init__(self, name, target, threshold, interval, for_s, replicas, remediation,
+                 component=None, metric=None, severity="warning", operator="GreaterThan"):
+        self.name, self.target, self.threshold = name, target, threshold
+        self.interval, self.for_s, self.replicas = interval, for_s, replicas
+        self.remediation = remediation
+        self.component, self.metric = component, metric
+        self.severity, self.operator = severity, operator
+        self.times = grid(interval)
+        self.values: list[float] = []
+
+    def set_values(self, values):
+        assert len(values) == len(self.times), (self.name, len(values), len(self.times))
+        self.values = [sig(v) for v in values]
+
+    def violations(self):
+        return derive(self.times, self.values, self.operator, self.threshold, self.for_s)[0]
+
+    def pending_since(self):
+        return derive(self.times, self.values, self.operator, self.threshold, self.for_s)[1]
+
+    def window(self):
+        """(times, values) of the samples the operator keeps."""
+        return self.times[-MAX_SAMPLES:], self.values[-MAX_SAMPLES:]
+
+    def breaching_now(self):
+        """Whether the last evaluation recorded a violation."""
+        v = self.violations()
+        return bool(v) and v[-1][0] == self.times[-1]
+
+    def recorded_run(self):
+        """How many evaluations of the current run recorded a violation."""
+        n = 0
+        vs = {t for t, _ in self.violations()}
+        for t in reversed(self.times):
+            if t not in vs:
+                break
+            n += 1
+        return n
+
+
+def envelope(actions, scale=None, config=None):
+    e = {"allowedActions": list(actions)}
+    if scale:
+        e["scale"] = scale
+    if config:
+        e["config"] = config
+    return e
+
+
+def bounds(lo, hi, step):
+    return {"minReplicas": lo, "maxReplicas": hi, "maxStep": step}
+
+
+def setting(name, value, actions, target="Env"):
+    return {"name": name, "target": target, "value": value, "actions": list(actions)}
+
+
+PLAIN = re.compile(r"^[A-Za-z0-9][^#\n\"]*$")
+
+
+def text(s: str) -> str:
+    s = " ".join(s.split())
+    return s if PLAIN.match(s) and ": " not in s and not s.endswith(":") else json.dumps(s)
+
+
+def flow(d: dict) -> str:
+    parts = []
+    for k, v in d.items():
+        if isinstance(v, list):
+            parts.append(f"{k}: [{', '.join(str(x) for x in v)}]")
+        elif isinstance(v, str):
+            parts.append(f"{k}: {json.dumps(v) if k == 'value' else v}")
+        else:
+            parts.append(f"{k}: {num(v)}")
+    return "{" + ", ".join(parts) + "}"
+
+
+def wrap(values, indent, per_line=12):
+    body = [", ".join(num(v) for v in values[i:i + per_line])
+            for i in range(0, len(values), per_line)]
+    if len(body) <= 1:
+        return "[" + (body[0] if body else "") + "]"
+    pad = " " * indent
+    return "[" + (",\n" + pad).join(body) + "]"
+
+
+class Scenario:
+    def __init__(self, name, description, policies, expect, outcomes=(), index=0):
+        self.name, self.description = name, description
+        self.policies, self.expect = policies, expect
+        self.outcomes = list(outcomes)
+        self.start = BASE_START + dt.timedelta(days=index // 4, hours=(index * 7) % 24 - 10)
+
+    def clock(self, t):
+        return (self.start + dt.timedelta(seconds=t)).strftime("%H:%M")
+
+    def render(self) -> str:
+        now = max(p.times[-1] for p in self.policies)
+        out = [f"description: {text(self.description)}",
+               f"start: {self.start.strftime('%Y-%m-%dT%H:%M:%SZ')}",
+               f"now: {now}",
+               "policies:"]
+        for p in self.policies:
+            out.append(f"  - name: {p.name}")
+            out.append(f"    target: {p.target}")
+            if p.component:
+                out.append(f"    component: {p.component}")
+            if p.metric:
+                out.append(f"    metric: {p.metric}")
+            out.append(f"    severity: {p.severity}")
+            out.append(f"    operator: {p.operator}")
+            out.append(f"    threshold: {num(p.threshold)}")
+            out.append(f"    currentReplicas: {p.replicas}")
+            out.append(f"    interval: {p.interval}")
+            out.append(f"    for: {p.for_s}")
+            r = p.remediation
+            out.append("    remediation:")
+            out.append(f"      allowedActions: [{', '.join(r['allowedActions'])}]")
+            if "scale" in r:
+                out.append(f"      scale: {flow(r['scale'])}")
+            if r.get("config"):
+                out.append("      config:")
+                for c in r["config"]:
+                    out.append(f"        - {flow(c)}")
+        vs = [(t, p.name, v) for p in self.policies for t, v in p.violations()]
+        vs.sort(key=lambda x: (x[0], x[1]))
+        if vs:
+            out.append("violations:")
+            for t, name, v in vs:
+                out.append(f"  - {{policy: {name}, t: {t}, value: {num(v)}}}")
+        else:
+            out.append("violations: []")
+        out.append("series:")
+        for p in self.policies:
+            ts, values = p.window()
+            out.append(f"  - policy: {p.name}")
+            out.append(f"    start: {ts[0]}")
+            out.append(f"    step: {p.interval}")
+            out.append(f"    values: {wrap(values, 13)}")
+        if self.outcomes:
+            out.append("outcomes:")
+            for o in self.outcomes:
+                out.append(f"  - {flow(o)}")
+        e = self.expect
+        out.append("expect:")
+        if e.get("noPlan"):
+            out.append("  noPlan: true")
+        else:
+            out.append(f"  target: {e['target']}")
+            out.append(f"  action: {e['action']}")
+            if "replicas" in e:
+                out.append(f"  replicas: {e['replicas']}")
+        out.append(f"  reason: {text(e['reason'])}")
+        return "\n".join(out) + "\n"
+
+
+def poss(name: str) -> str:
+    """`name`'s, or `name`' for a name ending in s."""
+    return name + ("'" if name.endswith("s") else "'s")
+
+
+def no_plan(reason):
+    return {"noPlan": True, "reason": reason}
+
+
+def plan(target, action, reason, replicas=None):
+    e = {"target": target, "action": action, "reason": reason}
+    if replicas is not None:
+        e["replicas"] = replicas
+    return e
+
+
+# --- shared policy shapes -----------------------------------------------------
+
+LAT = "http_request_p99_seconds"
+CPU = "container_cpu_utilisation_ratio"
+ERR = "http_error_ratio"
+MEM = "container_memory_working_set_ratio"
+RESTARTS = "kube_pod_container_restarts_5m"
+RPS = "http_requests_per_second"
+
+
+def scaling(replicas, hi=10, step=4, extra=("RESTART_SERVICE",)):
+    return envelope(["SCALE_UP", *extra], bounds(max(1, min(2, replicas)), hi, step))
+
+
+def quiet_tail(p: Policy, seconds: int, margin: float = 0.9):
+    """The last `seconds` of `p` are clearly within its threshold."""
+    for t, v in zip(p.times, p.values):
+        if t > p.times[-1] - seconds:
+            if p.operator == "GreaterThan":
+                need(v < p.threshold * margin, f"{p.name} not quiet at {t}")
+            else:
+                need(v > p.threshold / margin, f"{p.name} not quiet at {t}")
+
+
+def no_violations(p: Policy):
+    need(not p.violations(), f"{p.name} has violations")
+
+
+# --- families ----------------------------------------------------------------
+# Each builder takes (rng, index, **params) and returns a Scenario, or raises
+# Retry when the draw does not show what the family is about.
+
+
+def stale_overload(rng, index, *, n, target, interval, for_s, thr, metric, unit, replicas,
+                   incidents, peak):
+    """An overload that ended: no plan, however bad it was."""
+    p = Policy(f"{target}-latency" if metric == LAT else f"{target}-cpu", target, thr, interval,
+               for_s, replicas, scaling(replicas), metric=metric,
+               severity="critical" if peak > 2 else "warning")
+    base = thr * rng.uniform(0.4, 0.55)
+    means = []
+    for t in p.times:
+        level = max(ramp(t, a, b, 2 * interval) for a, b in incidents)
+        means.append(base * (1 + (peak * thr / base - 1) * level))
+    if metric == LAT:
+        p.set_values(lognoisy(rng, means, sd=0.07, phi=0.6))
+    else:
+        p.set_values(addnoisy(rng, means, sd=0.02 * thr, phi=0.6, hi=1.0))
+    need(len(p.violations()) >= 5, "too few violations")
+    end = max(b for _, b in incidents) + 2 * interval
+    quiet_tail(p, HOUR - end - interval, 0.85)
+    s = Scenario(f"stale-overload-{n}", "", [p], None, index=index)
+    spans = " and ".join(f"{s.clock(a)}-{s.clock(b)}" for a, b in incidents)
+    ago = (HOUR - end) // 60
+    s.description = (f"{poss(target)} {unit} ran at about {peak:.1f}x its {num(thr)} threshold "
+                     f"({spans}) and has been back at its normal level for the last {ago} minutes.")
+    s.expect = no_plan(f"The overload ended {ago} minutes ago and every evaluation since is "
+                       "well within the threshold; there is nothing to remediate now.")
+    return s
+
+
+def noise_threshold(rng, index, *, n, target, interval, for_s, thr, level, sd, metric):
+    """A metric hovering at its threshold, crossing at random: no plan."""
+    p = Policy(f"{target}-latency" if metric == LAT else f"{target}-cpu", target, thr, interval,
+               for_s, 4, scaling(4), metric=metric)
+    means = [thr * level] * len(p.times)
+    if metric == LAT:
+        p.set_values(lognoisy(rng, means, sd=sd, phi=0.3, spike_p=0.0))
+    else:
+        p.set_values(addnoisy(rng, means, sd=sd * thr, phi=0.3, hi=1.0))
+    over = [violates(p.operator, v, thr) for v in p.values]
+    frac = sum(over) / len(over)
+    need(0.12 <= frac <= 0.45, f"crossing fraction {frac:.2f}")
+    need(len(p.violations()) >= 3, "too few violations")
+    need(not all(over[-3:]), "the last three evaluations all cross")
+    longest = run = 0
+    for o in over:
+        run = run + 1 if o else 0
+        longest = max(longest, run)
+    need(longest <= 5, "a long run of crossings")
+    need(max(p.values) < thr * 1.25, "a crossing far over the threshold")
+    s = Scenario(f"noise-threshold-{n}", "", [p], None, index=index)
+    s.description = (f"{poss(target)} {'p99 latency' if metric == LAT else 'CPU utilisation'} "
+                     f"hovers around {num(sig(thr * level, 3))} all hour, just under its "
+                     f"{num(thr)} threshold, and crosses it on {round(frac * 100)}% of the "
+                     f"evaluations at random ({len(p.violations())} violations recorded).")
+    s.expect = no_plan("The metric is at its usual level and the crossings are short and "
+                       "scattered noise around the threshold, not a breach that stands out.")
+    return s
+
+
+SERVICES = ["checkout", "cart", "search", "catalog", "payments", "auth", "shipping", "pricing",
+            "reviews", "wishlist", "notifications", "profile", "orders", "gateway"]
+
+
+def shared_glitch(rng, index, *, n, k, interval, ago):
+    """One sample over the threshold at the same instant on k Deployments sharing a
+    metric: a scrape or query hiccup, no plan."""
+    policies = []
+    t_glitch = HOUR - ago * interval
+    for i in range(k):
+        target = SERVICES[i]
+        thr = rng.choice([0.4, 0.5, 0.6, 0.8])
+        reps = rng.choice([2, 3, 4, 6])
+        p = Policy(f"{target}-latency", target, thr, interval, 0, reps, scaling(reps),
+                   metric=LAT)
+        base = thr * rng.uniform(0.35, 0.55)
+        values = lognoisy(rng, [base] * len(p.times), sd=0.06, phi=0.6, spike_p=0.01)
+        g = p.times.index(t_glitch)
+        values[g] = thr * rng.uniform(1.4, 3.0)
+        p.set_values(values)
+        vs = p.violations()
+        need(len(vs) == 1 and vs[0][0] == t_glitch, f"{target}: not exactly the glitch")
+        policies.append(p)
+    s = Scenario(f"shared-glitch-{k}-targets" + (f"-{ago}-ago" if ago else ""), "", policies,
+                 None, index=index)
+    when = "the latest one" if ago == 0 else f"{ago} evaluations ago at {s.clock(t_glitch)}"
+    s.description = (f"All {k} Deployments that share {LAT} jump over their thresholds on one "
+                     f"single evaluation, {when}, after a quiet hour, with nothing before or after.")
+    s.expect = no_plan("One sample on every Deployment at the same instant is a shared cause "
+                       "(a scrape or query hiccup), not an overload of any of them.")
+    return s
+
+
+def upstream(rng, index, *, n, inv_interval, inv_for, episodes, with_rps, replicas):
+    """Inventory latency spikes lead checkout's errors by about 60 s: throttle checkout."""
+    inv = Policy("inventory-latency", "inventory", 0.5, inv_interval, inv_for, 3, envelope([]),
+                 component="inventory-api", metric="inventory_p99_seconds")
+    co = Policy("checkout-errors", "checkout", 0.05, 30, 60, replicas,
+                envelope(["SCALE_UP", "THROTTLE_REQUESTS"], bounds(2, 12, 4),
+                         [setting("RATE_LIMIT", "100", ["THROTTLE_REQUESTS"])]),
+                component="checkout-api", metric="checkout_error_ratio", severity="critical")
+    spans = []
+    for start, dur in episodes:
+        lag = rng.choice([45, 60, 60, 75]) if inv_interval == 15 else 60
+        spans.append((start, start + dur, lag))
+    inv_base = rng.uniform(0.12, 0.2)
+    peak = rng.uniform(0.9, 1.6)
+    inv_means = [inv_base + (peak - inv_base) * max(ramp(t, a, b, inv_interval) for a, b, _ in spans)
+                 for t in inv.times]
+    inv.set_values(lognoisy(rng, inv_means, sd=0.08, phi=0.5))
+    err_base = rng.uniform(0.004, 0.01)
+    err_peak = rng.uniform(0.1, 0.2)
+    co_means = [err_base + (err_peak - err_base) *
+                max(ramp(t, a + lag, b + lag, 30) for a, b, lag in spans) for t in co.times]
+    co.set_values(addnoisy(rng, co_means, sd=0.006, phi=0.5, lo=0.0, hi=1.0))
+    need(co.breaching_now() and co.recorded_run() >= 2, "checkout not breaching now")
+    need(inv.breaching_now(), "inventory not breaching now")
+    policies = [inv, co]
+    if with_rps:
+        rps = Policy("checkout-rps", "checkout", 400, 30, 60, replicas, co.remediation,
+                     component="checkout-api", metric="checkout_requests_per_second")
+        rps.set_values(addnoisy(rng, [rng.uniform(170, 210)] * len(rps.times), sd=12, phi=0.7))
+        no_violations(rps)
+        policies.append(rps)
+    s = Scenario(f"upstream-inventory-{n}", "", policies, None, index=index)
+    s.description = (f"Inventory's p99 latency spiked {len(spans)} times in the hour "
+                     f"({', '.join(s.clock(a) for a, _, _ in spans)}, the last one still on) and "
+                     "each time checkout's error ratio rose over 5% about a minute later"
+                     + ("; checkout's request rate stayed flat." if with_rps else "."))
+    s.expect = plan("checkout", "THROTTLE_REQUESTS",
+                    "Checkout's errors follow inventory's latency by about 60 s every time and "
+                    "its load did not rise, so more checkout replicas would not help; throttling "
+                    "protects checkout while the upstream recovers.")
+    return s
+
+
+def sawtooth_leak(rng, index, *, n, target, interval, for_s, restarts, base, rate, thr,
+                  replicas):
+    """Memory climbs, earlier restarts drop it sharply, and now it is over again."""
+    p = Policy(f"{target}-memory", target, thr, interval, for_s, replicas,
+               scaling(replicas, hi=10, step=3), metric=MEM, severity="critical")
+    means = []
+    for t in p.times:
+        since = max([r for r in restarts if r <= t] or [2 * restarts[0] - restarts[1]])
+        means.append(min(0.99, base + rate * (t - since)))
+    p.set_values(addnoisy(rng, means, sd=0.006, phi=0.7, hi=0.999))
+    need(p.breaching_now() and p.recorded_run() >= 3, "not breaching now")
+    ts, vs = p.window()
+    drops = sum(1 for a, b in zip(vs, vs[1:]) if a - b > 0.25)
+    need(drops >= 2, f"{drops} drops in the window")
+    s = Scenario(f"sawtooth-leak-{n}", "", [p], None, index=index)
+    s.description = (f"{poss(target)} memory working set climbs steadily by about "
+                     f"{round(rate * 60000)}% of its limit every 10 minutes, fell sharply at "
+                     f"each restart ({', '.join(s.clock(r) for r in restarts)}), and is now over "
+                     f"{round(thr * 100)}% again and still rising.")
+    s.expect = plan(target, "RESTART_SERVICE",
+                    "A steady climb that each restart resets is a leak in every pod; a restart "
+                    "frees the memory now, while more replicas would each leak the same way.")
+    return s
+
+
+def leak_linear(rng, index, *, n, target, interval, for_s, lo, hi, thr, replicas):
+    p = Policy(f"{target}-memory", target, thr, interval, for_s, replicas,
+               scaling(replicas, hi=8, step=2), metric="container_memory_working_set_mib",
+               severity="critical")
+    means = [lo + (hi - lo) * t / HOUR for t in p.times]
+    p.set_values(addnoisy(rng, means, sd=thr * 0.006, phi=0.7))
+    need(p.breaching_now() and p.recorded_run() >= 3, "not breaching now")
+    s = Scenario(f"leak-linear-{n}", "", [p], None, index=index)
+    s.description = (f"{poss(target)} memory working set has grown steadily from about {lo} MiB to "
+                     f"{hi} MiB over the hour, with no drop, and has been over its {thr} MiB "
+                     f"threshold for the last {p.recorded_run() * interval // 60 + for_s // 60} "
+                     "minutes.")
+    s.expect = plan(target, "RESTART_SERVICE",
+                    "A linear climb of memory at flat load is a leak; restarting frees it, "
+                    "while scaling up only adds pods that leak too.")
+    return s
+
+
+def overload_policy(rng, name, target, metric, thr, interval, for_s, replicas, env, onset,
+                    ratio, sd, base_level):
+    p = Policy(name, target, thr, interval, for_s, replicas, env, metric=metric,
+               severity="critical")
+    means = [thr * (base_level + (ratio - base_level) * min(1.0, max(0.0, (t - onset) / (2 * interval) + 0.5)))
+             if t >= onset else thr * base_level for t in p.times]
+    pre = lognoisy(rng, means, sd=0.05, phi=0.6, spike_p=0.02)
+    post = lognoisy(rng, means, sd=sd, phi=0.5, spike_p=0.0)
+    p.set_values([a if t < onset else b for t, a, b in zip(p.times, pre, post)])
+    return p
+
+
+def sizing(rng, index, *, name, target, metric, thr, interval, for_s, replicas, ratio, hi,
+           step, minutes):
+    """A sudden, persistent overload now: SCALE_UP sized like the HPA."""
+    sc = bounds(2, hi, step)
+    env = envelope(["SCALE_UP", "RESTART_SERVICE"], sc)
+    onset = HOUR - minutes * 60
+    p = overload_policy(rng, f"{target}-{'latency' if metric == LAT else 'cpu'}", target, metric,
+                        thr, interval, for_s, replicas, env, onset, ratio, 0.02,
+                        rng.uniform(0.5, 0.65))
+    need(p.breaching_now() and p.recorded_run() >= 4, "not breaching now")
+    quiet = [v for t, v in zip(p.times, p.values) if t < onset]
+    need(max(quiet) < thr * 0.95, "the quiet part crosses")
+    post = [v for t, v in zip(p.times, p.values) if t >= onset + 2 * interval]
+    answers = set()
+    for window in (5, 10, len(post)):
+        m = median(post[-window:])
+        answers.add(hpa(replicas, m, thr, sc))
+        answers.add(hpa(replicas, m, thr, sc, HEADROOM))
+    need(len(answers) == 1, f"ambiguous size {answers}")
+    want = answers.pop()
+    s = Scenario(name, "", [p], None, index=index)
+    what = "p99 latency" if metric == LAT else "CPU utilisation"
+    s.description = (f"{poss(target)} {what} jumped at {s.clock(onset)} from about "
+                     f"{num(sig(median(quiet), 2))} to a steady {num(sig(median(post), 3))} "
+                     f"({ratio:.2f}x its {num(thr)} threshold) and has stayed there for "
+                     f"{minutes} minutes on {replicas} replicas.")
+    raw = math.ceil(replicas * ratio - 1e-9)
+    clip = ""
+    if raw > want:
+        clip = (f", clipped to maxReplicas {hi}" if want == hi
+                else f", clipped to current + maxStep = {replicas}+{step}")
+    s.expect = plan(target, "SCALE_UP",
+                    f"A sudden overload that persists now calls for capacity: "
+                    f"ceil({replicas} x {ratio:.2f}) = {raw} replicas{clip}.", replicas=want)
+    return s
+
+
+def chronic(rng, index, *, n, target, metric, thr, interval, for_s, replicas, ratio, hi, step):
+    sc = bounds(2, hi, step)
+    p = Policy(f"{target}-{'latency' if metric == LAT else 'cpu'}", target, thr, interval, for_s,
+               replicas, envelope(["SCALE_UP", "RESTART_SERVICE"], sc), metric=metric)
+    if metric == LAT:
+        p.set_values(lognoisy(rng, [thr * ratio] * len(p.times), sd=0.02, phi=0.6, spike_p=0))
+    else:
+        p.set_values(addnoisy(rng, [thr * ratio] * len(p.times), sd=0.015 * thr, phi=0.6, hi=1))
+    need(all(violates(p.operator, v, thr) for v in p.values), "dips under the threshold")
+    answers = set()
+    for window in (5, 10, 30, MAX_SAMPLES):
+        m = median(p.values[-window:])
+        answers.add(hpa(replicas, m, thr, sc))
+        answers.add(hpa(replicas, m, thr, sc, HEADROOM))
+    need(len(answers) == 1, f"ambiguous size {answers}")
+    want = answers.pop()
+    s = Scenario(f"chronic-steady-{n}", "", [p], None, index=index)
+    what = "p99 latency" if metric == LAT else "CPU utilisation"
+    s.description = (f"{poss(target)} {what} has sat at a steady {num(sig(median(p.values), 3))}, "
+                     f"{ratio:.2f}x its {num(thr)} threshold, for the whole hour on {replicas} "
+                     "replicas, with no change.")
+    s.expect = plan(target, "SCALE_UP",
+                    "A steady, persistent breach is under-provisioning; capacity for the load: "
+                    f"ceil({replicas} x {ratio:.2f}) = {want} replicas.", replicas=want)
+    return s
+
+
+def fault_policies(rng, target, component, interval, onset, replicas, env, with_rps, dips=()):
+    err = Policy(f"{target}-errors", target, 0.02, interval, 60, replicas, env,
+                 component=component, metric=ERR, severity="critical")
+    e_base, e_peak = rng.uniform(0.002, 0.006), rng.uniform(0.06, 0.15)
+
+    def faulty(t):
+        return t >= onset and not any(d <= t < d + 2 * interval for d in dips)
+
+    err.set_values(addnoisy(rng, [e_peak if faulty(t) else e_base for t in err.times],
+                            sd=0.004, phi=0.5, hi=1.0))
+    rs = Policy(f"{target}-restarts", target, 1, interval, 0, replicas, env,
+                component=component, metric=RESTARTS, severity="warning")
+    r_peak = rng.uniform(3, 5)
+    rs.set_values([float(max(2, round(r_peak + rng.gauss(0, 0.8)))) if faulty(t)
+                   else float(1 if rng.random() < 0.03 else 0) for t in rs.times])
+    ps = [err, rs]
+    if with_rps:
+        rps = Policy(f"{target}-rps", target, 900, interval, 60, replicas, env,
+                     component=component, metric=RPS)
+        rps.set_values(addnoisy(rng, [rng.uniform(250, 400)] * len(rps.times), sd=15, phi=0.7))
+        no_violations(rps)
+        ps.append(rps)
+    for p in (err, rs):
+        need(p.breaching_now() and p.recorded_run() >= 3, f"{p.name} not breaching now")
+    return ps
+
+
+def component_fault(rng, index, *, n, target, interval, minutes, replicas, with_rps):
+    env = envelope(["SCALE_UP", "RESTART_SERVICE"], bounds(2, 10, 3))
+    onset = HOUR - minutes * 60
+    ps = fault_policies(rng, target, f"{target}-api", interval, onset, replicas, env, with_rps)
+    s = Scenario(f"component-fault-{n}", "", ps, None, index=index)
+    s.description = (f"Since {s.clock(onset)} {poss(target)} error ratio is over 2% and its containers "
+                     "restart several times every 5 minutes, both still breaching now"
+                     + (", while its request rate stays flat." if with_rps else ", at flat load."))
+    s.expect = plan(target, "RESTART_SERVICE",
+                    "Two distinct symptoms of the same component breaching together at flat load "
+                    "is a fault in the component, not load: restart it.")
+    return s
+
+
+def knowledge(rng, index, *, n, target, interval, minutes, replicas, setting_):
+    env = envelope(["SCALE_UP", "RESTART_SERVICE", "UPDATE_CONFIGURATION"], bounds(2, 10, 3),
+                   [setting_])
+    onset = HOUR - minutes * 60
+    tries = [onset + 600, onset + 1500]
+    ps = fault_policies(rng, target, f"{target}-api", interval, onset, replicas, env, False,
+                        dips=tries)
+    outcomes = [{"target": target, "rootCause": "ComponentFault", "actions": ["RESTART_SERVICE"],
+                 "outcome": "Ineffective", "t": t + 300} for t in tries]
+    s = Scenario(f"knowledge-restart-ineffective-{n}", "", ps, None, outcomes, index=index)
+    s.description = (f"{poss(target)} error ratio and container restarts have breached together since "
+                     f"{s.clock(onset)}; restarts at {s.clock(tries[0])} and {s.clock(tries[1])} "
+                     "were recorded as Ineffective and both symptoms are back.")
+    s.expect = plan(target, "UPDATE_CONFIGURATION",
+                    "Restarting this fault was tried twice and was ineffective both times; the "
+                    f"allowed configuration change ({setting_['name']}) is the next remedy.")
+    return s
+
+
+def recurring(rng, index, *, n, target, interval, for_s, period, duty, thr, peak, replicas,
+              phase):
+    """The same load peak every `period` seconds, breaching now."""
+    p = Policy(f"{target}-cpu", target, thr, interval, for_s, replicas,
+               scaling(replicas, hi=12, step=4), metric=CPU)
+    base = thr * rng.uniform(0.45, 0.6)
+    width = period * duty
+    means = []
+    for t in p.times:
+        x = (t - phase) % period
+        level = 0.0
+        if x < width:
+            level = math.sin(math.pi * min(1.0, x / width * 1.0)) ** 0.5
+        means.append(base + (peak * thr - base) * level)
+    p.set_values(addnoisy(rng, means, sd=0.02 * thr, phi=0.6, hi=1.0))
+    need(p.breaching_now() and p.recorded_run() >= 2, "not breaching now")
+    cycles = sum(1 for a, b in zip(p.values, p.values[1:])
+                 if not violates("GreaterThan", a, thr) and violates("GreaterThan", b, thr))
+    need(cycles >= 3, "too few cycles")
+    s = Scenario(f"recurring-load-{n}", "", [p], None, index=index)
+    s.description = (f"{poss(target)} CPU utilisation peaks at about {peak:.2f}x its {num(thr)} "
+                     f"threshold every {period // 60} minutes for about "
+                     f"{round(width / 60)} minutes, and the current peak is on now.")
+    s.expect = plan(target, "SCALE_UP",
+                    "A load peak that recurs on a schedule and is breaching now needs capacity "
+                    "for the peak; restarting would not change the load.")
+    return s
+
+
+def just_started(rng, index, *, n, target, interval, for_s, held, thr, ratio, stale):
+    """The breach began less than `for` ago: only pending, no violation yet."""
+    p = Policy(f"{target}-latency", target, thr, interval, for_s, 3, scaling(3), metric=LAT)
+    base = thr * rng.uniform(0.4, 0.55)
+    begin = HOUR - held
+    means = []
+    for t in p.times:
+        m = base
+        if t >= begin:
+            m = thr * ratio
+        if stale and stale[0] <= t <= stale[1]:
+            m = thr * ratio * 0.9
+        means.append(m)
+    p.set_values(lognoisy(rng, means, sd=0.05, phi=0.6, spike_p=0.01))
+    need(p.pending_since() == begin, "pending run does not start where planned")
+    need(not p.violations() or p.violations()[-1][0] < begin - 600, "recent violations")
+    need(bool(p.violations()) == bool(stale), "violations do not match the plan")
+    if not stale:
+        no_violations(p)
+    s = Scenario(f"just-started-{n}", "", [p], None, index=index)
+    s.description = (f"{poss(target)} p99 latency went over its {num(thr)} threshold at "
+                     f"{s.clock(begin)}, {held} seconds before now, less than the {for_s} s `for`, "
+                     "so the condition is only pending"
+                     + (f"; an earlier incident ({s.clock(stale[0])}-{s.clock(stale[1])}) ended "
+                        "long ago." if stale else "."))
+    s.expect = no_plan("The breach has not yet held for the condition's `for`; the policy says "
+                       "to wait before acting, and no violation is recorded for it.")
+    return s
+
+
+def slow_drift(rng, index, *, n, target, interval, thr, lo, hi, metric, what):
+    p = Policy(f"{target}-{what.split()[0].lower()}", target, thr, interval, 60, 3,
+               scaling(3), metric=metric)
+    means = [lo + (hi - lo) * t / HOUR for t in p.times]
+    p.set_values(addnoisy(rng, means, sd=0.01 * thr, phi=0.7, hi=1.0))
+    no_violations(p)
+    s = Scenario(f"slow-drift-{n}", "", [p], None, index=index)
+    s.description = (f"{poss(target)} {what} drifts slowly from {lo:.2f} to {hi:.2f} over the hour "
+                     f"(the daily rise), still under its {num(thr)} threshold.")
+    s.expect = no_plan("Nothing is breaching: a slow drift that stays within the threshold is "
+                       "normal behaviour, not an incident.")
+    return s
+
+
+def single_spike(rng, index, *, n, target, interval, thr, ratio):
+    p = Policy(f"{target}-latency", target, thr, interval, 0, 4, scaling(4), metric=LAT)
+    values = lognoisy(rng, [thr * rng.uniform(0.35, 0.5)] * len(p.times), sd=0.07, phi=0.6)
+    values[-1] = thr * ratio
+    p.set_values(values)
+    need(len(p.violations()) == 1 and p.breaching_now(), "not exactly one spike at the end")
+    s = Scenario(f"single-spike-{n}", "", [p], None, index=index)
+    s.description = (f"After a quiet hour, {poss(target)} p99 latency reads {num(p.values[-1])} "
+                     f"({ratio:.1f}x its threshold) on the latest evaluation only.")
+    s.expect = no_plan("One sample is not a persistent breach; the next evaluations will tell "
+                       "whether it is an incident.")
+    return s
+
+
+def just_recovered(rng, index, *, n, target, interval, for_s, thr, ratio, replicas, minutes):
+    p = Policy(f"{target}-latency", target, thr, interval, for_s, replicas, scaling(replicas),
+               metric=LAT, severity="critical")
+    base = thr * rng.uniform(0.45, 0.6)
+    end = HOUR - 2 * interval
+    begin = end - minutes * 60
+    means = [thr * ratio if begin <= t < end else base for t in p.times]
+    p.set_values(lognoisy(rng, means, sd=0.05, phi=0.5, spike_p=0.0))
+    need(len(p.violations()) >= 5, "too few violations")
+    need(p.violations()[-1][0] == end - interval, "the breach did not last until 2 evaluations ago")
+    quiet_tail(p, 2 * interval, 0.8)
+    s = Scenario(f"just-recovered-{n}", "", [p], None, index=index)
+    s.description = (f"{poss(target)} p99 latency breached at about {ratio:.1f}x its {num(thr)} "
+                     f"threshold for {minutes} minutes and the last two evaluations are back at "
+                     f"about {num(sig(median(p.values[-2:]), 2))}.")
+    s.expect = no_plan("The breach is over: the latest evaluations are back well within the "
+                       "threshold, so there is no current problem to remediate.")
+    return s
+
+
+def idle_workers(rng, index, *, n, target, interval, for_s, thr, level, replicas, minutes):
+    """A LessThan policy: the idle-worker ratio collapsed (saturated workers)."""
+    p = Policy(f"{target}-idle-workers", target, thr, interval, for_s, replicas,
+               scaling(replicas, hi=12, step=4), metric="worker_idle_ratio",
+               operator="LessThan", severity="critical")
+    onset = HOUR - minutes * 60
+    normal = rng.uniform(0.45, 0.6)
+    p.set_values(addnoisy(rng, [level if t >= onset else normal for t in p.times],
+                          sd=0.015, phi=0.5, lo=0.0, hi=1.0))
+    need(p.breaching_now() and p.recorded_run() >= 3, "not breaching now")
+    need(all(v > thr for t, v in zip(p.times, p.values) if t < onset), "earlier dips")
+    s = Scenario(f"lessthan-idle-workers-{n}", "", [p], None, index=index)
+    s.description = (f"{poss(target)} share of idle workers fell at {s.clock(onset)} from about "
+                     f"{normal:.2f} to {level:.2f}, under its {num(thr)} floor, and has stayed "
+                     f"there for {minutes} minutes.")
+    s.expect = plan(target, "SCALE_UP",
+                    "Almost no idle workers for minutes means the pods are saturated by the "
+                    "load; more replicas restore the spare capacity.")
+    return s
+
+
+def stalled_consumer(rng, index, *, n, target, interval, for_s, replicas, minutes):
+    """A LessThan policy: a queue consumer's throughput dropped to near zero and stays."""
+    p = Policy(f"{target}-throughput", target, 50, interval, for_s, replicas,
+               scaling(replicas, hi=8, step=2), metric="messages_consumed_per_second",
+               operator="LessThan", severity="critical")
+    onset = HOUR - minutes * 60
+    normal = rng.uniform(120, 160)
+    vals = addnoisy(rng, [normal] * len(p.times), sd=8, phi=0.6)
+    vals = [v if t < onset else max(0.0, rng.gauss(1.0, 0.8)) for t, v in zip(p.times, vals)]
+    p.set_values(vals)
+    need(p.breaching_now() and p.recorded_run() >= 3, "not breaching now")
+    s = Scenario(f"lessthan-stalled-consumer-{n}", "", [p], None, index=index)
+    s.description = (f"{poss(target)} consumption rate fell abruptly at {s.clock(onset)} from a steady "
+                     f"{round(normal)} messages/s to almost zero and has stayed there for "
+                     f"{minutes} minutes.")
+    s.expect = plan(target, "RESTART_SERVICE",
+                    "Throughput collapsing to zero at once, rather than slowing under load, is a "
+                    "stuck consumer; a restart reconnects it, more replicas of it would not.")
+    return s
+
+
+# --- the catalogue ------------------------------------------------------------
+
+
+def catalogue():
+    """(builder, base seed, params) of every scenario, in file order."""
+    c = []
+    add = lambda f, seed, **kw: c.append((f, seed, kw))  # noqa: E731
+
+    add(stale_overload, 101, n=1, target="checkout", interval=30, for_s=60, thr=0.5, metric=LAT,
+        unit="p99 latency", replicas=4, incidents=[(900, 1800)], peak=2.2)
+    add(stale_overload, 102, n=2, target="search", interval=15, for_s=0, thr=0.8, metric=CPU,
+        unit="CPU utilisation", replicas=6, incidents=[(2400, 2880)], peak=1.2)
+    add(stale_overload, 103, n=3, target="cart", interval=60, for_s=120, thr=0.3, metric=LAT,
+        unit="p99 latency", replicas=3, incidents=[(600, 2100)], peak=1.8)
+    add(stale_overload, 104, n=4, target="payments", interval=30, for_s=0, thr=0.4, metric=LAT,
+        unit="p99 latency", replicas=2, incidents=[(2700, 3120)], peak=3.5)
+    add(stale_overload, 105, n=5, target="gateway", interval=30, for_s=60, thr=1.0, metric=LAT,
+        unit="p99 latency", replicas=8, incidents=[(300, 900), (1500, 2400)], peak=1.6)
+
+    add(noise_threshold, 201, n=1, target="catalog", interval=30, for_s=0, thr=0.5, level=0.95,
+        sd=0.05, metric=LAT)
+    add(noise_threshold, 202, n=2, target="reviews", interval=15, for_s=0, thr=0.7, level=0.96,
+        sd=0.04, metric=CPU)
+    add(noise_threshold, 203, n=3, target="search", interval=60, for_s=0, thr=0.3, level=0.93,
+        sd=0.08, metric=LAT)
+    add(noise_threshold, 204, n=4, target="profile", interval=30, for_s=60, thr=0.4, level=0.98,
+        sd=0.05, metric=LAT)
+    add(noise_threshold, 205, n=5, target="pricing", interval=15, for_s=30, thr=0.75, level=0.97,
+        sd=0.035, metric=CPU)
+
+    add(shared_glitch, 301, n=1, k=3, interval=30, ago=0)
+    add(shared_glitch, 302, n=2, k=5, interval=30, ago=0)
+    add(shared_glitch, 303, n=3, k=8, interval=30, ago=2)
+    add(shared_glitch, 304, n=4, k=10, interval=30, ago=0)
+    add(shared_glitch, 305, n=5, k=12, interval=15, ago=0)
+
+    add(upstream, 401, n=1, inv_interval=30, inv_for=0, with_rps=False, replicas=4,
+        episodes=[(420, 180), (1260, 150), (2010, 210), (2880, 180), (3390, 210)])
+    add(upstream, 402, n=2, inv_interval=15, inv_for=30, with_rps=True, replicas=6,
+        episodes=[(600, 150), (1260, 150), (1920, 150), (2460, 120), (2940, 150), (3420, 180)])
+    add(upstream, 403, n=3, inv_interval=30, inv_for=30, with_rps=True, replicas=3,
+        episodes=[(300, 150), (960, 180), (1740, 150), (2460, 180), (3000, 150), (3420, 180)])
+    add(upstream, 404, n=4, inv_interval=15, inv_for=0, with_rps=False, replicas=5,
+        episodes=[(840, 120), (1500, 150), (2220, 120), (2760, 150), (3360, 240)])
+
+    add(sawtooth_leak, 501, n=1, target="recommendations", interval=30, for_s=60,
+        restarts=[1140, 2340], base=0.38, rate=0.00045, thr=0.85, replicas=3)
+    add(sawtooth_leak, 502, n=2, target="image-resizer", interval=60, for_s=120,
+        restarts=[900, 2040], base=0.42, rate=0.0003, thr=0.8, replicas=4)
+    add(sawtooth_leak, 503, n=3, target="search-indexer", interval=15, for_s=0,
+        restarts=[1980, 2700], base=0.35, rate=0.0008, thr=0.9, replicas=2)
+    add(sawtooth_leak, 504, n=4, target="session-store", interval=30, for_s=60,
+        restarts=[720, 1800, 2760], base=0.4, rate=0.00062, thr=0.85, replicas=3)
+
+    add(leak_linear, 551, n=1, target="pdf-renderer", interval=30, for_s=60, lo=700, hi=1960,
+        thr=1800, replicas=3)
+    add(leak_linear, 552, n=2, target="ledger", interval=60, for_s=120, lo=1100, hi=2900,
+        thr=2600, replicas=2)
+
+    add(sizing, 601, name="sizing-1.30x-4-replicas", target="checkout", metric=LAT, thr=0.5,
+        interval=30, for_s=60, replicas=4, ratio=1.30, hi=10, step=6, minutes=12)
+    add(sizing, 602, name="sizing-1.75x-3-replicas", target="cart", metric=CPU, thr=0.5,
+        interval=15, for_s=30, replicas=3, ratio=1.75, hi=10, step=4, minutes=10)
+    add(sizing, 603, name="sizing-2.12x-2-replicas", target="search", metric=LAT, thr=0.4,
+        interval=60, for_s=120, replicas=2, ratio=2.12, hi=8, step=4, minutes=15)
+    add(sizing, 604, name="sizing-1.24x-5-replicas", target="catalog", metric=CPU, thr=0.7,
+        interval=30, for_s=0, replicas=5, ratio=1.235, hi=12, step=4, minutes=9)
+    add(sizing, 605, name="sizing-1.45x-3-replicas", target="pricing", metric=LAT, thr=0.3,
+        interval=60, for_s=60, replicas=3, ratio=1.45, hi=8, step=3, minutes=14)
+    add(sizing, 606, name="sizing-clip-max-2.6x-4-replicas", target="gateway", metric=LAT,
+        thr=0.5, interval=30, for_s=60, replicas=4, ratio=2.6, hi=8, step=6, minutes=11)
+    add(sizing, 607, name="sizing-clip-step-1.9x-8-replicas", target="auth", metric=CPU,
+        thr=0.45, interval=15, for_s=60, replicas=8, ratio=1.9, hi=24, step=3, minutes=8)
+
+    add(chronic, 651, n=1, target="orders", metric=CPU, thr=0.7, interval=30, for_s=60,
+        replicas=5, ratio=1.235, hi=12, step=4)
+    add(chronic, 652, n=2, target="shipping", metric=LAT, thr=0.5, interval=60, for_s=120,
+        replicas=4, ratio=1.31, hi=10, step=4)
+    add(chronic, 653, n=3, target="notifications", metric=CPU, thr=0.6, interval=15, for_s=0,
+        replicas=3, ratio=1.45, hi=8, step=3)
+
+    add(component_fault, 701, n=1, target="payments", interval=30, minutes=10, replicas=4,
+        with_rps=True)
+    add(component_fault, 702, n=2, target="cart", interval=15, minutes=7, replicas=3,
+        with_rps=False)
+    add(component_fault, 703, n=3, target="auth", interval=60, minutes=14, replicas=6,
+        with_rps=True)
+    add(component_fault, 704, n=4, target="shipping", interval=30, minutes=20, replicas=2,
+        with_rps=False)
+
+    add(knowledge, 751, n=1, target="payments", interval=30, minutes=40, replicas=4,
+        setting_=setting("DB_POOL_MAX", "40", ["UPDATE_CONFIGURATION"]))
+    add(knowledge, 752, n=2, target="orders", interval=60, minutes=45, replicas=3,
+        setting_=setting("mapek.io/feature-async-receipts", "off", ["UPDATE_CONFIGURATION"],
+                         target="Annotation"))
+    add(knowledge, 753, n=3, target="profile", interval=30, minutes=35, replicas=5,
+        setting_=setting("CACHE_TTL_SECONDS", "30", ["UPDATE_CONFIGURATION"]))
+
+    add(recurring, 801, n=1, target="reports", interval=30, for_s=60, period=600, duty=0.4,
+        thr=0.75, peak=1.25, replicas=4, phase=3600 - 180 - 600 * 6)
+    add(recurring, 802, n=2, target="feed", interval=15, for_s=30, period=480, duty=0.45,
+        thr=0.7, peak=1.3, replicas=6, phase=3600 - 150 - 480 * 7)
+    add(recurring, 803, n=3, target="pricing", interval=60, for_s=60, period=900, duty=0.4,
+        thr=0.8, peak=1.15, replicas=3, phase=3600 - 240 - 900 * 4)
+    add(recurring, 804, n=4, target="notifications", interval=30, for_s=0, period=720,
+        duty=0.35, thr=0.65, peak=1.35, replicas=5, phase=3600 - 150 - 720 * 5)
+
+    add(just_started, 851, n=1, target="checkout", interval=30, for_s=120, held=60, thr=0.5,
+        ratio=1.6, stale=None)
+    add(just_started, 852, n=2, target="search", interval=15, for_s=60, held=30, thr=0.4,
+        ratio=2.0, stale=None)
+    add(just_started, 853, n=3, target="cart", interval=60, for_s=120, held=60, thr=0.3,
+        ratio=1.5, stale=(900, 1500))
+
+    add(just_recovered, 871, n=1, target="catalog", interval=30, for_s=60, thr=0.5, ratio=1.7,
+        replicas=4, minutes=12)
+    add(just_recovered, 872, n=2, target="wishlist", interval=15, for_s=0, thr=0.3, ratio=2.2,
+        replicas=2, minutes=8)
+    add(just_recovered, 873, n=3, target="gateway", interval=60, for_s=120, thr=1.0, ratio=1.4,
+        replicas=6, minutes=20)
+
+    add(slow_drift, 901, n=1, target="orders", interval=60, thr=0.9, lo=0.62, hi=0.71,
+        metric=MEM, what="memory working set ratio")
+    add(slow_drift, 902, n=2, target="catalog", interval=30, thr=0.8, lo=0.48, hi=0.63,
+        metric=CPU, what="CPU utilisation")
+
+    add(single_spike, 951, n=1, target="checkout", interval=30, thr=0.5, ratio=3.2)
+    add(single_spike, 952, n=2, target="profile", interval=15, thr=0.4, ratio=2.5)
+
+    add(idle_workers, 961, n=1, target="storefront", interval=30, for_s=60, thr=0.15,
+        level=0.05, replicas=4, minutes=10)
+    add(idle_workers, 962, n=2, target="api-legacy", interval=60, for_s=120, thr=0.2,
+        level=0.06, replicas=6, minutes=15)
+    add(idle_workers, 963, n=3, target="search-frontend", interval=15, for_s=30, thr=0.1,
+        level=0.03, replicas=3, minutes=7)
+
+    add(stalled_consumer, 981, n=1, target="orders-worker", interval=30, for_s=60, replicas=3,
+        minutes=9)
+    return c
+
+
+def build(index, f, seed, kw):
+    for attempt in range(200):
+        rng = random.Random(seed * 1000 + attempt)
+        try:
+            return f(rng, index, **kw), attempt
+        except Retry as e:
+            last = e
+    raise SystemExit(f"{f.__name__} {kw.get('n') or kw.get('name')}: no draw in 200 seeds: {last}")
+
+
+def main() -> int:
+    OUT.mkdir(parents=True, exist_ok=True)
+    for old in OUT.glob("*.yaml"):
+        old.unlink()
+    names = set()
+    for i, (f, seed, kw) in enumerate(catalogue()):
+        s, _ = build(i, f, seed, kw)
+        assert s.name not in names, s.name
+        names.add(s.name)
+        (OUT / f"{s.name}.yaml").write_text(s.render())
+    print(f"wrote {len(names)} scenarios to {OUT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
