@@ -309,6 +309,11 @@ def poss(name: str) -> str:
     return name + ("'" if name.endswith("s") else "'s")
 
 
+def th(thr: float, metric: str) -> str:
+    """A threshold as a description says it: seconds for latency."""
+    return f"{num(thr)} s" if metric == LAT else num(thr)
+
+
 def no_plan(reason):
     return {"noPlan": True, "reason": reason}
 
@@ -374,7 +379,7 @@ def stale_overload(rng, index, *, n, target, interval, for_s, thr, metric, unit,
     s = Scenario(f"stale-overload-{n}", "", [p], None, index=index)
     spans = " and ".join(f"{s.clock(a)}-{s.clock(b)}" for a, b in incidents)
     ago = (HOUR - end) // 60
-    s.description = (f"{poss(target)} {unit} ran at about {peak:.1f}x its {num(thr)} threshold "
+    s.description = (f"{poss(target)} {unit} ran at about {peak:.1f}x its {th(thr, metric)} threshold "
                      f"({spans}) and has been back at its normal level for the last {ago} minutes.")
     s.expect = no_plan(f"The overload ended {ago} minutes ago and every evaluation since is "
                        "well within the threshold; there is nothing to remediate now.")
@@ -404,7 +409,7 @@ def noise_threshold(rng, index, *, n, target, interval, for_s, thr, level, sd, m
     s = Scenario(f"noise-threshold-{n}", "", [p], None, index=index)
     s.description = (f"{poss(target)} {'p99 latency' if metric == LAT else 'CPU utilisation'} "
                      f"hovers around {num(sig(thr * level, 3))} all hour, just under its "
-                     f"{num(thr)} threshold, and crosses it on {round(frac * 100)}% of the "
+                     f"{th(thr, metric)} threshold, and crosses it on {round(frac * 100)}% of the "
                      f"evaluations at random ({len(p.violations())} violations recorded).")
     s.expect = no_plan("The metric is at its usual level and the crossings are short and "
                        "scattered noise around the threshold, not a breach that stands out.")
@@ -495,9 +500,10 @@ def sawtooth_leak(rng, index, *, n, target, interval, for_s, restarts, base, rat
     means = []
     for t in p.times:
         since = max([r for r in restarts if r <= t] or [2 * restarts[0] - restarts[1]])
-        means.append(min(0.99, base + rate * (t - since)))
+        means.append(base + rate * (t - since))
     p.set_values(addnoisy(rng, means, sd=0.006, phi=0.7, hi=0.999))
     need(p.breaching_now() and p.recorded_run() >= 3, "not breaching now")
+    need(max(means) < 0.98, "the leak would pass the memory limit")
     ts, vs = p.window()
     drops = sum(1 for a, b in zip(vs, vs[1:]) if a - b > 0.25)
     need(drops >= 2, f"{drops} drops in the window")
@@ -566,7 +572,7 @@ def sizing(rng, index, *, name, target, metric, thr, interval, for_s, replicas, 
     what = "p99 latency" if metric == LAT else "CPU utilisation"
     s.description = (f"{poss(target)} {what} jumped at {s.clock(onset)} from about "
                      f"{num(sig(median(quiet), 2))} to a steady {num(sig(median(post), 3))} "
-                     f"({ratio:.2f}x its {num(thr)} threshold) and has stayed there for "
+                     f"({ratio:.2f}x its {th(thr, metric)} threshold) and has stayed there for "
                      f"{minutes} minutes on {replicas} replicas.")
     raw = math.ceil(replicas * ratio - 1e-9)
     clip = ""
@@ -598,7 +604,7 @@ def chronic(rng, index, *, n, target, metric, thr, interval, for_s, replicas, ra
     s = Scenario(f"chronic-steady-{n}", "", [p], None, index=index)
     what = "p99 latency" if metric == LAT else "CPU utilisation"
     s.description = (f"{poss(target)} {what} has sat at a steady {num(sig(median(p.values), 3))}, "
-                     f"{ratio:.2f}x its {num(thr)} threshold, for the whole hour on {replicas} "
+                     f"{ratio:.2f}x its {th(thr, metric)} threshold, for the whole hour on {replicas} "
                      "replicas, with no change.")
     s.expect = plan(target, "SCALE_UP",
                     "A steady, persistent breach is under-provisioning; capacity for the load: "
@@ -715,7 +721,7 @@ def just_started(rng, index, *, n, target, interval, for_s, held, thr, ratio, st
     if not stale:
         no_violations(p)
     s = Scenario(f"just-started-{n}", "", [p], None, index=index)
-    s.description = (f"{poss(target)} p99 latency went over its {num(thr)} threshold at "
+    s.description = (f"{poss(target)} p99 latency went over its {num(thr)} s threshold at "
                      f"{s.clock(begin)}, {held} seconds before now, less than the {for_s} s `for`, "
                      "so the condition is only pending"
                      + (f"; an earlier incident ({s.clock(stale[0])}-{s.clock(stale[1])}) ended "
@@ -765,7 +771,7 @@ def just_recovered(rng, index, *, n, target, interval, for_s, thr, ratio, replic
     need(p.violations()[-1][0] == end - interval, "the breach did not last until 2 evaluations ago")
     quiet_tail(p, 2 * interval, 0.8)
     s = Scenario(f"just-recovered-{n}", "", [p], None, index=index)
-    s.description = (f"{poss(target)} p99 latency breached at about {ratio:.1f}x its {num(thr)} "
+    s.description = (f"{poss(target)} p99 latency breached at about {ratio:.1f}x its {num(thr)} s "
                      f"threshold for {minutes} minutes and the last two evaluations are back at "
                      f"about {num(sig(median(p.values[-2:]), 2))}.")
     s.expect = no_plan("The breach is over: the latest evaluations are back well within the "
@@ -865,9 +871,9 @@ def catalogue():
     add(sawtooth_leak, 502, n=2, target="image-resizer", interval=60, for_s=120,
         restarts=[900, 2040], base=0.42, rate=0.0003, thr=0.8, replicas=4)
     add(sawtooth_leak, 503, n=3, target="search-indexer", interval=15, for_s=0,
-        restarts=[1980, 2700], base=0.35, rate=0.0008, thr=0.9, replicas=2)
+        restarts=[1980, 2700], base=0.35, rate=0.00065, thr=0.85, replicas=2)
     add(sawtooth_leak, 504, n=4, target="session-store", interval=30, for_s=60,
-        restarts=[720, 1800, 2760], base=0.4, rate=0.00062, thr=0.85, replicas=3)
+        restarts=[600, 1680, 2640], base=0.4, rate=0.00052, thr=0.8, replicas=3)
 
     add(leak_linear, 551, n=1, target="pdf-renderer", interval=30, for_s=60, lo=700, hi=1960,
         thr=1800, replicas=3)
