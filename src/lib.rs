@@ -6,6 +6,7 @@
 pub mod conditions;
 pub mod controllers;
 pub mod crd;
+pub mod decisions;
 pub mod deployment;
 pub mod engine;
 pub mod error;

@@ -1,5 +1,6 @@
-//! The `mapek-operator` binary: `run` (the operator), `crdgen` (print the CRDs) and
-//! `analyze` (run the engine offline on a scenario file).
+//! The `mapek-operator` binary: `run` (the operator), `crdgen` (print the CRDs),
+//! `analyze` (run the engine offline on a scenario file) and `decisions` (score the
+//! engine's judgement on labelled scenarios and replayed NAB series).
 //!
 //! Settings come from flags, which override the seed system's environment
 //! variables `PROMETHEUS_URL`, `MAPE_K_INTERVAL` and `LOG_LEVEL`. Bad input exits
@@ -49,6 +50,9 @@ enum Command {
         #[arg(long, short, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
+    /// Score the engine's decisions: labelled scenarios, and NAB series replayed
+    /// against Prometheus alerting-rule baselines (`make decisions`).
+    Decisions(mapek::decisions::DecisionsArgs),
     /// Print the RBAC rules the operator needs: a ClusterRole and a leader-election Role.
     Rbac {
         /// Name of the ClusterRole (the Role gets `-leader-election` appended).
@@ -94,6 +98,7 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Decisions(args) => decisions(&args),
         Command::Run(args) => {
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(rt) => rt,
@@ -141,6 +146,30 @@ fn analyze(path: &std::path::Path, output: Output) -> Result<String, mapek::Erro
         Output::Table => report.to_table(),
         Output::Json => report.to_json(),
     })
+}
+
+/// Streams the lines of `decisions` to stdout; bad input exits with 2.
+fn decisions(args: &mapek::decisions::DecisionsArgs) -> ExitCode {
+    let mut stdout = std::io::stdout().lock();
+    let mut write_error: Option<std::io::Error> = None;
+    let result = mapek::decisions::run(args, &mut |line| {
+        if write_error.is_none()
+            && let Err(e) = writeln!(stdout, "{line}").and_then(|()| stdout.flush())
+        {
+            write_error = Some(e);
+        }
+    });
+    match (result, write_error) {
+        (Err(e), _) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+        (Ok(()), Some(e)) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            eprintln!("error: cannot write to stdout: {e}");
+            ExitCode::from(1)
+        }
+        (Ok(()), _) => ExitCode::SUCCESS,
+    }
 }
 
 /// Writes to stdout; a closed pipe (as with `| head`) is not an error worth a panic.
