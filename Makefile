@@ -7,7 +7,7 @@ BIN := $(CARGO_TARGET_DIR)/debug/mapek-operator
 IMAGE ?= ghcr.io/mapek-io/mapek-operator
 TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 
-.PHONY: help build test unit lint scripts-lint fmt crds demo analyze-demo e2e e2e-kind run image clean
+.PHONY: help build test unit lint scripts-lint fmt crds demo analyze-demo decisions e2e e2e-kind run image clean
 
 include mk/packaging.mk
 include mk/bench.mk
@@ -21,7 +21,7 @@ help: ## List the targets
 build: ## Build the binary
 	$(CARGO) build --locked
 
-test: lint scripts-lint chart-lint unit e2e reliability ## Everything CI runs: lint, chart, unit, property, integration, e2e and reliability tests
+test: lint scripts-lint chart-lint decisions unit e2e reliability ## Everything CI runs: lint, chart, decisions, unit, property, integration, e2e and reliability tests
 	@echo "make test: all checks passed"
 
 unit: ## Unit, property, CRD, chart and real-Prometheus tests
@@ -60,6 +60,10 @@ analyze-demo: build ## Analyze the bundled scenarios and print what the operator
 	  echo "=== mapek-operator analyze --scenario $$f"; \
 	  $(BIN) analyze --scenario $$f || exit $$?; echo; \
 	done
+
+decisions: ## Score the engine's judgement: labelled scenarios (examples/decisions) and NAB series replayed (datasets/nab-open)
+	$(CARGO) build --locked
+	$(BIN) decisions --scenarios examples/decisions --nab datasets/nab-open
 
 run: build ## Run the operator against the current kubeconfig
 	$(BIN) run
