@@ -201,6 +201,18 @@ fn policy(threshold: f64) -> ScenarioPolicy {
 /// samples. A plan is a detection; it is taken as closed at once and a 10 min
 /// cooldown follows. Returns the points of the detections.
 pub fn engine_detections(values: &[f64], threshold: f64) -> Vec<usize> {
+    simulate(values, threshold, &mut |scenario| {
+        !Report::from_scenario(scenario).plans.is_empty()
+    })
+}
+
+/// The loop of [`engine_detections`] with `plans` standing for the engine: whether
+/// it plans on the scenario of one evaluation.
+pub fn simulate(
+    values: &[f64],
+    threshold: f64,
+    plans: &mut dyn FnMut(&Scenario) -> bool,
+) -> Vec<usize> {
     let policy = policy(threshold);
     let mut samples: VecDeque<MetricSample> = VecDeque::with_capacity(KEPT_SAMPLES + 1);
     let mut violations: VecDeque<Violation> = VecDeque::with_capacity(KEPT_VIOLATIONS + 1);
@@ -247,7 +259,7 @@ pub fn engine_detections(values: &[f64], threshold: f64) -> Vec<usize> {
             expect: None,
             outcomes: Vec::new(),
         };
-        if !Report::from_scenario(&scenario).plans.is_empty() {
+        if plans(&scenario) {
             out.push(i);
             closed_at = Some(now);
             // Only violations after the close are fed from now on.
@@ -492,17 +504,48 @@ mod tests {
     }
 
     #[test]
-    fn the_engine_detects_a_sustained_breach_and_then_cools_down() {
-        // A quiet hour, then an hour over the threshold.
-        let mut v = vec![1.0; 120];
-        v.extend(std::iter::repeat_n(10.0, 120));
-        let d = engine_detections(&v, 5.0);
-        assert!(!d.is_empty(), "no plan on an hour-long breach");
-        assert!(d[0] >= 120, "{d:?}");
-        for pair in d.windows(2) {
-            assert!(pair[1] - pair[0] >= 20, "within the cooldown: {d:?}");
-        }
-        // Nothing over the threshold: never a plan.
-        assert!(engine_detections(&[1.0; 200], 5.0).is_empty());
+    fn the_simulated_operator_feeds_violations_since_the_last_plan_and_cools_down() {
+        // Quiet for 200 points, then over the threshold for 200.
+        let mut v = vec![1.0; 200];
+        v.extend(std::iter::repeat_n(10.0, 200));
+        let mut seen = Vec::new();
+        // A stand-in engine that plans once it has three violations.
+        let d = simulate(&v, 5.0, &mut |s| {
+            seen.push((s.now, s.violations.len(), s.samples.len()));
+            assert_eq!(s.policies[0].threshold, 5.0);
+            assert_eq!(s.policies[0].for_seconds, Some(0.0));
+            s.violations.len() >= 3
+        });
+        // Plans at the third violation, then every 20 points (10 min cooldown,
+        // and three new violations after the close).
+        assert_eq!(d[0], 202);
+        assert_eq!(d[1], 202 + 20, "{d:?}");
+        assert!(d.windows(2).all(|p| p[1] - p[0] == 20), "{d:?}");
+        // No engine run inside a cooldown; after one, the violations fed are
+        // those since the close (20 points), samples up to 120 whatever happened.
+        let after = seen
+            .iter()
+            .find(|(now, _, _)| *now == at(222))
+            .expect("a run at the end of the first cooldown");
+        assert_eq!((after.1, after.2), (20, 120));
+        assert!(
+            !seen
+                .iter()
+                .any(|(now, _, _)| *now > at(202) && *now < at(222))
+        );
+        // The status keeps 50 violations at most.
+        let mut most = 0;
+        simulate(&v, 5.0, &mut |s| {
+            most = most.max(s.violations.len());
+            false
+        });
+        assert_eq!(most, KEPT_VIOLATIONS);
+        // Nothing over the threshold: the engine never runs.
+        let mut runs = 0;
+        simulate(&[1.0; 200], 5.0, &mut |_| {
+            runs += 1;
+            true
+        });
+        assert_eq!(runs, 0);
     }
 }

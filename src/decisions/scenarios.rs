@@ -170,98 +170,104 @@ fn verdict_name(v: Verdict) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::model::ActionType;
+    use crate::engine::model::{ActionType, Priority, RemediationAction, RiskLevel, RootCauseKind};
 
-    /// A burst of violations on `web` (and, with `other`, a second Deployment
-    /// `api` with one violation), with the given expectation.
-    fn scenario(expect: &str) -> Scenario {
-        let text = format!(
-            "start: 2026-11-26T10:00:00Z\n\
-             policies:\n\
-             \x20 - name: web-latency\n\
-             \x20   target: web\n\
-             \x20   threshold: 0.5\n\
-             \x20   currentReplicas: 2\n\
-             \x20   interval: 10\n\
-             \x20   remediation:\n\
-             \x20     allowedActions: [SCALE_UP, RESTART_SERVICE]\n\
-             \x20     scale: {{minReplicas: 1, maxReplicas: 10, maxStep: 2}}\n\
-             \x20 - name: api-latency\n\
-             \x20   target: api\n\
-             \x20   threshold: 0.5\n\
-             \x20   interval: 10\n\
-             violations:\n{}\
-             expect: {expect}\n",
-            (0..12)
-                .map(|i| format!("  - {{policy: web-latency, t: {}, value: 0.9}}\n", i * 10))
-                .collect::<String>()
-        );
-        Scenario::parse(Path::new("t.yaml"), &text).expect("test scenario parses")
+    /// A plan for `target` whose only action is `action` (to `replicas`).
+    fn plan(target: &str, action: ActionType, replicas: Option<i32>) -> RemediationPlan {
+        RemediationPlan {
+            target: target.into(),
+            policy: format!("{target}-latency").into(),
+            root_cause: RootCauseKind::LoadSpike,
+            confidence: 0.9,
+            actions: vec![RemediationAction {
+                id: "a1".into(),
+                action_type: action,
+                target: target.into(),
+                replicas,
+                config: None,
+                priority: Priority::High,
+                estimated_latency_seconds: 30,
+            }],
+            expected_impact: String::new(),
+            risk: RiskLevel::Low,
+            priority: Priority::High,
+            cost: 0.1,
+            benefit: 0.5,
+            score: 0.4,
+            plan_hash: "0".into(),
+        }
     }
 
-    fn plans(s: &Scenario) -> Vec<RemediationPlan> {
-        Report::from_scenario(s).plans
+    fn expect(target: &str, action: ActionType, replicas: Option<i32>) -> Expectation {
+        Expectation {
+            target: Some(target.into()),
+            action: Some(action),
+            replicas,
+            no_plan: false,
+            reason: None,
+        }
     }
+
+    const NO_PLAN: Expectation = Expectation {
+        target: None,
+        action: None,
+        replicas: None,
+        no_plan: true,
+        reason: None,
+    };
 
     #[test]
     fn judges_each_kind_of_answer() {
-        let s = scenario("{target: web, action: SCALE_UP}");
-        let made = plans(&s);
-        let web = made
-            .iter()
-            .find(|p| p.target == "web")
-            .expect("the engine plans for a steady burst on web");
-        let action = web.actions[0].action_type;
-        let right = Expectation {
-            target: Some("web".into()),
-            action: Some(action),
-            replicas: web.actions[0].replicas,
-            no_plan: false,
-            reason: None,
-        };
-        assert_eq!(judge(&right, &made), Verdict::Right);
-
-        let other = if action == ActionType::ScaleUp {
-            ActionType::RestartService
-        } else {
-            ActionType::ScaleUp
-        };
-        let wrong = Expectation {
-            action: Some(other),
-            ..right.clone()
-        };
-        assert_eq!(judge(&wrong, &made), Verdict::WrongAction);
-
-        let no_plan = Expectation {
-            target: None,
-            action: None,
-            replicas: None,
-            no_plan: true,
-            reason: None,
-        };
-        assert_eq!(judge(&no_plan, &made), Verdict::FalseAction);
-        assert_eq!(judge(&no_plan, &[]), Verdict::Right);
-
-        let api = Expectation {
-            target: Some("api".into()),
-            ..right.clone()
-        };
-        assert_eq!(judge(&api, &made), Verdict::Missed);
-        assert_eq!(judge(&right, &[]), Verdict::Missed);
+        let made = [
+            plan("api", ActionType::RestartService, None),
+            plan("web", ActionType::ScaleUp, Some(4)),
+        ];
+        // The named target's plan is found among others.
+        assert_eq!(
+            judge(&expect("web", ActionType::ScaleUp, None), &made),
+            Verdict::Right
+        );
+        assert_eq!(
+            judge(&expect("web", ActionType::RestartService, None), &made),
+            Verdict::WrongAction
+        );
+        assert_eq!(
+            judge(&expect("cart", ActionType::ScaleUp, None), &made),
+            Verdict::Missed
+        );
+        assert_eq!(
+            judge(&expect("web", ActionType::ScaleUp, None), &[]),
+            Verdict::Missed
+        );
+        // Plans for other Deployments do not matter.
+        assert_eq!(
+            judge(&expect("api", ActionType::RestartService, None), &made),
+            Verdict::Right
+        );
+        assert_eq!(judge(&NO_PLAN, &made), Verdict::FalseAction);
+        assert_eq!(judge(&NO_PLAN, &made[..1]), Verdict::FalseAction);
+        assert_eq!(judge(&NO_PLAN, &[]), Verdict::Right);
     }
 
     #[test]
     fn replicas_must_match_when_given() {
-        let s = scenario("{target: web, action: SCALE_UP}");
-        let made = plans(&s);
-        let web = made.iter().find(|p| p.target == "web").expect("a plan");
-        let a = &web.actions[0];
-        let mut e = s.expect.clone().expect("expect parsed");
-        e.action = Some(a.action_type);
-        e.replicas = Some(a.replicas.unwrap_or(0) + 1);
-        assert_eq!(judge(&e, &made), Verdict::WrongAction);
-        e.replicas = None;
-        assert_eq!(judge(&e, &made), Verdict::Right);
+        let made = [plan("web", ActionType::ScaleUp, Some(4))];
+        assert_eq!(
+            judge(&expect("web", ActionType::ScaleUp, Some(4)), &made),
+            Verdict::Right
+        );
+        assert_eq!(
+            judge(&expect("web", ActionType::ScaleUp, Some(5)), &made),
+            Verdict::WrongAction
+        );
+        let unsized_restart = [plan("web", ActionType::RestartService, None)];
+        assert_eq!(
+            judge(
+                &expect("web", ActionType::RestartService, Some(2)),
+                &unsized_restart
+            ),
+            Verdict::WrongAction
+        );
     }
 
     #[test]
@@ -285,24 +291,40 @@ mod tests {
     #[test]
     fn a_folder_is_scored_and_files_without_expect_are_skipped() {
         let dir = tempfile::tempdir().expect("tempdir");
+        // No violation at all: no plan, whatever the engine's tuning.
         let quiet = "start: 2026-11-26T10:00:00Z\n\
                      policies:\n  - {name: p, target: web, threshold: 1}\n\
                      expect: {noPlan: true}\n";
         std::fs::write(dir.path().join("a-quiet.yaml"), quiet).expect("write");
+        let missed = "start: 2026-11-26T10:00:00Z\n\
+                      policies:\n  - {name: p, target: web, threshold: 1}\n\
+                      expect: {target: web, action: RESTART_SERVICE}\n";
+        std::fs::write(dir.path().join("b-missed.yaml"), missed).expect("write");
         let unlabelled = "start: 2026-11-26T10:00:00Z\n\
                           policies:\n  - {name: p, target: web, threshold: 1}\n";
-        std::fs::write(dir.path().join("b-unlabelled.yaml"), unlabelled).expect("write");
+        std::fs::write(dir.path().join("c-unlabelled.yaml"), unlabelled).expect("write");
         std::fs::write(dir.path().join("notes.txt"), "not a scenario").expect("write");
         let mut lines = Vec::new();
         let t = run(dir.path(), &mut |l| lines.push(l.to_string())).expect("runs");
-        assert_eq!((t.right, t.of), (1, 1));
-        assert_eq!(lines.len(), 3, "{lines:?}");
-        assert!(lines[0].starts_with("a-quiet.yaml: expected no plan; engine: no plan; OK"));
-        assert!(lines[1].contains("skipped"));
+        assert_eq!((t.right, t.of, t.missed), (1, 2, 1));
+        assert_eq!(lines.len(), 4, "{lines:?}");
+        assert_eq!(
+            lines[0],
+            "a-quiet.yaml: expected no plan; engine: no plan; OK"
+        );
+        assert_eq!(
+            lines[1],
+            "b-missed.yaml: expected web RESTART_SERVICE; engine: no plan; FAIL (missed)"
+        );
+        assert!(lines[2].contains("skipped"), "{lines:?}");
+        assert_eq!(
+            lines[3],
+            "DECISIONS right=1 of=2 false_actions=0 missed=1 wrong_action=0"
+        );
 
-        std::fs::write(dir.path().join("c-bad.yaml"), "start: 1\n").expect("write");
+        std::fs::write(dir.path().join("d-bad.yaml"), "start: 1\n").expect("write");
         let e = run(dir.path(), &mut |_| {}).expect_err("bad file");
-        assert!(e.to_string().contains("c-bad.yaml"), "{e}");
+        assert!(e.to_string().contains("d-bad.yaml"), "{e}");
         let e = run(&dir.path().join("missing"), &mut |_| {}).expect_err("no folder");
         assert!(e.to_string().contains("missing"), "{e}");
     }
