@@ -60,6 +60,9 @@ pub struct Metrics {
     pub outcomes: Family<OutcomeLabels, Counter>,
     /// Seconds from the end of an execution to the last violation after it.
     pub time_to_stabilization: Histogram,
+    /// Analyses that found a shared cause (same-instant breaches across
+    /// Deployments sharing a metric), which get no plan.
+    pub shared_causes: Counter,
 }
 
 fn duration_histogram() -> Histogram {
@@ -88,6 +91,7 @@ impl Default for Metrics {
             prometheus_query_errors: Counter::default(),
             outcomes: Family::default(),
             time_to_stabilization: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
+            shared_causes: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -129,6 +133,11 @@ impl Default for Metrics {
             "mapek_violations",
             "Violations recorded by policy",
             m.violations.clone(),
+        );
+        registry.register(
+            "mapek_shared_causes",
+            "Analyses that found a shared cause across Deployments (no plan)",
+            m.shared_causes.clone(),
         );
         registry.register(
             "mapek_prometheus_queries",

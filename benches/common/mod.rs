@@ -496,6 +496,8 @@ pub fn planning_input(n: usize, seed: u64) -> (AnalysisResult, Vec<PlanTarget>) 
         root_causes,
         recommendations: Vec::new(),
         confidence_level: 0.0,
+        breaches: Vec::new(),
+        shared_causes: Vec::new(),
     };
     (analysis, targets)
 }

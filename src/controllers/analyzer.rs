@@ -22,6 +22,7 @@ use crate::crd::{
     RemediationPolicySpec, RemediationPolicyStatus, ViolationPolicy,
 };
 use crate::engine::knowledge::KnowledgeBase;
+use crate::engine::model::PolicyInfo;
 use crate::engine::model::{AnalysisResult, MetricSample, Millis, RemediationPlan, Violation};
 use crate::engine::{AnalyzerConfig, PatternAnalyzer, PlanTarget, Planner, PlannerConfig};
 
@@ -62,8 +63,10 @@ pub async fn run(
     }
 }
 
-/// The engine's view of one policy's recorded violations and samples, leaving out
-/// what happened before `since` (the end of the last execution on its target).
+/// The engine's view of one policy's recorded violations and samples: violations
+/// from before `since` (the end of the last execution on its target) are left
+/// out, as they were already acted on; samples are all kept, as they are the
+/// policy's normal behaviour the engine judges a breach against.
 pub fn engine_input(
     policy: &ViolationPolicy,
     since: Millis,
@@ -93,7 +96,6 @@ pub fn engine_input(
     let samples = status
         .recent_samples
         .iter()
-        .filter(|s| s.time.0.as_millisecond() > since)
         .map(|s| MetricSample {
             policy: name.clone(),
             at_ms: s.time.0.as_millisecond(),
@@ -101,6 +103,51 @@ pub fn engine_input(
         })
         .collect();
     (violations, samples)
+}
+
+/// The engine's view of a policy's condition and evaluation interval.
+pub fn policy_info(policy: &ViolationPolicy) -> PolicyInfo {
+    let c = &policy.spec.condition;
+    PolicyInfo {
+        name: policy.name_any(),
+        operator: c.operator,
+        threshold: c.threshold,
+        interval_ms: Some(
+            std::time::Duration::from(policy.spec.evaluation_interval).as_millis() as Millis,
+        ),
+        for_ms: c
+            .for_
+            .map_or(0, |d| std::time::Duration::from(d).as_millis() as Millis),
+    }
+}
+
+/// A shared cause (same-instant breaches across Deployments sharing a metric) is
+/// not acted on: it is counted in a metric and reported as a Warning Event on each
+/// policy involved.
+async fn report_shared_causes(
+    ctx: &Context,
+    policies: &[Arc<ViolationPolicy>],
+    analysis: &crate::engine::model::AnalysisResult,
+) {
+    for cause in &analysis.shared_causes {
+        ctx.metrics.shared_causes.inc();
+        for name in &cause.policies {
+            let Some(p) = policies.iter().find(|p| &p.name_any() == name) else {
+                continue;
+            };
+            tracing::info!(policy = %name, metric = %cause.metric, "shared cause; no plan");
+            let event = Event {
+                type_: EventType::Warning,
+                reason: "SharedCause".into(),
+                note: Some(cause.description.clone()),
+                action: "Analyze".into(),
+                secondary: None,
+            };
+            if let Err(e) = ctx.recorder.publish(&event, &p.object_ref(&())).await {
+                tracing::debug!(error = %e, "cannot publish an event");
+            }
+        }
+    }
 }
 
 /// Whether a plan is still open: waiting for approval, or approved and not finished.
@@ -269,16 +316,23 @@ async fn analyze_namespace(
     let started = std::time::Instant::now();
     let mut violations = Vec::new();
     let mut samples = Vec::new();
+    let mut infos = Vec::with_capacity(candidates.len());
     for (p, since) in &candidates {
         let (v, s) = engine_input(p, *since);
         violations.extend(v);
         samples.extend(s);
+        infos.push(policy_info(p));
     }
     if violations.is_empty() {
         return Ok(());
     }
-    let analysis =
-        PatternAnalyzer::new(AnalyzerConfig::default()).analyze(&violations, &samples, now);
+    let analysis = PatternAnalyzer::new(AnalyzerConfig::default()).analyze_policies(
+        &violations,
+        &samples,
+        &infos,
+        now,
+    );
+    report_shared_causes(ctx, &in_ns, &analysis).await;
     ctx.metrics
         .phase("analyze", started.elapsed().as_secs_f64());
     for p in &analysis.patterns {
@@ -432,7 +486,7 @@ mod tests {
     }
 
     #[test]
-    fn status_becomes_engine_input_after_the_last_execution() {
+    fn violations_after_the_last_execution_and_every_sample_become_engine_input() {
         let (v, s) = engine_input(&policy(), 15_000);
         assert_eq!(
             v.iter().map(|v| v.id.as_str()).collect::<Vec<_>>(),
@@ -447,8 +501,22 @@ mod tests {
             ("web-api", "lat", "web")
         );
         assert_eq!(v[0].severity, crate::engine::model::Severity::Critical);
-        assert_eq!(s.len(), 1);
-        assert_eq!(s[0].at_ms, 25_000);
+        // Samples are the policy's behaviour: all of them are kept.
+        assert_eq!(
+            s.iter().map(|s| s.at_ms).collect::<Vec<_>>(),
+            [5_000, 25_000]
+        );
+    }
+
+    #[test]
+    fn policy_info_carries_the_condition_and_interval() {
+        let info = policy_info(&policy());
+        assert_eq!(info.name, "lat");
+        assert_eq!(info.threshold, policy().spec.condition.threshold);
+        assert_eq!(
+            info.interval_ms,
+            Some(std::time::Duration::from(policy().spec.evaluation_interval).as_millis() as i64)
+        );
     }
 
     fn plan(target: &str) -> RemediationPlan {
@@ -594,6 +662,8 @@ mod tests {
             root_causes: vec![],
             recommendations: vec![],
             confidence_level: 0.8,
+            breaches: Vec::new(),
+            shared_causes: Vec::new(),
         };
         let rp = plan_object(&policy(), plan("web"), &analysis);
         assert_eq!(rp.name_any(), "web-0123456789");

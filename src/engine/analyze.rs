@@ -17,9 +17,10 @@ use serde::{Deserialize, Serialize};
 
 use super::detectors::{self, Detection};
 use super::fnv::{Fnv64, FnvMap};
+use super::judge::{self, JudgeConfig};
 use super::model::{
-    AnalysisResult, MetricSample, Millis, PolicyInfo, RootCause, RootCauseKind, Severity,
-    Violation, ViolationPattern,
+    AnalysisResult, MetricSample, Millis, PatternType, PolicyInfo, RootCause, RootCauseKind,
+    Severity, Violation, ViolationPattern,
 };
 
 /// Every threshold of the analyzer. Missing fields take their defaults when
@@ -92,6 +93,13 @@ pub struct AnalyzerConfig {
     pub frequency_spike_factor: f64,
     /// Frequency spike: at least this many recent violations. Default 3.
     pub frequency_spike_min_violations: usize,
+
+    /// Recency: a pattern's weight halves for every this many ms between its
+    /// latest violation and `now`, so old evidence explains but weighs less.
+    /// Default 10 minutes.
+    pub recency_half_life_ms: i64,
+    /// Whether a breach is current, persistent and stands out; shared causes.
+    pub judge: JudgeConfig,
 }
 
 impl Default for AnalyzerConfig {
@@ -121,6 +129,8 @@ impl Default for AnalyzerConfig {
             frequency_window_ms: 300_000,
             frequency_spike_factor: 3.0,
             frequency_spike_min_violations: 3,
+            recency_half_life_ms: 600_000,
+            judge: JudgeConfig::default(),
         }
     }
 }
@@ -628,9 +638,9 @@ impl PatternAnalyzer {
         policies: &[PolicyInfo],
         now: Millis,
     ) -> AnalysisResult {
-        let _ = policies;
         let config = &self.config;
         let ctx = AnalysisContext::new(violations, samples, now, config);
+        let (mut breaches, shared_causes) = judge::judge(&ctx, policies, &config.judge);
 
         let mut found: Vec<Found> = Vec::new();
         for detector in detectors::registry() {
@@ -651,11 +661,18 @@ impl PatternAnalyzer {
                 .then_with(|| cmp_detection(&a.detection, &b.detection))
         });
 
+        let trending: Vec<&str> = found
+            .iter()
+            .filter(|f| f.detection.pattern_type == PatternType::Trend)
+            .map(|f| f.detection.subject.as_str())
+            .collect();
+        judge::with_trends(&mut breaches, &trending, &config.judge);
+
         let patterns: Vec<ViolationPattern> = found
             .iter()
             .map(|f| to_pattern(&ctx, &f.detection, config.max_evidence))
             .collect();
-        let root_causes = rank_root_causes(&ctx, &found);
+        let root_causes = rank_root_causes(&ctx, &found, config.recency_half_life_ms);
 
         let mut recommendations: Vec<String> = Vec::new();
         for rc in &root_causes {
@@ -676,6 +693,8 @@ impl PatternAnalyzer {
             root_causes,
             recommendations,
             confidence_level,
+            breaches,
+            shared_causes,
         }
     }
 }
@@ -727,48 +746,59 @@ struct CauseAcc {
     policy_counts: BTreeMap<u32, u64>,
 }
 
-/// Combines patterns into root causes per (target, kind): the confidence is the
-/// noisy-or of the supporting patterns' confidences, each weighted by the highest
-/// severity among its violations on that target.
-fn rank_root_causes(ctx: &AnalysisContext<'_>, found: &[Found]) -> Vec<RootCause> {
+/// Root-cause kinds that name a specific mechanism: when one of them holds on a
+/// target, it also explains the clustered and frequent violations that would
+/// otherwise read as load.
+const SPECIFIC: [RootCauseKind; 3] = [
+    RootCauseKind::ComponentFault,
+    RootCauseKind::UpstreamDependency,
+    RootCauseKind::GradualDegradation,
+];
+/// Kinds read from the mere clustering or rate of violations, which any specific
+/// mechanism also produces.
+const GENERIC_LOAD: [RootCauseKind; 2] = [RootCauseKind::LoadSpike, RootCauseKind::ChronicOverload];
+
+/// Combines patterns into one root-cause distribution per target.
+///
+/// Per (target, kind), the evidence is the noisy-or of the supporting patterns'
+/// confidences, each weighted by the highest severity among its violations on
+/// that target and by its recency (halved every `half_life_ms` since its latest
+/// violation). A specific mechanism (component fault, upstream dependency,
+/// gradual degradation) explains the generic load kinds away: their evidence is
+/// multiplied by `1 - max(specific evidence)`. The confidences of a target's
+/// kinds are then normalised into a distribution that sums to the probability
+/// that anything is wrong (the noisy-or over its kinds).
+fn rank_root_causes(
+    ctx: &AnalysisContext<'_>,
+    found: &[Found],
+    half_life_ms: i64,
+) -> Vec<RootCause> {
+    let half_life = half_life_ms.max(1) as f64;
     let mut acc: BTreeMap<(u32, RootCauseKind), CauseAcc> = BTreeMap::new();
     for (p, f) in found.iter().enumerate() {
-        // (target, policy) -> count, and target -> max severity, for this pattern.
+        // (target, policy) -> count, and target -> (max severity, latest time),
+        // for this pattern.
         let mut pairs: FnvMap<(u32, u32), u64> = FnvMap::default();
-        let mut sev: BTreeMap<u32, Severity> = BTreeMap::new();
-        // Runs of equal (target, policy) are counted in one go: most patterns have
-        // a single policy, so this is one map update per pattern, not per violation.
-        let mut last: Option<(u32, u32)> = None;
-        let mut run = 0u64;
-        let mut run_sev = Severity::Info;
-        let mut flush = |key: Option<(u32, u32)>, run: u64, run_sev: Severity| {
-            if let Some(k) = key {
-                *pairs.entry(k).or_default() += run;
-                sev.entry(k.0)
-                    .and_modify(|m| *m = (*m).max(run_sev))
-                    .or_insert(run_sev);
-            }
-        };
+        let mut sev: BTreeMap<u32, (Severity, Millis)> = BTreeMap::new();
         for &i in &f.detection.evidence {
             let key = (ctx.target_of[i as usize], ctx.policy_of[i as usize]);
-            let s = ctx.severity_of[i as usize];
-            if last == Some(key) {
-                run += 1;
-                run_sev = run_sev.max(s);
-            } else {
-                flush(last, run, run_sev);
-                last = Some(key);
-                run = 1;
-                run_sev = s;
-            }
+            *pairs.entry(key).or_default() += 1;
+            let (s, t) = (ctx.severity_of[i as usize], ctx.times[i as usize]);
+            sev.entry(key.0)
+                .and_modify(|(ms, mt)| {
+                    *ms = (*ms).max(s);
+                    *mt = (*mt).max(t);
+                })
+                .or_insert((s, t));
         }
-        flush(last, run, run_sev);
-        for (&target, &severity) in &sev {
+        for (&target, &(severity, latest)) in &sev {
+            let age = ctx.now.saturating_sub(latest).max(0) as f64;
+            let recency = 0.5f64.powf(age / half_life);
             let a = acc.entry((target, f.kind)).or_insert_with(|| CauseAcc {
                 miss: 1.0,
                 ..CauseAcc::default()
             });
-            a.miss *= 1.0 - f.detection.confidence * severity.weight();
+            a.miss *= 1.0 - f.detection.confidence * severity.weight() * recency;
             a.supports.push(p);
         }
         for (&(target, policy), &count) in &pairs {
@@ -778,9 +808,38 @@ fn rank_root_causes(ctx: &AnalysisContext<'_>, found: &[Found]) -> Vec<RootCause
         }
     }
 
+    // Evidence per (target, kind), then explaining away and normalisation per
+    // target. The map is ordered by target, so each target's kinds are adjacent.
+    let evidence: BTreeMap<(u32, RootCauseKind), f64> = acc
+        .iter()
+        .map(|(k, a)| (*k, (1.0 - a.miss).clamp(0.0, 1.0)))
+        .collect();
+    let specific_of = |target: u32| -> (f64, Option<RootCauseKind>) {
+        SPECIFIC
+            .iter()
+            .filter_map(|k| evidence.get(&(target, *k)).map(|e| (*e, Some(*k))))
+            .fold((0.0, None), |best, x| if x.0 > best.0 { x } else { best })
+    };
+    let mut adjusted: BTreeMap<(u32, RootCauseKind), (f64, Option<RootCauseKind>)> =
+        BTreeMap::new();
+    for (&(target, kind), &e) in &evidence {
+        let (spec, by) = specific_of(target);
+        if GENERIC_LOAD.contains(&kind) && spec > 0.0 {
+            adjusted.insert((target, kind), (e * (1.0 - spec), by));
+        } else {
+            adjusted.insert((target, kind), (e, None));
+        }
+    }
+    let mut totals: BTreeMap<u32, (f64, f64)> = BTreeMap::new();
+    for (&(target, _), &(e, _)) in &adjusted {
+        let t = totals.entry(target).or_insert((0.0, 1.0));
+        t.0 += e;
+        t.1 *= 1.0 - e;
+    }
+
     let mut causes: Vec<RootCause> = acc
         .into_iter()
-        .map(|((target, kind), a)| {
+        .map(|((target_id, kind), a)| {
             // Most supporting violations first; ties go to the smaller name.
             let policy = a
                 .policy_counts
@@ -788,8 +847,14 @@ fn rank_root_causes(ctx: &AnalysisContext<'_>, found: &[Found]) -> Vec<RootCause
                 .map(|(&id, &c)| (c, ctx.policies.names[id as usize]))
                 .max_by(|x, y| x.0.cmp(&y.0).then_with(|| y.1.cmp(x.1)))
                 .map_or("", |(_, name)| name);
-            let target = ctx.targets.names[target as usize];
-            let confidence = (1.0 - a.miss).clamp(0.0, 1.0);
+            let target = ctx.targets.names[target_id as usize];
+            let (e, explained_by) = adjusted[&(target_id, kind)];
+            let (sum, miss) = totals[&target_id];
+            let confidence = if sum > 0.0 {
+                ((1.0 - miss) * e / sum).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
             let mut types = String::new();
             for (i, &p) in a.supports.iter().enumerate() {
                 if i > 0 {
@@ -797,15 +862,23 @@ fn rank_root_causes(ctx: &AnalysisContext<'_>, found: &[Found]) -> Vec<RootCause
                 }
                 let _ = write!(types, "{:?}", found[p].detection.pattern_type);
             }
+            let mut description = format!(
+                "{kind:?} on {target} (confidence {confidence:.2}), supported by {} pattern(s): {types}; mostly violations of policy {policy}.",
+                a.supports.len(),
+            );
+            if let Some(by) = explained_by {
+                let _ = write!(
+                    description,
+                    " Largely explained away by {by:?} (evidence {:.2}).",
+                    evidence[&(target_id, by)]
+                );
+            }
             RootCause {
                 kind,
                 target: target.to_string(),
                 policy: policy.to_string(),
                 confidence,
-                description: format!(
-                    "{kind:?} on {target} (confidence {confidence:.2}), supported by {} pattern(s): {types}; mostly violations of policy {policy}.",
-                    a.supports.len(),
-                ),
+                description,
                 supporting_patterns: a.supports,
             }
         })
@@ -957,8 +1030,15 @@ pub(crate) mod tests {
         assert_eq!(rc.kind, RootCauseKind::LoadSpike);
         assert_eq!(rc.target, "web");
         assert_eq!(rc.policy, "lat");
-        // noisy-or of one pattern weighted by Warning (0.75): 4/7 * 0.75 = 3/7
-        assert!((rc.confidence - 3.0 / 7.0).abs() < 1e-12);
+        // One pattern weighted by Warning (0.75) and its recency (the latest
+        // violation 9 s old, half-life 10 min): 4/7 * 0.75 * 0.5^(9/600). The only
+        // cause on web: the distribution gives it all of that.
+        let expected = 3.0 / 7.0 * 0.5f64.powf(9.0 / 600.0);
+        assert!(
+            (rc.confidence - expected).abs() < 1e-12,
+            "{}",
+            rc.confidence
+        );
         assert_eq!(rc.supporting_patterns, vec![0]);
         assert_eq!(r.confidence_level, rc.confidence);
         assert_eq!(r.recommendations.len(), 1);
@@ -993,8 +1073,15 @@ pub(crate) mod tests {
             .find(|rc| rc.kind == RootCauseKind::UpstreamDependency)
             .expect("an upstream root cause");
         assert_eq!((rc.target.as_str(), rc.policy.as_str()), ("back", "down"));
-        // One supporting pattern, Warning: 0.75 · r.
-        assert!((rc.confidence - 0.75 * causal[0].confidence).abs() < 1e-12);
+        // The upstream explanation leads back's distribution.
+        let top = r.root_causes.iter().find(|c| c.target == "back").unwrap();
+        assert_eq!(
+            top.kind,
+            RootCauseKind::UpstreamDependency,
+            "{:#?}",
+            r.root_causes
+        );
+        assert!(rc.confidence <= 0.75 * causal[0].confidence + 1e-12);
         // The same violations recur every 3 minutes: periodicity is found too.
         assert!(
             r.patterns
@@ -1009,7 +1096,7 @@ pub(crate) mod tests {
 
     #[test]
     fn noisy_or_combines_patterns_and_severity() {
-        // Two bursts on web far apart, one critical: (1 - (1 - 0.5*1.0)(1 - 0.5*0.75)) = 1 - 0.5*0.625 = 0.6875
+        // Two bursts on web far apart, one critical: the noisy-or of both.
         let mut vs = vec![
             v("a1", "p", "web", 0),
             v("a2", "p", "web", 1_000),
@@ -1028,7 +1115,12 @@ pub(crate) mod tests {
         let r = PatternAnalyzer::new(cfg).analyze(&vs, &[], 1_100_000);
         assert_eq!(r.patterns.len(), 2);
         assert_eq!(r.root_causes.len(), 1);
-        assert!((r.root_causes[0].confidence - 0.6875).abs() < 1e-12);
+        // Each burst is also weighted by its recency (half-life 10 min): the
+        // critical one ended 1,098 s before now, the other 98 s.
+        let old = 0.5 * 1.0 * 0.5f64.powf(1_098.0 / 600.0);
+        let new = 0.5 * 0.75 * 0.5f64.powf(98.0 / 600.0);
+        let expected = 1.0 - (1.0 - old) * (1.0 - new);
+        assert!((r.root_causes[0].confidence - expected).abs() < 1e-12);
         assert_eq!(r.root_causes[0].supporting_patterns, vec![0, 1]);
     }
 

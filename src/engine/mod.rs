@@ -12,6 +12,7 @@
 pub mod analyze;
 pub mod detectors;
 mod fnv;
+pub mod judge;
 pub mod knowledge;
 pub mod model;
 pub mod plan;

@@ -597,6 +597,14 @@ pub struct AnalysisResult {
     pub recommendations: Vec<String>,
     /// Overall confidence of the analysis, in [0, 1].
     pub confidence_level: f64,
+    /// Per policy with violations: whether its breach holds now and stands out
+    /// (only an actionable breach may lead to a plan).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub breaches: Vec<super::judge::Breach>,
+    /// Same-instant breaches across Deployments sharing a metric: reported, not
+    /// acted on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shared_causes: Vec<super::judge::SharedCause>,
 }
 
 /// A config change an action makes.

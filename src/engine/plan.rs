@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::fnv::FnvMap;
+use super::judge::Breach;
 use super::knowledge::KnowledgeBase;
 use super::model::{
     ActionType, AnalysisResult, ConfigChange, ConfigSetting, ConfigTarget, PatchKind, Priority,
@@ -53,6 +54,9 @@ pub struct PlannerConfig {
     pub restart_latency_seconds: u32,
     /// Estimated latency of a config change (which also rolls the pods). Default 90.
     pub config_latency_seconds: u32,
+    /// Proportional sizing: extra capacity on top of HPA's rule
+    /// (`ceil(current × value / threshold × (1 + headroom))`). Default 0.1.
+    pub scale_headroom: f64,
 }
 
 impl Default for PlannerConfig {
@@ -63,6 +67,7 @@ impl Default for PlannerConfig {
             scale_latency_seconds: 30,
             restart_latency_seconds: 120,
             config_latency_seconds: 90,
+            scale_headroom: 0.1,
         }
     }
 }
@@ -141,6 +146,62 @@ pub fn scale_replicas(action: ActionType, current: i32, bounds: &ScaleBounds) ->
         _ => return None,
     };
     i32::try_from(new).ok()
+}
+
+/// How a proportional scale-up was sized: HPA's rule with headroom, then the
+/// envelope's limits.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sizing {
+    pub current: i32,
+    /// The breach's level as a multiple of the threshold.
+    pub ratio: f64,
+    pub headroom: f64,
+    /// `ceil(max(current, 1) × ratio × (1 + headroom))`.
+    pub desired: i64,
+    /// The count set, after the envelope's limits (at least one more replica).
+    pub replicas: i32,
+}
+
+/// The replica count of a proportional scale-up: HPA's rule
+/// `ceil(current × ratio)` with `headroom` on top (`ratio` is the breach's level
+/// over the threshold, such as 1.26 for a latency 26% over), at least one replica
+/// more than now, and inside `[minReplicas, maxReplicas]` and `maxStep`. `None`
+/// when the bounds are invalid or allow no increase.
+pub fn proportional_replicas(
+    current: i32,
+    ratio: f64,
+    headroom: f64,
+    bounds: &ScaleBounds,
+) -> Option<(i32, Sizing)> {
+    let hi = scale_replicas(ActionType::ScaleUp, current, bounds)?;
+    let headroom = if headroom.is_finite() {
+        headroom.max(0.0)
+    } else {
+        0.0
+    };
+    if !(ratio.is_finite() && ratio > 0.0) {
+        return None;
+    }
+    let base = f64::from(current.max(1));
+    let desired = (base * ratio * (1.0 + headroom) - 1e-9).ceil();
+    let desired = if desired.is_finite() {
+        desired.min(1e9) as i64
+    } else {
+        i64::from(hi)
+    };
+    let floor = i64::from(current.saturating_add(1)).max(i64::from(bounds.min_replicas));
+    let r = desired.max(floor).min(i64::from(hi));
+    let replicas = i32::try_from(r).ok()?;
+    Some((
+        replicas,
+        Sizing {
+            current,
+            ratio,
+            headroom,
+            desired,
+            replicas,
+        },
+    ))
 }
 
 /// A stable hash of a plan's content: the first 16 hex digits of the SHA-256 of its
@@ -463,6 +524,8 @@ struct Candidate<'t> {
     replicas: Option<i32>,
     /// For config actions: the envelope's setting it sets.
     setting: Option<&'t ConfigSetting>,
+    /// For a proportionally sized scale action: the arithmetic, for the plan.
+    sizing: Option<Sizing>,
     benefit: f64,
     cost: f64,
 }
@@ -512,84 +575,79 @@ impl Planner {
         Planner { config }
     }
 
-    /// One plan per Deployment at most: for every root cause whose policy has a
-    /// target, the best plan inside the envelope; the best-scoring one per
-    /// Deployment is kept. Sorted by priority (highest first), score, target and
-    /// policy.
-    ///
-    /// Targets are looked up by policy through a hash index, and only the plan
-    /// that wins for a Deployment is written out (text and hash): O(R + T) for R
-    /// root causes and T targets, plus O(D log D) to order the D plans.
+    /// One plan per Deployment at most. Only a policy whose breach the analysis
+    /// judged actionable (current, persistent, standing out, not a shared cause)
+    /// may lead to a plan; an analysis without judgements (built by hand) treats
+    /// every policy as actionable. For each such policy, the actions are chosen
+    /// against the whole root-cause distribution of its Deployment (expected
+    /// benefit under the distribution and the learned posteriors, minus cost);
+    /// the best-scoring plan per Deployment is kept. Sorted by priority (highest
+    /// first), score, target and policy.
     pub fn generate_policies(
         &self,
         analysis: &AnalysisResult,
         targets: &[PlanTarget],
         knowledge: &KnowledgeBase,
     ) -> Vec<RemediationPlan> {
-        // The targets of each policy, in input order: the first and last index of
-        // each policy's list, and a link from each target to the next one.
-        const END: u32 = u32::MAX;
-        let mut by_policy: FnvMap<&str, (u32, u32)> = FnvMap::default();
-        by_policy.reserve(targets.len());
-        let mut next_of: Vec<u32> = vec![END; targets.len()];
-        for (i, t) in targets.iter().enumerate().take(END as usize) {
-            let i = i as u32;
-            by_policy
-                .entry(t.policy.as_str())
-                .and_modify(|(_, last)| {
-                    next_of[*last as usize] = i;
-                    *last = i;
-                })
-                .or_insert((i, i));
-        }
-        // The choices that win a Deployment, in the order they first did, each with
-        // its plan once a tie wrote it out (boxed: ties are rare), and the index
-        // of each Deployment's choice. The choices stay in place: the sort below
-        // moves small keys, not them.
-        let mut choices: Vec<(Choice<'_>, Option<Box<RemediationPlan>>)> =
-            Vec::with_capacity(targets.len().min(analysis.root_causes.len()));
-        let mut best: FnvMap<&str, u32> = FnvMap::default();
-        best.reserve(choices.capacity());
+        let judged = !analysis.breaches.is_empty();
+        let breach_of: FnvMap<&str, &Breach> = analysis
+            .breaches
+            .iter()
+            .map(|b| (b.policy.as_str(), b))
+            .collect();
+        let mut causes_of: FnvMap<&str, Vec<&RootCause>> = FnvMap::default();
         for rc in &analysis.root_causes {
-            let Some(&(first, _)) = by_policy.get(rc.policy.as_str()) else {
+            causes_of.entry(rc.target.as_str()).or_default().push(rc);
+        }
+        // Without judgements, the policies that root causes name.
+        let named: std::collections::HashSet<&str> = analysis
+            .root_causes
+            .iter()
+            .map(|rc| rc.policy.as_str())
+            .collect();
+        let mut choices: Vec<(Choice<'_>, Option<Box<RemediationPlan>>)> = Vec::new();
+        let mut best: FnvMap<&str, u32> = FnvMap::default();
+        for target in targets {
+            let breach = breach_of.get(target.policy.as_str()).copied();
+            let allowed = if judged {
+                breach.is_some_and(|b| b.actionable)
+            } else {
+                named.contains(target.policy.as_str())
+            };
+            if !allowed {
+                continue;
+            }
+            let Some(causes) = causes_of.get(target.deployment.as_str()) else {
                 continue;
             };
-            let mut at = first;
-            while at != END {
-                let target = &targets[at as usize];
-                at = next_of[at as usize];
-                let Some(choice) = self.choose(rc, target, knowledge) else {
-                    continue;
-                };
-                match best.entry(target.deployment.as_str()) {
-                    Entry::Vacant(e) => {
-                        e.insert(choices.len() as u32);
-                        choices.push((choice, None));
-                    }
-                    Entry::Occupied(e) => {
-                        let entry = &mut choices[*e.get() as usize];
-                        let (current, current_plan) = entry;
-                        match cmp_choice(&choice, current) {
-                            Ordering::Greater => *entry = (choice, None),
-                            Ordering::Less => {}
-                            Ordering::Equal => {
-                                // A full tie: the smaller plan hash wins.
-                                let current_hash = &current_plan
-                                    .get_or_insert_with(|| Box::new(self.build(current)))
-                                    .plan_hash;
-                                let plan = self.build(&choice);
-                                if plan.plan_hash < *current_hash {
-                                    *entry = (choice, Some(Box::new(plan)));
-                                }
+            let Some(choice) = self.choose_among(causes, target, breach, knowledge) else {
+                continue;
+            };
+            match best.entry(target.deployment.as_str()) {
+                Entry::Vacant(e) => {
+                    e.insert(choices.len() as u32);
+                    choices.push((choice, None));
+                }
+                Entry::Occupied(e) => {
+                    let entry = &mut choices[*e.get() as usize];
+                    let (current, current_plan) = entry;
+                    match cmp_choice(&choice, current) {
+                        Ordering::Greater => *entry = (choice, None),
+                        Ordering::Less => {}
+                        Ordering::Equal => {
+                            // A full tie: the smaller plan hash wins.
+                            let current_hash = &current_plan
+                                .get_or_insert_with(|| Box::new(self.build(current)))
+                                .plan_hash;
+                            let plan = self.build(&choice);
+                            if plan.plan_hash < *current_hash {
+                                *entry = (choice, Some(Box::new(plan)));
                             }
                         }
                     }
                 }
             }
         }
-        // Sorted before the plans are written out, on what the plans' fields will
-        // be. One plan per Deployment: the target alone already makes the order
-        // total.
         let mut order: Vec<(Priority, f64, &str, &str, u32)> = choices
             .iter()
             .enumerate()
@@ -625,38 +683,80 @@ impl Planner {
         target: &PlanTarget,
         knowledge: &KnowledgeBase,
     ) -> Option<RemediationPlan> {
-        self.choose(rc, target, knowledge)
+        self.choose_among(&[rc], target, None, knowledge)
             .map(|choice| self.build(&choice))
     }
 
-    /// The best actions for one root cause on one target, if any is allowed and
-    /// worth its cost.
-    fn choose<'t>(
+    /// The best actions for one target against the root-cause distribution of its
+    /// Deployment, if any is allowed and worth its cost. An action's benefit is
+    /// its expected effect under the distribution, `Σ_k P(k) × prior(k, action) ×
+    /// knowledge factor(k, action)`; its score is benefit minus cost. The plan's
+    /// root cause is the kind that contributes most to the first action's
+    /// benefit, and its confidence that kind's probability.
+    fn choose_among<'t>(
         &self,
-        rc: &RootCause,
+        causes: &[&RootCause],
         target: &'t PlanTarget,
+        breach: Option<&Breach>,
         knowledge: &KnowledgeBase,
     ) -> Option<Choice<'t>> {
-        let confidence = if rc.confidence.is_finite() {
-            rc.confidence.clamp(0.0, 1.0)
-        } else {
-            0.0
+        let p = |rc: &RootCause| {
+            if rc.confidence.is_finite() {
+                rc.confidence.clamp(0.0, 1.0)
+            } else {
+                0.0
+            }
         };
         let envelope = &target.envelope;
-        let mut slots: [Option<Candidate<'t>>; MAX_CANDIDATES] = [None; MAX_CANDIDATES];
-        let mut n = 0;
-        for &(action, prior) in candidate_actions(rc.kind) {
+        let mut candidates: Vec<(Candidate<'t>, RootCauseKind, f64)> = Vec::new();
+        for action in ActionType::ALL {
             if !envelope.allows(action) {
                 continue;
             }
-            let (mut replicas, mut setting) = (None, None);
+            // Expected benefit, and the kind contributing most to it.
+            let mut benefit = 0.0;
+            let mut lead: Option<(f64, RootCauseKind, f64)> = None;
+            for rc in causes {
+                let prior = prior_effectiveness(rc.kind, action);
+                if prior <= 0.0 {
+                    continue;
+                }
+                let part = p(rc) * prior * knowledge.benefit_factor(rc.kind, action);
+                benefit += part;
+                if lead.is_none_or(|(b, k, _)| part > b || (part == b && rc.kind < k)) {
+                    lead = Some((part, rc.kind, p(rc)));
+                }
+            }
+            let Some((_, kind, confidence)) = lead else {
+                continue;
+            };
+            let (mut replicas, mut setting, mut sizing) = (None, None, None);
             match action.patch_kind() {
                 PatchKind::Scale => {
                     let Some(bounds) = envelope.scale.as_ref() else {
                         continue;
                     };
-                    let Some(r) = scale_replicas(action, target.current_replicas, bounds) else {
-                        continue;
+                    let ratio = breach.and_then(Breach::overload_ratio);
+                    let r = match (action, ratio) {
+                        (ActionType::ScaleUp, Some(ratio)) => {
+                            let Some((r, note)) = proportional_replicas(
+                                target.current_replicas,
+                                ratio,
+                                self.config.scale_headroom,
+                                bounds,
+                            ) else {
+                                continue;
+                            };
+                            sizing = Some(note);
+                            r
+                        }
+                        _ => {
+                            let Some(r) = scale_replicas(action, target.current_replicas, bounds)
+                            else {
+                                continue;
+                            };
+                            r
+                        }
                     };
                     replicas = Some(r);
                 }
@@ -671,35 +771,31 @@ impl Planner {
                     setting = Some(s);
                 }
             }
-            let factor = knowledge.benefit_factor(rc.kind, action);
-            let benefit = (confidence * prior * factor).clamp(0.0, 1.0);
             let c = Candidate {
                 action_type: action,
                 replicas,
                 setting,
-                benefit,
+                sizing,
+                benefit: benefit.clamp(0.0, 1.0),
                 cost: action.cost(),
             };
-            if c.score() > self.config.min_score && n < MAX_CANDIDATES {
-                slots[n] = Some(c);
-                n += 1;
+            if c.score() > self.config.min_score {
+                candidates.push((c, kind, confidence));
             }
         }
-        let candidates = &mut slots[..n];
-        // Every action type appears once per kind, so the order is total.
-        candidates.sort_unstable_by(|a, b| match (a, b) {
-            (Some(a), Some(b)) => b
-                .score()
-                .total_cmp(&a.score())
-                .then(a.action_type.cmp(&b.action_type)),
-            _ => Ordering::Equal,
+        // Every action type appears once, so the order is total.
+        candidates.sort_by(|a, b| {
+            b.0.score()
+                .total_cmp(&a.0.score())
+                .then(a.0.action_type.cmp(&b.0.action_type))
         });
 
         // Two actions setting the same value would be one change twice.
         let mut chosen: [Option<Candidate<'t>>; MAX_CANDIDATES] = [None; MAX_CANDIDATES];
         let mut len = 0;
-        for c in candidates.iter().flatten().copied() {
-            if len >= self.config.max_actions {
+        let mut head: Option<(RootCauseKind, f64)> = None;
+        for (c, kind, confidence) in candidates {
+            if len >= self.config.max_actions.min(MAX_CANDIDATES) {
                 break;
             }
             let duplicate = c.setting.is_some_and(|cs| {
@@ -710,17 +806,16 @@ impl Planner {
                 })
             });
             if !duplicate {
+                head.get_or_insert((kind, confidence));
                 chosen[len] = Some(c);
                 len += 1;
             }
         }
-        if len == 0 {
-            return None;
-        }
+        let (kind, confidence) = head?;
         let cost = round4(chosen.iter().flatten().map(|c| c.cost).sum());
         let benefit = round4(chosen.iter().flatten().map(|c| c.benefit).sum());
         Some(Choice {
-            kind: rc.kind,
+            kind,
             target,
             confidence,
             chosen,
@@ -761,7 +856,24 @@ impl Planner {
                 estimated_latency_seconds: self.latency(c.action_type),
             })
             .collect();
-        let expected_impact = expected_impact(kind, target, confidence, &actions, benefit, cost);
+        let mut expected_impact =
+            expected_impact(kind, target, confidence, &actions, benefit, cost);
+        for z in chosen.iter().flatten().filter_map(|c| c.sizing) {
+            expected_impact.push_str(&format!(
+                " Sized as HPA does: ceil({} × {:.2} (level over threshold) × {:.2} (headroom)) = {}",
+                z.current.max(1),
+                z.ratio,
+                1.0 + z.headroom,
+                z.desired
+            ));
+            if i64::from(z.replicas) != z.desired {
+                expected_impact.push_str(&format!(
+                    ", set to {} by the envelope (bounds, maxStep, at least one more)",
+                    z.replicas
+                ));
+            }
+            expected_impact.push_str(" replicas.");
+        }
         let mut plan = RemediationPlan {
             target: target.deployment.clone(),
             policy: target.policy.clone(),
@@ -922,6 +1034,8 @@ mod tests {
             root_causes: causes,
             recommendations: vec![],
             confidence_level: 0.0,
+            breaches: Vec::new(),
+            shared_causes: Vec::new(),
         }
     }
 
@@ -1199,6 +1313,7 @@ mod tests {
         other.severity = Severity::Info;
         let mut c2 = rc(RootCauseKind::LoadSpike, 0.9);
         c2.policy = "err".into();
+        c2.target = "api".into();
         let plans = plan(
             vec![rc(RootCauseKind::LoadSpike, 0.9), c2, {
                 let mut c = rc(RootCauseKind::LoadSpike, 0.9);

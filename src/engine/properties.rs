@@ -172,6 +172,8 @@ fn analysis(root_causes: Vec<RootCause>) -> AnalysisResult {
         root_causes,
         recommendations: vec![],
         confidence_level: 0.0,
+        breaches: Vec::new(),
+        shared_causes: Vec::new(),
     }
 }
 

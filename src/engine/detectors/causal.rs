@@ -60,7 +60,9 @@ impl Detector for CausalDetector {
         // Each driver's series, with its running sums: `prefix[n]` is the sum of
         // its first n values, added in the order `iter().sum()` adds them (from
         // -0.0), so it is exactly that sum.
-        let driver_series: Vec<(&str, Vec<f64>, Vec<f64>)> = drivers
+        // Each driver's series starts at the bin of its first sample: before it,
+        // nothing is known of the driver, so no pair is counted there.
+        let driver_series: Vec<(&str, Vec<f64>, Vec<f64>, usize)> = drivers
             .iter()
             .map(|&(name, s, e)| {
                 let mut sum = vec![0.0; count];
@@ -70,9 +72,12 @@ impl Detector for CausalDetector {
                     sum[b] += smp.value;
                     n[b] += 1;
                 }
-                let first = (0..count)
-                    .find(|&b| n[b] > 0)
-                    .map_or(0.0, |b| sum[b] / f64::from(n[b]));
+                let first_bin = (0..count).find(|&b| n[b] > 0).unwrap_or(0);
+                let first = if n[first_bin] > 0 {
+                    sum[first_bin] / f64::from(n[first_bin])
+                } else {
+                    0.0
+                };
                 let mut prev = first;
                 let series: Vec<f64> = (0..count)
                     .map(|b| {
@@ -89,7 +94,7 @@ impl Detector for CausalDetector {
                     acc += v;
                     prefix.push(acc);
                 }
-                (name, series, prefix)
+                (name, series, prefix, first_bin)
             })
             .collect();
 
@@ -102,24 +107,29 @@ impl Detector for CausalDetector {
             }
             // The counts are whole numbers below 2⁵³, so their sums are exact in any
             // order: the sum of y[lag..] is the total minus the first lag counts.
-            let total_y: f64 = y.iter().sum();
-            let mut head_y = vec![0.0; config.causal_max_lag_bins.min(count) + 1];
-            for lag in 1..head_y.len() {
-                head_y[lag] = head_y[lag - 1] + y[lag - 1];
+            let mut prefix_y = Vec::with_capacity(count + 1);
+            let mut acc = 0.0;
+            prefix_y.push(acc);
+            for &c in &y {
+                acc += c;
+                prefix_y.push(acc);
             }
             // (r, lag, driver), strongest first; ties go to the smaller lag, then name.
             let mut best: Option<(f64, usize, &str)> = None;
-            for (driver, x, prefix_x) in &driver_series {
+            for (driver, x, prefix_x, from) in &driver_series {
                 if *driver == target_policy {
                     continue;
                 }
+                let from = *from;
                 for lag in 1..=config.causal_max_lag_bins {
-                    if count < lag.saturating_add(min_bins) {
+                    if count < from.saturating_add(lag).saturating_add(min_bins) {
                         break;
                     }
                     let n = count - lag;
-                    let sum_y = total_y - head_y[lag];
-                    let Some(r) = pearson_with_sums(&x[..n], &y[lag..], prefix_x[n], sum_y) else {
+                    let sum_x = prefix_x[n] - prefix_x[from];
+                    let sum_y = prefix_y[count] - prefix_y[from + lag];
+                    let Some(r) = pearson_with_sums(&x[from..n], &y[from + lag..], sum_x, sum_y)
+                    else {
                         continue;
                     };
                     if best.is_none_or(|(b, _, _)| r > b + 1e-12) {

@@ -5,8 +5,8 @@ use super::{Detection, Detector, count_confidence, secs, span};
 use crate::engine::analyze::{AnalysisContext, AnalyzerConfig};
 use crate::engine::model::{PatternType, RootCauseKind};
 
-/// Two tests per policy; the one with the higher confidence is reported (at most
-/// one pattern per policy):
+/// Three tests per policy; the one with the higher confidence is reported (at
+/// most one pattern per policy):
 /// - density: the densest `frequency_window_ms` window (first to last, inclusive)
 ///   holds more than `frequency_max_violations` violations. Confidence
 ///   `c / (c + max)` for `c` violations in it; its violations are the evidence.
@@ -16,6 +16,12 @@ use crate::engine::model::{PatternType, RootCauseKind};
 ///   analysis window. The baseline needs at least one violation: without one there
 ///   is no rate to compare with (a first burst is the burst detector's business).
 ///   Confidence `ratio / (ratio + factor)`; the recent violations are the evidence.
+/// - sustained: the latest run of violations (no gap longer than two and a half
+///   evaluation intervals, the median gap of the policy's samples) lasts at
+///   least `frequency_window_ms` and reaches `now` (within that gap): a breach at
+///   every evaluation, however slow the evaluations. Needs the samples (without
+///   them the interval is unknown). Confidence `d / (d + window)` for a run of
+///   `d` ms.
 ///
 /// O(n) per policy with two pointers.
 #[derive(Clone, Copy, Debug, Default)]
@@ -92,10 +98,60 @@ impl Detector for FrequencyDetector {
                     }
                 }
             }
+            if let Some((start, d)) = sustained_run(ctx, policy, members)
+                && w > 0
+                && d >= w
+            {
+                let confidence = d as f64 / (d + w) as f64;
+                if candidate.as_ref().is_none_or(|c| confidence > c.confidence) {
+                    candidate = Some(Detection {
+                        pattern_type: PatternType::Frequency,
+                        confidence,
+                        hypothesis: format!(
+                            "Policy {policy} has violated at every evaluation for {:.0} s: a sustained overload.",
+                            secs(d)
+                        ),
+                        subject: policy.to_string(),
+                        evidence: members[start..].to_vec(),
+                    });
+                }
+            }
             out.extend(candidate);
         }
         out
     }
+}
+
+/// The latest run of a policy's violations: its first position in `members` and
+/// its length in ms, when it reaches `now` (within two and a half median gaps).
+fn sustained_run(
+    ctx: &AnalysisContext<'_>,
+    policy: &str,
+    members: &[u32],
+) -> Option<(usize, i128)> {
+    if members.len() < 3 {
+        return None;
+    }
+    let mut gaps: Vec<i128> = ctx
+        .samples_of(policy)
+        .windows(2)
+        .map(|w| span(w[0].at_ms, w[1].at_ms))
+        .filter(|g| *g > 0)
+        .collect();
+    if gaps.is_empty() {
+        return None;
+    }
+    gaps.sort_unstable();
+    let max_gap = gaps[gaps.len() / 2] * 5 / 2;
+    let last = members.len() - 1;
+    if span(ctx.at(members[last]), ctx.now) > max_gap {
+        return None;
+    }
+    let mut start = last;
+    while start > 0 && span(ctx.at(members[start - 1]), ctx.at(members[start])) <= max_gap {
+        start -= 1;
+    }
+    Some((start, span(ctx.at(members[start]), ctx.at(members[last]))))
 }
 
 #[cfg(test)]

@@ -1,18 +1,18 @@
-//! Spatial clustering: many violations from the same component, metric or policy,
-//! suggesting one faulty component.
+//! Spatial agreement: independent signals (at least two distinct policies) of one
+//! component or Deployment breaching together, suggesting a fault in it. One
+//! policy's own violations, however many, are one signal counted many times, and
+//! a metric shared across Deployments is no component: neither is reported.
 
 use super::{Detection, Detector, count_confidence};
 use crate::engine::analyze::{AnalysisContext, AnalyzerConfig, Groups};
-use crate::engine::fnv::FnvMap;
 use crate::engine::model::{PatternType, RootCauseKind};
 
-/// Reports every component, metric and policy with at least
-/// `spatial_min_violations` violations, in that order of preference: a group whose
-/// violations are exactly those of a group already reported (a component with one
-/// policy and one metric, say) is not reported again. Subjects are
-/// `component:<name>`, `metric:<name>` or `policy:<name>`. Confidence `n / (n + k)`.
-/// Only groups that can be among the `max_patterns_per_type` the analyzer keeps
-/// (the largest, with their ties) are returned. O(n).
+/// Reports every component, then every Deployment not already reported with the
+/// same violations, where at least two distinct policies each have at least
+/// `min(spatial_min_violations, 2)` violations and all of them together at least
+/// `spatial_min_violations`. Confidence: the noisy-or over the agreeing policies
+/// of `n_p / (n_p + k)`, so two policies agreeing weigh more than either alone.
+/// Subjects are `component:<name>` or `target:<name>`. O(n).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SpatialDetector;
 
@@ -27,58 +27,50 @@ impl Detector for SpatialDetector {
 
     fn detect(&self, ctx: &AnalysisContext<'_>, config: &AnalyzerConfig) -> Vec<Detection> {
         let k = config.spatial_min_violations.max(1);
-        // (label, name, members) of every group reported, before its text is written.
-        let mut found: Vec<(&str, &str, &[u32])> = Vec::new();
-        // A cheap key of each reported member list -> indices into `found`, to skip
-        // identical sets (compared in full when the keys match).
-        let mut reported: FnvMap<(usize, u32, u32, u64), Vec<usize>> = FnvMap::default();
-        let groupings: [(&str, &Groups<'_>); 3] = [
-            ("component", &ctx.components),
-            ("metric", &ctx.metrics),
-            ("policy", &ctx.policies),
-        ];
+        let per_policy_min = k.min(2);
+        let mut out: Vec<Detection> = Vec::new();
+        let groupings: [(&str, &Groups<'_>); 2] =
+            [("component", &ctx.components), ("target", &ctx.targets)];
         for (label, groups) in groupings {
             for (_, name, members) in groups.by_name() {
                 if members.len() < k {
                     continue;
                 }
-                let sum = members
-                    .iter()
-                    .fold(0u64, |acc, &m| acc.wrapping_add(u64::from(m)));
-                let key = (members.len(), members[0], members[members.len() - 1], sum);
-                let same = reported.entry(key).or_default();
-                if same.iter().any(|&o| found[o].2 == members) {
+                if out.iter().any(|d| d.evidence == members) {
                     continue;
                 }
-                same.push(found.len());
-                found.push((label, name, members));
+                let mut counts: std::collections::BTreeMap<u32, usize> = Default::default();
+                for &m in members {
+                    *counts.entry(ctx.policy_of[m as usize]).or_default() += 1;
+                }
+                let agreeing: Vec<(u32, usize)> = counts
+                    .into_iter()
+                    .filter(|(_, n)| *n >= per_policy_min)
+                    .collect();
+                if agreeing.len() < 2 {
+                    continue;
+                }
+                let miss: f64 = agreeing
+                    .iter()
+                    .map(|(_, n)| 1.0 - count_confidence(*n, k))
+                    .product();
+                let names: Vec<&str> = agreeing
+                    .iter()
+                    .map(|(p, _)| ctx.policies.names[*p as usize])
+                    .collect();
+                let n = members.len();
+                out.push(Detection {
+                    pattern_type: PatternType::Spatial,
+                    confidence: 1.0 - miss,
+                    hypothesis: format!(
+                        "{} independent signals of {label} {name} breach together ({}; {n} violations): a fault in that component.",
+                        names.len(),
+                        names.join(", ")
+                    ),
+                    subject: format!("{label}:{name}"),
+                    evidence: members.to_vec(),
+                });
             }
-        }
-        // The analyzer keeps the `max_patterns_per_type` most confident groups:
-        // a group less confident than that many others cannot be kept, so only
-        // the others (with their ties) are written out.
-        let cap = config.max_patterns_per_type;
-        if found.len() > cap {
-            if cap == 0 {
-                return Vec::new();
-            }
-            let conf = |m: &[u32]| count_confidence(m.len(), k);
-            let mut all: Vec<f64> = found.iter().map(|(_, _, m)| conf(m)).collect();
-            let lowest_kept = *all.select_nth_unstable_by(cap - 1, |a, b| b.total_cmp(a)).1;
-            found.retain(|(_, _, m)| conf(m) >= lowest_kept);
-        }
-        let mut out: Vec<Detection> = Vec::with_capacity(found.len());
-        for (label, name, members) in found {
-            let n = members.len();
-            out.push(Detection {
-                pattern_type: PatternType::Spatial,
-                confidence: count_confidence(n, k),
-                hypothesis: format!(
-                    "{n} violations come from {label} {name}: a fault concentrated in one component."
-                ),
-                subject: format!("{label}:{name}"),
-                evidence: members.to_vec(),
-            });
         }
         out
     }
@@ -97,46 +89,50 @@ mod tests {
     }
 
     #[test]
-    fn identical_groupings_are_reported_once_as_the_component() {
-        // One policy, one metric, one component: three identical sets.
-        let vs = [
-            v("a", "p", "d", 0),
-            v("b", "p", "d", 1),
-            v("c", "p", "d", 2),
-        ];
-        let ds = detect(&vs);
-        assert_eq!(ds.len(), 1);
-        assert_eq!(ds[0].subject, "component:d-c");
-        // 3 / (3 + 3)
-        assert_eq!(ds[0].confidence, 0.5);
+    fn one_policy_is_one_signal_however_many_violations() {
+        let vs: Vec<Violation> = (0..20)
+            .map(|i| v(&format!("a{i}"), "p", "d", i * 1000))
+            .collect();
+        assert!(detect(&vs).is_empty());
     }
 
     #[test]
-    fn distinct_groupings_are_all_reported() {
-        // Component d-c has 4 violations from policies p (3) and q (1).
+    fn two_policies_of_one_component_agree() {
+        let vs = [
+            v("a", "p", "d", 0),
+            v("b", "p", "d", 1),
+            v("c", "q", "d", 2),
+            v("e", "q", "d", 3),
+        ];
+        let ds = detect(&vs);
+        // The component and the target hold the same violations: reported once.
+        assert_eq!(ds.len(), 1);
+        assert_eq!(ds[0].subject, "component:d-c");
+        // 1 - (1 - 2/5)^2
+        assert!((ds[0].confidence - 0.64).abs() < 1e-12);
+        assert!(ds[0].hypothesis.contains("p, q"));
+    }
+
+    #[test]
+    fn a_policy_with_one_violation_does_not_agree() {
         let vs = [
             v("a", "p", "d", 0),
             v("b", "p", "d", 1),
             v("c", "p", "d", 2),
             v("e", "q", "d", 3),
         ];
-        let subjects: Vec<String> = detect(&vs).into_iter().map(|d| d.subject).collect();
-        assert_eq!(subjects, vec!["component:d-c", "metric:p-m",]);
-        // policy:p has the same set as metric:p-m, so it is not repeated.
+        assert!(detect(&vs).is_empty());
     }
 
     #[test]
-    fn two_violations_are_not_a_cluster() {
-        assert!(detect(&[v("a", "p", "d", 0), v("b", "p", "d", 1)]).is_empty());
-    }
-
-    #[test]
-    fn spread_over_components_is_not_a_cluster() {
-        let vs = [
-            v("a", "p1", "d1", 0),
-            v("b", "p2", "d2", 1),
-            v("c", "p3", "d3", 2),
-        ];
+    fn a_metric_shared_across_deployments_is_no_component() {
+        // Three Deployments whose policies share a metric name.
+        let mut vs = Vec::new();
+        for (i, t) in ["d1", "d2", "d3"].iter().enumerate() {
+            let mut x = v(&format!("a{i}"), &format!("p{i}"), t, 0);
+            x.metric = "shared".into();
+            vs.push(x);
+        }
         assert!(detect(&vs).is_empty());
     }
 }

@@ -1,74 +1,24 @@
 //! Trends: a sustained, statistically significant movement of a policy's metric
-//! toward violation, suggesting gradual degradation such as a leak.
+//! toward violation, suggesting gradual degradation such as a leak. The trend is
+//! read on the segment since the last reset (a restart shows as a sharp drop), with
+//! a robust slope, so a sawtooth leak is a leak.
 
 use super::{Detection, Detector};
 use crate::engine::analyze::{AnalysisContext, AnalyzerConfig};
 use crate::engine::model::{MetricSample, PatternType, RootCauseKind};
 
-/// Fits a least-squares line to each policy's samples (time in seconds) and
-/// reports it when there are at least `trend_min_samples` samples, the slope's
-/// t-statistic in the bad direction is at least `trend_min_t` and R² is at least
-/// `trend_min_r2`. The bad direction is rising when most of the policy's
-/// violations are above their threshold (or there are none), falling when most are
-/// below. Confidence is R². O(samples).
+/// For each policy's samples: the segment since the last reset (a step in the
+/// good direction larger than 40% of the window's range and six times the median
+/// step), the Theil-Sen slope of that segment (the median of pairwise slopes,
+/// robust to outliers), its Mann-Kendall statistic as a z-score, and the R² of
+/// the Theil-Sen line. Reported when the segment has at least `trend_min_samples`
+/// samples, the Mann-Kendall z in the bad direction is at least `trend_min_t` and
+/// R² is at least `trend_min_r2`, so a step (a load jump) is not read as a trend.
+/// The bad direction is rising when most of the policy's violations are above
+/// their threshold (or there are none), falling when most are below. Confidence
+/// is R². O(s²) in the segment's samples, capped at the last 240.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TrendDetector;
-
-/// A least-squares fit of y on x.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct LineFit {
-    pub n: usize,
-    /// Units of y per second.
-    pub slope: f64,
-    pub r2: f64,
-    /// slope / standard error of the slope; infinite for a perfect fit.
-    pub t: f64,
-}
-
-/// Fits y = a + b·x with x the sample time in seconds since the first sample.
-/// `None` when there are fewer than 3 samples, all times or all values are equal,
-/// or the numbers overflow.
-pub fn fit_line(samples: &[&MetricSample]) -> Option<LineFit> {
-    let n = samples.len();
-    if n < 3 {
-        return None;
-    }
-    let t0 = samples[0].at_ms;
-    // The difference as i64 when it fits (always, for real clocks): converting an
-    // i128 to f64 is a library call, and the same integer gives the same f64.
-    let x = |s: &MetricSample| match s.at_ms.checked_sub(t0) {
-        Some(d) => d as f64 / 1000.0,
-        None => (i128::from(s.at_ms) - i128::from(t0)) as f64 / 1000.0,
-    };
-    let nf = n as f64;
-    let mx = samples.iter().map(|s| x(s)).sum::<f64>() / nf;
-    let my = samples.iter().map(|s| s.value).sum::<f64>() / nf;
-    let (mut sxx, mut sxy, mut syy) = (0.0, 0.0, 0.0);
-    for s in samples {
-        let (dx, dy) = (x(s) - mx, s.value - my);
-        sxx += dx * dx;
-        sxy += dx * dy;
-        syy += dy * dy;
-    }
-    if !(sxx > 0.0 && syy > 0.0 && sxx.is_finite() && syy.is_finite() && sxy.is_finite()) {
-        return None;
-    }
-    let slope = sxy / sxx;
-    let ssr = slope * sxy;
-    let sse = (syy - ssr).max(0.0);
-    let r2 = (ssr / syy).clamp(0.0, 1.0);
-    let se = (sse / (nf - 2.0) / sxx).sqrt();
-    let t = if se > 0.0 {
-        slope / se
-    } else if slope > 0.0 {
-        f64::INFINITY
-    } else if slope < 0.0 {
-        f64::NEG_INFINITY
-    } else {
-        0.0
-    };
-    (slope.is_finite() && r2.is_finite() && !t.is_nan()).then_some(LineFit { n, slope, r2, t })
-}
 
 impl Detector for TrendDetector {
     fn pattern_type(&self) -> PatternType {
@@ -83,12 +33,6 @@ impl Detector for TrendDetector {
         let mut out = Vec::new();
         for &(policy, start, end) in &ctx.sample_groups {
             let samples = &ctx.samples[start..end];
-            if samples.len() < config.trend_min_samples {
-                continue;
-            }
-            let Some(fit) = fit_line(samples) else {
-                continue;
-            };
             let evidence: &[u32] = ctx
                 .policies
                 .id(policy)
@@ -102,19 +46,33 @@ impl Detector for TrendDetector {
                 }
             }
             let rising_is_bad = above >= below;
-            let t_bad = if rising_is_bad { fit.t } else { -fit.t };
-            if !(t_bad >= config.trend_min_t && fit.r2 >= config.trend_min_r2) {
+            let sign = if rising_is_bad { 1.0 } else { -1.0 };
+            let seg_start = last_reset(samples, sign);
+            let segment = &samples[seg_start.max(samples.len().saturating_sub(240))..];
+            if segment.len() < config.trend_min_samples.max(3) {
                 continue;
             }
+            let Some(fit) = robust_fit(segment) else {
+                continue;
+            };
+            let z_bad = sign * fit.z;
+            if !(z_bad >= config.trend_min_t && fit.r2 >= config.trend_min_r2) {
+                continue;
+            }
+            let resets = if seg_start > 0 {
+                " since the last reset"
+            } else {
+                ""
+            };
             out.push(Detection {
                 pattern_type: PatternType::Trend,
                 confidence: fit.r2,
                 hypothesis: format!(
-                    "The metric of policy {policy} is {} by {:.3} per minute over {} samples (t = {:.1}, R² = {:.2}): a gradual degradation toward its threshold.",
+                    "The metric of policy {policy} is {} by {:.3} per minute over {} samples{resets} (Theil-Sen slope, Mann-Kendall z = {:.1}, R² = {:.2}): a gradual degradation toward its threshold.",
                     if rising_is_bad { "rising" } else { "falling" },
                     (fit.slope * 60.0).abs(),
                     fit.n,
-                    t_bad,
+                    z_bad,
                     fit.r2
                 ),
                 subject: policy.to_string(),
@@ -123,6 +81,123 @@ impl Detector for TrendDetector {
         }
         out
     }
+}
+
+/// A robust line: Theil-Sen slope and the Mann-Kendall trend statistic.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RobustFit {
+    pub n: usize,
+    /// Units of y per second: the median of the pairwise slopes.
+    pub slope: f64,
+    /// Mann-Kendall S as a z-score (continuity-corrected, no tie correction):
+    /// positive for a rising series.
+    pub z: f64,
+    /// R² of the Theil-Sen line (intercept: the median of `y - slope·x`).
+    pub r2: f64,
+}
+
+/// Theil-Sen and Mann-Kendall over the samples (time in seconds). `None` with
+/// fewer than 3 samples, all values equal, or non-finite numbers.
+pub fn robust_fit(samples: &[&MetricSample]) -> Option<RobustFit> {
+    let n = samples.len();
+    if n < 3 {
+        return None;
+    }
+    let t0 = samples[0].at_ms;
+    let x: Vec<f64> = samples
+        .iter()
+        .map(|s| (i128::from(s.at_ms) - i128::from(t0)) as f64 / 1000.0)
+        .collect();
+    let y: Vec<f64> = samples.iter().map(|s| s.value).collect();
+    let mut slopes = Vec::with_capacity(n * (n - 1) / 2);
+    let mut s_stat: i64 = 0;
+    for i in 0..n {
+        for j in i + 1..n {
+            let dy = y[j] - y[i];
+            s_stat += if dy > 0.0 {
+                1
+            } else if dy < 0.0 {
+                -1
+            } else {
+                0
+            };
+            let dx = x[j] - x[i];
+            if dx > 0.0 {
+                slopes.push(dy / dx);
+            }
+        }
+    }
+    if slopes.is_empty() {
+        return None;
+    }
+    slopes.sort_by(f64::total_cmp);
+    let slope = median_sorted(&slopes);
+    let mut icpt: Vec<f64> = x.iter().zip(&y).map(|(x, y)| y - slope * x).collect();
+    icpt.sort_by(f64::total_cmp);
+    let b = median_sorted(&icpt);
+    let my = y.iter().sum::<f64>() / n as f64;
+    let sst: f64 = y.iter().map(|v| (v - my) * (v - my)).sum();
+    let sse: f64 = x
+        .iter()
+        .zip(&y)
+        .map(|(x, y)| {
+            let r = y - (b + slope * x);
+            r * r
+        })
+        .sum();
+    if !(sst > 0.0 && sst.is_finite() && sse.is_finite() && slope.is_finite()) {
+        return None;
+    }
+    let nf = n as f64;
+    let var = nf * (nf - 1.0) * (2.0 * nf + 5.0) / 18.0;
+    let z = match s_stat {
+        0 => 0.0,
+        s if s > 0 => (s as f64 - 1.0) / var.sqrt(),
+        s => (s as f64 + 1.0) / var.sqrt(),
+    };
+    Some(RobustFit {
+        n,
+        slope,
+        z,
+        r2: (1.0 - sse / sst).clamp(0.0, 1.0),
+    })
+}
+
+fn median_sorted(xs: &[f64]) -> f64 {
+    let n = xs.len();
+    if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    }
+}
+
+/// Index of the first sample after the last reset: a step against the bad
+/// direction (`sign` 1 for rising-is-bad) larger than 40% of the range and six
+/// times the median absolute step. 0 when there is none.
+fn last_reset(samples: &[&MetricSample], sign: f64) -> usize {
+    if samples.len() < 3 {
+        return 0;
+    }
+    let (lo, hi) = samples
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), s| {
+            (lo.min(s.value), hi.max(s.value))
+        });
+    let mut steps: Vec<f64> = samples
+        .windows(2)
+        .map(|w| (w[1].value - w[0].value).abs())
+        .collect();
+    steps.sort_by(f64::total_cmp);
+    let typical = median_sorted(&steps);
+    let min_drop = (0.4 * (hi - lo)).max(6.0 * typical);
+    if !(min_drop > 0.0 && min_drop.is_finite()) {
+        return 0;
+    }
+    (1..samples.len())
+        .rev()
+        .find(|&i| sign * (samples[i].value - samples[i - 1].value) <= -min_drop)
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -145,28 +220,66 @@ mod tests {
     }
 
     #[test]
-    fn hand_computed_noisy_rise() {
-        // x = 0..5 s, y = 0,2,2,4,4,6: mean x 2.5, mean y 3, Sxx = 17.5, Sxy = 19,
-        // Syy = 22. slope = 19/17.5 = 1.0857; R² = 19²/(17.5·22) = 361/385 = 0.93766;
-        // SSE = 22 - 361/17.5 = 1.3714; se = sqrt(1.3714/4/17.5) = 0.13997; t = 7.757.
-        let ss = series(&[0.0, 2.0, 2.0, 4.0, 4.0, 6.0]);
+    fn hand_computed_theil_sen_and_mann_kendall() {
+        // y = 0,2,2,4,4,6,6,8 at 1 s: of the 28 pairs, 3 are equal and 25 rise:
+        // S = 25; var = 8·7·21/18 = 65.33; z = (25 - 1)/8.083 = 2.969. The median
+        // of the 28 pairwise slopes is 1.
+        let ss = series(&[0.0, 2.0, 2.0, 4.0, 4.0, 6.0, 6.0, 8.0]);
         let refs: Vec<&MetricSample> = ss.iter().collect();
-        let fit = fit_line(&refs).unwrap();
-        assert!((fit.slope - 19.0 / 17.5).abs() < 1e-12);
-        assert!((fit.r2 - 361.0 / 385.0).abs() < 1e-12);
-        assert!((fit.t - 7.757).abs() < 1e-3);
-        let ds = detect(&[], &ss);
+        let fit = robust_fit(&refs).unwrap();
+        assert!((fit.slope - 1.0).abs() < 1e-12, "{fit:?}");
+        assert!((fit.z - 24.0 / (8.0f64 * 7.0 * 21.0 / 18.0).sqrt()).abs() < 1e-9);
+        // Below the default z of 3: no trend from 8 such samples.
+        assert!(detect(&[], &ss).is_empty());
+    }
+
+    #[test]
+    fn a_steady_rise_is_a_trend() {
+        let ys: Vec<f64> = (0..20)
+            .map(|i| i as f64 + if i % 2 == 0 { 0.3 } else { -0.3 })
+            .collect();
+        let ds = detect(&[], &series(&ys));
         assert_eq!(ds.len(), 1);
-        assert!((ds[0].confidence - 361.0 / 385.0).abs() < 1e-12);
+        assert!(ds[0].confidence > 0.95);
         assert_eq!(ds[0].subject, "p");
-        assert!(ds[0].evidence.is_empty());
-        assert!(ds[0].hypothesis.contains("rising by 65.143 per minute"));
+        assert!(
+            ds[0].hypothesis.contains("rising by 60.000 per minute"),
+            "{}",
+            ds[0].hypothesis
+        );
+    }
+
+    #[test]
+    fn a_sawtooth_leak_is_a_trend_since_its_last_reset() {
+        // Two restarts (sharp drops), then a climb: over the whole window a line
+        // fits badly; the segment since the last reset is a clean rise.
+        let mut ys = Vec::new();
+        for cycle in 0..3 {
+            for i in 0..15 {
+                let noise = if (i + cycle) % 3 == 0 { 0.01 } else { -0.01 };
+                ys.push(0.4 + 0.035 * i as f64 + noise);
+            }
+        }
+        let ds = detect(&[], &series(&ys));
+        assert_eq!(ds.len(), 1, "{ds:?}");
+        assert!(ds[0].hypothesis.contains("since the last reset"));
+    }
+
+    #[test]
+    fn a_step_is_not_a_trend() {
+        let mut ys: Vec<f64> = (0..40)
+            .map(|i| 0.3 + if i % 2 == 0 { 0.01 } else { -0.01 })
+            .collect();
+        ys.extend((0..8).map(|i| 0.8 + if i % 2 == 0 { 0.01 } else { -0.01 }));
+        assert!(detect(&[], &series(&ys)).is_empty());
     }
 
     #[test]
     fn flat_noisy_series_is_no_trend() {
-        // y = 5,6,5,6,5,6: Sxy = 1.5, R² = 1.5²/(17.5·1.5) = 0.0857 < 0.5.
-        assert!(detect(&[], &series(&[5.0, 6.0, 5.0, 6.0, 5.0, 6.0])).is_empty());
+        let ys: Vec<f64> = (0..30)
+            .map(|i| if i % 2 == 0 { 5.0 } else { 6.0 })
+            .collect();
+        assert!(detect(&[], &series(&ys)).is_empty());
     }
 
     #[test]
@@ -176,7 +289,9 @@ mod tests {
 
     #[test]
     fn falling_is_bad_only_when_violations_are_below_threshold() {
-        let ss = series(&[6.0, 4.0, 4.0, 2.0, 2.0, 0.0]);
+        let fall: Vec<f64> = (0..12).map(|i| 12.0 - i as f64).collect();
+        let rise: Vec<f64> = (0..12).map(|i| i as f64).collect();
+        let ss = series(&fall);
         // No violations: rising is bad, so a fall is not reported.
         assert!(detect(&[], &ss).is_empty());
         let mut low = v("x", "p", "d", 5_000);
@@ -189,19 +304,14 @@ mod tests {
         // A rise while violations are below threshold is not bad.
         let mut low2 = v("x", "p", "d", 5_000);
         low2.value = 0.0;
-        assert!(detect(&[low2], &series(&[0.0, 2.0, 2.0, 4.0, 4.0, 6.0])).is_empty());
+        assert!(detect(&[low2], &series(&rise)).is_empty());
     }
 
     #[test]
-    fn perfect_line_has_infinite_t_and_confidence_one() {
-        let ds = detect(&[], &series(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]));
+    fn perfect_line_has_confidence_one() {
+        let ys: Vec<f64> = (0..12).map(|i| i as f64).collect();
+        let ds = detect(&[], &series(&ys));
         assert_eq!(ds.len(), 1);
         assert_eq!(ds[0].confidence, 1.0);
-    }
-
-    #[test]
-    fn weak_t_is_no_trend() {
-        // Rising but noisy: y = 0,3,0,3,1,4 → R² ≈ 0.25, t ≈ 1.2 (below 3).
-        assert!(detect(&[], &series(&[0.0, 3.0, 0.0, 3.0, 1.0, 4.0])).is_empty());
     }
 }
