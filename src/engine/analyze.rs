@@ -42,7 +42,9 @@ pub struct AnalyzerConfig {
     /// At most this many recommendations. Default 5.
     pub max_recommendations: usize,
 
-    /// Temporal burst: at least this many violations of one Deployment ... Default 3.
+    /// Temporal burst: at least this many violations of one Deployment ... Default
+    /// 2 (two consecutive breaking evaluations; whether they are worth a plan is
+    /// the judgement's business).
     pub burst_min_violations: usize,
     /// ... within this many ms (first to last, inclusive). Default 60 s.
     pub burst_window_ms: i64,
@@ -109,7 +111,7 @@ impl Default for AnalyzerConfig {
             max_evidence: 100,
             max_patterns_per_type: 20,
             max_recommendations: 5,
-            burst_min_violations: 3,
+            burst_min_violations: 2,
             burst_window_ms: 60_000,
             trend_min_samples: 6,
             trend_min_t: 3.0,
@@ -1013,6 +1015,7 @@ pub(crate) mod tests {
             v("4", "lat", "web", 31_000),
         ];
         let cfg = AnalyzerConfig {
+            burst_min_violations: 3,
             spatial_min_violations: 100,
             frequency_spike_min_violations: 100,
             ..AnalyzerConfig::default()
@@ -1107,6 +1110,7 @@ pub(crate) mod tests {
         ];
         vs[0].severity = Severity::Critical;
         let cfg = AnalyzerConfig {
+            burst_min_violations: 3,
             spatial_min_violations: 100,
             frequency_spike_min_violations: 100,
             periodic_min_cycles: 100,

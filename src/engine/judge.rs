@@ -8,13 +8,25 @@
 //! - **current**: the latest evaluation breaks the threshold and is at most one
 //!   interval (plus half an interval of jitter) old;
 //! - **persistent**: the breach has held for at least `min_run` consecutive
-//!   evaluations (the user's `for` is the first gate: the monitor records no
-//!   violation before it);
-//! - **stands out**: the recent level (median of the current run) lies at least
-//!   `min_excess_z` robust standard deviations (1.4826 × MAD) beyond the median of
-//!   the evaluations before the run, and a run this long is unlikely under the
-//!   policy's own duty cycle above the threshold (`duty^run <= max_noise_p`).
-//!   A policy that flaps around its threshold fails both.
+//!   evaluations and a run this long is unlikely under the policy's own duty cycle
+//!   above the threshold (`duty^run <= max_noise_p`). The user's `for` is the
+//!   first gate: the monitor records no violation before it;
+//! - **stands out**, one of:
+//!   - *new*: the run's median is at least `min_excess_z` spreads beyond the
+//!     median of the earlier evaluations, the spread being the largest of the
+//!     robust standard deviation (1.4826 × MAD) and what the baseline's 95th and
+//!     99th percentiles show (so a metric whose normal has spikes is judged
+//!     against its spikes);
+//!   - *clear*: the run's median is at least `min_margin_z` typical deviations
+//!     (MAD) beyond the threshold and has held `min_run_clear` evaluations (a
+//!     recurring overload is usual, yet no noise);
+//!   - *sustained*: held `sustained_ms` and far beyond what the duty cycle makes
+//!     likely;
+//!   - *trending*: at the end of a significant trend of the metric (see
+//!     [`with_trends`]): a leak climbs with its baseline.
+//!
+//! With fewer than `min_baseline` earlier evaluations, persistence alone decides
+//! (`min_run_without_baseline`). Flapping at the threshold fails every test.
 //!
 //! Shared causes: when at least `shared_min_targets` Deployments whose policies
 //! share a metric name start breaching at the same evaluation instant, the event is
@@ -41,11 +53,17 @@ pub struct JudgeConfig {
     /// Without a baseline, a breach must have held this many evaluations. Default 3.
     pub min_run_without_baseline: usize,
     /// The recent level's distance from the baseline, in robust standard
-    /// deviations, at least this. Default 3.
+    /// deviations, at least this. Default 5.
     pub min_excess_z: f64,
     /// A run this long must be at most this likely from the baseline's duty cycle
     /// above the threshold. Default 0.01.
     pub max_noise_p: f64,
+    /// A breach that is usual for the policy (a recurring overload) stands out
+    /// when its level is at least this many typical deviations (1.4826 × MAD of
+    /// the baseline) beyond the threshold ... Default 3.
+    pub min_margin_z: f64,
+    /// ... and it has held at least this many evaluations. Default 3.
+    pub min_run_clear: usize,
     /// Interval assumed when neither the policy nor its samples give one, ms.
     /// Default 60 s.
     pub default_interval_ms: Millis,
@@ -64,7 +82,9 @@ impl Default for JudgeConfig {
             min_run: 2,
             min_baseline: 10,
             min_run_without_baseline: 3,
-            min_excess_z: 3.0,
+            min_excess_z: 5.0,
+            min_margin_z: 3.0,
+            min_run_clear: 3,
             max_noise_p: 0.01,
             default_interval_ms: 60_000,
             shared_min_targets: 3,
@@ -291,12 +311,31 @@ pub fn judge(
             let m = median(&mut vals);
             let mut dev: Vec<f64> = vals.iter().map(|v| (v - m).abs()).collect();
             let mad = 1.4826 * median(&mut dev);
+            // The spread in the bad direction as the baseline's upper quantiles
+            // show it (`vals` is sorted by `median`): a metric whose normal has
+            // spikes is judged against its spikes, not only its typical wobble.
+            let tail = |q: f64, zq: f64| {
+                let i = ((vals.len() - 1) as f64 * q).round() as usize;
+                let v = if sign > 0.0 {
+                    vals[i]
+                } else {
+                    vals[vals.len() - 1 - i]
+                };
+                (sign * (v - m)).max(0.0) / zq
+            };
+            let spread = mad.max(tail(0.95, 1.645)).max(tail(0.99, 2.326));
             // A flat baseline has no spread: a floor of 5% of its distance to the
             // threshold (and a tiny absolute one) keeps the distance finite.
-            let scale = mad
+            let scale = spread
                 .max(0.05 * (threshold - m).abs())
                 .max(1e-9 * threshold.abs().max(1.0));
             let z = sign * (level - m) / scale;
+            // How clearly the run is beyond the threshold, in the baseline's
+            // typical wobble (MAD): flapping at the threshold is within it.
+            let wobble = mad
+                .max(0.05 * (threshold - m).abs())
+                .max(1e-9 * threshold.abs().max(1.0));
+            let margin = sign * (level - threshold) / wobble;
             let d = base.iter().filter(|e| e.bad).count() as f64 / base.len() as f64;
             let p_noise = d.max(1.0 / (base.len() as f64 + 1.0)).powi(run as i32);
             baseline = Some(m);
@@ -305,9 +344,12 @@ pub fn judge(
             let persistent = run >= config.min_run && p_noise <= config.max_noise_p;
             let held_ms = interval.saturating_mul(run as Millis);
             let sustained = held_ms >= config.sustained_ms && p_noise <= config.max_noise_p.powi(2);
-            stands_out = persistent && (z >= config.min_excess_z || sustained);
+            let clear = run >= config.min_run_clear
+                && margin >= config.min_margin_z
+                && p_noise <= config.max_noise_p;
+            stands_out = persistent && (z >= config.min_excess_z || clear || sustained);
             why = format!(
-                "held {run} evaluation(s) at {level:.4} against a baseline of {m:.4} (z = {z:.1}, {:.0}% of earlier evaluations over the threshold)",
+                "held {run} evaluation(s) at {level:.4} against a baseline of {m:.4} (z = {z:.1}; {margin:.1} typical deviations beyond the threshold; {:.0}% of earlier evaluations over the threshold)",
                 d * 100.0
             );
         }
@@ -410,5 +452,244 @@ pub fn with_trends(breaches: &mut [Breach], trending: &[&str], config: &JudgeCon
                 b.run, b.level
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::analyze::AnalyzerConfig;
+    use crate::engine::model::{MetricSample, Severity, Violation};
+
+    const STEP: Millis = 30_000;
+
+    /// One policy `p` on Deployment `target` (metric `metric`): a sample per
+    /// value every 30 s ending at `now`, and a violation for every value over 1.0.
+    fn input(
+        policy: &str,
+        target: &str,
+        metric: &str,
+        values: &[f64],
+        now: Millis,
+    ) -> (Vec<Violation>, Vec<MetricSample>) {
+        let start = now - STEP * (values.len() as Millis - 1);
+        let mut vs = Vec::new();
+        let mut ss = Vec::new();
+        for (i, &value) in values.iter().enumerate() {
+            let at_ms = start + STEP * i as Millis;
+            ss.push(MetricSample {
+                policy: policy.into(),
+                at_ms,
+                value,
+            });
+            if value > 1.0 {
+                vs.push(Violation {
+                    id: format!("{policy}-{i}").into(),
+                    policy: policy.into(),
+                    target: target.into(),
+                    component: target.into(),
+                    metric: metric.into(),
+                    severity: Severity::Warning,
+                    value,
+                    threshold: 1.0,
+                    at_ms,
+                });
+            }
+        }
+        (vs, ss)
+    }
+
+    fn info(policy: &str) -> PolicyInfo {
+        PolicyInfo {
+            name: policy.into(),
+            operator: ComparisonOperator::GreaterThan,
+            threshold: 1.0,
+            interval_ms: Some(STEP),
+            for_ms: 0,
+        }
+    }
+
+    fn judged(
+        vs: &[Violation],
+        ss: &[MetricSample],
+        infos: &[PolicyInfo],
+        now: Millis,
+    ) -> (Vec<Breach>, Vec<SharedCause>) {
+        let cfg = AnalyzerConfig::default();
+        let ctx = AnalysisContext::new(vs, ss, now, &cfg);
+        judge(&ctx, infos, &cfg.judge)
+    }
+
+    /// A quiet baseline around 0.5 with a small deterministic wobble.
+    fn quiet(n: usize) -> Vec<f64> {
+        (0..n)
+            .map(|i| 0.5 + 0.02 * ((i * 7 % 5) as f64 - 2.0))
+            .collect()
+    }
+
+    const NOW: Millis = 10_000_000;
+
+    #[test]
+    fn a_persistent_jump_far_from_normal_is_actionable() {
+        let mut v = quiet(60);
+        v.extend([2.0, 2.1, 2.05]);
+        let (vs, ss) = input("p", "web", "lat", &v, NOW);
+        let (b, shared) = judged(&vs, &ss, &[info("p")], NOW);
+        assert!(shared.is_empty());
+        assert_eq!(b.len(), 1);
+        assert!(
+            b[0].current && b[0].stands_out && b[0].actionable,
+            "{:?}",
+            b[0]
+        );
+        assert_eq!(b[0].run, 3);
+        assert_eq!(b[0].level, 2.05);
+        assert!(b[0].excess_z.unwrap() > 5.0);
+        assert!(b[0].reason.starts_with("breaching now"));
+    }
+
+    #[test]
+    fn one_sample_is_not_persistent() {
+        let mut v = quiet(60);
+        v.push(3.0);
+        let (vs, ss) = input("p", "web", "lat", &v, NOW);
+        let (b, _) = judged(&vs, &ss, &[info("p")], NOW);
+        assert!(b[0].current);
+        assert!(!b[0].actionable, "{:?}", b[0]);
+    }
+
+    #[test]
+    fn an_incident_that_ended_is_not_current() {
+        let mut v = quiet(40);
+        v.extend([2.0; 10]);
+        v.extend(quiet(20));
+        let (vs, ss) = input("p", "web", "lat", &v, NOW);
+        let (b, _) = judged(&vs, &ss, &[info("p")], NOW);
+        assert!(!b[0].current && !b[0].actionable);
+        assert_eq!(b[0].run, 0);
+        assert!(
+            b[0].reason.contains("within the threshold"),
+            "{}",
+            b[0].reason
+        );
+    }
+
+    #[test]
+    fn a_breach_with_no_recent_evaluation_is_not_current() {
+        let mut v = quiet(40);
+        v.extend([2.0; 5]);
+        let (vs, ss) = input("p", "web", "lat", &v, NOW);
+        // Evaluated last 2 intervals ago: the breach is not known to hold.
+        let (b, _) = judged(&vs, &ss, &[info("p")], NOW + 2 * STEP);
+        assert!(!b[0].current && !b[0].actionable);
+        assert!(
+            b[0].reason.contains("no evaluation for 60s"),
+            "{}",
+            b[0].reason
+        );
+    }
+
+    #[test]
+    fn flapping_at_the_threshold_never_stands_out() {
+        // Around 0.98 with a wobble of 0.04: over 1.0 on about a third of the
+        // evaluations, in runs of one or two, at every possible end.
+        let wobble = [0.0, 0.03, -0.02, 0.04, -0.04, 0.01, 0.03, 0.035, -0.03, 0.0];
+        for end in 20..120 {
+            let v: Vec<f64> = (0..end).map(|i| 0.98 + wobble[i % 10]).collect();
+            let (vs, ss) = input("p", "web", "lat", &v, NOW);
+            if vs.is_empty() {
+                continue;
+            }
+            let (b, _) = judged(&vs, &ss, &[info("p")], NOW);
+            assert!(!b[0].actionable, "end {end}: {:?}", b[0]);
+        }
+    }
+
+    #[test]
+    fn a_recurring_clear_overload_stands_out() {
+        // Peaks to 1.6 for 4 evaluations every 20: usual for the policy, but
+        // far beyond the threshold, not noise.
+        let mut v = Vec::new();
+        for cycle in 0..5 {
+            v.extend(quiet(16).iter().map(|x| x + 0.01 * cycle as f64));
+            v.extend([1.6, 1.65, 1.6, 1.62]);
+        }
+        let (vs, ss) = input("p", "web", "lat", &v, NOW);
+        let (b, _) = judged(&vs, &ss, &[info("p")], NOW);
+        assert!(b[0].actionable, "{:?}", b[0]);
+    }
+
+    #[test]
+    fn without_a_baseline_three_evaluations_are_needed() {
+        let (vs, ss) = input("p", "web", "lat", &[0.5, 2.0, 2.0], NOW);
+        assert!(!judged(&vs, &ss, &[info("p")], NOW).0[0].actionable);
+        let (vs, ss) = input("p", "web", "lat", &[0.5, 2.0, 2.0, 2.0], NOW);
+        assert!(judged(&vs, &ss, &[info("p")], NOW).0[0].actionable);
+    }
+
+    #[test]
+    fn a_same_instant_glitch_on_many_deployments_is_one_shared_cause() {
+        let mut vs = Vec::new();
+        let mut ss = Vec::new();
+        let mut infos = Vec::new();
+        for t in ["a", "b", "c", "d"] {
+            let mut v = quiet(60);
+            v.extend([5.0, 5.0]);
+            let (x, y) = input(&format!("{t}-lat"), t, "http_latency", &v, NOW);
+            vs.extend(x);
+            ss.extend(y);
+            infos.push(info(&format!("{t}-lat")));
+        }
+        let (b, shared) = judged(&vs, &ss, &infos, NOW);
+        assert_eq!(shared.len(), 1);
+        assert_eq!(shared[0].targets, ["a", "b", "c", "d"]);
+        assert_eq!(shared[0].metric, "http_latency");
+        assert!(b.iter().all(|b| b.shared && !b.actionable));
+        assert!(b[0].reason.contains("shared cause"));
+    }
+
+    #[test]
+    fn two_deployments_breaching_together_are_no_shared_cause() {
+        let mut vs = Vec::new();
+        let mut ss = Vec::new();
+        for t in ["a", "b"] {
+            let mut v = quiet(60);
+            v.extend([5.0, 5.0]);
+            let (x, y) = input(&format!("{t}-lat"), t, "http_latency", &v, NOW);
+            vs.extend(x);
+            ss.extend(y);
+        }
+        let (b, shared) = judged(&vs, &ss, &[info("a-lat"), info("b-lat")], NOW);
+        assert!(shared.is_empty());
+        assert!(b.iter().all(|b| b.actionable));
+    }
+
+    #[test]
+    fn a_breach_below_a_less_than_threshold_is_judged_downwards() {
+        let mut v: Vec<f64> = quiet(60).iter().map(|x| x + 2.0).collect();
+        v.extend([0.2, 0.1, 0.15]);
+        let (_, ss) = input("p", "web", "rate", &v, NOW);
+        let vs: Vec<Violation> = ss
+            .iter()
+            .filter(|s| s.value < 1.0)
+            .enumerate()
+            .map(|(i, s)| Violation {
+                id: format!("p-{i}").into(),
+                policy: "p".into(),
+                target: "web".into(),
+                component: "web".into(),
+                metric: "rate".into(),
+                severity: Severity::Warning,
+                value: s.value,
+                threshold: 1.0,
+                at_ms: s.at_ms,
+            })
+            .collect();
+        let mut i = info("p");
+        i.operator = ComparisonOperator::LessThan;
+        let (b, _) = judged(&vs, &ss, &[i], NOW);
+        assert!(b[0].actionable, "{:?}", b[0]);
+        // Sizing reads the shortfall as threshold over level.
+        assert!((b[0].overload_ratio().unwrap() - 1.0 / 0.15).abs() < 1e-9);
     }
 }

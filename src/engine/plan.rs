@@ -1076,6 +1076,135 @@ mod tests {
         Planner::default().generate_policies(&analysis(causes), targets, &KnowledgeBase::new())
     }
 
+    fn breach(level: f64, threshold: f64) -> Breach {
+        Breach {
+            policy: "lat".into(),
+            target: "web".into(),
+            current: true,
+            run: 4,
+            stands_out: true,
+            shared: false,
+            actionable: true,
+            level,
+            threshold,
+            operator: crate::engine::model::ComparisonOperator::GreaterThan,
+            baseline: None,
+            excess_z: None,
+            baseline_duty: None,
+            interval_ms: 30_000,
+            last_at_ms: 0,
+            run_start_ms: None,
+            reason: String::new(),
+        }
+    }
+
+    #[test]
+    fn scale_up_is_sized_as_hpa_does_with_headroom_inside_the_envelope() {
+        let b = bounds(2, 20, 10);
+        // 4 replicas at 1.26x: ceil(4 × 1.26) = 6 (HPA); with 10% headroom
+        // ceil(5.544) = 6 too.
+        let (r, z) = proportional_replicas(4, 1.26, 0.1, &b).unwrap();
+        assert_eq!((r, z.desired), (6, 6));
+        assert_eq!(proportional_replicas(4, 1.26, 0.0, &b).unwrap().0, 6);
+        // Headroom can add one: 4 × 1.4 = 5.6 -> 6, × 1.1 = 6.16 -> 7.
+        assert_eq!(proportional_replicas(4, 1.4, 0.0, &b).unwrap().0, 6);
+        assert_eq!(proportional_replicas(4, 1.4, 0.1, &b).unwrap().0, 7);
+        // maxStep and maxReplicas bound it; a slight overload still adds one.
+        assert_eq!(
+            proportional_replicas(4, 5.0, 0.1, &bounds(2, 20, 3))
+                .unwrap()
+                .0,
+            7
+        );
+        assert_eq!(
+            proportional_replicas(4, 5.0, 0.1, &bounds(2, 6, 10))
+                .unwrap()
+                .0,
+            6
+        );
+        assert_eq!(proportional_replicas(4, 1.01, 0.0, &b).unwrap().0, 5);
+        assert_eq!(proportional_replicas(6, 2.0, 0.1, &bounds(2, 6, 10)), None);
+        assert_eq!(proportional_replicas(4, f64::NAN, 0.1, &b), None);
+    }
+
+    #[test]
+    fn a_judged_plan_scales_proportionally_and_shows_the_arithmetic() {
+        let mut a = analysis(vec![rc(RootCauseKind::LoadSpike, 0.9)]);
+        a.breaches = vec![breach(0.63, 0.5)];
+        let mut t = target(&[ActionType::ScaleUp], 4);
+        t.envelope.scale = Some(bounds(2, 20, 10));
+        let plans = Planner::default().generate_policies(&a, &[t], &KnowledgeBase::new());
+        assert_eq!(plans[0].actions[0].replicas, Some(6));
+        assert!(
+            plans[0]
+                .expected_impact
+                .contains("ceil(4 × 1.26 (level over threshold) × 1.10 (headroom)) = 6"),
+            "{}",
+            plans[0].expected_impact
+        );
+    }
+
+    #[test]
+    fn no_plan_for_a_breach_that_is_not_actionable() {
+        let mut a = analysis(vec![rc(RootCauseKind::LoadSpike, 0.9)]);
+        let mut b = breach(0.63, 0.5);
+        b.actionable = false;
+        a.breaches = vec![b];
+        let t = target(&[ActionType::ScaleUp], 4);
+        assert!(
+            Planner::default()
+                .generate_policies(&a, &[t], &KnowledgeBase::new())
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn an_action_that_failed_twice_for_a_cause_gives_way_to_another() {
+        use ActionType::*;
+        let mut t = target(&[RestartService, UpdateConfiguration], 4);
+        t.envelope.config = vec![setting(&[UpdateConfiguration], "5", &[])];
+        let causes = vec![rc(RootCauseKind::ComponentFault, 0.9)];
+        let first = plan(causes.clone(), std::slice::from_ref(&t));
+        assert_eq!(first[0].actions[0].action_type, RestartService);
+        let failed = |i: usize| crate::engine::knowledge::PolicyOutcome {
+            plan_name: format!("fix-{i}"),
+            plan_hash: String::new(),
+            target: "web".into(),
+            policy: "lat".into(),
+            root_cause: RootCauseKind::ComponentFault,
+            action_types: vec![RestartService],
+            violations_before: Some(10),
+            violations_after: Some(9),
+            resolved_count: 1,
+            time_to_stabilization_seconds: None,
+            outcome: crate::engine::model::OutcomeType::Ineffective,
+            success_confidence: 0.0,
+            recorded_at_ms: 0,
+        };
+        let kb = KnowledgeBase::from_outcomes(&[failed(1), failed(2)]);
+        let next = Planner::default().generate_policies(&analysis(causes), &[t], &kb);
+        assert_eq!(next[0].actions[0].action_type, UpdateConfiguration);
+    }
+
+    #[test]
+    fn actions_are_chosen_against_the_whole_distribution() {
+        use ActionType::*;
+        // An upstream dependency (0.6) and a load spike (0.3) on web: throttling
+        // helps against both (0.6·0.7 + 0.3·0.7 = 0.63 - 0.40), scaling against
+        // the spike only (0.3·0.9 = 0.27 - 0.15).
+        let mut t = target(&[ScaleUp, ThrottleRequests], 4);
+        t.envelope.config = vec![setting(&[ThrottleRequests], "5", &[])];
+        let plans = plan(
+            vec![
+                rc(RootCauseKind::UpstreamDependency, 0.6),
+                rc(RootCauseKind::LoadSpike, 0.3),
+            ],
+            &[t],
+        );
+        assert_eq!(plans[0].actions[0].action_type, ThrottleRequests);
+        assert_eq!(plans[0].root_cause, RootCauseKind::UpstreamDependency);
+    }
+
     #[test]
     fn scale_replicas_bounds() {
         let b = bounds(2, 10, 3);

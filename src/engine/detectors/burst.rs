@@ -96,8 +96,13 @@ mod tests {
     use crate::engine::analyze::tests::v;
     use crate::engine::model::Violation;
 
+    /// The detector with k = 3 (the default is 2: two consecutive breaking
+    /// evaluations already make a burst), so the tests show the window logic.
     fn detect(vs: &[Violation]) -> Vec<Detection> {
-        let cfg = AnalyzerConfig::default();
+        let cfg = AnalyzerConfig {
+            burst_min_violations: 3,
+            ..AnalyzerConfig::default()
+        };
         let ctx = AnalysisContext::new(vs, &[], 1_000_000, &cfg);
         BurstDetector.detect(&ctx, &cfg)
     }
