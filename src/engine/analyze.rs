@@ -767,7 +767,8 @@ const GENERIC_LOAD: [RootCauseKind; 2] = [RootCauseKind::LoadSpike, RootCauseKin
 /// that target and by its recency (halved every `half_life_ms` since its latest
 /// violation). A specific mechanism (component fault, upstream dependency,
 /// gradual degradation) explains the generic load kinds away: their evidence is
-/// multiplied by `1 - max(specific evidence)`. The confidences of a target's
+/// multiplied by `1 - max(specific evidence)`; a gradual degradation also explains
+/// a recurrence away (a leak restarted again and again recurs). The confidences of a target's
 /// kinds are then normalised into a distribution that sums to the probability
 /// that anything is wrong (the noisy-or over its kinds).
 fn rank_root_causes(
@@ -826,8 +827,19 @@ fn rank_root_causes(
         BTreeMap::new();
     for (&(target, kind), &e) in &evidence {
         let (spec, by) = specific_of(target);
+        // A leak restarted again and again also recurs: the recurrence of its
+        // violations is the trend's, not a load schedule's.
+        let leak = evidence
+            .get(&(target, RootCauseKind::GradualDegradation))
+            .copied()
+            .unwrap_or(0.0);
         if GENERIC_LOAD.contains(&kind) && spec > 0.0 {
             adjusted.insert((target, kind), (e * (1.0 - spec), by));
+        } else if kind == RootCauseKind::RecurringLoad && leak > 0.0 {
+            adjusted.insert(
+                (target, kind),
+                (e * (1.0 - leak), Some(RootCauseKind::GradualDegradation)),
+            );
         } else {
             adjusted.insert((target, kind), (e, None));
         }
