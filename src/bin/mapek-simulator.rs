@@ -3,7 +3,8 @@
 //!
 //! HTTP: `GET /metrics`; `POST /faults/{deployment}` with a JSON fault such as
 //! `{"kind":"overload","loadRps":350}`, `{"kind":"leak"}` or
-//! `{"kind":"badSetting","name":"MODE","goodValue":"lenient"}`;
+//! `{"kind":"badSetting","name":"MODE","goodValue":"lenient"}` or
+//! `{"kind":"noise","level":0.5,"amplitude":0.2,"duty":0.15,"periodMs":2000}`;
 //! `DELETE /faults/{deployment}`; `GET /faults`.
 
 use std::net::SocketAddr;
