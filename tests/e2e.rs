@@ -526,6 +526,78 @@ async fn a_failed_action_is_rolled_back() {
     assert_eq!(e.replicas("ledger").await, 2, "the scale-up was undone");
 }
 
+/// Noise around a threshold is no fault: a latency that hovers at its policy's
+/// threshold (over it on about 15% of evaluations, never for long) records
+/// violations, and no plan is ever proposed for its Deployment.
+#[tokio::test]
+async fn noise_around_a_threshold_gets_no_plan() {
+    // Enough evaluations that the judgement has a baseline (10 earlier ones) and
+    // the noise has breached several times.
+    const MIN_EVALUATIONS: usize = 30;
+    const MIN_VIOLATIONS: u64 = 5;
+    let e = env().await;
+    e.deployment("catalog", 2, &[]).await;
+    e.policy(
+        "catalog-latency",
+        json!({
+            "targetRef": {"name": "catalog"},
+            "query": "mapek_sim_latency_seconds{deployment=\"catalog\"}",
+            "condition": {"operator": "GreaterThan", "threshold": 0.5, "for": "0s"},
+            "severity": "critical", "evaluationInterval": "2s",
+            "remediation": {
+                "allowedActions": ["SCALE_UP", "RESTART_SERVICE"],
+                "scale": {"minReplicas": 2, "maxReplicas": 6, "maxStep": 3}
+            }
+        }),
+    )
+    .await;
+    // One breaching period per evaluation interval at most.
+    e.fault(
+        "catalog",
+        json!({"kind": "noise", "level": 0.5, "amplitude": 0.2, "duty": 0.15, "periodMs": 2000}),
+    )
+    .await;
+
+    let policies: Api<ViolationPolicy> = Api::namespaced(e.client.clone(), NS);
+    let no_plan = || async {
+        let plans = e.plans().list(&ListParams::default()).await.unwrap();
+        if let Some(p) = plans.items.iter().find(|p| p.spec.plan.target == "catalog") {
+            let status = policies.get("catalog-latency").await.unwrap().status;
+            panic!(
+                "a plan was proposed for noise: {}\nevidence: {}\npolicy status: {}",
+                serde_json::to_string(&p.spec.plan).unwrap(),
+                serde_json::to_string(&p.spec.evidence).unwrap(),
+                serde_json::to_string(&status).unwrap()
+            );
+        }
+    };
+    let status = wait_for(
+        &format!("{MIN_VIOLATIONS} violations in at least {MIN_EVALUATIONS} evaluations of catalog-latency"),
+        Duration::from_secs(200),
+        || async {
+            no_plan().await;
+            let s = policies.get("catalog-latency").await.ok()?.status?;
+            (s.violation_count >= MIN_VIOLATIONS && s.recent_samples.len() >= MIN_EVALUATIONS)
+                .then_some(s)
+        },
+    )
+    .await;
+    // The noise breached now and then, never for most of the time.
+    let over = status
+        .recent_samples
+        .iter()
+        .filter(|s| s.value > 0.5)
+        .count();
+    assert!(
+        over * 2 < status.recent_samples.len(),
+        "{over} of {} evaluations over the threshold: not noise",
+        status.recent_samples.len()
+    );
+    // An analysis woken by the last violation may still be writing.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    no_plan().await;
+}
+
 /// The operator's own metrics reach Prometheus.
 #[tokio::test]
 async fn the_operators_metrics_are_scraped() {
