@@ -13,6 +13,8 @@
 //!     target: checkout
 //!     threshold: 0.5
 //!     currentReplicas: 3
+//!     interval: 15      # optional: seconds between evaluations (else inferred)
+//!     for: 0            # optional: the condition's `for`, seconds
 //!     remediation:
 //!       allowedActions: [SCALE_UP]
 //!       scale: {minReplicas: 2, maxReplicas: 10, maxStep: 2}
@@ -20,7 +22,14 @@
 //!   - {policy: checkout-latency, t: 0, value: 0.8}
 //! series:
 //!   - {policy: checkout-latency, start: 0, step: 15, values: [0.3, 0.4, 0.6]}
+//! outcomes:             # optional: earlier remediations the knowledge base learned
+//!   - {rootCause: LoadSpike, actions: [SCALE_UP], outcome: Success}
+//! expect:               # optional: the labelled answer (`make decisions`)
+//!   {target: checkout, action: SCALE_UP}   # or {noPlan: true}
 //! ```
+//!
+//! Every field added since the first version is optional, with a default that
+//! keeps the earlier meaning, so older files load unchanged.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
