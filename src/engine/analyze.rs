@@ -748,27 +748,32 @@ struct CauseAcc {
     policy_counts: BTreeMap<u32, u64>,
 }
 
-/// Root-cause kinds that name a specific mechanism: when one of them holds on a
-/// target, it also explains the clustered and frequent violations that would
-/// otherwise read as load.
-const SPECIFIC: [RootCauseKind; 3] = [
-    RootCauseKind::ComponentFault,
-    RootCauseKind::UpstreamDependency,
-    RootCauseKind::GradualDegradation,
-];
-/// Kinds read from the mere clustering or rate of violations, which any specific
-/// mechanism also produces.
-const GENERIC_LOAD: [RootCauseKind; 2] = [RootCauseKind::LoadSpike, RootCauseKind::ChronicOverload];
+/// Which kinds explain which away: a specific mechanism on a target also explains
+/// the clustered (load spike) and frequent (chronic overload) violations that
+/// would otherwise read as load; a recurrence explains each of its bursts; a leak
+/// restarted again and again also recurs.
+fn explained_by(kind: RootCauseKind) -> &'static [RootCauseKind] {
+    use RootCauseKind::*;
+    match kind {
+        LoadSpike => &[
+            ComponentFault,
+            UpstreamDependency,
+            GradualDegradation,
+            RecurringLoad,
+        ],
+        ChronicOverload => &[ComponentFault, UpstreamDependency, GradualDegradation],
+        RecurringLoad => &[GradualDegradation],
+        ComponentFault | UpstreamDependency | GradualDegradation => &[],
+    }
+}
 
 /// Combines patterns into one root-cause distribution per target.
 ///
 /// Per (target, kind), the evidence is the noisy-or of the supporting patterns'
 /// confidences, each weighted by the highest severity among its violations on
 /// that target and by its recency (halved every `half_life_ms` since its latest
-/// violation). A specific mechanism (component fault, upstream dependency,
-/// gradual degradation) explains the generic load kinds away: their evidence is
-/// multiplied by `1 - max(specific evidence)`; a gradual degradation also explains
-/// a recurrence away (a leak restarted again and again recurs). The confidences of a target's
+/// violation). A kind is explained away by the mechanisms [`explained_by`] lists:
+/// its evidence is multiplied by `1 - e` for the strongest of them present. The confidences of a target's
 /// kinds are then normalised into a distribution that sums to the probability
 /// that anything is wrong (the noisy-or over its kinds).
 fn rank_root_causes(
@@ -817,32 +822,26 @@ fn rank_root_causes(
         .iter()
         .map(|(k, a)| (*k, (1.0 - a.miss).clamp(0.0, 1.0)))
         .collect();
-    let specific_of = |target: u32| -> (f64, Option<RootCauseKind>) {
-        SPECIFIC
-            .iter()
-            .filter_map(|k| evidence.get(&(target, *k)).map(|e| (*e, Some(*k))))
-            .fold((0.0, None), |best, x| if x.0 > best.0 { x } else { best })
-    };
+    // Each kind's evidence times `1 - e` for the strongest kind explaining it
+    // (from the evidence before any explaining away).
     let mut adjusted: BTreeMap<(u32, RootCauseKind), (f64, Option<RootCauseKind>)> =
         BTreeMap::new();
     for (&(target, kind), &e) in &evidence {
-        let (spec, by) = specific_of(target);
-        // A leak restarted again and again also recurs: the recurrence of its
-        // violations is the trend's, not a load schedule's.
-        let leak = evidence
-            .get(&(target, RootCauseKind::GradualDegradation))
-            .copied()
-            .unwrap_or(0.0);
-        if GENERIC_LOAD.contains(&kind) && spec > 0.0 {
-            adjusted.insert((target, kind), (e * (1.0 - spec), by));
-        } else if kind == RootCauseKind::RecurringLoad && leak > 0.0 {
-            adjusted.insert(
-                (target, kind),
-                (e * (1.0 - leak), Some(RootCauseKind::GradualDegradation)),
-            );
-        } else {
-            adjusted.insert((target, kind), (e, None));
-        }
+        let by = explained_by(kind)
+            .iter()
+            .filter_map(|k| evidence.get(&(target, *k)).map(|x| (*x, *k)))
+            .filter(|(x, _)| *x > 0.0)
+            .fold(None, |best: Option<(f64, RootCauseKind)>, x| match best {
+                Some(b) if b.0 >= x.0 => Some(b),
+                _ => Some(x),
+            });
+        adjusted.insert(
+            (target, kind),
+            match by {
+                Some((x, k)) => (e * (1.0 - x), Some(k)),
+                None => (e, None),
+            },
+        );
     }
     let mut totals: BTreeMap<u32, (f64, f64)> = BTreeMap::new();
     for (&(target, _), &(e, _)) in &adjusted {
