@@ -379,6 +379,9 @@ pub fn explain(rp: &RemediationPolicy) -> String {
         plan.root_cause,
         percent(plan.confidence)
     );
+    for b in &evidence.breaches {
+        let _ = writeln!(out, "Why now ({}): {}.", b.policy, b.reason);
+    }
     if !evidence.root_causes.is_empty() {
         let _ = writeln!(out, "Root causes considered, most likely first:");
         for (i, cause) in evidence.root_causes.iter().enumerate() {

@@ -268,6 +268,7 @@ pub fn plan_object(
     violations.sort();
     violations.dedup();
     violations.truncate(MAX_EVIDENCE_VIOLATIONS);
+    let plan_target = plan.target.to_string();
     let name = format!(
         "{}-{}",
         plan.target,
@@ -282,6 +283,13 @@ pub fn plan_object(
                 violations,
                 patterns,
                 root_causes: causes,
+                breaches: analysis
+                    .breaches
+                    .iter()
+                    .filter(|b| b.target == plan_target)
+                    .take(20)
+                    .cloned()
+                    .collect(),
             },
         },
     );
@@ -786,6 +794,14 @@ mod tests {
         assert_eq!(owner["kind"], "ViolationPolicy");
         assert_eq!(owner["name"], "web-latency");
         assert_eq!(owner["uid"], "uid-web-latency");
+        // Why now: the policy's judgement travels with the plan.
+        let why = &rp["spec"]["evidence"]["breaches"][0];
+        assert_eq!(why["policy"], "web-latency");
+        assert_eq!(why["actionable"], true);
+        assert!(
+            why["reason"].as_str().unwrap().starts_with("breaching now"),
+            "{why}"
+        );
         assert_eq!(owner["controller"], true);
         let spec = &rp["spec"];
         assert_eq!(spec["target"], "web");

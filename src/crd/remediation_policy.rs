@@ -83,6 +83,11 @@ pub struct Evidence {
     /// The ranked root-cause hypotheses for the target, best first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub root_causes: Vec<RootCause>,
+    /// Why now: the judgement of each of the target's policies (whether its breach
+    /// holds now, persists and stands out from its normal), at most 20.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub breaches: Vec<crate::engine::judge::Breach>,
 }
 
 /// Whether a human (or the auto-approval rule) let the plan run.
