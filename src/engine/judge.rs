@@ -38,6 +38,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::analyze::AnalysisContext;
+use super::detectors::{median, rising_is_bad};
 use super::model::{ComparisonOperator, Millis, PolicyInfo};
 
 /// The judgement's settings (part of the analyzer's configuration).
@@ -168,33 +169,13 @@ struct Eval {
     bad: bool,
 }
 
-/// The operator of a policy: given, or the direction most of its violations break.
+/// The operator of a policy when none is given: the direction most of its
+/// violations break.
 fn operator_of(ctx: &AnalysisContext<'_>, members: &[u32]) -> ComparisonOperator {
-    let (mut above, mut below) = (0usize, 0usize);
-    for &i in members {
-        match ctx.direction_of[i as usize] {
-            1 => above += 1,
-            -1 => below += 1,
-            _ => {}
-        }
-    }
-    if below > above {
-        ComparisonOperator::LessThan
-    } else {
+    if rising_is_bad(ctx, members) {
         ComparisonOperator::GreaterThan
-    }
-}
-
-fn median(xs: &mut [f64]) -> f64 {
-    if xs.is_empty() {
-        return f64::NAN;
-    }
-    xs.sort_by(f64::total_cmp);
-    let n = xs.len();
-    if n % 2 == 1 {
-        xs[n / 2]
     } else {
-        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+        ComparisonOperator::LessThan
     }
 }
 
@@ -325,17 +306,12 @@ pub fn judge(
             };
             let spread = mad.max(tail(0.95, 1.645)).max(tail(0.99, 2.326));
             // A flat baseline has no spread: a floor of 5% of its distance to the
-            // threshold (and a tiny absolute one) keeps the distance finite.
-            let scale = spread
-                .max(0.05 * (threshold - m).abs())
-                .max(1e-9 * threshold.abs().max(1.0));
-            let z = sign * (level - m) / scale;
+            // threshold (and a tiny absolute one) keeps both distances finite.
+            let floor = (0.05 * (threshold - m).abs()).max(1e-9 * threshold.abs().max(1.0));
+            let z = sign * (level - m) / spread.max(floor);
             // How clearly the run is beyond the threshold, in the baseline's
             // typical wobble (MAD): flapping at the threshold is within it.
-            let wobble = mad
-                .max(0.05 * (threshold - m).abs())
-                .max(1e-9 * threshold.abs().max(1.0));
-            let margin = sign * (level - threshold) / wobble;
+            let margin = sign * (level - threshold) / mad.max(floor);
             let d = base.iter().filter(|e| e.bad).count() as f64 / base.len() as f64;
             let p_noise = d.max(1.0 / (base.len() as f64 + 1.0)).powi(run as i32);
             baseline = Some(m);

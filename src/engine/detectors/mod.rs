@@ -136,6 +136,40 @@ pub(crate) fn count_confidence(n: usize, k: usize) -> f64 {
     n / (n + k)
 }
 
+/// The median of sorted values (the mean of the middle two for an even count).
+/// `xs` must not be empty.
+pub(crate) fn median_sorted(xs: &[f64]) -> f64 {
+    let n = xs.len();
+    if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    }
+}
+
+/// The median of `xs`, which it sorts; NaN when empty.
+pub(crate) fn median(xs: &mut [f64]) -> f64 {
+    if xs.is_empty() {
+        return f64::NAN;
+    }
+    xs.sort_by(f64::total_cmp);
+    median_sorted(xs)
+}
+
+/// Whether a policy's bad direction is up: most of its violations (`members`) are
+/// above their threshold, or as many above as below (none at all included).
+pub(crate) fn rising_is_bad(ctx: &AnalysisContext<'_>, members: &[u32]) -> bool {
+    let (mut above, mut below) = (0usize, 0usize);
+    for &i in members {
+        match ctx.direction_of[i as usize] {
+            1 => above += 1,
+            -1 => below += 1,
+            _ => {}
+        }
+    }
+    above >= below
+}
+
 /// Seconds, for sentences.
 pub(crate) fn secs(ms: i128) -> f64 {
     ms as f64 / 1000.0

@@ -3,7 +3,7 @@
 //! read on the segment since the last reset (a restart shows as a sharp drop), with
 //! a robust slope, so a sawtooth leak is a leak.
 
-use super::{Detection, Detector};
+use super::{Detection, Detector, median_sorted, rising_is_bad};
 use crate::engine::analyze::{AnalysisContext, AnalyzerConfig};
 use crate::engine::model::{MetricSample, PatternType, RootCauseKind};
 
@@ -37,15 +37,7 @@ impl Detector for TrendDetector {
                 .policies
                 .id(policy)
                 .map_or(&[], |id| &ctx.policies.members[id as usize]);
-            let (mut above, mut below) = (0usize, 0usize);
-            for &i in evidence {
-                match ctx.direction_of[i as usize] {
-                    1 => above += 1,
-                    -1 => below += 1,
-                    _ => {}
-                }
-            }
-            let rising_is_bad = above >= below;
+            let rising_is_bad = rising_is_bad(ctx, evidence);
             let sign = if rising_is_bad { 1.0 } else { -1.0 };
             let seg_start = last_reset(samples, sign);
             let segment = &samples[seg_start.max(samples.len().saturating_sub(240))..];
@@ -161,15 +153,6 @@ pub fn robust_fit(samples: &[&MetricSample]) -> Option<RobustFit> {
         z,
         r2: (1.0 - sse / sst).clamp(0.0, 1.0),
     })
-}
-
-fn median_sorted(xs: &[f64]) -> f64 {
-    let n = xs.len();
-    if n % 2 == 1 {
-        xs[n / 2]
-    } else {
-        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
-    }
 }
 
 /// Index of the first sample after the last reset: a step against the bad
