@@ -82,6 +82,11 @@ pub struct DecisionsArgs {
     /// Run only one part.
     #[arg(long, value_enum)]
     pub only: Option<Part>,
+    /// For replayed files whose name contains this text, print each engine plan
+    /// with its point, whether it fell inside a labelled window, and the
+    /// judgement of the breach (why the engine planned there).
+    #[arg(long, value_name = "TEXT")]
+    pub trace: Option<String>,
 }
 
 /// Runs the parts `args` selects, writing each output line to `out`.
@@ -90,7 +95,7 @@ pub fn run(args: &DecisionsArgs, out: &mut dyn FnMut(&str)) -> Result<(), Decisi
         scenarios::run(&args.scenarios, out)?;
     }
     if args.only != Some(Part::Scenarios) {
-        replay::run(&args.nab, out)?;
+        replay::run(&args.nab, args.trace.as_deref(), out)?;
     }
     Ok(())
 }

@@ -346,7 +346,11 @@ pub fn load(dir: &Path) -> Result<BTreeMap<String, Series>, DecisionsError> {
 
 /// Replays every file of `dir` and writes one line per file and the summary
 /// line to `out`.
-pub fn run(dir: &Path, out: &mut dyn FnMut(&str)) -> Result<(), DecisionsError> {
+pub fn run(
+    dir: &Path,
+    trace: Option<&str>,
+    out: &mut dyn FnMut(&str),
+) -> Result<(), DecisionsError> {
     let files = load(dir)?;
     let profile = nab::STANDARD;
     let (mut engine, mut for0, mut for2m) =
@@ -357,7 +361,35 @@ pub fn run(dir: &Path, out: &mut dyn FnMut(&str)) -> Result<(), DecisionsError> 
         let w = &series.windows;
         // Nonempty: `load` checked that the probationary period has points.
         let threshold = threshold(&series.values).unwrap_or(f64::INFINITY);
-        let e = nab::score(n, w, &engine_detections(&series.values, threshold), profile);
+        let detections = if trace.is_some_and(|t| name.contains(t)) {
+            let mut lines = Vec::new();
+            let d = simulate(&series.values, threshold, &mut |scenario| {
+                let report = Report::from_scenario(scenario);
+                if report.plans.is_empty() {
+                    return false;
+                }
+                let i = ((scenario.now - START_MS) / INTERVAL_MS) as usize;
+                let inside = w.iter().any(|w| w.first <= i && i <= w.last);
+                for b in &report.analysis.breaches {
+                    lines.push(format!(
+                        "  {name}: plan at point {i} (value {:.4}, {}): {}",
+                        series.values[i],
+                        if inside {
+                            "inside a window"
+                        } else {
+                            "outside the windows"
+                        },
+                        b.reason
+                    ));
+                }
+                true
+            });
+            lines.iter().for_each(|l| out(l));
+            d
+        } else {
+            engine_detections(&series.values, threshold)
+        };
+        let e = nab::score(n, w, &detections, profile);
         let f0 = nab::score(
             n,
             w,

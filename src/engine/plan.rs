@@ -1090,6 +1090,7 @@ mod tests {
             operator: crate::engine::model::ComparisonOperator::GreaterThan,
             baseline: None,
             excess_z: None,
+            margin_z: None,
             baseline_duty: None,
             interval_ms: 30_000,
             last_at_ms: 0,
