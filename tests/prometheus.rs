@@ -14,9 +14,9 @@ use mapek::crd::{
     RemediationSpec, TargetKind, TargetRef, ViolationCondition, ViolationPolicySpec,
     ViolationPolicyStatus,
 };
-use mapek::engine::model::{ComparisonOperator, Severity};
 use mapek::monitor::{self, Evaluated};
 use mapek::prometheus::{Prometheus, QueryError};
+use mapek_engine::model::{ComparisonOperator, Severity};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The gauge the test controls, as f64 bits.

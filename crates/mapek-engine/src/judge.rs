@@ -478,8 +478,8 @@ pub fn with_explanations(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::analyze::AnalyzerConfig;
-    use crate::engine::model::{MetricSample, Severity, Violation};
+    use crate::analyze::AnalyzerConfig;
+    use crate::model::{MetricSample, Severity, Violation};
 
     const STEP: Millis = 30_000;
 
@@ -627,7 +627,7 @@ mod tests {
 
     /// The breaches of a full analysis (judgement and detectors).
     fn analysed(vs: &[Violation], ss: &[MetricSample], infos: &[PolicyInfo]) -> Vec<Breach> {
-        crate::engine::analyze::PatternAnalyzer::default()
+        crate::analyze::PatternAnalyzer::default()
             .analyze_policies(vs, ss, infos, NOW)
             .breaches
     }

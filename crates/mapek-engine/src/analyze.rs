@@ -942,7 +942,7 @@ fn recommendation(rc: &RootCause) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::engine::model::PatternType;
+    use crate::model::PatternType;
 
     pub(crate) fn v(id: &str, policy: &str, target: &str, at_ms: Millis) -> Violation {
         Violation {

@@ -5,9 +5,9 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 
-use k8s_openapi::jiff::civil::DateTime;
+use jiff::civil::DateTime;
 
-use crate::engine::model::{
+use crate::model::{
     ActionType, ComparisonOperator, MetricSample, Millis, RemediationEnvelope, ScaleBounds,
     Severity, Violation,
 };
@@ -22,10 +22,12 @@ use super::nab::{self, Window};
 pub const INTERVAL_MS: Millis = 30_000;
 /// The time of a series' first evaluation (2026-01-01T00:00:00Z).
 pub const START_MS: Millis = 1_767_225_600_000;
-/// Samples a policy's status keeps (`MAX_RECENT_SAMPLES`).
-pub const KEPT_SAMPLES: usize = crate::crd::MAX_RECENT_SAMPLES;
-/// Violations a policy's status keeps (`MAX_RECENT_VIOLATIONS`).
-pub const KEPT_VIOLATIONS: usize = crate::crd::MAX_RECENT_VIOLATIONS;
+/// Samples a policy's status keeps (the operator's `MAX_RECENT_SAMPLES`, which
+/// a compile-time assertion in the operator holds equal).
+pub const KEPT_SAMPLES: usize = 120;
+/// Violations a policy's status keeps (the operator's `MAX_RECENT_VIOLATIONS`,
+/// held equal the same way).
+pub const KEPT_VIOLATIONS: usize = 50;
 /// No engine runs for this long after a plan closes.
 pub const COOLDOWN_MS: Millis = 600_000;
 /// The `for` of the slower Prometheus baseline.

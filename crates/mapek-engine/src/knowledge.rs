@@ -331,7 +331,7 @@ impl KnowledgeBase {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::engine::model::{Priority, RemediationAction, RiskLevel};
+    use crate::model::{Priority, RemediationAction, RiskLevel};
 
     #[test]
     fn outcome_boundaries() {

@@ -1012,8 +1012,8 @@ fn describe(out: &mut impl Sink, a: &RemediationAction) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::knowledge::tests::outcome;
-    use crate::engine::model::{ConfigSetting, ConfigTarget};
+    use crate::knowledge::tests::outcome;
+    use crate::model::{ConfigSetting, ConfigTarget};
 
     fn rc(kind: RootCauseKind, confidence: f64) -> RootCause {
         RootCause {
@@ -1087,7 +1087,7 @@ mod tests {
             actionable: true,
             level,
             threshold,
-            operator: crate::engine::model::ComparisonOperator::GreaterThan,
+            operator: crate::model::ComparisonOperator::GreaterThan,
             baseline: None,
             excess_z: None,
             margin_z: None,
@@ -1167,7 +1167,7 @@ mod tests {
         let causes = vec![rc(RootCauseKind::ComponentFault, 0.9)];
         let first = plan(causes.clone(), std::slice::from_ref(&t));
         assert_eq!(first[0].actions[0].action_type, RestartService);
-        let failed = |i: usize| crate::engine::knowledge::PolicyOutcome {
+        let failed = |i: usize| crate::knowledge::PolicyOutcome {
             plan_name: format!("fix-{i}"),
             plan_hash: String::new(),
             target: "web".into(),
@@ -1178,7 +1178,7 @@ mod tests {
             violations_after: Some(9),
             resolved_count: 1,
             time_to_stabilization_seconds: None,
-            outcome: crate::engine::model::OutcomeType::Ineffective,
+            outcome: crate::model::OutcomeType::Ineffective,
             success_confidence: 0.0,
             recorded_at_ms: 0,
         };
@@ -1535,7 +1535,7 @@ mod tests {
 #[cfg(test)]
 mod hash_tests {
     use super::*;
-    use crate::engine::model::ConfigTarget;
+    use crate::model::ConfigTarget;
     use proptest::prelude::*;
 
     /// The definition of the canonical JSON: the plan's `serde_json::Value` with

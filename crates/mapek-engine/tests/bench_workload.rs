@@ -8,8 +8,8 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::{Spec, generate, planning_input};
-use mapek::engine::model::PatternType;
-use mapek::engine::{KnowledgeBase, PatternAnalyzer, Planner};
+use mapek_engine::model::PatternType;
+use mapek_engine::{KnowledgeBase, PatternAnalyzer, Planner};
 
 #[test]
 fn same_seed_same_workload_other_seed_other_workload() {

@@ -22,8 +22,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use mapek::engine::model::RemediationPlan;
-use mapek::engine::{
+use mapek_engine::model::RemediationPlan;
+use mapek_engine::{
     AnalysisContext, AnalyzerConfig, KnowledgeBase, PatternAnalyzer, Planner, PolicyOutcome,
     detectors,
 };
