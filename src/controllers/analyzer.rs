@@ -382,7 +382,7 @@ async fn analyze_namespace(
     let started = std::time::Instant::now();
     let generated = {
         let kb = knowledge.read().unwrap_or_else(|e| e.into_inner());
-        Planner::new(PlannerConfig::default()).generate_policies(&analysis, &targets, &kb)
+        Planner::new(PlannerConfig::default()).generate_plans(&analysis, &targets, &kb)
     };
     ctx.metrics.phase("plan", started.elapsed().as_secs_f64());
 

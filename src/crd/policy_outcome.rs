@@ -47,7 +47,7 @@ use mapek_engine::knowledge;
 pub struct PolicyOutcomeSpec {
     /// The judged result, as the engine's knowledge records it.
     #[serde(flatten)]
-    pub outcome: knowledge::PolicyOutcome,
+    pub outcome: knowledge::OutcomeRecord,
     /// Length of each of the two compared windows, in seconds.
     pub window_seconds: u64,
 }

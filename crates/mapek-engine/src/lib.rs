@@ -8,7 +8,7 @@
 //!   normal, and which same-instant breaches are one shared cause.
 //! - [`analyze`]: [`PatternAnalyzer::analyze`] finds [`model::ViolationPattern`]s with
 //!   the [`detectors`] and ranks [`model::RootCause`]s per Deployment.
-//! - [`plan`]: [`Planner::generate_policies`] turns root causes into
+//! - [`plan`]: [`Planner::generate_plans`] turns root causes into
 //!   [`model::RemediationPlan`]s inside each policy's remediation envelope.
 //! - [`knowledge`]: [`classify_outcome`] judges a remediation and [`KnowledgeBase`]
 //!   learns which actions work against which root causes.
@@ -32,7 +32,7 @@ pub mod scenario;
 pub use analyze::{AnalysisContext, AnalyzerConfig, PatternAnalyzer};
 pub use detectors::{Detection, Detector};
 pub use knowledge::{
-    KnowledgeBase, LearningInsight, PolicyOutcome, PolicyPattern, classify_outcome,
+    KnowledgeBase, LearningInsight, OutcomeRecord, PolicyPattern, classify_outcome,
     success_confidence,
 };
 pub use plan::{

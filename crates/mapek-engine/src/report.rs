@@ -41,7 +41,7 @@ impl Report {
                 envelope: p.remediation.clone(),
             })
             .collect();
-        let plans = Planner::new(PlannerConfig::default()).generate_policies(
+        let plans = Planner::new(PlannerConfig::default()).generate_plans(
             &analysis,
             &targets,
             &KnowledgeBase::from_outcomes(&scenario.outcomes),

@@ -200,7 +200,7 @@ pub struct Scenario {
     /// The labelled answer, if the file gives one.
     pub expect: Option<Expectation>,
     /// Earlier outcomes, for the knowledge base.
-    pub outcomes: Vec<crate::PolicyOutcome>,
+    pub outcomes: Vec<crate::OutcomeRecord>,
 }
 
 impl Scenario {
@@ -396,7 +396,7 @@ impl Scenario {
                     "at least one action type is required".into(),
                 ));
             }
-            outcomes.push(crate::PolicyOutcome {
+            outcomes.push(crate::OutcomeRecord {
                 plan_name: format!("outcome-{i}"),
                 plan_hash: String::new(),
                 target,
