@@ -1,0 +1,319 @@
+//! Analysis (the "A" of MAPE-K): finds patterns in policy violations and metric
+//! samples and ranks root-cause hypotheses per Deployment.
+//!
+//! [`PatternAnalyzer::analyze`] prepares the input once (filter to the analysis
+//! window, sort by time, intern names, group by policy, target, component and
+//! metric with index lists), runs every registered [`Detector`](super::detectors::Detector)
+//! over that shared [`AnalysisContext`], and combines the patterns into ranked
+//! [`RootCause`]s. Everything is deterministic: the same violations and samples, in
+//! any order, give the same [`AnalysisResult`].
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::detectors::{self, Detection};
+use super::judge::{self, JudgeConfig};
+use super::model::{
+    AnalysisResult, MetricSample, Millis, PatternType, PolicyInfo, RootCause, RootCauseKind,
+    Violation, ViolationPattern,
+};
+
+mod context;
+mod rank;
+#[cfg(test)]
+mod scale;
+#[cfg(test)]
+pub(crate) mod tests;
+
+pub use context::{AnalysisContext, Groups};
+use rank::rank_root_causes;
+
+/// Every threshold of the analyzer. Missing fields take their defaults when
+/// deserialized, so a partial configuration is valid. Values that make no sense
+/// (zero widths, negative windows, NaN) never panic: widths are raised to 1 ms and
+/// comparisons with NaN never hold, so the detector concerned finds nothing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, rename_all = "camelCase")]
+pub struct AnalyzerConfig {
+    /// Length of the analysis window ending at `now`, in ms (inclusive at both
+    /// ends). Default 1 hour.
+    pub window_ms: i64,
+    /// At most this many violation ids per pattern in the output (the most recent
+    /// ones); the analysis itself uses all of them. Keeps the objects that embed
+    /// the result small. Default 100.
+    pub max_evidence: usize,
+    /// At most this many patterns of each type, highest confidence first. Default 20.
+    pub max_patterns_per_type: usize,
+    /// At most this many recommendations. Default 5.
+    pub max_recommendations: usize,
+
+    /// Temporal burst: at least this many violations of one Deployment ... Default
+    /// 2 (two consecutive breaking evaluations; whether they are worth a plan is
+    /// the judgement's business).
+    pub burst_min_violations: usize,
+    /// ... within this many ms (first to last, inclusive). Default 60 s.
+    pub burst_window_ms: i64,
+
+    /// Trend: at least this many finite samples of the policy's metric. Default 6.
+    pub trend_min_samples: usize,
+    /// Trend: least-squares slope t-statistic, in the bad direction, at least this.
+    /// Default 3.
+    pub trend_min_t: f64,
+    /// Trend: coefficient of determination at least this. Default 0.5.
+    pub trend_min_r2: f64,
+
+    /// Periodicity: width of the bins violations are counted in, ms. Default 60 s.
+    pub periodic_bin_ms: i64,
+    /// Periodicity: autocorrelation at the period at least this. Default 0.5.
+    pub periodic_min_autocorrelation: f64,
+    /// Periodicity: the series spans at least this many repetitions. Default 3.
+    pub periodic_min_cycles: usize,
+    /// Periodicity: bins are widened so a series has at most this many. Default 1024.
+    pub periodic_max_bins: usize,
+
+    /// Spatial: at least this many violations from one component, metric or policy.
+    /// Default 3.
+    pub spatial_min_violations: usize,
+
+    /// Causal: bin width of the correlated series, ms. Default 60 s.
+    pub causal_bin_ms: i64,
+    /// Causal: Pearson correlation at least this. Default 0.7.
+    pub causal_min_r: f64,
+    /// Causal: lags tried, 1 to this many bins. Default 5.
+    pub causal_max_lag_bins: usize,
+    /// Causal: only the top K policies by violation count (driven side) and by
+    /// sample count (driver side) are paired, bounding the cost to
+    /// O(K² · lags · bins). Default 16.
+    pub causal_top_k: usize,
+    /// Causal: at least this many overlapping bin pairs at a lag. Default 6.
+    pub causal_min_bins: usize,
+    /// Causal: bins are widened so a series has at most this many. Default 1024.
+    pub causal_max_bins: usize,
+
+    /// Frequency: more than this many violations of one policy ... Default 8.
+    pub frequency_max_violations: usize,
+    /// ... within this many ms; also the length of the "recent" window of the spike
+    /// test. Default 5 minutes.
+    pub frequency_window_ms: i64,
+    /// Frequency spike: the recent rate at least this many times the policy's
+    /// baseline rate over the rest of the analysis window. Default 3.
+    pub frequency_spike_factor: f64,
+    /// Frequency spike: at least this many recent violations. Default 3.
+    pub frequency_spike_min_violations: usize,
+
+    /// Recency: a pattern's weight halves for every this many ms between its
+    /// latest violation and `now`, so old evidence explains but weighs less.
+    /// Default 10 minutes.
+    pub recency_half_life_ms: i64,
+    /// Whether a breach is current, persistent and stands out; shared causes.
+    pub judge: JudgeConfig,
+}
+
+impl Default for AnalyzerConfig {
+    fn default() -> Self {
+        AnalyzerConfig {
+            window_ms: 3_600_000,
+            max_evidence: 100,
+            max_patterns_per_type: 20,
+            max_recommendations: 5,
+            burst_min_violations: 2,
+            burst_window_ms: 60_000,
+            trend_min_samples: 6,
+            trend_min_t: 3.0,
+            trend_min_r2: 0.5,
+            periodic_bin_ms: 60_000,
+            periodic_min_autocorrelation: 0.5,
+            periodic_min_cycles: 3,
+            periodic_max_bins: 1024,
+            spatial_min_violations: 3,
+            causal_bin_ms: 60_000,
+            causal_min_r: 0.7,
+            causal_max_lag_bins: 5,
+            causal_top_k: 16,
+            causal_min_bins: 6,
+            causal_max_bins: 1024,
+            frequency_max_violations: 8,
+            frequency_window_ms: 300_000,
+            frequency_spike_factor: 3.0,
+            frequency_spike_min_violations: 3,
+            recency_half_life_ms: 600_000,
+            judge: JudgeConfig::default(),
+        }
+    }
+}
+
+/// The analyzer of the seed system: runs every registered detector and ranks root
+/// causes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PatternAnalyzer {
+    pub config: AnalyzerConfig,
+}
+
+/// A pattern found by a detector, with the root-cause kind its detector maps to.
+struct Found {
+    detection: Detection,
+    kind: RootCauseKind,
+}
+
+impl PatternAnalyzer {
+    pub fn new(config: AnalyzerConfig) -> Self {
+        PatternAnalyzer { config }
+    }
+
+    /// Analyses the violations and samples inside the window ending at `now`.
+    ///
+    /// Patterns are ordered by type, then confidence (highest first); root causes
+    /// by confidence. `confidence_level` is the top root cause's confidence (0 when
+    /// there is none); `analysis_id` is `an-` and 16 hex digits of a hash of the
+    /// prepared input, `now` and the configuration.
+    pub fn analyze(
+        &self,
+        violations: &[Violation],
+        samples: &[MetricSample],
+        now: Millis,
+    ) -> AnalysisResult {
+        self.analyze_policies(violations, samples, &[], now)
+    }
+
+    /// [`analyze`](Self::analyze) with what is known of each policy's condition
+    /// and evaluation interval; a policy missing from `policies` has them inferred
+    /// from its violations and samples.
+    pub fn analyze_policies(
+        &self,
+        violations: &[Violation],
+        samples: &[MetricSample],
+        policies: &[PolicyInfo],
+        now: Millis,
+    ) -> AnalysisResult {
+        let config = &self.config;
+        let ctx = AnalysisContext::new(violations, samples, now, config);
+        let (mut breaches, shared_causes) = judge::judge(&ctx, policies, &config.judge);
+
+        let mut found: Vec<Found> = Vec::new();
+        for detector in detectors::registry() {
+            let mut ds = detector.detect(&ctx, config);
+            ds.retain(|d| d.confidence.is_finite());
+            for d in &mut ds {
+                d.confidence = d.confidence.clamp(0.0, 1.0);
+            }
+            ds.sort_by(cmp_detection);
+            ds.truncate(config.max_patterns_per_type);
+            let kind = detector.root_cause_kind();
+            found.extend(ds.into_iter().map(|detection| Found { detection, kind }));
+        }
+        found.sort_by(|a, b| {
+            a.detection
+                .pattern_type
+                .cmp(&b.detection.pattern_type)
+                .then_with(|| cmp_detection(&a.detection, &b.detection))
+        });
+
+        let mut explained = judge::Explanations::default();
+        for f in &found {
+            let d = &f.detection;
+            match d.pattern_type {
+                PatternType::Trend => explained.trending.push(d.subject.as_str()),
+                PatternType::Periodic => explained.recurring.push(d.subject.as_str()),
+                // A causal finding's evidence is the driven policy's violations.
+                PatternType::Causal => {
+                    if let Some(&i) = d.evidence.first() {
+                        explained.driven.push(ctx.violation(i).policy.as_str());
+                    }
+                }
+                _ => {}
+            }
+        }
+        judge::with_explanations(&mut breaches, &explained, &config.judge);
+
+        let patterns: Vec<ViolationPattern> = found
+            .iter()
+            .map(|f| to_pattern(&ctx, &f.detection, config.max_evidence))
+            .collect();
+        let root_causes = rank_root_causes(&ctx, &found, config.recency_half_life_ms);
+
+        let mut recommendations: Vec<String> = Vec::new();
+        for rc in &root_causes {
+            if recommendations.len() >= config.max_recommendations {
+                break;
+            }
+            let r = recommendation(rc);
+            if !recommendations.contains(&r) {
+                recommendations.push(r);
+            }
+        }
+        let confidence_level = root_causes.first().map_or(0.0, |rc| rc.confidence);
+
+        AnalysisResult {
+            analysis_id: format!("an-{:016x}", ctx.fingerprint()),
+            violations_analyzed: ctx.violations.len(),
+            patterns,
+            root_causes,
+            recommendations,
+            confidence_level,
+            breaches,
+            shared_causes,
+        }
+    }
+}
+
+/// Highest confidence first, then subject, hypothesis and evidence: a total order
+/// that does not depend on the input order.
+fn cmp_detection(a: &Detection, b: &Detection) -> std::cmp::Ordering {
+    b.confidence
+        .total_cmp(&a.confidence)
+        .then_with(|| a.subject.cmp(&b.subject))
+        .then_with(|| a.hypothesis.cmp(&b.hypothesis))
+        // Indices are positions in the canonical (sorted) order, so comparing them
+        // is as deterministic as comparing the ids.
+        .then_with(|| a.evidence.cmp(&b.evidence))
+}
+
+fn to_pattern(ctx: &AnalysisContext<'_>, d: &Detection, max_evidence: usize) -> ViolationPattern {
+    let mut seen = vec![false; ctx.targets.len()];
+    for &i in &d.evidence {
+        seen[ctx.target_of[i as usize] as usize] = true;
+    }
+    let targets = ctx
+        .targets
+        .by_name()
+        .filter(|(id, _, _)| seen[*id as usize])
+        .map(|(_, name, _)| name.to_string())
+        .collect();
+    let skip = d.evidence.len().saturating_sub(max_evidence);
+    let evidence = d.evidence[skip..]
+        .iter()
+        .map(|&i| ctx.violation(i).id.clone())
+        .collect();
+    ViolationPattern {
+        pattern_type: d.pattern_type,
+        confidence: d.confidence,
+        hypothesis: d.hypothesis.clone(),
+        subject: d.subject.clone(),
+        targets,
+        evidence,
+    }
+}
+
+fn recommendation(rc: &RootCause) -> String {
+    let (t, p) = (&rc.target, &rc.policy);
+    match rc.kind {
+        RootCauseKind::LoadSpike => format!(
+            "Scale {t} out ahead of load spikes, or throttle incoming requests (policy {p})."
+        ),
+        RootCauseKind::GradualDegradation => format!(
+            "Restart {t} to reclaim the degrading resource and look for a leak (policy {p})."
+        ),
+        RootCauseKind::RecurringLoad => {
+            format!("Scale {t} out ahead of the recurring load on its schedule (policy {p}).")
+        }
+        RootCauseKind::ComponentFault => {
+            format!("Restart or reconfigure the failing component of {t} (policy {p}).")
+        }
+        RootCauseKind::UpstreamDependency => format!(
+            "Protect {t} from its upstream dependency: throttle or rebalance requests (policy {p})."
+        ),
+        RootCauseKind::ChronicOverload => format!(
+            "Add lasting capacity to {t}: it violates far above its usual rate (policy {p})."
+        ),
+    }
+}

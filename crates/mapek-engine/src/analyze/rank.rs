@@ -1,0 +1,175 @@
+//! Ranking: the detectors' patterns combined into one root-cause distribution per
+//! Deployment, with explaining away and recency.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use super::{AnalysisContext, Found};
+use crate::fnv::FnvMap;
+use crate::model::{Millis, RootCause, RootCauseKind, Severity};
+
+#[derive(Default)]
+struct CauseAcc {
+    /// Product of (1 - weighted confidence) over supporting patterns.
+    miss: f64,
+    supports: Vec<usize>,
+    /// Supporting violations per policy id.
+    policy_counts: BTreeMap<u32, u64>,
+}
+
+/// Which kinds explain which away: a specific mechanism on a target also explains
+/// the clustered (load spike) and frequent (chronic overload) violations that
+/// would otherwise read as load; a recurrence explains each of its bursts; a leak
+/// restarted again and again also recurs.
+fn explained_by(kind: RootCauseKind) -> &'static [RootCauseKind] {
+    use RootCauseKind::*;
+    match kind {
+        LoadSpike => &[
+            ComponentFault,
+            UpstreamDependency,
+            GradualDegradation,
+            RecurringLoad,
+        ],
+        ChronicOverload => &[ComponentFault, UpstreamDependency, GradualDegradation],
+        RecurringLoad => &[GradualDegradation],
+        ComponentFault | UpstreamDependency | GradualDegradation => &[],
+    }
+}
+
+/// Combines patterns into one root-cause distribution per target.
+///
+/// Per (target, kind), the evidence is the noisy-or of the supporting patterns'
+/// confidences, each weighted by the highest severity among its violations on
+/// that target and by its recency (halved every `half_life_ms` since its latest
+/// violation). A kind is explained away by the mechanisms [`explained_by`] lists:
+/// its evidence is multiplied by `1 - e` for the strongest of them present. The confidences of a target's
+/// kinds are then normalised into a distribution that sums to the probability
+/// that anything is wrong (the noisy-or over its kinds).
+pub(super) fn rank_root_causes(
+    ctx: &AnalysisContext<'_>,
+    found: &[Found],
+    half_life_ms: i64,
+) -> Vec<RootCause> {
+    let half_life = half_life_ms.max(1) as f64;
+    let mut acc: BTreeMap<(u32, RootCauseKind), CauseAcc> = BTreeMap::new();
+    for (p, f) in found.iter().enumerate() {
+        // (target, policy) -> count, and target -> (max severity, latest time),
+        // for this pattern.
+        let mut pairs: FnvMap<(u32, u32), u64> = FnvMap::default();
+        let mut sev: BTreeMap<u32, (Severity, Millis)> = BTreeMap::new();
+        for &i in &f.detection.evidence {
+            let key = (ctx.target_of[i as usize], ctx.policy_of[i as usize]);
+            *pairs.entry(key).or_default() += 1;
+            let (s, t) = (ctx.severity_of[i as usize], ctx.times[i as usize]);
+            sev.entry(key.0)
+                .and_modify(|(ms, mt)| {
+                    *ms = (*ms).max(s);
+                    *mt = (*mt).max(t);
+                })
+                .or_insert((s, t));
+        }
+        for (&target, &(severity, latest)) in &sev {
+            let age = ctx.now.saturating_sub(latest).max(0) as f64;
+            let recency = 0.5f64.powf(age / half_life);
+            let a = acc.entry((target, f.kind)).or_insert_with(|| CauseAcc {
+                miss: 1.0,
+                ..CauseAcc::default()
+            });
+            a.miss *= 1.0 - f.detection.confidence * severity.weight() * recency;
+            a.supports.push(p);
+        }
+        for (&(target, policy), &count) in &pairs {
+            if let Some(a) = acc.get_mut(&(target, f.kind)) {
+                *a.policy_counts.entry(policy).or_default() += count;
+            }
+        }
+    }
+
+    // Evidence per (target, kind), then explaining away and normalisation per
+    // target. The map is ordered by target, so each target's kinds are adjacent.
+    let evidence: BTreeMap<(u32, RootCauseKind), f64> = acc
+        .iter()
+        .map(|(k, a)| (*k, (1.0 - a.miss).clamp(0.0, 1.0)))
+        .collect();
+    // Each kind's evidence times `1 - e` for the strongest kind explaining it
+    // (from the evidence before any explaining away).
+    let mut adjusted: BTreeMap<(u32, RootCauseKind), (f64, Option<RootCauseKind>)> =
+        BTreeMap::new();
+    for (&(target, kind), &e) in &evidence {
+        let by = explained_by(kind)
+            .iter()
+            .filter_map(|k| evidence.get(&(target, *k)).map(|x| (*x, *k)))
+            .filter(|(x, _)| *x > 0.0)
+            .fold(None, |best: Option<(f64, RootCauseKind)>, x| match best {
+                Some(b) if b.0 >= x.0 => Some(b),
+                _ => Some(x),
+            });
+        adjusted.insert(
+            (target, kind),
+            match by {
+                Some((x, k)) => (e * (1.0 - x), Some(k)),
+                None => (e, None),
+            },
+        );
+    }
+    let mut totals: BTreeMap<u32, (f64, f64)> = BTreeMap::new();
+    for (&(target, _), &(e, _)) in &adjusted {
+        let t = totals.entry(target).or_insert((0.0, 1.0));
+        t.0 += e;
+        t.1 *= 1.0 - e;
+    }
+
+    let mut causes: Vec<RootCause> = acc
+        .into_iter()
+        .map(|((target_id, kind), a)| {
+            // Most supporting violations first; ties go to the smaller name.
+            let policy = a
+                .policy_counts
+                .iter()
+                .map(|(&id, &c)| (c, ctx.policies.names[id as usize]))
+                .max_by(|x, y| x.0.cmp(&y.0).then_with(|| y.1.cmp(x.1)))
+                .map_or("", |(_, name)| name);
+            let target = ctx.targets.names[target_id as usize];
+            let (e, explained_by) = adjusted[&(target_id, kind)];
+            let (sum, miss) = totals[&target_id];
+            let confidence = if sum > 0.0 {
+                ((1.0 - miss) * e / sum).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+            let mut types = String::new();
+            for (i, &p) in a.supports.iter().enumerate() {
+                if i > 0 {
+                    types.push_str(", ");
+                }
+                let _ = write!(types, "{:?}", found[p].detection.pattern_type);
+            }
+            let mut description = format!(
+                "{kind:?} on {target} (confidence {confidence:.2}), supported by {} pattern(s): {types}; mostly violations of policy {policy}.",
+                a.supports.len(),
+            );
+            if let Some(by) = explained_by {
+                let _ = write!(
+                    description,
+                    " Largely explained away by {by:?} (evidence {:.2}).",
+                    evidence[&(target_id, by)]
+                );
+            }
+            RootCause {
+                kind,
+                target: target.to_string(),
+                policy: policy.to_string(),
+                confidence,
+                description,
+                supporting_patterns: a.supports,
+            }
+        })
+        .collect();
+    causes.sort_by(|a, b| {
+        b.confidence
+            .total_cmp(&a.confidence)
+            .then_with(|| a.target.cmp(&b.target))
+            .then_with(|| a.kind.cmp(&b.kind))
+    });
+    causes
+}
