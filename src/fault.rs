@@ -12,7 +12,7 @@
 //! `config-read`, between the fresh read of the Deployment a scale or config
 //! patch is computed from and that patch.
 
-use crate::execute::Step;
+use crate::controllers::executor::decide::Step;
 
 /// The name of the point just after `step` was recorded, if it has one.
 pub fn after(step: &Step) -> Option<String> {

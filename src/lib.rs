@@ -7,13 +7,10 @@
 pub mod conditions;
 pub mod controllers;
 pub mod crd;
-pub mod deployment;
 pub mod error;
-pub mod execute;
 pub mod fault;
 pub mod leader;
 pub mod metrics;
-pub mod monitor;
 pub mod plugin;
 pub mod prometheus;
 pub mod rbac;

@@ -6,7 +6,7 @@
 //!
 //! Audit of the calls behind each rule (update this list with the code):
 //! - `apps/deployments` get, patch: the analyzer reads the target Deployment
-//!   (`controllers/analyzer.rs`, `get_opt`); the executor reads it (`get_opt`, and a
+//!   (`controllers/analyzer/`, `get_opt`); the executor reads it (`get_opt`, and a
 //!   fresh `get` before each scale or config JSON Patch) and patches it (merge
 //!   patch of the restart annotation, RFC 6902 patches of `spec.replicas`, env
 //!   vars and annotations, guarded by `test` operations). Nothing lists or watches

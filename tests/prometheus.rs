@@ -11,11 +11,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use mapek::controllers::monitor::decide::{self as monitor, Evaluated};
 use mapek::crd::{
     RemediationSpec, TargetKind, TargetRef, ViolationCondition, ViolationPolicySpec,
     ViolationPolicyStatus,
 };
-use mapek::monitor::{self, Evaluated};
 use mapek::prometheus::{Prometheus, QueryError};
 use mapek_engine::model::{ComparisonOperator, Severity};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

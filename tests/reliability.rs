@@ -30,11 +30,11 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
+use mapek::controllers::executor::patch::SettingRef;
 use mapek::crd::{
     ApprovalState, ExecutionPhase, ExecutionStatus, RemediationPolicy, RemediationPolicySpec,
     ViolationPolicy,
 };
-use mapek::deployment::SettingRef;
 use mapek_engine::model::{ConfigTarget, RemediationPlan};
 use prometheus_http_query::reqwest;
 use serde_json::{Value, json};
@@ -440,7 +440,7 @@ async fn live(c: &Client, ns: &str, name: &str) -> Deployment {
 }
 
 fn mode(d: &Deployment) -> Option<String> {
-    mapek::deployment::config_value(
+    mapek::controllers::executor::patch::config_value(
         d,
         &SettingRef {
             name: "MODE".into(),
@@ -456,7 +456,7 @@ fn mode(d: &Deployment) -> Option<String> {
 fn state(d: &Deployment) -> (Option<i32>, bool, Option<String>) {
     (
         d.spec.replicas,
-        mapek::deployment::restarted_at(d).is_some(),
+        mapek::controllers::executor::patch::restarted_at(d).is_some(),
         mode(d),
     )
 }
@@ -869,7 +869,7 @@ async fn concurrent_writers() {
         .collect();
     let churn_ok = env == ["EXTRA=x", "MODE=b"]
         && d.spec.replicas == Some(4)
-        && mapek::deployment::restarted_at(&d).is_some();
+        && mapek::controllers::executor::patch::restarted_at(&d).is_some();
     if !churn_ok {
         lost += 1;
         eprintln!("churn: env {env:?}, replicas {:?}", d.spec.replicas);

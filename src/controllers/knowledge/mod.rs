@@ -299,8 +299,8 @@ async fn reconcile(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controllers::monitor::decide::time;
     use crate::crd::{RecordedViolation, ViolationPolicySpec, ViolationPolicyStatus};
-    use crate::monitor::time;
 
     fn policy(violation_secs: &[i64]) -> ViolationPolicy {
         let spec: ViolationPolicySpec = serde_json::from_value(serde_json::json!({
@@ -351,9 +351,9 @@ mod tests {
     use kube::runtime::watcher;
     use serde_json::json;
 
+    use crate::controllers::executor::decide::fixtures;
     use crate::controllers::testing::*;
     use crate::crd::{PolicyExecution, RemediationPolicyStatus};
-    use crate::execute::fixtures;
     use mapek_engine::model::{ActionType, RootCauseKind};
 
     const OUTCOMES: &str = "/apis/mapek.io/v1alpha1/namespaces/default/policyoutcomes";

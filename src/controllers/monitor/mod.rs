@@ -1,8 +1,10 @@
 //! The Monitor controller: every second it finds the ViolationPolicies whose
 //! evaluation interval has passed, runs each distinct PromQL query once, applies
-//! the result to every policy that asked for it ([`crate::monitor::observe`]) and
+//! the result to every policy that asked for it ([`crate::controllers::monitor::decide::observe`]) and
 //! writes their status. A failed evaluation is retried with exponential backoff.
 //! After a violation it wakes the analyzer for that namespace.
+
+pub mod decide;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -18,8 +20,8 @@ use tokio::sync::mpsc;
 
 use super::Context;
 use crate::crd::{ViolationPolicy, ViolationPolicyStatus};
-use crate::monitor::{self, Evaluated, READY, VIOLATING};
 use crate::prometheus::{Prometheus, QueryError};
+use decide::{Evaluated, READY, VIOLATING};
 use mapek_engine::model::Millis;
 
 /// Most queries in flight at once.
@@ -170,7 +172,7 @@ async fn evaluate(
         .or_else(|| policy.status.clone())
         .unwrap_or_default();
     let mut status = before.clone();
-    let evaluated = monitor::observe(
+    let evaluated = decide::observe(
         &name,
         &policy.spec,
         policy.metadata.generation,
@@ -486,7 +488,7 @@ mod tests {
             "PrometheusUnreachable",
             "connection refused",
             None,
-            &monitor::time(NOW - 30_000),
+            &decide::time(NOW - 30_000),
         );
         failed.status = Some(status);
         let (policies, harness) = serve(vec![failed, policy("fresh", "latency", 0.5, "30s")], NOW);
@@ -517,12 +519,12 @@ mod tests {
     #[test]
     fn the_copy_of_a_written_status_is_dropped_once_the_cache_shows_it() {
         let written = ViolationPolicyStatus {
-            last_evaluation_time: Some(monitor::time(NOW)),
+            last_evaluation_time: Some(decide::time(NOW)),
             violation_count: 3,
             ..ViolationPolicyStatus::default()
         };
         let older = ViolationPolicyStatus {
-            last_evaluation_time: Some(monitor::time(NOW - 30_000)),
+            last_evaluation_time: Some(decide::time(NOW - 30_000)),
             ..ViolationPolicyStatus::default()
         };
         assert!(caught_up(Some(&written.clone()), &written));

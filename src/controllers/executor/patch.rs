@@ -91,7 +91,9 @@ pub fn restarted_at(d: &Deployment) -> Option<String> {
 /// The value a restart at `now` writes: RFC 3339 in seconds, as kubectl does.
 pub fn restarted_at_value(now: Millis) -> String {
     let seconds = now.div_euclid(1000);
-    crate::monitor::time(seconds * 1000).0.to_string()
+    crate::controllers::monitor::decide::time(seconds * 1000)
+        .0
+        .to_string()
 }
 
 /// The current value of a config setting (`None` when absent). An env var that is

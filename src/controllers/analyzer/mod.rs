@@ -170,7 +170,7 @@ fn closed_at(plan: &RemediationPolicy) -> Option<Millis> {
         ApprovalState::Rejected | ApprovalState::Expired => status
             .conditions
             .iter()
-            .find(|c| c.type_ == crate::execute::APPROVED)
+            .find(|c| c.type_ == crate::controllers::executor::decide::APPROVED)
             .map(|c| c.last_transition_time.0.as_millisecond()),
         _ => status
             .execution
@@ -452,11 +452,11 @@ async fn analyze_namespace(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controllers::monitor::decide::time;
     use crate::crd::{
         PolicyExecution, RecordedSample, RecordedViolation, ViolationPolicySpec,
         ViolationPolicyStatus,
     };
-    use crate::monitor::time;
     use mapek_engine::model::{Priority, RiskLevel, RootCauseKind};
 
     fn policy() -> ViolationPolicy {
@@ -642,7 +642,7 @@ mod tests {
         };
         crate::conditions::set(
             &mut status.conditions,
-            crate::execute::APPROVED,
+            crate::controllers::executor::decide::APPROVED,
             false,
             "Rejected",
             "no",
@@ -689,8 +689,8 @@ mod tests {
     use kube::runtime::reflector;
     use kube::runtime::watcher;
 
+    use crate::controllers::executor::decide::fixtures;
     use crate::controllers::testing::*;
-    use crate::execute::fixtures;
     use mapek_engine::model::ActionType;
 
     const NOW: Millis = 1_714_557_600_000;

@@ -1,5 +1,5 @@
 //! The executor controller: reconciles RemediationPolicy objects by asking
-//! [`crate::execute::next_step`] what to do, sending the one Deployment patch
+//! [`crate::controllers::executor::decide::next_step`] what to do, sending the one Deployment patch
 //! that step needs, writing the step's status (a JSON merge patch of the `status`
 //! subresource holding only what changed) and recording an Event, then deciding
 //! again, until the plan waits or is over.
@@ -10,6 +10,9 @@
 //! another plan is `InProgress` is read from the controller's watch cache, joined
 //! with the plans this process has written `InProgress` since (the cache may not
 //! show its own latest writes yet); only the executor writes that phase.
+
+pub mod decide;
+pub mod patch;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -29,11 +32,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{Context, FIELD_MANAGER};
 use crate::crd::{PreviousState, RemediationPolicy, RemediationPolicyStatus, ViolationPolicy};
-use crate::deployment::{self, SettingRef};
 use crate::error::Error;
-use crate::execute::{self, Observed, Step, WaitKind};
 use crate::fault;
+use decide::{Observed, Step, WaitKind};
 use mapek_engine::model::{PatchKind, RemediationAction};
+use patch::SettingRef;
 
 /// How often a conflicting config patch is recomputed from a fresh read.
 const MAX_PATCH_ATTEMPTS: usize = 5;
@@ -319,7 +322,7 @@ impl<'a> Reconciler<'a> {
         let max_steps = 4 * self.rp.spec.plan.actions.len() + 8;
         for _ in 0..max_steps {
             let now = self.ctx.clock.now_ms();
-            let step = execute::next_step(&Observed {
+            let step = decide::next_step(&Observed {
                 plan: &self.rp,
                 policy: policy.as_ref(),
                 deployment: live.as_ref(),
@@ -453,7 +456,7 @@ impl<'a> Reconciler<'a> {
             return Ok(Some(other));
         }
         if let Some(others) = self.others.take() {
-            return Ok(execute::busy_with(&others, &self.name, self.target()));
+            return Ok(decide::busy_with(&others, &self.name, self.target()));
         }
         match self.ctx.executions.plans.get() {
             Some(store) => {
@@ -470,11 +473,11 @@ impl<'a> Reconciler<'a> {
                     .iter()
                     .map(|p| p.as_ref())
                     .filter(|p| p.metadata.namespace.as_deref() == Some(self.namespace.as_str()));
-                Ok(execute::busy_with(others, &self.name, self.target()))
+                Ok(decide::busy_with(others, &self.name, self.target()))
             }
             None => {
                 let others = self.plans.list(&ListParams::default()).await?.items;
-                Ok(execute::busy_with(&others, &self.name, self.target()))
+                Ok(decide::busy_with(&others, &self.name, self.target()))
             }
         }
     }
@@ -484,14 +487,14 @@ impl<'a> Reconciler<'a> {
     fn record(&mut self, step: &Step, now: i64) {
         let before = self.rp.status.clone().unwrap_or_default();
         let mut status = before.clone();
-        execute::transition(
+        decide::transition(
             step,
             &mut status,
             &self.rp.spec.plan,
             self.rp.metadata.generation,
             now,
         );
-        if let Some(notice) = execute::notice(step, &self.rp.spec.plan, &before, &status) {
+        if let Some(notice) = decide::notice(step, &self.rp.spec.plan, &before, &status) {
             self.events.push(Event {
                 type_: if notice.warning {
                     EventType::Warning
@@ -590,12 +593,12 @@ impl<'a> Reconciler<'a> {
                 self.scale(from, replicas, live).await?
             }
             PatchKind::Restart => {
-                let value = deployment::restarted_at_value(now);
+                let value = patch::restarted_at_value(now);
                 self.deployments
                     .patch(
                         target,
                         &self.params,
-                        &Patch::Merge(deployment::restart_patch(Some(&value))),
+                        &Patch::Merge(patch::restart_patch(Some(&value))),
                     )
                     .await?
             }
@@ -614,7 +617,7 @@ impl<'a> Reconciler<'a> {
                 .await?
             }
         };
-        Ok((execute::describe(&action, &previous, target), d))
+        Ok((decide::describe(&action, &previous, target), d))
     }
 
     /// Restores action `index`'s previous state; returns what was done and the
@@ -642,7 +645,7 @@ impl<'a> Reconciler<'a> {
                     .patch(
                         self.target(),
                         &self.params,
-                        &Patch::Merge(deployment::restart_patch(value)),
+                        &Patch::Merge(patch::restart_patch(value)),
                     )
                     .await?;
                 let done = match value {
@@ -688,7 +691,7 @@ impl<'a> Reconciler<'a> {
         let mut last = String::new();
         for _ in 0..MAX_PATCH_ATTEMPTS {
             let d = self.read(&mut known).await?;
-            let current = deployment::replicas(&d);
+            let current = patch::replicas(&d);
             if current == to {
                 return Ok(d);
             }
@@ -701,7 +704,7 @@ impl<'a> Reconciler<'a> {
             }
             fault::point("scale-read").await;
             if let Some(d) = self
-                .send_guarded(deployment::scale_patch(&d, to), &mut last)
+                .send_guarded(patch::scale_patch(&d, to), &mut last)
                 .await?
             {
                 return Ok(d);
@@ -726,7 +729,7 @@ impl<'a> Reconciler<'a> {
         let mut last = String::new();
         for _ in 0..MAX_PATCH_ATTEMPTS {
             let d = self.read(&mut known).await?;
-            let current = deployment::config_value(&d, setting)
+            let current = patch::config_value(&d, setting)
                 .map_err(|e| PatchFailure::Refused(e.to_string()))?;
             if current.as_deref() != value && current.as_deref() != expected {
                 return Err(PatchFailure::Refused(format!(
@@ -737,7 +740,7 @@ impl<'a> Reconciler<'a> {
                     shown(expected)
                 )));
             }
-            let patch = deployment::config_patch(&d, setting, value)
+            let patch = patch::config_patch(&d, setting, value)
                 .map_err(|e| PatchFailure::Refused(e.to_string()))?;
             let Some(patch) = patch else {
                 return Ok(d);
@@ -832,9 +835,9 @@ mod tests {
 
     use super::*;
     use crate::controllers::Settings;
+    use crate::controllers::executor::decide::fixtures::*;
     use crate::controllers::testing::*;
     use crate::crd::{APPROVE_ANNOTATION, ExecutionPhase, ExecutionStatus};
-    use crate::execute::fixtures::*;
 
     const NS: &str = "/apis/mapek.io/v1alpha1/namespaces/default";
     const RP: &str = "/apis/mapek.io/v1alpha1/namespaces/default/remediationpolicies/fix-web";
@@ -994,7 +997,7 @@ mod tests {
         let d: Deployment = stored(&server, DEPLOY);
         assert_eq!(d.spec.replicas, Some(2));
         assert_eq!(
-            crate::deployment::config_value(
+            crate::controllers::executor::patch::config_value(
                 &d,
                 &SettingRef {
                     name: "MODE".into(),
@@ -1111,7 +1114,7 @@ mod tests {
         let mut server = Server::new(&rp, &deployment(2));
         server.objects.remove(VP);
         let (result, server) = reconcile_once(&rp, server).await;
-        assert_eq!(result.unwrap(), Action::requeue(execute::POLICY_REQUEUE));
+        assert_eq!(result.unwrap(), Action::requeue(decide::POLICY_REQUEUE));
         assert_eq!(
             lines(&server, true),
             [
@@ -1377,7 +1380,7 @@ mod tests {
         let progressing = status
             .conditions
             .iter()
-            .find(|c| c.type_ == execute::PROGRESSING)
+            .find(|c| c.type_ == decide::PROGRESSING)
             .unwrap();
         assert!(
             progressing

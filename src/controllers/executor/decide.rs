@@ -15,14 +15,14 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 
+use super::patch::{self, SettingRef};
 use crate::conditions;
+use crate::controllers::monitor::decide::time;
 use crate::crd::{
     APPROVE_ANNOTATION, ActionExecution, ApprovalState, ExecutionPhase, ExecutionStatus,
     PolicyExecution, PreviousConfig, PreviousState, REJECT_ANNOTATION, RemediationPolicy,
     RemediationPolicyStatus, ViolationPolicy,
 };
-use crate::deployment::{self, SettingRef};
-use crate::monitor::time;
 use mapek_engine::model::{
     ActionType, ApprovalMode, Millis, PatchKind, RemediationAction, RemediationEnvelope,
     RemediationPlan, RiskLevel,
@@ -293,7 +293,7 @@ pub fn validate_plan(
         return Err(format!("Deployment {:?} not found", plan.target));
     };
     let envelope = &policy.spec.remediation.envelope;
-    let mut replicas = deployment::replicas(d);
+    let mut replicas = patch::replicas(d);
     for action in &plan.actions {
         check_action(plan, action, envelope, replicas)
             .map_err(|e| format!("action {} ({}): {e}", action.id, action.action_type))?;
@@ -381,17 +381,17 @@ pub fn check_action(
 pub fn previous_state(action: &RemediationAction, d: &Deployment) -> Result<PreviousState, String> {
     Ok(match action.action_type.patch_kind() {
         PatchKind::Scale => PreviousState {
-            replicas: Some(deployment::replicas(d)),
+            replicas: Some(patch::replicas(d)),
             ..Default::default()
         },
         PatchKind::Restart => PreviousState {
-            restarted_at: deployment::restarted_at(d),
+            restarted_at: patch::restarted_at(d),
             ..Default::default()
         },
         PatchKind::Config => {
             let change = action.config.as_ref().ok_or("no config setting")?;
-            let value = deployment::config_value(d, &SettingRef::from(change))
-                .map_err(|e| e.to_string())?;
+            let value =
+                patch::config_value(d, &SettingRef::from(change)).map_err(|e| e.to_string())?;
             PreviousState {
                 config: Some(PreviousConfig {
                     name: change.name.clone(),
@@ -412,14 +412,14 @@ pub fn effect_visible(
     d: &Deployment,
 ) -> Result<bool, String> {
     Ok(match action.action_type.patch_kind() {
-        PatchKind::Scale => action.replicas == Some(deployment::replicas(d)),
+        PatchKind::Scale => action.replicas == Some(patch::replicas(d)),
         PatchKind::Restart => {
-            let now = deployment::restarted_at(d);
+            let now = patch::restarted_at(d);
             now.is_some() && now != previous.restarted_at
         }
         PatchKind::Config => {
             let change = action.config.as_ref().ok_or("no config setting")?;
-            deployment::config_value(d, &SettingRef::from(change)).map_err(|e| e.to_string())?
+            patch::config_value(d, &SettingRef::from(change)).map_err(|e| e.to_string())?
                 == Some(change.value.clone())
         }
     })
@@ -432,14 +432,14 @@ pub fn restored(
     d: &Deployment,
 ) -> Result<bool, String> {
     Ok(match action.action_type.patch_kind() {
-        PatchKind::Scale => previous.replicas == Some(deployment::replicas(d)),
-        PatchKind::Restart => previous.restarted_at == deployment::restarted_at(d),
+        PatchKind::Scale => previous.replicas == Some(patch::replicas(d)),
+        PatchKind::Restart => previous.restarted_at == patch::restarted_at(d),
         PatchKind::Config => {
             let prev = previous
                 .config
                 .as_ref()
                 .ok_or("no previous config recorded")?;
-            deployment::config_value(d, &SettingRef::from(prev)).map_err(|e| e.to_string())?
+            patch::config_value(d, &SettingRef::from(prev)).map_err(|e| e.to_string())?
                 == prev.value
         }
     })
@@ -527,7 +527,7 @@ fn progress(o: &Observed<'_>, status: &RemediationPolicyStatus) -> Step {
     let envelope = &policy.spec.remediation.envelope;
     match records[i].status {
         ExecutionStatus::Pending => {
-            if let Err(e) = check_action(plan, action, envelope, deployment::replicas(d)) {
+            if let Err(e) = check_action(plan, action, envelope, patch::replicas(d)) {
                 return Step::FailAction { index: i, error: e };
             }
             match previous_state(action, d) {
@@ -545,7 +545,7 @@ fn progress(o: &Observed<'_>, status: &RemediationPolicyStatus) -> Step {
                         action.action_type, plan.target
                     ),
                 },
-                Ok(false) => match check_action(plan, action, envelope, deployment::replicas(d)) {
+                Ok(false) => match check_action(plan, action, envelope, patch::replicas(d)) {
                     Ok(()) => Step::Apply { index: i },
                     Err(error) => Step::FailAction { index: i, error },
                 },
@@ -923,7 +923,7 @@ pub(crate) mod fixtures {
 
     /// `web` at `replicas` replicas: container `app` with `MODE=normal`.
     pub(crate) fn deployment(replicas: i32) -> Deployment {
-        crate::deployment::tests::deployment(
+        crate::controllers::executor::patch::tests::deployment(
             replicas,
             json!({
                 "metadata": { "labels": { "app": "web" } },
@@ -1338,7 +1338,7 @@ mod tests {
         );
         d.spec.template.metadata.as_mut().unwrap().annotations = Some(
             [(
-                crate::deployment::RESTARTED_AT_ANNOTATION.to_string(),
+                crate::controllers::executor::patch::RESTARTED_AT_ANNOTATION.to_string(),
                 "now".to_string(),
             )]
             .into(),
