@@ -6,7 +6,6 @@
 
 pub mod conditions;
 pub mod controllers;
-pub mod crd;
 pub mod error;
 pub mod fault;
 pub mod leader;

@@ -148,17 +148,17 @@ fn main() -> ExitCode {
 }
 
 fn crdgen() -> String {
-    mapek::crd::all_crds()
+    mapek_api::all_crds()
         .iter()
-        .map(|crd| format!("---\n{}", mapek::crd::crd_yaml(crd)))
+        .map(|crd| format!("---\n{}", mapek_api::crd_yaml(crd)))
         .collect()
 }
 
 fn write_crds(dir: &std::path::Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    for crd in mapek::crd::all_crds() {
-        let path = dir.join(mapek::crd::crd_file_name(&crd));
-        std::fs::write(&path, mapek::crd::crd_yaml(&crd))
+    for crd in mapek_api::all_crds() {
+        let path = dir.join(mapek_api::crd_file_name(&crd));
+        std::fs::write(&path, mapek_api::crd_yaml(&crd))
             .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
     }
     Ok(())

@@ -17,7 +17,7 @@ use kube::api::{ListParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, ResourceExt};
 
-use crate::crd::{
+use mapek_api::{
     APPROVE_ANNOTATION, ApprovalState, PolicyOutcome, REJECT_ANNOTATION, RemediationPolicy,
 };
 use mapek_engine::knowledge::{KnowledgeBase, LearningInsight};

@@ -11,12 +11,12 @@ use kube::runtime::{WatchStreamExt, reflector, watcher};
 use tokio::sync::{mpsc, watch};
 
 use crate::controllers::{self, Context, Settings};
-use crate::crd::{RemediationPolicy, ViolationPolicy};
 use crate::error::{Error, Result};
 use crate::leader;
 use crate::metrics::Metrics;
 use crate::prometheus::Prometheus;
 use crate::server::{self, Health};
+use mapek_api::{RemediationPolicy, ViolationPolicy};
 
 /// Settings of `mapek-operator run`. Flags override the seed system's environment
 /// variables.

@@ -17,11 +17,11 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::{Client, ResourceExt};
-use mapek::crd::{
+use mapek::prometheus::Prometheus;
+use mapek_api::{
     ApprovalState, ExecutionPhase, ExecutionStatus, PolicyOutcome, RemediationPolicy,
     ViolationPolicy,
 };
-use mapek::prometheus::Prometheus;
 use mapek_engine::model::{ActionType, OutcomeType};
 use prometheus_http_query::reqwest;
 use serde_json::{Value, json};
@@ -499,9 +499,9 @@ async fn a_failed_action_is_rolled_back() {
     let rp: RemediationPolicy = serde_json::from_value(json!({
         "apiVersion": "mapek.io/v1alpha1", "kind": "RemediationPolicy",
         "metadata": {"name": "ledger-rollback", "namespace": NS},
-        "spec": serde_json::to_value(mapek::crd::RemediationPolicySpec {
+        "spec": serde_json::to_value(mapek_api::RemediationPolicySpec {
             plan: plan.clone(),
-            evidence: mapek::crd::Evidence::default(),
+            evidence: mapek_api::Evidence::default(),
         }).unwrap()
     }))
     .unwrap();

@@ -12,11 +12,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use mapek::controllers::monitor::decide::{self as monitor, Evaluated};
-use mapek::crd::{
+use mapek::prometheus::{Prometheus, QueryError};
+use mapek_api::{
     RemediationSpec, TargetKind, TargetRef, ViolationCondition, ViolationPolicySpec,
     ViolationPolicyStatus,
 };
-use mapek::prometheus::{Prometheus, QueryError};
 use mapek_engine::model::{ComparisonOperator, Severity};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -31,7 +31,7 @@ use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use mapek::controllers::executor::patch::SettingRef;
-use mapek::crd::{
+use mapek_api::{
     ApprovalState, ExecutionPhase, ExecutionStatus, RemediationPolicy, RemediationPolicySpec,
     ViolationPolicy,
 };
@@ -362,7 +362,7 @@ async fn plan(
         "metadata": {"name": name, "namespace": ns},
         "spec": serde_json::to_value(RemediationPolicySpec {
             plan,
-            evidence: mapek::crd::Evidence::default(),
+            evidence: mapek_api::Evidence::default(),
         }).unwrap()
     }))
     .unwrap();
@@ -388,7 +388,7 @@ async fn approve(c: &Client, ns: &str, rp: &RemediationPolicy) {
         c,
         ns,
         &rp.name_any(),
-        mapek::crd::APPROVE_ANNOTATION,
+        mapek_api::APPROVE_ANNOTATION,
         &rp.spec.plan.plan_hash,
     )
     .await;
@@ -1197,7 +1197,7 @@ async fn approval_integrity() {
         &c,
         ns,
         &rp.name_any(),
-        mapek::crd::APPROVE_ANNOTATION,
+        mapek_api::APPROVE_ANNOTATION,
         "0123456789abcdef",
     )
     .await;
@@ -1249,7 +1249,7 @@ async fn approval_integrity() {
         vec![scale_to(4, "rejected")],
     )
     .await;
-    annotate(&c, ns, "rejected", mapek::crd::REJECT_ANNOTATION, "not now").await;
+    annotate(&c, ns, "rejected", mapek_api::REJECT_ANNOTATION, "not now").await;
     // A plan whose policy covers another Deployment.
     let foreign = plan(
         &c,

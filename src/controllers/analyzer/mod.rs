@@ -17,7 +17,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::Context;
-use crate::crd::{
+use mapek_api::{
     ApprovalState, Evidence, ExecutionPhase, MAX_EVIDENCE_VIOLATIONS, RemediationPolicy,
     RemediationPolicySpec, RemediationPolicyStatus, ViolationPolicy,
 };
@@ -453,7 +453,7 @@ async fn analyze_namespace(
 mod tests {
     use super::*;
     use crate::controllers::monitor::decide::time;
-    use crate::crd::{
+    use mapek_api::{
         PolicyExecution, RecordedSample, RecordedViolation, ViolationPolicySpec,
         ViolationPolicyStatus,
     };

@@ -18,7 +18,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use super::patch::{self, SettingRef};
 use crate::conditions;
 use crate::controllers::monitor::decide::time;
-use crate::crd::{
+use mapek_api::{
     APPROVE_ANNOTATION, ActionExecution, ApprovalState, ExecutionPhase, ExecutionStatus,
     PolicyExecution, PreviousConfig, PreviousState, REJECT_ANNOTATION, RemediationPolicy,
     RemediationPolicyStatus, ViolationPolicy,

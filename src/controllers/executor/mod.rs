@@ -31,10 +31,10 @@ use serde_json::Value;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{Context, FIELD_MANAGER};
-use crate::crd::{PreviousState, RemediationPolicy, RemediationPolicyStatus, ViolationPolicy};
 use crate::error::Error;
 use crate::fault;
 use decide::{Observed, Step, WaitKind};
+use mapek_api::{PreviousState, RemediationPolicy, RemediationPolicyStatus, ViolationPolicy};
 use mapek_engine::model::{PatchKind, RemediationAction};
 use patch::SettingRef;
 
@@ -75,9 +75,9 @@ impl ExecutionLimits {
     }
 
     /// Notes the phase of `plan` on `target` (`namespace/name`) as just written.
-    fn written(&self, target: &str, plan: &str, phase: crate::crd::ExecutionPhase) {
+    fn written(&self, target: &str, plan: &str, phase: mapek_api::ExecutionPhase) {
         let mut in_progress = self.in_progress.lock().unwrap_or_else(|e| e.into_inner());
-        if phase == crate::crd::ExecutionPhase::InProgress {
+        if phase == mapek_api::ExecutionPhase::InProgress {
             in_progress.insert(target.to_string(), plan.to_string());
         } else if in_progress.get(target).is_some_and(|p| p == plan) {
             in_progress.remove(target);
@@ -300,12 +300,12 @@ impl<'a> Reconciler<'a> {
         // only when an approval is there to start on.
         let status = self.rp.status.clone().unwrap_or_default();
         let may_start = self.ctx.executions.plans.get().is_none()
-            && status.phase == crate::crd::ExecutionPhase::Pending
-            && (status.approval == crate::crd::ApprovalState::Approved
+            && status.phase == mapek_api::ExecutionPhase::Pending
+            && (status.approval == mapek_api::ApprovalState::Approved
                 || self
                     .rp
                     .annotations()
-                    .contains_key(crate::crd::APPROVE_ANNOTATION));
+                    .contains_key(mapek_api::APPROVE_ANNOTATION));
         let others = async {
             match may_start {
                 true => self.plans.list(&ListParams::default()).await.map(Some),
@@ -364,7 +364,7 @@ impl<'a> Reconciler<'a> {
                                 .and_then(|e| e.error.clone())
                                 .unwrap_or_default();
                             Step::Finish {
-                                phase: crate::crd::ExecutionPhase::Failed,
+                                phase: mapek_api::ExecutionPhase::Failed,
                                 error: Some(format!(
                                     "{earlier}; rolling back action {id} failed: {e}"
                                 )),
@@ -837,7 +837,7 @@ mod tests {
     use crate::controllers::Settings;
     use crate::controllers::executor::decide::fixtures::*;
     use crate::controllers::testing::*;
-    use crate::crd::{APPROVE_ANNOTATION, ExecutionPhase, ExecutionStatus};
+    use mapek_api::{APPROVE_ANNOTATION, ExecutionPhase, ExecutionStatus};
 
     const NS: &str = "/apis/mapek.io/v1alpha1/namespaces/default";
     const RP: &str = "/apis/mapek.io/v1alpha1/namespaces/default/remediationpolicies/fix-web";

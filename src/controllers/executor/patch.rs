@@ -15,7 +15,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Container;
 use serde_json::{Value, json};
 
-use crate::crd::PreviousConfig;
+use mapek_api::PreviousConfig;
 use mapek_engine::model::{ConfigChange, ConfigTarget, Millis};
 
 /// The pod-template annotation a rolling restart sets.

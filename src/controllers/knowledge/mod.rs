@@ -12,11 +12,11 @@ use kube::runtime::reflector::Store;
 use kube::{Resource, ResourceExt};
 
 use super::Context;
-use crate::crd::{
+use crate::metrics::OutcomeLabels;
+use mapek_api::{
     ApprovalState, ExecutionPhase, PolicyOutcome, PolicyOutcomeSpec, RemediationPolicy,
     ViolationPolicy,
 };
-use crate::metrics::OutcomeLabels;
 use mapek_engine::knowledge::KnowledgeBase;
 use mapek_engine::model::{Millis, OutcomeType};
 
@@ -300,7 +300,7 @@ async fn reconcile(
 mod tests {
     use super::*;
     use crate::controllers::monitor::decide::time;
-    use crate::crd::{RecordedViolation, ViolationPolicySpec, ViolationPolicyStatus};
+    use mapek_api::{RecordedViolation, ViolationPolicySpec, ViolationPolicyStatus};
 
     fn policy(violation_secs: &[i64]) -> ViolationPolicy {
         let spec: ViolationPolicySpec = serde_json::from_value(serde_json::json!({
@@ -353,7 +353,7 @@ mod tests {
 
     use crate::controllers::executor::decide::fixtures;
     use crate::controllers::testing::*;
-    use crate::crd::{PolicyExecution, RemediationPolicyStatus};
+    use mapek_api::{PolicyExecution, RemediationPolicyStatus};
     use mapek_engine::model::{ActionType, RootCauseKind};
 
     const OUTCOMES: &str = "/apis/mapek.io/v1alpha1/namespaces/default/policyoutcomes";

@@ -6,11 +6,11 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::conditions::{self, Status};
-use crate::crd::{
+use crate::prometheus::QueryError;
+use mapek_api::{
     MAX_RECENT_SAMPLES, MAX_RECENT_VIOLATIONS, RecordedSample, RecordedViolation,
     ViolationPolicySpec, ViolationPolicyStatus,
 };
-use crate::prometheus::QueryError;
 use mapek_engine::model::Millis;
 
 /// Condition type: the query evaluates to a usable number.
@@ -178,7 +178,7 @@ fn push_bounded<T>(list: &mut Vec<T>, item: T, max: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crd::{RemediationSpec, TargetKind, TargetRef, ViolationCondition};
+    use mapek_api::{RemediationSpec, TargetKind, TargetRef, ViolationCondition};
     use mapek_engine::model::{ComparisonOperator, Severity};
 
     fn spec(for_secs: u64) -> ViolationPolicySpec {

@@ -19,9 +19,9 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::Context;
-use crate::crd::{ViolationPolicy, ViolationPolicyStatus};
 use crate::prometheus::{Prometheus, QueryError};
 use decide::{Evaluated, READY, VIOLATING};
+use mapek_api::{ViolationPolicy, ViolationPolicyStatus};
 use mapek_engine::model::Millis;
 
 /// Most queries in flight at once.

@@ -1,7 +1,8 @@
-//! The three custom resources of the `mapek.io/v1alpha1` API: what users declare
+//! `mapek-api`: the three custom resources of the `mapek.io/v1alpha1` API, what users declare
 //! ([`ViolationPolicy`]), the plans the operator proposes ([`RemediationPolicy`]) and
 //! what it learned from them ([`PolicyOutcome`]), plus the CRD generation that
-//! `crdgen` prints.
+//! `mapek-operator crdgen` prints. Types only (kube's derive, k8s-openapi, schemars):
+//! the operator and the kubectl plugin share them without sharing a runtime.
 
 mod policy_outcome;
 mod remediation_policy;

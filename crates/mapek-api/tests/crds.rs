@@ -2,12 +2,12 @@
 //! schema must carry the validation rules (checked with kube's client-side CEL
 //! evaluator, the same rules the API server runs).
 
-use mapek::crd::{ViolationPolicy, all_crds, crd_file_name, crd_yaml};
+use mapek_api::{ViolationPolicy, all_crds, crd_file_name, crd_yaml};
 use serde_json::json;
 
 #[test]
 fn crds_folder_matches_the_types() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crds");
     for crd in all_crds() {
         let path = dir.join(crd_file_name(&crd));
         let on_disk = std::fs::read_to_string(&path)
