@@ -147,6 +147,24 @@ pub(crate) fn median_sorted(xs: &[f64]) -> f64 {
     }
 }
 
+/// The median of `xs` by selection (linear time; `xs` is left partitioned, not
+/// sorted): the same value as [`median`]. NaN when empty.
+pub(crate) fn median_select(xs: &mut [f64]) -> f64 {
+    let n = xs.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    let (left, mid, _) = xs.select_nth_unstable_by(n / 2, f64::total_cmp);
+    let mid = *mid;
+    if n % 2 == 1 {
+        mid
+    } else {
+        // The element just below the middle is the largest of the left part.
+        let below = left.iter().copied().max_by(f64::total_cmp).unwrap_or(mid);
+        (below + mid) / 2.0
+    }
+}
+
 /// The median of `xs`, which it sorts; NaN when empty.
 pub(crate) fn median(xs: &mut [f64]) -> f64 {
     if xs.is_empty() {
@@ -178,6 +196,27 @@ pub(crate) fn secs(ms: i128) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn median_by_selection_equals_median_by_sorting() {
+        let mut x: u64 = 7;
+        for n in 1..60 {
+            let v: Vec<f64> = (0..n)
+                .map(|_| {
+                    x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                    // Few distinct values, so ties are common.
+                    ((x >> 59) as f64) - 8.0
+                })
+                .collect();
+            let (mut a, mut b) = (v.clone(), v);
+            assert_eq!(
+                median_select(&mut a).to_bits(),
+                median(&mut b).to_bits(),
+                "n {n}"
+            );
+        }
+        assert!(median_select(&mut []).is_nan());
+    }
 
     #[test]
     fn bins_cover_span_and_respect_max() {

@@ -3,7 +3,7 @@
 //! read on the segment since the last reset (a restart shows as a sharp drop), with
 //! a robust slope, so a sawtooth leak is a leak.
 
-use super::{Detection, Detector, median_sorted, rising_is_bad};
+use super::{Detection, Detector, median_select, median_sorted, rising_is_bad};
 use crate::analyze::{AnalysisContext, AnalyzerConfig};
 use crate::model::{MetricSample, PatternType, RootCauseKind};
 
@@ -122,11 +122,11 @@ pub fn robust_fit(samples: &[&MetricSample]) -> Option<RobustFit> {
     if slopes.is_empty() {
         return None;
     }
-    slopes.sort_by(f64::total_cmp);
-    let slope = median_sorted(&slopes);
+    // Medians by selection: the pairwise slopes are O(n²), sorting them was most
+    // of an analysis' time.
+    let slope = median_select(&mut slopes);
     let mut icpt: Vec<f64> = x.iter().zip(&y).map(|(x, y)| y - slope * x).collect();
-    icpt.sort_by(f64::total_cmp);
-    let b = median_sorted(&icpt);
+    let b = median_select(&mut icpt);
     let my = y.iter().sum::<f64>() / n as f64;
     let sst: f64 = y.iter().map(|v| (v - my) * (v - my)).sum();
     let sse: f64 = x
