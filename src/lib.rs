@@ -10,7 +10,6 @@ pub mod error;
 pub mod fault;
 pub mod leader;
 pub mod metrics;
-pub mod plugin;
 pub mod prometheus;
 pub mod rbac;
 pub mod run;

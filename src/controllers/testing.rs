@@ -41,29 +41,7 @@ impl Clock for FixedClock {
     }
 }
 
-/// A request's method, path, content type and JSON body (`Null` when it has none).
-pub(crate) async fn decode(request: Request<Body>) -> (String, String, String, Value) {
-    let method = request.method().to_string();
-    let path = request.uri().path().to_string();
-    let content_type = request
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    let bytes = request.into_body().collect_bytes().await.unwrap();
-    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    (method, path, content_type, body)
-}
-
-/// A JSON response with status `code`.
-pub(crate) fn respond(code: u16, answer: &Value) -> Response<Body> {
-    Response::builder()
-        .status(code)
-        .header("content-type", "application/json")
-        .body(Body::from(serde_json::to_vec(answer).unwrap()))
-        .unwrap()
-}
+pub(crate) use mapek_test_support::{decode, respond};
 
 /// One request as the server saw it.
 #[derive(Clone, Debug)]

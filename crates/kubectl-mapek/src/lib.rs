@@ -631,8 +631,7 @@ mod tests {
         let server = tokio::spawn(async move {
             let mut seen = Vec::new();
             while let Some((request, send)) = handle.next_request().await {
-                let (method, path, content_type, body) =
-                    crate::controllers::testing::decode(request).await;
+                let (method, path, content_type, body) = mapek_test_support::decode(request).await;
                 let (code, reply) = answer(&method, &path);
                 seen.push(Seen {
                     method,
@@ -640,7 +639,7 @@ mod tests {
                     content_type,
                     body,
                 });
-                send.send_response(crate::controllers::testing::respond(code, &reply));
+                send.send_response(mapek_test_support::respond(code, &reply));
             }
             seen
         });

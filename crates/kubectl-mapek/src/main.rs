@@ -1,6 +1,6 @@
 //! `kubectl-mapek`: the kubectl plugin (`kubectl mapek plans|explain|approve|reject|insights`).
-//! Put this binary on the PATH; kubectl finds it by name. See `mapek::plugin`.
+//! Put this binary on the PATH; kubectl finds it by name. See the `kubectl_mapek` library.
 
 fn main() -> std::process::ExitCode {
-    mapek::plugin::main()
+    kubectl_mapek::main()
 }

@@ -1,0 +1,38 @@
+//! `mapek-test-support`: helpers shared by the workspace's tests that script an API
+//! server behind a `tower_test` mock of a kube `Client`: [`decode`] a request,
+//! [`respond`] with JSON. The operator's stateful scripted server
+//! (`controllers::testing`) and the kubectl plugin's tests both build on them.
+
+use http::{Request, Response};
+use kube::client::Body;
+use serde_json::Value;
+
+/// A request's method, path, content type and JSON body (`Null` when it has none).
+pub async fn decode(request: Request<Body>) -> (String, String, String, Value) {
+    let method = request.method().to_string();
+    let path = request.uri().path().to_string();
+    let content_type = request
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let bytes = request
+        .into_body()
+        .collect_bytes()
+        .await
+        .expect("a scripted request's body can be read");
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (method, path, content_type, body)
+}
+
+/// A JSON response with status `code`.
+pub fn respond(code: u16, answer: &Value) -> Response<Body> {
+    Response::builder()
+        .status(code)
+        .header("content-type", "application/json")
+        .body(Body::from(
+            serde_json::to_vec(answer).expect("a JSON value serializes"),
+        ))
+        .expect("a response with a valid status and header")
+}
