@@ -17,7 +17,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
-use mapek::crd::{ExecutionPhase, RemediationPolicy, ViolationPolicy};
+use mapek_api::{ExecutionPhase, RemediationPolicy, ViolationPolicy};
 use prometheus_http_query::reqwest;
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -194,9 +194,9 @@ async fn approve_to_scale(client: &Client) -> Vec<f64> {
         let rp: RemediationPolicy = serde_json::from_value(json!({
             "apiVersion": "mapek.io/v1alpha1", "kind": "RemediationPolicy",
             "metadata": {"name": name, "namespace": NS},
-            "spec": serde_json::to_value(mapek::crd::RemediationPolicySpec {
+            "spec": serde_json::to_value(mapek_api::RemediationPolicySpec {
                 plan: plan.clone(),
-                evidence: mapek::crd::Evidence::default(),
+                evidence: mapek_api::Evidence::default(),
             }).unwrap()
         }))
         .unwrap();
