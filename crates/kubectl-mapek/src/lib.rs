@@ -305,25 +305,9 @@ pub fn format_plans(plans: &[RemediationPolicy], namespace: Option<&str>) -> Str
     table(&rows)
 }
 
+/// Columns three spaces apart, as `kubectl get` prints them.
 fn table(rows: &[Vec<String>]) -> String {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let mut line = String::new();
-        for (c, cell) in row.iter().enumerate() {
-            if c + 1 == row.len() {
-                line.push_str(cell);
-            } else {
-                let _ = write!(line, "{cell:<width$}   ", width = widths[c]);
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
+    mapek_engine::report::columns(rows, 3)
 }
 
 /// What one action does, in words.

@@ -172,32 +172,67 @@ pub fn describe_action(a: &crate::model::RemediationAction) -> String {
     }
 }
 
-/// Left-aligned columns separated by two spaces; `(none)` for no rows.
+/// Left-aligned columns separated by two spaces under `headers`; `(none)` for no
+/// rows.
 fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
     if rows.is_empty() {
         return "(none)\n".into();
     }
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let last = cells.len() - 1;
-        let mut s = String::new();
-        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
-            if i == last {
-                s += cell;
-            } else {
-                s += &format!("{cell:<w$}  ");
+    let mut all = Vec::with_capacity(rows.len() + 1);
+    all.push(headers.iter().map(|h| h.to_string()).collect());
+    all.extend(rows);
+    columns(&all, 2)
+}
+
+/// The one table renderer of the project (`analyze` and `kubectl mapek` both use
+/// it): each row on a line, every cell but the last left-aligned to its column's
+/// widest cell (in characters) and followed by `gap` spaces, trailing spaces
+/// trimmed.
+pub fn columns(rows: &[Vec<String>], gap: usize) -> String {
+    let count = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..count)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            line.push_str(cell);
+            if c + 1 < row.len() {
+                let pad = widths[c] - cell.chars().count() + gap;
+                line.extend(std::iter::repeat_n(' ', pad));
             }
         }
-        s.trim_end().to_string() + "\n"
-    };
-    let mut out = line(headers.to_vec());
-    for row in &rows {
-        out += &line(row.iter().map(String::as_str).collect());
+        out.push_str(line.trim_end());
+        out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_align_by_characters_and_trim_the_last_cell() {
+        let rows: Vec<Vec<String>> = [
+            vec!["NAME", "μs", "NOTE"],
+            vec!["a", "12345", ""],
+            vec!["bbb", "1"],
+        ]
+        .iter()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect();
+        assert_eq!(
+            columns(&rows, 2),
+            "NAME  μs     NOTE\na     12345\nbbb   1\n"
+        );
+        assert_eq!(table(&["A"], Vec::new()), "(none)\n");
+    }
 }
