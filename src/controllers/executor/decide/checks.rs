@@ -1,0 +1,179 @@
+//! The checks before and during an execution: a plan against its envelope and the
+//! live Deployment, an action's previous state (the write-ahead record), and
+//! whether an action's effect is visible or undone.
+
+use super::*;
+
+/// Checks a whole plan against the envelope and the live Deployment before it
+/// starts: scale steps are simulated from the current replicas.
+pub fn validate_plan(
+    plan: &RemediationPlan,
+    policy: &ViolationPolicy,
+    deployment: Option<&Deployment>,
+) -> Result<(), String> {
+    if plan.target != policy.spec.target_ref.name {
+        return Err(format!(
+            "the plan targets Deployment {:?} but ViolationPolicy {:?} covers {:?}",
+            plan.target,
+            policy.metadata.name.as_deref().unwrap_or_default(),
+            policy.spec.target_ref.name
+        ));
+    }
+    if plan.actions.is_empty() {
+        return Err("the plan has no actions".into());
+    }
+    let Some(d) = deployment else {
+        return Err(format!("Deployment {:?} not found", plan.target));
+    };
+    let envelope = &policy.spec.remediation.envelope;
+    let mut replicas = patch::replicas(d);
+    for action in &plan.actions {
+        check_action(plan, action, envelope, replicas)
+            .map_err(|e| format!("action {} ({}): {e}", action.id, action.action_type))?;
+        if let (PatchKind::Scale, Some(r)) = (action.action_type.patch_kind(), action.replicas) {
+            replicas = r;
+        }
+    }
+    Ok(())
+}
+
+/// Checks one action against the envelope, with `current` the replicas it starts
+/// from.
+pub fn check_action(
+    plan: &RemediationPlan,
+    action: &RemediationAction,
+    envelope: &RemediationEnvelope,
+    current: i32,
+) -> Result<(), String> {
+    let kind = action.action_type;
+    if action.target != plan.target {
+        return Err(format!(
+            "targets {:?}, not the plan's Deployment {:?}",
+            action.target, plan.target
+        ));
+    }
+    if !envelope.allows(kind) {
+        return Err(format!("{kind} is not an allowed action of the policy"));
+    }
+    match kind.patch_kind() {
+        PatchKind::Scale => {
+            let bounds = envelope
+                .scale
+                .as_ref()
+                .ok_or("the policy has no scale bounds")?;
+            let replicas = action.replicas.ok_or("no replica count")?;
+            if replicas < bounds.min_replicas || replicas > bounds.max_replicas {
+                return Err(format!(
+                    "{replicas} replicas is outside the policy's bounds [{}, {}]",
+                    bounds.min_replicas, bounds.max_replicas
+                ));
+            }
+            if (replicas - current).abs() > bounds.max_step {
+                return Err(format!(
+                    "{current} to {replicas} replicas is more than the policy's max step of {}",
+                    bounds.max_step
+                ));
+            }
+            if (kind == ActionType::ScaleUp && replicas < current)
+                || (kind == ActionType::ScaleDown && replicas > current)
+            {
+                return Err(format!("{kind} from {current} to {replicas} replicas"));
+            }
+            Ok(())
+        }
+        PatchKind::Restart => Ok(()),
+        PatchKind::Config => {
+            let change = action.config.as_ref().ok_or("no config setting")?;
+            let setting = envelope
+                .config
+                .iter()
+                .find(|s| {
+                    s.name == change.name
+                        && s.target == change.target
+                        && s.container == change.container
+                        && s.actions.contains(&kind)
+                })
+                .ok_or_else(|| {
+                    format!(
+                        "{:?} {:?} is not a setting the policy lets {kind} change",
+                        change.target, change.name
+                    )
+                })?;
+            if change.value != setting.value && !setting.allowed_values.contains(&change.value) {
+                return Err(format!(
+                    "value {:?} of {:?} is not one the policy allows",
+                    change.value, change.name
+                ));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The state an action changes, read from the live Deployment.
+pub fn previous_state(action: &RemediationAction, d: &Deployment) -> Result<PreviousState, String> {
+    Ok(match action.action_type.patch_kind() {
+        PatchKind::Scale => PreviousState {
+            replicas: Some(patch::replicas(d)),
+            ..Default::default()
+        },
+        PatchKind::Restart => PreviousState {
+            restarted_at: patch::restarted_at(d),
+            ..Default::default()
+        },
+        PatchKind::Config => {
+            let change = action.config.as_ref().ok_or("no config setting")?;
+            let value =
+                patch::config_value(d, &SettingRef::from(change)).map_err(|e| e.to_string())?;
+            PreviousState {
+                config: Some(PreviousConfig {
+                    name: change.name.clone(),
+                    target: change.target,
+                    container: change.container.clone(),
+                    value,
+                }),
+                ..Default::default()
+            }
+        }
+    })
+}
+
+/// Whether the live Deployment already shows the action's intended result.
+pub fn effect_visible(
+    action: &RemediationAction,
+    previous: &PreviousState,
+    d: &Deployment,
+) -> Result<bool, String> {
+    Ok(match action.action_type.patch_kind() {
+        PatchKind::Scale => action.replicas == Some(patch::replicas(d)),
+        PatchKind::Restart => {
+            let now = patch::restarted_at(d);
+            now.is_some() && now != previous.restarted_at
+        }
+        PatchKind::Config => {
+            let change = action.config.as_ref().ok_or("no config setting")?;
+            patch::config_value(d, &SettingRef::from(change)).map_err(|e| e.to_string())?
+                == Some(change.value.clone())
+        }
+    })
+}
+
+/// Whether the live Deployment is back in the action's previous state.
+pub fn restored(
+    action: &RemediationAction,
+    previous: &PreviousState,
+    d: &Deployment,
+) -> Result<bool, String> {
+    Ok(match action.action_type.patch_kind() {
+        PatchKind::Scale => previous.replicas == Some(patch::replicas(d)),
+        PatchKind::Restart => previous.restarted_at == patch::restarted_at(d),
+        PatchKind::Config => {
+            let prev = previous
+                .config
+                .as_ref()
+                .ok_or("no previous config recorded")?;
+            patch::config_value(d, &SettingRef::from(prev)).map_err(|e| e.to_string())?
+                == prev.value
+        }
+    })
+}

@@ -1,0 +1,494 @@
+//! Tests of the executor's decisions: approval, validation, progress, rollback.
+
+use super::fixtures::*;
+use super::*;
+
+const NOW: Millis = 1_714_557_600_000;
+
+fn step(rp: &RemediationPolicy, policy: Option<&ViolationPolicy>, d: Option<&Deployment>) -> Step {
+    next_step(&Observed {
+        plan: rp,
+        policy,
+        deployment: d,
+        now: NOW,
+    })
+}
+
+/// Applies a step's status change to the plan, as the controller does.
+fn advance(rp: &mut RemediationPolicy, s: &Step) {
+    let mut status = rp.status.clone().unwrap_or_default();
+    transition(s, &mut status, &rp.spec.plan, rp.metadata.generation, NOW);
+    rp.status = Some(status);
+}
+
+fn status(rp: &RemediationPolicy) -> &RemediationPolicyStatus {
+    rp.status.as_ref().unwrap()
+}
+
+fn action_statuses(rp: &RemediationPolicy) -> Vec<ExecutionStatus> {
+    status(rp)
+        .execution
+        .as_ref()
+        .unwrap()
+        .actions
+        .iter()
+        .map(|a| a.status)
+        .collect()
+}
+
+#[test]
+fn manual_plans_wait_for_an_approval() {
+    let rp = plan(vec![scale_up("a1", 4)], "Low");
+    let policy = policy("Manual");
+    match step(&rp, Some(&policy), Some(&deployment(2))) {
+        Step::Wait { kind, message, .. } => {
+            assert_eq!(kind, WaitKind::Approval);
+            assert!(message.contains(&rp.spec.plan.plan_hash), "{message}");
+        }
+        other => panic!("expected a wait, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_wrong_hash_is_refused_once() {
+    let mut rp = plan(vec![scale_up("a1", 4)], "Low");
+    annotate(&mut rp, APPROVE_ANNOTATION, "0123456789abcdef");
+    let policy = policy("Manual");
+    let d = deployment(2);
+    let s = step(&rp, Some(&policy), Some(&d));
+    let Step::RefuseApproval { message } = &s else {
+        panic!("expected a refusal, got {s:?}")
+    };
+    assert!(message.contains("0123456789abcdef"), "{message}");
+    advance(&mut rp, &s);
+    assert_eq!(status(&rp).approval, ApprovalState::Pending);
+    assert_eq!(
+        status(&rp).approval_message.as_deref(),
+        Some(message.as_str())
+    );
+    assert_eq!(status(&rp).phase, ExecutionPhase::Pending);
+    // Already reported: no second refusal (and no second Event).
+    assert_eq!(step(&rp, Some(&policy), Some(&d)), Step::Done);
+}
+
+#[test]
+fn an_approval_of_a_plan_edited_after_hashing_is_refused() {
+    let mut rp = approved(vec![scale_up("a1", 4)]);
+    rp.spec.plan.actions[0].replicas = Some(3); // hash not updated
+    let s = step(&rp, Some(&policy("Manual")), Some(&deployment(2)));
+    match s {
+        Step::RefuseApproval { message } => assert!(message.contains("changed"), "{message}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    // Same with auto-approval.
+    let mut rp = plan(vec![scale_up("a1", 4)], "Low");
+    rp.spec.plan.actions[0].replicas = Some(3);
+    assert!(matches!(
+        step(&rp, Some(&policy("AutoLowRisk")), Some(&deployment(2))),
+        Step::RefuseApproval { .. }
+    ));
+}
+
+#[test]
+fn the_right_hash_approves_then_starts() {
+    let mut rp = approved(vec![scale_up("a1", 4)]);
+    let policy = policy("Manual");
+    let d = deployment(2);
+    let s = step(&rp, Some(&policy), Some(&d));
+    assert_eq!(
+        s,
+        Step::Approve {
+            hash: rp.spec.plan.plan_hash.clone(),
+            auto: false
+        }
+    );
+    advance(&mut rp, &s);
+    assert_eq!(status(&rp).approval, ApprovalState::Approved);
+    assert!(conditions::is_true(&status(&rp).conditions, APPROVED));
+    assert_eq!(step(&rp, Some(&policy), Some(&d)), Step::Start);
+}
+
+#[test]
+fn auto_approval_only_for_low_risk() {
+    let d = deployment(2);
+    let low = plan(vec![scale_up("a1", 4)], "Low");
+    assert!(matches!(
+        step(&low, Some(&policy("AutoLowRisk")), Some(&d)),
+        Step::Approve { auto: true, .. }
+    ));
+    assert!(matches!(
+        step(&low, Some(&policy("Manual")), Some(&d)),
+        Step::Wait {
+            kind: WaitKind::Approval,
+            ..
+        }
+    ));
+    let medium = plan(vec![scale_up("a1", 4)], "Medium");
+    assert!(matches!(
+        step(&medium, Some(&policy("AutoLowRisk")), Some(&d)),
+        Step::Wait {
+            kind: WaitKind::Approval,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn rejection_wins_and_later_approvals_are_refused() {
+    let mut rp = plan(vec![scale_up("a1", 4)], "Medium");
+    annotate(&mut rp, REJECT_ANNOTATION, "too risky on Friday");
+    let policy = policy("Manual");
+    let d = deployment(2);
+    let s = step(&rp, Some(&policy), Some(&d));
+    assert_eq!(
+        s,
+        Step::Reject {
+            reason: "too risky on Friday".into()
+        }
+    );
+    advance(&mut rp, &s);
+    assert_eq!(status(&rp).approval, ApprovalState::Rejected);
+    assert_eq!(step(&rp, Some(&policy), Some(&d)), Step::Done);
+    let hash = rp.spec.plan.plan_hash.clone();
+    annotate(&mut rp, APPROVE_ANNOTATION, &hash);
+    let s = step(&rp, Some(&policy), Some(&d));
+    match &s {
+        Step::RefuseApproval { message } => {
+            assert!(message.contains("Rejected"), "{message}");
+            assert!(message.contains("too risky on Friday"), "{message}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    advance(&mut rp, &s);
+    assert_eq!(status(&rp).approval, ApprovalState::Rejected);
+    assert_eq!(
+        status(&rp).approval_message.as_deref(),
+        Some("too risky on Friday")
+    );
+    assert_eq!(status(&rp).phase, ExecutionPhase::Pending);
+    assert_eq!(step(&rp, Some(&policy), Some(&d)), Step::Done);
+}
+
+#[test]
+fn plans_expire_after_the_approval_ttl() {
+    let mut rp = plan(vec![scale_up("a1", 4)], "Medium");
+    rp.metadata.creation_timestamp = Some(time(NOW - 3_600_000));
+    let policy = policy("Manual");
+    let d = deployment(2);
+    let s = step(&rp, Some(&policy), Some(&d));
+    assert!(matches!(s, Step::Expire { .. }), "{s:?}");
+    advance(&mut rp, &s);
+    assert_eq!(status(&rp).approval, ApprovalState::Expired);
+    let hash = rp.spec.plan.plan_hash.clone();
+    annotate(&mut rp, APPROVE_ANNOTATION, &hash);
+    assert!(matches!(
+        step(&rp, Some(&policy), Some(&d)),
+        Step::RefuseApproval { .. }
+    ));
+    // One second younger: still waiting, with a requeue at the deadline.
+    let mut young = plan(vec![scale_up("a1", 4)], "Medium");
+    young.metadata.creation_timestamp = Some(time(NOW - 3_599_000));
+    match step(&young, Some(&policy), Some(&d)) {
+        Step::Wait { requeue, .. } => assert_eq!(requeue, Some(Duration::from_secs(1))),
+        other => panic!("expected a wait, got {other:?}"),
+    }
+}
+
+/// Approves and returns the step after approval (validation).
+fn after_approval(actions: Vec<serde_json::Value>, replicas: i32) -> Step {
+    let mut rp = approved(actions);
+    let policy = policy("Manual");
+    let d = deployment(replicas);
+    let s = step(&rp, Some(&policy), Some(&d));
+    assert!(matches!(s, Step::Approve { .. }), "{s:?}");
+    advance(&mut rp, &s);
+    step(&rp, Some(&policy), Some(&d))
+}
+
+fn assert_fails(s: Step, needle: &str) {
+    match s {
+        Step::Fail { error } => assert!(error.contains(needle), "{error:?} lacks {needle:?}"),
+        other => panic!("expected a validation failure, got {other:?}"),
+    }
+}
+
+#[test]
+fn plans_outside_the_envelope_fail_validation() {
+    assert_fails(
+        after_approval(vec![scale_up("a1", 7)], 5),
+        "outside the policy's bounds [1, 6]",
+    );
+    assert_fails(after_approval(vec![scale_up("a1", 5)], 2), "max step of 2");
+    // Steps are checked from the replicas the previous action leaves: 2 -> 4 -> 6
+    // is two steps of 2, and 4 -> 3 is no scale-up (though 2 -> 3 would be).
+    assert_fails(
+        after_approval(vec![scale_up("a1", 4), scale_up("a2", 3)], 2),
+        "action a2 (SCALE_UP): SCALE_UP from 4 to 3",
+    );
+    assert_eq!(
+        after_approval(vec![scale_up("a1", 4), scale_up("a2", 6)], 2),
+        Step::Start
+    );
+    assert_fails(
+        after_approval(vec![scale_up("a1", 1)], 2),
+        "SCALE_UP from 2 to 1",
+    );
+    assert_fails(
+        after_approval(vec![set_mode("a1", "turbo")], 2),
+        "not one the policy allows",
+    );
+    let mut unlisted = set_mode("a1", "degraded");
+    unlisted["config"]["name"] = "LOG_LEVEL".into();
+    assert_fails(
+        after_approval(vec![unlisted], 2),
+        "not a setting the policy lets",
+    );
+    let throttle = serde_json::json!({ "id": "a1", "actionType": "THROTTLE_REQUESTS", "target": "web",
+        "priority": "Low", "estimatedLatencySeconds": 1 });
+    assert_fails(after_approval(vec![throttle], 2), "not an allowed action");
+    let mut elsewhere = restart("a1");
+    elsewhere["target"] = "db".into();
+    assert_fails(after_approval(vec![elsewhere], 2), "targets \"db\"");
+}
+
+#[test]
+fn a_missing_policy_makes_the_plan_wait() {
+    let rp = approved(vec![scale_up("a1", 4)]);
+    assert!(matches!(
+        step(&rp, None, Some(&deployment(2))),
+        Step::Wait {
+            kind: WaitKind::Policy,
+            requeue: Some(POLICY_REQUEUE),
+            ..
+        }
+    ));
+}
+
+#[test]
+fn actions_run_write_ahead_first_and_roll_back_in_reverse() {
+    let mut rp = approved(vec![
+        scale_up("a1", 4),
+        restart("a2"),
+        set_mode("a3", "degraded"),
+    ]);
+    let policy = policy("Manual");
+    let mut d = deployment(2);
+    for expected in ["Approve", "Start"] {
+        let s = step(&rp, Some(&policy), Some(&d));
+        assert!(format!("{s:?}").starts_with(expected), "{s:?}");
+        advance(&mut rp, &s);
+    }
+    assert_eq!(status(&rp).phase, ExecutionPhase::InProgress);
+
+    // a1: previous replicas recorded before the patch.
+    let s = step(&rp, Some(&policy), Some(&d));
+    assert_eq!(
+        s,
+        Step::WriteAhead {
+            index: 0,
+            previous: PreviousState {
+                replicas: Some(2),
+                ..Default::default()
+            }
+        }
+    );
+    advance(&mut rp, &s);
+    assert_eq!(action_statuses(&rp)[0], ExecutionStatus::Running);
+    assert_eq!(step(&rp, Some(&policy), Some(&d)), Step::Apply { index: 0 });
+    d.spec.replicas = Some(4); // the scale patch went through
+    let s = step(&rp, Some(&policy), Some(&d));
+    assert!(matches!(s, Step::MarkSucceeded { index: 0, .. }), "{s:?}");
+    advance(&mut rp, &s);
+
+    // a2: a restart; no annotation before.
+    let s = step(&rp, Some(&policy), Some(&d));
+    assert_eq!(
+        s,
+        Step::WriteAhead {
+            index: 1,
+            previous: PreviousState::default()
+        }
+    );
+    advance(&mut rp, &s);
+    assert_eq!(step(&rp, Some(&policy), Some(&d)), Step::Apply { index: 1 });
+    advance(
+        &mut rp,
+        &Step::MarkSucceeded {
+            index: 1,
+            result: "restarted".into(),
+        },
+    );
+    d.spec.template.metadata.as_mut().unwrap().annotations = Some(
+        [(
+            crate::controllers::executor::patch::RESTARTED_AT_ANNOTATION.to_string(),
+            "now".to_string(),
+        )]
+        .into(),
+    );
+
+    // a3: previous MODE recorded, then its patch fails.
+    let s = step(&rp, Some(&policy), Some(&d));
+    let Step::WriteAhead { index: 2, previous } = &s else {
+        panic!("{s:?}")
+    };
+    assert_eq!(
+        previous.config.as_ref().unwrap().value.as_deref(),
+        Some("normal")
+    );
+    advance(&mut rp, &s);
+    advance(
+        &mut rp,
+        &Step::FailAction {
+            index: 2,
+            error: "500".into(),
+        },
+    );
+    // Roll back a2 first (its annotation is still set), then a1.
+    assert_eq!(
+        step(&rp, Some(&policy), Some(&d)),
+        Step::RollBack { index: 1 }
+    );
+    d.spec.template.metadata.as_mut().unwrap().annotations = None; // restored
+    let s = step(&rp, Some(&policy), Some(&d));
+    assert!(matches!(s, Step::MarkRolledBack { index: 1, .. }), "{s:?}");
+    advance(&mut rp, &s);
+    assert_eq!(
+        step(&rp, Some(&policy), Some(&d)),
+        Step::RollBack { index: 0 }
+    );
+    advance(
+        &mut rp,
+        &Step::MarkRolledBack {
+            index: 0,
+            result: "scaled back".into(),
+        },
+    );
+    let s = step(&rp, Some(&policy), Some(&d));
+    assert_eq!(
+        s,
+        Step::Finish {
+            phase: ExecutionPhase::RolledBack,
+            error: None
+        }
+    );
+    advance(&mut rp, &s);
+    assert_eq!(status(&rp).phase, ExecutionPhase::RolledBack);
+    assert_eq!(
+        action_statuses(&rp),
+        [
+            ExecutionStatus::RolledBack,
+            ExecutionStatus::RolledBack,
+            ExecutionStatus::Failed
+        ]
+    );
+    let exec = status(&rp).execution.as_ref().unwrap();
+    assert_eq!(exec.success_rate, Some(0.0));
+    assert!(exec.error.as_deref().unwrap().contains("a3"), "{exec:?}");
+    assert_eq!(step(&rp, Some(&policy), Some(&d)), Step::Done);
+}
+
+#[test]
+fn a_running_action_is_resolved_from_the_live_deployment() {
+    let mut rp = approved(vec![set_mode("a1", "degraded"), scale_up("a2", 3)]);
+    let policy = policy("Manual");
+    let d = deployment(2);
+    for _ in 0..3 {
+        let s = step(&rp, Some(&policy), Some(&d));
+        advance(&mut rp, &s);
+    }
+    assert_eq!(action_statuses(&rp)[0], ExecutionStatus::Running);
+    // Not applied: apply it (once).
+    assert_eq!(step(&rp, Some(&policy), Some(&d)), Step::Apply { index: 0 });
+    // Applied before the crash: mark it, do not repeat it.
+    let mut applied = deployment(2);
+    applied.spec.template.spec.as_mut().unwrap().containers[0]
+        .env
+        .as_mut()
+        .unwrap()[0]
+        .value = Some("degraded".into());
+    let s = step(&rp, Some(&policy), Some(&applied));
+    assert!(matches!(s, Step::MarkSucceeded { index: 0, .. }), "{s:?}");
+    advance(&mut rp, &s);
+    assert!(matches!(
+        step(&rp, Some(&policy), Some(&applied)),
+        Step::WriteAhead { index: 1, .. }
+    ));
+}
+
+#[test]
+fn the_step_is_checked_again_against_the_live_replicas() {
+    let mut rp = approved(vec![scale_up("a1", 4)]);
+    let policy = policy("Manual");
+    for _ in 0..2 {
+        let s = step(&rp, Some(&policy), Some(&deployment(2)));
+        advance(&mut rp, &s);
+    }
+    // Someone scaled to 1 meanwhile: 1 -> 4 is more than the max step.
+    match step(&rp, Some(&policy), Some(&deployment(1))) {
+        Step::FailAction { index: 0, error } => assert!(error.contains("max step"), "{error}"),
+        other => panic!("expected the action to fail, got {other:?}"),
+    }
+}
+
+#[test]
+fn all_succeeded_completes_with_full_success_rate() {
+    let mut rp = approved(vec![scale_up("a1", 3)]);
+    let policy = policy("Manual");
+    let mut d = deployment(2);
+    for _ in 0..3 {
+        let s = step(&rp, Some(&policy), Some(&d));
+        advance(&mut rp, &s);
+    }
+    d.spec.replicas = Some(3);
+    let s = step(&rp, Some(&policy), Some(&d));
+    advance(&mut rp, &s);
+    let s = step(&rp, Some(&policy), Some(&d));
+    assert_eq!(
+        s,
+        Step::Finish {
+            phase: ExecutionPhase::Completed,
+            error: None
+        }
+    );
+    advance(&mut rp, &s);
+    let st = status(&rp);
+    assert_eq!(st.phase, ExecutionPhase::Completed);
+    assert_eq!(st.execution.as_ref().unwrap().success_rate, Some(1.0));
+    assert!(st.execution.as_ref().unwrap().finished_at.is_some());
+    let n = notice(&s, &rp.spec.plan, &RemediationPolicyStatus::default(), st).unwrap();
+    assert_eq!((n.warning, n.reason), (false, "Completed"));
+}
+
+#[test]
+fn a_plan_edited_during_execution_stops() {
+    let mut rp = approved(vec![scale_up("a1", 3)]);
+    let policy = policy("Manual");
+    let d = deployment(2);
+    for _ in 0..2 {
+        let s = step(&rp, Some(&policy), Some(&d));
+        advance(&mut rp, &s);
+    }
+    rp.spec.plan.actions[0].replicas = Some(4);
+    match step(&rp, Some(&policy), Some(&d)) {
+        Step::FailAction { index: 0, error } => assert!(error.contains("changed"), "{error}"),
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+#[test]
+fn busy_with_finds_another_plan_in_progress_on_the_target() {
+    let mut other = approved(vec![scale_up("a1", 3)]);
+    other.metadata.name = Some("other".into());
+    let me = approved(vec![scale_up("a1", 3)]);
+    assert_eq!(busy_with([&other, &me], "fix-web", "web"), None);
+    other.status = Some(RemediationPolicyStatus {
+        phase: ExecutionPhase::InProgress,
+        ..Default::default()
+    });
+    assert_eq!(
+        busy_with([&other, &me], "fix-web", "web"),
+        Some("other".into())
+    );
+    assert_eq!(busy_with([&other, &me], "fix-web", "db"), None);
+    assert_eq!(busy_with([&other], "other", "web"), None);
+}
