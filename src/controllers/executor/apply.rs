@@ -1,0 +1,261 @@
+//! Applying one action: the guarded Deployment patches (scale, restart, config),
+//! their retries on conflict and 5xx, and the rollback of finished actions.
+
+use super::*;
+
+/// Why an action's patch did not go through.
+pub(super) enum PatchFailure {
+    /// The API server refused it (or the Deployment cannot take it): the action failed.
+    Refused(String),
+    /// The server could not be reached or could not answer (a 5xx or 429, which
+    /// may or may not have applied the patch): retry the reconcile, the action
+    /// stays Running, and the next read of the Deployment says whether it applied.
+    Io(kube::Error),
+}
+
+impl From<kube::Error> for PatchFailure {
+    fn from(e: kube::Error) -> PatchFailure {
+        match e {
+            kube::Error::Api(status) if status.code >= 500 || status.code == 429 => {
+                PatchFailure::Io(kube::Error::Api(status))
+            }
+            kube::Error::Api(status) => PatchFailure::Refused(format!(
+                "the API server answered {} {}: {}",
+                status.code, status.reason, status.message
+            )),
+            other => PatchFailure::Io(other),
+        }
+    }
+}
+
+pub(super) fn is_conflict(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(s) => {
+            // 409, or 422 from a failed RFC 6902 `test` operation: the API server
+            // answers it with reason Invalid and a message that does not say which
+            // operation failed, so every 422 of a JSON Patch means "read again".
+            s.code == 409 || s.code == 422
+        }
+        _ => false,
+    }
+}
+
+impl Reconciler<'_> {
+    /// Sends action `index`'s patch, computed from `live` (the Deployment as last
+    /// read or patched, read again when missing or when a guarded patch
+    /// conflicts); returns what was done and the Deployment after it.
+    pub(super) async fn apply(
+        &self,
+        index: usize,
+        now: i64,
+        live: Option<&Deployment>,
+    ) -> Result<(String, Deployment), PatchFailure> {
+        let (action, previous) = self.record_of(index);
+        let target = self.target();
+        let d = match action.action_type.patch_kind() {
+            PatchKind::Scale => {
+                let replicas = action
+                    .replicas
+                    .ok_or_else(|| PatchFailure::Refused("no replica count".into()))?;
+                let from = previous
+                    .replicas
+                    .ok_or_else(|| PatchFailure::Refused("no previous replica count".into()))?;
+                self.scale(from, replicas, live).await?
+            }
+            PatchKind::Restart => {
+                let value = patch::restarted_at_value(now);
+                self.deployments
+                    .patch(
+                        target,
+                        &self.params,
+                        &Patch::Merge(patch::restart_patch(Some(&value))),
+                    )
+                    .await?
+            }
+            PatchKind::Config => {
+                let change = action
+                    .config
+                    .as_ref()
+                    .ok_or_else(|| PatchFailure::Refused("no config setting".into()))?;
+                let expected = previous.config.as_ref().and_then(|p| p.value.as_deref());
+                self.set_config(
+                    &SettingRef::from(change),
+                    expected,
+                    Some(&change.value),
+                    live,
+                )
+                .await?
+            }
+        };
+        Ok((decide::describe(&action, &previous, target), d))
+    }
+
+    /// Restores action `index`'s previous state; returns what was done and the
+    /// Deployment after it.
+    pub(super) async fn roll_back(
+        &self,
+        index: usize,
+        live: Option<&Deployment>,
+    ) -> Result<(String, Deployment), PatchFailure> {
+        let (action, previous) = self.record_of(index);
+        let missing = || PatchFailure::Refused("no previous state recorded".into());
+        match action.action_type.patch_kind() {
+            PatchKind::Scale => {
+                let replicas = previous.replicas.ok_or_else(missing)?;
+                let set = action
+                    .replicas
+                    .ok_or_else(|| PatchFailure::Refused("no replica count".into()))?;
+                let d = self.scale(set, replicas, live).await?;
+                Ok((format!("scaled back to {replicas} replicas"), d))
+            }
+            PatchKind::Restart => {
+                let value = previous.restarted_at.as_deref();
+                let d = self
+                    .deployments
+                    .patch(
+                        self.target(),
+                        &self.params,
+                        &Patch::Merge(patch::restart_patch(value)),
+                    )
+                    .await?;
+                let done = match value {
+                    Some(v) => format!("restored restartedAt {v:?}"),
+                    None => "removed restartedAt".into(),
+                };
+                Ok((done, d))
+            }
+            PatchKind::Config => {
+                let prev = previous.config.as_ref().ok_or_else(missing)?;
+                let set = action.config.as_ref().map(|c| c.value.as_str());
+                let d = self
+                    .set_config(&SettingRef::from(prev), set, prev.value.as_deref(), live)
+                    .await?;
+                let done = match &prev.value {
+                    Some(v) => format!("restored {} to {v:?}", prev.name),
+                    None => format!("removed {}", prev.name),
+                };
+                Ok((done, d))
+            }
+        }
+    }
+
+    /// The Deployment to compute a patch from: `known` on the first attempt (its
+    /// patch is guarded by `test` operations), a fresh read after that.
+    pub(super) async fn read(
+        &self,
+        known: &mut Option<Deployment>,
+    ) -> Result<Deployment, kube::Error> {
+        match known.take() {
+            Some(d) => Ok(d),
+            None => self.deployments.get(self.target()).await,
+        }
+    }
+
+    /// Scales from `from` to `to` replicas with a JSON Patch that tests `from`,
+    /// so that a replica count another writer set since it was read is never
+    /// overwritten: the action is refused instead.
+    pub(super) async fn scale(
+        &self,
+        from: i32,
+        to: i32,
+        live: Option<&Deployment>,
+    ) -> Result<Deployment, PatchFailure> {
+        let mut known = live.cloned();
+        let mut last = String::new();
+        for _ in 0..MAX_PATCH_ATTEMPTS {
+            let d = self.read(&mut known).await?;
+            let current = patch::replicas(&d);
+            if current == to {
+                return Ok(d);
+            }
+            if current != from {
+                return Err(PatchFailure::Refused(format!(
+                    "Deployment {} has {current} replicas, not the {from} this step started from: \
+                     another writer changed it, so it is left as it is",
+                    self.target()
+                )));
+            }
+            fault::point("scale-read").await;
+            if let Some(d) = self
+                .send_guarded(patch::scale_patch(&d, to), &mut last)
+                .await?
+            {
+                return Ok(d);
+            }
+        }
+        Err(still_conflicting(&last))
+    }
+
+    /// Sets (or removes) a config setting that must still hold `expected` (what
+    /// the step started from) with a test-guarded JSON Patch computed from the
+    /// Deployment as known, then from fresh reads after a conflict, a bounded
+    /// number of times. A value another writer set since is never overwritten:
+    /// the step is refused instead.
+    pub(super) async fn set_config(
+        &self,
+        setting: &SettingRef,
+        expected: Option<&str>,
+        value: Option<&str>,
+        live: Option<&Deployment>,
+    ) -> Result<Deployment, PatchFailure> {
+        let mut known = live.cloned();
+        let mut last = String::new();
+        for _ in 0..MAX_PATCH_ATTEMPTS {
+            let d = self.read(&mut known).await?;
+            let current = patch::config_value(&d, setting)
+                .map_err(|e| PatchFailure::Refused(e.to_string()))?;
+            if current.as_deref() != value && current.as_deref() != expected {
+                return Err(PatchFailure::Refused(format!(
+                    "{} is {}, not the {} this step started from: another writer changed it, \
+                     so it is left as it is",
+                    setting.name,
+                    shown(current.as_deref()),
+                    shown(expected)
+                )));
+            }
+            let patch = patch::config_patch(&d, setting, value)
+                .map_err(|e| PatchFailure::Refused(e.to_string()))?;
+            let Some(patch) = patch else {
+                return Ok(d);
+            };
+            fault::point("config-read").await;
+            if let Some(d) = self.send_guarded(patch, &mut last).await? {
+                return Ok(d);
+            }
+        }
+        Err(still_conflicting(&last))
+    }
+
+    /// Sends a JSON Patch guarded by `test` operations: the patched Deployment,
+    /// or `None` (with the answer kept in `last`) when what it tests no longer
+    /// holds and the patch must be computed again from a fresh read.
+    pub(super) async fn send_guarded(
+        &self,
+        patch: json_patch::Patch,
+        last: &mut String,
+    ) -> Result<Option<Deployment>, PatchFailure> {
+        match self
+            .deployments
+            .patch(self.target(), &self.params, &Patch::Json::<()>(patch))
+            .await
+        {
+            Ok(d) => Ok(Some(d)),
+            Err(e) if is_conflict(&e) => {
+                tracing::debug!(plan = %self.name, error = %e, "guarded patch conflicted; reading again");
+                *last = e.to_string();
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+pub(super) fn still_conflicting(last: &str) -> PatchFailure {
+    PatchFailure::Refused(format!(
+        "still conflicting after {MAX_PATCH_ATTEMPTS} attempts: {last}"
+    ))
+}
+
+pub(super) fn shown(value: Option<&str>) -> String {
+    value.map_or_else(|| "absent".into(), |v| format!("{v:?}"))
+}

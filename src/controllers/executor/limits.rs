@@ -1,0 +1,105 @@
+//! The executor's limits: at most one execution per Deployment and a global number
+//! of slots, with the plans this process wrote `InProgress` joined to the watch cache.
+
+use super::*;
+
+/// The executor's limits on concurrent executions, shared by its reconciles.
+#[derive(Debug)]
+pub struct ExecutionLimits {
+    pub(super) slots: Arc<Semaphore>,
+    pub(super) targets: Mutex<HashSet<String>>,
+    pub(super) failures: Mutex<HashMap<String, u32>>,
+    /// The plans as the executor's watch cache holds them, once it runs; without
+    /// it (in unit tests) the plans are listed from the API server.
+    pub(super) plans: OnceLock<Store<RemediationPolicy>>,
+    /// `namespace/deployment` -> the plan this process last wrote `InProgress` on
+    /// it and has not written finished since.
+    pub(super) in_progress: Mutex<HashMap<String, String>>,
+}
+
+impl ExecutionLimits {
+    /// At most `max` executions at once (at least one).
+    pub fn new(max: usize) -> ExecutionLimits {
+        ExecutionLimits {
+            slots: Arc::new(Semaphore::new(max.max(1))),
+            targets: Mutex::new(HashSet::new()),
+            failures: Mutex::new(HashMap::new()),
+            plans: OnceLock::new(),
+            in_progress: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Reads the other plans from `store` (the executor's watch cache) from now on.
+    pub fn use_plan_cache(&self, store: Store<RemediationPolicy>) {
+        let _ = self.plans.set(store);
+    }
+
+    /// Notes the phase of `plan` on `target` (`namespace/name`) as just written.
+    pub(super) fn written(&self, target: &str, plan: &str, phase: mapek_api::ExecutionPhase) {
+        let mut in_progress = self.in_progress.lock().unwrap_or_else(|e| e.into_inner());
+        if phase == mapek_api::ExecutionPhase::InProgress {
+            in_progress.insert(target.to_string(), plan.to_string());
+        } else if in_progress.get(target).is_some_and(|p| p == plan) {
+            in_progress.remove(target);
+        }
+    }
+
+    /// Another plan than `me` this process wrote `InProgress` on `target`.
+    pub(super) fn in_progress_on(&self, target: &str, me: &str) -> Option<String> {
+        let in_progress = self.in_progress.lock().unwrap_or_else(|e| e.into_inner());
+        in_progress.get(target).filter(|p| *p != me).cloned()
+    }
+
+    /// A claim on an execution slot and on `target` (`namespace/name`), or what
+    /// is in the way.
+    pub fn try_claim(self: &Arc<Self>, target: &str) -> Result<Claim, WaitKind> {
+        let mut targets = self.targets.lock().unwrap_or_else(|e| e.into_inner());
+        if targets.contains(target) {
+            return Err(WaitKind::Target);
+        }
+        let permit = self
+            .slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| WaitKind::Slot)?;
+        targets.insert(target.to_string());
+        Ok(Claim {
+            limits: self.clone(),
+            target: target.to_string(),
+            _permit: permit,
+        })
+    }
+
+    /// Counts a failed reconcile of `key` and returns the backoff before the next.
+    pub(super) fn backoff(&self, key: &str) -> Duration {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let n = failures.entry(key.to_string()).or_default();
+        *n = n.saturating_add(1);
+        Duration::from_secs(5u64.saturating_mul(1 << (*n - 1).min(6)).min(300))
+    }
+
+    pub(super) fn reset(&self, key: &str) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    }
+}
+
+/// An execution slot and a Deployment, held while a plan executes.
+#[derive(Debug)]
+pub struct Claim {
+    limits: Arc<ExecutionLimits>,
+    target: String,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        self.limits
+            .targets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.target);
+    }
+}

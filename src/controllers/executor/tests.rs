@@ -1,0 +1,687 @@
+//! Request-sequence tests: the scripted API server of
+//! [`crate::controllers::testing`] answers the executor, and each test checks
+//! the exact requests it received.
+
+use serde_json::json;
+
+use super::*;
+use crate::controllers::Settings;
+use crate::controllers::executor::decide::fixtures::*;
+use crate::controllers::testing::*;
+use mapek_api::{APPROVE_ANNOTATION, ExecutionPhase, ExecutionStatus};
+
+const NS: &str = "/apis/mapek.io/v1alpha1/namespaces/default";
+const RP: &str = "/apis/mapek.io/v1alpha1/namespaces/default/remediationpolicies/fix-web";
+const RP_STATUS: &str =
+    "/apis/mapek.io/v1alpha1/namespaces/default/remediationpolicies/fix-web/status";
+const VP: &str = "/apis/mapek.io/v1alpha1/namespaces/default/violationpolicies/web-latency";
+const DEPLOY: &str = "/apis/apps/v1/namespaces/default/deployments/web";
+
+/// The guarded scale patch from `from` to `to` replicas.
+fn scale_ops(from: i32, to: i32) -> Value {
+    json!([
+        {"op": "test", "path": "/spec/replicas", "value": from},
+        {"op": "replace", "path": "/spec/replicas", "value": to}
+    ])
+}
+
+impl Server {
+    /// The plan, its policy and its Deployment.
+    fn new(rp: &RemediationPolicy, deployment: &Deployment) -> Server {
+        let mut s = Server::empty();
+        s.insert(RP, rp);
+        s.insert(VP, &policy("Manual"));
+        s.insert(DEPLOY, deployment);
+        s
+    }
+}
+
+/// Runs one reconcile against the server; returns its result and the server.
+async fn reconcile_once(rp: &RemediationPolicy, server: Server) -> (Result<Action, Error>, Server) {
+    reconcile_with(rp, server, Arc::new(ExecutionLimits::new(4))).await
+}
+
+async fn reconcile_with(
+    rp: &RemediationPolicy,
+    server: Server,
+    limits: Arc<ExecutionLimits>,
+) -> (Result<Action, Error>, Server) {
+    let harness = Harness::with(server, 1_714_557_600_000, Settings::default(), limits);
+    let result = reconcile(Arc::new(rp.clone()), harness.ctx.clone()).await;
+    (result, harness.finish().await)
+}
+
+/// The status the executor wrote with its `n`th status patch (0-based), as
+/// stored after that patch: replays the merge patches.
+fn status_after(server: &Server, n: usize) -> Value {
+    let mut status = json!({});
+    for s in requests(server, "PATCH", RP_STATUS).into_iter().take(n + 1) {
+        json_patch::merge(&mut status, &s.body["status"]);
+    }
+    status
+}
+
+/// The requests the server saw up to and including the first Deployment patch.
+fn until_the_deployment_patch(server: &Server) -> Vec<String> {
+    let mut all = lines(server, false);
+    let patch = all
+        .iter()
+        .position(|l| l == &format!("PATCH {DEPLOY}"))
+        .expect("a Deployment patch");
+    all.truncate(patch + 1);
+    all
+}
+
+#[tokio::test]
+async fn a_wrong_hash_patches_nothing_and_says_why() {
+    let mut rp = plan(vec![scale_up("a1", 4)], "Medium");
+    annotate(&mut rp, APPROVE_ANNOTATION, "0123456789abcdef");
+    let server = Server::new(&rp, &deployment(2));
+    let (result, server) = reconcile_once(&rp, server).await;
+    assert!(matches!(result, Ok(a) if a == Action::await_change()));
+    assert_eq!(
+        lines(&server, false),
+        [
+            format!("GET {VP}"),
+            format!("GET {DEPLOY}"),
+            // Read up front because an approval is there.
+            format!("GET {NS}/remediationpolicies"),
+            format!("PATCH {RP_STATUS}"),
+            "EVENT Warning ApprovalRefused".to_string(),
+        ]
+    );
+    let status = &server.seen[3].body["status"];
+    assert_eq!(status["approval"], "Pending");
+    assert_eq!(status["phase"], "Pending");
+    let message = status["approvalMessage"].as_str().unwrap();
+    assert!(
+        message.contains("0123456789abcdef") && message.contains("does not match"),
+        "{message}"
+    );
+    let event = &server.seen[4].body;
+    assert!(event["note"].as_str().unwrap().contains("does not match"));
+    assert_eq!(event["regarding"]["name"], "fix-web");
+    let d: Deployment = stored(&server, DEPLOY);
+    assert_eq!(d.spec.replicas, Some(2));
+}
+
+#[tokio::test]
+async fn a_failed_second_action_rolls_back_the_first() {
+    let rp = approved(vec![scale_up("a1", 4), set_mode("a2", "degraded")]);
+    let mut server = Server::new(&rp, &deployment(2));
+    server.faults.push(Fault {
+        method: "PATCH",
+        path: DEPLOY,
+        nth: 2,
+        code: 403,
+        meanwhile: None,
+    });
+    let (result, server) = reconcile_once(&rp, server).await;
+    assert!(result.is_ok(), "{result:?}");
+    let status_patch = format!("PATCH {RP_STATUS}");
+    assert_eq!(
+        lines(&server, true),
+        [
+            status_patch.as_str(),      // approved, started, a1 written ahead
+            &format!("PATCH {DEPLOY}"), // a1 scaled
+            "EVENT Normal Approved",
+            "EVENT Normal ActionStarted",
+            &status_patch,              // a1 succeeded, a2 written ahead
+            &format!("PATCH {DEPLOY}"), // answered 403
+            "EVENT Normal ActionSucceeded",
+            "EVENT Normal ActionStarted",
+            &status_patch,              // a2 failed
+            &format!("PATCH {DEPLOY}"), // a1 rolled back
+            "EVENT Warning ActionFailed",
+            &status_patch, // a1 rolled back, the execution rolled back
+            "EVENT Normal ActionRolledBack",
+            "EVENT Warning RolledBack",
+        ]
+    );
+    let patches = requests(&server, "PATCH", DEPLOY);
+    assert_eq!(patches[0].body, scale_ops(2, 4));
+    assert_eq!(patches[0].content_type, "application/json-patch+json");
+    assert_eq!(patches[2].body, scale_ops(4, 2));
+    // Write-ahead: a1 was Running with its previous replicas before the scale.
+    let before_scale = status_after(&server, 0);
+    assert_eq!(before_scale["execution"]["actions"][0]["status"], "Running");
+    assert_eq!(
+        before_scale["execution"]["actions"][0]["previous"]["replicas"],
+        2
+    );
+
+    let rp: RemediationPolicy = stored(&server, RP);
+    let status = rp.status.unwrap();
+    assert_eq!(status.phase, ExecutionPhase::RolledBack);
+    let exec = status.execution.unwrap();
+    let states: Vec<_> = exec.actions.iter().map(|a| a.status).collect();
+    assert_eq!(
+        states,
+        [ExecutionStatus::RolledBack, ExecutionStatus::Failed]
+    );
+    let error = exec.error.unwrap();
+    assert!(error.contains("a2") && error.contains("403"), "{error}");
+    assert_eq!(exec.success_rate, Some(0.0));
+    let d: Deployment = stored(&server, DEPLOY);
+    assert_eq!(d.spec.replicas, Some(2));
+    assert_eq!(
+        crate::controllers::executor::patch::config_value(
+            &d,
+            &SettingRef {
+                name: "MODE".into(),
+                target: mapek_engine::model::ConfigTarget::Env,
+                container: Some("app".into())
+            }
+        )
+        .unwrap()
+        .as_deref(),
+        Some("normal")
+    );
+}
+
+/// The plan as a crash left it: approved, a1 (scale 2 -> 4) Running with its
+/// previous state written, a2 Pending.
+fn interrupted() -> RemediationPolicy {
+    let mut rp = approved(vec![scale_up("a1", 4), set_mode("a2", "degraded")]);
+    rp.status = Some(
+        serde_json::from_value(json!({
+            "approval": "Approved",
+            "approvedHash": rp.spec.plan.plan_hash,
+            "phase": "InProgress",
+            "execution": { "actions": [
+                { "actionId": "a1", "actionType": "SCALE_UP", "status": "Running",
+                  "previous": { "replicas": 2 } },
+                { "actionId": "a2", "actionType": "UPDATE_CONFIGURATION", "status": "Pending" }
+            ] }
+        }))
+        .unwrap(),
+    );
+    rp
+}
+
+#[tokio::test]
+async fn a_restart_after_write_ahead_does_not_repeat_an_applied_action() {
+    let rp = interrupted();
+    let (result, server) = reconcile_once(&rp, Server::new(&rp, &deployment(4))).await;
+    assert!(result.is_ok(), "{result:?}");
+    let status_patch = format!("PATCH {RP_STATUS}");
+    assert_eq!(
+        lines(&server, true),
+        [
+            status_patch.as_str(), // a1 found applied, a2 written ahead
+            &format!("PATCH {DEPLOY}"),
+            "EVENT Normal ActionSucceeded",
+            "EVENT Normal ActionStarted",
+            &status_patch, // a2 succeeded, completed
+            "EVENT Normal ActionSucceeded",
+            "EVENT Normal Completed",
+        ]
+    );
+    let patches = requests(&server, "PATCH", DEPLOY);
+    assert_eq!(patches.len(), 1, "only a2's config patch");
+    assert!(!patches[0].body.to_string().contains("/spec/replicas"));
+    let first = &server
+        .seen
+        .iter()
+        .find(|s| s.path == RP_STATUS)
+        .unwrap()
+        .body;
+    assert_eq!(
+        first["status"]["execution"]["actions"][0]["status"],
+        "Succeeded"
+    );
+    let rp: RemediationPolicy = stored(&server, RP);
+    let status = rp.status.unwrap();
+    assert_eq!(status.phase, ExecutionPhase::Completed);
+    assert_eq!(status.execution.unwrap().success_rate, Some(1.0));
+}
+
+#[tokio::test]
+async fn a_restart_after_write_ahead_applies_an_unapplied_action_once() {
+    let rp = interrupted();
+    let (result, server) = reconcile_once(&rp, Server::new(&rp, &deployment(2))).await;
+    assert!(result.is_ok(), "{result:?}");
+    let patches = requests(&server, "PATCH", DEPLOY);
+    assert_eq!(patches.len(), 2, "a1's scale, then a2's config");
+    assert_eq!(patches[0].body, scale_ops(2, 4));
+    let rp: RemediationPolicy = stored(&server, RP);
+    assert_eq!(rp.status.unwrap().phase, ExecutionPhase::Completed);
+}
+
+#[tokio::test]
+async fn an_approved_scale_reaches_the_deployment_after_three_reads_and_one_write() {
+    let rp = approved(vec![scale_up("a1", 4)]);
+    let (result, server) = reconcile_once(&rp, Server::new(&rp, &deployment(2))).await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(
+        until_the_deployment_patch(&server),
+        [
+            // Sent together.
+            format!("GET {VP}"),
+            format!("GET {DEPLOY}"),
+            format!("GET {NS}/remediationpolicies"), // the other plans on the target
+            // Approved, started and written ahead: durable before the patch.
+            format!("PATCH {RP_STATUS}"),
+            format!("PATCH {DEPLOY}"),
+        ]
+    );
+    let written = status_after(&server, 0);
+    assert_eq!(written["approval"], "Approved");
+    assert_eq!(written["execution"]["actions"][0]["status"], "Running");
+    assert_eq!(
+        written["execution"]["actions"][0]["previous"]["replicas"],
+        2
+    );
+    let rp: RemediationPolicy = stored(&server, RP);
+    assert_eq!(rp.status.unwrap().phase, ExecutionPhase::Completed);
+}
+
+#[tokio::test]
+async fn a_plan_without_its_policy_waits_and_says_so_once() {
+    let rp = approved(vec![scale_up("a1", 4)]);
+    let mut server = Server::new(&rp, &deployment(2));
+    server.objects.remove(VP);
+    let (result, server) = reconcile_once(&rp, server).await;
+    assert_eq!(result.unwrap(), Action::requeue(decide::POLICY_REQUEUE));
+    assert_eq!(
+        lines(&server, true),
+        [
+            format!("PATCH {RP_STATUS}"),
+            "EVENT Warning PolicyNotFound".to_string()
+        ]
+    );
+    // The next look finds the same wait: no write, no second Event.
+    let rp: RemediationPolicy = stored(&server, RP);
+    let (_, server) = reconcile_once(&rp, server).await;
+    assert_eq!(lines(&server, true).len(), 2);
+    assert!(requests(&server, "PATCH", DEPLOY).is_empty());
+}
+
+#[tokio::test]
+async fn a_server_error_on_a_patch_is_retried_not_failed() {
+    let rp = approved(vec![scale_up("a1", 4)]);
+    let mut server = Server::new(&rp, &deployment(2));
+    server.faults.push(Fault {
+        method: "PATCH",
+        path: DEPLOY,
+        nth: 1,
+        code: 503,
+        meanwhile: None,
+    });
+    let (result, server) = reconcile_once(&rp, server).await;
+    assert!(result.is_err(), "a 503 is retried by the error policy");
+    let rp: RemediationPolicy = stored(&server, RP);
+    let status = rp.status.clone().unwrap();
+    assert_eq!(status.phase, ExecutionPhase::InProgress);
+    let exec = status.execution.unwrap();
+    assert_eq!(exec.actions[0].status, ExecutionStatus::Running);
+    // The retry finds the action unapplied and applies it, once.
+    let (result, server) = reconcile_once(&rp, server).await;
+    assert!(result.is_ok(), "{result:?}");
+    let patches = requests(&server, "PATCH", DEPLOY);
+    assert_eq!(patches.iter().filter(|p| p.code == 200).count(), 1);
+    let rp: RemediationPolicy = stored(&server, RP);
+    assert_eq!(rp.status.unwrap().phase, ExecutionPhase::Completed);
+}
+
+#[tokio::test]
+async fn a_replica_count_changed_since_the_write_ahead_is_not_overwritten() {
+    // a1 was written ahead at 2 replicas; another writer set 3 since.
+    let rp = interrupted();
+    let (result, server) = reconcile_once(&rp, Server::new(&rp, &deployment(3))).await;
+    assert!(result.is_ok(), "{result:?}");
+    assert!(requests(&server, "PATCH", DEPLOY).is_empty());
+    let d: Deployment = stored(&server, DEPLOY);
+    assert_eq!(d.spec.replicas, Some(3));
+    let rp: RemediationPolicy = stored(&server, RP);
+    let status = rp.status.unwrap();
+    // Nothing had finished, so nothing to roll back.
+    assert_eq!(status.phase, ExecutionPhase::RolledBack);
+    let error = status.execution.unwrap().error.unwrap();
+    assert!(error.contains("another writer"), "{error}");
+}
+
+#[tokio::test]
+async fn a_replica_count_changed_between_read_and_patch_is_not_overwritten() {
+    let rp = approved(vec![scale_up("a1", 4)]);
+    let mut server = Server::new(&rp, &deployment(2));
+    // While the scale patch is in flight, another writer sets 3 replicas: the
+    // patch is refused as a conflict, and the fresh read shows the other count.
+    server.faults.push(Fault {
+        method: "PATCH",
+        path: DEPLOY,
+        nth: 1,
+        code: 409,
+        meanwhile: Some(Box::new(|objects| {
+            objects.get_mut(DEPLOY).unwrap()["spec"]["replicas"] = json!(3);
+        })),
+    });
+    let (result, server) = reconcile_once(&rp, server).await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(requests(&server, "PATCH", DEPLOY).len(), 1);
+    let d: Deployment = stored(&server, DEPLOY);
+    assert_eq!(d.spec.replicas, Some(3));
+    let rp: RemediationPolicy = stored(&server, RP);
+    let status = rp.status.unwrap();
+    assert_eq!(status.phase, ExecutionPhase::RolledBack);
+    let exec = status.execution.unwrap();
+    assert_eq!(exec.actions[0].status, ExecutionStatus::Failed);
+    let error = exec.error.unwrap();
+    assert!(error.contains("3 replicas, not the 2"), "{error}");
+}
+
+#[tokio::test]
+async fn a_rollback_does_not_overwrite_a_count_another_writer_set() {
+    // a1 scaled 2 -> 4 and a2 failed; since then another writer set 5.
+    let mut rp = interrupted();
+    let status = rp.status.as_mut().unwrap();
+    let exec = status.execution.as_mut().unwrap();
+    exec.actions[0].status = ExecutionStatus::Succeeded;
+    exec.actions[1].status = ExecutionStatus::Failed;
+    let (result, server) = reconcile_once(&rp, Server::new(&rp, &deployment(5))).await;
+    assert!(result.is_ok(), "{result:?}");
+    assert!(requests(&server, "PATCH", DEPLOY).is_empty());
+    let rp: RemediationPolicy = stored(&server, RP);
+    let status = rp.status.unwrap();
+    assert_eq!(status.phase, ExecutionPhase::Failed);
+    let error = status.execution.unwrap().error.unwrap();
+    assert!(error.contains("rolling back action a1 failed"), "{error}");
+    assert!(error.contains("another writer"), "{error}");
+}
+
+#[tokio::test]
+async fn a_setting_changed_since_the_write_ahead_is_not_overwritten() {
+    let mut rp = approved(vec![set_mode("a1", "degraded")]);
+    rp.status = Some(
+        serde_json::from_value(json!({
+            "approval": "Approved",
+            "approvedHash": rp.spec.plan.plan_hash,
+            "phase": "InProgress",
+            "execution": { "actions": [
+                { "actionId": "a1", "actionType": "UPDATE_CONFIGURATION", "status": "Running",
+                  "previous": { "config": { "name": "MODE", "target": "Env",
+                                            "container": "app", "value": "safe" } } }
+            ] }
+        }))
+        .unwrap(),
+    );
+    // The live value is "normal", not the "safe" recorded before the patch.
+    let (result, server) = reconcile_once(&rp, Server::new(&rp, &deployment(2))).await;
+    assert!(result.is_ok(), "{result:?}");
+    assert!(requests(&server, "PATCH", DEPLOY).is_empty());
+    let rp: RemediationPolicy = stored(&server, RP);
+    let error = rp.status.unwrap().execution.unwrap().error.unwrap();
+    assert!(
+        error.contains("MODE is \"normal\", not the \"safe\""),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn scale_beyond_the_bounds_is_refused_without_a_patch() {
+    let rp = approved(vec![scale_up("a1", 7)]);
+    let (result, server) = reconcile_once(&rp, Server::new(&rp, &deployment(5))).await;
+    assert!(result.is_ok(), "{result:?}");
+    let status_patch = format!("PATCH {RP_STATUS}");
+    assert_eq!(
+        lines(&server, true),
+        [
+            status_patch.as_str(), // approved and failed, in one write
+            "EVENT Normal Approved",
+            "EVENT Warning Failed",
+        ]
+    );
+    let rp: RemediationPolicy = stored(&server, RP);
+    let status = rp.status.unwrap();
+    assert_eq!(status.phase, ExecutionPhase::Failed);
+    let error = status.execution.unwrap().error.unwrap();
+    assert!(
+        error.contains("outside the policy's bounds [1, 6]"),
+        "{error}"
+    );
+    let d: Deployment = stored(&server, DEPLOY);
+    assert_eq!(d.spec.replicas, Some(5));
+}
+
+#[tokio::test]
+async fn a_conflicting_config_patch_is_recomputed_from_a_fresh_read() {
+    let rp = approved(vec![set_mode("a1", "degraded")]);
+    let mut server = Server::new(&rp, &deployment(2));
+    // While the first patch is in flight, someone adds an env var in front of
+    // MODE: the first patch's paths are stale, and the server answers 409.
+    server.faults.push(Fault {
+        method: "PATCH",
+        path: DEPLOY,
+        nth: 1,
+        code: 409,
+        meanwhile: Some(Box::new(|objects| {
+            let env = objects
+                .get_mut(DEPLOY)
+                .unwrap()
+                .pointer_mut("/spec/template/spec/containers/0/env")
+                .unwrap()
+                .as_array_mut()
+                .unwrap();
+            env.insert(0, json!({"name": "OTHER", "value": "x"}));
+        })),
+    });
+    let (result, server) = reconcile_once(&rp, server).await;
+    assert!(result.is_ok(), "{result:?}");
+    let all = lines(&server, false);
+    let first = all
+        .iter()
+        .position(|l| l == &format!("PATCH {DEPLOY}"))
+        .unwrap();
+    assert_eq!(
+        all[first..first + 3],
+        [
+            format!("PATCH {DEPLOY}"),
+            format!("GET {DEPLOY}"),
+            format!("PATCH {DEPLOY}"),
+        ]
+    );
+    let patches = requests(&server, "PATCH", DEPLOY);
+    assert_eq!(patches.len(), 2);
+    assert_eq!(patches[0].code, 409);
+    assert_eq!(patches[1].code, 200);
+    assert_eq!(patches[1].content_type, "application/json-patch+json");
+    assert_eq!(
+        patches[1].body,
+        json!([
+            {"op": "test", "path": "/spec/template/spec/containers/0/name", "value": "app"},
+            {"op": "test", "path": "/spec/template/spec/containers/0/env/1",
+             "value": {"name": "MODE", "value": "normal"}},
+            {"op": "replace", "path": "/spec/template/spec/containers/0/env/1",
+             "value": {"name": "MODE", "value": "degraded"}}
+        ])
+    );
+    assert_ne!(patches[0].body, patches[1].body);
+    let d: Value = server.objects[DEPLOY].clone();
+    assert_eq!(
+        d.pointer("/spec/template/spec/containers/0/env").unwrap(),
+        &json!([{"name": "OTHER", "value": "x"}, {"name": "MODE", "value": "degraded"}])
+    );
+    let rp: RemediationPolicy = stored(&server, RP);
+    assert_eq!(rp.status.unwrap().phase, ExecutionPhase::Completed);
+}
+
+#[tokio::test]
+async fn conflicts_are_retried_a_bounded_number_of_times() {
+    let rp = approved(vec![set_mode("a1", "degraded")]);
+    let mut server = Server::new(&rp, &deployment(2));
+    for nth in 1..=MAX_PATCH_ATTEMPTS + 1 {
+        server.faults.push(Fault {
+            method: "PATCH",
+            path: DEPLOY,
+            nth,
+            code: 409,
+            meanwhile: None,
+        });
+    }
+    let (result, server) = reconcile_once(&rp, server).await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(requests(&server, "PATCH", DEPLOY).len(), MAX_PATCH_ATTEMPTS);
+    let rp: RemediationPolicy = stored(&server, RP);
+    let status = rp.status.unwrap();
+    // Nothing finished before it, so nothing to roll back.
+    assert_eq!(status.phase, ExecutionPhase::RolledBack);
+    let error = status.execution.unwrap().error.unwrap();
+    assert!(error.contains("still conflicting"), "{error}");
+}
+
+#[tokio::test]
+async fn another_plan_in_progress_on_the_target_makes_it_wait() {
+    let rp = approved(vec![scale_up("a1", 3)]);
+    let mut server = Server::new(&rp, &deployment(2));
+    let mut other = interrupted();
+    other.metadata.name = Some("other".into());
+    server.objects.insert(
+        format!("{NS}/remediationpolicies/other"),
+        serde_json::to_value(&other).unwrap(),
+    );
+    let (result, server) = reconcile_once(&rp, server).await;
+    assert_eq!(result.unwrap(), Action::requeue(BUSY_REQUEUE));
+    assert!(requests(&server, "PATCH", DEPLOY).is_empty());
+    let rp: RemediationPolicy = stored(&server, RP);
+    let status = rp.status.unwrap();
+    assert_eq!(status.phase, ExecutionPhase::Pending);
+    let progressing = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == decide::PROGRESSING)
+        .unwrap();
+    assert!(
+        progressing
+            .message
+            .contains("waiting for RemediationPolicy other"),
+        "{progressing:?}"
+    );
+}
+
+/// Limits whose plan cache holds `plans` (as the executor's watch has them).
+fn limits_with_cache(plans: Vec<RemediationPolicy>) -> Arc<ExecutionLimits> {
+    let (store, mut writer) = kube::runtime::reflector::store();
+    writer.apply_watcher_event(&watcher::Event::Init);
+    for p in plans {
+        writer.apply_watcher_event(&watcher::Event::InitApply(p));
+    }
+    writer.apply_watcher_event(&watcher::Event::InitDone);
+    let limits = Arc::new(ExecutionLimits::new(4));
+    limits.use_plan_cache(store);
+    limits
+}
+
+#[tokio::test]
+async fn with_a_watch_cache_the_other_plans_are_not_listed() {
+    let rp = approved(vec![scale_up("a1", 4)]);
+    let limits = limits_with_cache(vec![rp.clone()]);
+    let server = Server::new(&rp, &deployment(2));
+    let (result, server) = reconcile_with(&rp, server, limits).await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(
+        until_the_deployment_patch(&server),
+        [
+            format!("GET {VP}"),
+            format!("GET {DEPLOY}"),
+            format!("PATCH {RP_STATUS}"),
+            format!("PATCH {DEPLOY}"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_cached_plan_in_progress_on_the_target_makes_it_wait() {
+    let rp = approved(vec![scale_up("a1", 3)]);
+    let mut other = interrupted();
+    other.metadata.name = Some("other".into());
+    other.metadata.namespace = Some("default".into());
+    let limits = limits_with_cache(vec![rp.clone(), other]);
+    let (result, server) = reconcile_with(&rp, Server::new(&rp, &deployment(2)), limits).await;
+    assert_eq!(result.unwrap(), Action::requeue(BUSY_REQUEUE));
+    assert!(requests(&server, "PATCH", DEPLOY).is_empty());
+    assert!(requests(&server, "GET", &format!("{NS}/remediationpolicies")).is_empty());
+}
+
+#[tokio::test]
+async fn a_plan_this_process_wrote_in_progress_counts_before_the_cache_shows_it() {
+    // The cache holds no other plan, but this process has just written
+    // `other` InProgress on the same Deployment.
+    let rp = approved(vec![scale_up("a1", 3)]);
+    let limits = limits_with_cache(vec![rp.clone()]);
+    limits.written("default/web", "other", ExecutionPhase::InProgress);
+    let (result, server) =
+        reconcile_with(&rp, Server::new(&rp, &deployment(2)), limits.clone()).await;
+    assert_eq!(result.unwrap(), Action::requeue(BUSY_REQUEUE));
+    assert!(requests(&server, "PATCH", DEPLOY).is_empty());
+    // Once `other` is written finished, the target is free.
+    limits.written("default/web", "other", ExecutionPhase::Completed);
+    let (result, server) =
+        reconcile_with(&rp, Server::new(&rp, &deployment(2)), limits.clone()).await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(requests(&server, "PATCH", DEPLOY).len(), 1);
+    // Its own execution, written InProgress and then Completed, is not kept.
+    assert_eq!(limits.in_progress_on("default/web", "someone-else"), None);
+}
+
+#[tokio::test]
+async fn a_plan_edited_after_the_reconcile_read_it_is_not_acted_on() {
+    // The reconcile starts from the approved plan as its watch event had it,
+    // while the stored plan has since been edited (a newer resourceVersion).
+    let rp = approved(vec![scale_up("a1", 4)]);
+    let mut edited = rp.clone();
+    edited.spec.plan.actions[0].replicas = Some(5);
+    edited.metadata.resource_version = Some("2".into());
+    let mut server = Server::new(&rp, &deployment(2));
+    server.insert(RP, &edited);
+    let (result, server) = reconcile_once(&rp, server).await;
+    assert_eq!(result.unwrap(), Action::requeue(CONFLICT_REQUEUE));
+    let status_patches = requests(&server, "PATCH", RP_STATUS);
+    assert_eq!(status_patches.len(), 1);
+    assert_eq!(status_patches[0].body["metadata"]["resourceVersion"], "1");
+    assert!(requests(&server, "PATCH", DEPLOY).is_empty());
+    let latest: RemediationPolicy = stored(&server, RP);
+    assert_eq!(latest.status, None, "the refused write changed nothing");
+    // Decided again on the stored version, the edit is refused.
+    let (_, server) = reconcile_once(&latest, server).await;
+    assert!(requests(&server, "PATCH", DEPLOY).is_empty());
+    let after: RemediationPolicy = stored(&server, RP);
+    let message = after.status.unwrap().approval_message.unwrap_or_default();
+    assert!(message.contains("changed after it was hashed"), "{message}");
+}
+
+#[tokio::test]
+async fn no_free_slot_makes_it_wait() {
+    let rp = approved(vec![scale_up("a1", 3)]);
+    let limits = Arc::new(ExecutionLimits::new(1));
+    let held = limits.try_claim("default/db").unwrap();
+    let (result, server) =
+        reconcile_with(&rp, Server::new(&rp, &deployment(2)), limits.clone()).await;
+    assert_eq!(result.unwrap(), Action::requeue(BUSY_REQUEUE));
+    assert!(requests(&server, "PATCH", DEPLOY).is_empty());
+    let rp: RemediationPolicy = stored(&server, RP);
+    assert_eq!(rp.status.unwrap().phase, ExecutionPhase::Pending);
+    drop(held);
+    // Released: the Deployment and the slot can be claimed again.
+    assert!(limits.try_claim("default/web").is_ok());
+}
+
+#[test]
+fn merge_diff_writes_only_changes_and_nulls_removed_fields() {
+    let old = json!({"a": 1, "b": {"c": 2, "d": 3}, "e": [1], "gone": true});
+    let new = json!({"a": 1, "b": {"c": 2, "d": 4}, "e": [1, 2]});
+    let diff = merge_diff(&old, &new);
+    assert_eq!(diff, json!({"b": {"d": 4}, "e": [1, 2], "gone": null}));
+    let mut applied = old.clone();
+    json_patch::merge(&mut applied, &diff);
+    assert_eq!(applied, new);
+}
+
+#[test]
+fn backoff_doubles_and_resets() {
+    let limits = ExecutionLimits::new(1);
+    assert_eq!(limits.backoff("x"), Duration::from_secs(5));
+    assert_eq!(limits.backoff("x"), Duration::from_secs(10));
+    assert_eq!(limits.backoff("x"), Duration::from_secs(20));
+    limits.reset("x");
+    assert_eq!(limits.backoff("x"), Duration::from_secs(5));
+}
