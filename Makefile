@@ -25,7 +25,7 @@ test: lint scripts-lint chart-lint decisions unit e2e reliability ## Everything 
 	@echo "make test: all checks passed"
 
 unit: ## Unit, property, CRD, chart and real-Prometheus tests
-	bin=$$(e2e/prometheus-bin) && MAPEK_PROMETHEUS_BIN=$$bin $(CARGO) test --locked --all-targets
+	bin=$$(e2e/prometheus-bin) && MAPEK_PROMETHEUS_BIN=$$bin $(CARGO) test --locked --workspace --all-targets
 
 e2e: ## The e2e suite on the local API server with Prometheus, the simulator and the operator
 	e2e/run-local
@@ -35,8 +35,8 @@ e2e-kind: ## The same suite on a kind cluster (needs Docker, kind and helm)
 
 lint: ## cargo fmt check and clippy with warnings denied
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --locked --all-targets -- -D warnings
-	$(CARGO) clippy --locked --all-targets --features e2e,fault-injection -- -D warnings
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --locked --workspace --all-targets --features e2e,fault-injection -- -D warnings
 
 SCRIPTS := .ci/run e2e/run-local e2e/run-kind e2e/demo e2e/prometheus-bin e2e/local-cluster e2e/local-cluster-smoke
 

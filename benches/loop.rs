@@ -181,7 +181,7 @@ async fn approve_to_scale(client: &Client) -> Vec<f64> {
     for i in 0..APPROVALS {
         let current = rx.borrow().0;
         let want = current + 1;
-        let mut plan: mapek::engine::model::RemediationPlan = serde_json::from_value(json!({
+        let mut plan: mapek_engine::model::RemediationPlan = serde_json::from_value(json!({
             "target": target, "policy": "bench-scale-policy", "rootCause": "LoadSpike", "confidence": 0.9,
             "actions": [{"id": "a1", "actionType": "SCALE_UP", "target": target, "replicas": want,
                          "priority": "High", "estimatedLatencySeconds": 30}],
@@ -189,7 +189,7 @@ async fn approve_to_scale(client: &Client) -> Vec<f64> {
             "cost": 0.15, "benefit": 0.9, "score": 0.75, "planHash": ""
         }))
         .unwrap();
-        plan.plan_hash = mapek::engine::plan_hash(&plan);
+        plan.plan_hash = mapek_engine::plan_hash(&plan);
         let name = format!("bench-scale-{i:03}");
         let rp: RemediationPolicy = serde_json::from_value(json!({
             "apiVersion": "mapek.io/v1alpha1", "kind": "RemediationPolicy",

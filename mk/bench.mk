@@ -1,4 +1,4 @@
-# Engine benchmarks: criterion over generated violation streams (benches/engine.rs),
+# Engine benchmarks: criterion over generated violation streams (crates/mapek-engine/benches/engine.rs),
 # then one summary line read from criterion's estimates (mk/bench_summary.py).
 # Included from the root Makefile, which defines CARGO and CARGO_TARGET_DIR.
 #
@@ -18,12 +18,13 @@ BENCH_DIR = $(CARGO_TARGET_DIR)/criterion
 
 .PHONY: bench bench-build bench-summary
 
-bench-build: ## Build the engine benchmarks (release)
-	$(CARGO) bench --locked --bench engine --no-run
+bench-build: ## Build the engine benchmarks (release; the engine crate only, no kube)
+	@start=$$(date +%s); $(CARGO) bench --locked -p mapek-engine --bench engine --no-run && \
+	  echo "bench: built the engine benchmark in $$(( $$(date +%s) - start )) s"
 
 bench: bench-build ## Engine benchmarks (criterion); ends with a BENCH line
 	@echo "bench: $$(nproc) cores, pinned with '$(BENCH_PIN)'; before: $$(uptime)"
-	$(BENCH_PIN) $(CARGO) bench --locked --bench engine -- $(BENCH_FILTER)
+	$(BENCH_PIN) $(CARGO) bench --locked -p mapek-engine --bench engine -- $(BENCH_FILTER)
 	@$(PYTHON) mk/bench_summary.py --estimate $(BENCH_ESTIMATE) --table $(BENCH_DIR)
 
 bench-summary: ## Summary of the last benchmark run (table, targets, BENCH line)

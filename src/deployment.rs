@@ -16,7 +16,7 @@ use k8s_openapi::api::core::v1::Container;
 use serde_json::{Value, json};
 
 use crate::crd::PreviousConfig;
-use crate::engine::model::{ConfigChange, ConfigTarget, Millis};
+use mapek_engine::model::{ConfigChange, ConfigTarget, Millis};
 
 /// The pod-template annotation a rolling restart sets.
 pub const RESTARTED_AT_ANNOTATION: &str = "kubectl.kubernetes.io/restartedAt";

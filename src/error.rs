@@ -1,7 +1,7 @@
 //! The library's one error type. Every variant names what was wrong and where, so
 //! that the binary can print it as one line.
 
-use crate::scenario::ScenarioError;
+use mapek_engine::scenario::ScenarioError;
 
 /// Errors of the operator library.
 #[derive(Debug, thiserror::Error)]

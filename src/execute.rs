@@ -22,12 +22,12 @@ use crate::crd::{
     RemediationPolicyStatus, ViolationPolicy,
 };
 use crate::deployment::{self, SettingRef};
-use crate::engine::model::{
+use crate::monitor::time;
+use mapek_engine::model::{
     ActionType, ApprovalMode, Millis, PatchKind, RemediationAction, RemediationEnvelope,
     RemediationPlan, RiskLevel,
 };
-use crate::engine::plan::plan_hash;
-use crate::monitor::time;
+use mapek_engine::plan::plan_hash;
 
 /// How often a plan waiting for its missing ViolationPolicy looks again. The
 /// executor does not watch ViolationPolicies, so this is how soon a plan notices

@@ -1,14 +1,13 @@
 //! mapek-operator: an autonomic remediation operator for Kubernetes that closes the
 //! MAPE-K loop (Monitor, Analyze, Plan, Execute, Knowledge).
 //!
-//! The [`engine`] is pure; everything else reads and writes Kubernetes and Prometheus.
+//! The engine is the separate `mapek-engine` crate (pure: no kube, no tokio);
+//! everything here reads and writes Kubernetes and Prometheus around it.
 
 pub mod conditions;
 pub mod controllers;
 pub mod crd;
-pub mod decisions;
 pub mod deployment;
-pub mod engine;
 pub mod error;
 pub mod execute;
 pub mod fault;
@@ -18,9 +17,7 @@ pub mod monitor;
 pub mod plugin;
 pub mod prometheus;
 pub mod rbac;
-pub mod report;
 pub mod run;
-pub mod scenario;
 pub mod server;
 pub mod simulator;
 pub mod telemetry;

@@ -10,8 +10,8 @@ use crate::crd::{
     MAX_RECENT_SAMPLES, MAX_RECENT_VIOLATIONS, RecordedSample, RecordedViolation,
     ViolationPolicySpec, ViolationPolicyStatus,
 };
-use crate::engine::model::Millis;
 use crate::prometheus::QueryError;
+use mapek_engine::model::Millis;
 
 /// Condition type: the query evaluates to a usable number.
 pub const READY: &str = "Ready";
@@ -179,7 +179,7 @@ fn push_bounded<T>(list: &mut Vec<T>, item: T, max: usize) {
 mod tests {
     use super::*;
     use crate::crd::{RemediationSpec, TargetKind, TargetRef, ViolationCondition};
-    use crate::engine::model::{ComparisonOperator, Severity};
+    use mapek_engine::model::{ComparisonOperator, Severity};
 
     fn spec(for_secs: u64) -> ViolationPolicySpec {
         ViolationPolicySpec {

@@ -20,8 +20,8 @@ use kube::{Api, Client, ResourceExt};
 use crate::crd::{
     APPROVE_ANNOTATION, ApprovalState, PolicyOutcome, REJECT_ANNOTATION, RemediationPolicy,
 };
-use crate::engine::knowledge::{KnowledgeBase, LearningInsight};
-use crate::engine::model::{ConfigTarget, RemediationAction};
+use mapek_engine::knowledge::{KnowledgeBase, LearningInsight};
+use mapek_engine::model::{ConfigTarget, RemediationAction};
 
 /// The plugin's command line, with kubectl's connection flags.
 #[derive(Parser, Debug)]
@@ -328,7 +328,7 @@ fn table(rows: &[Vec<String>]) -> String {
 
 /// What one action does, in words.
 pub fn describe_action(action: &RemediationAction) -> String {
-    use crate::engine::model::PatchKind;
+    use mapek_engine::model::PatchKind;
     match action.action_type.patch_kind() {
         PatchKind::Scale => match action.replicas {
             Some(r) => format!("scale Deployment {} to {r} replicas", action.target),

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::model::Millis;
+use mapek_engine::model::Millis;
 
 /// The pod-template annotation a rolling restart sets.
 pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";

@@ -21,8 +21,8 @@ use mapek::crd::{
     ApprovalState, ExecutionPhase, ExecutionStatus, PolicyOutcome, RemediationPolicy,
     ViolationPolicy,
 };
-use mapek::engine::model::{ActionType, OutcomeType};
 use mapek::prometheus::Prometheus;
+use mapek_engine::model::{ActionType, OutcomeType};
 use prometheus_http_query::reqwest;
 use serde_json::{Value, json};
 
@@ -482,7 +482,7 @@ async fn a_failed_action_is_rolled_back() {
     .await;
     // A plan as the analyzer would write it; its second action targets a container
     // the Deployment does not have, so its patch fails on the API server.
-    let mut plan: mapek::engine::model::RemediationPlan = serde_json::from_value(json!({
+    let mut plan: mapek_engine::model::RemediationPlan = serde_json::from_value(json!({
         "target": "ledger", "policy": "ledger-latency", "rootCause": "LoadSpike", "confidence": 0.9,
         "actions": [
             {"id": "a1", "actionType": "SCALE_UP", "target": "ledger", "replicas": 4,
@@ -495,7 +495,7 @@ async fn a_failed_action_is_rolled_back() {
         "cost": 0.5, "benefit": 0.9, "score": 0.4, "planHash": ""
     }))
     .unwrap();
-    plan.plan_hash = mapek::engine::plan_hash(&plan);
+    plan.plan_hash = mapek_engine::plan_hash(&plan);
     let rp: RemediationPolicy = serde_json::from_value(json!({
         "apiVersion": "mapek.io/v1alpha1", "kind": "RemediationPolicy",
         "metadata": {"name": "ledger-rollback", "namespace": NS},

@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use mapek::prometheus::single_value;
-use mapek::report::Report;
-use mapek::scenario::Scenario;
+use mapek_engine::report::Report;
+use mapek_engine::scenario::Scenario;
 use prometheus_http_query::response::Data;
 use proptest::prelude::*;
 

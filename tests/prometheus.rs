@@ -1,5 +1,6 @@
-//! The monitor against a real Prometheus server (Debian's package, unpacked by
-//! `e2e/prometheus-bin`; `make test` passes its path in `MAPEK_PROMETHEUS_BIN`).
+//! The monitor against a real Prometheus server (Debian's package, unpacked into
+//! the cache by `e2e/prometheus-bin`, which this test runs itself unless
+//! `MAPEK_PROMETHEUS_BIN` already names a binary, as `make test` does).
 //! Prometheus scrapes a metrics endpoint this test serves and controls; the test
 //! checks threshold crossings, `for` semantics, a query that does not parse, bad
 //! results (empty, several series, NaN) and Prometheus stopped mid-test.
@@ -14,9 +15,9 @@ use mapek::crd::{
     RemediationSpec, TargetKind, TargetRef, ViolationCondition, ViolationPolicySpec,
     ViolationPolicyStatus,
 };
-use mapek::engine::model::{ComparisonOperator, Severity};
 use mapek::monitor::{self, Evaluated};
 use mapek::prometheus::{Prometheus, QueryError};
+use mapek_engine::model::{ComparisonOperator, Severity};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The gauge the test controls, as f64 bits.
@@ -69,11 +70,29 @@ struct PrometheusServer {
     _dir: tempfile::TempDir,
 }
 
+/// `MAPEK_PROMETHEUS_BIN`, or the binary `e2e/prometheus-bin` provisions (it
+/// downloads Debian's package once into the cache).
+fn prometheus_bin() -> String {
+    if let Ok(bin) = std::env::var("MAPEK_PROMETHEUS_BIN") {
+        return bin;
+    }
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e/prometheus-bin");
+    let out = Command::new(&script)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    assert!(
+        out.status.success(),
+        "{} failed ({}): {}",
+        script.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 impl PrometheusServer {
     fn start(target_port: u16) -> PrometheusServer {
-        let bin = std::env::var("MAPEK_PROMETHEUS_BIN").expect(
-            "MAPEK_PROMETHEUS_BIN must name a Prometheus binary; `make test` sets it from e2e/prometheus-bin",
-        );
+        let bin = prometheus_bin();
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("prometheus.yml");
         std::fs::write(

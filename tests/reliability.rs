@@ -35,7 +35,7 @@ use mapek::crd::{
     ViolationPolicy,
 };
 use mapek::deployment::SettingRef;
-use mapek::engine::model::{ConfigTarget, RemediationPlan};
+use mapek_engine::model::{ConfigTarget, RemediationPlan};
 use prometheus_http_query::reqwest;
 use serde_json::{Value, json};
 
@@ -356,7 +356,7 @@ async fn plan(
         "priority": "High", "cost": 0.5, "benefit": 0.9, "score": 0.4, "planHash": ""
     }))
     .unwrap();
-    plan.plan_hash = mapek::engine::plan_hash(&plan);
+    plan.plan_hash = mapek_engine::plan_hash(&plan);
     let rp: RemediationPolicy = serde_json::from_value(json!({
         "apiVersion": "mapek.io/v1alpha1", "kind": "RemediationPolicy",
         "metadata": {"name": name, "namespace": ns},

@@ -21,10 +21,10 @@ use crate::crd::{
     ApprovalState, Evidence, ExecutionPhase, MAX_EVIDENCE_VIOLATIONS, RemediationPolicy,
     RemediationPolicySpec, RemediationPolicyStatus, ViolationPolicy,
 };
-use crate::engine::knowledge::KnowledgeBase;
-use crate::engine::model::PolicyInfo;
-use crate::engine::model::{AnalysisResult, MetricSample, Millis, RemediationPlan, Violation};
-use crate::engine::{AnalyzerConfig, PatternAnalyzer, PlanTarget, Planner, PlannerConfig};
+use mapek_engine::knowledge::KnowledgeBase;
+use mapek_engine::model::PolicyInfo;
+use mapek_engine::model::{AnalysisResult, MetricSample, Millis, RemediationPlan, Violation};
+use mapek_engine::{AnalyzerConfig, PatternAnalyzer, PlanTarget, Planner, PlannerConfig};
 
 /// Runs the analyzer until `shutdown` completes: on every namespace the monitor
 /// sends, and over all namespaces every evaluation interval.
@@ -127,7 +127,7 @@ pub fn policy_info(policy: &ViolationPolicy) -> PolicyInfo {
 async fn report_shared_causes(
     ctx: &Context,
     policies: &[Arc<ViolationPolicy>],
-    analysis: &crate::engine::model::AnalysisResult,
+    analysis: &mapek_engine::model::AnalysisResult,
 ) {
     for cause in &analysis.shared_causes {
         ctx.metrics.shared_causes.inc();
@@ -382,7 +382,7 @@ async fn analyze_namespace(
     let started = std::time::Instant::now();
     let generated = {
         let kb = knowledge.read().unwrap_or_else(|e| e.into_inner());
-        Planner::new(PlannerConfig::default()).generate_policies(&analysis, &targets, &kb)
+        Planner::new(PlannerConfig::default()).generate_plans(&analysis, &targets, &kb)
     };
     ctx.metrics.phase("plan", started.elapsed().as_secs_f64());
 
@@ -424,7 +424,7 @@ async fn analyze_namespace(
                 .plan
                 .actions
                 .iter()
-                .map(crate::report::describe_action)
+                .map(mapek_engine::report::describe_action)
                 .collect::<Vec<_>>()
                 .join(", "),
             rp.spec.plan.plan_hash
@@ -456,8 +456,8 @@ mod tests {
         PolicyExecution, RecordedSample, RecordedViolation, ViolationPolicySpec,
         ViolationPolicyStatus,
     };
-    use crate::engine::model::{Priority, RiskLevel, RootCauseKind};
     use crate::monitor::time;
+    use mapek_engine::model::{Priority, RiskLevel, RootCauseKind};
 
     fn policy() -> ViolationPolicy {
         let spec: ViolationPolicySpec = serde_json::from_value(json!({
@@ -508,7 +508,7 @@ mod tests {
             ),
             ("web-api", "lat", "web")
         );
-        assert_eq!(v[0].severity, crate::engine::model::Severity::Critical);
+        assert_eq!(v[0].severity, mapek_engine::model::Severity::Critical);
         // Samples are the policy's behaviour: all of them are kept.
         assert_eq!(
             s.iter().map(|s| s.at_ms).collect::<Vec<_>>(),
@@ -690,8 +690,8 @@ mod tests {
     use kube::runtime::watcher;
 
     use crate::controllers::testing::*;
-    use crate::engine::model::ActionType;
     use crate::execute::fixtures;
+    use mapek_engine::model::ActionType;
 
     const NOW: Millis = 1_714_557_600_000;
     const DEPLOY: &str = "/apis/apps/v1/namespaces/default/deployments/web";
@@ -829,7 +829,7 @@ mod tests {
         let policy = bursting();
         let envelope = &policy.spec.remediation.envelope;
         let bounds = envelope.scale.clone().unwrap();
-        let actions: Vec<crate::engine::model::RemediationAction> =
+        let actions: Vec<mapek_engine::model::RemediationAction> =
             serde_json::from_value(spec["actions"].clone()).unwrap();
         assert!(!actions.is_empty());
         for a in &actions {

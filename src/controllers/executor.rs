@@ -30,10 +30,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::{Context, FIELD_MANAGER};
 use crate::crd::{PreviousState, RemediationPolicy, RemediationPolicyStatus, ViolationPolicy};
 use crate::deployment::{self, SettingRef};
-use crate::engine::model::{PatchKind, RemediationAction};
 use crate::error::Error;
 use crate::execute::{self, Observed, Step, WaitKind};
 use crate::fault;
+use mapek_engine::model::{PatchKind, RemediationAction};
 
 /// How often a conflicting config patch is recomputed from a fresh read.
 const MAX_PATCH_ATTEMPTS: usize = 5;
@@ -998,7 +998,7 @@ mod tests {
                 &d,
                 &SettingRef {
                     name: "MODE".into(),
-                    target: crate::engine::model::ConfigTarget::Env,
+                    target: mapek_engine::model::ConfigTarget::Env,
                     container: Some("app".into())
                 }
             )

@@ -16,9 +16,9 @@ use crate::crd::{
     ApprovalState, ExecutionPhase, PolicyOutcome, PolicyOutcomeSpec, RemediationPolicy,
     ViolationPolicy,
 };
-use crate::engine::knowledge::KnowledgeBase;
-use crate::engine::model::{Millis, OutcomeType};
 use crate::metrics::OutcomeLabels;
+use mapek_engine::knowledge::KnowledgeBase;
+use mapek_engine::model::{Millis, OutcomeType};
 
 /// Rebuilds the learned statistics from every PolicyOutcome the operator can see.
 pub async fn load(ctx: &Context, namespace: Option<&str>) -> Result<KnowledgeBase, kube::Error> {
@@ -353,8 +353,8 @@ mod tests {
 
     use crate::controllers::testing::*;
     use crate::crd::{PolicyExecution, RemediationPolicyStatus};
-    use crate::engine::model::{ActionType, RootCauseKind};
     use crate::execute::fixtures;
+    use mapek_engine::model::{ActionType, RootCauseKind};
 
     const OUTCOMES: &str = "/apis/mapek.io/v1alpha1/namespaces/default/policyoutcomes";
     const OUTCOME: &str = "/apis/mapek.io/v1alpha1/namespaces/default/policyoutcomes/fix-web";

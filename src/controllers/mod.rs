@@ -8,8 +8,8 @@ use std::time::Duration;
 use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 
-use crate::engine::model::Millis;
 use crate::metrics::Metrics;
+use mapek_engine::model::Millis;
 
 pub mod analyzer;
 pub mod executor;

@@ -18,9 +18,9 @@ use tokio::sync::mpsc;
 
 use super::Context;
 use crate::crd::{ViolationPolicy, ViolationPolicyStatus};
-use crate::engine::model::Millis;
 use crate::monitor::{self, Evaluated, READY, VIOLATING};
 use crate::prometheus::{Prometheus, QueryError};
+use mapek_engine::model::Millis;
 
 /// Most queries in flight at once.
 const QUERY_CONCURRENCY: usize = 8;

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use super::executor::ExecutionLimits;
 use super::{Clock, Context, FIELD_MANAGER, Settings};
-use crate::engine::model::Millis;
+use mapek_engine::model::Millis;
 
 /// Where Events go (`/apis/events.k8s.io/v1/namespaces/<ns>/events`).
 pub(crate) const EVENTS_API: &str = "/apis/events.k8s.io/v1/";

@@ -9,7 +9,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::knowledge;
+use mapek_engine::knowledge;
 
 /// The measured result of one executed RemediationPolicy.
 #[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -47,7 +47,7 @@ use crate::engine::knowledge;
 pub struct PolicyOutcomeSpec {
     /// The judged result, as the engine's knowledge records it.
     #[serde(flatten)]
-    pub outcome: knowledge::PolicyOutcome,
+    pub outcome: knowledge::OutcomeRecord,
     /// Length of each of the two compared windows, in seconds.
     pub window_seconds: u64,
 }

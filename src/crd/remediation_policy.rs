@@ -15,9 +15,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::Condition;
-use crate::engine::model::{
-    ActionType, ConfigTarget, RemediationPlan, RootCause, ViolationPattern,
-};
+use mapek_engine::model::{ActionType, ConfigTarget, RemediationPlan, RootCause, ViolationPattern};
 
 /// Most violation ids kept as evidence in a plan.
 pub const MAX_EVIDENCE_VIOLATIONS: usize = 100;
@@ -87,7 +85,7 @@ pub struct Evidence {
     /// holds now, persists and stands out from its normal), at most 20.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 20))]
-    pub breaches: Vec<crate::engine::judge::Breach>,
+    pub breaches: Vec<mapek_engine::judge::Breach>,
 }
 
 /// Whether a human (or the auto-approval rule) let the plan run.

@@ -12,13 +12,19 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{Condition, TargetRef};
-use crate::engine::model::{ApprovalMode, ComparisonOperator, RemediationEnvelope, Severity};
+use mapek_engine::model::{ApprovalMode, ComparisonOperator, RemediationEnvelope, Severity};
 
 /// Most violations kept in `status.recentViolations`; older ones are dropped and
 /// only counted.
 pub const MAX_RECENT_VIOLATIONS: usize = 50;
 /// Most samples kept in `status.recentSamples` for the analyzer.
 pub const MAX_RECENT_SAMPLES: usize = 120;
+
+// `make decisions` replays NAB with the monitor's bounds: keep them one.
+const _: () = assert!(
+    mapek_engine::decisions::replay::KEPT_SAMPLES == MAX_RECENT_SAMPLES
+        && mapek_engine::decisions::replay::KEPT_VIOLATIONS == MAX_RECENT_VIOLATIONS
+);
 
 /// What to watch on one Deployment and what may be done about it.
 #[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]

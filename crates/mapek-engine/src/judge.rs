@@ -17,13 +17,17 @@
 //!     robust standard deviation (1.4826 × MAD) and what the baseline's 95th and
 //!     99th percentiles show (so a metric whose normal has spikes is judged
 //!     against its spikes);
-//!   - *clear*: the run's median is at least `min_margin_z` typical deviations
-//!     (MAD) beyond the threshold and has held `min_run_clear` evaluations (a
-//!     recurring overload is usual, yet no noise);
+//!   - *explained recurrence*: the breach is usual for the policy (it broke
+//!     before), but clear (the run's median at least `min_margin_z` typical
+//!     deviations, MAD, beyond the threshold, held `min_run_clear` evaluations)
+//!     and its recurrence has a cause the analysis found: its violations come
+//!     back on a period (a recurring overload) or follow another policy's metric
+//!     (an upstream dependency). See [`with_explanations`]. A metric that merely
+//!     bursts at random, however high, is its normal: no plan;
 //!   - *sustained*: held `sustained_ms` and far beyond what the duty cycle makes
 //!     likely;
 //!   - *trending*: at the end of a significant trend of the metric (see
-//!     [`with_trends`]): a leak climbs with its baseline.
+//!     [`with_explanations`]): a leak climbs with its baseline.
 //!
 //! With fewer than `min_baseline` earlier evaluations, persistence alone decides
 //! (`min_run_without_baseline`). Flapping at the threshold fails every test.
@@ -121,6 +125,10 @@ pub struct Breach {
     /// The level's distance from the baseline in robust standard deviations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub excess_z: Option<f64>,
+    /// The level's distance beyond the threshold in the baseline's typical
+    /// deviations (1.4826 × MAD): how clearly the run breaks it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub margin_z: Option<f64>,
     /// Share of the baseline's evaluations that broke the threshold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline_duty: Option<f64>,
@@ -274,7 +282,7 @@ pub fn judge(
             ComparisonOperator::LessThan | ComparisonOperator::LessThanOrEqual => -1.0,
             _ => 1.0,
         };
-        let (mut baseline, mut excess_z, mut duty) = (None, None, None);
+        let (mut baseline, mut excess_z, mut margin_z, mut duty) = (None, None, None, None);
         let stands_out;
         let why;
         if samples.is_empty() || base.len() < config.min_baseline {
@@ -316,14 +324,12 @@ pub fn judge(
             let p_noise = d.max(1.0 / (base.len() as f64 + 1.0)).powi(run as i32);
             baseline = Some(m);
             excess_z = Some(z);
+            margin_z = Some(margin);
             duty = Some(d);
             let persistent = run >= config.min_run && p_noise <= config.max_noise_p;
             let held_ms = interval.saturating_mul(run as Millis);
             let sustained = held_ms >= config.sustained_ms && p_noise <= config.max_noise_p.powi(2);
-            let clear = run >= config.min_run_clear
-                && margin >= config.min_margin_z
-                && p_noise <= config.max_noise_p;
-            stands_out = persistent && (z >= config.min_excess_z || clear || sustained);
+            stands_out = persistent && (z >= config.min_excess_z || sustained);
             why = format!(
                 "held {run} evaluation(s) at {level:.4} against a baseline of {m:.4} (z = {z:.1}; {margin:.1} typical deviations beyond the threshold; {:.0}% of earlier evaluations over the threshold)",
                 d * 100.0
@@ -354,6 +360,7 @@ pub fn judge(
             operator,
             baseline,
             excess_z,
+            margin_z,
             baseline_duty: duty,
             interval_ms: interval,
             last_at_ms: last.at,
@@ -406,12 +413,33 @@ pub fn judge(
     (out, shared)
 }
 
-/// A breach that is persistent but close to its baseline stands out when the
-/// policy's metric has a significant trend toward the threshold (a leak climbs
-/// with its baseline, so its level is never far from it).
-pub fn with_trends(breaches: &mut [Breach], trending: &[&str], config: &JudgeConfig) {
+/// What the detectors found that can explain a breach which is usual for its
+/// policy: policy names.
+#[derive(Clone, Debug, Default)]
+pub struct Explanations<'a> {
+    /// Policies whose metric has a significant trend toward the threshold.
+    pub trending: Vec<&'a str>,
+    /// Policies whose violations recur on a period.
+    pub recurring: Vec<&'a str>,
+    /// Policies whose violations follow another policy's metric.
+    pub driven: Vec<&'a str>,
+}
+
+/// A persistent breach close to its baseline, or usual for its policy, stands out
+/// when the detectors explain it:
+/// - the policy's metric trends toward the threshold (a leak climbs with its
+///   baseline, so its level is never far from it);
+/// - the breach is clear (`min_margin_z`, `min_run_clear`) and its violations
+///   recur on a period or follow an upstream policy's metric: a recurring
+///   overload or dependency, which the next occurrence will repeat. A breach that
+///   is only high, in a metric that bursts at random, is not explained.
+pub fn with_explanations(
+    breaches: &mut [Breach],
+    explained: &Explanations<'_>,
+    config: &JudgeConfig,
+) {
     for b in breaches {
-        if b.stands_out || !trending.contains(&b.policy.as_str()) || b.run < config.min_run {
+        if b.stands_out || b.run < config.min_run {
             continue;
         }
         let p_noise = b
@@ -420,11 +448,27 @@ pub fn with_trends(breaches: &mut [Breach], trending: &[&str], config: &JudgeCon
         if p_noise > config.max_noise_p {
             continue;
         }
+        let policy = b.policy.as_str();
+        let why = if explained.trending.contains(&policy) {
+            "at the end of a significant trend"
+        } else if b.run >= config.min_run_clear
+            && b.margin_z.is_some_and(|m| m >= config.min_margin_z)
+        {
+            if explained.recurring.contains(&policy) {
+                "clearly beyond the threshold, and recurring on a period"
+            } else if explained.driven.contains(&policy) {
+                "clearly beyond the threshold, and following an upstream policy's metric"
+            } else {
+                continue;
+            }
+        } else {
+            continue;
+        };
         b.stands_out = true;
         b.actionable = b.current && !b.shared;
         if b.actionable {
             b.reason = format!(
-                "breaching now, at the end of a significant trend: held {} evaluation(s) at {:.4}",
+                "breaching now, {why}: held {} evaluation(s) at {:.4}",
                 b.run, b.level
             );
         }
@@ -434,8 +478,8 @@ pub fn with_trends(breaches: &mut [Breach], trending: &[&str], config: &JudgeCon
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::analyze::AnalyzerConfig;
-    use crate::engine::model::{MetricSample, Severity, Violation};
+    use crate::analyze::AnalyzerConfig;
+    use crate::model::{MetricSample, Severity, Violation};
 
     const STEP: Millis = 30_000;
 
@@ -581,18 +625,50 @@ mod tests {
         }
     }
 
+    /// The breaches of a full analysis (judgement and detectors).
+    fn analysed(vs: &[Violation], ss: &[MetricSample], infos: &[PolicyInfo]) -> Vec<Breach> {
+        crate::analyze::PatternAnalyzer::default()
+            .analyze_policies(vs, ss, infos, NOW)
+            .breaches
+    }
+
     #[test]
     fn a_recurring_clear_overload_stands_out() {
         // Peaks to 1.6 for 4 evaluations every 20: usual for the policy, but
-        // far beyond the threshold, not noise.
+        // far beyond the threshold and on a period: a recurring overload.
         let mut v = Vec::new();
         for cycle in 0..5 {
             v.extend(quiet(16).iter().map(|x| x + 0.01 * cycle as f64));
             v.extend([1.6, 1.65, 1.6, 1.62]);
         }
         let (vs, ss) = input("p", "web", "lat", &v, NOW);
-        let (b, _) = judged(&vs, &ss, &[info("p")], NOW);
+        // The judgement alone does not see the period ...
+        assert!(!judged(&vs, &ss, &[info("p")], NOW).0[0].actionable);
+        // ... the periodicity detector does.
+        let b = analysed(&vs, &ss, &[info("p")]);
         assert!(b[0].actionable, "{:?}", b[0]);
+        assert!(
+            b[0].reason.contains("recurring on a period"),
+            "{}",
+            b[0].reason
+        );
+    }
+
+    #[test]
+    fn random_bursts_however_high_do_not_stand_out() {
+        // Bursts to 1.6 of 3 or 4 evaluations at irregular times: the metric's
+        // normal, with no period and nothing upstream.
+        let gaps = [7, 23, 11, 31, 5, 17, 9];
+        let mut v = Vec::new();
+        for (k, gap) in gaps.iter().enumerate() {
+            v.extend(quiet(*gap));
+            v.extend(std::iter::repeat_n(1.6, 3 + k % 2));
+        }
+        let (vs, ss) = input("p", "web", "lat", &v, NOW);
+        let b = analysed(&vs, &ss, &[info("p")]);
+        assert!(b[0].current && b[0].run >= 3, "{:?}", b[0]);
+        assert!(b[0].margin_z.is_some_and(|m| m > 3.0), "{:?}", b[0]);
+        assert!(!b[0].actionable, "{:?}", b[0]);
     }
 
     #[test]

@@ -663,12 +663,22 @@ impl PatternAnalyzer {
                 .then_with(|| cmp_detection(&a.detection, &b.detection))
         });
 
-        let trending: Vec<&str> = found
-            .iter()
-            .filter(|f| f.detection.pattern_type == PatternType::Trend)
-            .map(|f| f.detection.subject.as_str())
-            .collect();
-        judge::with_trends(&mut breaches, &trending, &config.judge);
+        let mut explained = judge::Explanations::default();
+        for f in &found {
+            let d = &f.detection;
+            match d.pattern_type {
+                PatternType::Trend => explained.trending.push(d.subject.as_str()),
+                PatternType::Periodic => explained.recurring.push(d.subject.as_str()),
+                // A causal finding's evidence is the driven policy's violations.
+                PatternType::Causal => {
+                    if let Some(&i) = d.evidence.first() {
+                        explained.driven.push(ctx.violation(i).policy.as_str());
+                    }
+                }
+                _ => {}
+            }
+        }
+        judge::with_explanations(&mut breaches, &explained, &config.judge);
 
         let patterns: Vec<ViolationPattern> = found
             .iter()
@@ -932,7 +942,7 @@ fn recommendation(rc: &RootCause) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::engine::model::PatternType;
+    use crate::model::PatternType;
 
     pub(crate) fn v(id: &str, policy: &str, target: &str, at_ms: Millis) -> Violation {
         Violation {

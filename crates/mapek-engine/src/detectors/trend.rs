@@ -4,8 +4,8 @@
 //! a robust slope, so a sawtooth leak is a leak.
 
 use super::{Detection, Detector, median_sorted, rising_is_bad};
-use crate::engine::analyze::{AnalysisContext, AnalyzerConfig};
-use crate::engine::model::{MetricSample, PatternType, RootCauseKind};
+use crate::analyze::{AnalysisContext, AnalyzerConfig};
+use crate::model::{MetricSample, PatternType, RootCauseKind};
 
 /// For each policy's samples: the segment since the last reset (a step in the
 /// good direction larger than 40% of the window's range and six times the median
@@ -186,8 +186,8 @@ fn last_reset(samples: &[&MetricSample], sign: f64) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::analyze::tests::{s, v};
-    use crate::engine::model::Violation;
+    use crate::analyze::tests::{s, v};
+    use crate::model::Violation;
 
     fn detect(vs: &[Violation], ss: &[MetricSample]) -> Vec<Detection> {
         let cfg = AnalyzerConfig::default();

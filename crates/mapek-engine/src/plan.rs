@@ -583,7 +583,7 @@ impl Planner {
     /// benefit under the distribution and the learned posteriors, minus cost);
     /// the best-scoring plan per Deployment is kept. Sorted by priority (highest
     /// first), score, target and policy.
-    pub fn generate_policies(
+    pub fn generate_plans(
         &self,
         analysis: &AnalysisResult,
         targets: &[PlanTarget],
@@ -1012,8 +1012,8 @@ fn describe(out: &mut impl Sink, a: &RemediationAction) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::knowledge::tests::outcome;
-    use crate::engine::model::{ConfigSetting, ConfigTarget};
+    use crate::knowledge::tests::outcome;
+    use crate::model::{ConfigSetting, ConfigTarget};
 
     fn rc(kind: RootCauseKind, confidence: f64) -> RootCause {
         RootCause {
@@ -1073,7 +1073,7 @@ mod tests {
     }
 
     fn plan(causes: Vec<RootCause>, targets: &[PlanTarget]) -> Vec<RemediationPlan> {
-        Planner::default().generate_policies(&analysis(causes), targets, &KnowledgeBase::new())
+        Planner::default().generate_plans(&analysis(causes), targets, &KnowledgeBase::new())
     }
 
     fn breach(level: f64, threshold: f64) -> Breach {
@@ -1087,9 +1087,10 @@ mod tests {
             actionable: true,
             level,
             threshold,
-            operator: crate::engine::model::ComparisonOperator::GreaterThan,
+            operator: crate::model::ComparisonOperator::GreaterThan,
             baseline: None,
             excess_z: None,
+            margin_z: None,
             baseline_duty: None,
             interval_ms: 30_000,
             last_at_ms: 0,
@@ -1133,7 +1134,7 @@ mod tests {
         a.breaches = vec![breach(0.63, 0.5)];
         let mut t = target(&[ActionType::ScaleUp], 4);
         t.envelope.scale = Some(bounds(2, 20, 10));
-        let plans = Planner::default().generate_policies(&a, &[t], &KnowledgeBase::new());
+        let plans = Planner::default().generate_plans(&a, &[t], &KnowledgeBase::new());
         assert_eq!(plans[0].actions[0].replicas, Some(6));
         assert!(
             plans[0]
@@ -1153,7 +1154,7 @@ mod tests {
         let t = target(&[ActionType::ScaleUp], 4);
         assert!(
             Planner::default()
-                .generate_policies(&a, &[t], &KnowledgeBase::new())
+                .generate_plans(&a, &[t], &KnowledgeBase::new())
                 .is_empty()
         );
     }
@@ -1166,7 +1167,7 @@ mod tests {
         let causes = vec![rc(RootCauseKind::ComponentFault, 0.9)];
         let first = plan(causes.clone(), std::slice::from_ref(&t));
         assert_eq!(first[0].actions[0].action_type, RestartService);
-        let failed = |i: usize| crate::engine::knowledge::PolicyOutcome {
+        let failed = |i: usize| crate::knowledge::OutcomeRecord {
             plan_name: format!("fix-{i}"),
             plan_hash: String::new(),
             target: "web".into(),
@@ -1177,12 +1178,12 @@ mod tests {
             violations_after: Some(9),
             resolved_count: 1,
             time_to_stabilization_seconds: None,
-            outcome: crate::engine::model::OutcomeType::Ineffective,
+            outcome: crate::model::OutcomeType::Ineffective,
             success_confidence: 0.0,
             recorded_at_ms: 0,
         };
         let kb = KnowledgeBase::from_outcomes(&[failed(1), failed(2)]);
-        let next = Planner::default().generate_policies(&analysis(causes), &[t], &kb);
+        let next = Planner::default().generate_plans(&analysis(causes), &[t], &kb);
         assert_eq!(next[0].actions[0].action_type, UpdateConfiguration);
     }
 
@@ -1400,7 +1401,7 @@ mod tests {
         });
         let a = analysis(vec![rc(G, 0.9)]);
         // Prior: RESTART 0.9·0.85 - 0.2 = 0.565 beats SCALE_UP 0.9·0.5 - 0.15 = 0.3.
-        let before = planner.generate_policies(&a, std::slice::from_ref(&t), &KnowledgeBase::new());
+        let before = planner.generate_plans(&a, std::slice::from_ref(&t), &KnowledgeBase::new());
         assert_eq!(before[0].actions[0].action_type, RestartService);
         // Restarts failed 4 times (Beta(1, 5), factor 2/6), scaling worked 4 times
         // (Beta(5, 1), factor 10/6): RESTART 0.765/3 - 0.2 = 0.055, SCALE_UP 0.75 - 0.15 = 0.6.
@@ -1410,7 +1411,7 @@ mod tests {
             outs.push(outcome(G, &[ScaleUp], 10, 0, Some(20)));
         }
         let kb = KnowledgeBase::from_outcomes(&outs);
-        let after = planner.generate_policies(&a, &[t], &kb);
+        let after = planner.generate_plans(&a, &[t], &kb);
         assert_eq!(after[0].actions[0].action_type, ScaleUp);
         assert!((after[0].score - 0.6).abs() < 1e-12);
         assert_ne!(after[0].plan_hash, before[0].plan_hash);
@@ -1534,7 +1535,7 @@ mod tests {
 #[cfg(test)]
 mod hash_tests {
     use super::*;
-    use crate::engine::model::ConfigTarget;
+    use crate::model::ConfigTarget;
     use proptest::prelude::*;
 
     /// The definition of the canonical JSON: the plan's `serde_json::Value` with

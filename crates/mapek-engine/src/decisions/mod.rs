@@ -64,24 +64,25 @@ impl DecisionsError {
 }
 
 /// Which part to run.
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Part {
     Scenarios,
     Replay,
 }
 
-/// The flags of `mapek-operator decisions`.
-#[derive(clap::Args, Debug, Clone)]
+/// What to run (the flags of `mapek-operator decisions`).
+#[derive(Debug, Clone)]
 pub struct DecisionsArgs {
     /// The folder of labelled scenario files (`*.yaml` with `expect:`).
-    #[arg(long, default_value = "examples/decisions")]
     pub scenarios: PathBuf,
     /// The folder of the NAB series and their `combined_windows.json`.
-    #[arg(long, default_value = "datasets/nab-open")]
     pub nab: PathBuf,
     /// Run only one part.
-    #[arg(long, value_enum)]
     pub only: Option<Part>,
+    /// For replayed files whose name contains this text, print each engine plan
+    /// with its point, whether it fell inside a labelled window, and the
+    /// judgement of the breach.
+    pub trace: Option<String>,
 }
 
 /// Runs the parts `args` selects, writing each output line to `out`.
@@ -90,7 +91,7 @@ pub fn run(args: &DecisionsArgs, out: &mut dyn FnMut(&str)) -> Result<(), Decisi
         scenarios::run(&args.scenarios, out)?;
     }
     if args.only != Some(Part::Scenarios) {
-        replay::run(&args.nab, out)?;
+        replay::run(&args.nab, args.trace.as_deref(), out)?;
     }
     Ok(())
 }

@@ -5,9 +5,9 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 
-use k8s_openapi::jiff::civil::DateTime;
+use jiff::civil::DateTime;
 
-use crate::engine::model::{
+use crate::model::{
     ActionType, ComparisonOperator, MetricSample, Millis, RemediationEnvelope, ScaleBounds,
     Severity, Violation,
 };
@@ -22,10 +22,12 @@ use super::nab::{self, Window};
 pub const INTERVAL_MS: Millis = 30_000;
 /// The time of a series' first evaluation (2026-01-01T00:00:00Z).
 pub const START_MS: Millis = 1_767_225_600_000;
-/// Samples a policy's status keeps (`MAX_RECENT_SAMPLES`).
-pub const KEPT_SAMPLES: usize = crate::crd::MAX_RECENT_SAMPLES;
-/// Violations a policy's status keeps (`MAX_RECENT_VIOLATIONS`).
-pub const KEPT_VIOLATIONS: usize = crate::crd::MAX_RECENT_VIOLATIONS;
+/// Samples a policy's status keeps (the operator's `MAX_RECENT_SAMPLES`, which
+/// a compile-time assertion in the operator holds equal).
+pub const KEPT_SAMPLES: usize = 120;
+/// Violations a policy's status keeps (the operator's `MAX_RECENT_VIOLATIONS`,
+/// held equal the same way).
+pub const KEPT_VIOLATIONS: usize = 50;
 /// No engine runs for this long after a plan closes.
 pub const COOLDOWN_MS: Millis = 600_000;
 /// The `for` of the slower Prometheus baseline.
@@ -346,7 +348,11 @@ pub fn load(dir: &Path) -> Result<BTreeMap<String, Series>, DecisionsError> {
 
 /// Replays every file of `dir` and writes one line per file and the summary
 /// line to `out`.
-pub fn run(dir: &Path, out: &mut dyn FnMut(&str)) -> Result<(), DecisionsError> {
+pub fn run(
+    dir: &Path,
+    trace: Option<&str>,
+    out: &mut dyn FnMut(&str),
+) -> Result<(), DecisionsError> {
     let files = load(dir)?;
     let profile = nab::STANDARD;
     let (mut engine, mut for0, mut for2m) =
@@ -357,7 +363,35 @@ pub fn run(dir: &Path, out: &mut dyn FnMut(&str)) -> Result<(), DecisionsError> 
         let w = &series.windows;
         // Nonempty: `load` checked that the probationary period has points.
         let threshold = threshold(&series.values).unwrap_or(f64::INFINITY);
-        let e = nab::score(n, w, &engine_detections(&series.values, threshold), profile);
+        let detections = if trace.is_some_and(|t| name.contains(t)) {
+            let mut lines = Vec::new();
+            let d = simulate(&series.values, threshold, &mut |scenario| {
+                let report = Report::from_scenario(scenario);
+                if report.plans.is_empty() {
+                    return false;
+                }
+                let i = ((scenario.now - START_MS) / INTERVAL_MS) as usize;
+                let inside = w.iter().any(|w| w.first <= i && i <= w.last);
+                for b in &report.analysis.breaches {
+                    lines.push(format!(
+                        "  {name}: plan at point {i} (value {:.4}, {}): {}",
+                        series.values[i],
+                        if inside {
+                            "inside a window"
+                        } else {
+                            "outside the windows"
+                        },
+                        b.reason
+                    ));
+                }
+                true
+            });
+            lines.iter().for_each(|l| out(l));
+            d
+        } else {
+            engine_detections(&series.values, threshold)
+        };
+        let e = nab::score(n, w, &detections, profile);
         let f0 = nab::score(
             n,
             w,

@@ -1,6 +1,6 @@
 //! Knowledge (the "K" of MAPE-K): judges remediations by the violations before and
 //! after them and learns, per root-cause kind and action type, how often an action
-//! works. The statistics are a pure function of the [`PolicyOutcome`] records, so
+//! works. The statistics are a pure function of the [`OutcomeRecord`]s, so
 //! the controller rebuilds them from the PolicyOutcome objects at start-up
 //! ([`KnowledgeBase::from_outcomes`]) and a restart loses nothing.
 
@@ -46,11 +46,11 @@ pub fn success_confidence(before: Option<u32>, after: Option<u32>) -> f64 {
     }
 }
 
-/// The judged result of one executed plan. The PolicyOutcome custom resource embeds
-/// it as its spec.
+/// The judged result of one executed plan (named apart from the PolicyOutcome
+/// custom resource, which embeds it as `spec.outcome`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct PolicyOutcome {
+pub struct OutcomeRecord {
     /// Name of the RemediationPolicy whose plan was executed.
     pub plan_name: String,
     /// The plan hash that was approved and executed.
@@ -152,7 +152,7 @@ impl PolicyPattern {
         })
     }
 
-    fn add(&mut self, outcome: &PolicyOutcome) {
+    fn add(&mut self, outcome: &OutcomeRecord) {
         let counter = match outcome.outcome {
             OutcomeType::Success => &mut self.successes,
             OutcomeType::Partial => &mut self.partials,
@@ -199,7 +199,7 @@ impl KnowledgeBase {
 
     /// Rebuilds the statistics from stored outcome records (their stored outcome
     /// type is trusted). The order of the records does not matter.
-    pub fn from_outcomes<'a>(outcomes: impl IntoIterator<Item = &'a PolicyOutcome>) -> Self {
+    pub fn from_outcomes<'a>(outcomes: impl IntoIterator<Item = &'a OutcomeRecord>) -> Self {
         let mut kb = KnowledgeBase::new();
         for o in outcomes {
             kb.record(o);
@@ -209,7 +209,7 @@ impl KnowledgeBase {
 
     /// Adds one stored outcome to the statistics. Each distinct action type of the
     /// outcome is credited once.
-    pub fn record(&mut self, outcome: &PolicyOutcome) {
+    pub fn record(&mut self, outcome: &OutcomeRecord) {
         let mut actions = outcome.action_types.clone();
         actions.sort();
         actions.dedup();
@@ -230,13 +230,13 @@ impl KnowledgeBase {
         violations_after: Option<u32>,
         time_to_stabilization_seconds: Option<u32>,
         now: Millis,
-    ) -> PolicyOutcome {
+    ) -> OutcomeRecord {
         let outcome = classify_outcome(violations_before, violations_after);
         let resolved_count = match (violations_before, violations_after) {
             (Some(b), Some(a)) => b.saturating_sub(a),
             _ => 0,
         };
-        let record = PolicyOutcome {
+        let record = OutcomeRecord {
             plan_name: plan_name.to_string(),
             plan_hash: plan.plan_hash.clone(),
             target: plan.target.to_string(),
@@ -331,7 +331,7 @@ impl KnowledgeBase {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::engine::model::{Priority, RemediationAction, RiskLevel};
+    use crate::model::{Priority, RemediationAction, RiskLevel};
 
     #[test]
     fn outcome_boundaries() {
@@ -383,8 +383,8 @@ pub(crate) mod tests {
         before: u32,
         after: u32,
         tts: Option<u32>,
-    ) -> PolicyOutcome {
-        PolicyOutcome {
+    ) -> OutcomeRecord {
+        OutcomeRecord {
             plan_name: "p".into(),
             plan_hash: String::new(),
             target: "web".into(),
@@ -406,7 +406,7 @@ pub(crate) mod tests {
         use ActionType::ScaleUp;
         use RootCauseKind::LoadSpike;
         // 5 successes (10 + 14 + 12 + 10 + 14 = 60 s to stabilize) and 1 ineffective.
-        let mut outs: Vec<PolicyOutcome> = [10, 14, 12, 10, 14]
+        let mut outs: Vec<OutcomeRecord> = [10, 14, 12, 10, 14]
             .iter()
             .map(|&t| outcome(LoadSpike, &[ScaleUp], 10, 0, Some(t)))
             .collect();
@@ -526,7 +526,7 @@ pub(crate) mod tests {
         assert_eq!(json["timeToStabilizationSeconds"], 7);
         assert_eq!(json["actionTypes"][0], "SCALE_UP");
         assert_eq!(json["outcome"], "Success");
-        let back: PolicyOutcome = serde_json::from_value(json).unwrap();
+        let back: OutcomeRecord = serde_json::from_value(json).unwrap();
         assert_eq!(back, o);
     }
 }

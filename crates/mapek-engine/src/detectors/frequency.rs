@@ -2,8 +2,8 @@
 //! baseline, suggesting chronic overload.
 
 use super::{Detection, Detector, count_confidence, secs, span};
-use crate::engine::analyze::{AnalysisContext, AnalyzerConfig};
-use crate::engine::model::{PatternType, RootCauseKind};
+use crate::analyze::{AnalysisContext, AnalyzerConfig};
+use crate::model::{PatternType, RootCauseKind};
 
 /// Three tests per policy; the one with the higher confidence is reported (at
 /// most one pattern per policy):
@@ -157,8 +157,8 @@ fn sustained_run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::analyze::tests::v;
-    use crate::engine::model::Violation;
+    use crate::analyze::tests::v;
+    use crate::model::Violation;
 
     const NOW: i64 = 3_600_000;
 

@@ -8,8 +8,8 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::{Spec, generate, planning_input};
-use mapek::engine::model::PatternType;
-use mapek::engine::{KnowledgeBase, PatternAnalyzer, Planner};
+use mapek_engine::model::PatternType;
+use mapek_engine::{KnowledgeBase, PatternAnalyzer, Planner};
 
 #[test]
 fn same_seed_same_workload_other_seed_other_workload() {
@@ -48,7 +48,7 @@ fn workload_exercises_every_detector_and_the_planner() {
     assert_eq!(r.violations_analyzed, 10_000);
     let types: BTreeSet<PatternType> = r.patterns.iter().map(|p| p.pattern_type).collect();
     assert_eq!(types.len(), 6, "pattern types found: {types:?}");
-    let plans = Planner::default().generate_policies(&r, &w.targets, &KnowledgeBase::new());
+    let plans = Planner::default().generate_plans(&r, &w.targets, &KnowledgeBase::new());
     assert!(plans.len() >= 6, "{} plans", plans.len());
 }
 
@@ -57,6 +57,6 @@ fn planning_input_plans_one_per_deployment() {
     let (analysis, targets) = planning_input(100, common::SEED);
     assert_eq!(analysis.root_causes.len(), 100);
     assert_eq!(targets.len(), 100);
-    let plans = Planner::default().generate_policies(&analysis, &targets, &KnowledgeBase::new());
+    let plans = Planner::default().generate_plans(&analysis, &targets, &KnowledgeBase::new());
     assert_eq!(plans.len(), 100);
 }

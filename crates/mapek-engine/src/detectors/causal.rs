@@ -2,8 +2,8 @@
 //! violations, suggesting an upstream dependency.
 
 use super::{Detection, Detector, bin_of, bins, pearson_with_sums, secs};
-use crate::engine::analyze::{AnalysisContext, AnalyzerConfig};
-use crate::engine::model::{PatternType, RootCauseKind};
+use crate::analyze::{AnalysisContext, AnalyzerConfig};
+use crate::model::{PatternType, RootCauseKind};
 
 /// Bins the analysis window in `causal_bin_ms` bins; the driver series is a
 /// policy's mean sample value per bin (empty bins carry the previous value), the
@@ -164,8 +164,8 @@ impl Detector for CausalDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::analyze::tests::{s, v};
-    use crate::engine::model::{MetricSample, Violation};
+    use crate::analyze::tests::{s, v};
+    use crate::model::{MetricSample, Violation};
 
     const NOW: i64 = 3_600_000;
     const MIN: i64 = 60_000;

@@ -2,8 +2,8 @@
 //! load that comes back on a schedule (cron jobs, daily peaks).
 
 use super::{Detection, Detector, bin_of, bins, secs};
-use crate::engine::analyze::{AnalysisContext, AnalyzerConfig};
-use crate::engine::model::{PatternType, RootCauseKind};
+use crate::analyze::{AnalysisContext, AnalyzerConfig};
+use crate::model::{PatternType, RootCauseKind};
 
 /// Counts each policy's violations in bins of `periodic_bin_ms` from its first to
 /// its last violation and computes the autocorrelation
@@ -98,8 +98,8 @@ impl Detector for PeriodicityDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::analyze::tests::v;
-    use crate::engine::model::Violation;
+    use crate::analyze::tests::v;
+    use crate::model::Violation;
 
     fn detect(minutes: &[i64]) -> Vec<Detection> {
         let vs: Vec<Violation> = minutes

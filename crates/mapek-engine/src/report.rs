@@ -4,10 +4,10 @@
 
 use serde::Serialize;
 
-use crate::engine::knowledge::KnowledgeBase;
-use crate::engine::model::{AnalysisResult, PolicyInfo, RemediationPlan};
-use crate::engine::{AnalyzerConfig, PatternAnalyzer, PlanTarget, Planner, PlannerConfig};
+use crate::knowledge::KnowledgeBase;
+use crate::model::{AnalysisResult, PolicyInfo, RemediationPlan};
 use crate::scenario::Scenario;
+use crate::{AnalyzerConfig, PatternAnalyzer, PlanTarget, Planner, PlannerConfig};
 
 /// What the engine made of a scenario.
 #[derive(Debug, Clone, Serialize)]
@@ -41,7 +41,7 @@ impl Report {
                 envelope: p.remediation.clone(),
             })
             .collect();
-        let plans = Planner::new(PlannerConfig::default()).generate_policies(
+        let plans = Planner::new(PlannerConfig::default()).generate_plans(
             &analysis,
             &targets,
             &KnowledgeBase::from_outcomes(&scenario.outcomes),
@@ -164,7 +164,7 @@ impl Report {
 }
 
 /// An action in a few words, such as `SCALE_UP to 5` or `UPDATE_CONFIGURATION MODE=lenient`.
-pub fn describe_action(a: &crate::engine::model::RemediationAction) -> String {
+pub fn describe_action(a: &crate::model::RemediationAction) -> String {
     match (&a.replicas, &a.config) {
         (Some(r), _) => format!("{} to {r}", a.action_type),
         (None, Some(c)) => format!("{} {}={}", a.action_type, c.name, c.value),

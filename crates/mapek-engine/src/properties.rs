@@ -5,7 +5,7 @@
 use proptest::prelude::*;
 
 use super::analyze::{AnalyzerConfig, PatternAnalyzer};
-use super::knowledge::{KnowledgeBase, PolicyOutcome, classify_outcome, success_confidence};
+use super::knowledge::{KnowledgeBase, OutcomeRecord, classify_outcome, success_confidence};
 use super::model::{
     ActionType, AnalysisResult, ConfigSetting, ConfigTarget, MetricSample, PatchKind,
     RemediationEnvelope, RootCause, RootCauseKind, ScaleBounds, Severity, Violation,
@@ -105,14 +105,14 @@ fn plan_target() -> impl Strategy<Value = PlanTarget> {
     })
 }
 
-fn outcome_record() -> impl Strategy<Value = PolicyOutcome> {
+fn outcome_record() -> impl Strategy<Value = OutcomeRecord> {
     (
         kind(),
         prop::collection::vec(action(), 1..3),
         prop::option::of(0..20u32),
         prop::option::of(0..20u32),
     )
-        .prop_map(|(root_cause, action_types, before, after)| PolicyOutcome {
+        .prop_map(|(root_cause, action_types, before, after)| OutcomeRecord {
             plan_name: "r".into(),
             plan_hash: String::new(),
             target: "d0".into(),
@@ -189,7 +189,7 @@ proptest! {
     ) {
         let kb = KnowledgeBase::from_outcomes(&outcomes);
         let planner = Planner::new(PlannerConfig { max_actions, ..PlannerConfig::default() });
-        let plans = planner.generate_policies(&analysis(causes), &targets, &kb);
+        let plans = planner.generate_plans(&analysis(causes), &targets, &kb);
         let mut deployments: Vec<&str> = plans.iter().map(|p| p.target.as_str()).collect();
         deployments.sort();
         deployments.dedup();
@@ -263,8 +263,8 @@ proptest! {
                 prop_assert!(a.patterns[i].targets.contains(&rc.target));
             }
         }
-        let pa = planner.generate_policies(&a, &targets, &kb);
-        let pc = planner.generate_policies(&c, &targets, &kb);
+        let pa = planner.generate_plans(&a, &targets, &kb);
+        let pc = planner.generate_plans(&c, &targets, &kb);
         prop_assert_eq!(serde_json::to_string(&pa).unwrap(), serde_json::to_string(&pc).unwrap());
     }
 }

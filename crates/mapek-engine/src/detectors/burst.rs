@@ -2,8 +2,8 @@
 //! suggesting a sudden load spike.
 
 use super::{Detection, Detector, count_confidence, secs, span};
-use crate::engine::analyze::{AnalysisContext, AnalyzerConfig};
-use crate::engine::model::{PatternType, RootCauseKind};
+use crate::analyze::{AnalysisContext, AnalyzerConfig};
+use crate::model::{PatternType, RootCauseKind};
 
 /// Finds, per target Deployment, maximal bursts: unions of overlapping windows in
 /// which at least `burst_min_violations` violations fall within `burst_window_ms`
@@ -93,8 +93,8 @@ impl Detector for BurstDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::analyze::tests::v;
-    use crate::engine::model::Violation;
+    use crate::analyze::tests::v;
+    use crate::model::Violation;
 
     /// The detector with k = 3 (the default is 2: two consecutive breaking
     /// evaluations already make a burst), so the tests show the window logic.

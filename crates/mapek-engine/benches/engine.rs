@@ -5,7 +5,7 @@
 //!   violations (and the fixed 4,800 metric samples of 40 policies);
 //! - `analyze_phase/*`: where the time of the 100k case goes (context
 //!   preparation, then each detector alone);
-//! - `plan/*`: [`Planner::generate_policies`] after a real 10k analysis, and over
+//! - `plan/*`: [`Planner::generate_plans`] after a real 10k analysis, and over
 //!   10, 100 and 1,000 Deployments with one root cause each;
 //! - `knowledge/*`: [`KnowledgeBase::record_outcome`] (1,000 outcomes per
 //!   iteration), the start-up rebuild from 10,000 stored outcomes, and insights;
@@ -22,9 +22,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use mapek::engine::model::RemediationPlan;
-use mapek::engine::{
-    AnalysisContext, AnalyzerConfig, KnowledgeBase, PatternAnalyzer, Planner, PolicyOutcome,
+use mapek_engine::model::RemediationPlan;
+use mapek_engine::{
+    AnalysisContext, AnalyzerConfig, KnowledgeBase, OutcomeRecord, PatternAnalyzer, Planner,
     detectors,
 };
 
@@ -100,7 +100,7 @@ fn describe(name: &str, w: &Workload) {
     for p in &r.patterns {
         *by_type.entry(format!("{:?}", p.pattern_type)).or_insert(0) += 1;
     }
-    let plans = Planner::default().generate_policies(&r, &w.targets, &KnowledgeBase::new());
+    let plans = Planner::default().generate_plans(&r, &w.targets, &KnowledgeBase::new());
     eprintln!(
         "workload {name}: {} violations ({} analysed), {} samples, {} policies; patterns {by_type:?}; {} root causes; {} plans",
         w.violations.len(),
@@ -179,7 +179,7 @@ fn plan(c: &mut Criterion) {
     // After a real analysis: the root causes of a 10k-violation namespace.
     let w = generate(&Spec::new(if measuring() { 10_000 } else { 1_000 }));
     let analysis = PatternAnalyzer::default().analyze(&w.violations, &w.samples, w.now);
-    let plans = planner.generate_policies(&analysis, &w.targets, &kb).len();
+    let plans = planner.generate_plans(&analysis, &w.targets, &kb).len();
     eprintln!(
         "plan from_analysis: {} root causes, {} targets, {plans} plans",
         analysis.root_causes.len(),
@@ -187,7 +187,7 @@ fn plan(c: &mut Criterion) {
     );
     group.throughput(Throughput::Elements(plans as u64));
     group.bench_function("from_analysis", |b| {
-        b.iter(|| planner.generate_policies(black_box(&analysis), &w.targets, &kb))
+        b.iter(|| planner.generate_plans(black_box(&analysis), &w.targets, &kb))
     });
 
     let sizes: &[usize] = if measuring() {
@@ -197,11 +197,11 @@ fn plan(c: &mut Criterion) {
     };
     for &n in sizes {
         let (analysis, targets) = planning_input(n, SEED);
-        let plans = planner.generate_policies(&analysis, &targets, &kb).len();
+        let plans = planner.generate_plans(&analysis, &targets, &kb).len();
         eprintln!("plan {n}: {n} root causes, {n} targets, {plans} plans");
         group.throughput(Throughput::Elements(plans as u64));
         group.bench_function(label(n), |b| {
-            b.iter(|| planner.generate_policies(black_box(&analysis), &targets, &kb))
+            b.iter(|| planner.generate_plans(black_box(&analysis), &targets, &kb))
         });
     }
     group.finish();
@@ -213,7 +213,7 @@ type OutcomeInput = (RemediationPlan, Option<u32>, Option<u32>, Option<u32>);
 /// Outcome inputs that cover every outcome type.
 fn outcome_inputs(n: usize) -> Vec<OutcomeInput> {
     let (analysis, targets) = planning_input(100, SEED);
-    let plans = Planner::default().generate_policies(&analysis, &targets, &KnowledgeBase::new());
+    let plans = Planner::default().generate_plans(&analysis, &targets, &KnowledgeBase::new());
     assert!(!plans.is_empty());
     let mut rng = common::SplitMix64::new(SEED ^ 0x4b);
     (0..n)
@@ -269,9 +269,9 @@ fn knowledge(c: &mut Criterion) {
         )
     });
 
-    // Start-up: the statistics rebuilt from 10,000 stored PolicyOutcome records.
+    // Start-up: the statistics rebuilt from 10,000 stored OutcomeRecord records.
     let mut kb = KnowledgeBase::new();
-    let stored: Vec<PolicyOutcome> = outcome_inputs(10_000)
+    let stored: Vec<OutcomeRecord> = outcome_inputs(10_000)
         .iter()
         .enumerate()
         .map(|(i, (plan, before, after, stab))| {
@@ -307,7 +307,7 @@ fn cycle(c: &mut Criterion) {
             KnowledgeBase::new,
             |kb| {
                 let analysis = analyzer.analyze(black_box(&w.violations), &w.samples, w.now);
-                let plans = planner.generate_policies(&analysis, &w.targets, kb);
+                let plans = planner.generate_plans(&analysis, &w.targets, kb);
                 let outcome = plans
                     .first()
                     .map(|p| kb.record_outcome("rp-cycle", p, Some(12), Some(0), Some(90), w.now));

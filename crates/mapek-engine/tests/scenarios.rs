@@ -3,13 +3,13 @@
 
 use std::path::Path;
 
-use mapek::engine::model::{PatchKind, PatternType, RootCauseKind};
-use mapek::report::Report;
-use mapek::scenario::Scenario;
+use mapek_engine::model::{PatchKind, PatternType, RootCauseKind};
+use mapek_engine::report::Report;
+use mapek_engine::scenario::Scenario;
 
 fn report(name: &str) -> (Scenario, Report) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("examples/scenarios")
+        .join("../../examples/scenarios")
         .join(name);
     let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
     let report = Report::from_scenario(&scenario);

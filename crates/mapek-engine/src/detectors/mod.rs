@@ -4,7 +4,7 @@
 //! Detectors read the shared [`AnalysisContext`] (violations sorted by time and
 //! grouped with index lists) and return [`Detection`]s whose evidence is a list of
 //! indices into it; the analyzer turns them into
-//! [`ViolationPattern`](crate::engine::model::ViolationPattern)s.
+//! [`ViolationPattern`](crate::model::ViolationPattern)s.
 
 mod burst;
 mod causal;

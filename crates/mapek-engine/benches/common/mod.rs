@@ -27,8 +27,8 @@
 
 #![allow(dead_code)]
 
-use mapek::engine::PlanTarget;
-use mapek::engine::model::{
+use mapek_engine::PlanTarget;
+use mapek_engine::model::{
     ActionType, AnalysisResult, ConfigSetting, ConfigTarget, MetricSample, Millis,
     RemediationEnvelope, RootCause, RootCauseKind, ScaleBounds, Severity, Violation,
 };

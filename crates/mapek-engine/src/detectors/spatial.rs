@@ -4,8 +4,8 @@
 //! a metric shared across Deployments is no component: neither is reported.
 
 use super::{Detection, Detector, count_confidence};
-use crate::engine::analyze::{AnalysisContext, AnalyzerConfig, Groups};
-use crate::engine::model::{PatternType, RootCauseKind};
+use crate::analyze::{AnalysisContext, AnalyzerConfig, Groups};
+use crate::model::{PatternType, RootCauseKind};
 
 /// Reports every component, then every Deployment not already reported with the
 /// same violations, where at least two distinct policies each have at least
@@ -79,8 +79,8 @@ impl Detector for SpatialDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::analyze::tests::v;
-    use crate::engine::model::Violation;
+    use crate::analyze::tests::v;
+    use crate::model::Violation;
 
     fn detect(vs: &[Violation]) -> Vec<Detection> {
         let cfg = AnalyzerConfig::default();

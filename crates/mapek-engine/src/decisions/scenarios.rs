@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::engine::model::RemediationPlan;
+use crate::model::RemediationPlan;
 use crate::report::Report;
 use crate::scenario::{Expectation, Scenario};
 
@@ -170,7 +170,7 @@ fn verdict_name(v: Verdict) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::model::{ActionType, Priority, RemediationAction, RiskLevel, RootCauseKind};
+    use crate::model::{ActionType, Priority, RemediationAction, RiskLevel, RootCauseKind};
 
     /// A plan for `target` whose only action is `action` (to `replicas`).
     fn plan(target: &str, action: ActionType, replicas: Option<i32>) -> RemediationPlan {

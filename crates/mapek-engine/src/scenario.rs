@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::engine::model::{
+use crate::model::{
     ComparisonOperator, MetricSample, Millis, RemediationEnvelope, Severity, Violation,
 };
 
@@ -85,7 +85,7 @@ pub struct Expectation {
     pub target: Option<String>,
     /// The plan's first action.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub action: Option<crate::engine::model::ActionType>,
+    pub action: Option<crate::model::ActionType>,
     /// For a scale action: the replica count it should set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas: Option<i32>,
@@ -104,9 +104,9 @@ struct ScenarioOutcome {
     /// The Deployment (the first policy's target when unset).
     #[serde(default)]
     target: Option<String>,
-    root_cause: crate::engine::model::RootCauseKind,
-    actions: Vec<crate::engine::model::ActionType>,
-    outcome: crate::engine::model::OutcomeType,
+    root_cause: crate::model::RootCauseKind,
+    actions: Vec<crate::model::ActionType>,
+    outcome: crate::model::OutcomeType,
     /// Seconds after `start` it was recorded (0 when unset).
     #[serde(default)]
     t: f64,
@@ -147,8 +147,8 @@ pub struct ScenarioPolicy {
 
 impl ScenarioPolicy {
     /// The engine's view of the policy's condition and evaluation interval.
-    pub fn info(&self) -> crate::engine::model::PolicyInfo {
-        crate::engine::model::PolicyInfo {
+    pub fn info(&self) -> crate::model::PolicyInfo {
+        crate::model::PolicyInfo {
             name: self.name.clone(),
             operator: self.operator,
             threshold: self.threshold,
@@ -200,7 +200,7 @@ pub struct Scenario {
     /// The labelled answer, if the file gives one.
     pub expect: Option<Expectation>,
     /// Earlier outcomes, for the knowledge base.
-    pub outcomes: Vec<crate::engine::PolicyOutcome>,
+    pub outcomes: Vec<crate::OutcomeRecord>,
 }
 
 impl Scenario {
@@ -231,7 +231,7 @@ impl Scenario {
 
         let start = file
             .start
-            .parse::<k8s_openapi::jiff::Timestamp>()
+            .parse::<jiff::Timestamp>()
             .map_err(|e| err("start".into(), format!("not an RFC 3339 time: {e}")))?
             .as_millisecond();
         let at = |field: String, t: f64| -> Result<Millis, ScenarioError> {
@@ -396,7 +396,7 @@ impl Scenario {
                     "at least one action type is required".into(),
                 ));
             }
-            outcomes.push(crate::engine::PolicyOutcome {
+            outcomes.push(crate::OutcomeRecord {
                 plan_name: format!("outcome-{i}"),
                 plan_hash: String::new(),
                 target,
@@ -427,7 +427,7 @@ impl Scenario {
 /// The rules the CRD schema enforces on a remediation envelope, checked here for
 /// scenario files, which no API server validates. Returns the field and reason.
 pub fn check_envelope(envelope: &RemediationEnvelope) -> Result<(), (String, String)> {
-    use crate::engine::model::{ActionType, PatchKind};
+    use crate::model::{ActionType, PatchKind};
     let scales = envelope.allows(ActionType::ScaleUp) || envelope.allows(ActionType::ScaleDown);
     match &envelope.scale {
         None if scales => {

@@ -1,0 +1,41 @@
+//! `mapek-engine`: the pure MAPE-K engine of mapek-operator. Analysis, planning
+//! and knowledge are synchronous functions over plain data: no Kubernetes client,
+//! no async runtime, no clock (times are passed in), no randomness; the same input
+//! always gives the same output. The crate's dependencies (serde, schemars, jiff,
+//! sha2, thiserror) make that a fact the compiler holds, not a convention.
+//!
+//! - [`judge`]: whether each policy's breach holds now and stands out from its own
+//!   normal, and which same-instant breaches are one shared cause.
+//! - [`analyze`]: [`PatternAnalyzer::analyze`] finds [`model::ViolationPattern`]s with
+//!   the [`detectors`] and ranks [`model::RootCause`]s per Deployment.
+//! - [`plan`]: [`Planner::generate_plans`] turns root causes into
+//!   [`model::RemediationPlan`]s inside each policy's remediation envelope.
+//! - [`knowledge`]: [`classify_outcome`] judges a remediation and [`KnowledgeBase`]
+//!   learns which actions work against which root causes.
+//! - Offline use: [`scenario`] (the YAML scenario files), [`report`] (what
+//!   `mapek-operator analyze` prints) and [`decisions`] (`make decisions`: labelled
+//!   scenarios and the NAB replay). Reading those files is the crate's only I/O.
+
+pub mod analyze;
+pub mod decisions;
+pub mod detectors;
+mod fnv;
+pub mod judge;
+pub mod knowledge;
+pub mod model;
+pub mod plan;
+#[cfg(test)]
+mod properties;
+pub mod report;
+pub mod scenario;
+
+pub use analyze::{AnalysisContext, AnalyzerConfig, PatternAnalyzer};
+pub use detectors::{Detection, Detector};
+pub use knowledge::{
+    KnowledgeBase, LearningInsight, OutcomeRecord, PolicyPattern, classify_outcome,
+    success_confidence,
+};
+pub use plan::{
+    PlanTarget, Planner, PlannerConfig, candidate_actions, plan_hash, prior_effectiveness,
+    scale_replicas,
+};
