@@ -1535,8 +1535,8 @@ fn peak_rss_kib(pid: u32) -> u64 {
 /// again without queueing more than one round, proposes at most one plan per Deployment (none while
 /// one is open or the Deployment cools down), runs approved plans at most
 /// `MAPE_K_MAX_CONCURRENT_EXECUTIONS` at a time, and its memory stays bounded.
-/// On this 2-core machine the local API server and its front, not the operator,
-/// are the bottleneck (see RELIABILITY.md), so the test waits for the first
+/// On this 2-core machine the local API server, not the operator, is the
+/// bottleneck (see RELIABILITY.md), so the test waits for the first
 /// `PLANNED` plans rather than all 1,000 and reports the rate.
 #[tokio::test]
 async fn serial_load_1000_policies() {
