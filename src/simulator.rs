@@ -14,9 +14,11 @@
 //!   threshold), over it in a pseudo-random share `duty` of the time, never for
 //!   long: nothing to fix, so nothing should be planned.
 //!
-//! It also keeps each Deployment's `status` plausible (replicas, readyReplicas,
-//! observedGeneration), as the Deployment controller would. This module is the
-//! pure model; `src/bin/mapek-simulator.rs` is the process around it.
+//! Capacity follows the Deployment's Ready pods (`status.readyReplicas`, which
+//! the cluster's Deployment controller writes), not its desired replicas: a
+//! scale-up helps once the new pods are Ready. The simulator writes nothing to
+//! the API. This module is the pure model; `src/bin/mapek-simulator.rs` is the
+//! process around it.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -151,6 +153,7 @@ pub fn noise(
 /// What the simulator reads of a Deployment.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Workload {
+    /// Ready replicas (pods that serve).
     pub replicas: i32,
     /// Env of the first container.
     pub env: BTreeMap<String, String>,
@@ -260,7 +263,8 @@ pub fn arm(fault: Fault, w: &Workload, now: Millis) -> Fault {
     }
 }
 
-/// Reads what the model needs from a Deployment.
+/// Reads what the model needs from a Deployment: its Ready replicas, the first
+/// container's env and the restart annotation.
 pub fn workload(d: &k8s_openapi::api::apps::v1::Deployment) -> Workload {
     let template = &d.spec.template;
     let env = template
@@ -280,7 +284,13 @@ pub fn workload(d: &k8s_openapi::api::apps::v1::Deployment) -> Workload {
         .and_then(|m| m.annotations.as_ref())
         .and_then(|a| a.get(RESTARTED_AT).cloned());
     Workload {
-        replicas: d.spec.replicas.unwrap_or(1),
+        // None until the Deployment controller has seen the Deployment, and while
+        // no pod is Ready.
+        replicas: d
+            .status
+            .as_ref()
+            .and_then(|s| s.ready_replicas)
+            .unwrap_or(0),
         env,
         restarted_at,
     }
@@ -454,6 +464,23 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn capacity_is_the_ready_replicas() {
+        let mut d: k8s_openapi::api::apps::v1::Deployment =
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "web"},
+                "spec": {"replicas": 5, "selector": {}, "template": {}}
+            }))
+            .unwrap();
+        assert_eq!(workload(&d).replicas, 0, "no status yet: nothing serves");
+        d.status = Some(k8s_openapi::api::apps::v1::DeploymentStatus {
+            replicas: Some(5),
+            ready_replicas: Some(3),
+            ..Default::default()
+        });
+        assert_eq!(workload(&d).replicas, 3);
     }
 
     #[test]

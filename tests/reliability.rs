@@ -597,6 +597,7 @@ struct CrashRun {
 async fn crash_run(c: &Client, run: usize, shape: Shape, kill: Kill) -> CrashRun {
     let ns = format!("crash-{run}");
     let name = "web";
+    common::ensure_namespace(c, &ns).await;
     deployment(c, &ns, name).await;
     policy(c, &ns, "web-policy", name, "vector(0)", 1.0).await;
     let rp = plan(c, &ns, "web-plan", "web-policy", name, shape.actions(name)).await;
@@ -720,6 +721,7 @@ async fn crash_consistency() {
 async fn concurrent_writers() {
     let c = client().await;
     let ns = "writers";
+    common::ensure_namespace(&c, ns).await;
     let deployments = Api::<Deployment>::namespaced(c.clone(), ns);
     let pp = PatchParams::default();
     let mut lost = 0;
@@ -1049,6 +1051,7 @@ async fn prometheus_faults() {
     let prom_url = format!("http://127.0.0.1:{prom_port}");
 
     let ns = "prometheus-bad";
+    common::ensure_namespace(&c, ns).await;
     let bad: [(&str, &str, &str); 4] = [
         ("nan", "vector(0) / 0", "NotANumber"),
         ("empty", "absent(vector(1))", "EmptyResult"),
@@ -1094,6 +1097,7 @@ async fn prometheus_faults() {
 
     // Slow: a proxy that holds every query 3 s, past the 1 s query timeout.
     let slow_ns = "prometheus-slow";
+    common::ensure_namespace(&c, slow_ns).await;
     let delay = Arc::new(AtomicU64::new(0));
     let proxy = slow_proxy(prom_url.clone(), delay.clone()).await;
     let proxy_url = format!("http://127.0.0.1:{proxy}");
@@ -1155,6 +1159,8 @@ async fn prometheus_faults() {
 async fn approval_integrity() {
     let c = client().await;
     let ns = "approval";
+    common::ensure_namespace(&c, ns).await;
+    common::ensure_namespace(&c, "approval-other").await;
     let plans = Api::<RemediationPolicy>::namespaced(c.clone(), ns);
     for d in [
         "wrong-hash",
@@ -1361,6 +1367,7 @@ async fn approval_integrity() {
 async fn bad_input() {
     let c = client().await;
     let ns = "bad-input";
+    common::ensure_namespace(&c, ns).await;
     // Untyped, so that what the Rust types could not even hold reaches the server.
     let resource = kube::api::ApiResource::erase::<ViolationPolicy>(&());
     let api = Api::<kube::api::DynamicObject>::namespaced_with(c.clone(), ns, &resource);
@@ -1445,6 +1452,7 @@ async fn bad_input() {
 async fn serial_api_server_and_etcd_restarts() {
     let c = client().await;
     let ns = "restarts";
+    common::ensure_namespace(&c, ns).await;
     let mut op = Operator::start(ns, "write-ahead:1=pause:2500", &[]).await;
 
     // Mid-watch: restart, then a new plan must still be seen and executed.
@@ -1527,8 +1535,8 @@ fn peak_rss_kib(pid: u32) -> u64 {
 /// again without queueing more than one round, proposes at most one plan per Deployment (none while
 /// one is open or the Deployment cools down), runs approved plans at most
 /// `MAPE_K_MAX_CONCURRENT_EXECUTIONS` at a time, and its memory stays bounded.
-/// On this 2-core machine the local API server and its front, not the operator,
-/// are the bottleneck (see RELIABILITY.md), so the test waits for the first
+/// On this 2-core machine the local API server, not the operator, is the
+/// bottleneck (see RELIABILITY.md), so the test waits for the first
 /// `PLANNED` plans rather than all 1,000 and reports the rate.
 #[tokio::test]
 async fn serial_load_1000_policies() {
@@ -1539,6 +1547,7 @@ async fn serial_load_1000_policies() {
     const INTERVAL: Duration = Duration::from_secs(10);
     let c = client().await;
     let ns = "load";
+    common::ensure_namespace(&c, ns).await;
     let started = Instant::now();
     futures::stream::iter(0..N)
         .for_each_concurrent(16, |i| {

@@ -1,5 +1,7 @@
 //! `mapek-simulator`: serves simulated Prometheus metrics for the Deployments of a
-//! namespace and keeps their status plausible (see `mapek::simulator`).
+//! namespace from their Ready replicas, env and restart annotation (see
+//! `mapek::simulator`). It only reads Deployments: their status is the Deployment
+//! controller's.
 //!
 //! HTTP: `GET /metrics`; `POST /faults/{deployment}` with a JSON fault such as
 //! `{"kind":"overload","loadRps":350}`, `{"kind":"leak"}` or
@@ -19,12 +21,11 @@ use axum::routing::{get, post};
 use clap::Parser;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::ResourceExt;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, ListParams};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use serde_json::json;
 
 use mapek::simulator::{Fault, Faults, Model, arm, workload};
 
@@ -46,9 +47,6 @@ struct Args {
     /// Seconds between two reads of the Deployments.
     #[arg(long, default_value_t = 1.0)]
     interval: f64,
-    /// Leave Deployment status alone (where real Deployment controllers run).
-    #[arg(long)]
-    no_status: bool,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -105,7 +103,7 @@ async fn main() -> std::process::ExitCode {
     );
     registry.register(
         "mapek_sim_replicas",
-        "Replicas the simulator saw",
+        "Ready replicas the simulator saw",
         replicas.clone(),
     );
     let app = App {
@@ -147,7 +145,7 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-/// Reads the Deployments, updates the metrics and makes their status plausible.
+/// Reads the Deployments and updates the metrics.
 async fn step(app: &App, model: &Model, args: &Args) -> Result<(), kube::Error> {
     let list = app
         .deployments
@@ -174,21 +172,6 @@ async fn step(app: &App, model: &Model, args: &Args) -> Result<(), kube::Error> 
         app.replicas
             .get_or_create(&labels)
             .set(f64::from(w.replicas));
-
-        if args.no_status {
-            continue;
-        }
-        let status = d.status.clone().unwrap_or_default();
-        let generation = d.metadata.generation;
-        if status.replicas != Some(w.replicas) || status.observed_generation != generation {
-            let patch = json!({"status": {
-                "replicas": w.replicas, "readyReplicas": w.replicas, "updatedReplicas": w.replicas,
-                "availableReplicas": w.replicas, "observedGeneration": generation,
-            }});
-            app.deployments
-                .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await?;
-        }
     }
     Ok(())
 }

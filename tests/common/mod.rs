@@ -23,3 +23,22 @@ where
         tokio::time::sleep(every).await;
     }
 }
+
+/// Creates Namespace `name` unless it exists (the API server's NamespaceLifecycle
+/// admission refuses objects in a namespace that does not).
+#[allow(dead_code)] // not every suite uses its own namespaces
+pub async fn ensure_namespace(client: &kube::Client, name: &str) {
+    use k8s_openapi::api::core::v1::Namespace;
+    let ns: Namespace = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}
+    }))
+    .expect("a Namespace");
+    match kube::Api::<Namespace>::all(client.clone())
+        .create(&kube::api::PostParams::default(), &ns)
+        .await
+    {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 409 => {}
+        Err(e) => panic!("Namespace {name} not created: {e}"),
+    }
+}
