@@ -3,6 +3,11 @@
 CACHE ?= $(HOME)/.cache/mapek-operator
 export CARGO_TARGET_DIR ?= $(CACHE)/target
 CARGO ?= cargo
+# CI builds every fresh clone (a new path) once: incremental state would only pile
+# up in the shared target dir (tens of GB after a few runs), so CI turns it off.
+ifdef CI
+export CARGO_INCREMENTAL ?= 0
+endif
 BIN := $(CARGO_TARGET_DIR)/debug/mapek-operator
 IMAGE ?= ghcr.io/mapek-io/mapek-operator
 TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
