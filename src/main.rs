@@ -52,7 +52,7 @@ enum Command {
     },
     /// Score the engine's decisions: labelled scenarios, and NAB series replayed
     /// against Prometheus alerting-rule baselines (`make decisions`).
-    Decisions(DecisionsFlags),
+    Decisions(mapek_engine::decisions::DecisionsArgs),
     /// Print the RBAC rules the operator needs: a ClusterRole and a leader-election Role.
     Rbac {
         /// Name of the ClusterRole (the Role gets `-leader-election` appended).
@@ -62,31 +62,6 @@ enum Command {
         #[arg(long, default_value = "mapek-system")]
         lease_namespace: String,
     },
-}
-
-/// The flags of `decisions`.
-#[derive(clap::Args, Debug, Clone)]
-struct DecisionsFlags {
-    /// The folder of labelled scenario files (`*.yaml` with `expect:`).
-    #[arg(long, default_value = "examples/decisions")]
-    scenarios: PathBuf,
-    /// The folder of the NAB series and their `combined_windows.json`.
-    #[arg(long, default_value = "datasets/nab-open")]
-    nab: PathBuf,
-    /// Run only one part.
-    #[arg(long, value_enum)]
-    only: Option<DecisionsPart>,
-    /// For replayed files whose name contains this text, print each engine plan
-    /// with its point, whether it fell inside a labelled window, and the
-    /// judgement of the breach (why the engine planned there).
-    #[arg(long, value_name = "TEXT")]
-    trace: Option<String>,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum DecisionsPart {
-    Scenarios,
-    Replay,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -174,16 +149,7 @@ fn analyze(path: &std::path::Path, output: Output) -> Result<String, mapek::Erro
 }
 
 /// Streams the lines of `decisions` to stdout; bad input exits with 2.
-fn decisions(flags: &DecisionsFlags) -> ExitCode {
-    let args = &mapek_engine::decisions::DecisionsArgs {
-        scenarios: flags.scenarios.clone(),
-        nab: flags.nab.clone(),
-        only: flags.only.map(|p| match p {
-            DecisionsPart::Scenarios => mapek_engine::decisions::Part::Scenarios,
-            DecisionsPart::Replay => mapek_engine::decisions::Part::Replay,
-        }),
-        trace: flags.trace.clone(),
-    };
+fn decisions(args: &mapek_engine::decisions::DecisionsArgs) -> ExitCode {
     let mut stdout = std::io::stdout().lock();
     let mut write_error: Option<std::io::Error> = None;
     let result = mapek_engine::decisions::run(args, &mut |line| {

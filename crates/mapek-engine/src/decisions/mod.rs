@@ -65,23 +65,30 @@ impl DecisionsError {
 
 /// Which part to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Part {
     Scenarios,
     Replay,
 }
 
-/// What to run (the flags of `mapek-operator decisions`).
+/// What to run: the flags of `mapek-operator decisions` (parsed by clap with the
+/// `cli` feature).
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct DecisionsArgs {
     /// The folder of labelled scenario files (`*.yaml` with `expect:`).
+    #[cfg_attr(feature = "cli", arg(long, default_value = "examples/decisions"))]
     pub scenarios: PathBuf,
     /// The folder of the NAB series and their `combined_windows.json`.
+    #[cfg_attr(feature = "cli", arg(long, default_value = "datasets/nab-open"))]
     pub nab: PathBuf,
     /// Run only one part.
+    #[cfg_attr(feature = "cli", arg(long, value_enum))]
     pub only: Option<Part>,
     /// For replayed files whose name contains this text, print each engine plan
     /// with its point, whether it fell inside a labelled window, and the
-    /// judgement of the breach.
+    /// judgement of the breach (why the engine planned there).
+    #[cfg_attr(feature = "cli", arg(long, value_name = "TEXT"))]
     pub trace: Option<String>,
 }
 

@@ -201,10 +201,20 @@ fn policy(threshold: f64) -> ScenarioPolicy {
 /// status keeps the last 120 and 50); after each violation, out of cooldown, the
 /// engine runs on the violations since the last plan closed and on the kept
 /// samples. A plan is a detection; it is taken as closed at once and a 10 min
-/// cooldown follows. Returns the points of the detections.
-pub fn engine_detections(values: &[f64], threshold: f64) -> Vec<usize> {
+/// cooldown follows. `on_plan` sees each detection's point and report. Returns
+/// the points of the detections.
+pub fn engine_detections(
+    values: &[f64],
+    threshold: f64,
+    on_plan: &mut dyn FnMut(usize, &Report),
+) -> Vec<usize> {
     simulate(values, threshold, &mut |scenario| {
-        !Report::from_scenario(scenario).plans.is_empty()
+        let report = Report::from_scenario(scenario);
+        let planned = !report.plans.is_empty();
+        if planned {
+            on_plan(((scenario.now - START_MS) / INTERVAL_MS) as usize, &report);
+        }
+        planned
     })
 }
 
@@ -363,34 +373,27 @@ pub fn run(
         let w = &series.windows;
         // Nonempty: `load` checked that the probationary period has points.
         let threshold = threshold(&series.values).unwrap_or(f64::INFINITY);
-        let detections = if trace.is_some_and(|t| name.contains(t)) {
-            let mut lines = Vec::new();
-            let d = simulate(&series.values, threshold, &mut |scenario| {
-                let report = Report::from_scenario(scenario);
-                if report.plans.is_empty() {
-                    return false;
-                }
-                let i = ((scenario.now - START_MS) / INTERVAL_MS) as usize;
-                let inside = w.iter().any(|w| w.first <= i && i <= w.last);
-                for b in &report.analysis.breaches {
-                    lines.push(format!(
-                        "  {name}: plan at point {i} (value {:.4}, {}): {}",
-                        series.values[i],
-                        if inside {
-                            "inside a window"
-                        } else {
-                            "outside the windows"
-                        },
-                        b.reason
-                    ));
-                }
-                true
-            });
-            lines.iter().for_each(|l| out(l));
-            d
-        } else {
-            engine_detections(&series.values, threshold)
-        };
+        let tracing = trace.is_some_and(|t| name.contains(t));
+        let mut lines = Vec::new();
+        let detections = engine_detections(&series.values, threshold, &mut |i, report| {
+            if !tracing {
+                return;
+            }
+            let inside = w.iter().any(|w| w.first <= i && i <= w.last);
+            for b in &report.analysis.breaches {
+                lines.push(format!(
+                    "  {name}: plan at point {i} (value {:.4}, {}): {}",
+                    series.values[i],
+                    if inside {
+                        "inside a window"
+                    } else {
+                        "outside the windows"
+                    },
+                    b.reason
+                ));
+            }
+        });
+        lines.iter().for_each(|l| out(l));
         let e = nab::score(n, w, &detections, profile);
         let f0 = nab::score(
             n,
