@@ -90,6 +90,32 @@ pub(crate) struct Server {
     pub counts: HashMap<(String, String), usize>,
     pub seen: Vec<Seen>,
     pub version: u64,
+    /// Deployments as their controller leaves them: when set, a change of a
+    /// Deployment's spec bumps its generation and rolls it out at once (every replica updated and available) unless `stalls`
+    /// says otherwise.
+    pub deployment_controller: bool,
+    /// With `deployment_controller`, a Deployment this says yes to is observed
+    /// but its rollout never finishes: the `Progressing` condition says
+    /// `ProgressDeadlineExceeded`, as after `spec.progressDeadlineSeconds`.
+    pub stalls: Option<fn(&Value) -> bool>,
+}
+
+/// What the Deployment controller makes of `d` after its spec changed.
+fn roll_out(d: &mut Value, stall: bool) {
+    let generation = d["metadata"]["generation"].as_i64().unwrap_or(1) + 1;
+    d["metadata"]["generation"] = json!(generation);
+    let replicas = d["spec"]["replicas"].as_i64().unwrap_or(1);
+    d["status"] = if stall {
+        json!({ "observedGeneration": generation, "replicas": replicas + 1,
+                "updatedReplicas": 1, "availableReplicas": replicas,
+                "conditions": [{ "type": "Progressing", "status": "False",
+                                 "reason": "ProgressDeadlineExceeded",
+                                 "message": "ReplicaSet has timed out progressing." }] })
+    } else {
+        json!({ "observedGeneration": generation, "replicas": replicas,
+                "updatedReplicas": replicas, "readyReplicas": replicas,
+                "availableReplicas": replicas })
+    };
 }
 
 pub(crate) fn status_body(code: u16, reason: &str, message: &str) -> Value {
@@ -154,6 +180,7 @@ impl Server {
     pub(crate) fn empty() -> Server {
         Server {
             version: 100,
+            deployment_controller: true,
             ..Default::default()
         }
     }
@@ -350,6 +377,14 @@ impl Server {
                             status_body(415, "UnsupportedMediaType", &format!("{other:?}")),
                         );
                     }
+                }
+                if self.deployment_controller
+                    && base.contains("/deployments/")
+                    && sub != Some("status")
+                    && let Some(d) = self.objects.get_mut(&base)
+                {
+                    let stall = self.stalls.is_some_and(|stalls| stalls(d));
+                    roll_out(d, stall);
                 }
                 self.bump(&base);
                 let object = self.objects[&base].clone();

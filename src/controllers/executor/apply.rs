@@ -43,13 +43,13 @@ pub(super) fn is_conflict(e: &kube::Error) -> bool {
 impl Reconciler<'_> {
     /// Sends action `index`'s patch, computed from `live` (the Deployment as last
     /// read or patched, read again when missing or when a guarded patch
-    /// conflicts); returns what was done and the Deployment after it.
+    /// conflicts); returns the Deployment after it.
     pub(super) async fn apply(
         &self,
         index: usize,
         now: i64,
         live: Option<&Deployment>,
-    ) -> Result<(String, Deployment), PatchFailure> {
+    ) -> Result<Deployment, PatchFailure> {
         let (action, previous) = self.record_of(index);
         let target = self.target();
         let d = match action.action_type.patch_kind() {
@@ -87,16 +87,15 @@ impl Reconciler<'_> {
                 .await?
             }
         };
-        Ok((decide::describe(&action, &previous, target), d))
+        Ok(d)
     }
 
-    /// Restores action `index`'s previous state; returns what was done and the
-    /// Deployment after it.
+    /// Restores action `index`'s previous state; returns the Deployment after it.
     pub(super) async fn roll_back(
         &self,
         index: usize,
         live: Option<&Deployment>,
-    ) -> Result<(String, Deployment), PatchFailure> {
+    ) -> Result<Deployment, PatchFailure> {
         let (action, previous) = self.record_of(index);
         let missing = || PatchFailure::Refused("no previous state recorded".into());
         match action.action_type.patch_kind() {
@@ -105,36 +104,24 @@ impl Reconciler<'_> {
                 let set = action
                     .replicas
                     .ok_or_else(|| PatchFailure::Refused("no replica count".into()))?;
-                let d = self.scale(set, replicas, live).await?;
-                Ok((format!("scaled back to {replicas} replicas"), d))
+                self.scale(set, replicas, live).await
             }
             PatchKind::Restart => {
                 let value = previous.restarted_at.as_deref();
-                let d = self
+                Ok(self
                     .deployments
                     .patch(
                         self.target(),
                         &self.params,
                         &Patch::Merge(patch::restart_patch(value)),
                     )
-                    .await?;
-                let done = match value {
-                    Some(v) => format!("restored restartedAt {v:?}"),
-                    None => "removed restartedAt".into(),
-                };
-                Ok((done, d))
+                    .await?)
             }
             PatchKind::Config => {
                 let prev = previous.config.as_ref().ok_or_else(missing)?;
                 let set = action.config.as_ref().map(|c| c.value.as_str());
-                let d = self
-                    .set_config(&SettingRef::from(prev), set, prev.value.as_deref(), live)
-                    .await?;
-                let done = match &prev.value {
-                    Some(v) => format!("restored {} to {v:?}", prev.name),
-                    None => format!("removed {}", prev.name),
-                };
-                Ok((done, d))
+                self.set_config(&SettingRef::from(prev), set, prev.value.as_deref(), live)
+                    .await
             }
         }
     }

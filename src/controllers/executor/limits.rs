@@ -50,6 +50,15 @@ impl ExecutionLimits {
         in_progress.get(target).filter(|p| *p != me).cloned()
     }
 
+    /// How many executions this process wrote `InProgress` and not finished yet
+    /// (those waiting for a rollout between reconciles included).
+    pub(super) fn in_progress_count(&self) -> usize {
+        self.in_progress
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
     /// A claim on an execution slot and on `target` (`namespace/name`), or what
     /// is in the way.
     pub fn try_claim(self: &Arc<Self>, target: &str) -> Result<Claim, WaitKind> {

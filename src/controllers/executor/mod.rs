@@ -204,10 +204,12 @@ impl<'a> Reconciler<'a> {
                     let applied = self.apply(index, now, live.as_ref()).await;
                     self.publish().await;
                     match applied {
-                        Ok((result, d)) => {
+                        // It counts once its rollout completes: decide again on
+                        // the Deployment as patched.
+                        Ok(d) => {
                             live = Some(d);
                             fault::point(&format!("applied:{index}")).await;
-                            Step::MarkSucceeded { index, result }
+                            continue;
                         }
                         Err(PatchFailure::Refused(error)) => Step::FailAction { index, error },
                         Err(PatchFailure::Io(e)) => return Err(e.into()),
@@ -218,10 +220,10 @@ impl<'a> Reconciler<'a> {
                     let undone = self.roll_back(index, live.as_ref()).await;
                     self.publish().await;
                     match undone {
-                        Ok((result, d)) => {
+                        Ok(d) => {
                             live = Some(d);
                             fault::point(&format!("rollback-sent:{index}")).await;
-                            Step::MarkRolledBack { index, result }
+                            continue;
                         }
                         Err(PatchFailure::Refused(e)) => {
                             let id = &self.rp.spec.plan.actions[index].id;
@@ -295,6 +297,16 @@ impl<'a> Reconciler<'a> {
             });
         }
         let target = self.target_key();
+        // An execution that waits for a rollout holds no slot between its
+        // reconciles, but it still counts against the limit.
+        let max = self.ctx.settings.max_concurrent_executions;
+        if step == Step::Start && self.ctx.executions.in_progress_count() >= max.max(1) {
+            return Ok(Step::Wait {
+                kind: WaitKind::Slot,
+                message: format!("waiting for an execution slot ({max} at most at once)"),
+                requeue: Some(BUSY_REQUEUE),
+            });
+        }
         match self.ctx.executions.try_claim(&target) {
             Ok(claim) => {
                 self.claim = Some(claim);

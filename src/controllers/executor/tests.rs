@@ -179,6 +179,92 @@ async fn a_failed_second_action_rolls_back_the_first() {
     );
 }
 
+/// Whether container `app`'s `MODE` is `degraded` (the setting whose pods never
+/// become Ready in the test below).
+fn degraded(d: &Value) -> bool {
+    d["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .is_some_and(|env| {
+            env.iter()
+                .any(|v| v["name"] == "MODE" && v["value"] == "degraded")
+        })
+}
+
+#[tokio::test]
+async fn a_change_whose_rollout_stalls_is_undone_and_waited_on() {
+    let rp = approved(vec![set_mode("a1", "degraded")]);
+    let mut server = Server::new(&rp, &deployment(2));
+    server.stalls = Some(degraded);
+    let (result, server) = reconcile_once(&rp, server).await;
+    assert!(result.is_ok(), "{result:?}");
+    let status_patch = format!("PATCH {RP_STATUS}");
+    assert_eq!(
+        lines(&server, true),
+        [
+            status_patch.as_str(),      // approved, started, a1 written ahead
+            &format!("PATCH {DEPLOY}"), // MODE=degraded: its rollout stalls
+            "EVENT Normal Approved",
+            "EVENT Normal ActionStarted",
+            &status_patch,              // a1 failed
+            &format!("PATCH {DEPLOY}"), // MODE=normal again
+            "EVENT Warning ActionFailed",
+            &status_patch, // the execution rolled back, once that rollout completed
+            "EVENT Warning RolledBack",
+        ]
+    );
+    let rp: RemediationPolicy = stored(&server, RP);
+    let status = rp.status.unwrap();
+    assert_eq!(status.phase, ExecutionPhase::RolledBack);
+    let exec = status.execution.unwrap();
+    assert_eq!(exec.actions[0].status, ExecutionStatus::Failed);
+    let error = exec.error.unwrap();
+    assert!(
+        error.contains("a1") && error.contains("ProgressDeadlineExceeded"),
+        "{error}"
+    );
+    let d: Deployment = stored(&server, DEPLOY);
+    assert!(!degraded(&serde_json::to_value(&d).unwrap()));
+}
+
+#[tokio::test]
+async fn a_rollout_under_way_is_waited_on_across_reconciles() {
+    let rp = approved(vec![scale_up("a1", 4)]);
+    let mut server = Server::new(&rp, &deployment(2));
+    server.deployment_controller = false;
+    let (result, mut server) = reconcile_once(&rp, server).await;
+    assert_eq!(
+        result.unwrap(),
+        Action::requeue(crate::controllers::executor::decide::ROLLOUT_REQUEUE)
+    );
+    let rp: RemediationPolicy = stored(&server, RP);
+    let status = rp.status.clone().unwrap();
+    assert_eq!(
+        status.execution.unwrap().actions[0].status,
+        ExecutionStatus::Running
+    );
+    let waiting = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Progressing")
+        .unwrap();
+    assert_eq!(waiting.reason, "WaitingForRollout");
+    assert!(
+        waiting.message.contains("2 of 4 replicas updated"),
+        "{}",
+        waiting.message
+    );
+    // The controller catches up: the next look marks the action and finishes,
+    // with no second patch.
+    let mut d: Deployment = stored(&server, DEPLOY);
+    rolled_out(&mut d);
+    server.insert(DEPLOY, &d);
+    let (result, server) = reconcile_once(&rp, server).await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(requests(&server, "PATCH", DEPLOY).len(), 1);
+    let rp: RemediationPolicy = stored(&server, RP);
+    assert_eq!(rp.status.unwrap().phase, ExecutionPhase::Completed);
+}
+
 /// The plan as a crash left it: approved, a1 (scale 2 -> 4) Running with its
 /// previous state written, a2 Pending.
 fn interrupted() -> RemediationPolicy {

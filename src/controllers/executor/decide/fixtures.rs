@@ -4,9 +4,9 @@ use serde_json::{Value, json};
 
 use super::*;
 
-/// `web` at `replicas` replicas: container `app` with `MODE=normal`.
+/// `web` at `replicas` replicas, rolled out: container `app` with `MODE=normal`.
 pub(crate) fn deployment(replicas: i32) -> Deployment {
-    crate::controllers::executor::patch::tests::deployment(
+    let mut d = crate::controllers::executor::patch::tests::deployment(
         replicas,
         json!({
             "metadata": { "labels": { "app": "web" } },
@@ -14,7 +14,29 @@ pub(crate) fn deployment(replicas: i32) -> Deployment {
                 { "name": "app", "image": "web:1", "env": [ { "name": "MODE", "value": "normal" } ] }
             ] }
         }),
-    )
+    );
+    rolled_out(&mut d);
+    d
+}
+
+/// `d` after a change of its spec that its controller has not observed yet.
+pub(crate) fn changed(d: &mut Deployment) {
+    d.metadata.generation = Some(d.metadata.generation.unwrap_or_default() + 1);
+}
+
+/// `d` once its controller has rolled out its spec: every replica updated and
+/// available.
+pub(crate) fn rolled_out(d: &mut Deployment) {
+    let replicas = d.spec.replicas;
+    let generation = d.metadata.generation.get_or_insert(1);
+    d.status = Some(k8s_openapi::api::apps::v1::DeploymentStatus {
+        observed_generation: Some(*generation),
+        replicas,
+        updated_replicas: replicas,
+        ready_replicas: replicas,
+        available_replicas: replicas,
+        ..Default::default()
+    });
 }
 
 /// The ViolationPolicy `web-latency` on `web`: scale in [1, 6] by at most 2,

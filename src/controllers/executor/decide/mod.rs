@@ -9,7 +9,11 @@
 //! state is written to status (write-ahead, the action `Running`) before its patch
 //! is sent, and an action found `Running` after a restart is resolved by comparing
 //! the live Deployment with the action's intended result, never by repeating it
-//! blindly. A failed action rolls back the finished ones in reverse order.
+//! blindly. An action counts as succeeded only once the Deployment's rollout is
+//! complete ([`rollout`], the `kubectl rollout status` rule); a rollout that
+//! stalls fails the action. A failed action's own change, if it took effect, is
+//! undone first, then the finished ones in reverse order, each undo waited on
+//! the same way.
 
 use std::time::Duration;
 
@@ -32,18 +36,22 @@ use mapek_engine::plan::plan_hash;
 mod checks;
 #[cfg(test)]
 pub(crate) mod fixtures;
+mod rollout;
 #[cfg(test)]
 mod tests;
 mod transition;
 
 pub use checks::{check_action, effect_visible, previous_state, restored, validate_plan};
-pub use transition::{Notice, describe, notice, transition};
+pub use rollout::{Rollout, rollout, rollout_since};
+pub use transition::{Notice, describe, describe_undo, notice, transition};
 
 /// How often a plan waiting for its missing ViolationPolicy looks again. The
 /// executor does not watch ViolationPolicies, so this is how soon a plan notices
 /// that its policy appeared: one read of the policy and the Deployment per plan
 /// per interval, only while a plan waits.
 pub const POLICY_REQUEUE: Duration = Duration::from_secs(5);
+/// How often a plan waiting for its Deployment's rollout reads it again.
+pub const ROLLOUT_REQUEUE: Duration = Duration::from_secs(2);
 /// Condition type: whether the plan may run.
 pub const APPROVED: &str = "Approved";
 /// Condition type: whether an execution is under way (`False` with the reason
@@ -61,6 +69,8 @@ pub enum WaitKind {
     Target,
     /// The global limit of concurrent executions is reached.
     Slot,
+    /// The Deployment's rollout of an applied (or undone) action is under way.
+    Rollout,
 }
 
 /// The next thing the executor does for one RemediationPolicy.
@@ -291,40 +301,14 @@ fn progress(o: &Observed<'_>, status: &RemediationPolicyStatus) -> Step {
             .zip(&plan.actions)
             .all(|(r, a)| r.action_id == a.id && r.action_type == a.action_type);
 
-    // Rolling back: undo the Succeeded actions before the failed one, last first.
+    // Rolling back: undo the failed action's own change if it took effect (a
+    // rollout that stalled), then the Succeeded actions before it, last first;
+    // each undo counts once its rollout completes.
     if let Some(failed) = records
         .iter()
         .position(|r| r.status == ExecutionStatus::Failed)
     {
-        let undo = records[..failed]
-            .iter()
-            .rposition(|r| r.status == ExecutionStatus::Succeeded);
-        return match undo {
-            None => Step::Finish {
-                phase: ExecutionPhase::RolledBack,
-                error: None,
-            },
-            Some(j) if !aligned => Step::Finish {
-                phase: ExecutionPhase::Failed,
-                error: Some(format!(
-                    "cannot roll back action {}: the plan no longer matches the execution record",
-                    records[j].action_id
-                )),
-            },
-            Some(j) => {
-                let previous = records[j].previous.clone().unwrap_or_default();
-                match o
-                    .deployment
-                    .map(|d| restored(&plan.actions[j], &previous, d))
-                {
-                    Some(Ok(true)) => Step::MarkRolledBack {
-                        index: j,
-                        result: "found already restored".into(),
-                    },
-                    _ => Step::RollBack { index: j },
-                }
-            }
-        };
+        return rolling_back(o, records, failed, aligned);
     }
     let Some(i) = records
         .iter()
@@ -374,12 +358,17 @@ fn progress(o: &Observed<'_>, status: &RemediationPolicyStatus) -> Step {
         ExecutionStatus::Running => {
             let previous = records[i].previous.clone().unwrap_or_default();
             match effect_visible(action, &previous, d) {
-                Ok(true) => Step::MarkSucceeded {
-                    index: i,
-                    result: format!(
-                        "{}: found already applied on Deployment {}",
-                        action.action_type, plan.target
-                    ),
+                Ok(true) => match rollout_since(d, millis(&records[i].started_at), o.now) {
+                    Rollout::Complete(done) => Step::MarkSucceeded {
+                        index: i,
+                        result: format!("{}; {done}", describe(action, &previous, &plan.target)),
+                    },
+                    Rollout::Progressing(message) => Step::Wait {
+                        kind: WaitKind::Rollout,
+                        message: format!("action {}: {message}", action.id),
+                        requeue: Some(ROLLOUT_REQUEUE),
+                    },
+                    Rollout::Stalled(error) => Step::FailAction { index: i, error },
                 },
                 Ok(false) => match check_action(plan, action, envelope, patch::replicas(d)) {
                     Ok(()) => Step::Apply { index: i },
@@ -396,6 +385,93 @@ fn progress(o: &Observed<'_>, status: &RemediationPolicyStatus) -> Step {
             )),
         },
     }
+}
+
+/// The rollback after action `failed` failed.
+fn rolling_back(
+    o: &Observed<'_>,
+    records: &[ActionExecution],
+    failed: usize,
+    aligned: bool,
+) -> Step {
+    let plan = &o.plan.spec.plan;
+    let earlier = |what: String| {
+        let before = o
+            .plan
+            .status
+            .as_ref()
+            .and_then(|s| s.execution.as_ref())
+            .and_then(|e| e.error.clone())
+            .unwrap_or_default();
+        Step::Finish {
+            phase: ExecutionPhase::Failed,
+            error: Some(format!("{before}; {what}")),
+        }
+    };
+    // Since when the rollback runs: the executor's own rollout deadline counts
+    // from there.
+    let since = millis(&records[failed].finished_at);
+    // What undoing action `j` needs next; `None` when nothing: the failed
+    // action's change is not (or no longer) there and the rollout is complete.
+    let undo = |j: usize| -> Option<Step> {
+        let action = &plan.actions[j];
+        let (Some(previous), Some(d)) = (records[j].previous.as_ref(), o.deployment) else {
+            // Without a record or a Deployment a Succeeded action's undo fails
+            // in the controller, which says why.
+            return (j != failed).then_some(Step::RollBack { index: j });
+        };
+        // The failed action is undone only if its change took effect: a value
+        // another writer set since its write-ahead is left alone.
+        let undone = match j == failed {
+            true => effect_visible(action, previous, d).map(|applied| !applied),
+            false => restored(action, previous, d),
+        };
+        Some(match undone {
+            Ok(false) => Step::RollBack { index: j },
+            Err(e) => earlier(format!("cannot roll back action {}: {e}", action.id)),
+            Ok(true) => match rollout_since(d, since, o.now) {
+                Rollout::Complete(_) if j == failed => return None,
+                Rollout::Complete(done) => Step::MarkRolledBack {
+                    index: j,
+                    result: format!("{}; {done}", describe_undo(action, previous)),
+                },
+                Rollout::Progressing(message) => Step::Wait {
+                    kind: WaitKind::Rollout,
+                    message: format!("rolling back action {}: {message}", action.id),
+                    requeue: Some(ROLLOUT_REQUEUE),
+                },
+                Rollout::Stalled(why) => earlier(format!(
+                    "the rollback of action {} did not complete: {why}",
+                    action.id
+                )),
+            },
+        })
+    };
+    if aligned && let Some(step) = undo(failed) {
+        return step;
+    }
+    match records[..failed]
+        .iter()
+        .rposition(|r| r.status == ExecutionStatus::Succeeded)
+    {
+        None => Step::Finish {
+            phase: ExecutionPhase::RolledBack,
+            error: None,
+        },
+        Some(j) if !aligned => Step::Finish {
+            phase: ExecutionPhase::Failed,
+            error: Some(format!(
+                "cannot roll back action {}: the plan no longer matches the execution record",
+                records[j].action_id
+            )),
+        },
+        Some(j) => undo(j).unwrap_or(Step::RollBack { index: j }),
+    }
+}
+
+/// A status time in milliseconds.
+fn millis(t: &Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>) -> Option<Millis> {
+    t.as_ref().map(|t| t.0.as_millisecond())
 }
 
 /// Whether another plan in the list executes on `target` (its name if so).

@@ -296,6 +296,21 @@ fn actions_run_write_ahead_first_and_roll_back_in_reverse() {
     assert_eq!(action_statuses(&rp)[0], ExecutionStatus::Running);
     assert_eq!(step(&rp, Some(&policy), Some(&d)), Step::Apply { index: 0 });
     d.spec.replicas = Some(4); // the scale patch went through
+    changed(&mut d);
+    // It counts once its rollout is complete.
+    let s = step(&rp, Some(&policy), Some(&d));
+    assert!(
+        matches!(
+            s,
+            Step::Wait {
+                kind: WaitKind::Rollout,
+                requeue: Some(ROLLOUT_REQUEUE),
+                ..
+            }
+        ),
+        "{s:?}"
+    );
+    rolled_out(&mut d);
     let s = step(&rp, Some(&policy), Some(&d));
     assert!(matches!(s, Step::MarkSucceeded { index: 0, .. }), "{s:?}");
     advance(&mut rp, &s);
@@ -440,7 +455,16 @@ fn all_succeeded_completes_with_full_success_rate() {
         advance(&mut rp, &s);
     }
     d.spec.replicas = Some(3);
+    changed(&mut d);
+    rolled_out(&mut d);
     let s = step(&rp, Some(&policy), Some(&d));
+    let Step::MarkSucceeded { result, .. } = &s else {
+        panic!("{s:?}")
+    };
+    assert!(
+        result.contains("from 2 to 3 replicas") && result.contains("3 of 3 replicas available"),
+        "{result}"
+    );
     advance(&mut rp, &s);
     let s = step(&rp, Some(&policy), Some(&d));
     assert_eq!(
@@ -491,4 +515,148 @@ fn busy_with_finds_another_plan_in_progress_on_the_target() {
     );
     assert_eq!(busy_with([&other, &me], "fix-web", "db"), None);
     assert_eq!(busy_with([&other], "other", "web"), None);
+}
+
+/// `d` with `MODE` of container `app` set to `value`.
+fn with_mode(d: &Deployment, value: &str) -> Deployment {
+    let mut d = d.clone();
+    d.spec.template.spec.as_mut().unwrap().containers[0]
+        .env
+        .as_mut()
+        .unwrap()[0]
+        .value = Some(value.into());
+    changed(&mut d);
+    d
+}
+
+#[test]
+fn a_stalled_rollout_fails_the_action_and_its_own_change_is_undone_first() {
+    let mut rp = approved(vec![scale_up("a1", 3), set_mode("a2", "degraded")]);
+    let policy = policy("Manual");
+    let mut d = deployment(2);
+    // Approve, start, a1 written ahead; a1 applied and rolled out.
+    for _ in 0..3 {
+        let s = step(&rp, Some(&policy), Some(&d));
+        advance(&mut rp, &s);
+    }
+    d.spec.replicas = Some(3);
+    changed(&mut d);
+    rolled_out(&mut d);
+    let s = step(&rp, Some(&policy), Some(&d));
+    assert!(matches!(s, Step::MarkSucceeded { index: 0, .. }), "{s:?}");
+    advance(&mut rp, &s);
+    // a2 written ahead and applied; its new pods never become Ready.
+    let s = step(&rp, Some(&policy), Some(&d));
+    assert!(matches!(s, Step::WriteAhead { index: 1, .. }), "{s:?}");
+    advance(&mut rp, &s);
+    let mut bad = with_mode(&d, "degraded");
+    bad.status = Some(
+        serde_json::from_value(serde_json::json!({
+            "observedGeneration": bad.metadata.generation, "replicas": 4,
+            "updatedReplicas": 1, "availableReplicas": 3
+        }))
+        .unwrap(),
+    );
+    let s = step(&rp, Some(&policy), Some(&bad));
+    assert!(
+        matches!(&s, Step::Wait { kind: WaitKind::Rollout, message, .. } if message.contains("1 of 3 replicas updated")),
+        "{s:?}"
+    );
+    // The Deployment controller gives up after progressDeadlineSeconds.
+    let conditions = serde_json::json!([{ "type": "Progressing", "status": "False",
+        "reason": "ProgressDeadlineExceeded",
+        "message": "ReplicaSet \"web-2\" has timed out progressing." }]);
+    bad.status.as_mut().unwrap().conditions = Some(serde_json::from_value(conditions).unwrap());
+    let s = step(&rp, Some(&policy), Some(&bad));
+    let Step::FailAction { index: 1, error } = &s else {
+        panic!("{s:?}")
+    };
+    assert!(error.contains("ProgressDeadlineExceeded"), "{error}");
+    advance(&mut rp, &s);
+    // a2's own change is undone first, then waited on.
+    assert_eq!(
+        step(&rp, Some(&policy), Some(&bad)),
+        Step::RollBack { index: 1 }
+    );
+    let mut back = with_mode(&bad, "normal");
+    let s = step(&rp, Some(&policy), Some(&back));
+    assert!(
+        matches!(&s, Step::Wait { kind: WaitKind::Rollout, message, .. } if message.contains("rolling back action a2")),
+        "{s:?}"
+    );
+    rolled_out(&mut back);
+    // Then a1, last first.
+    assert_eq!(
+        step(&rp, Some(&policy), Some(&back)),
+        Step::RollBack { index: 0 }
+    );
+    back.spec.replicas = Some(2);
+    changed(&mut back);
+    let s = step(&rp, Some(&policy), Some(&back));
+    assert!(
+        matches!(
+            s,
+            Step::Wait {
+                kind: WaitKind::Rollout,
+                ..
+            }
+        ),
+        "{s:?}"
+    );
+    rolled_out(&mut back);
+    let s = step(&rp, Some(&policy), Some(&back));
+    let Step::MarkRolledBack { index: 0, result } = &s else {
+        panic!("{s:?}")
+    };
+    assert!(result.contains("scaled back to 2 replicas"), "{result}");
+    advance(&mut rp, &s);
+    let s = step(&rp, Some(&policy), Some(&back));
+    assert_eq!(
+        s,
+        Step::Finish {
+            phase: ExecutionPhase::RolledBack,
+            error: None
+        }
+    );
+    advance(&mut rp, &s);
+    assert_eq!(
+        action_statuses(&rp),
+        [ExecutionStatus::RolledBack, ExecutionStatus::Failed]
+    );
+}
+
+#[test]
+fn a_rollout_no_controller_reports_on_fails_after_the_executors_own_deadline() {
+    let mut rp = approved(vec![set_mode("a1", "degraded")]);
+    let policy = policy("Manual");
+    let d = deployment(2);
+    for _ in 0..3 {
+        let s = step(&rp, Some(&policy), Some(&d));
+        advance(&mut rp, &s);
+    }
+    let applied = with_mode(&d, "degraded"); // never observed
+    let written = NOW; // write-ahead time in `advance`
+    let at = |ms: i64| {
+        next_step(&Observed {
+            plan: &rp,
+            policy: Some(&policy),
+            deployment: Some(&applied),
+            now: written + ms,
+        })
+    };
+    // Default progress deadline 600 s: the executor waits 1200 s.
+    assert!(matches!(
+        at(1_200_000),
+        Step::Wait {
+            kind: WaitKind::Rollout,
+            ..
+        }
+    ));
+    let Step::FailAction { index: 0, error } = at(1_200_001) else {
+        panic!("{:?}", at(1_200_001))
+    };
+    assert!(
+        error.contains("no complete rollout 1200s after the change"),
+        "{error}"
+    );
 }

@@ -32,6 +32,29 @@ pub fn describe(action: &RemediationAction, previous: &PreviousState, target: &s
     }
 }
 
+/// A one-line account of an action that was undone.
+pub fn describe_undo(action: &RemediationAction, previous: &PreviousState) -> String {
+    match action.action_type.patch_kind() {
+        PatchKind::Scale => format!(
+            "scaled back to {} replicas",
+            previous.replicas.unwrap_or_default()
+        ),
+        PatchKind::Restart => match &previous.restarted_at {
+            Some(v) => format!("restored restartedAt {v:?}"),
+            None => "removed restartedAt".into(),
+        },
+        PatchKind::Config => match &previous.config {
+            Some(PreviousConfig {
+                name,
+                value: Some(v),
+                ..
+            }) => format!("restored {name} to {v:?}"),
+            Some(p) => format!("removed {}", p.name),
+            None => "no previous config recorded".into(),
+        },
+    }
+}
+
 /// What a step writes to status. Steps that only patch the Deployment
 /// (`Apply`, `RollBack`) and `Done` write nothing.
 pub fn transition(
@@ -61,6 +84,7 @@ pub fn transition(
             WaitKind::Policy => set(status, PROGRESSING, false, "PolicyNotFound", message),
             WaitKind::Target => set(status, PROGRESSING, false, "WaitingForTarget", message),
             WaitKind::Slot => set(status, PROGRESSING, false, "WaitingForSlot", message),
+            WaitKind::Rollout => set(status, PROGRESSING, true, "WaitingForRollout", message),
         },
         Step::Expire { message } => {
             status.approval = ApprovalState::Expired;

@@ -1,0 +1,189 @@
+//! Whether a Deployment's rollout is complete, by the rule `kubectl rollout status`
+//! applies: the controller has observed the latest spec (`observedGeneration`),
+//! every replica is updated, no old replica is left, and every updated replica is
+//! available. A Deployment whose `Progressing` condition says
+//! `ProgressDeadlineExceeded` has stalled: its controller gave up on it after
+//! `spec.progressDeadlineSeconds` without progress.
+//!
+//! The executor also keeps its own deadline, for a cluster whose Deployment
+//! controller does not answer: twice the progress deadline (at least a minute
+//! more than it) from when the action was written ahead.
+
+use k8s_openapi::api::apps::v1::Deployment;
+
+use mapek_engine::model::Millis;
+
+/// The `Progressing` condition's reason once the progress deadline has passed.
+pub const PROGRESS_DEADLINE_EXCEEDED: &str = "ProgressDeadlineExceeded";
+/// The Deployment's own default for `spec.progressDeadlineSeconds`.
+pub const DEFAULT_PROGRESS_DEADLINE_SECONDS: i32 = 600;
+
+/// Where a Deployment's rollout stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rollout {
+    /// Every replica updated and available, none old left.
+    Complete(String),
+    /// Still going: what it waits for.
+    Progressing(String),
+    /// It will not finish by itself: why.
+    Stalled(String),
+}
+
+/// The rollout state of `d` as just read.
+pub fn rollout(d: &Deployment) -> Rollout {
+    let name = d.metadata.name.as_deref().unwrap_or_default();
+    let status = d.status.clone().unwrap_or_default();
+    let generation = d.metadata.generation.unwrap_or_default();
+    if status.observed_generation.unwrap_or_default() < generation {
+        return Rollout::Progressing(format!(
+            "waiting for the controller to observe Deployment {name}'s spec (generation {generation})"
+        ));
+    }
+    if let Some(c) = status
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_.as_deref() == Some("Progressing"))
+        && c.reason.as_deref() == Some(PROGRESS_DEADLINE_EXCEEDED)
+    {
+        return Rollout::Stalled(format!(
+            "the rollout of Deployment {name} made no progress within its progress deadline of {}s ({PROGRESS_DEADLINE_EXCEEDED}: {})",
+            deadline_seconds(d),
+            c.message.as_deref().unwrap_or_default()
+        ));
+    }
+    let wanted = d.spec.replicas.unwrap_or(1);
+    let updated = status.updated_replicas.unwrap_or_default();
+    let replicas = status.replicas.unwrap_or_default();
+    let available = status.available_replicas.unwrap_or_default();
+    let paused = d.spec.paused.unwrap_or(false);
+    if paused && (updated < wanted || replicas > updated || available < updated) {
+        return Rollout::Stalled(format!(
+            "Deployment {name} is paused: its rollout does not go on until it is resumed \
+             (kubectl rollout resume deployment/{name})"
+        ));
+    }
+    if updated < wanted {
+        Rollout::Progressing(format!(
+            "waiting for the rollout of Deployment {name}: {updated} of {wanted} replicas updated"
+        ))
+    } else if replicas > updated {
+        Rollout::Progressing(format!(
+            "waiting for the rollout of Deployment {name}: {} old replicas pending termination",
+            replicas - updated
+        ))
+    } else if available < updated {
+        Rollout::Progressing(format!(
+            "waiting for the rollout of Deployment {name}: {available} of {updated} updated replicas available"
+        ))
+    } else {
+        Rollout::Complete(format!(
+            "rollout complete: {available} of {wanted} replicas available"
+        ))
+    }
+}
+
+/// `spec.progressDeadlineSeconds`, or its default.
+pub fn deadline_seconds(d: &Deployment) -> i32 {
+    d.spec
+        .progress_deadline_seconds
+        .unwrap_or(DEFAULT_PROGRESS_DEADLINE_SECONDS)
+}
+
+/// The rollout of `d`, stalled once `now` is past the executor's own deadline
+/// counted from `since` (when the change was sent), for a Deployment controller
+/// that never reports: `max(2 × progress deadline, progress deadline + 60 s)`.
+pub fn rollout_since(d: &Deployment, since: Option<Millis>, now: Millis) -> Rollout {
+    let state = rollout(d);
+    let Rollout::Progressing(waiting) = &state else {
+        return state;
+    };
+    let deadline = i64::from(deadline_seconds(d).max(0));
+    let limit_ms = (2 * deadline).max(deadline + 60) * 1000;
+    match since {
+        Some(since) if now.saturating_sub(since) > limit_ms => Rollout::Stalled(format!(
+            "no complete rollout {}s after the change ({waiting})",
+            limit_ms / 1000
+        )),
+        _ => state,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn deployment(status: serde_json::Value) -> Deployment {
+        serde_json::from_value(json!({
+            "metadata": { "name": "web", "generation": 3 },
+            "spec": { "replicas": 2, "selector": {}, "template": {}, "progressDeadlineSeconds": 30 },
+            "status": status
+        }))
+        .unwrap()
+    }
+
+    fn waiting(r: &Rollout, needle: &str) -> bool {
+        matches!(r, Rollout::Progressing(m) if m.contains(needle))
+    }
+
+    #[test]
+    fn follows_the_kubectl_rollout_status_rule() {
+        let unobserved = deployment(json!({ "observedGeneration": 2, "replicas": 2,
+            "updatedReplicas": 2, "availableReplicas": 2 }));
+        assert!(waiting(&rollout(&unobserved), "observe"));
+        let updating = deployment(json!({ "observedGeneration": 3, "replicas": 3,
+            "updatedReplicas": 1, "availableReplicas": 2 }));
+        assert!(waiting(&rollout(&updating), "1 of 2 replicas updated"));
+        let old_left = deployment(json!({ "observedGeneration": 3, "replicas": 3,
+            "updatedReplicas": 2, "availableReplicas": 2 }));
+        assert!(waiting(&rollout(&old_left), "1 old replicas"));
+        let unavailable = deployment(json!({ "observedGeneration": 3, "replicas": 2,
+            "updatedReplicas": 2, "availableReplicas": 1 }));
+        assert!(waiting(
+            &rollout(&unavailable),
+            "1 of 2 updated replicas available"
+        ));
+        let done = deployment(json!({ "observedGeneration": 3, "replicas": 2,
+            "updatedReplicas": 2, "availableReplicas": 2 }));
+        assert!(matches!(rollout(&done), Rollout::Complete(_)));
+        assert!(matches!(
+            rollout(&Deployment::default()),
+            Rollout::Progressing(_)
+        ));
+        let mut paused = updating.clone();
+        paused.spec.paused = Some(true);
+        assert!(matches!(rollout(&paused), Rollout::Stalled(m) if m.contains("paused")));
+    }
+
+    #[test]
+    fn a_passed_progress_deadline_is_a_stall() {
+        let stalled = deployment(json!({ "observedGeneration": 3, "replicas": 3,
+            "updatedReplicas": 1, "availableReplicas": 2,
+            "conditions": [{ "type": "Progressing", "status": "False",
+                "reason": "ProgressDeadlineExceeded",
+                "message": "ReplicaSet \"web-2\" has timed out progressing." }] }));
+        let Rollout::Stalled(why) = rollout(&stalled) else {
+            panic!("{:?}", rollout(&stalled))
+        };
+        assert!(why.contains("30s") && why.contains("timed out"), "{why}");
+    }
+
+    #[test]
+    fn the_executor_gives_up_when_no_controller_reports() {
+        let silent = deployment(json!({ "observedGeneration": 2 }));
+        // Deadline 30 s: the executor's own limit is max(60, 90) = 90 s.
+        assert!(matches!(
+            rollout_since(&silent, Some(0), 90_000),
+            Rollout::Progressing(_)
+        ));
+        assert!(matches!(
+            rollout_since(&silent, Some(0), 90_001),
+            Rollout::Stalled(_)
+        ));
+        assert!(matches!(
+            rollout_since(&silent, None, i64::MAX),
+            Rollout::Progressing(_)
+        ));
+    }
+}
