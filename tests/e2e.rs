@@ -14,8 +14,8 @@ use std::future::Future;
 use std::process::Command;
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use mapek::prometheus::Prometheus;
 use mapek_api::{
@@ -524,6 +524,155 @@ async fn a_failed_action_is_rolled_back() {
     );
     assert!(execution.error.is_some());
     assert_eq!(e.replicas("ledger").await, 2, "the scale-up was undone");
+}
+
+/// The value of env var `name` in the first container of a pod template.
+fn template_env(
+    template: &k8s_openapi::api::core::v1::PodTemplateSpec,
+    name: &str,
+) -> Option<String> {
+    template.spec.as_ref()?.containers[0]
+        .env
+        .iter()
+        .flatten()
+        .find(|v| v.name == name)
+        .and_then(|v| v.value.clone())
+}
+
+/// A config change whose new pods never become Ready (the kwok stage
+/// `pod-never-ready` keeps pods with `MAPEK_SIM_READY=false` NotReady): the
+/// Deployment controller reports ProgressDeadlineExceeded, the action fails, the
+/// change is undone and waited on, the Deployment serves from its previous
+/// ReplicaSet again, and the PolicyOutcome says RolledBack.
+#[tokio::test]
+async fn a_config_change_whose_pods_never_become_ready_is_rolled_back() {
+    let e = env().await;
+    e.deployment("orders", 2, &[("MODE", "a")]).await;
+    e.deployments()
+        .patch(
+            "orders",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"progressDeadlineSeconds": 10}})),
+        )
+        .await
+        .expect("progress deadline set");
+    e.policy(
+        "orders-errors",
+        json!({
+            "targetRef": {"name": "orders"},
+            "query": "mapek_sim_error_ratio{deployment=\"orders\"}",
+            "condition": {"operator": "GreaterThan", "threshold": 50},
+            "evaluationInterval": "2s",
+            "remediation": {
+                "allowedActions": ["UPDATE_CONFIGURATION"],
+                "config": [{"name": "MAPEK_SIM_READY", "target": "Env", "value": "false",
+                            "actions": ["UPDATE_CONFIGURATION"]}]
+            }
+        }),
+    )
+    .await;
+    let previous: ReplicaSet = wait_for(
+        "the first ReplicaSet of orders available",
+        LOOP_TIMEOUT,
+        || async {
+            let d = e.deployments().get("orders").await.ok()?;
+            let s = d.status?;
+            (s.available_replicas == Some(2) && s.updated_replicas == Some(2)).then_some(())?;
+            let api: Api<ReplicaSet> = Api::namespaced(e.client.clone(), NS);
+            let list = api
+                .list(&ListParams::default().labels("app=orders"))
+                .await
+                .ok()?;
+            list.items.into_iter().find(|rs| {
+                rs.status
+                    .as_ref()
+                    .is_some_and(|s| s.available_replicas == Some(2))
+            })
+        },
+    )
+    .await;
+
+    let mut plan: mapek_engine::model::RemediationPlan = serde_json::from_value(json!({
+        "target": "orders", "policy": "orders-errors", "rootCause": "ComponentFault", "confidence": 0.9,
+        "actions": [
+            {"id": "a1", "actionType": "UPDATE_CONFIGURATION", "target": "orders", "priority": "High",
+             "estimatedLatencySeconds": 30,
+             "config": {"name": "MAPEK_SIM_READY", "target": "Env", "value": "false"}}
+        ],
+        "expectedImpact": "test", "risk": "Medium", "priority": "High",
+        "cost": 0.3, "benefit": 0.9, "score": 0.6, "planHash": ""
+    }))
+    .unwrap();
+    plan.plan_hash = mapek_engine::plan_hash(&plan);
+    let rp: RemediationPolicy = serde_json::from_value(json!({
+        "apiVersion": "mapek.io/v1alpha1", "kind": "RemediationPolicy",
+        "metadata": {"name": "orders-bad-config", "namespace": NS},
+        "spec": serde_json::to_value(mapek_api::RemediationPolicySpec {
+            plan: plan.clone(),
+            evidence: mapek_api::Evidence::default(),
+        }).unwrap()
+    }))
+    .unwrap();
+    let _ = e
+        .plans()
+        .delete("orders-bad-config", &DeleteParams::default())
+        .await;
+    e.plans()
+        .create(&PostParams::default(), &rp)
+        .await
+        .expect("plan created");
+    approve(&rp, &plan.plan_hash);
+
+    let done = e
+        .phase("orders-bad-config", ExecutionPhase::RolledBack)
+        .await;
+    let execution = done.status.unwrap().execution.unwrap();
+    assert_eq!(execution.actions[0].status, ExecutionStatus::Failed);
+    let error = execution.error.unwrap_or_default();
+    assert!(error.contains("ProgressDeadlineExceeded"), "{error}");
+
+    // The change is gone and the Deployment serves from its previous
+    // ReplicaSet: the executor finished only once that rollout was complete.
+    let d = e.deployments().get("orders").await.unwrap();
+    assert_eq!(template_env(&d.spec.template, "MAPEK_SIM_READY"), None);
+    let status = d.status.unwrap();
+    assert_eq!(
+        (
+            status.updated_replicas,
+            status.available_replicas,
+            status.replicas
+        ),
+        (Some(2), Some(2), Some(2)),
+        "{status:?}"
+    );
+    let api: Api<ReplicaSet> = Api::namespaced(e.client.clone(), NS);
+    for rs in api
+        .list(&ListParams::default().labels("app=orders"))
+        .await
+        .unwrap()
+    {
+        let replicas = rs.spec.replicas;
+        let template = rs.spec.template.as_ref().unwrap();
+        if rs.name_any() == previous.name_any() {
+            assert_eq!(replicas, Some(2), "the previous ReplicaSet serves again");
+        } else {
+            assert_eq!(
+                template_env(template, "MAPEK_SIM_READY").as_deref(),
+                Some("false")
+            );
+            assert_eq!(
+                replicas,
+                Some(0),
+                "the bad ReplicaSet {} is scaled down",
+                rs.name_any()
+            );
+        }
+    }
+
+    let outcome = e.outcome("orders-bad-config").await;
+    assert_eq!(outcome.spec.outcome.outcome, OutcomeType::RolledBack);
+    let detail = outcome.spec.outcome.detail.unwrap_or_default();
+    assert!(detail.contains("ProgressDeadlineExceeded"), "{detail}");
 }
 
 /// Noise around a threshold is no fault: a latency that hovers at its policy's

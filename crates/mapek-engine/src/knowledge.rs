@@ -78,13 +78,16 @@ pub struct OutcomeRecord {
     /// In [0, 1]: see [`success_confidence`].
     pub success_confidence: f64,
     pub recorded_at_ms: Millis,
+    /// Why the execution failed, for a `RolledBack` outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// What has been learned about one action type against one root-cause kind.
 ///
 /// Each judged outcome is one Bernoulli-like trial with success credit 1
-/// (`Success`), 0.5 (`Partial`) or 0 (`Ineffective`, `Degradation`); `Unknown` is
-/// not counted. The success probability has the posterior
+/// (`Success`), 0.5 (`Partial`) or 0 (`Ineffective`, `Degradation`,
+/// `RolledBack`); `Unknown` is not counted. The success probability has the posterior
 /// `Beta(1 + credit, 1 + trials - credit)` from a uniform `Beta(1, 1)` prior.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -96,6 +99,9 @@ pub struct PolicyPattern {
     pub ineffective: u32,
     pub degradations: u32,
     pub unknown: u32,
+    /// Executions that failed and were rolled back.
+    #[serde(default)]
+    pub rolled_back: u32,
     /// Sum of the stabilization times of successful and partial outcomes that had one.
     pub stabilization_seconds_total: u64,
     pub stabilization_samples: u32,
@@ -111,6 +117,7 @@ impl PolicyPattern {
             ineffective: 0,
             degradations: 0,
             unknown: 0,
+            rolled_back: 0,
             stabilization_seconds_total: 0,
             stabilization_samples: 0,
         }
@@ -122,6 +129,7 @@ impl PolicyPattern {
             .saturating_add(self.partials)
             .saturating_add(self.ineffective)
             .saturating_add(self.degradations)
+            .saturating_add(self.rolled_back)
     }
 
     /// The posterior's `(alpha, beta)`.
@@ -159,6 +167,7 @@ impl PolicyPattern {
             OutcomeType::Ineffective => &mut self.ineffective,
             OutcomeType::Degradation => &mut self.degradations,
             OutcomeType::Unknown => &mut self.unknown,
+            OutcomeType::RolledBack => &mut self.rolled_back,
         };
         *counter = counter.saturating_add(1);
         if matches!(outcome.outcome, OutcomeType::Success | OutcomeType::Partial)
@@ -250,6 +259,37 @@ impl KnowledgeBase {
             outcome,
             success_confidence: success_confidence(violations_before, violations_after),
             recorded_at_ms: now,
+            detail: None,
+        };
+        self.record(&record);
+        record
+    }
+
+    /// Records a plan whose execution failed and was rolled back (`detail` says
+    /// why): a failure of each of its action types against its root cause,
+    /// judged at once, with no violation counts.
+    pub fn record_rolled_back(
+        &mut self,
+        plan_name: &str,
+        plan: &RemediationPlan,
+        detail: Option<String>,
+        now: Millis,
+    ) -> OutcomeRecord {
+        let record = OutcomeRecord {
+            plan_name: plan_name.to_string(),
+            plan_hash: plan.plan_hash.clone(),
+            target: plan.target.to_string(),
+            policy: plan.policy.to_string(),
+            root_cause: plan.root_cause,
+            action_types: plan.actions.iter().map(|a| a.action_type).collect(),
+            violations_before: None,
+            violations_after: None,
+            resolved_count: 0,
+            time_to_stabilization_seconds: None,
+            outcome: OutcomeType::RolledBack,
+            success_confidence: 0.0,
+            recorded_at_ms: now,
+            detail,
         };
         self.record(&record);
         record
@@ -398,6 +438,7 @@ pub(crate) mod tests {
             outcome: classify_outcome(Some(before), Some(after)),
             success_confidence: success_confidence(Some(before), Some(after)),
             recorded_at_ms: 0,
+            detail: None,
         }
     }
 
@@ -427,6 +468,39 @@ pub(crate) mod tests {
             insights[0].message,
             "SCALE_UP resolved 5 of 6 LoadSpike incidents, about 12 s to stabilize (success rate 0.75, confidence 0.50)."
         );
+    }
+
+    #[test]
+    fn a_rolled_back_execution_is_learned_as_a_failure() {
+        use ActionType::UpdateConfiguration;
+        use RootCauseKind::ComponentFault;
+        let mut kb = KnowledgeBase::new();
+        kb.record(&outcome(
+            ComponentFault,
+            &[UpdateConfiguration],
+            10,
+            0,
+            None,
+        ));
+        let plan: RemediationPlan = serde_json::from_value(serde_json::json!({
+            "target": "web", "policy": "lat", "rootCause": "ComponentFault",
+            "confidence": 0.9, "actions": [{ "id": "a1", "actionType": "UPDATE_CONFIGURATION",
+            "target": "web", "priority": "High", "estimatedLatencySeconds": 10 }],
+            "expectedImpact": "x", "risk": "Medium", "priority": "High",
+            "cost": 0.1, "benefit": 0.5, "score": 0.4, "planHash": "h"
+        }))
+        .unwrap();
+        let r = kb.record_rolled_back("p2", &plan, Some("rollout stalled".into()), 5);
+        assert_eq!(r.outcome, OutcomeType::RolledBack);
+        assert_eq!(r.detail.as_deref(), Some("rollout stalled"));
+        let p = kb.pattern(ComponentFault, UpdateConfiguration).unwrap();
+        // One success and one rollback: Beta(2, 2).
+        assert_eq!((p.rolled_back, p.trials()), (1, 2));
+        assert_eq!(p.success_rate(), 0.5);
+        // The stored record rebuilds the same statistics.
+        let json = serde_json::to_value(&r).unwrap();
+        let back: OutcomeRecord = serde_json::from_value(json).unwrap();
+        assert_eq!(back, r);
     }
 
     #[test]

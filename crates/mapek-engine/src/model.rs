@@ -253,6 +253,9 @@ pub enum OutcomeType {
     Degradation,
     /// No data to judge.
     Unknown,
+    /// The execution failed (an action refused, or its rollout stalled) and was
+    /// rolled back: nothing it changed remains. Learned as a failure.
+    RolledBack,
 }
 
 /// The kinds of pattern the analyzer detects.

@@ -126,6 +126,7 @@ fn outcome_record() -> impl Strategy<Value = OutcomeRecord> {
             outcome: classify_outcome(before, after),
             success_confidence: success_confidence(before, after),
             recorded_at_ms: 0,
+            detail: None,
         })
 }
 

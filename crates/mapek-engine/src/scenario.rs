@@ -410,6 +410,7 @@ impl Scenario {
                 outcome: o.outcome,
                 success_confidence: 0.0,
                 recorded_at_ms: at(format!("outcomes[{i}].t"), o.t)?,
+                detail: None,
             });
         }
         Ok(Scenario {

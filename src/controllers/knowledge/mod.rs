@@ -1,7 +1,8 @@
 //! The Knowledge controller: a stabilization window after a plan's execution
 //! completes, it counts the policy's violations in equal windows before and after
 //! the execution, writes a PolicyOutcome and adds it to the learned statistics the
-//! planner uses. At start-up the statistics are rebuilt from the PolicyOutcome
+//! planner uses. A plan whose execution failed and was rolled back gets its
+//! PolicyOutcome (`RolledBack`, with the reason) at once, learned as a failure. At start-up the statistics are rebuilt from the PolicyOutcome
 //! objects, so a restart loses nothing.
 
 use std::sync::{Arc, RwLock};
@@ -124,8 +125,7 @@ pub async fn run(
                 // Past its window and with its policy known, a plan's outcome is
                 // stored (now or before): do not ask the API about it again.
                 Ok(())
-                    if judged_after(&rp)
-                        .is_some_and(|t| ctx.clock.now_ms() >= t.saturating_add(window_ms))
+                    if judged_at(&rp, window_ms).is_some_and(|t| ctx.clock.now_ms() >= t)
                         && policy_known(&policies, &rp) =>
                 {
                     settled.insert(key);
@@ -142,15 +142,18 @@ pub async fn run(
     }
 }
 
-/// When a Completed plan's execution finished: its stabilization window counts
-/// from then. `None` for plans that are not Completed.
-fn judged_after(rp: &RemediationPolicy) -> Option<Millis> {
+/// When a plan's outcome is judged: a stabilization window (`window_ms`) after a
+/// Completed execution finished, at once for a RolledBack one. `None` for plans
+/// that are neither.
+fn judged_at(rp: &RemediationPolicy, window_ms: Millis) -> Option<Millis> {
     let status = rp.status.as_ref()?;
-    if status.phase != ExecutionPhase::Completed {
-        return None;
-    }
     let finished = status.execution.as_ref()?.finished_at.as_ref()?;
-    Some(finished.0.as_millisecond())
+    let finished = finished.0.as_millisecond();
+    match status.phase {
+        ExecutionPhase::Completed => Some(finished.saturating_add(window_ms)),
+        ExecutionPhase::RolledBack => Some(finished),
+        _ => None,
+    }
 }
 
 /// Whether the plan's ViolationPolicy is in the watch cache.
@@ -189,7 +192,9 @@ async fn reconcile(
     let Some(status) = &rp.status else {
         return Ok(());
     };
-    if status.phase != ExecutionPhase::Completed {
+    let window_ms = ctx.settings.stabilization_window.as_millis() as i64;
+    let now = ctx.clock.now_ms();
+    if judged_at(rp, window_ms).is_none_or(|t| now < t) {
         return Ok(());
     }
     let Some(execution) = &status.execution else {
@@ -199,11 +204,6 @@ async fn reconcile(
         return Ok(());
     };
     let (started, finished) = (started.0.as_millisecond(), finished.0.as_millisecond());
-    let window_ms = ctx.settings.stabilization_window.as_millis() as i64;
-    let now = ctx.clock.now_ms();
-    if now < finished.saturating_add(window_ms) {
-        return Ok(());
-    }
     let namespace = rp.namespace().unwrap_or_else(|| "default".into());
     let api: Api<PolicyOutcome> = Api::namespaced(ctx.client.clone(), &namespace);
     let name = rp.name_any();
@@ -216,21 +216,33 @@ async fn reconcile(
         return Ok(());
     };
 
-    let Measured {
-        before,
-        after,
-        stabilized_seconds: stabilized,
-        window_ms: compared_ms,
-    } = measure(&policy, started, finished, window_ms);
     // Judged on a scratch copy: the statistics learn it only once it is stored.
-    let record = KnowledgeBase::new().record_outcome(
-        &name,
-        &rp.spec.plan,
-        Some(before),
-        Some(after),
-        stabilized,
-        now,
-    );
+    let (record, compared_ms, before, after, stabilized) =
+        if status.phase == ExecutionPhase::RolledBack {
+            let record = KnowledgeBase::new().record_rolled_back(
+                &name,
+                &rp.spec.plan,
+                execution.error.clone(),
+                now,
+            );
+            (record, 0, 0, 0, None)
+        } else {
+            let Measured {
+                before,
+                after,
+                stabilized_seconds,
+                window_ms: compared_ms,
+            } = measure(&policy, started, finished, window_ms);
+            let record = KnowledgeBase::new().record_outcome(
+                &name,
+                &rp.spec.plan,
+                Some(before),
+                Some(after),
+                stabilized_seconds,
+                now,
+            );
+            (record, compared_ms, before, after, stabilized_seconds)
+        };
     let mut outcome = PolicyOutcome::new(
         &name,
         PolicyOutcomeSpec {
@@ -268,8 +280,12 @@ async fn reconcile(
             })
             .map(|i| i.message)
     };
+    let counts = match &record.detail {
+        Some(detail) => detail.clone(),
+        None => format!("{before} violations before, {after} after"),
+    };
     let note = format!(
-        "{:?}: {before} violations before, {after} after{}",
+        "{:?}: {counts}{}",
         record.outcome,
         insight
             .map(|i| format!(". Learned: {i}"))
@@ -279,7 +295,7 @@ async fn reconcile(
     let event = Event {
         type_: if matches!(
             record.outcome,
-            OutcomeType::Degradation | OutcomeType::Ineffective
+            OutcomeType::Degradation | OutcomeType::Ineffective | OutcomeType::RolledBack
         ) {
             EventType::Warning
         } else {

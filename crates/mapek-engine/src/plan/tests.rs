@@ -171,6 +171,7 @@ fn an_action_that_failed_twice_for_a_cause_gives_way_to_another() {
         outcome: crate::model::OutcomeType::Ineffective,
         success_confidence: 0.0,
         recorded_at_ms: 0,
+        detail: None,
     };
     let kb = KnowledgeBase::from_outcomes(&[failed(1), failed(2)]);
     let next = Planner::default().generate_plans(&analysis(causes), &[t], &kb);
