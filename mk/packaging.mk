@@ -1,22 +1,17 @@
-# Packaging targets: the Helm chart (lint and render with the real Helm engine),
-# the kubectl plugin. Included from the root Makefile, which defines CARGO,
-# CARGO_TARGET_DIR, BIN, CACHE, IMAGE and TAG.
-#
-# No helm binary exists here: mk/chart-render.py drives the Helm Go library of the
-# PyPI wheel helm-sdkpy from a virtualenv in $(CACHE)/helm-venv (made once, reused).
+# Packaging targets: the Helm chart (lint and render with the real helm, which
+# e2e/local-cluster builds into the cache with the control plane), the kubectl
+# plugin. Included from the root Makefile, which defines CARGO, CARGO_TARGET_DIR,
+# BIN, CACHE, IMAGE and TAG.
 
 CHART := charts/mapek-operator
 CHART_RENDER := $(CACHE)/chart-render
-PYTHON ?= python3
-# tests/chart.rs renders the chart with the same script and venv.
-export MAPEK_HELM_VENV := $(CACHE)/helm-venv
 
 .PHONY: chart-lint chart-crds rbac plugin
 
-chart-lint: ## Lint and render the Helm chart (every ci/ values file) with the Helm engine
+chart-lint: ## helm lint --strict and helm template of the chart (every ci/ values file); the schema refuses bad values
 	@diff -r crds $(CHART)/crds >/dev/null \
 	  || { echo "chart-lint: $(CHART)/crds differs from crds/; run make chart-crds" >&2; exit 1; }
-	$(PYTHON) mk/chart-render.py --chart $(CHART) --out $(CHART_RENDER) --venv $(MAPEK_HELM_VENV)
+	mk/chart-render $(CHART_RENDER)
 
 chart-crds: ## Copy crds/ into the chart
 	cp crds/*.yaml $(CHART)/crds/

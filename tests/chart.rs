@@ -1,13 +1,12 @@
-//! The Helm chart, checked on what the real Helm engine renders.
+//! The Helm chart, checked on what the real helm renders.
 //!
-//! `mk/chart-render.py` lints the chart and installs it, once per `ci/*-values.yaml`
-//! variant, with the Helm Go library of the `helm-sdkpy` wheel against an in-process
-//! stand-in API server that records every object Helm creates. These tests run that
-//! script (it makes its virtualenv once, in `$MAPEK_HELM_VENV` or
-//! `~/.cache/mapek-operator/helm-venv`) and check the objects: RBAC equal to
-//! `mapek::rbac::RULES`, the hardened Deployment, the optional objects, the
-//! dashboard's metric names, the image against Cargo.toml. When rendering is
-//! impossible (no python3, no helm-sdkpy) they fail with the script's message.
+//! `mk/chart-render` lints the chart (`helm lint --strict`) and renders it
+//! (`helm template`, and its NOTES.txt), once per `ci/*-values.yaml` variant, with
+//! the helm that `e2e/local-cluster fetch` builds into the cache. These tests run
+//! that script and check the objects: RBAC equal to `mapek::rbac::RULES`, the
+//! hardened Deployment, the optional objects, the dashboard's metric names, the
+//! image against Cargo.toml. When rendering is impossible (no Go to build helm
+//! with) they fail with the script's message.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,46 +26,48 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Variant name -> (objects Helm created, rendered NOTES.txt).
+/// Variant name -> (objects helm renders, rendered NOTES.txt).
 type Rendered = BTreeMap<String, (Vec<Value>, String)>;
 
 fn rendered() -> &'static Rendered {
     static RENDERED: OnceLock<Rendered> = OnceLock::new();
     RENDERED.get_or_init(|| {
         let out = tempfile::tempdir().expect("a temporary folder");
-        let mut cmd = Command::new("python3");
-        cmd.arg(root().join("mk/chart-render.py"))
-            .arg("--chart")
-            .arg(root().join(CHART))
-            .arg("--out")
-            .arg(out.path());
-        let result = cmd.output().unwrap_or_else(|e| {
-            panic!(
-                "cannot run python3 to render the chart ({e}); rendering needs python3 >= 3.11 \
-                 and PyPI access the first time (it installs helm-sdkpy into $MAPEK_HELM_VENV)"
-            )
-        });
+        let result = Command::new(root().join("mk/chart-render"))
+            .arg(out.path())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run mk/chart-render: {e}"));
         assert!(
             result.status.success(),
-            "rendering the chart with the Helm engine failed ({}):\n{}\n{}",
+            "rendering the chart with helm failed ({}):\n{}\n{}",
             result.status,
             String::from_utf8_lossy(&result.stdout),
             String::from_utf8_lossy(&result.stderr)
         );
+        let documents = |path: &Path| -> Vec<Value> {
+            let text = std::fs::read_to_string(path).unwrap();
+            serde_saphyr::from_multiple::<Value>(&text)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+                .into_iter()
+                .filter(|o| !o.is_null())
+                .collect()
+        };
         let mut variants = Rendered::new();
         for entry in std::fs::read_dir(out.path()).unwrap() {
             let path = entry.unwrap().path();
             let name = path.file_name().unwrap().to_string_lossy().to_string();
-            let Some(variant) = name.strip_suffix(".json") else {
+            let Some(variant) = name.strip_suffix(".yaml") else {
                 continue;
             };
-            if variant.ends_with(".crds") {
+            if variant.ends_with(".notes") {
                 continue;
             }
-            let objects: Vec<Value> =
-                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-            let notes =
-                std::fs::read_to_string(out.path().join(format!("{variant}.notes.txt"))).unwrap();
+            let objects = documents(&path);
+            let notes = documents(&out.path().join(format!("{variant}.notes.yaml")));
+            let notes = notes[0]["data"]["NOTES.txt"]
+                .as_str()
+                .expect("the rendered NOTES.txt")
+                .to_string();
             variants.insert(variant.to_string(), (objects, notes));
         }
         variants
@@ -175,8 +176,16 @@ fn watching_one_namespace_grants_roles_only() {
     let objects = objects("all-features");
     assert!(of_kind(objects, "ClusterRole").is_empty());
     assert!(of_kind(objects, "ClusterRoleBinding").is_empty());
+    // The operator's own Roles (the approvers' Role is checked below).
+    let operators = |o: &&Value| {
+        !o["metadata"]["name"]
+            .as_str()
+            .unwrap()
+            .ends_with("-approver")
+    };
     let roles: BTreeMap<String, &Value> = of_kind(objects, "Role")
         .into_iter()
+        .filter(operators)
         .map(|r| (r["metadata"]["namespace"].as_str().unwrap().to_string(), r))
         .collect();
     assert_eq!(roles.len(), 2, "{roles:?}");
@@ -185,7 +194,10 @@ fn watching_one_namespace_grants_roles_only() {
         roles[RELEASE_NS]["rules"],
         expected_rules(Scope::LeaderElection)
     );
-    let bindings = of_kind(objects, "RoleBinding");
+    let bindings: Vec<&Value> = of_kind(objects, "RoleBinding")
+        .into_iter()
+        .filter(operators)
+        .collect();
     assert_eq!(bindings.len(), 2);
     for b in bindings {
         assert_eq!(b["subjects"][0]["name"], FULLNAME);
@@ -193,6 +205,66 @@ fn watching_one_namespace_grants_roles_only() {
         let role = roles[b["metadata"]["namespace"].as_str().unwrap()];
         assert_eq!(b["roleRef"]["name"], role["metadata"]["name"]);
     }
+}
+
+#[test]
+fn named_approvers_get_an_admission_policy_and_the_right_to_annotate_plans() {
+    for variant in ["default", "leader-election"] {
+        let objects = objects(variant);
+        assert!(of_kind(objects, "ValidatingAdmissionPolicy").is_empty());
+        assert!(of_kind(objects, "ValidatingAdmissionPolicyBinding").is_empty());
+    }
+    let objects = objects("all-features");
+    let policy = one(objects, "ValidatingAdmissionPolicy");
+    let name = format!("{FULLNAME}-approvers");
+    assert_eq!(policy["metadata"]["name"], name.as_str());
+    assert_eq!(policy["spec"]["failurePolicy"], "Fail");
+    let rules = &policy["spec"]["matchConstraints"]["resourceRules"][0];
+    assert_eq!(rules["resources"], json!(["remediationpolicies"]));
+    assert_eq!(rules["operations"], json!(["CREATE", "UPDATE"]));
+    let approver = policy["spec"]["variables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "isApprover")
+        .unwrap()["expression"]
+        .as_str()
+        .unwrap();
+    assert!(
+        approver.contains(r#"["mapek-admin"]"#) && approver.contains(r#"["mapek-approvers"]"#),
+        "{approver}"
+    );
+    let binding = one(objects, "ValidatingAdmissionPolicyBinding");
+    assert_eq!(binding["spec"]["policyName"], name.as_str());
+    assert_eq!(binding["spec"]["validationActions"], json!(["Deny"]));
+    assert_eq!(
+        binding["spec"]["matchResources"]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+        "shop"
+    );
+    // The approvers may read and annotate plans in the watched namespace.
+    let role = of_kind(objects, "Role")
+        .into_iter()
+        .find(|r| r["metadata"]["name"] == format!("{FULLNAME}-approver").as_str())
+        .expect("the approvers' Role");
+    assert_eq!(role["metadata"]["namespace"], "shop");
+    assert!(
+        role["rules"][0]["verbs"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("patch")),
+        "{role}"
+    );
+    let bound = of_kind(objects, "RoleBinding")
+        .into_iter()
+        .find(|b| b["metadata"]["name"] == format!("{FULLNAME}-approver").as_str())
+        .expect("the approvers' RoleBinding");
+    assert_eq!(
+        bound["subjects"],
+        json!([
+            {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "mapek-admin"},
+            {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "mapek-approvers"}
+        ])
+    );
 }
 
 #[test]

@@ -243,6 +243,7 @@ fn approve(plan: &RemediationPolicy, hash: &str) {
         "-n",
         NS,
         &format!("mapek.io/approve={hash}"),
+        &format!("mapek.io/approved-by={}", common::ADMIN_USER),
     ]);
 }
 
@@ -673,6 +674,165 @@ async fn a_config_change_whose_pods_never_become_ready_is_rolled_back() {
     assert_eq!(outcome.spec.outcome.outcome, OutcomeType::RolledBack);
     let detail = outcome.spec.outcome.detail.unwrap_or_default();
     assert!(detail.contains("ProgressDeadlineExceeded"), "{detail}");
+}
+
+/// Runs kubectl with `args` and returns whether it succeeded and its stderr.
+fn kubectl_as(args: &[&str]) -> (bool, String) {
+    let out = Command::new("kubectl")
+        .args(args)
+        .output()
+        .expect("kubectl runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The chart's approvers policy, on the real API server: mallory (allowed by RBAC
+/// to annotate plans, not an approver) and the operator's own ServiceAccount are
+/// refused with the policy's message, alice (group mapek-approvers) is refused
+/// when she names someone else, and `kubectl mapek approve` as alice succeeds;
+/// the plan's status, `kubectl get rp` and the PolicyOutcome name her.
+#[tokio::test]
+async fn only_the_charts_approvers_may_approve_and_they_are_named() {
+    let e = env().await;
+    e.deployment("audit", 2, &[]).await;
+    e.policy(
+        "audit-latency",
+        json!({
+            "targetRef": {"name": "audit"},
+            "query": "mapek_sim_latency_seconds{deployment=\"audit\"}",
+            "condition": {"operator": "GreaterThan", "threshold": 50},
+            "evaluationInterval": "2s",
+            "remediation": {"allowedActions": ["SCALE_UP"],
+                            "scale": {"minReplicas": 2, "maxReplicas": 4, "maxStep": 2}}
+        }),
+    )
+    .await;
+    let mut plan: mapek_engine::model::RemediationPlan = serde_json::from_value(json!({
+        "target": "audit", "policy": "audit-latency", "rootCause": "LoadSpike", "confidence": 0.9,
+        "actions": [{"id": "a1", "actionType": "SCALE_UP", "target": "audit", "replicas": 3,
+                     "priority": "High", "estimatedLatencySeconds": 30}],
+        "expectedImpact": "test", "risk": "Medium", "priority": "High",
+        "cost": 0.2, "benefit": 0.9, "score": 0.7, "planHash": ""
+    }))
+    .unwrap();
+    plan.plan_hash = mapek_engine::plan_hash(&plan);
+    let hash = plan.plan_hash.clone();
+    let rp = |name: &str, annotations: Value| -> Value {
+        json!({
+            "apiVersion": "mapek.io/v1alpha1", "kind": "RemediationPolicy",
+            "metadata": {"name": name, "namespace": NS, "annotations": annotations},
+            "spec": serde_json::to_value(mapek_api::RemediationPolicySpec {
+                plan: plan.clone(),
+                evidence: mapek_api::Evidence::default(),
+            }).unwrap()
+        })
+    };
+    let _ = e
+        .plans()
+        .delete("audit-approvers", &DeleteParams::default())
+        .await;
+    let created: RemediationPolicy =
+        serde_json::from_value(rp("audit-approvers", json!({}))).unwrap();
+    e.plans()
+        .create(&PostParams::default(), &created)
+        .await
+        .expect("plan created");
+
+    // mallory may annotate plans (RBAC), so what refuses her is the policy.
+    let _ = kubectl_as(&[
+        "create",
+        "role",
+        "e2e-plan-editor",
+        "-n",
+        NS,
+        "--verb=get,patch",
+        "--resource=remediationpolicies.mapek.io",
+    ]);
+    let _ = kubectl_as(&[
+        "create",
+        "rolebinding",
+        "e2e-plan-editor",
+        "-n",
+        NS,
+        "--role=e2e-plan-editor",
+        "--user=mallory",
+    ]);
+    let approve_as = |context: &str, by: &str| {
+        kubectl_as(&[
+            "--context",
+            context,
+            "annotate",
+            "remediationpolicy",
+            "audit-approvers",
+            "-n",
+            NS,
+            &format!("mapek.io/approve={hash}"),
+            &format!("mapek.io/approved-by={by}"),
+        ])
+    };
+    let (ok, err) = wait_for("mallory's RBAC to apply", LOOP_TIMEOUT, || async {
+        let (ok, err) = approve_as("mallory", "mallory");
+        (!err.contains("cannot patch")).then_some((ok, err))
+    })
+    .await;
+    assert!(
+        !ok && err.contains("only the approvers named in the mapek-operator chart may"),
+        "{err}"
+    );
+    let (ok, err) = approve_as("mallory", "alice");
+    assert!(
+        !ok && err.contains("only the approvers named"),
+        "a spoofed approved-by: {err}"
+    );
+    let (ok, err) = approve_as("alice", common::ADMIN_USER);
+    assert!(
+        !ok && err.contains("must carry mapek.io/approved-by=alice"),
+        "{err}"
+    );
+
+    // The operator's own ServiceAccount may create plans, not approved ones.
+    let sa = std::env::var("MAPEK_E2E_OPERATOR_KUBECONFIG")
+        .expect("MAPEK_E2E_OPERATOR_KUBECONFIG (set by e2e/run-local)");
+    let spoofed = std::env::temp_dir().join(format!("audit-spoofed-{}.json", std::process::id()));
+    std::fs::write(
+        &spoofed,
+        rp("audit-spoofed", json!({"mapek.io/approve": hash, "mapek.io/approved-by": "system:serviceaccount:mapek-system:mapek-operator"})).to_string(),
+    )
+    .unwrap();
+    let (ok, err) = kubectl_as(&[
+        "--kubeconfig",
+        &sa,
+        "create",
+        "-f",
+        spoofed.to_str().unwrap(),
+    ]);
+    let _ = std::fs::remove_file(&spoofed);
+    assert!(!ok && err.contains("only the approvers named"), "{err}");
+
+    // alice approves with the plugin, which names her.
+    let plugin =
+        std::env::var("MAPEK_E2E_PLUGIN_BIN").expect("MAPEK_E2E_PLUGIN_BIN (set by e2e/run-local)");
+    let out = Command::new(&plugin)
+        .args(["--context", "alice", "approve", "audit-approvers", "-n", NS])
+        .output()
+        .expect("kubectl-mapek runs");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.contains("approved by alice"),
+        "{said} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let done = e.phase("audit-approvers", ExecutionPhase::Completed).await;
+    assert_eq!(done.status.unwrap().approved_by.as_deref(), Some("alice"));
+    let listed = kubectl(&["get", "rp", "audit-approvers", "-n", NS]);
+    assert!(
+        listed.contains("APPROVED BY") && listed.contains("alice"),
+        "{listed}"
+    );
+    let outcome = e.outcome("audit-approvers").await;
+    assert_eq!(outcome.spec.approved_by.as_deref(), Some("alice"));
 }
 
 /// Noise around a threshold is no fault: a latency that hovers at its policy's

@@ -97,7 +97,10 @@ impl Operator {
             .env("WATCH_NAMESPACE", namespace)
             .env("LEADER_ELECTION_NAMESPACE", namespace)
             .env("POD_NAME", format!("operator-{namespace}"))
-            .env("LOG_LEVEL", "info")
+            .env(
+                "LOG_LEVEL",
+                std::env::var("MAPEK_RELIABILITY_LOG_LEVEL").unwrap_or_else(|_| "info".into()),
+            )
             .env("MAPEK_FAULTS", faults)
             .stdin(Stdio::null())
             .stdout(file.try_clone().expect("log handle"))
@@ -383,15 +386,23 @@ async fn annotate(c: &Client, ns: &str, plan: &str, key: &str, value: &str) {
         .expect("annotation written");
 }
 
+/// Approves as the local cluster's admin, one of the chart's approvers there.
 async fn approve(c: &Client, ns: &str, rp: &RemediationPolicy) {
-    annotate(
-        c,
-        ns,
-        &rp.name_any(),
-        mapek_api::APPROVE_ANNOTATION,
-        &rp.spec.plan.plan_hash,
-    )
-    .await;
+    approve_with(c, ns, &rp.name_any(), &rp.spec.plan.plan_hash).await;
+}
+
+async fn approve_with(c: &Client, ns: &str, name: &str, hash: &str) {
+    Api::<RemediationPolicy>::namespaced(c.clone(), ns)
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {
+                mapek_api::APPROVE_ANNOTATION: hash,
+                mapek_api::APPROVED_BY_ANNOTATION: common::ADMIN_USER,
+            }}})),
+        )
+        .await
+        .expect("approval written");
 }
 
 async fn get_plan(c: &Client, ns: &str, name: &str) -> RemediationPolicy {
@@ -836,10 +847,18 @@ async fn concurrent_writers() {
         .patch("churn", &pp, &Patch::Json::<()>(insert))
         .await
         .expect("the other writer's insert");
+    // The writer stops after 5 s: one that never stops starves the Deployment
+    // controller (each of its writes conflicts with the controller's status
+    // update, which backs off), so no rollout, the executor's waits included,
+    // could complete while it runs.
     let writer = {
         let deployments = deployments.clone();
+        let until = std::time::Instant::now() + Duration::from_secs(5);
         tokio::spawn(async move {
             for seq in 1u64.. {
+                if std::time::Instant::now() > until {
+                    return;
+                }
                 let note = json!({"metadata": {"annotations": {"writer/seq": seq.to_string()}}});
                 if deployments
                     .patch("churn", &PatchParams::default(), &Patch::Merge(note))
@@ -1199,14 +1218,7 @@ async fn approval_integrity() {
         vec![scale_to(4, "wrong-hash")],
     )
     .await;
-    annotate(
-        &c,
-        ns,
-        &rp.name_any(),
-        mapek_api::APPROVE_ANNOTATION,
-        "0123456789abcdef",
-    )
-    .await;
+    approve_with(&c, ns, &rp.name_any(), "0123456789abcdef").await;
 
     // Edited after approval: approved while its policy is missing, edited, then
     // the policy appears.

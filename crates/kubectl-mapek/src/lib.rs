@@ -13,12 +13,14 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use kube::api::{ListParams, Patch, PatchParams};
+use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, ResourceExt};
 
 use mapek_api::{
-    APPROVE_ANNOTATION, ApprovalState, PolicyOutcome, REJECT_ANNOTATION, RemediationPolicy,
+    APPROVE_ANNOTATION, APPROVED_BY_ANNOTATION, ApprovalState, PolicyOutcome, REJECT_ANNOTATION,
+    RemediationPolicy,
 };
 use mapek_engine::knowledge::{KnowledgeBase, LearningInsight};
 use mapek_engine::model::{ConfigTarget, RemediationAction};
@@ -176,7 +178,9 @@ impl Plugin {
             })
     }
 
-    /// Reads the plan and writes `mapek.io/approve=<its current plan hash>`.
+    /// Reads the plan and writes `mapek.io/approve=<its current plan hash>` and
+    /// `mapek.io/approved-by=<your user name>` (from a SelfSubjectReview: the
+    /// name the API server knows you by, which its approvers policy checks).
     pub async fn approve(&self, name: &str) -> Result<String, PluginError> {
         let rp = self.get(name).await?;
         check_pending(&rp, "approved")?;
@@ -184,11 +188,38 @@ impl Plugin {
         if hash.is_empty() {
             return Err(PluginError::NoHash { name: name.into() });
         }
-        self.annotate(name, APPROVE_ANNOTATION, &hash).await?;
+        let me = self.user_name().await?;
+        let mut annotations = serde_json::Map::new();
+        annotations.insert(APPROVE_ANNOTATION.into(), hash.clone().into());
+        if let Some(me) = &me {
+            annotations.insert(APPROVED_BY_ANNOTATION.into(), me.clone().into());
+        }
+        let patch = serde_json::json!({ "metadata": { "annotations": annotations } });
+        self.plans()
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+        let by = me.map(|m| format!(" by {m}")).unwrap_or_default();
         Ok(format!(
-            "RemediationPolicy {name} approved (plan hash {hash}); the operator executes it on Deployment {}.\n",
+            "RemediationPolicy {name} approved{by} (plan hash {hash}); the operator executes it on Deployment {}.\n",
             rp.spec.plan.target
         ))
+    }
+
+    /// The user name the API server knows this client by (a SelfSubjectReview,
+    /// served since Kubernetes 1.28); `None` where the API is not served.
+    async fn user_name(&self) -> Result<Option<String>, PluginError> {
+        let reviews: Api<SelfSubjectReview> = Api::all(self.client.clone());
+        match reviews
+            .create(&PostParams::default(), &SelfSubjectReview::default())
+            .await
+        {
+            Ok(review) => Ok(review
+                .status
+                .and_then(|s| s.user_info)
+                .and_then(|u| u.username)),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Writes `mapek.io/reject=<reason>` on a pending plan.
@@ -353,6 +384,9 @@ pub fn explain(rp: &RemediationPolicy) -> String {
     let state = approval(rp);
     let phase = rp.status.as_ref().map(|s| s.phase).unwrap_or_default();
     let _ = writeln!(out, "State: {state:?}, execution {phase:?}.");
+    if let Some(by) = rp.status.as_ref().and_then(|s| s.approved_by.as_ref()) {
+        let _ = writeln!(out, "Approved by: {by}");
+    }
     if let Some(message) = rp.status.as_ref().and_then(|s| s.approval_message.as_ref()) {
         let _ = writeln!(out, "Note: {message}");
     }
@@ -653,6 +687,8 @@ mod tests {
                 "metadata": { "resourceVersion": "1" }, "items": items })
     }
 
+    const SSR: &str = "/apis/authentication.k8s.io/v1/selfsubjectreviews";
+
     #[tokio::test]
     async fn approve_patches_exactly_the_annotation_with_the_current_hash() {
         let (result, seen) = run_against(
@@ -666,19 +702,55 @@ mod tests {
                 ("PATCH", p) if p == format!("{RPS}/fix-web") => {
                     (200, plan("fix-web", "shop", Some("Pending")))
                 }
+                ("POST", SSR) => (
+                    201,
+                    json!({ "apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview",
+                            "metadata": {}, "status": { "userInfo": { "username": "alice",
+                            "groups": ["mapek-approvers", "system:authenticated"] } } }),
+                ),
+                (_, p) => not_found(p),
+            },
+        )
+        .await;
+        let text = result.unwrap();
+        assert!(
+            text.contains("approved by alice (plan hash 9f3c2a7b)"),
+            "{text}"
+        );
+        assert_eq!(seen.len(), 3, "{seen:?}");
+        assert_eq!(seen[0].method, "GET");
+        assert_eq!(
+            (seen[1].method.as_str(), seen[1].path.as_str()),
+            ("POST", SSR)
+        );
+        assert_eq!(seen[2].method, "PATCH");
+        assert_eq!(seen[2].path, format!("{RPS}/fix-web"));
+        assert_eq!(seen[2].content_type, "application/merge-patch+json");
+        assert_eq!(
+            seen[2].body,
+            json!({ "metadata": { "annotations": {
+                "mapek.io/approve": "9f3c2a7b", "mapek.io/approved-by": "alice" } } })
+        );
+    }
+
+    #[tokio::test]
+    async fn without_self_subject_reviews_the_approval_names_nobody() {
+        let (result, seen) = run_against(
+            Command::Approve {
+                plan: "fix-web".into(),
+            },
+            |method, path| match (method, path) {
+                ("GET" | "PATCH", p) if p == format!("{RPS}/fix-web") => {
+                    (200, plan("fix-web", "shop", Some("Pending")))
+                }
                 (_, p) => not_found(p),
             },
         )
         .await;
         let text = result.unwrap();
         assert!(text.contains("approved (plan hash 9f3c2a7b)"), "{text}");
-        assert_eq!(seen.len(), 2, "{seen:?}");
-        assert_eq!(seen[0].method, "GET");
-        assert_eq!(seen[1].method, "PATCH");
-        assert_eq!(seen[1].path, format!("{RPS}/fix-web"));
-        assert_eq!(seen[1].content_type, "application/merge-patch+json");
         assert_eq!(
-            seen[1].body,
+            seen.last().unwrap().body,
             json!({ "metadata": { "annotations": { "mapek.io/approve": "9f3c2a7b" } } })
         );
     }

@@ -24,6 +24,13 @@ pub const VERSION: &str = "v1alpha1";
 pub const APPROVE_ANNOTATION: &str = "mapek.io/approve";
 /// Annotation whose value (a reason) rejects a plan.
 pub const REJECT_ANNOTATION: &str = "mapek.io/reject";
+/// Annotation naming the user who approved a plan, set with the approval
+/// (`kubectl mapek approve` sets it; with the chart's approvers policy, the API
+/// server refuses an approval whose value is not the sender's user name).
+pub const APPROVED_BY_ANNOTATION: &str = "mapek.io/approved-by";
+/// What `status.approvedBy` says of a plan approved by its policy's
+/// `approvalMode: AutoLowRisk` rather than by a person.
+pub const AUTO_APPROVER: &str = "auto (approvalMode AutoLowRisk, risk Low)";
 
 /// Every CRD, in the order `crds/` lists them.
 pub fn all_crds() -> Vec<CustomResourceDefinition> {

@@ -50,6 +50,9 @@ pub struct PolicyOutcomeSpec {
     pub outcome: knowledge::OutcomeRecord,
     /// Length of each of the two compared windows, in seconds.
     pub window_seconds: u64,
+    /// Who approved the plan (its `status.approvedBy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
 }
 
 /// Reserved for the knowledge controller's bookkeeping.

@@ -37,6 +37,11 @@ pub const MAX_EVIDENCE_VIOLATIONS: usize = 100;
     printcolumn(name = "Risk", type_ = "string", json_path = ".spec.risk"),
     printcolumn(name = "Approval", type_ = "string", json_path = ".status.approval"),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(
+        name = "Approved By",
+        type_ = "string",
+        json_path = ".status.approvedBy"
+    ),
     printcolumn(name = "Plan Hash", type_ = "string", json_path = ".spec.planHash"),
     printcolumn(
         name = "Score",
@@ -178,6 +183,12 @@ pub struct ActionExecution {
     /// Written before the patch is sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous: Option<PreviousState>,
+    /// The Deployment's `metadata.generation` right after this action's last
+    /// patch (its change, or its undo): the rollout counts once the Deployment
+    /// controller has observed at least this generation, whatever other writers
+    /// changed since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_generation: Option<i64>,
     /// What happened, in words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<String>,
@@ -211,6 +222,11 @@ pub struct RemediationPolicyStatus {
     pub approved_hash: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval_time: Option<Time>,
+    /// Who approved the plan: the `mapek.io/approved-by` annotation sent with the
+    /// approval (checked by the API server when the chart's approvers policy is
+    /// on), or that its policy approved it automatically.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
     /// Why the plan was rejected or expired, or why an approval was refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval_message: Option<String>,

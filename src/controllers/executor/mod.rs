@@ -207,9 +207,10 @@ impl<'a> Reconciler<'a> {
                         // It counts once its rollout completes: decide again on
                         // the Deployment as patched.
                         Ok(d) => {
+                            let generation = d.metadata.generation;
                             live = Some(d);
                             fault::point(&format!("applied:{index}")).await;
-                            continue;
+                            Step::Sent { index, generation }
                         }
                         Err(PatchFailure::Refused(error)) => Step::FailAction { index, error },
                         Err(PatchFailure::Io(e)) => return Err(e.into()),
@@ -221,9 +222,10 @@ impl<'a> Reconciler<'a> {
                     self.publish().await;
                     match undone {
                         Ok(d) => {
+                            let generation = d.metadata.generation;
                             live = Some(d);
                             fault::point(&format!("rollback-sent:{index}")).await;
-                            continue;
+                            Step::Sent { index, generation }
                         }
                         Err(PatchFailure::Refused(e)) => {
                             let id = &self.rp.spec.plan.actions[index].id;
@@ -248,7 +250,12 @@ impl<'a> Reconciler<'a> {
             };
             self.record(&step, now);
             let action = match step {
-                Step::Wait { requeue, .. } => {
+                Step::Wait {
+                    requeue,
+                    ref message,
+                    ..
+                } => {
+                    tracing::debug!(plan = %self.name, %message, "waiting");
                     requeue.map_or_else(Action::await_change, Action::requeue)
                 }
                 Step::Done

@@ -248,6 +248,7 @@ async fn reconcile(
         PolicyOutcomeSpec {
             outcome: record.clone(),
             window_seconds: (compared_ms / 1000) as u64,
+            approved_by: status.approved_by.clone(),
         },
     );
     outcome.metadata.namespace = Some(namespace.clone());
@@ -438,6 +439,7 @@ mod tests {
             PolicyOutcomeSpec {
                 outcome: record,
                 window_seconds: 60,
+                approved_by: None,
             },
         );
         o.metadata.namespace = Some(namespace.into());

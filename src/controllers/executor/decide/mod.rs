@@ -23,9 +23,9 @@ use super::patch::{self, SettingRef};
 use crate::conditions;
 use crate::controllers::monitor::decide::time;
 use mapek_api::{
-    APPROVE_ANNOTATION, ActionExecution, ApprovalState, ExecutionPhase, ExecutionStatus,
-    PolicyExecution, PreviousConfig, PreviousState, REJECT_ANNOTATION, RemediationPolicy,
-    RemediationPolicyStatus, ViolationPolicy,
+    APPROVE_ANNOTATION, APPROVED_BY_ANNOTATION, AUTO_APPROVER, ActionExecution, ApprovalState,
+    ExecutionPhase, ExecutionStatus, PolicyExecution, PreviousConfig, PreviousState,
+    REJECT_ANNOTATION, RemediationPolicy, RemediationPolicyStatus, ViolationPolicy,
 };
 use mapek_engine::model::{
     ActionType, ApprovalMode, Millis, PatchKind, RemediationAction, RemediationEnvelope,
@@ -91,8 +91,13 @@ pub enum Step {
     /// An approval that cannot be honoured (wrong hash, edited plan, rejected or
     /// expired plan).
     RefuseApproval { message: String },
-    /// Record the approval.
-    Approve { hash: String, auto: bool },
+    /// Record the approval, and who gave it (`by`: the `mapek.io/approved-by`
+    /// annotation, [`AUTO_APPROVER`] for an automatic approval).
+    Approve {
+        hash: String,
+        auto: bool,
+        by: Option<String>,
+    },
     /// The plan is outside the envelope (or cannot run at all): nothing was patched.
     Fail { error: String },
     /// Start the execution: phase InProgress, every action Pending.
@@ -104,6 +109,13 @@ pub enum Step {
     },
     /// Send the patch of action `index` (already Running with its previous state).
     Apply { index: usize },
+    /// The patch of action `index` (its change, or its undo) went through and
+    /// left the Deployment at `generation`: its rollout is waited on next.
+    /// Made by the controller, never by [`next_step`].
+    Sent {
+        index: usize,
+        generation: Option<i64>,
+    },
     /// Action `index` is done.
     MarkSucceeded { index: usize, result: String },
     /// Action `index` failed: the finished ones are rolled back next.
@@ -280,9 +292,14 @@ fn before_start(o: &Observed<'_>, status: &RemediationPolicyStatus) -> Step {
     if status.approval != ApprovalState::Approved
         || status.approved_hash.as_deref() != Some(content.as_str())
     {
+        let auto = approve.is_none();
         return Step::Approve {
             hash: content,
-            auto: approve.is_none(),
+            auto,
+            by: match auto {
+                true => Some(AUTO_APPROVER.to_string()),
+                false => annotation(rp, APPROVED_BY_ANNOTATION).map(str::to_string),
+            },
         };
     }
     match validate_plan(plan, policy, o.deployment) {
@@ -358,7 +375,12 @@ fn progress(o: &Observed<'_>, status: &RemediationPolicyStatus) -> Step {
         ExecutionStatus::Running => {
             let previous = records[i].previous.clone().unwrap_or_default();
             match effect_visible(action, &previous, d) {
-                Ok(true) => match rollout_since(d, millis(&records[i].started_at), o.now) {
+                Ok(true) => match rollout_since(
+                    d,
+                    records[i].applied_generation,
+                    millis(&records[i].started_at),
+                    o.now,
+                ) {
                     Rollout::Complete(done) => Step::MarkSucceeded {
                         index: i,
                         result: format!("{}; {done}", describe(action, &previous, &plan.target)),
@@ -429,7 +451,7 @@ fn rolling_back(
         Some(match undone {
             Ok(false) => Step::RollBack { index: j },
             Err(e) => earlier(format!("cannot roll back action {}: {e}", action.id)),
-            Ok(true) => match rollout_since(d, since, o.now) {
+            Ok(true) => match rollout_since(d, records[j].applied_generation, since, o.now) {
                 Rollout::Complete(_) if j == failed => return None,
                 Rollout::Complete(done) => Step::MarkRolledBack {
                     index: j,

@@ -1,7 +1,10 @@
 //! Whether a Deployment's rollout is complete, by the rule `kubectl rollout status`
-//! applies: the controller has observed the latest spec (`observedGeneration`),
-//! every replica is updated, no old replica is left, and every updated replica is
-//! available. A Deployment whose `Progressing` condition says
+//! applies: the controller has observed the spec (`observedGeneration`), every
+//! replica is updated, no old replica is left, and every updated replica is
+//! available. Where the generation of the executor's own patch is known, the
+//! controller must have observed that one, not necessarily the latest: another
+//! writer who keeps changing the Deployment's annotations (each change bumps
+//! its generation) cannot hold the executor's wait forever. A Deployment whose `Progressing` condition says
 //! `ProgressDeadlineExceeded` has stalled: its controller gave up on it after
 //! `spec.progressDeadlineSeconds` without progress.
 //!
@@ -29,11 +32,12 @@ pub enum Rollout {
     Stalled(String),
 }
 
-/// The rollout state of `d` as just read.
-pub fn rollout(d: &Deployment) -> Rollout {
+/// The rollout state of `d` as just read, for a change that gave it generation
+/// `applied` (the latest generation when unknown).
+pub fn rollout(d: &Deployment, applied: Option<i64>) -> Rollout {
     let name = d.metadata.name.as_deref().unwrap_or_default();
     let status = d.status.clone().unwrap_or_default();
-    let generation = d.metadata.generation.unwrap_or_default();
+    let generation = applied.unwrap_or(d.metadata.generation.unwrap_or_default());
     if status.observed_generation.unwrap_or_default() < generation {
         return Rollout::Progressing(format!(
             "waiting for the controller to observe Deployment {name}'s spec (generation {generation})"
@@ -90,11 +94,17 @@ pub fn deadline_seconds(d: &Deployment) -> i32 {
         .unwrap_or(DEFAULT_PROGRESS_DEADLINE_SECONDS)
 }
 
-/// The rollout of `d`, stalled once `now` is past the executor's own deadline
-/// counted from `since` (when the change was sent), for a Deployment controller
-/// that never reports: `max(2 × progress deadline, progress deadline + 60 s)`.
-pub fn rollout_since(d: &Deployment, since: Option<Millis>, now: Millis) -> Rollout {
-    let state = rollout(d);
+/// The rollout of `d` (see [`rollout`]), stalled once `now` is past the
+/// executor's own deadline counted from `since` (when the change was sent), for
+/// a Deployment controller that never reports:
+/// `max(2 × progress deadline, progress deadline + 60 s)`.
+pub fn rollout_since(
+    d: &Deployment,
+    applied: Option<i64>,
+    since: Option<Millis>,
+    now: Millis,
+) -> Rollout {
+    let state = rollout(d, applied);
     let Rollout::Progressing(waiting) = &state else {
         return state;
     };
@@ -131,29 +141,42 @@ mod tests {
     fn follows_the_kubectl_rollout_status_rule() {
         let unobserved = deployment(json!({ "observedGeneration": 2, "replicas": 2,
             "updatedReplicas": 2, "availableReplicas": 2 }));
-        assert!(waiting(&rollout(&unobserved), "observe"));
+        assert!(waiting(&rollout(&unobserved, None), "observe"));
         let updating = deployment(json!({ "observedGeneration": 3, "replicas": 3,
             "updatedReplicas": 1, "availableReplicas": 2 }));
-        assert!(waiting(&rollout(&updating), "1 of 2 replicas updated"));
+        assert!(waiting(
+            &rollout(&updating, None),
+            "1 of 2 replicas updated"
+        ));
         let old_left = deployment(json!({ "observedGeneration": 3, "replicas": 3,
             "updatedReplicas": 2, "availableReplicas": 2 }));
-        assert!(waiting(&rollout(&old_left), "1 old replicas"));
+        assert!(waiting(&rollout(&old_left, None), "1 old replicas"));
         let unavailable = deployment(json!({ "observedGeneration": 3, "replicas": 2,
             "updatedReplicas": 2, "availableReplicas": 1 }));
         assert!(waiting(
-            &rollout(&unavailable),
+            &rollout(&unavailable, None),
             "1 of 2 updated replicas available"
         ));
         let done = deployment(json!({ "observedGeneration": 3, "replicas": 2,
             "updatedReplicas": 2, "availableReplicas": 2 }));
-        assert!(matches!(rollout(&done), Rollout::Complete(_)));
+        assert!(matches!(rollout(&done, None), Rollout::Complete(_)));
         assert!(matches!(
-            rollout(&Deployment::default()),
+            rollout(&Deployment::default(), None),
             Rollout::Progressing(_)
         ));
         let mut paused = updating.clone();
         paused.spec.paused = Some(true);
-        assert!(matches!(rollout(&paused), Rollout::Stalled(m) if m.contains("paused")));
+        assert!(matches!(rollout(&paused, None), Rollout::Stalled(m) if m.contains("paused")));
+    }
+
+    #[test]
+    fn the_generation_of_the_executors_own_change_is_enough() {
+        // Generation 3 is another writer's annotation; the executor's patch gave 2.
+        let later = deployment(json!({ "observedGeneration": 2, "replicas": 2,
+            "updatedReplicas": 2, "availableReplicas": 2 }));
+        assert!(matches!(rollout(&later, Some(2)), Rollout::Complete(_)));
+        assert!(waiting(&rollout(&later, None), "observe"));
+        assert!(waiting(&rollout(&later, Some(4)), "generation 4"));
     }
 
     #[test]
@@ -163,8 +186,8 @@ mod tests {
             "conditions": [{ "type": "Progressing", "status": "False",
                 "reason": "ProgressDeadlineExceeded",
                 "message": "ReplicaSet \"web-2\" has timed out progressing." }] }));
-        let Rollout::Stalled(why) = rollout(&stalled) else {
-            panic!("{:?}", rollout(&stalled))
+        let Rollout::Stalled(why) = rollout(&stalled, None) else {
+            panic!("{:?}", rollout(&stalled, None))
         };
         assert!(why.contains("30s") && why.contains("timed out"), "{why}");
     }
@@ -174,15 +197,15 @@ mod tests {
         let silent = deployment(json!({ "observedGeneration": 2 }));
         // Deadline 30 s: the executor's own limit is max(60, 90) = 90 s.
         assert!(matches!(
-            rollout_since(&silent, Some(0), 90_000),
+            rollout_since(&silent, None, Some(0), 90_000),
             Rollout::Progressing(_)
         ));
         assert!(matches!(
-            rollout_since(&silent, Some(0), 90_001),
+            rollout_since(&silent, None, Some(0), 90_001),
             Rollout::Stalled(_)
         ));
         assert!(matches!(
-            rollout_since(&silent, None, i64::MAX),
+            rollout_since(&silent, None, None, i64::MAX),
             Rollout::Progressing(_)
         ));
     }

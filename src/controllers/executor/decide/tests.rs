@@ -99,23 +99,43 @@ fn the_right_hash_approves_then_starts() {
         s,
         Step::Approve {
             hash: rp.spec.plan.plan_hash.clone(),
-            auto: false
+            auto: false,
+            by: None
         }
     );
     advance(&mut rp, &s);
     assert_eq!(status(&rp).approval, ApprovalState::Approved);
+    assert_eq!(status(&rp).approved_by, None);
     assert!(conditions::is_true(&status(&rp).conditions, APPROVED));
     assert_eq!(step(&rp, Some(&policy), Some(&d)), Step::Start);
+}
+
+#[test]
+fn the_approver_named_with_the_approval_is_recorded() {
+    let mut rp = approved(vec![scale_up("a1", 4)]);
+    annotate(&mut rp, APPROVED_BY_ANNOTATION, "alice");
+    let s = step(&rp, Some(&policy("Manual")), Some(&deployment(2)));
+    advance(&mut rp, &s);
+    let st = status(&rp);
+    assert_eq!(st.approved_by.as_deref(), Some("alice"));
+    assert!(
+        st.approval_message
+            .as_deref()
+            .unwrap()
+            .contains("approved by alice"),
+        "{st:?}"
+    );
 }
 
 #[test]
 fn auto_approval_only_for_low_risk() {
     let d = deployment(2);
     let low = plan(vec![scale_up("a1", 4)], "Low");
-    assert!(matches!(
-        step(&low, Some(&policy("AutoLowRisk")), Some(&d)),
-        Step::Approve { auto: true, .. }
-    ));
+    let s = step(&low, Some(&policy("AutoLowRisk")), Some(&d));
+    assert!(
+        matches!(&s, Step::Approve { auto: true, by: Some(b), .. } if b == AUTO_APPROVER),
+        "{s:?}"
+    );
     assert!(matches!(
         step(&low, Some(&policy("Manual")), Some(&d)),
         Step::Wait {

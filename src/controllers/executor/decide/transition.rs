@@ -94,6 +94,7 @@ pub fn transition(
         Step::Reject { reason } => {
             status.approval = ApprovalState::Rejected;
             status.approved_hash = None;
+            status.approved_by = None;
             status.approval_message = Some(reason.clone());
             set(status, APPROVED, false, "Rejected", reason);
         }
@@ -101,6 +102,7 @@ pub fn transition(
             if status.approval == ApprovalState::Approved {
                 status.approval = ApprovalState::Pending;
                 status.approved_hash = None;
+                status.approved_by = None;
                 status.approval_time = None;
             }
             if status.approval == ApprovalState::Pending {
@@ -108,14 +110,19 @@ pub fn transition(
             }
             set(status, APPROVED, false, "ApprovalRefused", message);
         }
-        Step::Approve { hash, auto } => {
+        Step::Approve { hash, auto, by } => {
             let message = if *auto {
                 "approved automatically: risk Low and approvalMode AutoLowRisk".to_string()
             } else {
-                format!("approved with {APPROVE_ANNOTATION}={hash}")
+                let who = by
+                    .as_deref()
+                    .map(|b| format!(" by {b}"))
+                    .unwrap_or_default();
+                format!("approved{who} with {APPROVE_ANNOTATION}={hash}")
             };
             status.approval = ApprovalState::Approved;
             status.approved_hash = Some(hash.clone());
+            status.approved_by = by.clone();
             status.approval_time = Some(at.clone());
             status.approval_message = Some(message.clone());
             set(status, APPROVED, true, "Approved", &message);
@@ -151,6 +158,11 @@ pub fn transition(
                 r.status = ExecutionStatus::Running;
                 r.started_at = Some(at.clone());
                 r.previous = Some(previous.clone());
+            }
+        }
+        Step::Sent { index, generation } => {
+            if let Some(r) = record(status, *index) {
+                r.applied_generation = *generation;
             }
         }
         Step::MarkSucceeded { index, result } => {
@@ -232,6 +244,7 @@ pub(super) fn records(plan: &RemediationPlan, status: ExecutionStatus) -> Vec<Ac
             started_at: None,
             finished_at: None,
             previous: None,
+            applied_generation: None,
             result: None,
         })
         .collect()
@@ -294,6 +307,7 @@ pub fn notice(
         | Step::Wait { .. }
         | Step::Start
         | Step::Apply { .. }
+        | Step::Sent { .. }
         | Step::RollBack { .. } => None,
         Step::Expire { message } => n(true, "Expired", "Approval", message.clone()),
         Step::Reject { reason } => n(false, "Rejected", "Approval", reason.clone()),
