@@ -1,4 +1,4 @@
-# The reliability suite (tests/reliability.rs): faults injected into the local API
+# The reliability suite (tests/reliability/): faults injected into the local API
 # server, etcd, Prometheus and the operator, with the figures of RELIABILITY.md.
 # Included from the root Makefile, which defines CARGO and CARGO_TARGET_DIR.
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Prints the table of RELIABILITY.md from the JSON lines tests/reliability.rs
+"""Prints the table of RELIABILITY.md from the JSON lines tests/reliability/
 writes (one per fault class), and one summary line a script can read:
 
 RELIABILITY classes=<n> injected=<n> survived=<n> nonzero_counters=<n>

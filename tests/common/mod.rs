@@ -1,5 +1,5 @@
 //! Helpers shared by the suites that run against the local cluster (tests/e2e.rs,
-//! tests/reliability.rs).
+//! tests/reliability/).
 
 use std::future::Future;
 use std::time::{Duration, Instant};

@@ -1,0 +1,514 @@
+//! The reliability suite (`make reliability`): faults injected into a real
+//! Kubernetes API server and etcd (e2e/local-cluster), a real Prometheus and the
+//! operator running as its own process, built with the `fault-injection` feature
+//! so that it can be killed with SIGKILL or paused at a named step of an
+//! execution (src/fault.rs).
+//!
+//! Run by e2e/run-local with `MAPEK_E2E_NO_OPERATOR=1` (see mk/reliability.mk):
+//! every test starts, kills and restarts its own operators, each watching its own
+//! namespace. What the operator did to a Deployment is read from the API server's
+//! audit log (every successful PATCH sent with the operator's field manager), not
+//! from the operator's own account. Each test appends its figures to
+//! `$MAPEK_RELIABILITY_OUT` (JSON lines), which mk/reliability_report.py turns
+//! into the table of RELIABILITY.md. Tests whose name starts with `serial_`
+//! restart the API server or load the whole machine, so they run alone.
+
+//!
+//! One module per fault class over the harness here (the operator processes,
+//! the cluster, the audit log and the objects the classes share).
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod approvals;
+mod bad_input;
+mod crash;
+mod load;
+mod prometheus;
+mod restarts;
+mod writers;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::io::Write;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
+use mapek::controllers::executor::patch::SettingRef;
+use mapek_api::{
+    ApprovalState, ExecutionPhase, ExecutionStatus, RemediationPolicy, RemediationPolicySpec,
+    ViolationPolicy,
+};
+use mapek_engine::model::{ConfigTarget, RemediationPlan};
+use prometheus_http_query::reqwest;
+use serde_json::{Value, json};
+
+// ---------------------------------------------------------------------------
+// The cluster, the operator processes and the audit log
+
+fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run this suite through `make reliability` (e2e/run-local)")
+    })
+}
+
+async fn client() -> Client {
+    Client::try_default()
+        .await
+        .expect("KUBECONFIG points at a reachable cluster")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, or panics naming `what`.
+async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    common::poll(what, timeout, Duration::from_millis(100), check).await
+}
+
+/// One operator process watching one namespace.
+struct Operator {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Operator {
+    /// Starts the operator on `namespace` with `MAPEK_FAULTS=faults` and waits
+    /// until it is ready. Its output is appended to `<logs>/operator-<namespace>.log`.
+    async fn start(namespace: &str, faults: &str, extra: &[(&str, &str)]) -> Operator {
+        let port = free_port();
+        let log = PathBuf::from(var("MAPEK_E2E_LOGS")).join(format!("operator-{namespace}.log"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("operator log opens");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mapek-operator"));
+        cmd.arg("run")
+            .env("PROMETHEUS_URL", var("MAPEK_E2E_PROMETHEUS"))
+            .env("MAPE_K_INTERVAL", "1s")
+            .env("MAPE_K_LISTEN", format!("127.0.0.1:{port}"))
+            .env("MAPE_K_STABILIZATION_WINDOW", "2s")
+            .env("WATCH_NAMESPACE", namespace)
+            .env("LEADER_ELECTION_NAMESPACE", namespace)
+            .env("POD_NAME", format!("operator-{namespace}"))
+            .env(
+                "LOG_LEVEL",
+                std::env::var("MAPEK_RELIABILITY_LOG_LEVEL").unwrap_or_else(|_| "info".into()),
+            )
+            .env("MAPEK_FAULTS", faults)
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("log handle"))
+            .stderr(file);
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("the operator binary starts");
+        let mut op = Operator { child, port, log };
+        op.ready().await;
+        op
+    }
+
+    async fn ready(&mut self) {
+        let url = format!("http://127.0.0.1:{}/readyz", self.port);
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "the operator exited ({status}) before it was ready; log {}:\n{}",
+                    self.log.display(),
+                    tail(&self.log)
+                );
+            }
+            if let Ok(r) = http.get(&url).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "operator not ready; log:\n{}",
+                tail(&self.log)
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until the process exits by itself; `Some(signal)` if a signal ended it.
+    async fn exited(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait on the operator") {
+                return status.signal();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the operator did not exit within {timeout:?}; log:\n{}",
+                tail(&self.log)
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// SIGKILL (std's `Child::kill`) and reap.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}
+
+/// Panics in the operator logs of `namespace` (the zero counter "panics").
+fn panics_in_log(namespace: &str) -> usize {
+    let log = PathBuf::from(var("MAPEK_E2E_LOGS")).join(format!("operator-{namespace}.log"));
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .matches("panicked at")
+        .count()
+}
+
+/// The operator's PATCH requests to Deployment `namespace/name` in the audit log:
+/// (answered 2xx, answered otherwise).
+fn operator_patches(namespace: &str, name: &str) -> (usize, usize) {
+    let text = std::fs::read_to_string(var("MAPEK_LOCAL_AUDIT_LOG")).unwrap_or_default();
+    let (mut ok, mut refused) = (0, 0);
+    for line in text.lines() {
+        let Ok(e) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let uri = e["requestURI"].as_str().unwrap_or_default();
+        if e["verb"] == "patch"
+            && e["objectRef"]["namespace"] == namespace
+            && e["objectRef"]["name"] == name
+            && uri.contains("fieldManager=mapek-operator")
+        {
+            match e["responseStatus"]["code"].as_u64() {
+                Some(200..=299) => ok += 1,
+                _ => refused += 1,
+            }
+        }
+    }
+    (ok, refused)
+}
+
+/// Appends one fault class's figures to `$MAPEK_RELIABILITY_OUT`.
+fn report(class: &str, injected: usize, survived: usize, zero: &[(&str, usize)], figures: Value) {
+    let line = json!({
+        "class": class,
+        "injected": injected,
+        "survived": survived,
+        "zero": zero.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        "figures": figures,
+    });
+    if let Ok(path) = std::env::var("MAPEK_RELIABILITY_OUT") {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("report file opens");
+        writeln!(f, "{line}").expect("report written");
+    }
+    println!("RELIABILITY {line}");
+}
+
+/// Runs `e2e/local-cluster ARGS` (restarts of the API server and etcd).
+fn local_cluster(args: &[&str]) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e/local-cluster");
+    let out = Command::new(script)
+        .args(args)
+        .output()
+        .expect("e2e/local-cluster runs");
+    assert!(
+        out.status.success(),
+        "e2e/local-cluster {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Objects
+
+/// Creates Deployment `name` (2 replicas, container `app` with MODE=a).
+async fn deployment(c: &Client, ns: &str, name: &str) {
+    let d: Deployment = serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "app", "image": "app:1",
+                                          "env": [{"name": "MODE", "value": "a"}]}]}
+            }
+        }
+    }))
+    .unwrap();
+    Api::<Deployment>::namespaced(c.clone(), ns)
+        .create(&PostParams::default(), &d)
+        .await
+        .expect("Deployment created");
+}
+
+/// The remediation envelope every test plan fits in.
+fn remediation(ttl: &str) -> Value {
+    json!({
+        "allowedActions": ["SCALE_UP", "RESTART_SERVICE", "UPDATE_CONFIGURATION"],
+        "approvalMode": "Manual",
+        "approvalTtl": ttl,
+        "cooldown": "10m",
+        "scale": {"minReplicas": 1, "maxReplicas": 6, "maxStep": 3},
+        "config": [
+            {"name": "MODE", "target": "Env", "container": "app", "value": "b",
+             "actions": ["UPDATE_CONFIGURATION"]},
+            {"name": "MODE", "target": "Env", "container": "sidecar", "value": "b",
+             "actions": ["UPDATE_CONFIGURATION"]}
+        ]
+    })
+}
+
+/// Creates ViolationPolicy `name` over Deployment `target`; `query` and
+/// `threshold` (GreaterThan) decide whether it fires.
+async fn policy(c: &Client, ns: &str, name: &str, target: &str, query: &str, threshold: f64) {
+    policy_with(c, ns, name, target, query, threshold, "1h", "1s").await;
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn policy_with(
+    c: &Client,
+    ns: &str,
+    name: &str,
+    target: &str,
+    query: &str,
+    threshold: f64,
+    ttl: &str,
+    interval: &str,
+) {
+    let p: ViolationPolicy = serde_json::from_value(json!({
+        "apiVersion": "mapek.io/v1alpha1", "kind": "ViolationPolicy",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "targetRef": {"name": target},
+            "query": query,
+            "condition": {"operator": "GreaterThan", "threshold": threshold},
+            "evaluationInterval": interval,
+            "remediation": remediation(ttl)
+        }
+    }))
+    .unwrap();
+    Api::<ViolationPolicy>::namespaced(c.clone(), ns)
+        .create(&PostParams::default(), &p)
+        .await
+        .expect("ViolationPolicy created");
+}
+
+fn scale_to(replicas: i32, target: &str) -> Value {
+    json!({"id": "scale", "actionType": "SCALE_UP", "target": target, "replicas": replicas,
+           "priority": "High", "estimatedLatencySeconds": 30})
+}
+
+fn restart(target: &str) -> Value {
+    json!({"id": "restart", "actionType": "RESTART_SERVICE", "target": target,
+           "priority": "Medium", "estimatedLatencySeconds": 60})
+}
+
+fn set_mode(container: &str, target: &str) -> Value {
+    json!({"id": format!("mode-{container}"), "actionType": "UPDATE_CONFIGURATION",
+           "target": target, "priority": "Medium", "estimatedLatencySeconds": 10,
+           "config": {"name": "MODE", "target": "Env", "container": container, "value": "b"}})
+}
+
+/// Creates RemediationPolicy `name` (as the analyzer would write it) with a
+/// correct plan hash; returns it.
+async fn plan(
+    c: &Client,
+    ns: &str,
+    name: &str,
+    policy: &str,
+    target: &str,
+    actions: Vec<Value>,
+) -> RemediationPolicy {
+    let mut plan: RemediationPlan = serde_json::from_value(json!({
+        "target": target, "policy": policy, "rootCause": "LoadSpike", "confidence": 0.9,
+        "actions": actions, "expectedImpact": "reliability test", "risk": "Medium",
+        "priority": "High", "cost": 0.5, "benefit": 0.9, "score": 0.4, "planHash": ""
+    }))
+    .unwrap();
+    plan.plan_hash = mapek_engine::plan_hash(&plan);
+    let rp: RemediationPolicy = serde_json::from_value(json!({
+        "apiVersion": "mapek.io/v1alpha1", "kind": "RemediationPolicy",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": serde_json::to_value(RemediationPolicySpec {
+            plan,
+            evidence: mapek_api::Evidence::default(),
+        }).unwrap()
+    }))
+    .unwrap();
+    Api::<RemediationPolicy>::namespaced(c.clone(), ns)
+        .create(&PostParams::default(), &rp)
+        .await
+        .expect("plan created")
+}
+
+async fn annotate(c: &Client, ns: &str, plan: &str, key: &str, value: &str) {
+    Api::<RemediationPolicy>::namespaced(c.clone(), ns)
+        .patch(
+            plan,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {key: value}}})),
+        )
+        .await
+        .expect("annotation written");
+}
+
+/// Approves as the local cluster's admin, one of the chart's approvers there.
+async fn approve(c: &Client, ns: &str, rp: &RemediationPolicy) {
+    approve_with(c, ns, &rp.name_any(), &rp.spec.plan.plan_hash).await;
+}
+
+async fn approve_with(c: &Client, ns: &str, name: &str, hash: &str) {
+    Api::<RemediationPolicy>::namespaced(c.clone(), ns)
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {
+                mapek_api::APPROVE_ANNOTATION: hash,
+                mapek_api::APPROVED_BY_ANNOTATION: common::ADMIN_USER,
+            }}})),
+        )
+        .await
+        .expect("approval written");
+}
+
+async fn get_plan(c: &Client, ns: &str, name: &str) -> RemediationPolicy {
+    Api::<RemediationPolicy>::namespaced(c.clone(), ns)
+        .get(name)
+        .await
+        .expect("plan readable")
+}
+
+/// Waits until the plan's execution is over.
+async fn finished(c: &Client, ns: &str, name: &str, timeout: Duration) -> RemediationPolicy {
+    wait_for(&format!("plan {ns}/{name} to finish"), timeout, || async {
+        let rp = Api::<RemediationPolicy>::namespaced(c.clone(), ns)
+            .get(name)
+            .await
+            .ok()?;
+        let phase = rp.status.as_ref()?.phase;
+        matches!(
+            phase,
+            ExecutionPhase::Completed | ExecutionPhase::RolledBack | ExecutionPhase::Failed
+        )
+        .then_some(rp)
+    })
+    .await
+}
+
+/// Waits until action `index` of the plan is Running (written ahead).
+async fn running(c: &Client, ns: &str, name: &str, index: usize) {
+    wait_for(
+        &format!("action {index} of {ns}/{name} to run"),
+        Duration::from_secs(30),
+        || async {
+            let rp = get_plan(c, ns, name).await;
+            let exec = rp.status?.execution?;
+            (exec.actions.get(index)?.status == ExecutionStatus::Running).then_some(())
+        },
+    )
+    .await
+}
+
+async fn live(c: &Client, ns: &str, name: &str) -> Deployment {
+    Api::<Deployment>::namespaced(c.clone(), ns)
+        .get(name)
+        .await
+        .expect("Deployment readable")
+}
+
+fn mode(d: &Deployment) -> Option<String> {
+    mapek::controllers::executor::patch::config_value(
+        d,
+        &SettingRef {
+            name: "MODE".into(),
+            target: ConfigTarget::Env,
+            container: Some("app".into()),
+        },
+    )
+    .ok()
+    .flatten()
+}
+
+/// The Deployment's state in the terms the test plans change.
+fn state(d: &Deployment) -> (Option<i32>, bool, Option<String>) {
+    (
+        d.spec.replicas,
+        mapek::controllers::executor::patch::restarted_at(d).is_some(),
+        mode(d),
+    )
+}
+
+/// Warning or normal Events about the object `name`, by reason.
+async fn event_reasons(c: &Client, ns: &str, name: &str) -> Vec<String> {
+    Api::<Event>::namespaced(c.clone(), ns)
+        .list(&ListParams::default())
+        .await
+        .map(|l| {
+            l.items
+                .into_iter()
+                .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+                .filter_map(|e| e.reason)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A small deterministic PRNG (SplitMix64), so that the random kill times repeat.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}

@@ -1,0 +1,247 @@
+//! Prometheus faults: NaN, nothing, several series, a syntax error, stopped and slow.
+
+use super::*;
+
+/// A Prometheus of our own (so that it can be stopped), on `port`.
+struct OwnPrometheus {
+    child: Child,
+}
+
+impl OwnPrometheus {
+    async fn start(port: u16, data: &Path) -> OwnPrometheus {
+        let config = data.join("prometheus.yml");
+        std::fs::write(&config, "global:\n  scrape_interval: 15s\n").unwrap();
+        let child = Command::new(var("MAPEK_PROMETHEUS_BIN"))
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                data.join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Prometheus starts");
+        let http = reqwest::Client::new();
+        wait_for("Prometheus ready", Duration::from_secs(60), || async {
+            let r = http
+                .get(format!("http://127.0.0.1:{port}/-/ready"))
+                .send()
+                .await
+                .ok()?;
+            r.status().is_success().then_some(())
+        })
+        .await;
+        OwnPrometheus { child }
+    }
+}
+
+impl Drop for OwnPrometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A proxy in front of Prometheus that waits `delay` ms before forwarding.
+async fn slow_proxy(upstream: String, delay: Arc<AtomicU64>) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let http = reqwest::Client::new();
+    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let (http, upstream, delay) = (http.clone(), upstream.clone(), delay.clone());
+        async move {
+            tokio::time::sleep(Duration::from_millis(delay.load(Ordering::SeqCst))).await;
+            let uri = req.uri().clone();
+            let method = req.method().clone();
+            let headers = req.headers().clone();
+            let body = axum::body::to_bytes(req.into_body(), 1 << 20)
+                .await
+                .unwrap_or_default();
+            let mut forward = http.request(method, format!("{upstream}{uri}")).body(body);
+            for (k, v) in headers.iter() {
+                if k != "host" {
+                    forward = forward.header(k, v);
+                }
+            }
+            match forward.send().await {
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    let ctype = r
+                        .headers()
+                        .get("content-type")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("application/json")
+                        .to_string();
+                    let bytes = r.bytes().await.unwrap_or_default();
+                    axum::response::Response::builder()
+                        .status(status)
+                        .header("content-type", ctype)
+                        .body(axum::body::Body::from(bytes))
+                        .unwrap()
+                }
+                Err(e) => axum::response::Response::builder()
+                    .status(502)
+                    .body(axum::body::Body::from(e.to_string()))
+                    .unwrap(),
+            }
+        }
+    });
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    port
+}
+
+/// The `Ready` condition of a ViolationPolicy: (status, reason).
+async fn ready_condition(c: &Client, ns: &str, name: &str) -> Option<(String, String)> {
+    let vp = Api::<ViolationPolicy>::namespaced(c.clone(), ns)
+        .get(name)
+        .await
+        .ok()?;
+    let cond = vp
+        .status?
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Ready")?;
+    Some((cond.status, cond.reason))
+}
+
+async fn wait_ready(c: &Client, ns: &str, name: &str, status: &str, reason: Option<&str>) {
+    wait_for(
+        &format!("{ns}/{name} Ready={status} {reason:?}"),
+        Duration::from_secs(30),
+        || async {
+            let (s, r) = ready_condition(c, ns, name).await?;
+            (s == status && reason.is_none_or(|want| want == r)).then_some(())
+        },
+    )
+    .await
+}
+
+async fn violations(c: &Client, ns: &str, name: &str) -> usize {
+    Api::<ViolationPolicy>::namespaced(c.clone(), ns)
+        .get(name)
+        .await
+        .ok()
+        .and_then(|vp| vp.status)
+        .map_or(0, |s| s.recent_violations.len())
+}
+
+async fn plan_count(c: &Client, ns: &str) -> usize {
+    Api::<RemediationPolicy>::namespaced(c.clone(), ns)
+        .list(&ListParams::default())
+        .await
+        .map_or(0, |l| l.items.len())
+}
+
+/// Prometheus answering NaN, nothing, several series or a syntax error; then
+/// stopped, then slow past the query timeout; then back. Every threshold is one
+/// that a reading of the bad answer as 0 (or as its first series) would cross.
+#[tokio::test]
+async fn prometheus_faults() {
+    let c = client().await;
+    let data = tempfile::tempdir().unwrap();
+    let prom_port = free_port();
+    let prom = OwnPrometheus::start(prom_port, data.path()).await;
+    let prom_url = format!("http://127.0.0.1:{prom_port}");
+
+    let ns = "prometheus-bad";
+    common::ensure_namespace(&c, ns).await;
+    let bad: [(&str, &str, &str); 4] = [
+        ("nan", "vector(0) / 0", "NotANumber"),
+        ("empty", "absent(vector(1))", "EmptyResult"),
+        (
+            "multi",
+            r#"label_replace(vector(1), "s", "a", "", "") or label_replace(vector(2), "s", "b", "", "")"#,
+            "MultipleSeries",
+        ),
+        ("syntax", "sum(", "InvalidQuery"),
+    ];
+    for (name, query, _) in bad {
+        deployment(&c, ns, name).await;
+        policy(&c, ns, name, name, query, -1.0).await;
+    }
+    deployment(&c, ns, "control").await;
+    // Healthy and not violating (5 is not above 10): it shows evaluations go on.
+    policy(&c, ns, "control", "control", "vector(5)", 10.0).await;
+    let mut op = Operator::start(
+        ns,
+        "",
+        &[
+            ("PROMETHEUS_URL", &prom_url),
+            ("MAPE_K_QUERY_TIMEOUT", "1s"),
+        ],
+    )
+    .await;
+    for (name, _, reason) in bad {
+        wait_ready(&c, ns, name, "False", Some(reason)).await;
+    }
+    wait_ready(&c, ns, "control", "True", None).await;
+    // Several more evaluations of the bad answers.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+
+    // Stopped.
+    let mut prom = Some(prom);
+    drop(prom.take());
+    wait_ready(&c, ns, "control", "False", Some("PrometheusUnreachable")).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    prom = Some(OwnPrometheus::start(prom_port, data.path()).await);
+    let recovered_at = Instant::now();
+    wait_ready(&c, ns, "control", "True", None).await;
+    let recovery_stopped = recovered_at.elapsed();
+
+    // Slow: a proxy that holds every query 3 s, past the 1 s query timeout.
+    let slow_ns = "prometheus-slow";
+    common::ensure_namespace(&c, slow_ns).await;
+    let delay = Arc::new(AtomicU64::new(0));
+    let proxy = slow_proxy(prom_url.clone(), delay.clone()).await;
+    let proxy_url = format!("http://127.0.0.1:{proxy}");
+    deployment(&c, slow_ns, "control").await;
+    policy(&c, slow_ns, "control", "control", "vector(5)", 10.0).await;
+    deployment(&c, slow_ns, "firing").await;
+    policy(&c, slow_ns, "firing", "firing", "vector(5)", 1.0).await;
+    let mut slow_op = Operator::start(
+        slow_ns,
+        "",
+        &[
+            ("PROMETHEUS_URL", &proxy_url),
+            ("MAPE_K_QUERY_TIMEOUT", "1s"),
+        ],
+    )
+    .await;
+    wait_ready(&c, slow_ns, "control", "True", None).await;
+    delay.store(3000, Ordering::SeqCst);
+    wait_ready(&c, slow_ns, "control", "False", Some("QueryTimeout")).await;
+    let firing_before = violations(&c, slow_ns, "firing").await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let firing_during = violations(&c, slow_ns, "firing").await;
+    delay.store(0, Ordering::SeqCst);
+    let recovered_at = Instant::now();
+    wait_ready(&c, slow_ns, "control", "True", None).await;
+    let recovery_slow = recovered_at.elapsed();
+
+    let mut from_bad_data = 0;
+    for (name, _, _) in bad {
+        from_bad_data += violations(&c, ns, name).await;
+    }
+    from_bad_data += violations(&c, ns, "control").await;
+    from_bad_data += plan_count(&c, ns).await;
+    // While every query timed out, the firing policy recorded nothing new.
+    from_bad_data += firing_during.saturating_sub(firing_before);
+    let panics = panics_in_log(ns) + panics_in_log(slow_ns);
+    assert!(op.alive() && slow_op.alive(), "the operators kept running");
+    report(
+        "Prometheus faults (NaN, empty, several series, bad query, stopped, slow)",
+        6,
+        6,
+        &[
+            ("violations or plans from bad data", from_bad_data),
+            ("panics", panics),
+        ],
+        json!({"recovery after restart (ms)": recovery_stopped.as_millis(),
+               "recovery after slowness (ms)": recovery_slow.as_millis()}),
+    );
+    assert_eq!((from_bad_data, panics), (0, 0));
+    drop(prom);
+}
