@@ -50,13 +50,30 @@ impl ExecutionLimits {
         in_progress.get(target).filter(|p| *p != me).cloned()
     }
 
-    /// How many executions this process wrote `InProgress` and not finished yet
-    /// (those waiting for a rollout between reconciles included).
-    pub(super) fn in_progress_count(&self) -> usize {
-        self.in_progress
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .len()
+    /// Reserves one of `max` executions for `plan` on `target` before it starts:
+    /// false when `max` plans are in progress (those waiting for a rollout
+    /// between reconciles included). Counting and reserving under one lock, so
+    /// that reconciles starting at the same time cannot all pass the count; the
+    /// reservation holds until the plan's phase is written (see
+    /// [`ExecutionLimits::written`]) or [`ExecutionLimits::release`].
+    pub(super) fn reserve(&self, target: &str, plan: &str, max: usize) -> bool {
+        let mut in_progress = self.in_progress.lock().unwrap_or_else(|e| e.into_inner());
+        if in_progress.get(target).is_some_and(|p| p == plan) {
+            return true;
+        }
+        if in_progress.len() >= max.max(1) {
+            return false;
+        }
+        in_progress.insert(target.to_string(), plan.to_string());
+        true
+    }
+
+    /// Drops `plan`'s reservation on `target`, if it holds one.
+    pub(super) fn release(&self, target: &str, plan: &str) {
+        let mut in_progress = self.in_progress.lock().unwrap_or_else(|e| e.into_inner());
+        if in_progress.get(target).is_some_and(|p| p == plan) {
+            in_progress.remove(target);
+        }
     }
 
     /// A claim on an execution slot and on `target` (`namespace/name`), or what

@@ -122,6 +122,8 @@ struct Reconciler<'a> {
     events: Vec<Event>,
     /// The namespace's plans, when read up front to start this one.
     others: Option<Vec<RemediationPolicy>>,
+    /// Whether this reconcile reserved an execution for the plan (to start it).
+    reserved: bool,
 }
 
 impl<'a> Reconciler<'a> {
@@ -143,6 +145,7 @@ impl<'a> Reconciler<'a> {
             points: Vec::new(),
             events: Vec::new(),
             others: None,
+            reserved: false,
         }
     }
 
@@ -162,6 +165,19 @@ impl<'a> Reconciler<'a> {
     /// the next reconcile makes again. The Deployment is read once; after that,
     /// the answer to each patch is its state.
     async fn run(mut self) -> Result<Action, Error> {
+        let result = self.steps().await;
+        // A start that never became durable gives its reservation back.
+        let started =
+            self.written.as_ref().map(|s| s.phase) == Some(mapek_api::ExecutionPhase::InProgress);
+        if self.reserved && !started {
+            let target = self.target_key();
+            self.ctx.executions.release(&target, &self.name);
+        }
+        result
+    }
+
+    /// The body of [`Reconciler::run`].
+    async fn steps(&mut self) -> Result<Action, Error> {
         let policies: Api<ViolationPolicy> =
             Api::namespaced(self.ctx.client.clone(), &self.namespace);
         // The reads are independent: send them together. The other plans are
@@ -307,12 +323,15 @@ impl<'a> Reconciler<'a> {
         // An execution that waits for a rollout holds no slot between its
         // reconciles, but it still counts against the limit.
         let max = self.ctx.settings.max_concurrent_executions;
-        if step == Step::Start && self.ctx.executions.in_progress_count() >= max.max(1) {
-            return Ok(Step::Wait {
-                kind: WaitKind::Slot,
-                message: format!("waiting for an execution slot ({max} at most at once)"),
-                requeue: Some(BUSY_REQUEUE),
-            });
+        if step == Step::Start {
+            if !self.ctx.executions.reserve(&target, &self.name, max) {
+                return Ok(Step::Wait {
+                    kind: WaitKind::Slot,
+                    message: format!("waiting for an execution slot ({max} at most at once)"),
+                    requeue: Some(BUSY_REQUEUE),
+                });
+            }
+            self.reserved = true;
         }
         match self.ctx.executions.try_claim(&target) {
             Ok(claim) => {

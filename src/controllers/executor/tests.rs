@@ -763,6 +763,30 @@ fn merge_diff_writes_only_changes_and_nulls_removed_fields() {
 }
 
 #[test]
+fn reservations_count_executions_between_their_reconciles() {
+    let limits = ExecutionLimits::new(1);
+    assert!(limits.reserve("default/a", "p1", 1));
+    assert!(
+        limits.reserve("default/a", "p1", 1),
+        "a plan's own reservation"
+    );
+    assert!(
+        !limits.reserve("default/b", "p2", 1),
+        "the limit is reached"
+    );
+    limits.release("default/a", "p2");
+    assert!(
+        !limits.reserve("default/b", "p2", 1),
+        "only p1 releases p1's"
+    );
+    limits.release("default/a", "p1");
+    assert!(limits.reserve("default/b", "p2", 1));
+    // Written finished, the execution no longer counts.
+    limits.written("default/b", "p2", ExecutionPhase::Completed);
+    assert!(limits.reserve("default/c", "p3", 1));
+}
+
+#[test]
 fn backoff_doubles_and_resets() {
     let limits = ExecutionLimits::new(1);
     assert_eq!(limits.backoff("x"), Duration::from_secs(5));
