@@ -199,3 +199,158 @@ async fn approval_integrity() {
     );
     assert_eq!((unapproved, panics), (0, 0));
 }
+
+/// Runs kubectl with `args` (the local cluster's users are contexts of its
+/// kubeconfig); returns whether it succeeded and its stderr.
+fn kubectl_try(args: &[&str], input: Option<&str>) -> (bool, String) {
+    let mut child = Command::new("kubectl")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl runs");
+    if let Some(input) = input {
+        let _ = child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes());
+    }
+    let out = child.wait_with_output().expect("kubectl finishes");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Approver spoofing, against the chart's approvers policy (e2e/run-local
+/// installs it with the admin and group mapek-approvers as approvers): mallory
+/// (allowed by RBAC to annotate plans), mallory naming the admin, alice naming
+/// the admin, and the operator's own ServiceAccount creating a plan that is
+/// already approved are all refused by the API server with the policy's
+/// message; nothing runs until alice approves under her own name.
+#[tokio::test]
+async fn approver_spoofing() {
+    let c = client().await;
+    let ns = "spoofing";
+    common::ensure_namespace(&c, ns).await;
+    deployment(&c, ns, "web").await;
+    policy(&c, ns, "web", "web", "vector(0)", 1.0).await;
+    let op = Operator::start(ns, "", &[]).await;
+    let rp = plan(&c, ns, "web", "web", "web", vec![scale_to(3, "web")]).await;
+    let hash = rp.spec.plan.plan_hash.clone();
+    kubectl(
+        &[
+            "create",
+            "role",
+            "plan-editor",
+            "-n",
+            ns,
+            "--verb=get,patch",
+            "--resource=remediationpolicies.mapek.io",
+        ],
+        None,
+    );
+    kubectl(
+        &[
+            "create",
+            "rolebinding",
+            "plan-editor",
+            "-n",
+            ns,
+            "--role=plan-editor",
+            "--user=mallory",
+        ],
+        None,
+    );
+    let approve_as = |context: &str, by: &str| {
+        kubectl_try(
+            &[
+                "--context",
+                context,
+                "annotate",
+                "remediationpolicy",
+                "web",
+                "-n",
+                ns,
+                &format!("mapek.io/approve={hash}"),
+                &format!("mapek.io/approved-by={by}"),
+            ],
+            None,
+        )
+    };
+    let mut attempts: Vec<(&str, (bool, String))> = Vec::new();
+    // RBAC bindings take effect at once, but wait for them to be sure the
+    // refusal below is the policy's, not RBAC's.
+    let first = wait_for("mallory's RBAC", Duration::from_secs(10), || async {
+        let r = approve_as("mallory", "mallory");
+        (!r.1.contains("cannot patch")).then_some(r)
+    })
+    .await;
+    attempts.push(("mallory as herself", first));
+    attempts.push((
+        "mallory as the admin",
+        approve_as("mallory", common::ADMIN_USER),
+    ));
+    attempts.push((
+        "alice as the admin",
+        approve_as("alice", common::ADMIN_USER),
+    ));
+    let operator = operator_kubeconfig(ns, &[]);
+    let mut preapproved = serde_json::to_value(&rp).unwrap();
+    preapproved["metadata"] = json!({"name": "web-preapproved", "namespace": ns,
+        "annotations": {"mapek.io/approve": hash, "mapek.io/approved-by": "mapek-operator"}});
+    attempts.push((
+        "the operator's ServiceAccount creating an approved plan",
+        kubectl_try(
+            &[
+                "--kubeconfig",
+                operator.to_str().unwrap(),
+                "create",
+                "-f",
+                "-",
+            ],
+            Some(&preapproved.to_string()),
+        ),
+    ));
+    let (mut honoured, mut unexplained) = (0, 0);
+    for (who, (ok, err)) in &attempts {
+        if *ok {
+            honoured += 1;
+            eprintln!("{who}: accepted");
+        } else if !(err.contains("only the approvers named") || err.contains("must carry")) {
+            unexplained += 1;
+            eprintln!("{who}: refused without the policy's message: {err}");
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let pending = get_plan(&c, ns, "web").await;
+    let status = pending.status.unwrap_or_default();
+    if status.approval != ApprovalState::Pending
+        || live(&c, ns, "web").await.spec.replicas != Some(2)
+    {
+        honoured += 1;
+    }
+    // alice, under her own name.
+    let (ok, err) = approve_as("alice", "alice");
+    assert!(ok, "alice's approval: {err}");
+    let done = finished(&c, ns, "web", Duration::from_secs(60)).await;
+    let status = done.status.unwrap();
+    let panics = panics_in_log(ns);
+    drop(op);
+    report(
+        "approver spoofing",
+        attempts.len(),
+        attempts.len() - honoured.min(attempts.len()),
+        &[
+            ("spoofed approvals honoured", honoured),
+            ("refusals without the policy's message", unexplained),
+            ("panics", panics),
+        ],
+        json!({"approved by": status.approved_by}),
+    );
+    assert_eq!((honoured, unexplained, panics), (0, 0, 0));
+    assert_eq!(status.phase, ExecutionPhase::Completed);
+    assert_eq!(status.approved_by.as_deref(), Some("alice"));
+}

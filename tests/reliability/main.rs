@@ -23,9 +23,11 @@ mod common;
 mod approvals;
 mod bad_input;
 mod crash;
+mod forbidden;
 mod load;
 mod prometheus;
 mod restarts;
+mod rollouts;
 mod writers;
 
 use std::collections::BTreeMap;
@@ -90,10 +92,132 @@ struct Operator {
     log: PathBuf,
 }
 
+/// Runs kubectl (on PATH in e2e/run-local's environment) with `args` and `input`
+/// on stdin; returns its stdout, or panics with its stderr.
+fn kubectl(args: &[&str], input: Option<&str>) -> String {
+    let mut child = Command::new("kubectl")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl runs");
+    if let Some(input) = input {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("kubectl reads its input");
+    }
+    let out = child.wait_with_output().expect("kubectl finishes");
+    assert!(
+        out.status.success(),
+        "kubectl {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A kubeconfig for an operator watching `namespace`: a token of ServiceAccount
+/// `mapek-operator` there, bound by a Role to the operator's rules
+/// (`mapek::rbac::RULES`, which the chart renders too; the watched and the
+/// leader-election ones, as both are this namespace) minus the `without`
+/// (resource, verb) pairs. The operator's every call passes the real authorizer.
+fn operator_kubeconfig(namespace: &str, without: &[(&str, &str)]) -> PathBuf {
+    let rules: Vec<Value> = mapek::rbac::RULES
+        .iter()
+        .map(|r| {
+            let verbs: Vec<&str> = r
+                .verbs
+                .iter()
+                .copied()
+                .filter(|v| !without.contains(&(r.resource, *v)))
+                .collect();
+            json!({"apiGroups": [r.api_group], "resources": [r.resource], "verbs": verbs})
+        })
+        .filter(|r| !r["verbs"].as_array().is_some_and(Vec::is_empty))
+        .collect();
+    let objects = json!({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "ServiceAccount",
+         "metadata": {"name": "mapek-operator", "namespace": namespace}},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+         "metadata": {"name": "mapek-operator", "namespace": namespace}, "rules": rules},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+         "metadata": {"name": "mapek-operator", "namespace": namespace},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "mapek-operator"},
+         "subjects": [{"kind": "ServiceAccount", "name": "mapek-operator", "namespace": namespace}]}
+    ]});
+    kubectl(&["apply", "-f", "-"], Some(&objects.to_string()));
+    let token = kubectl(
+        &[
+            "create",
+            "token",
+            "mapek-operator",
+            "-n",
+            namespace,
+            "--duration=24h",
+        ],
+        None,
+    );
+    let path = PathBuf::from(var("MAPEK_E2E_LOGS")).join(format!("kubeconfig-{namespace}"));
+    let admin = kubectl(&["config", "view", "--raw", "--minify", "--flatten"], None);
+    std::fs::write(&path, admin).expect("kubeconfig written");
+    let file = path.to_str().expect("a UTF-8 path");
+    let user = kubectl(
+        &[
+            "--kubeconfig",
+            file,
+            "config",
+            "view",
+            "-o",
+            "jsonpath={.contexts[0].context.user}",
+        ],
+        None,
+    );
+    kubectl(
+        &[
+            "--kubeconfig",
+            file,
+            "config",
+            "unset",
+            &format!("users.{user}"),
+        ],
+        None,
+    );
+    kubectl(
+        &[
+            "--kubeconfig",
+            file,
+            "config",
+            "set-credentials",
+            &user,
+            &format!("--token={}", token.trim()),
+        ],
+        None,
+    );
+    path
+}
+
 impl Operator {
     /// Starts the operator on `namespace` with `MAPEK_FAULTS=faults` and waits
-    /// until it is ready. Its output is appended to `<logs>/operator-<namespace>.log`.
+    /// until it is ready, with a ServiceAccount token bound to exactly the
+    /// operator's rules ([`operator_kubeconfig`]). Its output is appended to
+    /// `<logs>/operator-<namespace>.log`.
     async fn start(namespace: &str, faults: &str, extra: &[(&str, &str)]) -> Operator {
+        Operator::start_without(namespace, faults, extra, &[]).await
+    }
+
+    /// [`Operator::start`], with the (resource, verb) pairs of `without` taken out
+    /// of its rules.
+    async fn start_without(
+        namespace: &str,
+        faults: &str,
+        extra: &[(&str, &str)],
+        without: &[(&str, &str)],
+    ) -> Operator {
+        let kubeconfig = operator_kubeconfig(namespace, without);
         let port = free_port();
         let log = PathBuf::from(var("MAPEK_E2E_LOGS")).join(format!("operator-{namespace}.log"));
         let file = std::fs::OpenOptions::new()
@@ -103,6 +227,7 @@ impl Operator {
             .expect("operator log opens");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_mapek-operator"));
         cmd.arg("run")
+            .env("KUBECONFIG", &kubeconfig)
             .env("PROMETHEUS_URL", var("MAPEK_E2E_PROMETHEUS"))
             .env("MAPE_K_INTERVAL", "1s")
             .env("MAPE_K_LISTEN", format!("127.0.0.1:{port}"))
@@ -300,6 +425,8 @@ fn remediation(ttl: &str) -> Value {
             {"name": "MODE", "target": "Env", "container": "app", "value": "b",
              "actions": ["UPDATE_CONFIGURATION"]},
             {"name": "MODE", "target": "Env", "container": "sidecar", "value": "b",
+             "actions": ["UPDATE_CONFIGURATION"]},
+            {"name": "MAPEK_SIM_READY", "target": "Env", "container": "app", "value": "false",
              "actions": ["UPDATE_CONFIGURATION"]}
         ]
     })
