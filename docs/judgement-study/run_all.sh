@@ -13,5 +13,6 @@ $PY "$HERE/baselines.py"                      # for0 51/2512, for2m 28/103 NAB 3
 $PY "$HERE/features.py"; $PY "$HERE/study1.py" # part 1: windows vs out-of-window episodes
 $PY "$HERE/dominance.py"                      # lower bounds for monotone rules
 $PY "$HERE/prims.py" >/dev/null 2>&1; $PY "$HERE/sweep.py"; $PY "$HERE/frontier.py" # part 2
+$PY "$HERE/memory_limit.py"                   # the rules that fit in the one hour the engine keeps
 $PY "$HERE/triples.py"                        # 33,840 three-primitive extensions
 $PY "$HERE/perfile.py"; $PY "$HERE/cv.py"; $PY "$HERE/final_checks.py" # half-split CV
