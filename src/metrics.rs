@@ -63,6 +63,10 @@ pub struct Metrics {
     /// Analyses that found a shared cause (same-instant breaches across
     /// Deployments sharing a metric), which get no plan.
     pub shared_causes: Counter,
+    /// Approved plans the storm brake held (one count per plan it held).
+    pub storm_brake_held: Counter,
+    /// 1 while the storm brake holds plans, 0 once one starts again.
+    pub storm_brake_engaged: Gauge,
 }
 
 fn duration_histogram() -> Histogram {
@@ -92,6 +96,8 @@ impl Default for Metrics {
             outcomes: Family::default(),
             time_to_stabilization: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
             shared_causes: Counter::default(),
+            storm_brake_held: Counter::default(),
+            storm_brake_engaged: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -133,6 +139,16 @@ impl Default for Metrics {
             "mapek_violations",
             "Violations recorded by policy",
             m.violations.clone(),
+        );
+        registry.register(
+            "mapek_storm_brake_held",
+            "Approved plans the storm brake held",
+            m.storm_brake_held.clone(),
+        );
+        registry.register(
+            "mapek_storm_brake_engaged",
+            "1 while the storm brake holds approved plans",
+            m.storm_brake_engaged.clone(),
         );
         registry.register(
             "mapek_shared_causes",

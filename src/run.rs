@@ -48,6 +48,13 @@ pub struct RunArgs {
     /// Most executions running at once.
     #[arg(long, env = "MAPE_K_MAX_CONCURRENT_EXECUTIONS", default_value_t = 4)]
     pub max_concurrent_executions: usize,
+    /// The storm brake: most executions that may start in one brake window
+    /// across all policies; past it, approved plans wait (0: no brake).
+    #[arg(long, env = "MAPE_K_STORM_BRAKE_MAX_EXECUTIONS", default_value_t = 20)]
+    pub storm_brake_max_executions: usize,
+    /// The storm brake's sliding window.
+    #[arg(long, env = "MAPE_K_STORM_BRAKE_WINDOW", default_value = "10m", value_parser = parse_interval)]
+    pub storm_brake_window: Duration,
 }
 
 /// Parses `30`, `30s`, `1m` or `1h30m` into a positive duration.
@@ -118,6 +125,8 @@ pub async fn run(args: RunArgs) -> Result<()> {
         default_interval: args.interval,
         stabilization_window: args.stabilization_window,
         max_concurrent_executions: args.max_concurrent_executions,
+        storm_brake_max_executions: args.storm_brake_max_executions,
+        storm_brake_window: args.storm_brake_window,
     };
     let ctx = Arc::new(Context::new(client.clone(), settings, metrics.clone()));
     let policies: Api<ViolationPolicy> =

@@ -440,6 +440,11 @@ fn the_rendered_settings_parse_as_run_arguments() {
             std::time::Duration::from_secs(120)
         );
         assert_eq!(args.listen.port(), 8080);
+        // The chart's storm brake is the binary's default: 20 starts per 10 minutes.
+        assert_eq!(
+            (args.storm_brake_max_executions, args.storm_brake_window),
+            (20, std::time::Duration::from_secs(600))
+        );
     }
     let (_, c) = container("default");
     let env = env(c);

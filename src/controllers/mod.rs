@@ -30,6 +30,10 @@ pub struct Settings {
     pub stabilization_window: Duration,
     /// Most executions running at once across all Deployments.
     pub max_concurrent_executions: usize,
+    /// The storm brake: at most this many executions may start in any
+    /// `storm_brake_window` across all policies (0: no brake).
+    pub storm_brake_max_executions: usize,
+    pub storm_brake_window: Duration,
 }
 
 impl Default for Settings {
@@ -38,6 +42,8 @@ impl Default for Settings {
             default_interval: Duration::from_secs(30),
             stabilization_window: Duration::from_secs(120),
             max_concurrent_executions: 4,
+            storm_brake_max_executions: 20,
+            storm_brake_window: Duration::from_secs(600),
         }
     }
 }

@@ -46,7 +46,11 @@ async fn serial_load_1000_policies() {
     let mut op = Operator::start(
         ns,
         "",
-        &[("MAPE_K_MAX_CONCURRENT_EXECUTIONS", limit.as_str())],
+        // The class measures the global concurrency limit, not the storm brake.
+        &[
+            ("MAPE_K_MAX_CONCURRENT_EXECUTIONS", limit.as_str()),
+            ("MAPE_K_STORM_BRAKE_MAX_EXECUTIONS", "0"),
+        ],
     )
     .await;
     let pid = op.pid();

@@ -28,6 +28,7 @@ mod load;
 mod prometheus;
 mod restarts;
 mod rollouts;
+mod storm;
 mod writers;
 
 use std::collections::BTreeMap;

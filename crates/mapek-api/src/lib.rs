@@ -28,6 +28,9 @@ pub const REJECT_ANNOTATION: &str = "mapek.io/reject";
 /// (`kubectl mapek approve` sets it; with the chart's approvers policy, the API
 /// server refuses an approval whose value is not the sender's user name).
 pub const APPROVED_BY_ANNOTATION: &str = "mapek.io/approved-by";
+/// Annotation whose value, equal to the plan hash, lets an approved plan start
+/// while the storm brake holds the others.
+pub const STORM_BRAKE_OVERRIDE_ANNOTATION: &str = "mapek.io/storm-brake-override";
 /// What `status.approvedBy` says of a plan approved by its policy's
 /// `approvalMode: AutoLowRisk` rather than by a person.
 pub const AUTO_APPROVER: &str = "auto (approvalMode AutoLowRisk, risk Low)";

@@ -1,5 +1,7 @@
-//! The executor's limits: at most one execution per Deployment and a global number
-//! of slots, with the plans this process wrote `InProgress` joined to the watch cache.
+//! The executor's limits: at most one execution per Deployment, a global number
+//! of slots, with the plans this process wrote `InProgress` joined to the watch
+//! cache, and the storm brake (at most so many executions started in a sliding
+//! window across all policies).
 
 use super::*;
 
@@ -15,6 +17,9 @@ pub struct ExecutionLimits {
     /// `namespace/deployment` -> the plan this process last wrote `InProgress` on
     /// it and has not written finished since.
     pub(super) in_progress: Mutex<HashMap<String, String>>,
+    /// `namespace/plan` -> when this process started it (the watch cache may
+    /// not show the start yet; the storm brake counts both).
+    pub(super) started: Mutex<HashMap<String, Millis>>,
 }
 
 impl ExecutionLimits {
@@ -26,7 +31,46 @@ impl ExecutionLimits {
             failures: Mutex::new(HashMap::new()),
             plans: OnceLock::new(),
             in_progress: Mutex::new(HashMap::new()),
+            started: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Notes that `plan` (`namespace/name`) starts at `now`.
+    pub(super) fn note_start(&self, plan: &str, now: Millis) {
+        self.started
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(plan.to_string(), now);
+    }
+
+    /// When each plan started, by `namespace/name`: the ones `cached` shows
+    /// (their `status.execution.startedAt`) and the ones this process started.
+    pub(super) fn starts<'a>(
+        &self,
+        cached: impl IntoIterator<Item = &'a RemediationPolicy>,
+    ) -> HashMap<String, Millis> {
+        let mut all: HashMap<String, Millis> = cached
+            .into_iter()
+            .filter_map(|rp| {
+                let at = rp
+                    .status
+                    .as_ref()?
+                    .execution
+                    .as_ref()?
+                    .started_at
+                    .as_ref()?;
+                Some((key(rp), at.0.as_millisecond()))
+            })
+            .collect();
+        for (plan, at) in self
+            .started
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            all.entry(plan.clone()).or_insert(*at);
+        }
+        all
     }
 
     /// Reads the other plans from `store` (the executor's watch cache) from now on.
@@ -128,4 +172,27 @@ impl Drop for Claim {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&self.target);
     }
+}
+
+/// The storm brake: `Some((started, until))` when `max` (> 0) or more of `starts`
+/// fall in the `window` before `now`, with the time the oldest of them leaves
+/// the window; `None` when an execution may start.
+pub fn storm_brake(
+    starts: impl IntoIterator<Item = Millis>,
+    now: Millis,
+    max: usize,
+    window: Duration,
+) -> Option<(usize, Millis)> {
+    if max == 0 {
+        return None;
+    }
+    let from = now.saturating_sub(window.as_millis() as Millis);
+    let mut recent: Vec<Millis> = starts.into_iter().filter(|t| *t > from).collect();
+    if recent.len() < max {
+        return None;
+    }
+    recent.sort_unstable();
+    // The brake lifts once fewer than `max` remain in the window.
+    let lifts = recent[recent.len() - max] + window.as_millis() as Millis;
+    Some((recent.len(), lifts))
 }

@@ -19,7 +19,7 @@ pub mod patch;
 mod tests;
 
 use apply::PatchFailure;
-pub use limits::{Claim, ExecutionLimits};
+pub use limits::{Claim, ExecutionLimits, storm_brake};
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -42,7 +42,7 @@ use crate::error::Error;
 use crate::fault;
 use decide::{Observed, Step, WaitKind};
 use mapek_api::{PreviousState, RemediationPolicy, RemediationPolicyStatus, ViolationPolicy};
-use mapek_engine::model::{PatchKind, RemediationAction};
+use mapek_engine::model::{Millis, PatchKind, RemediationAction};
 use patch::SettingRef;
 
 /// How often a conflicting config patch is recomputed from a fresh read.
@@ -324,6 +324,9 @@ impl<'a> Reconciler<'a> {
         // reconciles, but it still counts against the limit.
         let max = self.ctx.settings.max_concurrent_executions;
         if step == Step::Start {
+            if let Some(wait) = self.storm_brake().await? {
+                return Ok(wait);
+            }
             if !self.ctx.executions.reserve(&target, &self.name, max) {
                 return Ok(Step::Wait {
                     kind: WaitKind::Slot,
@@ -332,6 +335,9 @@ impl<'a> Reconciler<'a> {
                 });
             }
             self.reserved = true;
+            self.ctx
+                .executions
+                .note_start(&key(&self.rp), self.ctx.clock.now_ms());
         }
         match self.ctx.executions.try_claim(&target) {
             Ok(claim) => {
@@ -355,6 +361,67 @@ impl<'a> Reconciler<'a> {
         }
     }
 
+    /// The wait the storm brake imposes on this plan's start, if it holds: too
+    /// many executions started in its window across every plan the executor sees
+    /// (its watch cache, or a list), and no override annotation carrying the
+    /// plan's hash.
+    async fn storm_brake(&mut self) -> Result<Option<Step>, Error> {
+        let settings = &self.ctx.settings;
+        let (max, window) = (
+            settings.storm_brake_max_executions,
+            settings.storm_brake_window,
+        );
+        let hash = &self.rp.spec.plan.plan_hash;
+        let overridden = self
+            .rp
+            .annotations()
+            .get(mapek_api::STORM_BRAKE_OVERRIDE_ANNOTATION)
+            .is_some_and(|v| v == hash);
+        if max == 0 || overridden {
+            return Ok(None);
+        }
+        let cached: Vec<RemediationPolicy> = match self.ctx.executions.plans.get() {
+            Some(store) => store.state().iter().map(|p| p.as_ref().clone()).collect(),
+            None => match &self.others {
+                Some(others) => others.clone(),
+                None => self.plans.list(&ListParams::default()).await?.items,
+            },
+        };
+        let me = key(&self.rp);
+        let starts = self.ctx.executions.starts(&cached);
+        let now = self.ctx.clock.now_ms();
+        let held = storm_brake(
+            starts
+                .iter()
+                .filter(|(plan, _)| **plan != me)
+                .map(|(_, at)| *at),
+            now,
+            max,
+            window,
+        );
+        let metrics = &self.ctx.metrics;
+        let Some((started, lifts)) = held else {
+            metrics.storm_brake_engaged.set(0);
+            return Ok(None);
+        };
+        metrics.storm_brake_engaged.set(1);
+        metrics.storm_brake_held.inc();
+        Ok(Some(Step::Wait {
+            kind: WaitKind::Brake,
+            message: format!(
+                "storm brake: {started} executions started in the last {} (at most {max}); \
+                 this plan starts when fewer have, or now with: kubectl annotate \
+                 remediationpolicy {} {}={hash}",
+                humantime(window),
+                self.name,
+                mapek_api::STORM_BRAKE_OVERRIDE_ANNOTATION
+            ),
+            requeue: Some(Duration::from_millis(
+                lifts.saturating_sub(now).max(1000) as u64
+            )),
+        }))
+    }
+
     /// Another plan `InProgress` on this plan's Deployment: one this process
     /// wrote so, or one the watch cache (or, without one, a list) shows so.
     async fn other_execution(&mut self) -> Result<Option<String>, Error> {
@@ -362,8 +429,8 @@ impl<'a> Reconciler<'a> {
         if let Some(other) = self.ctx.executions.in_progress_on(&target, &self.name) {
             return Ok(Some(other));
         }
-        if let Some(others) = self.others.take() {
-            return Ok(decide::busy_with(&others, &self.name, self.target()));
+        if let Some(others) = &self.others {
+            return Ok(decide::busy_with(others, &self.name, self.target()));
         }
         match self.ctx.executions.plans.get() {
             Some(store) => {
@@ -503,6 +570,16 @@ fn merge_diff(old: &Value, new: &Value) -> Value {
             Value::Object(patch)
         }
         _ => new.clone(),
+    }
+}
+
+/// A window as people write it: `10m`, `90s`, `1h`.
+fn humantime(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
     }
 }
 

@@ -763,6 +763,97 @@ fn merge_diff_writes_only_changes_and_nulls_removed_fields() {
 }
 
 #[test]
+fn the_storm_brake_counts_starts_in_its_window() {
+    let w = Duration::from_secs(600);
+    assert_eq!(storm_brake([0, 1, 2], 1_000, 0, w), None, "0: no brake");
+    assert_eq!(storm_brake([100, 200], 1_000, 3, w), None);
+    // Three starts in the last 10 minutes with at most 3: held until the
+    // oldest of them leaves the window.
+    assert_eq!(
+        storm_brake([100_000, 200_000, 300_000], 400_000, 3, w),
+        Some((3, 700_000))
+    );
+    // Older starts do not count.
+    assert_eq!(storm_brake([0, 200_000, 300_000], 700_000, 3, w), None);
+    // With more than max in the window, it lifts when only max - 1 remain.
+    assert_eq!(storm_brake([10, 20, 30, 40], 100, 2, w), Some((4, 600_030)));
+}
+
+/// A plan of another Deployment whose execution started at `started`.
+fn started_elsewhere(name: &str, started: Millis) -> RemediationPolicy {
+    let mut other = plan(vec![scale_up("a1", 3)], "Medium");
+    other.metadata.name = Some(name.into());
+    other.spec.plan.target = "api".into();
+    other.status = Some(
+        serde_json::from_value(json!({
+            "approval": "Approved", "phase": "Completed",
+            "execution": { "startedAt": crate::controllers::monitor::decide::time(started) }
+        }))
+        .unwrap(),
+    );
+    other
+}
+
+#[tokio::test]
+async fn the_storm_brake_holds_a_plan_until_overridden() {
+    const NOW: Millis = 1_714_557_600_000;
+    let settings = Settings {
+        storm_brake_max_executions: 1,
+        ..Settings::default()
+    };
+    let rp = approved(vec![scale_up("a1", 4)]);
+    let mut server = Server::new(&rp, &deployment(2));
+    server.insert(
+        &format!("{NS}/remediationpolicies/earlier"),
+        &started_elsewhere("earlier", NOW - 60_000),
+    );
+    let harness = Harness::with(
+        server,
+        NOW,
+        settings.clone(),
+        Arc::new(ExecutionLimits::new(4)),
+    );
+    let result = reconcile(Arc::new(rp.clone()), harness.ctx.clone()).await;
+    let server = harness.finish().await;
+    // Held until the earlier start leaves the 10-minute window.
+    assert_eq!(result.unwrap(), Action::requeue(Duration::from_secs(540)));
+    assert!(requests(&server, "PATCH", DEPLOY).is_empty());
+    assert!(lines(&server, false).contains(&"EVENT Warning StormBrake".to_string()));
+    let held: RemediationPolicy = stored(&server, RP);
+    let status = held.status.clone().unwrap();
+    assert_eq!(status.phase, ExecutionPhase::Pending);
+    let c = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Progressing")
+        .unwrap();
+    assert_eq!(c.reason, "StormBrake");
+    assert!(
+        c.message.contains("1 executions started in the last 10m"),
+        "{}",
+        c.message
+    );
+
+    // A human lets it through with the plan's hash.
+    let mut let_through = held.clone();
+    let hash = let_through.spec.plan.plan_hash.clone();
+    annotate(
+        &mut let_through,
+        mapek_api::STORM_BRAKE_OVERRIDE_ANNOTATION,
+        &hash,
+    );
+    let mut server = server;
+    server.insert(RP, &let_through);
+    let harness = Harness::with(server, NOW, settings, Arc::new(ExecutionLimits::new(4)));
+    let result = reconcile(Arc::new(let_through), harness.ctx.clone()).await;
+    let server = harness.finish().await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(requests(&server, "PATCH", DEPLOY).len(), 1);
+    let done: RemediationPolicy = stored(&server, RP);
+    assert_eq!(done.status.unwrap().phase, ExecutionPhase::Completed);
+}
+
+#[test]
 fn reservations_count_executions_between_their_reconciles() {
     let limits = ExecutionLimits::new(1);
     assert!(limits.reserve("default/a", "p1", 1));

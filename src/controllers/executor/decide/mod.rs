@@ -71,6 +71,8 @@ pub enum WaitKind {
     Slot,
     /// The Deployment's rollout of an applied (or undone) action is under way.
     Rollout,
+    /// The storm brake holds approved plans: too many executions started lately.
+    Brake,
 }
 
 /// The next thing the executor does for one RemediationPolicy.

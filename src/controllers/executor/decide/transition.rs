@@ -85,6 +85,7 @@ pub fn transition(
             WaitKind::Target => set(status, PROGRESSING, false, "WaitingForTarget", message),
             WaitKind::Slot => set(status, PROGRESSING, false, "WaitingForSlot", message),
             WaitKind::Rollout => set(status, PROGRESSING, true, "WaitingForRollout", message),
+            WaitKind::Brake => set(status, PROGRESSING, false, "StormBrake", message),
         },
         Step::Expire { message } => {
             status.approval = ApprovalState::Expired;
@@ -303,6 +304,11 @@ pub fn notice(
             message,
             ..
         } if before != status => n(true, "PolicyNotFound", "Validate", message.clone()),
+        Step::Wait {
+            kind: WaitKind::Brake,
+            message,
+            ..
+        } if before != status => n(true, "StormBrake", "Execute", message.clone()),
         Step::Done
         | Step::Wait { .. }
         | Step::Start
