@@ -63,7 +63,7 @@ pub struct Metrics {
     /// Analyses that found a shared cause (same-instant breaches across
     /// Deployments sharing a metric), which get no plan.
     pub shared_causes: Counter,
-    /// Approved plans the storm brake held (one count per plan it held).
+    /// Times the storm brake held an approved plan (each look at a held plan).
     pub storm_brake_held: Counter,
     /// 1 while the storm brake holds plans, 0 once one starts again.
     pub storm_brake_engaged: Gauge,
@@ -142,7 +142,7 @@ impl Default for Metrics {
         );
         registry.register(
             "mapek_storm_brake_held",
-            "Approved plans the storm brake held",
+            "Times the storm brake held an approved plan",
             m.storm_brake_held.clone(),
         );
         registry.register(
