@@ -6,10 +6,14 @@
 # ships; BENCH_E2E_OPERATOR_PROFILE=dev measures the debug build). The benchmark
 # client is built with the dev profile (`--profile dev`): it only times API round
 # trips, and a release build of its test dependencies would add many minutes.
+#
+# The operator runs without the storm brake (MAPE_K_STORM_BRAKE_MAX_EXECUTIONS=0):
+# the benchmark approves 100 plans in a row, and the default brake (20 starts per
+# 10 minutes) would hold the 21st.
 BENCH_E2E_PROFILE ?= dev
 BENCH_E2E_OPERATOR_PROFILE ?= release
 
 .PHONY: bench-e2e
 
 bench-e2e: ## Closed-loop benchmark on the local API server: approve-to-scale, detection, footprint
-	MAPEK_E2E_PROFILE=$(BENCH_E2E_OPERATOR_PROFILE) e2e/run-local $(CARGO) bench --locked --features e2e --profile $(BENCH_E2E_PROFILE) --bench loop
+	MAPEK_E2E_PROFILE=$(BENCH_E2E_OPERATOR_PROFILE) MAPE_K_STORM_BRAKE_MAX_EXECUTIONS=0 e2e/run-local $(CARGO) bench --locked --features e2e --profile $(BENCH_E2E_PROFILE) --bench loop
