@@ -64,17 +64,7 @@ where
 
 /// Runs kubectl (the real client, as a user would) and returns its stdout.
 fn kubectl(args: &[&str]) -> String {
-    let out = Command::new("kubectl")
-        .args(args)
-        .output()
-        .expect("kubectl runs");
-    assert!(
-        out.status.success(),
-        "kubectl {} failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    common::kubectl(args, None)
 }
 
 impl Env {
@@ -112,6 +102,28 @@ impl Env {
             .create(&PostParams::default(), &d)
             .await
             .expect("Deployment created");
+    }
+
+    /// Creates RemediationPolicy `name` holding `plan` (as the analyzer would
+    /// write it) with its hash set; returns it.
+    async fn hand_written_plan(&self, name: &str, plan: Value) -> RemediationPolicy {
+        let mut plan: mapek_engine::model::RemediationPlan =
+            serde_json::from_value(plan).expect("a plan");
+        plan.plan_hash = mapek_engine::plan_hash(&plan);
+        let rp: RemediationPolicy = serde_json::from_value(json!({
+            "apiVersion": "mapek.io/v1alpha1", "kind": "RemediationPolicy",
+            "metadata": {"name": name, "namespace": NS},
+            "spec": serde_json::to_value(mapek_api::RemediationPolicySpec {
+                plan,
+                evidence: mapek_api::Evidence::default(),
+            }).unwrap()
+        }))
+        .unwrap();
+        let _ = self.plans().delete(name, &DeleteParams::default()).await;
+        self.plans()
+            .create(&PostParams::default(), &rp)
+            .await
+            .expect("plan created")
     }
 
     async fn policy(&self, name: &str, spec: Value) {
@@ -483,7 +495,10 @@ async fn a_failed_action_is_rolled_back() {
     .await;
     // A plan as the analyzer would write it; its second action targets a container
     // the Deployment does not have, so its patch fails on the API server.
-    let mut plan: mapek_engine::model::RemediationPlan = serde_json::from_value(json!({
+    let rp = e
+        .hand_written_plan(
+            "ledger-rollback",
+            json!({
         "target": "ledger", "policy": "ledger-latency", "rootCause": "LoadSpike", "confidence": 0.9,
         "actions": [
             {"id": "a1", "actionType": "SCALE_UP", "target": "ledger", "replicas": 4,
@@ -494,27 +509,10 @@ async fn a_failed_action_is_rolled_back() {
         ],
         "expectedImpact": "test", "risk": "Medium", "priority": "High",
         "cost": 0.5, "benefit": 0.9, "score": 0.4, "planHash": ""
-    }))
-    .unwrap();
-    plan.plan_hash = mapek_engine::plan_hash(&plan);
-    let rp: RemediationPolicy = serde_json::from_value(json!({
-        "apiVersion": "mapek.io/v1alpha1", "kind": "RemediationPolicy",
-        "metadata": {"name": "ledger-rollback", "namespace": NS},
-        "spec": serde_json::to_value(mapek_api::RemediationPolicySpec {
-            plan: plan.clone(),
-            evidence: mapek_api::Evidence::default(),
-        }).unwrap()
-    }))
-    .unwrap();
-    let _ = e
-        .plans()
-        .delete("ledger-rollback", &DeleteParams::default())
+    }),
+        )
         .await;
-    e.plans()
-        .create(&PostParams::default(), &rp)
-        .await
-        .expect("plan created");
-    approve(&rp, &plan.plan_hash);
+    approve(&rp, &rp.spec.plan.plan_hash);
 
     let done = e.phase("ledger-rollback", ExecutionPhase::RolledBack).await;
     let execution = done.status.unwrap().execution.unwrap();
@@ -593,7 +591,10 @@ async fn a_config_change_whose_pods_never_become_ready_is_rolled_back() {
     )
     .await;
 
-    let mut plan: mapek_engine::model::RemediationPlan = serde_json::from_value(json!({
+    let rp = e
+        .hand_written_plan(
+            "orders-bad-config",
+            json!({
         "target": "orders", "policy": "orders-errors", "rootCause": "ComponentFault", "confidence": 0.9,
         "actions": [
             {"id": "a1", "actionType": "UPDATE_CONFIGURATION", "target": "orders", "priority": "High",
@@ -602,27 +603,10 @@ async fn a_config_change_whose_pods_never_become_ready_is_rolled_back() {
         ],
         "expectedImpact": "test", "risk": "Medium", "priority": "High",
         "cost": 0.3, "benefit": 0.9, "score": 0.6, "planHash": ""
-    }))
-    .unwrap();
-    plan.plan_hash = mapek_engine::plan_hash(&plan);
-    let rp: RemediationPolicy = serde_json::from_value(json!({
-        "apiVersion": "mapek.io/v1alpha1", "kind": "RemediationPolicy",
-        "metadata": {"name": "orders-bad-config", "namespace": NS},
-        "spec": serde_json::to_value(mapek_api::RemediationPolicySpec {
-            plan: plan.clone(),
-            evidence: mapek_api::Evidence::default(),
-        }).unwrap()
-    }))
-    .unwrap();
-    let _ = e
-        .plans()
-        .delete("orders-bad-config", &DeleteParams::default())
+    }),
+        )
         .await;
-    e.plans()
-        .create(&PostParams::default(), &rp)
-        .await
-        .expect("plan created");
-    approve(&rp, &plan.plan_hash);
+    approve(&rp, &rp.spec.plan.plan_hash);
 
     let done = e
         .phase("orders-bad-config", ExecutionPhase::RolledBack)
@@ -676,16 +660,10 @@ async fn a_config_change_whose_pods_never_become_ready_is_rolled_back() {
     assert!(detail.contains("ProgressDeadlineExceeded"), "{detail}");
 }
 
-/// Runs kubectl with `args` and returns whether it succeeded and its stderr.
+/// Runs kubectl with `args`; returns whether it succeeded and its stderr.
 fn kubectl_as(args: &[&str]) -> (bool, String) {
-    let out = Command::new("kubectl")
-        .args(args)
-        .output()
-        .expect("kubectl runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let out = common::try_kubectl(args, None);
+    (out.ok, out.stderr)
 }
 
 /// The chart's approvers policy, on the real API server: mallory (allowed by RBAC

@@ -200,30 +200,6 @@ async fn approval_integrity() {
     assert_eq!((unapproved, panics), (0, 0));
 }
 
-/// Runs kubectl with `args` (the local cluster's users are contexts of its
-/// kubeconfig); returns whether it succeeded and its stderr.
-fn kubectl_try(args: &[&str], input: Option<&str>) -> (bool, String) {
-    let mut child = Command::new("kubectl")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kubectl runs");
-    if let Some(input) = input {
-        let _ = child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes());
-    }
-    let out = child.wait_with_output().expect("kubectl finishes");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 /// Approver spoofing, against the chart's approvers policy (e2e/run-local
 /// installs it with the admin and group mapek-approvers as approvers): mallory
 /// (allowed by RBAC to annotate plans), mallory naming the admin, alice naming
@@ -265,7 +241,7 @@ async fn approver_spoofing() {
         None,
     );
     let approve_as = |context: &str, by: &str| {
-        kubectl_try(
+        let out = try_kubectl(
             &[
                 "--context",
                 context,
@@ -278,7 +254,8 @@ async fn approver_spoofing() {
                 &format!("mapek.io/approved-by={by}"),
             ],
             None,
-        )
+        );
+        (out.ok, out.stderr)
     };
     let mut attempts: Vec<(&str, (bool, String))> = Vec::new();
     // RBAC bindings take effect at once, but wait for them to be sure the
@@ -301,19 +278,21 @@ async fn approver_spoofing() {
     let mut preapproved = serde_json::to_value(&rp).unwrap();
     preapproved["metadata"] = json!({"name": "web-preapproved", "namespace": ns,
         "annotations": {"mapek.io/approve": hash, "mapek.io/approved-by": "mapek-operator"}});
-    attempts.push((
-        "the operator's ServiceAccount creating an approved plan",
-        kubectl_try(
-            &[
-                "--kubeconfig",
-                operator.to_str().unwrap(),
-                "create",
-                "-f",
-                "-",
-            ],
-            Some(&preapproved.to_string()),
-        ),
-    ));
+    attempts.push(
+        ("the operator's ServiceAccount creating an approved plan", {
+            let out = try_kubectl(
+                &[
+                    "--kubeconfig",
+                    operator.to_str().unwrap(),
+                    "create",
+                    "-f",
+                    "-",
+                ],
+                Some(&preapproved.to_string()),
+            );
+            (out.ok, out.stderr)
+        }),
+    );
     let (mut honoured, mut unexplained) = (0, 0);
     for (who, (ok, err)) in &attempts {
         if *ok {

@@ -5,21 +5,6 @@
 
 use super::*;
 
-/// The notes of the Events about object `name` in `ns`.
-async fn event_notes(c: &Client, ns: &str, name: &str) -> Vec<String> {
-    Api::<Event>::namespaced(c.clone(), ns)
-        .list(&ListParams::default())
-        .await
-        .map(|l| {
-            l.items
-                .into_iter()
-                .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
-                .filter_map(|e| e.note)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 async fn last_evaluation(c: &Client, ns: &str, name: &str) -> Option<i64> {
     Api::<ViolationPolicy>::namespaced(c.clone(), ns)
         .get(name)
@@ -65,7 +50,11 @@ async fn forbidden_calls() {
         "an Event naming the 403",
         Duration::from_secs(10),
         || async {
-            let notes = event_notes(&c, ns, "denied").await;
+            let notes: Vec<String> = events(&c, ns, "denied")
+                .await
+                .into_iter()
+                .map(|(_, n)| n)
+                .collect();
             notes.iter().any(|n| n.contains(refused)).then_some(notes)
         },
     )

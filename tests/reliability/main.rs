@@ -20,6 +20,8 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+use common::{kubectl, try_kubectl};
+
 mod approvals;
 mod bad_input;
 mod crash;
@@ -91,34 +93,6 @@ struct Operator {
     child: Child,
     port: u16,
     log: PathBuf,
-}
-
-/// Runs kubectl (on PATH in e2e/run-local's environment) with `args` and `input`
-/// on stdin; returns its stdout, or panics with its stderr.
-fn kubectl(args: &[&str], input: Option<&str>) -> String {
-    let mut child = Command::new("kubectl")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kubectl runs");
-    if let Some(input) = input {
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("kubectl reads its input");
-    }
-    let out = child.wait_with_output().expect("kubectl finishes");
-    assert!(
-        out.status.success(),
-        "kubectl {} failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A kubeconfig for an operator watching `namespace`: a token of ServiceAccount
@@ -613,8 +587,8 @@ fn state(d: &Deployment) -> (Option<i32>, bool, Option<String>) {
     )
 }
 
-/// Warning or normal Events about the object `name`, by reason.
-async fn event_reasons(c: &Client, ns: &str, name: &str) -> Vec<String> {
+/// The Events about the object `name`: (reason, note).
+async fn events(c: &Client, ns: &str, name: &str) -> Vec<(String, String)> {
     Api::<Event>::namespaced(c.clone(), ns)
         .list(&ListParams::default())
         .await
@@ -622,10 +596,19 @@ async fn event_reasons(c: &Client, ns: &str, name: &str) -> Vec<String> {
             l.items
                 .into_iter()
                 .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
-                .filter_map(|e| e.reason)
+                .map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Warning or normal Events about the object `name`, by reason.
+async fn event_reasons(c: &Client, ns: &str, name: &str) -> Vec<String> {
+    events(c, ns, name)
+        .await
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect()
 }
 
 /// A small deterministic PRNG (SplitMix64), so that the random kill times repeat.
