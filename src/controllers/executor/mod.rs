@@ -246,19 +246,10 @@ impl<'a> Reconciler<'a> {
                         }
                         Err(PatchFailure::Refused(e)) => {
                             let id = &self.rp.spec.plan.actions[index].id;
-                            let earlier = self
-                                .rp
-                                .status
-                                .as_ref()
-                                .and_then(|s| s.execution.as_ref())
-                                .and_then(|e| e.error.clone())
-                                .unwrap_or_default();
-                            Step::Finish {
-                                phase: mapek_api::ExecutionPhase::Failed,
-                                error: Some(format!(
-                                    "{earlier}; rolling back action {id} failed: {e}"
-                                )),
-                            }
+                            decide::rollback_failed(
+                                &self.rp,
+                                &format!("rolling back action {id} failed: {e}"),
+                            )
                         }
                         Err(PatchFailure::Io(e)) => return Err(e.into()),
                     }

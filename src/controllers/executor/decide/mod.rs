@@ -411,6 +411,21 @@ fn progress(o: &Observed<'_>, status: &RemediationPolicyStatus) -> Step {
     }
 }
 
+/// The end of an execution whose rollback cannot go on: Failed, with `what`
+/// after the error that started the rollback.
+pub fn rollback_failed(rp: &RemediationPolicy, what: &str) -> Step {
+    let before = rp
+        .status
+        .as_ref()
+        .and_then(|s| s.execution.as_ref())
+        .and_then(|e| e.error.clone())
+        .unwrap_or_default();
+    Step::Finish {
+        phase: ExecutionPhase::Failed,
+        error: Some(format!("{before}; {what}")),
+    }
+}
+
 /// The rollback after action `failed` failed.
 fn rolling_back(
     o: &Observed<'_>,
@@ -419,19 +434,7 @@ fn rolling_back(
     aligned: bool,
 ) -> Step {
     let plan = &o.plan.spec.plan;
-    let earlier = |what: String| {
-        let before = o
-            .plan
-            .status
-            .as_ref()
-            .and_then(|s| s.execution.as_ref())
-            .and_then(|e| e.error.clone())
-            .unwrap_or_default();
-        Step::Finish {
-            phase: ExecutionPhase::Failed,
-            error: Some(format!("{before}; {what}")),
-        }
-    };
+    let earlier = |what: String| rollback_failed(o.plan, &what);
     // Since when the rollback runs: the executor's own rollout deadline counts
     // from there.
     let since = millis(&records[failed].finished_at);
