@@ -321,10 +321,13 @@ async fn detection(client: &Client, http: &reqwest::Client, simulator: &str) -> 
                     .conditions
                     .iter()
                     .any(|c| c.type_ == "Ready" && c.status == "True");
-                (ready && s.recent_samples.len() >= 2).then_some(())
+                ready.then_some(())
             },
         )
         .await;
+        // Only a change is written to the status: wait two more evaluations
+        // (2 s apart) for the baseline in the operator's memory.
+        tokio::time::sleep(Duration::from_secs(4)).await;
 
         // Watch plans for this target from before the fault.
         let (tx, mut rx) = watch::channel(None::<(Instant, String)>);

@@ -41,6 +41,12 @@ pub struct OutcomeLabels {
     pub outcome: String,
 }
 
+/// Why the monitor wrote (or did not write) a status, as the `reason` label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WriteLabels {
+    pub reason: String,
+}
+
 /// Every metric the operator exports.
 pub struct Metrics {
     registry: Registry,
@@ -67,6 +73,14 @@ pub struct Metrics {
     pub storm_brake_held: Counter,
     /// 1 while the storm brake holds plans, 0 once one starts again.
     pub storm_brake_engaged: Gauge,
+    /// Range queries sent to read a query's history back after a start.
+    pub prometheus_range_queries: Counter,
+    /// Seconds each evaluation ran after its due time.
+    pub evaluation_lag: Histogram,
+    /// The monitor's status writes by reason (`generation`, `transition`,
+    /// `violation`, `refresh`), and the evaluations it did not write (`skipped`:
+    /// nothing a reader needs changed; `deferred`: a refresh over budget).
+    pub status_writes: Family<WriteLabels, Counter>,
 }
 
 fn duration_histogram() -> Histogram {
@@ -98,6 +112,9 @@ impl Default for Metrics {
             shared_causes: Counter::default(),
             storm_brake_held: Counter::default(),
             storm_brake_engaged: Gauge::default(),
+            prometheus_range_queries: Counter::default(),
+            evaluation_lag: Histogram::new(exponential_buckets(0.25, 2.0, 12)),
+            status_writes: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -161,6 +178,21 @@ impl Default for Metrics {
             m.prometheus_queries.clone(),
         );
         registry.register(
+            "mapek_prometheus_range_queries",
+            "Range queries sent to read a query's history back",
+            m.prometheus_range_queries.clone(),
+        );
+        registry.register(
+            "mapek_evaluation_lag_seconds",
+            "Seconds an evaluation ran after its due time",
+            m.evaluation_lag.clone(),
+        );
+        registry.register(
+            "mapek_status_writes",
+            "ViolationPolicy status writes by reason (skipped and deferred: not written)",
+            m.status_writes.clone(),
+        );
+        registry.register(
             "mapek_prometheus_query_errors",
             "PromQL queries that gave no usable value",
             m.prometheus_query_errors.clone(),
@@ -199,6 +231,15 @@ impl Metrics {
         if failed {
             self.reconcile_errors.get_or_create(&labels).inc();
         }
+    }
+
+    /// Counts one status write (or skip) of the monitor.
+    pub fn status_write(&self, reason: &str) {
+        self.status_writes
+            .get_or_create(&WriteLabels {
+                reason: reason.to_string(),
+            })
+            .inc();
     }
 
     /// Records the time one MAPE-K phase took.

@@ -104,6 +104,54 @@ impl Prometheus {
             .map_err(classify)?;
         single_value(result.data())
     }
+
+    /// Runs a range query from `start_ms` to `end_ms` every `step`, and returns
+    /// the one series' finite values with their times (milliseconds). Used to
+    /// read back a query's history after a restart.
+    pub async fn query_range_values(
+        &self,
+        query: &str,
+        start_ms: i64,
+        end_ms: i64,
+        step: Duration,
+    ) -> Result<Vec<(i64, f64)>, QueryError> {
+        let result = self
+            .client
+            .query_range(
+                query,
+                start_ms.div_euclid(1000),
+                end_ms.div_euclid(1000),
+                step.as_secs_f64().max(1.0),
+            )
+            .timeout(self.timeout.as_millis() as i64)
+            .get()
+            .await
+            .map_err(classify)?;
+        series_values(result.data())
+    }
+}
+
+/// Reduces a range query result to its one series' finite values, by time in
+/// milliseconds.
+pub fn series_values(data: &Data) -> Result<Vec<(i64, f64)>, QueryError> {
+    let series = match data {
+        Data::Matrix(series) => series,
+        Data::Scalar(_) | Data::Vector(_) => {
+            return Err(QueryError::QueryFailed(
+                "a range query returned an instant value".into(),
+            ));
+        }
+    };
+    match series.as_slice() {
+        [] => Err(QueryError::Empty),
+        [one] => Ok(one
+            .samples()
+            .iter()
+            .filter(|s| s.value().is_finite())
+            .map(|s| ((s.timestamp() * 1000.0).round() as i64, s.value()))
+            .collect()),
+        many => Err(QueryError::MultipleSeries(many.len())),
+    }
 }
 
 fn classify(e: PromError) -> QueryError {
@@ -166,5 +214,22 @@ mod tests {
         );
         let matrix = data(r#"{"resultType":"matrix","result":[{"metric":{},"values":[[1,"1"]]}]}"#);
         assert_eq!(single_value(&matrix), Err(QueryError::RangeVector));
+    }
+
+    #[test]
+    fn a_range_gives_one_series_finite_values_in_milliseconds() {
+        let one = data(
+            r#"{"resultType":"matrix","result":[{"metric":{},"values":[[1700000000,"1"],[1700000030.5,"NaN"],[1700000060,"2.5"]]}]}"#,
+        );
+        assert_eq!(
+            series_values(&one),
+            Ok(vec![(1_700_000_000_000, 1.0), (1_700_000_060_000, 2.5)])
+        );
+        let none = data(r#"{"resultType":"matrix","result":[]}"#);
+        assert_eq!(series_values(&none), Err(QueryError::Empty));
+        let two = data(
+            r#"{"resultType":"matrix","result":[{"metric":{"i":"1"},"values":[[1,"1"]]},{"metric":{"i":"2"},"values":[[1,"1"]]}]}"#,
+        );
+        assert_eq!(series_values(&two), Err(QueryError::MultipleSeries(2)));
     }
 }

@@ -55,6 +55,21 @@ pub struct RunArgs {
     /// The storm brake's sliding window.
     #[arg(long, env = "MAPE_K_STORM_BRAKE_WINDOW", default_value = "10m", value_parser = parse_interval)]
     pub storm_brake_window: Duration,
+    /// A ViolationPolicy's status is written when a condition changes, a
+    /// violation is recorded or the spec changes, and otherwise at most this often
+    /// (the last value and the sample summary).
+    #[arg(long, env = "MAPE_K_STATUS_REFRESH", default_value = "5m", value_parser = parse_interval)]
+    pub status_refresh: Duration,
+    /// Query values kept in memory per query and interval for the analyzer
+    /// (1440: 12 hours at 30 s); read back from Prometheus after a start.
+    #[arg(long, env = "MAPE_K_HISTORY_SAMPLES", default_value_t = controllers::monitor::history::DEFAULT_CAPACITY, value_parser = clap::value_parser!(usize))]
+    pub history_samples: usize,
+    /// The monitor's status writes per second (client-side budget; 0: unlimited).
+    #[arg(long, env = "MAPE_K_WRITE_QPS", default_value_t = 20)]
+    pub write_qps: u32,
+    /// Status writes allowed at once above the budget's rate.
+    #[arg(long, env = "MAPE_K_WRITE_BURST", default_value_t = 100)]
+    pub write_burst: u32,
 }
 
 /// Parses `30`, `30s`, `1m` or `1h30m` into a positive duration.
@@ -127,6 +142,10 @@ pub async fn run(args: RunArgs) -> Result<()> {
         max_concurrent_executions: args.max_concurrent_executions,
         storm_brake_max_executions: args.storm_brake_max_executions,
         storm_brake_window: args.storm_brake_window,
+        status_refresh: args.status_refresh,
+        history_samples: args.history_samples,
+        write_qps: args.write_qps,
+        write_burst: args.write_burst,
     };
     let ctx = Arc::new(Context::new(client.clone(), settings, metrics.clone()));
     let policies: Api<ViolationPolicy> =

@@ -34,6 +34,15 @@ pub struct Settings {
     /// `storm_brake_window` across all policies (0: no brake).
     pub storm_brake_max_executions: usize,
     pub storm_brake_window: Duration,
+    /// A policy's status is written when something a reader needs changes (a
+    /// condition, a violation, the spec), and otherwise at most this often.
+    pub status_refresh: Duration,
+    /// Values kept in memory per query and interval for the analyzer.
+    pub history_samples: usize,
+    /// The monitor's write budget: status writes per second (0: unlimited) and
+    /// the burst allowed above it, as client-go's QPS and burst.
+    pub write_qps: u32,
+    pub write_burst: u32,
 }
 
 impl Default for Settings {
@@ -44,6 +53,10 @@ impl Default for Settings {
             max_concurrent_executions: 4,
             storm_brake_max_executions: 20,
             storm_brake_window: Duration::from_secs(600),
+            status_refresh: Duration::from_secs(300),
+            history_samples: monitor::history::DEFAULT_CAPACITY,
+            write_qps: 20,
+            write_burst: 100,
         }
     }
 }
@@ -89,6 +102,10 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// The executor's limits on concurrent executions.
     pub executions: Arc<executor::ExecutionLimits>,
+    /// The monitor's values of each query, read by the analyzer.
+    pub history: Arc<monitor::history::History>,
+    /// The budget of the monitor's status writes.
+    pub write_budget: Arc<monitor::WriteBudget>,
 }
 
 impl Context {
@@ -103,6 +120,11 @@ impl Context {
             client,
             executions: Arc::new(executor::ExecutionLimits::new(
                 settings.max_concurrent_executions,
+            )),
+            history: Arc::new(monitor::history::History::new(settings.history_samples)),
+            write_budget: Arc::new(monitor::WriteBudget::new(
+                settings.write_qps,
+                settings.write_burst,
             )),
             settings,
             clock: Arc::new(SystemClock),

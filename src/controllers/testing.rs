@@ -462,6 +462,13 @@ impl Harness {
                 },
             ),
             client,
+            history: Arc::new(crate::controllers::monitor::history::History::new(
+                settings.history_samples,
+            )),
+            write_budget: Arc::new(crate::controllers::monitor::WriteBudget::new(
+                settings.write_qps,
+                settings.write_burst,
+            )),
             settings,
             clock: clock.clone(),
             metrics: Arc::new(crate::metrics::Metrics::default()),

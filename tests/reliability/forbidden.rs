@@ -22,7 +22,15 @@ async fn forbidden_calls() {
     common::ensure_namespace(&c, ns).await;
     deployment(&c, ns, "web").await;
     policy(&c, ns, "web", "web", "vector(0)", 1.0).await;
-    let mut op = Operator::start_without(ns, "", &[], &[("deployments", "patch")]).await;
+    // Every evaluation refreshes the status, so `lastEvaluationTime` shows the
+    // monitor going on (by default it is written at most every 5 minutes).
+    let mut op = Operator::start_without(
+        ns,
+        "",
+        &[("MAPE_K_STATUS_REFRESH", "1s")],
+        &[("deployments", "patch")],
+    )
+    .await;
     let (mut unreported, mut changed, mut stalled) = (0, 0, 0);
 
     // Approved, but the operator may not patch Deployments.

@@ -46,10 +46,15 @@ async fn serial_load_1000_policies() {
     let mut op = Operator::start(
         ns,
         "",
-        // The class measures the global concurrency limit, not the storm brake.
+        // The class measures the global concurrency limit, not the storm brake,
+        // and how rounds stretch when every evaluation is written (its
+        // `lastEvaluationTime` is the evidence that no policy starves): a status
+        // refresh on every evaluation, no client-side write budget.
         &[
             ("MAPE_K_MAX_CONCURRENT_EXECUTIONS", limit.as_str()),
             ("MAPE_K_STORM_BRAKE_MAX_EXECUTIONS", "0"),
+            ("MAPE_K_STATUS_REFRESH", "1s"),
+            ("MAPE_K_WRITE_QPS", "0"),
         ],
     )
     .await;

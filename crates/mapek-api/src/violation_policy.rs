@@ -17,14 +17,12 @@ use mapek_engine::model::{ApprovalMode, ComparisonOperator, RemediationEnvelope,
 /// Most violations kept in `status.recentViolations`; older ones are dropped and
 /// only counted.
 pub const MAX_RECENT_VIOLATIONS: usize = 50;
-/// Most samples kept in `status.recentSamples` for the analyzer.
+/// Most samples an operator before 0.2 kept in `status.recentSamples`; the
+/// samples now live in the operator's memory (see `status.samples`).
 pub const MAX_RECENT_SAMPLES: usize = 120;
 
-// `make decisions` replays NAB with the monitor's bounds: keep them one.
-const _: () = assert!(
-    mapek_engine::decisions::replay::KEPT_SAMPLES == MAX_RECENT_SAMPLES
-        && mapek_engine::decisions::replay::KEPT_VIOLATIONS == MAX_RECENT_VIOLATIONS
-);
+// `make decisions` replays NAB with the monitor's bound on violations: keep them one.
+const _: () = assert!(mapek_engine::decisions::replay::KEPT_VIOLATIONS == MAX_RECENT_VIOLATIONS);
 
 /// What to watch on one Deployment and what may be done about it.
 #[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -211,10 +209,32 @@ pub struct ViolationPolicyStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 50))]
     pub recent_violations: Vec<RecordedViolation>,
-    /// The latest query values, oldest first, at most 120: the analyzer's input.
+    /// Deprecated and no longer written: the query values, which earlier versions
+    /// kept here (at most 120), now live in the operator's memory and are summed up
+    /// in `samples`. Kept so that old statuses still read.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 120))]
     pub recent_samples: Vec<RecordedSample>,
+    /// A summary of the query values the operator holds in memory for the
+    /// analyzer (the values themselves are not written to the API server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<SampleSummary>,
+}
+
+/// What the operator's in-memory history of a policy's query holds, written with
+/// the status (at most every status refresh, so it may lag the last evaluation).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SampleSummary {
+    /// Values held (live evaluations and, after a restart, values read back from
+    /// Prometheus with a range query).
+    pub count: u32,
+    /// The time of the oldest value held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<Time>,
+    pub min: f64,
+    pub max: f64,
+    pub mean: f64,
 }
 
 /// One violation as kept in status.

@@ -63,21 +63,17 @@ pub async fn run(
     }
 }
 
-/// The engine's view of one policy's recorded violations and samples: violations
-/// from before `since` (the end of the last execution on its target) are left
-/// out, as they were already acted on; samples are all kept, as they are the
-/// policy's normal behaviour the engine judges a breach against.
-pub fn engine_input(
-    policy: &ViolationPolicy,
-    since: Millis,
-) -> (Vec<Violation>, Vec<MetricSample>) {
+/// The engine's view of one policy's recorded violations: those from before
+/// `since` (the end of the last execution on its target) are left out, as they
+/// were already acted on.
+pub fn engine_violations(policy: &ViolationPolicy, since: Millis) -> Vec<Violation> {
     let name = policy.name_any();
     let spec = &policy.spec;
     let target = &spec.target_ref.name;
     let Some(status) = &policy.status else {
-        return (Vec::new(), Vec::new());
+        return Vec::new();
     };
-    let violations = status
+    status
         .recent_violations
         .iter()
         .filter(|v| v.time.0.as_millisecond() > since)
@@ -92,17 +88,37 @@ pub fn engine_input(
             threshold: v.threshold,
             at_ms: v.time.0.as_millisecond(),
         })
-        .collect();
-    let samples = status
-        .recent_samples
+        .collect()
+}
+
+/// The engine's view of one policy's samples: every value the monitor holds for
+/// its query, the policy's normal behaviour the engine judges a breach against.
+/// A status written by an earlier version may still carry `recentSamples`: they
+/// count until the monitor's memory holds as many.
+pub fn engine_samples(policy: &ViolationPolicy, points: &[(Millis, f64)]) -> Vec<MetricSample> {
+    let name = policy.name_any();
+    let legacy = policy
+        .status
+        .as_ref()
+        .map_or(&[][..], |s| s.recent_samples.as_slice());
+    if legacy.len() > points.len() {
+        return legacy
+            .iter()
+            .map(|s| MetricSample {
+                policy: name.clone(),
+                at_ms: s.time.0.as_millisecond(),
+                value: s.value,
+            })
+            .collect();
+    }
+    points
         .iter()
-        .map(|s| MetricSample {
+        .map(|&(at_ms, value)| MetricSample {
             policy: name.clone(),
-            at_ms: s.time.0.as_millisecond(),
-            value: s.value,
+            at_ms,
+            value,
         })
-        .collect();
-    (violations, samples)
+        .collect()
 }
 
 /// The engine's view of a policy's condition and evaluation interval.
@@ -323,16 +339,19 @@ async fn analyze_namespace(
 
     let started = std::time::Instant::now();
     let mut violations = Vec::new();
-    let mut samples = Vec::new();
-    let mut infos = Vec::with_capacity(candidates.len());
     for (p, since) in &candidates {
-        let (v, s) = engine_input(p, *since);
-        violations.extend(v);
-        samples.extend(s);
-        infos.push(policy_info(p));
+        violations.extend(engine_violations(p, *since));
     }
     if violations.is_empty() {
         return Ok(());
+    }
+    // Samples are copied only when there is something to judge.
+    let mut samples = Vec::new();
+    let mut infos = Vec::with_capacity(candidates.len());
+    for (p, _) in &candidates {
+        let key = crate::controllers::monitor::history_key(p, ctx.settings.default_interval);
+        samples.extend(engine_samples(p, &ctx.history.points(&key)));
+        infos.push(policy_info(p));
     }
     let analysis = PatternAnalyzer::new(AnalyzerConfig::default()).analyze_policies(
         &violations,
@@ -478,16 +497,6 @@ mod tests {
                     threshold: 1.0,
                 })
                 .collect(),
-            recent_samples: vec![
-                RecordedSample {
-                    time: time(5_000),
-                    value: 0.5,
-                },
-                RecordedSample {
-                    time: time(25_000),
-                    value: 2.0,
-                },
-            ],
             ..ViolationPolicyStatus::default()
         });
         p
@@ -495,7 +504,8 @@ mod tests {
 
     #[test]
     fn violations_after_the_last_execution_and_every_sample_become_engine_input() {
-        let (v, s) = engine_input(&policy(), 15_000);
+        let v = engine_violations(&policy(), 15_000);
+        let s = engine_samples(&policy(), &[(5_000, 0.5), (15_000, 0.7), (25_000, 2.0)]);
         assert_eq!(
             v.iter().map(|v| v.id.as_str()).collect::<Vec<_>>(),
             ["lat-20", "lat-30"]
@@ -511,8 +521,31 @@ mod tests {
         assert_eq!(v[0].severity, mapek_engine::model::Severity::Critical);
         // Samples are the policy's behaviour: all of them are kept.
         assert_eq!(
-            s.iter().map(|s| s.at_ms).collect::<Vec<_>>(),
-            [5_000, 25_000]
+            s.iter()
+                .map(|s| (s.policy.as_str(), s.at_ms))
+                .collect::<Vec<_>>(),
+            [("lat", 5_000), ("lat", 15_000), ("lat", 25_000)]
+        );
+    }
+
+    #[test]
+    fn samples_an_earlier_version_kept_in_status_count_until_memory_holds_as_many() {
+        let mut p = policy();
+        p.status.as_mut().unwrap().recent_samples = vec![
+            RecordedSample {
+                time: time(5_000),
+                value: 0.5,
+            },
+            RecordedSample {
+                time: time(25_000),
+                value: 2.0,
+            },
+        ];
+        let at = |s: Vec<MetricSample>| s.iter().map(|s| s.at_ms).collect::<Vec<_>>();
+        assert_eq!(at(engine_samples(&p, &[(30_000, 1.0)])), [5_000, 25_000]);
+        assert_eq!(
+            at(engine_samples(&p, &[(30_000, 1.0), (40_000, 1.0)])),
+            [30_000, 40_000]
         );
     }
 

@@ -1,15 +1,16 @@
 //! Monitor: turns one evaluation of a ViolationPolicy's query into its new status,
-//! with the `for` semantics of Prometheus alerting rules (pending, then firing),
-//! bounded lists of violations and samples, and the `Ready` and `Violating`
-//! conditions. Pure: the controller passes in the query result and the time.
+//! with the `for` semantics of Prometheus alerting rules (pending, then firing), a
+//! bounded list of violations and the `Ready` and `Violating` conditions; says
+//! whether the new status is worth a write to the API server; and aligns
+//! evaluation times to interval boundaries. Pure: the controller passes in the
+//! query result and the time.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::conditions::{self, Status};
 use crate::prometheus::QueryError;
 use mapek_api::{
-    MAX_RECENT_SAMPLES, MAX_RECENT_VIOLATIONS, RecordedSample, RecordedViolation,
-    ViolationPolicySpec, ViolationPolicyStatus,
+    MAX_RECENT_VIOLATIONS, RecordedViolation, ViolationPolicySpec, ViolationPolicyStatus,
 };
 use mapek_engine::model::Millis;
 
@@ -77,14 +78,6 @@ pub fn observe(
         &now_time,
     );
     status.last_value = Some(value);
-    push_bounded(
-        &mut status.recent_samples,
-        RecordedSample {
-            time: now_time.clone(),
-            value,
-        },
-        MAX_RECENT_SAMPLES,
-    );
 
     let c = &spec.condition;
     if !c.operator.violates(value, c.threshold) {
@@ -155,6 +148,73 @@ pub fn observe(
         &now_time,
     );
     Evaluated::Violation
+}
+
+/// Why a new status is written to the API server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Write {
+    /// Nothing a reader needs changed: the write is skipped.
+    Skip,
+    /// The spec changed (a new `observedGeneration`).
+    Generation,
+    /// A condition changed status or reason, or a breach began or ended pending.
+    Transition,
+    /// A violation was recorded.
+    Violation,
+    /// The last written evaluation is older than the refresh period: the last
+    /// value and the sample summary are brought up to date. May wait for the
+    /// write budget.
+    Refresh,
+}
+
+/// Whether `after` (the status after an evaluation) must be written, given
+/// `written` (the status the API server holds) and the refresh period. Values,
+/// messages and evaluation times alone are not worth a write before the refresh
+/// period passes: they change on every evaluation.
+pub fn worth_writing(
+    written: &ViolationPolicyStatus,
+    after: &ViolationPolicyStatus,
+    now: Millis,
+    refresh_ms: Millis,
+) -> Write {
+    if written.observed_generation != after.observed_generation {
+        return Write::Generation;
+    }
+    if written.violation_count != after.violation_count {
+        return Write::Violation;
+    }
+    let shape = |s: &ViolationPolicyStatus| {
+        let mut c: Vec<_> = s
+            .conditions
+            .iter()
+            .map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone()))
+            .collect();
+        c.sort();
+        c
+    };
+    if written.pending_since != after.pending_since || shape(written) != shape(after) {
+        return Write::Transition;
+    }
+    let last = written
+        .last_evaluation_time
+        .as_ref()
+        .map_or(Millis::MIN, |t| t.0.as_millisecond());
+    if now.saturating_sub(last) >= refresh_ms {
+        return Write::Refresh;
+    }
+    Write::Skip
+}
+
+/// The evaluation after one at `now`: the first interval boundary (a multiple
+/// of the interval since the epoch) at least `wait` after the boundary `now`
+/// belongs to. Aligned times let every policy that shares a query be evaluated
+/// in the same round, so the query runs once.
+pub fn next_due(now: Millis, interval_ms: Millis, wait_ms: Millis) -> Millis {
+    let interval = interval_ms.max(1);
+    let after = now.saturating_add(wait_ms.max(interval) - interval);
+    (after / interval)
+        .saturating_add(1)
+        .saturating_mul(interval)
 }
 
 /// A `metav1.Time` from milliseconds since the epoch (clamped into jiff's range).
@@ -268,7 +328,7 @@ mod tests {
         assert_eq!(condition(&s, READY), ("False", "NotANumber"));
         assert_eq!(condition(&s, VIOLATING), ("Unknown", "NoData"));
         assert_eq!(s.violation_count, 0);
-        assert!(s.recent_samples.is_empty() && s.last_value.is_none());
+        assert!(s.last_value.is_none());
     }
 
     #[test]
@@ -281,6 +341,77 @@ mod tests {
         assert_eq!(s.violation_count, 500);
         assert_eq!(s.recent_violations.len(), MAX_RECENT_VIOLATIONS);
         assert_eq!(s.recent_violations.last().unwrap().id, "p-500");
-        assert_eq!(s.recent_samples.len(), MAX_RECENT_SAMPLES);
+        assert!(
+            s.recent_samples.is_empty(),
+            "samples live in memory, not status"
+        );
+    }
+
+    #[test]
+    fn only_what_a_reader_needs_is_written_before_the_refresh() {
+        let spec = spec(20);
+        let refresh = 300_000;
+        let mut written = ViolationPolicyStatus::default();
+        let step = |written: &mut ViolationPolicyStatus, value: f64, now: Millis| {
+            let mut s = written.clone();
+            observe("p", &spec, Some(1), &mut s, &Ok(value), now);
+            let w = worth_writing(written, &s, now, refresh);
+            if w != Write::Skip {
+                *written = s;
+            }
+            w
+        };
+        // The first evaluation sets the conditions.
+        assert_eq!(step(&mut written, 0.1, 0), Write::Generation);
+        // Same conditions, a new value: no write.
+        assert_eq!(step(&mut written, 0.2, 10_000), Write::Skip);
+        assert_eq!(step(&mut written, 0.3, 20_000), Write::Skip);
+        // A breach begins pending, still pending (only the message moves), fires.
+        assert_eq!(step(&mut written, 0.9, 30_000), Write::Transition);
+        assert_eq!(step(&mut written, 0.9, 40_000), Write::Skip);
+        assert_eq!(step(&mut written, 0.9, 50_000), Write::Violation);
+        assert_eq!(step(&mut written, 0.9, 60_000), Write::Violation);
+        // Back within the threshold, then quiet until the refresh period.
+        assert_eq!(step(&mut written, 0.1, 70_000), Write::Transition);
+        assert_eq!(step(&mut written, 0.1, 80_000), Write::Skip);
+        assert_eq!(step(&mut written, 0.2, 370_000), Write::Refresh);
+        assert_eq!(written.last_value, Some(0.2));
+        // A failing query is a transition; a spec change is always written.
+        let mut s = written.clone();
+        observe(
+            "p",
+            &spec,
+            Some(1),
+            &mut s,
+            &Err(QueryError::Empty),
+            380_000,
+        );
+        assert_eq!(
+            worth_writing(&written, &s, 380_000, refresh),
+            Write::Transition
+        );
+        let mut s = written.clone();
+        observe("p", &spec, Some(2), &mut s, &Ok(0.2), 380_000);
+        assert_eq!(
+            worth_writing(&written, &s, 380_000, refresh),
+            Write::Generation
+        );
+    }
+
+    #[test]
+    fn evaluations_fall_on_interval_boundaries() {
+        // Any time inside a round gives the next boundary.
+        assert_eq!(next_due(30_000, 30_000, 30_000), 60_000);
+        assert_eq!(next_due(30_400, 30_000, 30_000), 60_000);
+        assert_eq!(next_due(59_999, 30_000, 30_000), 60_000);
+        // Two policies created at different times meet at the same boundaries.
+        assert_eq!(
+            next_due(1_234, 10_000, 10_000),
+            next_due(7_777, 10_000, 10_000)
+        );
+        // A longer wait (backoff) skips whole intervals and stays aligned.
+        assert_eq!(next_due(30_400, 30_000, 120_000), 150_000);
+        // A wait shorter than the interval is the next boundary.
+        assert_eq!(next_due(30_400, 30_000, 1), 60_000);
     }
 }

@@ -1,26 +1,34 @@
 //! The Monitor controller: every second it finds the ViolationPolicies whose
-//! evaluation interval has passed, runs each distinct PromQL query once, applies
-//! the result to every policy that asked for it ([`crate::controllers::monitor::decide::observe`]) and
-//! writes their status. A failed evaluation is retried with exponential backoff.
-//! After a violation it wakes the analyzer for that namespace.
+//! evaluation is due, runs each distinct PromQL query once, keeps the value in
+//! memory ([`history`]), applies it to every policy that asked for it
+//! ([`decide::observe`]) and writes a status only when a reader needs it
+//! ([`decide::worth_writing`]), within a write budget. Evaluations fall on
+//! interval boundaries, so policies sharing a query share its evaluation; a failed
+//! one is retried with exponential backoff. After a start, each query's history is
+//! read back from Prometheus with a range query. After a violation it wakes the
+//! analyzer for that namespace.
 
 pub mod decide;
+pub mod history;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{StreamExt, stream};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 
 use super::Context;
 use crate::prometheus::{Prometheus, QueryError};
-use decide::{Evaluated, READY, VIOLATING};
+use decide::{Evaluated, READY, VIOLATING, Write};
+use history::Key;
 use mapek_api::{ViolationPolicy, ViolationPolicyStatus};
 use mapek_engine::model::Millis;
 
@@ -28,8 +36,37 @@ use mapek_engine::model::Millis;
 const QUERY_CONCURRENCY: usize = 8;
 /// Most status writes in flight at once.
 const WRITE_CONCURRENCY: usize = 16;
+/// Most history range queries in flight at once (they run beside evaluations).
+const BACKFILL_CONCURRENCY: usize = 2;
 /// Longest wait between evaluations of a failing policy.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// The monitor's client-side budget of status writes: a token bucket of
+/// `qps` writes a second with `burst` more, as client-go's QPS and burst.
+/// Writes a reader needs wait for a token; refreshes take one only if free.
+pub struct WriteBudget(Option<DefaultDirectRateLimiter>);
+
+impl WriteBudget {
+    /// A budget of `qps` writes a second (0: unlimited) and a burst of `burst`.
+    pub fn new(qps: u32, burst: u32) -> WriteBudget {
+        WriteBudget(NonZeroU32::new(qps).map(|qps| {
+            let burst = NonZeroU32::new(burst).unwrap_or(qps);
+            RateLimiter::direct(Quota::per_second(qps).allow_burst(burst))
+        }))
+    }
+
+    /// Waits until a write is within the budget.
+    pub async fn wait(&self) {
+        if let Some(limiter) = &self.0 {
+            limiter.until_ready().await;
+        }
+    }
+
+    /// Takes a write from the budget if one is free now.
+    pub fn try_take(&self) -> bool {
+        self.0.as_ref().is_none_or(|l| l.check().is_ok())
+    }
+}
 
 /// Scheduling state of one policy, kept in memory.
 #[derive(Debug, Clone, Default)]
@@ -43,6 +80,24 @@ struct Schedule {
     generation: Option<i64>,
 }
 
+/// The history series a policy's evaluations go to: its query at its interval.
+pub fn history_key(policy: &ViolationPolicy, default_interval: Duration) -> Key {
+    Key {
+        query: policy.spec.query.clone(),
+        interval_ms: interval_of(policy, default_interval).as_millis() as Millis,
+    }
+}
+
+/// A policy's evaluation interval, or the operator's default when it sets none.
+fn interval_of(policy: &ViolationPolicy, default_interval: Duration) -> Duration {
+    let interval = Duration::from(policy.spec.evaluation_interval);
+    if interval.is_zero() {
+        default_interval
+    } else {
+        interval
+    }
+}
+
 /// Runs the monitor until `shutdown` completes.
 pub async fn run(
     ctx: Arc<Context>,
@@ -52,6 +107,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let mut schedules: HashMap<ObjectRef<ViolationPolicy>, Schedule> = HashMap::new();
+    let mut backfills = Backfills::default();
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     tokio::pin!(shutdown);
@@ -62,8 +118,75 @@ pub async fn run(
         }
         let started = std::time::Instant::now();
         tick(&ctx, &store, &prometheus, &analyze, &mut schedules).await;
+        backfills.start(&ctx, &store, &prometheus);
         ctx.metrics
             .phase("monitor", started.elapsed().as_secs_f64());
+    }
+}
+
+/// The range queries that read each series' history back from Prometheus, one
+/// per series and process, a few at a time beside the evaluations.
+struct Backfills {
+    started: HashSet<Key>,
+    permits: Arc<Semaphore>,
+}
+
+impl Default for Backfills {
+    fn default() -> Self {
+        Backfills {
+            started: HashSet::new(),
+            permits: Arc::new(Semaphore::new(BACKFILL_CONCURRENCY)),
+        }
+    }
+}
+
+impl Backfills {
+    /// Starts a range query for every series not yet read back.
+    fn start(
+        &mut self,
+        ctx: &Arc<Context>,
+        store: &Store<ViolationPolicy>,
+        prometheus: &Prometheus,
+    ) {
+        for p in store.state() {
+            let key = history_key(&p, ctx.settings.default_interval);
+            if self.started.contains(&key) {
+                continue;
+            }
+            self.started.insert(key.clone());
+            let (ctx, prometheus, permits) =
+                (ctx.clone(), prometheus.clone(), self.permits.clone());
+            tokio::spawn(async move {
+                let Ok(_permit) = permits.acquire_owned().await else {
+                    return;
+                };
+                backfill(&ctx, &prometheus, &key).await;
+            });
+        }
+    }
+}
+
+/// Reads one series' history back: the capacity's worth of intervals before now.
+async fn backfill(ctx: &Context, prometheus: &Prometheus, key: &Key) {
+    let now = ctx.clock.now_ms();
+    let span = key
+        .interval_ms
+        .saturating_mul(ctx.history.capacity() as Millis);
+    ctx.metrics.prometheus_range_queries.inc();
+    let step = Duration::from_millis(key.interval_ms.max(1000) as u64);
+    match prometheus
+        .query_range_values(&key.query, now.saturating_sub(span), now, step)
+        .await
+    {
+        Ok(points) => {
+            tracing::debug!(query = %key.query, values = points.len(), "history read back");
+            ctx.history.backfill(key, points);
+        }
+        Err(e) => {
+            // Live evaluations fill the history from here on.
+            tracing::info!(query = %key.query, error = %e, "cannot read the query's history back");
+            ctx.history.backfill(key, Vec::new());
+        }
     }
 }
 
@@ -78,8 +201,13 @@ async fn tick(
     let now = ctx.clock.now_ms();
     let policies = store.state();
     schedules.retain(|key, _| store.get(key).is_some());
+    let used: HashSet<Key> = policies
+        .iter()
+        .map(|p| history_key(p, ctx.settings.default_interval))
+        .collect();
+    ctx.history.retain(|k| used.contains(k));
 
-    let mut due: BTreeMap<String, Vec<Arc<ViolationPolicy>>> = BTreeMap::new();
+    let mut due: BTreeMap<String, Vec<(Arc<ViolationPolicy>, Millis)>> = BTreeMap::new();
     for p in policies {
         let key = ObjectRef::from_obj(p.as_ref());
         let s = schedules.entry(key).or_default();
@@ -96,7 +224,10 @@ async fn tick(
             s.status = None;
         }
         if s.next_due <= now {
-            due.entry(p.spec.query.clone()).or_default().push(p);
+            let due_at = s.next_due;
+            due.entry(p.spec.query.clone())
+                .or_default()
+                .push((p, due_at));
         }
     }
     if due.is_empty() {
@@ -117,11 +248,26 @@ async fn tick(
     // thousand policies would take a thousand round trips per tick.
     let mut jobs = Vec::new();
     for (query, result) in results {
-        if result.is_err() {
-            ctx.metrics.prometheus_query_errors.inc();
+        match &result {
+            Ok(value) => {
+                // One value per series, however many policies share it.
+                let series: HashSet<Key> = due[&query]
+                    .iter()
+                    .map(|(p, _)| history_key(p, ctx.settings.default_interval))
+                    .collect();
+                for key in series {
+                    ctx.history.push(&key, now, *value);
+                }
+            }
+            Err(_) => {
+                ctx.metrics.prometheus_query_errors.inc();
+            }
         }
         let result = Arc::new(result);
-        for p in &due[&query] {
+        for (p, due_at) in &due[&query] {
+            ctx.metrics
+                .evaluation_lag
+                .observe(now.saturating_sub(*due_at).max(0) as f64 / 1000.0);
             let key = ObjectRef::from_obj(p.as_ref());
             let schedule = schedules.remove(&key).unwrap_or_default();
             jobs.push((key, p.clone(), schedule, result.clone()));
@@ -155,8 +301,9 @@ fn caught_up(cached: Option<&ViolationPolicyStatus>, written: &ViolationPolicySt
             == written.last_evaluation_time.as_ref()
 }
 
-/// Applies one result to one policy, writes its status and schedules the next
-/// evaluation. Returns the namespace when a violation was recorded.
+/// Applies one result to one policy, writes its status if a reader needs it
+/// and schedules the next evaluation. Returns the namespace when a violation
+/// was recorded.
 async fn evaluate(
     ctx: &Context,
     policy: &ViolationPolicy,
@@ -181,12 +328,7 @@ async fn evaluate(
         now,
     );
 
-    let interval = Duration::from(policy.spec.evaluation_interval);
-    let interval = if interval.is_zero() {
-        ctx.settings.default_interval
-    } else {
-        interval
-    };
+    let interval = interval_of(policy, ctx.settings.default_interval);
     let wait = if evaluated == Evaluated::Failed {
         schedule.failures = schedule.failures.saturating_add(1);
         let factor = 2u32.saturating_pow(schedule.failures.min(16) - 1);
@@ -197,10 +339,39 @@ async fn evaluate(
         schedule.failures = 0;
         interval
     };
-    schedule.next_due = now.saturating_add(wait.as_millis() as i64);
+    schedule.next_due = decide::next_due(
+        now,
+        interval.as_millis() as Millis,
+        wait.as_millis() as Millis,
+    );
+
+    let write = decide::worth_writing(
+        &before,
+        &status,
+        now,
+        ctx.settings.status_refresh.as_millis() as Millis,
+    );
+    match write {
+        Write::Skip => {
+            ctx.metrics.status_write("skipped");
+            return None;
+        }
+        Write::Refresh if !ctx.write_budget.try_take() => {
+            ctx.metrics.status_write("deferred");
+            return None;
+        }
+        Write::Refresh => {}
+        Write::Generation | Write::Transition | Write::Violation => ctx.write_budget.wait().await,
+    }
+    status.samples = ctx
+        .history
+        .summary(&history_key(policy, ctx.settings.default_interval));
+    status.recent_samples.clear();
 
     let api: Api<ViolationPolicy> = Api::namespaced(ctx.client.clone(), &namespace);
-    let patch = json!({ "status": status });
+    // `recentSamples: null` removes the list an earlier version kept.
+    let mut patch = json!({ "status": status });
+    patch["status"]["recentSamples"] = serde_json::Value::Null;
     match api
         .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
@@ -212,6 +383,12 @@ async fn evaluate(
             return None;
         }
     }
+    ctx.metrics.status_write(match write {
+        Write::Generation => "generation",
+        Write::Transition => "transition",
+        Write::Violation => "violation",
+        _ => "refresh",
+    });
     ctx.metrics.reconciled("monitor", 0.0, false);
     publish_transitions(ctx, policy, &before, &status).await;
 
@@ -343,8 +520,15 @@ mod tests {
                             .find_map(|kv| kv.strip_prefix("query="))
                             .map(percent_decode)
                             .unwrap_or_default();
+                        // A range query is answered from the entry `range:QUERY`.
+                        let query = match path {
+                            "/api/v1/query_range" => format!("range:{query}"),
+                            _ => query,
+                        };
                         let (code, body) = match answers.iter().find(|(q, _, _)| *q == query) {
-                            Some((_, code, body)) if path == "/api/v1/query" => {
+                            Some((_, code, body))
+                                if path == "/api/v1/query" || path == "/api/v1/query_range" =>
+                            {
                                 (*code, body.clone())
                             }
                             _ => (
@@ -589,17 +773,42 @@ mod tests {
             assert_eq!(condition(status, "Violating")["status"], "False");
         }
 
-        // 10 s later only `c` (every 10 s) is due: `latency` is not queried.
+        // 10 s later only `c` (every 10 s) is due: `latency` is not queried. Its
+        // value is kept in memory, but nothing a reader needs changed: no write.
         harness.clock.set(NOW + 10_000);
         tick(&harness.ctx, &policies, &client, &wake, &mut schedules).await;
         assert_eq!(prometheus.queries(), ["errors", "errors", "latency"]);
         assert!(woken.try_recv().is_err());
+        assert_eq!(harness.server().seen.len(), 5);
+        let c = Key {
+            query: "errors".into(),
+            interval_ms: 10_000,
+        };
+        assert_eq!(
+            harness.ctx.history.points(&c),
+            [(NOW, 1.0), (NOW + 10_000, 1.0)]
+        );
+
+        // Once the refresh period has passed since the last write, `c` is
+        // written again, with the summary of its samples; `a` and `b`, still
+        // violating, record their second violation.
+        harness.clock.set(NOW + 300_000);
+        tick(&harness.ctx, &policies, &client, &wake, &mut schedules).await;
         {
             let server = harness.server();
             assert_eq!(
-                lines(&server, false)[5..],
-                [format!("PATCH {POLICIES}/c/status")]
+                about(&server, "c"),
+                [
+                    format!("PATCH {POLICIES}/c/status"),
+                    format!("PATCH {POLICIES}/c/status")
+                ]
             );
+            let status = &patched_status(&server, &format!("{POLICIES}/c/status"))[1];
+            assert_eq!(status["samples"]["count"], 3, "{status}");
+            assert_eq!(status["samples"]["max"], 1.0);
+            assert!(status["recentSamples"].is_null());
+            let status = &patched_status(&server, &format!("{POLICIES}/a/status"))[1];
+            assert_eq!(status["violationCount"], 2);
         }
         harness.finish().await;
     }
@@ -671,15 +880,58 @@ mod tests {
         }
         assert!(woken.try_recv().is_err());
         let server = harness.finish().await;
-        // Still failing: a status patch each time, no second Event.
+        // Still failing the same way: nothing new to write, no second Event.
         assert_eq!(
             lines(&server, false),
             [
                 format!("PATCH {path}"),
                 "EVENT Warning InvalidQuery".to_string(),
-                format!("PATCH {path}"),
-                format!("PATCH {path}"),
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn after_a_start_a_series_history_is_read_back_with_a_range_query() {
+        // Prometheus holds the three evaluations before this process started.
+        let range = serde_json::json!({"status": "success", "data": {"resultType": "matrix",
+            "result": [{"metric": {}, "values": [
+                [(NOW - 90_000) / 1000, "0.1"], [(NOW - 60_000) / 1000, "0.2"],
+                [(NOW - 30_000) / 1000, "NaN"], [NOW / 1000, "0.3"]]}]}});
+        let latency = value(0.4);
+        let prometheus = CannedPrometheus::start(vec![
+            ("range:latency", 200, range),
+            ("latency", latency.0, latency.1),
+        ])
+        .await;
+        let (policies, harness) = serve(vec![policy("a", "latency", 0.5, "30s")], NOW);
+        let key = history_key(&policies.state()[0], Duration::from_secs(30));
+        let (wake, _woken) = mpsc::channel(8);
+        let mut schedules = HashMap::new();
+        // The live evaluation comes first; the values read back go before it.
+        tick(
+            &harness.ctx,
+            &policies,
+            &prometheus.client(),
+            &wake,
+            &mut schedules,
+        )
+        .await;
+        harness.clock.set(NOW + 1_000);
+        backfill(&harness.ctx, &prometheus.client(), &key).await;
+        assert!(harness.ctx.history.is_backfilled(&key));
+        assert_eq!(
+            harness.ctx.history.points(&key),
+            [(NOW - 90_000, 0.1), (NOW - 60_000, 0.2), (NOW, 0.4)]
+        );
+        assert_eq!(prometheus.queries(), ["latency", "range:latency"]);
+        // A query Prometheus cannot answer as a range leaves the live values.
+        let other = Key {
+            query: "missing".into(),
+            interval_ms: 30_000,
+        };
+        harness.ctx.history.push(&other, NOW, 1.0);
+        backfill(&harness.ctx, &prometheus.client(), &other).await;
+        assert_eq!(harness.ctx.history.points(&other), [(NOW, 1.0)]);
+        harness.finish().await;
     }
 }

@@ -1,0 +1,198 @@
+//! The monitor's memory of query values: for each query and evaluation interval,
+//! the latest values (12 hours at 30 s by default), shared with the analyzer,
+//! which judges a breach against them. They are never written to the API server;
+//! after a restart they are read back from Prometheus with a range query
+//! (`backfill`). Policies that share a query and interval share one series.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::RwLock;
+
+use mapek_api::SampleSummary;
+use mapek_engine::model::Millis;
+
+/// Values kept per series by default: 12 hours at the default 30 s interval, the
+/// history the engine's long-memory judgement asks for.
+pub const DEFAULT_CAPACITY: usize = 1440;
+
+/// One series: a query evaluated every `interval_ms`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub query: String,
+    pub interval_ms: Millis,
+}
+
+/// Values by series, each bounded to `capacity` values, oldest first.
+#[derive(Debug)]
+pub struct History {
+    capacity: usize,
+    series: RwLock<HashMap<Key, Series>>,
+}
+
+#[derive(Debug, Default)]
+struct Series {
+    points: VecDeque<(Millis, f64)>,
+    /// A range query already filled in the values from before this process.
+    backfilled: bool,
+}
+
+impl History {
+    /// A history keeping at most `capacity` values per series.
+    pub fn new(capacity: usize) -> History {
+        History {
+            capacity: capacity.max(1),
+            series: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Values kept per series.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Records one evaluation's value. A value not after the newest one is
+    /// ignored: series stay in time order.
+    pub fn push(&self, key: &Key, at: Millis, value: f64) {
+        let mut series = self.series.write().unwrap_or_else(|e| e.into_inner());
+        let s = series.entry(key.clone()).or_default();
+        if s.points.back().is_some_and(|(t, _)| *t >= at) {
+            return;
+        }
+        s.points.push_back((at, value));
+        while s.points.len() > self.capacity {
+            s.points.pop_front();
+        }
+    }
+
+    /// Adds values read back from Prometheus: those older than every value held,
+    /// in time order, up to the capacity (the newest win). Marks the series as
+    /// backfilled.
+    pub fn backfill(&self, key: &Key, mut points: Vec<(Millis, f64)>) {
+        let mut series = self.series.write().unwrap_or_else(|e| e.into_inner());
+        let s = series.entry(key.clone()).or_default();
+        s.backfilled = true;
+        let oldest = s.points.front().map_or(Millis::MAX, |(t, _)| *t);
+        points.retain(|(t, v)| *t < oldest && v.is_finite());
+        points.sort_by_key(|(t, _)| *t);
+        points.dedup_by_key(|(t, _)| *t);
+        let room = self.capacity.saturating_sub(s.points.len());
+        let skip = points.len().saturating_sub(room);
+        for p in points.into_iter().skip(skip).rev() {
+            s.points.push_front(p);
+        }
+    }
+
+    /// Whether a range query has filled in this series.
+    pub fn is_backfilled(&self, key: &Key) -> bool {
+        let series = self.series.read().unwrap_or_else(|e| e.into_inner());
+        series.get(key).is_some_and(|s| s.backfilled)
+    }
+
+    /// The values of a series, oldest first.
+    pub fn points(&self, key: &Key) -> Vec<(Millis, f64)> {
+        let series = self.series.read().unwrap_or_else(|e| e.into_inner());
+        series
+            .get(key)
+            .map(|s| s.points.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Count, time of the oldest value, min, max and mean of a series.
+    pub fn summary(&self, key: &Key) -> Option<SampleSummary> {
+        let series = self.series.read().unwrap_or_else(|e| e.into_inner());
+        let points = &series.get(key)?.points;
+        let (first, _) = *points.front()?;
+        let (mut min, mut max, mut sum) = (f64::INFINITY, f64::NEG_INFINITY, 0.0);
+        for (_, v) in points {
+            min = min.min(*v);
+            max = max.max(*v);
+            sum += v;
+        }
+        Some(SampleSummary {
+            count: points.len() as u32,
+            since: Some(super::decide::time(first)),
+            min,
+            max,
+            mean: sum / points.len() as f64,
+        })
+    }
+
+    /// Forgets every series no policy uses any more.
+    pub fn retain(&self, mut used: impl FnMut(&Key) -> bool) {
+        let mut series = self.series.write().unwrap_or_else(|e| e.into_inner());
+        series.retain(|k, _| used(k));
+    }
+
+    /// Series held.
+    pub fn len(&self) -> usize {
+        self.series.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Whether no series is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(q: &str) -> Key {
+        Key {
+            query: q.into(),
+            interval_ms: 30_000,
+        }
+    }
+
+    #[test]
+    fn a_series_keeps_its_newest_values_in_time_order() {
+        let h = History::new(3);
+        for (t, v) in [(1, 1.0), (2, 2.0), (2, 9.0), (1, 9.0), (3, 3.0), (4, 4.0)] {
+            h.push(&key("q"), t, v);
+        }
+        assert_eq!(h.points(&key("q")), vec![(2, 2.0), (3, 3.0), (4, 4.0)]);
+        assert!(h.points(&key("other")).is_empty());
+        let s = h.summary(&key("q")).unwrap();
+        assert_eq!((s.count, s.min, s.max, s.mean), (3, 2.0, 4.0, 3.0));
+        assert!(h.summary(&key("other")).is_none());
+    }
+
+    #[test]
+    fn backfill_adds_only_older_values_up_to_the_capacity() {
+        let h = History::new(4);
+        h.push(&key("q"), 100, 10.0);
+        h.push(&key("q"), 110, 11.0);
+        assert!(!h.is_backfilled(&key("q")));
+        // Unordered, with a duplicate, a NaN and values overlapping the live ones.
+        h.backfill(
+            &key("q"),
+            vec![
+                (90, 9.0),
+                (70, 7.0),
+                (80, f64::NAN),
+                (60, 6.0),
+                (90, 9.0),
+                (100, 99.0),
+                (120, 99.0),
+            ],
+        );
+        assert!(h.is_backfilled(&key("q")));
+        assert_eq!(
+            h.points(&key("q")),
+            vec![(70, 7.0), (90, 9.0), (100, 10.0), (110, 11.0)]
+        );
+        // Live values still come after.
+        h.push(&key("q"), 120, 12.0);
+        assert_eq!(h.points(&key("q")).first(), Some(&(90, 9.0)));
+    }
+
+    #[test]
+    fn unused_series_are_forgotten() {
+        let h = History::new(4);
+        h.push(&key("a"), 1, 1.0);
+        h.push(&key("b"), 1, 1.0);
+        h.retain(|k| k.query == "a");
+        assert_eq!(h.len(), 1);
+        assert_eq!(h.points(&key("a")).len(), 1);
+    }
+}
