@@ -26,6 +26,7 @@ mod approvals;
 mod bad_input;
 mod crash;
 mod forbidden;
+mod history;
 mod load;
 mod prometheus;
 mod restarts;
