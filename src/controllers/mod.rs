@@ -54,7 +54,7 @@ impl Default for Settings {
             storm_brake_max_executions: 20,
             storm_brake_window: Duration::from_secs(600),
             status_refresh: Duration::from_secs(300),
-            history_samples: monitor::history::DEFAULT_CAPACITY,
+            history_samples: mapek_engine::HISTORY_SAMPLES,
             write_qps: 20,
             write_burst: 100,
         }

@@ -32,6 +32,19 @@
 //! With fewer than `min_baseline` earlier evaluations, persistence alone decides
 //! (`min_run_without_baseline`). Flapping at the threshold fails every test.
 //!
+//! **Long memory**: once a policy has `novelty_window_ms` (8 h) of samples
+//! before its breach (the operator keeps [`crate::model::HISTORY_SAMPLES`], 12 h at
+//! 30 s), a breach that passes the tests above must also be
+//! - a *record*: its peak beyond every evaluation of the last 8 h (higher, or
+//!   lower for a Less-than threshold), and
+//! - *far out*: its peak at least `min_long_z` robust standard deviations beyond
+//!   the median of the last `long_baseline_ms` (12 h), in the violated direction.
+//!
+//! This holds for every way of standing out, explained recurrences and trends
+//! included: a breach the policy already reached in the last 8 h is its normal,
+//! however it is explained. With less history the gate does not apply. These
+//! tests read the policy's samples over 12 h, the others over the analysis window.
+//!
 //! Shared causes: when at least `shared_min_targets` Deployments whose policies
 //! share a metric name start breaching at the same evaluation instant, the event is
 //! reported as a [`SharedCause`] and none of those breaches is actionable.
@@ -43,7 +56,7 @@ use serde::{Deserialize, Serialize};
 
 use super::analyze::AnalysisContext;
 use super::detectors::{median, rising_is_bad};
-use super::model::{ComparisonOperator, Millis, PolicyInfo};
+use super::model::{ComparisonOperator, MetricSample, Millis, PolicyInfo};
 
 /// The judgement's settings (part of the analyzer's configuration).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -79,6 +92,21 @@ pub struct JudgeConfig {
     /// cycle makes likely (`duty^run <= max_noise_p²`), stands out even at a
     /// level close to the baseline's: the baseline was itself bad. Default 5 min.
     pub sustained_ms: Millis,
+    /// Long memory: once a policy has this much history before its breach
+    /// (earlier evaluations × its interval), the breach must also be a record:
+    /// beyond every evaluation of this span before it (the highest, or the lowest
+    /// for a Less-than threshold). With less history the gate does not apply.
+    /// Default 8 h (960 evaluations at 30 s).
+    pub novelty_window_ms: Millis,
+    /// Long memory: the span of the long baseline, the evaluations before the
+    /// breach whose median and MAD `min_long_z` is measured against.
+    /// Default 12 h (1,440 evaluations at 30 s, what the operator keeps).
+    pub long_baseline_ms: Millis,
+    /// Long memory: the breach's peak must be at least this many robust standard
+    /// deviations (1.4826 × MAD) beyond the long baseline's median, in the
+    /// violated direction: the bar of `min_excess_z` held against half a day
+    /// instead of the analysis window. Default 5.
+    pub min_long_z: f64,
 }
 
 impl Default for JudgeConfig {
@@ -94,6 +122,9 @@ impl Default for JudgeConfig {
             default_interval_ms: 60_000,
             shared_min_targets: 3,
             sustained_ms: 300_000,
+            novelty_window_ms: 8 * 3_600_000,
+            long_baseline_ms: 12 * 3_600_000,
+            min_long_z: 5.0,
         }
     }
 }
@@ -132,6 +163,20 @@ pub struct Breach {
     /// Share of the baseline's evaluations that broke the threshold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline_duty: Option<f64>,
+    /// Long memory (only with a full novelty window of history): whether the
+    /// run's peak is a record, beyond every evaluation of the novelty window
+    /// before the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub novel: Option<bool>,
+    /// Long memory: the most extreme evaluation of the novelty window before the
+    /// run (highest, or lowest for a Less-than threshold), the record to beat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_peak: Option<f64>,
+    /// Long memory: the run's peak's distance from the long baseline's median in
+    /// robust standard deviations (1.4826 × MAD), positive in the violated
+    /// direction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub long_z: Option<f64>,
     /// The evaluation interval used, ms.
     pub interval_ms: Millis,
     /// When the latest evaluation ran.
@@ -144,6 +189,13 @@ pub struct Breach {
 }
 
 impl Breach {
+    /// Whether the long-memory gate stops this breach: it had a full novelty
+    /// window of history and its peak is no record or not `min_long_z` beyond the
+    /// long baseline. `false` with less history (the gate does not apply).
+    pub fn held_back_by_long_memory(&self, config: &JudgeConfig) -> bool {
+        self.novel == Some(false) || self.long_z.is_some_and(|z| z < config.min_long_z)
+    }
+
     /// The level as a multiple of the threshold in the bad direction (for sizing):
     /// `level / threshold` above, `threshold / level` below; `None` when it is not
     /// a positive, finite ratio.
@@ -184,6 +236,64 @@ fn operator_of(ctx: &AnalysisContext<'_>, members: &[u32]) -> ComparisonOperator
         ComparisonOperator::GreaterThan
     } else {
         ComparisonOperator::LessThan
+    }
+}
+
+/// The long-memory test of a run: whether its peak is a record for the novelty
+/// window, that window's previous peak, and the peak's robust z against the long
+/// baseline, from the policy's samples before the run in the history window
+/// (`history`, longer than the analysis window). `None` when they do not fill the
+/// novelty window at `interval` (or there is no run).
+struct LongMemory {
+    novel: bool,
+    previous_peak: f64,
+    z: f64,
+}
+
+fn long_memory(
+    history: &[&MetricSample],
+    run: &[Eval],
+    sign: f64,
+    interval: Millis,
+    floor: f64,
+    config: &JudgeConfig,
+) -> Option<LongMemory> {
+    let evaluations = |ms: Millis| (ms.max(1) as u64).div_ceil(interval.max(1) as u64) as usize;
+    let novelty = evaluations(config.novelty_window_ms);
+    let first = run.first()?;
+    let base: Vec<f64> = history
+        .iter()
+        .take_while(|s| s.at_ms < first.at)
+        .map(|s| s.value)
+        .collect();
+    if base.len() < novelty {
+        return None;
+    }
+    // In the violated direction: `sign * value`, larger is worse.
+    let worst =
+        |vs: &mut dyn Iterator<Item = f64>| vs.map(|v| sign * v).fold(f64::NEG_INFINITY, f64::max);
+    let peak = worst(&mut run.iter().map(|e| e.value));
+    let previous = worst(&mut base[base.len() - novelty..].iter().copied());
+    let mut vals = base[base
+        .len()
+        .saturating_sub(evaluations(config.long_baseline_ms))..]
+        .to_vec();
+    let m = median(&mut vals);
+    let mut dev: Vec<f64> = vals.iter().map(|v| (v - m).abs()).collect();
+    let mad = 1.4826 * median(&mut dev);
+    Some(LongMemory {
+        novel: peak > previous,
+        previous_peak: sign * previous,
+        z: (peak - sign * m) / mad.max(floor),
+    })
+}
+
+/// `ms` as `8 h` or `90 min`.
+fn span(ms: Millis) -> String {
+    if ms % 3_600_000 == 0 {
+        format!("{} h", ms / 3_600_000)
+    } else {
+        format!("{} min", ms / 60_000)
     }
 }
 
@@ -283,6 +393,7 @@ pub fn judge(
             _ => 1.0,
         };
         let (mut baseline, mut excess_z, mut margin_z, mut duty) = (None, None, None, None);
+        let mut long = None;
         let stands_out;
         let why;
         if samples.is_empty() || base.len() < config.min_baseline {
@@ -329,9 +440,40 @@ pub fn judge(
             let persistent = run >= config.min_run && p_noise <= config.max_noise_p;
             let held_ms = interval.saturating_mul(run as Millis);
             let sustained = held_ms >= config.sustained_ms && p_noise <= config.max_noise_p.powi(2);
-            stands_out = persistent && (z >= config.min_excess_z || sustained);
+            long = long_memory(
+                ctx.history_of(name),
+                &evals[split..],
+                sign,
+                interval,
+                floor,
+                config,
+            );
+            let long_ok = long
+                .as_ref()
+                .is_none_or(|l| l.novel && l.z >= config.min_long_z);
+            stands_out = persistent && (z >= config.min_excess_z || sustained) && long_ok;
+            let record = match &long {
+                None => String::new(),
+                Some(l) if !l.novel => format!(
+                    "; no record: the last {} reached {:.4}",
+                    span(config.novelty_window_ms),
+                    l.previous_peak
+                ),
+                Some(l) => format!(
+                    "; a record for the last {} (previous peak {:.4}), {:.1} robust deviations beyond the {} median{}",
+                    span(config.novelty_window_ms),
+                    l.previous_peak,
+                    l.z,
+                    span(config.long_baseline_ms),
+                    if l.z >= config.min_long_z {
+                        String::new()
+                    } else {
+                        format!(" ({} needed)", config.min_long_z)
+                    }
+                ),
+            };
             why = format!(
-                "held {run} evaluation(s) at {level:.4} against a baseline of {m:.4} (z = {z:.1}; {margin:.1} typical deviations beyond the threshold; {:.0}% of earlier evaluations over the threshold)",
+                "held {run} evaluation(s) at {level:.4} against a baseline of {m:.4} (z = {z:.1}; {margin:.1} typical deviations beyond the threshold; {:.0}% of earlier evaluations over the threshold){record}",
                 d * 100.0
             );
         }
@@ -362,6 +504,9 @@ pub fn judge(
             excess_z,
             margin_z,
             baseline_duty: duty,
+            novel: long.as_ref().map(|l| l.novel),
+            previous_peak: long.as_ref().map(|l| l.previous_peak),
+            long_z: long.as_ref().map(|l| l.z),
             interval_ms: interval,
             last_at_ms: last.at,
             run_start_ms: (run > 0).then(|| evals[split].at),
@@ -439,7 +584,7 @@ pub fn with_explanations(
     config: &JudgeConfig,
 ) {
     for b in breaches {
-        if b.stands_out || b.run < config.min_run {
+        if b.stands_out || b.run < config.min_run || b.held_back_by_long_memory(config) {
             continue;
         }
         let p_noise = b
@@ -743,5 +888,142 @@ mod tests {
         assert!(b[0].actionable, "{:?}", b[0]);
         // Sizing reads the shortfall as threshold over level.
         assert!((b[0].overload_ratio().unwrap() - 1.0 / 0.15).abs() < 1e-9);
+    }
+
+    /// Violations for the samples that break `operator` at 1.0.
+    fn violations_of(ss: &[MetricSample], operator: ComparisonOperator) -> Vec<Violation> {
+        ss.iter()
+            .filter(|s| operator.violates(s.value, 1.0))
+            .enumerate()
+            .map(|(i, s)| Violation {
+                id: format!("{}-{i}", s.policy).into(),
+                policy: s.policy.clone(),
+                target: "web".into(),
+                component: "web".into(),
+                metric: "lat".into(),
+                severity: Severity::Warning,
+                value: s.value,
+                threshold: 1.0,
+                at_ms: s.at_ms,
+            })
+            .collect()
+    }
+
+    /// `n` quiet evaluations with a 4-evaluation peak at `peak` starting at 300,
+    /// then `end`: the peak is 2.5 h before the end when `n` is 600, over 6 h
+    /// when `n` is 1,100 (inside the last 8 h, outside the 1 h analysis window).
+    fn with_earlier_peak(n: usize, peak: f64, end: &[f64]) -> Vec<f64> {
+        let mut v = quiet(n);
+        v[300..304].fill(peak);
+        v.extend(end);
+        v
+    }
+
+    #[test]
+    fn with_long_history_a_record_breach_plans_and_a_repeat_of_an_earlier_peak_does_not() {
+        // 1,100 quiet evaluations (9 h at 30 s) with a peak at 2.0 six hours ago.
+        let repeat = with_earlier_peak(1100, 2.0, &[2.0, 2.0, 2.0]);
+        let (vs, ss) = input("p", "web", "lat", &repeat, NOW);
+        let cfg = AnalyzerConfig::default();
+        let ctx = AnalysisContext::new(&vs, &ss, NOW, &cfg);
+        // The judgement sees 12 h of samples for its long memory, the rest of
+        // the analysis its 1 h window.
+        assert_eq!(ctx.history_of("p").len(), 1103);
+        assert_eq!(ctx.samples_of("p").len(), 121);
+        let b = &judge(&ctx, &[info("p")], &cfg.judge).0[0];
+        // Against the last hour it stands out as before ...
+        assert!(b.excess_z.unwrap() > 5.0, "{b:?}");
+        // ... but it is no record for the last 8 h: no plan.
+        assert!(b.current && !b.stands_out && !b.actionable, "{b:?}");
+        assert_eq!((b.novel, b.previous_peak), (Some(false), Some(2.0)));
+        assert!(b.held_back_by_long_memory(&cfg.judge));
+        assert!(
+            b.reason.contains("no record: the last 8 h reached 2.0000"),
+            "{}",
+            b.reason
+        );
+        // Nor with the detectors' explanations.
+        assert!(!analysed(&vs, &ss, &[info("p")])[0].actionable);
+
+        // Higher than anything in the last 8 h and far from the 12 h median.
+        let record = with_earlier_peak(1100, 2.0, &[3.0, 3.0, 3.0]);
+        let (vs, ss) = input("p", "web", "lat", &record, NOW);
+        let (b, _) = judged(&vs, &ss, &[info("p")], NOW);
+        assert!(b[0].actionable, "{:?}", b[0]);
+        assert_eq!(b[0].novel, Some(true));
+        assert!(b[0].long_z.unwrap() >= 5.0, "{:?}", b[0]);
+        assert!(
+            b[0].reason
+                .contains("a record for the last 8 h (previous peak 2.0000)")
+                && b[0].reason.contains("beyond the 12 h median"),
+            "{}",
+            b[0].reason
+        );
+        assert!(analysed(&vs, &ss, &[info("p")])[0].actionable);
+    }
+
+    #[test]
+    fn a_record_close_to_a_noisy_long_baseline_does_not_plan() {
+        // Nine hours wobbling between 0.2 and 0.8, then a last hour quiet at 0.5:
+        // against that hour a breach to 1.2 stands out, against the 12 h it is
+        // a record but within 5 robust deviations of their median.
+        let mut v: Vec<f64> = (0..960)
+            .map(|i| 0.5 + 0.3 * ((i * 37 % 11) as f64 / 5.0 - 1.0))
+            .collect();
+        v.extend(quiet(120));
+        v.extend([1.2, 1.2, 1.2]);
+        let (vs, ss) = input("p", "web", "lat", &v, NOW);
+        let (b, _) = judged(&vs, &ss, &[info("p")], NOW);
+        assert!(b[0].excess_z.unwrap() > 5.0, "{:?}", b[0]);
+        assert_eq!(b[0].novel, Some(true));
+        assert!(b[0].long_z.unwrap() < 5.0, "{:?}", b[0]);
+        assert!(!b[0].actionable, "{:?}", b[0]);
+        assert!(b[0].reason.contains("(5 needed)"), "{}", b[0].reason);
+    }
+
+    #[test]
+    fn with_short_history_the_long_memory_gate_does_not_apply() {
+        // 600 evaluations (5 h) with an earlier peak at the same level: judged as
+        // before the gate existed, on the last hour only.
+        let v = with_earlier_peak(600, 2.0, &[2.0, 2.0, 2.0]);
+        let (vs, ss) = input("p", "web", "lat", &v, NOW);
+        let (b, _) = judged(&vs, &ss, &[info("p")], NOW);
+        assert!(b[0].actionable, "{:?}", b[0]);
+        assert_eq!(
+            (b[0].novel, b[0].previous_peak, b[0].long_z),
+            (None, None, None)
+        );
+        assert!(!b[0].reason.contains("record"), "{}", b[0].reason);
+        // The same breach after the last hour alone judges the same.
+        let (vs1, ss1) = input("p", "web", "lat", &v[v.len() - 123..], NOW);
+        let (b1, _) = judged(&vs1, &ss1, &[info("p")], NOW);
+        assert_eq!(b[0], b1[0]);
+        // JSON without the gate's fields, as before.
+        let json = serde_json::to_value(&b[0]).unwrap();
+        for field in ["novel", "previousPeak", "longZ"] {
+            assert!(json.get(field).is_none(), "{json}");
+        }
+    }
+
+    #[test]
+    fn below_a_less_than_threshold_the_record_is_the_lowest() {
+        let mut i = info("p");
+        i.operator = ComparisonOperator::LessThan;
+        let high = |v: Vec<f64>| -> Vec<f64> { v.iter().map(|x| 3.0 - x).collect() };
+        // Around 2.5 with a dip to 0.2 six hours ago: another dip to 0.2 is no
+        // record, one to 0.1 is.
+        for (end, plans) in [(0.2, false), (0.1, true)] {
+            let mut v = high(quiet(1100));
+            v[300..304].fill(0.2);
+            v.extend([end; 3]);
+            let (_, ss) = input("p", "web", "rate", &v, NOW);
+            let vs = violations_of(&ss, ComparisonOperator::LessThan);
+            let (b, _) = judged(&vs, &ss, &[i.clone()], NOW);
+            assert_eq!(b[0].actionable, plans, "{:?}", b[0]);
+            assert_eq!(b[0].novel, Some(plans));
+            assert_eq!(b[0].previous_peak, Some(0.2));
+            // The distance counts in the violated direction: downwards.
+            assert!(b[0].long_z.unwrap() > 5.0, "{:?}", b[0]);
+        }
     }
 }

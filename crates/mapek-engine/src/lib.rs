@@ -35,6 +35,7 @@ pub use knowledge::{
     KnowledgeBase, LearningInsight, OutcomeRecord, PolicyPattern, classify_outcome,
     success_confidence,
 };
+pub use model::HISTORY_SAMPLES;
 pub use plan::{
     PlanTarget, Planner, PlannerConfig, candidate_actions, plan_hash, prior_effectiveness,
     scale_replicas,

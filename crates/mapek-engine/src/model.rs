@@ -429,6 +429,12 @@ pub struct Violation {
     pub at_ms: Millis,
 }
 
+/// Samples of history the operator keeps in memory per policy, and so the most
+/// the engine is given per policy: 1,440, twelve hours at a 30 s interval. The
+/// judgement's long-memory gate (see [`crate::judge`]) needs eight hours of them;
+/// `make decisions` replays NAB with this bound.
+pub const HISTORY_SAMPLES: usize = 1440;
+
 /// One sample of a policy's metric series, violating or not.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]

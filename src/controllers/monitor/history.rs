@@ -10,9 +10,10 @@ use std::sync::RwLock;
 use mapek_api::SampleSummary;
 use mapek_engine::model::Millis;
 
-/// Values kept per series by default: 12 hours at the default 30 s interval, the
-/// history the engine's long-memory judgement asks for.
-pub const DEFAULT_CAPACITY: usize = 1440;
+/// Values kept per series by default: the engine's [`mapek_engine::HISTORY_SAMPLES`]
+/// (12 hours at the default 30 s interval), the history its long-memory
+/// judgement asks for and `make decisions` replays with.
+pub const DEFAULT_CAPACITY: usize = mapek_engine::HISTORY_SAMPLES;
 
 /// One series: a query evaluated every `interval_ms`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -139,10 +139,16 @@ pub struct AnalysisContext<'a> {
     pub targets: Groups<'a>,
     pub components: Groups<'a>,
     pub metrics: Groups<'a>,
-    /// Finite samples inside the window, sorted by policy, time and value.
+    /// Finite samples inside the history window (the analysis window, or the
+    /// judgement's long baseline when that is longer), sorted by policy, time and
+    /// value.
     pub samples: Vec<&'a MetricSample>,
-    /// `(policy, start, end)`: the range of `samples` of each policy, in name order.
+    /// `(policy, start, end)`: the range of `samples` of each policy inside the
+    /// analysis window, in name order (policies with none there are left out).
     pub sample_groups: Vec<(&'a str, usize, usize)>,
+    /// `(policy, start, end)`: the range of `samples` of each policy inside the
+    /// history window, in name order; the judgement's long memory reads them.
+    pub history_groups: Vec<(&'a str, usize, usize)>,
     fingerprint: u64,
 }
 
@@ -158,6 +164,9 @@ impl<'a> AnalysisContext<'a> {
     ) -> Self {
         let window_start = now.saturating_sub(config.window_ms.max(0));
         let in_window = |t: Millis| t >= window_start && t <= now;
+        let history_start =
+            now.saturating_sub(config.window_ms.max(config.judge.long_baseline_ms).max(0));
+        let in_history = |t: Millis| t >= history_start && t <= now;
 
         // Sequential pass, in input order. Indices are u32: more than 4 billion
         // violations in one window is not supported.
@@ -258,6 +267,7 @@ impl<'a> AnalysisContext<'a> {
             metrics: Groups::default(),
             samples: Vec::new(),
             sample_groups: Vec::new(),
+            history_groups: Vec::new(),
             fingerprint: 0,
         };
         let mut fp = Fingerprint::default();
@@ -289,15 +299,20 @@ impl<'a> AnalysisContext<'a> {
             fp.str_sep(name);
         }
 
-        let ss = group_samples(samples, in_window);
+        let ss = group_samples(samples, in_history);
         let mut start = 0;
         for i in 1..=ss.len() {
             if i == ss.len() || ss[i].policy != ss[start].policy {
-                ctx.sample_groups.push((&ss[start].policy, start, i));
+                ctx.history_groups.push((&ss[start].policy, start, i));
+                // Each group is in time order: its window is a suffix.
+                let first = start + ss[start..i].partition_point(|s| !in_window(s.at_ms));
+                if first < i {
+                    ctx.sample_groups.push((&ss[start].policy, first, i));
+                }
                 start = i;
             }
         }
-        for &(p, s, e) in &ctx.sample_groups {
+        for &(p, s, e) in &ctx.history_groups {
             fp.str_sep(p);
             for smp in &ss[s..e] {
                 fp.word(smp.at_ms as u64);
@@ -319,14 +334,21 @@ impl<'a> AnalysisContext<'a> {
         self.times[index as usize]
     }
 
-    /// Samples of `policy`, in time order.
+    /// Samples of `policy` inside the analysis window, in time order.
     pub fn samples_of(&self, policy: &str) -> &[&'a MetricSample] {
-        match self
-            .sample_groups
-            .binary_search_by(|(p, _, _)| (*p).cmp(policy))
-        {
+        self.group(&self.sample_groups, policy)
+    }
+
+    /// Samples of `policy` inside the history window (at least the analysis
+    /// window; the judgement's long baseline when longer), in time order.
+    pub fn history_of(&self, policy: &str) -> &[&'a MetricSample] {
+        self.group(&self.history_groups, policy)
+    }
+
+    fn group(&self, groups: &[(&'a str, usize, usize)], policy: &str) -> &[&'a MetricSample] {
+        match groups.binary_search_by(|(p, _, _)| (*p).cmp(policy)) {
             Ok(i) => {
-                let (_, s, e) = self.sample_groups[i];
+                let (_, s, e) = groups[i];
                 &self.samples[s..e]
             }
             Err(_) => &[],

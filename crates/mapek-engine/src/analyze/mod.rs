@@ -36,7 +36,9 @@ use rank::rank_root_causes;
 #[serde(default, rename_all = "camelCase")]
 pub struct AnalyzerConfig {
     /// Length of the analysis window ending at `now`, in ms (inclusive at both
-    /// ends). Default 1 hour.
+    /// ends). Default 1 hour. Samples are kept over the longer of this and
+    /// `judge.longBaselineMs` (12 h) for the judgement's long memory; everything
+    /// else reads those of this window.
     pub window_ms: i64,
     /// At most this many violation ids per pattern in the output (the most recent
     /// ones); the analysis itself uses all of them. Keeps the objects that embed

@@ -15,8 +15,9 @@
 //! README.md) are replayed as one ViolationPolicy's metric each, one point per 30 s
 //! evaluation, with a `GreaterThan` threshold at the 99th percentile of NAB's
 //! probationary period and `for: 0`, so that what is measured is the engine's own
-//! judgement. The operator's state is simulated as the monitor keeps it (the last
-//! 120 samples and 50 violations); after each violation, outside a 10 min cooldown
+//! judgement. The operator's state is simulated as it keeps it (the last 1,440
+//! samples in memory, [`crate::model::HISTORY_SAMPLES`], and the last 50
+//! violations in the status); after each violation, outside a 10 min cooldown
 //! after the last plan, the engine runs on the violations since that plan closed;
 //! a plan is a detection. Two Prometheus alerting rules on the same threshold, with
 //! `for: 0` and `for: 2m`, are the baselines (a detection per transition to

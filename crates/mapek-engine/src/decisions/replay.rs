@@ -8,8 +8,8 @@ use std::path::Path;
 use jiff::civil::DateTime;
 
 use crate::model::{
-    ActionType, ComparisonOperator, MetricSample, Millis, RemediationEnvelope, ScaleBounds,
-    Severity, Violation,
+    ActionType, ComparisonOperator, HISTORY_SAMPLES, MetricSample, Millis, RemediationEnvelope,
+    ScaleBounds, Severity, Violation,
 };
 use crate::report::Report;
 use crate::scenario::{Scenario, ScenarioPolicy};
@@ -22,9 +22,6 @@ use super::nab::{self, Window};
 pub const INTERVAL_MS: Millis = 30_000;
 /// The time of a series' first evaluation (2026-01-01T00:00:00Z).
 pub const START_MS: Millis = 1_767_225_600_000;
-/// Samples a policy's status keeps (the operator's `MAX_RECENT_SAMPLES`, which
-/// a compile-time assertion in the operator holds equal).
-pub const KEPT_SAMPLES: usize = 120;
 /// Violations a policy's status keeps (the operator's `MAX_RECENT_VIOLATIONS`,
 /// held equal the same way).
 pub const KEPT_VIOLATIONS: usize = 50;
@@ -198,7 +195,8 @@ fn policy(threshold: f64) -> ScenarioPolicy {
 
 /// The engine on the series, as the operator would run it: the monitor records a
 /// sample per evaluation and a violation per evaluation over the threshold (the
-/// status keeps the last 120 and 50); after each violation, out of cooldown, the
+/// operator keeps the last [`HISTORY_SAMPLES`] samples in memory and the status
+/// the last [`KEPT_VIOLATIONS`] violations); after each violation, out of cooldown, the
 /// engine runs on the violations since the last plan closed and on the kept
 /// samples. A plan is a detection; it is taken as closed at once and a 10 min
 /// cooldown follows. `on_plan` sees each detection's point and report. Returns
@@ -226,7 +224,7 @@ pub fn simulate(
     plans: &mut dyn FnMut(&Scenario) -> bool,
 ) -> Vec<usize> {
     let policy = policy(threshold);
-    let mut samples: VecDeque<MetricSample> = VecDeque::with_capacity(KEPT_SAMPLES + 1);
+    let mut samples: VecDeque<MetricSample> = VecDeque::with_capacity(HISTORY_SAMPLES + 1);
     let mut violations: VecDeque<Violation> = VecDeque::with_capacity(KEPT_VIOLATIONS + 1);
     let mut recorded: u64 = 0;
     let mut closed_at: Option<Millis> = None;
@@ -238,7 +236,7 @@ pub fn simulate(
             at_ms: now,
             value,
         });
-        if samples.len() > KEPT_SAMPLES {
+        if samples.len() > HISTORY_SAMPLES {
             samples.pop_front();
         }
         if !policy.operator.violates(value, threshold) {
@@ -559,12 +557,13 @@ mod tests {
         assert_eq!(d[1], 202 + 20, "{d:?}");
         assert!(d.windows(2).all(|p| p[1] - p[0] == 20), "{d:?}");
         // No engine run inside a cooldown; after one, the violations fed are
-        // those since the close (20 points), samples up to 120 whatever happened.
+        // those since the close (20 points), samples every one so far (fewer than
+        // HISTORY_SAMPLES) whatever happened.
         let after = seen
             .iter()
             .find(|(now, _, _)| *now == at(222))
             .expect("a run at the end of the first cooldown");
-        assert_eq!((after.1, after.2), (20, 120));
+        assert_eq!((after.1, after.2), (20, 223));
         assert!(
             !seen
                 .iter()
@@ -577,6 +576,15 @@ mod tests {
             false
         });
         assert_eq!(most, KEPT_VIOLATIONS);
+        // The operator keeps HISTORY_SAMPLES samples at most.
+        let mut long = vec![1.0; HISTORY_SAMPLES];
+        long.extend(std::iter::repeat_n(10.0, 100));
+        let mut most = 0;
+        simulate(&long, 5.0, &mut |s| {
+            most = most.max(s.samples.len());
+            false
+        });
+        assert_eq!(most, HISTORY_SAMPLES);
         // Nothing over the threshold: the engine never runs.
         let mut runs = 0;
         simulate(&[1.0; 200], 5.0, &mut |_| {
