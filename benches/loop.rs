@@ -5,7 +5,11 @@
 //! 1. approve-to-scale latency over 100 approvals, and the floor: a bare client
 //!    that reacts to an annotation by patching the `scale` subresource;
 //! 2. detection latency: from an injected overload to the RemediationPolicy;
-//! 3. the operator's footprint with 1,000 ViolationPolicies over 1,000 Deployments.
+//! 3. the operator at scale: 10,000 ViolationPolicies (1,000 distinct queries,
+//!    every 30 s) over 10,000 Deployments on kwok nodes (`BENCH_E2E_POLICIES`
+//!    sets another count): how late evaluations run, the operator's API writes
+//!    a second and their bytes (from the API server's audit log), its memory and
+//!    CPU, and Prometheus queries per round.
 //!
 //! Prints what it measured and ends with one `BENCH_E2E ...` line. It asserts on
 //! nothing: a timing is a measurement, not a test.
@@ -25,9 +29,13 @@ use tokio::sync::watch;
 const NS: &str = "default";
 const APPROVALS: usize = 100;
 const DETECTIONS: usize = 5;
-const FOOTPRINT_POLICIES: usize = 1000;
-const FOOTPRINT_QUERIES: usize = 100;
-const FOOTPRINT_INTERVAL_S: u64 = 10;
+/// Policies of the scale run (one Deployment each), unless `BENCH_E2E_POLICIES`.
+const SCALE_POLICIES: usize = 10_000;
+/// Policies sharing each query.
+const POLICIES_PER_QUERY: usize = 10;
+const SCALE_INTERVAL_S: u64 = 30;
+/// Rounds the steady state is measured over.
+const SCALE_ROUNDS: u64 = 10;
 
 fn var(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run through e2e/run-local"))
@@ -63,9 +71,14 @@ fn summary(name: &str, v: &[f64]) -> (f64, f64) {
 }
 
 fn deployment(name: &str, replicas: i32) -> Deployment {
+    simulated_deployment(name, replicas, true)
+}
+
+/// A Deployment; `simulate`: the workload simulator exports its metrics.
+fn simulated_deployment(name: &str, replicas: i32, simulate: bool) -> Deployment {
     serde_json::from_value(json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": name, "namespace": NS, "labels": {"mapek.io/simulate": "true"}},
+        "metadata": {"name": name, "namespace": NS, "labels": {"mapek.io/simulate": simulate.to_string()}},
         "spec": {
             "replicas": replicas,
             "selector": {"matchLabels": {"app": name}},
@@ -466,34 +479,126 @@ async fn operator_counter(http: &reqwest::Client, name: &str) -> f64 {
         .sum()
 }
 
-struct Footprint {
-    peak_rss_mib: f64,
-    rss_mib: f64,
-    cpu_per_tick: f64,
-    queries_per_tick: f64,
-    evaluations_per_tick: f64,
-    ticks: f64,
+/// The operator's writes (create, update, patch, delete) in the audit log between
+/// two instants (milliseconds): how many, and the bytes of their request bodies
+/// (kept for mapek.io objects when the cluster runs with MAPEK_LOCAL_AUDIT_BODIES).
+fn operator_writes(from_ms: i64, to_ms: i64) -> (usize, usize) {
+    let text = std::fs::read_to_string(var("MAPEK_LOCAL_AUDIT_LOG")).unwrap_or_default();
+    let (mut writes, mut bytes) = (0, 0);
+    for line in text.lines() {
+        let Ok(e) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        if !e["user"]["username"]
+            .as_str()
+            .is_some_and(|u| u.contains("mapek-operator"))
+        {
+            continue;
+        }
+        let at = e["requestReceivedTimestamp"]
+            .as_str()
+            .and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok())
+            .map_or(0, |t| t.as_millisecond());
+        if at < from_ms || at >= to_ms {
+            continue;
+        }
+        writes += 1;
+        if !e["requestObject"].is_null() {
+            bytes += e["requestObject"].to_string().len();
+        }
+    }
+    (writes, bytes)
 }
 
-async fn footprint(client: &Client, http: &reqwest::Client) -> Footprint {
+/// Cumulative bucket counts of a histogram in the operator's metrics.
+async fn operator_histogram(http: &reqwest::Client, name: &str) -> Vec<(f64, f64)> {
+    let text = http
+        .get(format!("{}/metrics", var("MAPEK_E2E_OPERATOR")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let prefix = format!("{name}_bucket{{le=\"");
+    text.lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix(&prefix)?;
+            let (le, count) = rest.split_once("\"} ")?;
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            Some((le, count.split_whitespace().next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The upper bound of the bucket holding the `p`th percentile of the
+/// observations made between two readings of a histogram.
+fn histogram_percentile(before: &[(f64, f64)], after: &[(f64, f64)], p: f64) -> f64 {
+    let delta: Vec<(f64, f64)> = after
+        .iter()
+        .map(|(le, n)| {
+            let was = before
+                .iter()
+                .find(|(l, _)| l == le)
+                .map_or(0.0, |(_, n)| *n);
+            (*le, n - was)
+        })
+        .collect();
+    let total = delta.last().map_or(0.0, |(_, n)| *n);
+    delta
+        .iter()
+        .find(|(_, n)| *n >= total * p / 100.0)
+        .map_or(f64::NAN, |(le, _)| *le)
+}
+
+struct Scale {
+    policies: usize,
+    distinct_queries: usize,
+    created_s: f64,
+    ready_s: f64,
+    eval_lag_p99_s: f64,
+    api_writes_per_s: f64,
+    api_write_bytes_per_s: f64,
+    peak_rss_mib: f64,
+    rss_mib: f64,
+    cpu_cores: f64,
+    queries_per_round: f64,
+    skipped_per_round: f64,
+}
+
+async fn scale(client: &Client, http: &reqwest::Client) -> Scale {
+    let count: usize = std::env::var("BENCH_E2E_POLICIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(SCALE_POLICIES);
+    let queries = count.div_ceil(POLICIES_PER_QUERY);
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), NS);
     let policies: Api<ViolationPolicy> = Api::namespaced(client.clone(), NS);
     let started = Instant::now();
-    futures::stream::iter(0..FOOTPRINT_POLICIES)
+    futures::stream::iter(0..count)
         .map(|i| {
             let (deployments, policies) = (deployments.clone(), policies.clone());
             async move {
-                let name = format!("fp-{i:04}");
+                let name = format!("fp-{i:05}");
+                // One replica on the kwok nodes; the simulator exports the
+                // metrics of the first `queries` Deployments, which the queries read.
                 deployments
-                    .create(&PostParams::default(), &deployment(&name, 2))
+                    .create(
+                        &PostParams::default(),
+                        &simulated_deployment(&name, 1, i < queries),
+                    )
                     .await?;
-                // 100 distinct queries, each shared by 10 policies; never violating.
-                let g = i % FOOTPRINT_QUERIES;
+                // `queries` distinct queries, each shared by 10 policies; never violating.
+                let g = i % queries;
                 let spec = json!({
                     "targetRef": {"name": name},
-                    "query": format!("max(mapek_sim_latency_seconds{{deployment=\"fp-{g:04}\"}})"),
+                    "query": format!("max(mapek_sim_latency_seconds{{deployment=\"fp-{g:05}\"}})"),
                     "condition": {"operator": "GreaterThan", "threshold": 1000},
-                    "evaluationInterval": format!("{FOOTPRINT_INTERVAL_S}s"),
+                    "evaluationInterval": format!("{SCALE_INTERVAL_S}s"),
                     "remediation": {"allowedActions": ["SCALE_UP"], "scale": {"minReplicas": 1, "maxReplicas": 4, "maxStep": 1}}
                 });
                 policies
@@ -505,37 +610,93 @@ async fn footprint(client: &Client, http: &reqwest::Client) -> Footprint {
         .buffer_unordered(16)
         .try_collect::<Vec<_>>()
         .await
-        .expect("footprint objects created");
+        .expect("scale objects created");
+    let created_s = started.elapsed().as_secs_f64();
     println!(
-        "footprint: created {FOOTPRINT_POLICIES} Deployments and {FOOTPRINT_POLICIES} ViolationPolicies in {:.1} s",
-        started.elapsed().as_secs_f64()
+        "scale: created {count} Deployments and {count} ViolationPolicies in {created_s:.1} s"
     );
 
-    // Let every policy be evaluated a few times before measuring.
-    tokio::time::sleep(Duration::from_secs(3 * FOOTPRINT_INTERVAL_S)).await;
+    // Every policy's first evaluation is written (its conditions are new),
+    // within the write budget: wait until all show Ready.
+    let ready_s = wait_until(
+        "every scale policy evaluated",
+        Duration::from_secs(3600),
+        Duration::from_secs(10),
+        || async {
+            let l = policies
+                .list(&kube::api::ListParams::default())
+                .await
+                .ok()?;
+            let ready = l
+                .items
+                .iter()
+                .filter(|p| p.name_any().starts_with("fp-"))
+                .filter(|p| {
+                    p.status.as_ref().is_some_and(|s| {
+                        s.conditions
+                            .iter()
+                            .any(|c| c.type_ == "Ready" && c.status == "True")
+                    })
+                })
+                .count();
+            (ready >= count).then(|| started.elapsed().as_secs_f64())
+        },
+    )
+    .await;
+    println!("scale: every policy Ready {ready_s:.1} s after the first was created");
+    let distinct_queries = policies
+        .list(&kube::api::ListParams::default())
+        .await
+        .map(|l| {
+            l.items
+                .iter()
+                .map(|p| p.spec.query.clone())
+                .collect::<std::collections::BTreeSet<_>>()
+                .len()
+        })
+        .unwrap_or(0);
 
+    // The steady state: every policy evaluated every round, nothing violating.
     let pid = operator_pid();
-    let window = Duration::from_secs(6 * FOOTPRINT_INTERVAL_S);
-    let (cpu0, q0, e0) = (
+    let window = Duration::from_secs(SCALE_ROUNDS * SCALE_INTERVAL_S);
+    let wall = || {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    };
+    let (cpu0, q0, s0, lag0, t0_ms) = (
         cpu_seconds(pid),
         operator_counter(http, "mapek_prometheus_queries_total").await,
-        operator_counter(http, "mapek_reconcile_total{controller=\"monitor\"}").await,
+        operator_counter(http, "mapek_status_writes_total{reason=\"skipped\"}").await,
+        operator_histogram(http, "mapek_evaluation_lag_seconds").await,
+        wall(),
     );
     let t0 = Instant::now();
     tokio::time::sleep(window).await;
-    let (cpu1, q1, e1) = (
+    let (cpu1, q1, s1, lag1, t1_ms) = (
         cpu_seconds(pid),
         operator_counter(http, "mapek_prometheus_queries_total").await,
-        operator_counter(http, "mapek_reconcile_total{controller=\"monitor\"}").await,
+        operator_counter(http, "mapek_status_writes_total{reason=\"skipped\"}").await,
+        operator_histogram(http, "mapek_evaluation_lag_seconds").await,
+        wall(),
     );
-    let ticks = t0.elapsed().as_secs_f64() / FOOTPRINT_INTERVAL_S as f64;
-    Footprint {
+    let seconds = t0.elapsed().as_secs_f64();
+    let rounds = seconds / SCALE_INTERVAL_S as f64;
+    let (writes, bytes) = operator_writes(t0_ms, t1_ms);
+    Scale {
+        policies: count,
+        distinct_queries,
+        created_s,
+        ready_s,
+        eval_lag_p99_s: histogram_percentile(&lag0, &lag1, 99.0),
+        api_writes_per_s: writes as f64 / seconds,
+        api_write_bytes_per_s: bytes as f64 / seconds,
         peak_rss_mib: status_kib(pid, "VmHWM:") as f64 / 1024.0,
         rss_mib: status_kib(pid, "VmRSS:") as f64 / 1024.0,
-        cpu_per_tick: (cpu1 - cpu0) / ticks,
-        queries_per_tick: (q1 - q0) / ticks,
-        evaluations_per_tick: (e1 - e0) / ticks,
-        ticks,
+        cpu_cores: (cpu1 - cpu0) / seconds,
+        queries_per_round: (q1 - q0) / rounds,
+        skipped_per_round: (s1 - s0) / rounds,
     }
 }
 
@@ -569,21 +730,36 @@ async fn main() {
     );
 
     println!(
-        "== 3. footprint ({FOOTPRINT_POLICIES} ViolationPolicies over {FOOTPRINT_POLICIES} Deployments, {FOOTPRINT_QUERIES} distinct queries x 10 policies, every {FOOTPRINT_INTERVAL_S}s)"
+        "== 3. scale (ViolationPolicies over as many Deployments, {POLICIES_PER_QUERY} policies a query, every {SCALE_INTERVAL_S}s)"
     );
-    let fp = footprint(&client, &http).await;
+    let sc = scale(&client, &http).await;
     println!(
-        "footprint: peak RSS (VmHWM) {:.1} MiB, RSS now {:.1} MiB; over {:.1} ticks of {FOOTPRINT_INTERVAL_S}s: {:.2} CPU s/tick, {:.1} Prometheus queries/tick, {:.0} policy evaluations/tick",
-        fp.peak_rss_mib,
-        fp.rss_mib,
-        fp.ticks,
-        fp.cpu_per_tick,
-        fp.queries_per_tick,
-        fp.evaluations_per_tick
+        "scale: {} policies, {} distinct queries; created in {:.0} s, all Ready after {:.0} s; over {SCALE_ROUNDS} rounds: evaluation lag p99 <= {} s, {:.2} API writes/s, {:.0} bytes/s, RSS {:.1} MiB (peak {:.1}), {:.3} CPU cores, {:.1} Prometheus queries/round, {:.0} evaluations/round not written",
+        sc.policies,
+        sc.distinct_queries,
+        sc.created_s,
+        sc.ready_s,
+        sc.eval_lag_p99_s,
+        sc.api_writes_per_s,
+        sc.api_write_bytes_per_s,
+        sc.rss_mib,
+        sc.peak_rss_mib,
+        sc.cpu_cores,
+        sc.queries_per_round,
+        sc.skipped_per_round
     );
 
     println!(
-        "BENCH_E2E approve_to_scale_p50_ms={op50:.0} approve_to_scale_p99_ms={op99:.0} floor_p50_ms={fl50:.0} floor_p99_ms={fl99:.0} detection_p50_ms={d50:.0} detection_max_ms={dmax:.0} operator_peak_rss_mib={:.1} cpu_seconds_per_tick={:.3} queries_per_tick={:.1}",
-        fp.peak_rss_mib, fp.cpu_per_tick, fp.queries_per_tick
+        "BENCH_E2E policies={} distinct_queries={} eval_lag_p99_s={} api_writes_per_s={:.2} api_write_bytes_per_s={:.0} rss_mib={:.1} peak_rss_mib={:.1} cpu_cores={:.3} queries_per_round={:.1} approve_to_scale_ratio={:.2} approve_to_scale_p50_ms={op50:.0} approve_to_scale_p99_ms={op99:.0} floor_p50_ms={fl50:.0} floor_p99_ms={fl99:.0} detection_p50_ms={d50:.0} detection_max_ms={dmax:.0}",
+        sc.policies,
+        sc.distinct_queries,
+        sc.eval_lag_p99_s,
+        sc.api_writes_per_s,
+        sc.api_write_bytes_per_s,
+        sc.rss_mib,
+        sc.peak_rss_mib,
+        sc.cpu_cores,
+        sc.queries_per_round,
+        op99 / fl99
     );
 }

@@ -10,10 +10,15 @@
 # The operator runs without the storm brake (MAPE_K_STORM_BRAKE_MAX_EXECUTIONS=0):
 # the benchmark approves 100 plans in a row, and the default brake (20 starts per
 # 10 minutes) would hold the 21st.
+#
+# The scale part creates 10,000 ViolationPolicies over 10,000 Deployments
+# (BENCH_E2E_POLICIES=N for another count) and reads the operator's writes from the
+# API server's audit log, which keeps mapek.io request bodies for it
+# (MAPEK_LOCAL_AUDIT_BODIES=1).
 BENCH_E2E_PROFILE ?= dev
 BENCH_E2E_OPERATOR_PROFILE ?= release
 
 .PHONY: bench-e2e
 
 bench-e2e: ## Closed-loop benchmark on the local API server: approve-to-scale, detection, footprint
-	MAPEK_E2E_PROFILE=$(BENCH_E2E_OPERATOR_PROFILE) MAPE_K_STORM_BRAKE_MAX_EXECUTIONS=0 e2e/run-local $(CARGO) bench --locked --features e2e --profile $(BENCH_E2E_PROFILE) --bench loop
+	MAPEK_LOCAL_AUDIT_BODIES=1 MAPEK_E2E_PROFILE=$(BENCH_E2E_OPERATOR_PROFILE) MAPE_K_STORM_BRAKE_MAX_EXECUTIONS=0 e2e/run-local $(CARGO) bench --locked --features e2e --profile $(BENCH_E2E_PROFILE) --bench loop

@@ -317,6 +317,7 @@ fn operator_patches(namespace: &str, name: &str) -> (usize, usize) {
         };
         let uri = e["requestURI"].as_str().unwrap_or_default();
         if e["verb"] == "patch"
+            && e["objectRef"]["resource"] == "deployments"
             && e["objectRef"]["namespace"] == namespace
             && e["objectRef"]["name"] == name
             && uri.contains("fieldManager=mapek-operator")

@@ -41,30 +41,44 @@ const BACKFILL_CONCURRENCY: usize = 2;
 /// Longest wait between evaluations of a failing policy.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
-/// The monitor's client-side budget of status writes: a token bucket of
-/// `qps` writes a second with `burst` more, as client-go's QPS and burst.
-/// Writes a reader needs wait for a token; refreshes take one only if free.
-pub struct WriteBudget(Option<DefaultDirectRateLimiter>);
+/// The monitor's client-side budget of status writes: a token bucket of `qps`
+/// writes a second with `burst` more, as client-go's QPS and burst. Writes a
+/// reader needs wait for a token. Refreshes take one only if it is free now and
+/// only from half the rate, so that a steady stream of refreshes always leaves
+/// room for condition changes and violations.
+pub struct WriteBudget {
+    all: Option<DefaultDirectRateLimiter>,
+    refresh: Option<DefaultDirectRateLimiter>,
+}
 
 impl WriteBudget {
     /// A budget of `qps` writes a second (0: unlimited) and a burst of `burst`.
     pub fn new(qps: u32, burst: u32) -> WriteBudget {
-        WriteBudget(NonZeroU32::new(qps).map(|qps| {
-            let burst = NonZeroU32::new(burst).unwrap_or(qps);
-            RateLimiter::direct(Quota::per_second(qps).allow_burst(burst))
-        }))
+        let limiter = |qps: u32, burst: u32| {
+            NonZeroU32::new(qps).map(|qps| {
+                let burst = NonZeroU32::new(burst).unwrap_or(qps);
+                RateLimiter::direct(Quota::per_second(qps).allow_burst(burst))
+            })
+        };
+        WriteBudget {
+            all: limiter(qps, burst),
+            refresh: (qps > 0)
+                .then(|| limiter((qps / 2).max(1), (burst / 2).max(1)))
+                .flatten(),
+        }
     }
 
-    /// Waits until a write is within the budget.
+    /// Waits until a write a reader needs is within the budget.
     pub async fn wait(&self) {
-        if let Some(limiter) = &self.0 {
+        if let Some(limiter) = &self.all {
             limiter.until_ready().await;
         }
     }
 
-    /// Takes a write from the budget if one is free now.
-    pub fn try_take(&self) -> bool {
-        self.0.as_ref().is_none_or(|l| l.check().is_ok())
+    /// Takes a refresh from the budget if one is free now.
+    pub fn try_refresh(&self) -> bool {
+        self.refresh.as_ref().is_none_or(|l| l.check().is_ok())
+            && self.all.as_ref().is_none_or(|l| l.check().is_ok())
     }
 }
 
@@ -356,7 +370,7 @@ async fn evaluate(
             ctx.metrics.status_write("skipped");
             return None;
         }
-        Write::Refresh if !ctx.write_budget.try_take() => {
+        Write::Refresh if !ctx.write_budget.try_refresh() => {
             ctx.metrics.status_write("deferred");
             return None;
         }
@@ -933,5 +947,15 @@ mod tests {
         backfill(&harness.ctx, &prometheus.client(), &other).await;
         assert_eq!(harness.ctx.history.points(&other), [(NOW, 1.0)]);
         harness.finish().await;
+    }
+
+    #[test]
+    fn refreshes_get_half_the_budget_and_never_wait() {
+        let budget = WriteBudget::new(10, 4);
+        // Half the burst for refreshes, then none until the rate refills.
+        assert!(budget.try_refresh() && budget.try_refresh());
+        assert!(!budget.try_refresh());
+        let unlimited = WriteBudget::new(0, 0);
+        assert!((0..1000).all(|_| unlimited.try_refresh()));
     }
 }
