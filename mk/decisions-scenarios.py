@@ -6,7 +6,9 @@ policy (one value per evaluation interval, with AR(1) noise, occasional small
 spikes and lognormal-ish latency), the violations derived from that series exactly
 as the monitor records them (Prometheus alerting `for` semantics, at most the last
 50 violations and the last 120 samples kept), and `expect`: what an SRE agrees is
-the right decision. The labels come from SRE judgement of the situation each
+the right decision. The `long-*` families span 12 hours instead, with the last
+1,440 samples kept (the operator's HISTORY_SAMPLES), so that the engine's long
+memory (8-hour record, 12-hour baseline) is exercised. The labels come from SRE judgement of the situation each
 family describes, never from running the engine.
 
 Standard library only and deterministic (fixed seeds):
@@ -26,7 +28,8 @@ from pathlib import Path
 
 OUT = Path(__file__).resolve().parent.parent / "examples" / "decisions"
 HOUR = 3600
-MAX_SAMPLES = 120  # MAX_RECENT_SAMPLES of the live operator
+MAX_SAMPLES = 120  # what the hour-long scenarios keep (the operator's first window)
+HISTORY_SAMPLES = 1440  # HISTORY_SAMPLES of the live operator: what 12-hour scenarios keep
 MAX_VIOLATIONS = 50  # MAX_RECENT_VIOLATIONS
 HEADROOM = 1.1  # the engine's sizing headroom; labels avoid cases it would change
 BASE_START = dt.datetime(2026, 11, 26, 10, 0, tzinfo=dt.timezone.utc)
@@ -58,9 +61,9 @@ def num(v: float) -> str:
     return repr(v)
 
 
-def grid(interval: int) -> list[int]:
-    """Evaluation times of the hour, ending at the last evaluation (`now`)."""
-    return [k * interval for k in range(HOUR // interval + 1)]
+def grid(interval: int, hours: int = 1) -> list[int]:
+    """Evaluation times of the hours, ending at the last evaluation (`now`)."""
+    return [k * interval for k in range(hours * HOUR // interval + 1)]
 
 
 def ar1(rng: random.Random, n: int, sd: float, phi: float) -> list[float]:
@@ -149,13 +152,15 @@ def hpa(current: int, value: float, thr: float, bounds: dict, headroom: float = 
 
 class Policy:
     def __init__(self, name, target, threshold, interval, for_s, replicas, remediation,
-                 component=None, metric=None, severity="warning", operator="GreaterThan"):
+                 component=None, metric=None, severity="warning", operator="GreaterThan",
+                 hours=1):
         self.name, self.target, self.threshold = name, target, threshold
+        self.hours = hours
         self.interval, self.for_s, self.replicas = interval, for_s, replicas
         self.remediation = remediation
         self.component, self.metric = component, metric
         self.severity, self.operator = severity, operator
-        self.times = grid(interval)
+        self.times = grid(interval, hours)
         self.values: list[float] = []
 
     def set_values(self, values):
@@ -170,7 +175,8 @@ class Policy:
 
     def window(self):
         """(times, values) of the samples the operator keeps."""
-        return self.times[-MAX_SAMPLES:], self.values[-MAX_SAMPLES:]
+        keep = MAX_SAMPLES if self.hours == 1 else HISTORY_SAMPLES
+        return self.times[-keep:], self.values[-keep:]
 
     def breaching_now(self):
         """Whether the last evaluation recorded a violation."""
@@ -821,6 +827,168 @@ def stalled_consumer(rng, index, *, n, target, interval, for_s, replicas, minute
     return s
 
 
+# --- 12-hour families: the long memory --------------------------------------
+
+H12 = 12 * HOUR
+
+
+def ago_text(seconds: int) -> str:
+    return f"{seconds // 60} minutes" if seconds < 2 * HOUR else f"{seconds / HOUR:.1f} hours"
+
+
+def long_leak(rng, index, *, n, target, interval, for_s, lo, hi, thr, limit, replicas, shape,
+              sd, gc_p, metric, unit):
+    """Memory climbing for the whole 12 hours, no restart, over its threshold now."""
+    p = Policy(f"{target}-memory", target, thr, interval, for_s, replicas,
+               scaling(replicas, hi=8, step=2), metric=metric, severity="critical", hours=12)
+    end = p.times[-1]
+    means = [lo + (hi - lo) * (t / end) ** shape for t in p.times]
+    # Garbage collection shows as occasional dips below the trend.
+    p.set_values(addnoisy(rng, means, sd=sd, phi=0.8, lo=0.0, hi=limit * 0.999, spike_p=gc_p,
+                          spike=(-4 * sd, -2 * sd)))
+    need(p.breaching_now() and p.recorded_run() >= 4, "not breaching now")
+    need(max(means) < 0.98 * limit, "the leak would pass the memory limit")
+    held = p.recorded_run() * interval + for_s
+    s = Scenario(f"long-leak-{n}", "", [p], None, index=index)
+    s.description = (f"{poss(target)} memory working set has grown steadily for the whole 12 hours, "
+                     f"from about {num(sig(lo, 3))}{unit} to {num(sig(median(p.values[-5:]), 3))}{unit}, "
+                     f"with no restart and no drop, and has been over its {num(thr)}{unit} "
+                     f"threshold for the last {held // 60} minutes.")
+    s.expect = plan(target, "RESTART_SERVICE",
+                    "Memory that has climbed for 12 hours without ever coming down is a leak, "
+                    "however close the level is to the day's median; restarting frees it, more "
+                    "replicas would each leak the same way.")
+    return s
+
+
+def long_sawtooth(rng, index, *, n, target, interval, for_s, restarts, base, rate, thr,
+                  replicas, sd, why):
+    """Memory climbing between restarts for 12 hours; over its threshold again now."""
+    p = Policy(f"{target}-memory", target, thr, interval, for_s, replicas,
+               scaling(replicas, hi=10, step=3), metric=MEM, severity="critical", hours=12)
+    means = []
+    for t in p.times:
+        since = max([r for r in restarts if r <= t] or [2 * restarts[0] - restarts[1]])
+        means.append(base + rate * (t - since))
+    p.set_values(addnoisy(rng, means, sd=sd, phi=0.8, hi=0.999))
+    need(p.breaching_now() and p.recorded_run() >= 4, "not breaching now")
+    need(max(means) < 1.0, "the leak would pass the memory limit")
+    ts, vs = p.window()
+    drops = sum(1 for a, b in zip(vs, vs[1:]) if a - b > 0.15)
+    need(drops >= len(restarts), f"{drops} drops in the window")
+    peaks = [max(v for t, v in zip(p.times, p.values) if r - 600 <= t < r) for r in restarts]
+    s = Scenario(f"long-sawtooth-leak-{n}", "", [p], None, index=index)
+    s.description = (f"{poss(target)} memory working set climbs steadily by about "
+                     f"{round(rate * 360000)}% of its limit an hour and fell sharply at each "
+                     f"restart ({', '.join(s.clock(r) for r in restarts)}; {why}, at "
+                     f"{', '.join(f'{round(v * 100)}%' for v in peaks)}); it has climbed for "
+                     f"{ago_text(p.times[-1] - restarts[-1])} since the last one and is over "
+                     f"{round(thr * 100)}% again and still rising.")
+    s.expect = plan(target, "RESTART_SERVICE",
+                    "A steady climb that each restart resets is a leak in every pod, whatever "
+                    "level the earlier cycles reached; a restart frees the memory now, more "
+                    "replicas would each leak the same way.")
+    return s
+
+
+def long_incident(rng, index, *, n, target, metric, thr, interval, for_s, replicas, ratio, hi,
+                  step, minutes):
+    """A sudden overload after hours of quiet: SCALE_UP sized like the HPA."""
+    sc = bounds(2, hi, step)
+    env = envelope(["SCALE_UP", "RESTART_SERVICE"], sc)
+    p = Policy(f"{target}-{'latency' if metric == LAT else 'cpu'}", target, thr, interval, for_s,
+               replicas, env, metric=metric, severity="critical", hours=12)
+    end = p.times[-1]
+    onset = end - minutes * 60
+    level = rng.uniform(0.45, 0.6)
+    phase = rng.uniform(0, 2 * math.pi)
+    # The quiet hours follow the day's load: +-12% over a 24-hour cycle.
+    means = [thr * level * (1 + 0.12 * math.sin(2 * math.pi * t / (24 * HOUR) + phase))
+             if t < onset else thr * ratio for t in p.times]
+    if metric == LAT:
+        pre = lognoisy(rng, means, sd=0.06, phi=0.6, spike_p=0.02)
+        post = lognoisy(rng, means, sd=0.02, phi=0.5, spike_p=0.0)
+    else:
+        pre = addnoisy(rng, means, sd=0.03 * thr, phi=0.6, hi=1.0, spike_p=0.01,
+                       spike=(0.05 * thr, 0.15 * thr))
+        post = addnoisy(rng, means, sd=0.015 * thr, phi=0.5, hi=1.0)
+    p.set_values([a if t < onset else b for t, a, b in zip(p.times, pre, post)])
+    need(p.breaching_now() and p.recorded_run() >= 4, "not breaching now")
+    quiet = [v for t, v in zip(p.times, p.values) if t < onset]
+    need(max(quiet) < thr * 0.95, "the quiet hours cross")
+    post_v = [v for t, v in zip(p.times, p.values) if t >= onset + 2 * interval]
+    answers = set()
+    for window in (5, 10, len(post_v)):
+        m = median(post_v[-window:])
+        answers.add(hpa(replicas, m, thr, sc))
+        answers.add(hpa(replicas, m, thr, sc, HEADROOM))
+    need(len(answers) == 1, f"ambiguous size {answers}")
+    want = answers.pop()
+    s = Scenario(f"long-incident-{n}", "", [p], None, index=index)
+    what = "p99 latency" if metric == LAT else "CPU utilisation"
+    s.description = (f"After {onset / HOUR:.1f} quiet hours around {num(sig(median(quiet), 2))} (never "
+                     f"over {num(sig(max(quiet), 2))}), {poss(target)} {what} jumped at "
+                     f"{s.clock(onset)} to a steady {num(sig(median(post_v), 3))} ({ratio:.2f}x its "
+                     f"{th(thr, metric)} threshold) and has stayed there for {minutes} minutes on "
+                     f"{replicas} replicas.")
+    s.expect = plan(target, "SCALE_UP",
+                    "A level the metric has not reached all day, far beyond its usual range and "
+                    "persisting now, is a real overload: capacity for it, "
+                    f"ceil({replicas} x {ratio:.2f}) = {want} replicas.", replicas=want)
+    return s
+
+
+def long_daily_peaks(rng, index, *, n, target, metric, thr, interval, for_s, peaks, current,
+                     rise, fall, level, minutes, what):
+    """A metric whose normal day has peaks over its threshold; the current one reaches a
+    level the last 8 hours reached several times: no plan."""
+    p = Policy(f"{target}-{'latency' if metric == LAT else 'cpu'}", target, thr, interval, for_s,
+               4, scaling(4, hi=10, step=3), metric=metric, hours=12)
+    end = p.times[-1]
+    onset = end - minutes * 60
+    base = thr * level
+    # (start, top, length at the top, ratio); the current peak is still rising or on top.
+    shapes = [(a, a + rise, a + rise + length, r) for a, length, r in peaks]
+    shapes.append((onset, onset + rise, end + HOUR, current))
+
+    def mean(t):
+        m = base
+        for a, top, off, r in shapes:
+            hgt = thr * r - base
+            if a <= t < top:
+                m = max(m, base + hgt * (t - a) / max(1, top - a))
+            elif top <= t < off:
+                m = max(m, base + hgt)
+            elif off <= t < off + fall:
+                m = max(m, base + hgt * (1 - (t - off) / fall))
+        return m
+
+    means = [mean(t) for t in p.times]
+    if metric == LAT:
+        p.set_values(lognoisy(rng, means, sd=0.07, phi=0.6, spike_p=0.02))
+    else:
+        p.set_values(addnoisy(rng, means, sd=0.03 * thr, phi=0.6, hi=1.0, spike_p=0.01,
+                              spike=(0.05 * thr, 0.12 * thr)))
+    need(p.breaching_now() and p.recorded_run() >= 3, "not breaching now")
+    cur = max(v for t, v in zip(p.times, p.values) if t >= onset - 5 * 60)
+    earlier = [max(v for t, v in zip(p.times, p.values) if a <= t < off + fall)
+               for a, _, off, _ in shapes[:-1] if a >= end - 8 * HOUR]
+    higher = sum(1 for v in earlier if v >= cur)
+    need(higher >= 2, f"only {higher} earlier peaks in the last 8 h reach the current one")
+    last_hour = [v for t, v in zip(p.times, p.values) if end - HOUR <= t < onset]
+    need(all(not violates("GreaterThan", v, thr) for v in last_hour), "the last hour crosses")
+    s = Scenario(f"long-daily-peaks-{n}", "", [p], None, index=index)
+    s.description = (f"{poss(target)} {what} sits around {num(sig(base, 2))} and peaks over its "
+                     f"{th(thr, metric)} threshold {len(peaks)} times in 12 hours "
+                     f"({', '.join(s.clock(a) for a, _, _ in peaks)}); the current peak began "
+                     f"{minutes} minutes ago and reaches {num(sig(cur, 3))}, a level {higher} of "
+                     "the peaks of the last 8 hours reached or passed.")
+    s.expect = no_plan("The metric reaches this level several times a day and every earlier peak "
+                       "passed on its own; it is the service's normal daily pattern (the "
+                       "threshold sits inside it), not a new problem.")
+    return s
+
+
 # --- the catalogue ------------------------------------------------------------
 
 
@@ -959,6 +1127,46 @@ def catalogue():
 
     add(stalled_consumer, 981, n=1, target="orders-worker", interval=30, for_s=60, replicas=3,
         minutes=9)
+
+    # 12 hours of history: the long memory.
+    add(long_leak, 1001, n=1, target="recommendations", interval=30, for_s=60, lo=0.42, hi=0.87,
+        thr=0.85, limit=1.0, replicas=3, shape=1.0, sd=0.006, gc_p=0.0, metric=MEM, unit="")
+    add(long_leak, 1002, n=2, target="pdf-renderer", interval=30, for_s=60, lo=900, hi=2650,
+        thr=2560, limit=3072, replicas=3, shape=0.85, sd=12, gc_p=0.03,
+        metric="container_memory_working_set_mib", unit=" MiB")
+    add(long_leak, 1003, n=3, target="ledger", interval=60, for_s=120, lo=0.5, hi=0.83, thr=0.8,
+        limit=1.0, replicas=2, shape=1.3, sd=0.008, gc_p=0.02, metric=MEM, unit="")
+
+    add(long_sawtooth, 1011, n=1, target="session-store", interval=30, for_s=60,
+        restarts=[9000, 21600, 34200], base=0.38, rate=4.68e-5, thr=0.75, replicas=3, sd=0.006,
+        why="killed for running out of memory")
+    add(long_sawtooth, 1012, n=2, target="image-resizer", interval=30, for_s=60,
+        restarts=[7200, 16200, 25200], base=0.4, rate=2.5e-5, thr=0.8, replicas=4, sd=0.006,
+        why="rolled by deploys")
+    add(long_sawtooth, 1013, n=3, target="search-indexer", interval=60, for_s=120,
+        restarts=[1200, 12000, 22800, 33600], base=0.35, rate=5.74e-5, thr=0.85, replicas=2,
+        sd=0.01, why="killed for running out of memory")
+
+    add(long_incident, 1021, n=1, target="checkout", metric=LAT, thr=0.5, interval=30, for_s=60,
+        replicas=4, ratio=1.6, hi=10, step=6, minutes=10)
+    add(long_incident, 1022, n=2, target="search", metric=CPU, thr=0.6, interval=30, for_s=0,
+        replicas=3, ratio=1.45, hi=8, step=3, minutes=8)
+    add(long_incident, 1023, n=3, target="payments", metric=LAT, thr=0.4, interval=60, for_s=120,
+        replicas=2, ratio=2.1, hi=8, step=4, minutes=15)
+
+    add(long_daily_peaks, 1031, n=1, target="feed", metric=LAT, thr=0.5, interval=30, for_s=0,
+        peaks=[(3000, 1200, 1.3), (10800, 900, 1.4), (17400, 1500, 1.35), (24600, 1200, 1.45),
+               (31800, 900, 1.3)],
+        current=1.25, rise=120, fall=300, level=0.5, minutes=9, what="p99 latency")
+    add(long_daily_peaks, 1032, n=2, target="catalog", metric=CPU, thr=0.7, interval=30, for_s=60,
+        peaks=[(1800, 1500, 1.25), (9000, 1800, 1.3), (16200, 1200, 1.28), (23400, 1500, 1.3),
+               (30600, 1800, 1.27)],
+        current=1.2, rise=1200, fall=1200, level=0.6, minutes=20, what="CPU utilisation")
+    add(long_daily_peaks, 1033, n=3, target="reports", metric=CPU, thr=0.75, interval=30,
+        for_s=60,
+        peaks=[(2400, 600, 1.25), (9600, 600, 1.28), (17400, 300, 1.3), (24600, 600, 1.26),
+               (32400, 600, 1.3)],
+        current=1.2, rise=2100, fall=30, level=0.45, minutes=33, what="CPU utilisation (a batch job)")
     return c
 
 

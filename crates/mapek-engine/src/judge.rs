@@ -42,8 +42,19 @@
 //!
 //! This holds for every way of standing out, explained recurrences and trends
 //! included: a breach the policy already reached in the last 8 h is its normal,
-//! however it is explained. With less history the gate does not apply. These
-//! tests read the policy's samples over 12 h, the others over the analysis window.
+//! however it is explained. One exception, a *climb*: a leak sits close to the
+//! median of the hours it climbed through (about 1.5 robust deviations), and a
+//! sawtooth leak's earlier cycles may have peaked higher before their restarts.
+//! So a breach whose metric has climbed steadily for at least
+//! `long_trend_min_ms` (1 h) since its last reset (a sharp drop, as a restart
+//! shows) or over the whole history (Mann-Kendall z >= `long_trend_min_z`, R² of
+//! the Theil-Sen line >= `long_trend_min_r2`, 0.8), and whose peak is the highest
+//! since, stands out once it has held `min_run` evaluations and is persistent or
+//! held `sustained_ms` (a slow leak flaps at the threshold for many minutes). A
+//! peak the metric reaches every few hours is no steady climb (its segment is
+//! its whole noisy day, or a flat stretch and a late ramp), so it stays held
+//! back. With less history the gate does not apply. These tests read the
+//! policy's samples over 12 h, the others over the analysis window.
 //!
 //! Shared causes: when at least `shared_min_targets` Deployments whose policies
 //! share a metric name start breaching at the same evaluation instant, the event is
@@ -55,7 +66,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::analyze::AnalysisContext;
-use super::detectors::{median, rising_is_bad};
+use super::detectors::{median, rising_is_bad, steady_climb};
 use super::model::{ComparisonOperator, MetricSample, Millis, PolicyInfo};
 
 /// The judgement's settings (part of the analyzer's configuration).
@@ -107,6 +118,20 @@ pub struct JudgeConfig {
     /// violated direction: the bar of `min_excess_z` held against half a day
     /// instead of the analysis window. Default 5.
     pub min_long_z: f64,
+    /// Long memory, a climb: a breach whose metric has climbed (fallen, for a
+    /// Less-than threshold) for at least this long since its last reset (a
+    /// sharp drop, as a restart shows) or over the whole history, with a robust
+    /// trend (`long_trend_min_z`, `long_trend_min_r2`), and whose peak is the
+    /// highest since, needs no record of the novelty window and no `min_long_z`:
+    /// a leak stays close to the median of the hours it climbed through.
+    /// Default 1 h.
+    pub long_trend_min_ms: Millis,
+    /// Long memory, a climb: the segment's Mann-Kendall z in the violated
+    /// direction, at least this. Default 3.
+    pub long_trend_min_z: f64,
+    /// Long memory, a climb: the R² of the segment's Theil-Sen line, at least
+    /// this: a steady climb, not a plateau and a late jump. Default 0.8.
+    pub long_trend_min_r2: f64,
 }
 
 impl Default for JudgeConfig {
@@ -125,6 +150,9 @@ impl Default for JudgeConfig {
             novelty_window_ms: 8 * 3_600_000,
             long_baseline_ms: 12 * 3_600_000,
             min_long_z: 5.0,
+            long_trend_min_ms: 3_600_000,
+            long_trend_min_z: 3.0,
+            long_trend_min_r2: 0.8,
         }
     }
 }
@@ -190,10 +218,13 @@ pub struct Breach {
 
 impl Breach {
     /// Whether the long-memory gate stops this breach: it had a full novelty
-    /// window of history and its peak is no record or not `min_long_z` beyond the
-    /// long baseline. `false` with less history (the gate does not apply).
+    /// window of history, its peak is no record or not `min_long_z` beyond the
+    /// long baseline, and it does not stand out otherwise (a climb since the last
+    /// reset, see [`JudgeConfig::long_trend_min_ms`], lets it through). `false`
+    /// with less history (the gate does not apply).
     pub fn held_back_by_long_memory(&self, config: &JudgeConfig) -> bool {
-        self.novel == Some(false) || self.long_z.is_some_and(|z| z < config.min_long_z)
+        !self.stands_out
+            && (self.novel == Some(false) || self.long_z.is_some_and(|z| z < config.min_long_z))
     }
 
     /// The level as a multiple of the threshold in the bad direction (for sizing):
@@ -248,6 +279,50 @@ struct LongMemory {
     novel: bool,
     previous_peak: f64,
     z: f64,
+    /// Set when the record and `min_long_z` tests fail but the breach is the
+    /// new high of a steady climb (see [`JudgeConfig::long_trend_min_ms`]).
+    climb: Option<Climb>,
+}
+
+/// A steady climb toward the violated direction up to the run: since the last
+/// reset in the history (or its start), with the run's peak the highest since.
+struct Climb {
+    /// The first evaluation of the climb.
+    since: Millis,
+    /// Whether it starts at a reset (a sharp drop) rather than at the history's start.
+    reset: bool,
+    /// The highest evaluation of the climb before the run (lowest, Less-than).
+    previous_peak: f64,
+    /// Theil-Sen slope, per hour, in the metric's units.
+    slope_per_hour: f64,
+    /// Mann-Kendall z and R² of the Theil-Sen line.
+    z: f64,
+    r2: f64,
+}
+
+/// The climb of `base` (the samples before the run) that ends in the run, if it
+/// is a [`steady_climb`] with [`JudgeConfig::long_trend_min_ms`] and its trend
+/// tests and the run's `peak` (`sign`-scaled) is beyond every evaluation of it.
+fn climb(base: &[&MetricSample], peak: f64, sign: f64, config: &JudgeConfig) -> Option<Climb> {
+    let c = steady_climb(
+        base,
+        sign,
+        config.long_trend_min_ms,
+        config.long_trend_min_z,
+        config.long_trend_min_r2,
+    )?;
+    let previous = base[c.start..]
+        .iter()
+        .map(|s| sign * s.value)
+        .fold(f64::NEG_INFINITY, f64::max);
+    (peak > previous).then(|| Climb {
+        since: base[c.start].at_ms,
+        reset: c.start > 0,
+        previous_peak: sign * previous,
+        slope_per_hour: c.fit.slope * 3600.0,
+        z: sign * c.fit.z,
+        r2: c.fit.r2,
+    })
 }
 
 fn long_memory(
@@ -261,11 +336,8 @@ fn long_memory(
     let evaluations = |ms: Millis| (ms.max(1) as u64).div_ceil(interval.max(1) as u64) as usize;
     let novelty = evaluations(config.novelty_window_ms);
     let first = run.first()?;
-    let base: Vec<f64> = history
-        .iter()
-        .take_while(|s| s.at_ms < first.at)
-        .map(|s| s.value)
-        .collect();
+    let before = history.partition_point(|s| s.at_ms < first.at);
+    let base: Vec<f64> = history[..before].iter().map(|s| s.value).collect();
     if base.len() < novelty {
         return None;
     }
@@ -281,10 +353,17 @@ fn long_memory(
     let m = median(&mut vals);
     let mut dev: Vec<f64> = vals.iter().map(|v| (v - m).abs()).collect();
     let mad = 1.4826 * median(&mut dev);
+    let novel = peak > previous;
+    let z = (peak - sign * m) / mad.max(floor);
     Some(LongMemory {
-        novel: peak > previous,
+        novel,
         previous_peak: sign * previous,
-        z: (peak - sign * m) / mad.max(floor),
+        z,
+        climb: if novel && z >= config.min_long_z {
+            None
+        } else {
+            climb(&history[..before], peak, sign, config)
+        },
     })
 }
 
@@ -292,6 +371,15 @@ fn long_memory(
 fn span(ms: Millis) -> String {
     if ms % 3_600_000 == 0 {
         format!("{} h", ms / 3_600_000)
+    } else {
+        format!("{} min", ms / 60_000)
+    }
+}
+
+/// `ms` as `3.5 h` or `40 min`, rounded.
+fn ago(ms: Millis) -> String {
+    if ms >= 3_600_000 {
+        format!("{:.1} h", ms as f64 / 3_600_000.0)
     } else {
         format!("{} min", ms / 60_000)
     }
@@ -451,9 +539,37 @@ pub fn judge(
             let long_ok = long
                 .as_ref()
                 .is_none_or(|l| l.novel && l.z >= config.min_long_z);
-            stands_out = persistent && (z >= config.min_excess_z || sustained) && long_ok;
+            let climbing = long.as_ref().and_then(|l| l.climb.as_ref());
+            // A climb explains a breach that flaps while the metric crosses the
+            // threshold (a slow leak does for many minutes): held `sustained_ms`
+            // is enough, whatever the duty cycle of the hour before.
+            let climb_held = climbing.is_some()
+                && run >= config.min_run
+                && (persistent || held_ms >= config.sustained_ms);
+            stands_out =
+                persistent && (z >= config.min_excess_z || sustained) && long_ok || climb_held;
             let record = match &long {
                 None => String::new(),
+                Some(l) if !long_ok && climbing.is_some() => {
+                    let c = climbing.expect("checked");
+                    format!(
+                        "; climbing {} ({} ago, Theil-Sen {:+.4} per hour, Mann-Kendall z = {:.1}, R² = {:.2}) and the highest since (previous peak {:.4}): a leak's climb, so neither the {} record nor {} robust deviations beyond the {} median ({:.1}) is needed",
+                        if c.reset {
+                            "since the last reset"
+                        } else {
+                            "through the whole history"
+                        },
+                        ago(ctx.now.saturating_sub(c.since)),
+                        c.slope_per_hour,
+                        c.z,
+                        c.r2,
+                        c.previous_peak,
+                        span(config.novelty_window_ms),
+                        config.min_long_z,
+                        span(config.long_baseline_ms),
+                        l.z
+                    )
+                }
                 Some(l) if !l.novel => format!(
                     "; no record: the last {} reached {:.4}",
                     span(config.novelty_window_ms),
@@ -1025,5 +1141,148 @@ mod tests {
             // The distance counts in the violated direction: downwards.
             assert!(b[0].long_z.unwrap() > 5.0, "{:?}", b[0]);
         }
+    }
+
+    /// A deterministic wobble of `amp` around 0 (period 5).
+    fn wobble(i: usize, amp: f64) -> f64 {
+        amp * ((i * 7 % 5) as f64 - 2.0) / 2.0
+    }
+
+    #[test]
+    fn a_leak_climbing_all_day_plans_though_it_is_close_to_the_12_h_median() {
+        // 12 h at 30 s climbing from 0.4 to 1.1, with a wobble that hides the
+        // climb within one hour (no trend there), over 1.0 for the last ~40 min.
+        let v: Vec<f64> = (0..1440)
+            .map(|i| 0.4 + 0.7 * i as f64 / 1439.0 + wobble(i, 0.05))
+            .collect();
+        let (vs, ss) = input("p", "web", "mem", &v, NOW);
+        let (b, _) = judged(&vs, &ss, &[info("p")], NOW);
+        let b = &b[0];
+        assert!(b.run >= 10 && b.run < 110, "{b:?}");
+        // The gate's tests alone would hold it back: a record, but about 1.5
+        // robust deviations from the 12 h median.
+        assert_eq!(b.novel, Some(true));
+        assert!(b.long_z.is_some_and(|z| z < 2.0), "{b:?}");
+        assert!(b.actionable && !b.held_back_by_long_memory(&JudgeConfig::default()));
+        assert!(
+            b.reason.contains("climbing through the whole history")
+                && b.reason.contains("a leak's climb"),
+            "{}",
+            b.reason
+        );
+        // The trend detector finds the climb in the 12 h kept, not in the hour.
+        let cfg = AnalyzerConfig::default();
+        let r = crate::analyze::PatternAnalyzer::new(cfg.clone()).analyze_policies(
+            &vs,
+            &ss,
+            &[info("p")],
+            NOW,
+        );
+        assert!(r.breaches[0].actionable);
+        let trend: Vec<_> = r
+            .patterns
+            .iter()
+            .filter(|p| p.pattern_type == crate::model::PatternType::Trend)
+            .collect();
+        assert_eq!(trend.len(), 1, "{:?}", r.patterns);
+        assert!(
+            trend[0].hypothesis.contains("h kept"),
+            "{}",
+            trend[0].hypothesis
+        );
+        // Without the climb's history (the last hour only) there is no trend.
+        let last_hour = crate::analyze::PatternAnalyzer::new(cfg).analyze_policies(
+            &vs,
+            &ss[ss.len() - 120..],
+            &[info("p")],
+            NOW,
+        );
+        assert!(
+            !last_hour
+                .patterns
+                .iter()
+                .any(|p| p.pattern_type == crate::model::PatternType::Trend),
+            "{:?}",
+            last_hour.patterns
+        );
+    }
+
+    #[test]
+    fn a_sawtooth_leak_plans_though_its_earlier_cycles_peaked_higher() {
+        // Cycles of 3 h from 0.4 to 1.3, each ended by a restart (a sharp drop),
+        // then the current cycle up to 1.2: no record for the last 8 h, but the
+        // highest since the last reset of a steady climb.
+        let cycle = |n: usize| (0..n).map(|k| 0.4 + 0.0025 * k as f64);
+        let mut v: Vec<f64> = Vec::new();
+        for _ in 0..3 {
+            v.extend(cycle(360));
+        }
+        v.extend(cycle(321));
+        let v: Vec<f64> = v
+            .iter()
+            .enumerate()
+            .map(|(i, x)| x + wobble(i, 0.01))
+            .collect();
+        let (vs, ss) = input("p", "web", "mem", &v, NOW);
+        let (b, _) = judged(&vs, &ss, &[info("p")], NOW);
+        let b = &b[0];
+        assert_eq!(b.novel, Some(false), "{b:?}");
+        assert!(b.previous_peak.is_some_and(|p| p > 1.29), "{b:?}");
+        assert!(b.actionable, "{b:?}");
+        assert!(
+            b.reason
+                .contains("climbing since the last reset (2.7 h ago"),
+            "{}",
+            b.reason
+        );
+        assert!(analysed(&vs, &ss, &[info("p")])[0].actionable);
+    }
+
+    #[test]
+    fn peaks_the_metric_reaches_every_two_hours_are_no_climb() {
+        // A batch job: every 2 h a 30-minute ramp from 0.5 to 1.3 that ends at
+        // once (a drop like a restart's), then the current ramp, at 1.2 now.
+        let mut v = Vec::new();
+        for _ in 0..5 {
+            v.extend(quiet(180));
+            v.extend((0..60).map(|k| 0.5 + 0.8 * k as f64 / 59.0));
+        }
+        v.extend(quiet(180));
+        v.extend((0..55).map(|k| 0.5 + 0.8 * k as f64 / 59.0));
+        let (vs, ss) = input("p", "web", "cpu", &v, NOW);
+        let b = &analysed(&vs, &ss, &[info("p")])[0];
+        assert!(b.current && b.run >= 5, "{b:?}");
+        assert_eq!(b.novel, Some(false));
+        assert!(!b.actionable, "{b:?}");
+        assert!(b.held_back_by_long_memory(&JudgeConfig::default()));
+        assert!(b.reason.contains("no record"), "{}", b.reason);
+        // The same shape without the reset and with a ramp since the start of
+        // the history (a climb over hours) plans.
+        let climb: Vec<f64> = (0..1400)
+            .map(|i| 0.5 + 0.7 * i as f64 / 1399.0 + wobble(i, 0.01))
+            .collect();
+        let (vs, ss) = input("p", "web", "cpu", &climb, NOW);
+        assert!(analysed(&vs, &ss, &[info("p")])[0].actionable);
+    }
+
+    #[test]
+    fn a_climb_below_a_less_than_threshold_is_a_fall() {
+        // A rate falling for 12 h from 2.6 to 0.9 under a Less-than 1.0.
+        let mut i = info("p");
+        i.operator = ComparisonOperator::LessThan;
+        let v: Vec<f64> = (0..1440)
+            .map(|k| 2.6 - 1.7 * k as f64 / 1439.0 + wobble(k, 0.01))
+            .collect();
+        let (_, ss) = input("p", "web", "rate", &v, NOW);
+        let vs = violations_of(&ss, ComparisonOperator::LessThan);
+        let (b, _) = judged(&vs, &ss, &[i.clone()], NOW);
+        assert!(b[0].actionable, "{:?}", b[0]);
+        assert!(b[0].long_z.unwrap() < 5.0, "{:?}", b[0]);
+        assert!(b[0].reason.contains("Theil-Sen -0."), "{}", b[0].reason);
+        // Mirrored, the same climb plans for a Greater-than policy.
+        let rising: Vec<f64> = v.iter().map(|x| 3.5 - x).collect();
+        let (vs, ss) = input("p", "web", "rate", &rising, NOW);
+        let (b, _) = judged(&vs, &ss, &[info("p")], NOW);
+        assert!(b[0].actionable, "{:?}", b[0]);
     }
 }

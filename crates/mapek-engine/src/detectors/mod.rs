@@ -19,6 +19,7 @@ pub use frequency::FrequencyDetector;
 pub use periodic::PeriodicityDetector;
 pub use spatial::SpatialDetector;
 pub use trend::TrendDetector;
+pub(crate) use trend::steady_climb;
 
 use super::analyze::{AnalysisContext, AnalyzerConfig};
 use super::model::{Millis, PatternType, RootCauseKind};

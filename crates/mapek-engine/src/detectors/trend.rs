@@ -17,6 +17,12 @@ use crate::model::{MetricSample, PatternType, RootCauseKind};
 /// The bad direction is rising when most of the policy's violations are above
 /// their threshold (or there are none), falling when most are below. Confidence
 /// is R². O(s²) in the segment's samples, capped at the last 240.
+///
+/// When the window shows no trend and more history is kept (the judgement's
+/// 12 h), the segment since the last reset in that history is tried with the
+/// judgement's stricter climb tests ([`steady_climb`]: at least
+/// `judge.long_trend_min_ms` long, R² >= `judge.long_trend_min_r2`), so a leak
+/// too slow to show over one hour's noise is still a gradual degradation.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TrendDetector;
 
@@ -44,18 +50,51 @@ impl Detector for TrendDetector {
             if segment.len() < config.trend_min_samples.max(3) {
                 continue;
             }
-            let Some(fit) = robust_fit(segment) else {
-                continue;
+            let window_fit = robust_fit(segment)
+                .filter(|fit| sign * fit.z >= config.trend_min_t && fit.r2 >= config.trend_min_r2);
+            let (fit, resets) = match window_fit {
+                Some(fit) => (
+                    fit,
+                    if seg_start > 0 {
+                        " since the last reset".to_string()
+                    } else {
+                        String::new()
+                    },
+                ),
+                // A climb slower than the window's noise shows over the hours
+                // kept before it (see `steady_climb`).
+                None => {
+                    let history = ctx.history_of(policy);
+                    if history.len() <= samples.len() {
+                        continue;
+                    }
+                    let j = &config.judge;
+                    let Some(c) = steady_climb(
+                        history,
+                        sign,
+                        j.long_trend_min_ms,
+                        j.long_trend_min_z,
+                        j.long_trend_min_r2,
+                    ) else {
+                        continue;
+                    };
+                    let hours = (history[history.len() - 1].at_ms - history[c.start].at_ms) as f64
+                        / 3_600_000.0;
+                    (
+                        c.fit,
+                        format!(
+                            " (every {}th) of the {hours:.1} h {}",
+                            c.stride,
+                            if c.start > 0 {
+                                "since the last reset"
+                            } else {
+                                "kept"
+                            }
+                        ),
+                    )
+                }
             };
             let z_bad = sign * fit.z;
-            if !(z_bad >= config.trend_min_t && fit.r2 >= config.trend_min_r2) {
-                continue;
-            }
-            let resets = if seg_start > 0 {
-                " since the last reset"
-            } else {
-                ""
-            };
             out.push(Detection {
                 pattern_type: PatternType::Trend,
                 confidence: fit.r2,
@@ -155,10 +194,53 @@ pub fn robust_fit(samples: &[&MetricSample]) -> Option<RobustFit> {
     })
 }
 
+/// At most this many samples of a long climb are fitted (evenly strided from
+/// the latest): the fit is O(n²).
+const MAX_CLIMB_FIT: usize = 240;
+
+/// A steady climb over the samples since the last reset (or all of them).
+pub(crate) struct SteadyClimb {
+    /// Index of the climb's first sample.
+    pub start: usize,
+    /// Every `stride`-th sample of the climb was fitted.
+    pub stride: usize,
+    pub fit: RobustFit,
+}
+
+/// The segment of `samples` since the last reset (see [`last_reset`]), when it
+/// spans at least `min_ms` and climbs steadily in the bad direction (`sign`):
+/// Mann-Kendall z of at least `min_z` and R² of at least `min_r2` over at most
+/// [`MAX_CLIMB_FIT`] of its samples. A leak over hours: its climb is slow next
+/// to the noise of one hour, but steady over the hours.
+pub(crate) fn steady_climb(
+    samples: &[&MetricSample],
+    sign: f64,
+    min_ms: i64,
+    min_z: f64,
+    min_r2: f64,
+) -> Option<SteadyClimb> {
+    let start = last_reset(samples, sign);
+    let segment = &samples[start..];
+    let (first, last) = (segment.first()?, segment.last()?);
+    if last.at_ms.saturating_sub(first.at_ms) < min_ms {
+        return None;
+    }
+    let stride = segment.len().div_ceil(MAX_CLIMB_FIT).max(1);
+    let fitted: Vec<&MetricSample> = segment
+        .iter()
+        .rev()
+        .step_by(stride)
+        .rev()
+        .copied()
+        .collect();
+    let fit = robust_fit(&fitted)?;
+    (sign * fit.z >= min_z && fit.r2 >= min_r2).then_some(SteadyClimb { start, stride, fit })
+}
+
 /// Index of the first sample after the last reset: a step against the bad
 /// direction (`sign` 1 for rising-is-bad) larger than 40% of the range and six
 /// times the median absolute step. 0 when there is none.
-fn last_reset(samples: &[&MetricSample], sign: f64) -> usize {
+pub(crate) fn last_reset(samples: &[&MetricSample], sign: f64) -> usize {
     if samples.len() < 3 {
         return 0;
     }
