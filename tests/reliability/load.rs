@@ -31,13 +31,19 @@ async fn serial_load_1000_policies() {
     let ns = "load";
     common::ensure_namespace(&c, ns).await;
     let started = Instant::now();
+    // 10 from now on, 0 before: the operator reads the query's history back from
+    // Prometheus, and a value that had always been 10 would be no incident (the
+    // engine's long memory would see a breach of the last 12 hours, not a new one).
+    let since = k8s_openapi::jiff::Timestamp::now().as_second();
+    let query = format!("vector(10) * (time() > bool {since})");
+    let query = query.as_str();
     futures::stream::iter(0..N)
         .for_each_concurrent(16, |i| {
             let c = c.clone();
             async move {
                 let name = format!("w{i:04}");
                 deployment(&c, ns, &name).await;
-                policy_with(&c, ns, &name, &name, "vector(10)", 1.0, "1h", "10s").await;
+                policy_with(&c, ns, &name, &name, query, 1.0, "1h", "10s").await;
             }
         })
         .await;
