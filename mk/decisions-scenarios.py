@@ -162,10 +162,19 @@ class Policy:
         self.severity, self.operator = severity, operator
         self.times = grid(interval, hours)
         self.values: list[float] = []
+        self.load: list[float] | None = None  # the policy's load query, if it has one
 
     def set_values(self, values):
         assert len(values) == len(self.times), (self.name, len(values), len(self.times))
         self.values = [sig(v) for v in values]
+
+    def set_load(self, values):
+        assert len(values) == len(self.times), (self.name, len(values), len(self.times))
+        self.load = [sig(v) for v in values]
+
+    def load_window(self):
+        keep = MAX_SAMPLES if self.hours == 1 else HISTORY_SAMPLES
+        return self.times[-keep:], self.load[-keep:]
 
     def violations(self):
         return derive(self.times, self.values, self.operator, self.threshold, self.for_s)[0]
@@ -293,6 +302,15 @@ class Scenario:
             out.append(f"    start: {ts[0]}")
             out.append(f"    step: {p.interval}")
             out.append(f"    values: {wrap(values, 13)}")
+        loaded = [p for p in self.policies if p.load is not None]
+        if loaded:
+            out.append("load:")
+            for p in loaded:
+                ts, values = p.load_window()
+                out.append(f"  - policy: {p.name}")
+                out.append(f"    start: {ts[0]}")
+                out.append(f"    step: {p.interval}")
+                out.append(f"    values: {wrap(values, 13)}")
         if self.outcomes:
             out.append("outcomes:")
             for o in self.outcomes:
@@ -806,7 +824,8 @@ def idle_workers(rng, index, *, n, target, interval, for_s, thr, level, replicas
     return s
 
 
-def stalled_consumer(rng, index, *, n, target, interval, for_s, replicas, minutes):
+def stalled_consumer(rng, index, *, n, target, interval, for_s, replicas, minutes,
+                     with_load=True):
     """A LessThan policy: a queue consumer's throughput dropped to near zero and stays."""
     p = Policy(f"{target}-throughput", target, 50, interval, for_s, replicas,
                scaling(replicas, hi=8, step=2), metric="messages_consumed_per_second",
@@ -817,10 +836,15 @@ def stalled_consumer(rng, index, *, n, target, interval, for_s, replicas, minute
     vals = [v if t < onset else max(0.0, rng.gauss(1.0, 0.8)) for t, v in zip(p.times, vals)]
     p.set_values(vals)
     need(p.breaching_now() and p.recorded_run() >= 3, "not breaching now")
+    if with_load:
+        # The policy's load query: the rate producers publish at, steady all hour.
+        p.set_load(addnoisy(rng, [normal] * len(p.times), sd=6, phi=0.6))
     s = Scenario(f"lessthan-stalled-consumer-{n}", "", [p], None, index=index)
     s.description = (f"{poss(target)} consumption rate fell abruptly at {s.clock(onset)} from a steady "
                      f"{round(normal)} messages/s to almost zero and has stayed there for "
-                     f"{minutes} minutes.")
+                     f"{minutes} minutes"
+                     + (", while producers keep publishing at the same rate (its load query)."
+                        if with_load else "."))
     s.expect = plan(target, "RESTART_SERVICE",
                     "Throughput collapsing to zero at once, rather than slowing under load, is a "
                     "stuck consumer; a restart reconnects it, more replicas of it would not.")
