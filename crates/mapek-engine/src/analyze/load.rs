@@ -284,7 +284,10 @@ pub(crate) fn apply(causes: &mut Vec<RootCause>, breaches: &[Breach], config: &L
         } else {
             supports.sort_unstable();
             supports.dedup();
-            let kind = sinks[0];
+            let kind = match signal.trend {
+                LoadTrend::Rising => RootCauseKind::LoadSpike,
+                _ => RootCauseKind::ComponentFault,
+            };
             let confidence = moved.min(1.0);
             let description = match signal.trend {
                 LoadTrend::Rising => format!(
@@ -361,5 +364,265 @@ impl LoadFit {
     /// current capacity is needed.
     pub fn ratio(&self) -> f64 {
         self.recent_load / self.load_at_threshold
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analyze::PatternAnalyzer;
+    use crate::model::{PolicyInfo, Severity, Violation};
+    use crate::plan::{PlanTarget, Planner};
+    use crate::{KnowledgeBase, model::ActionType, model::RemediationEnvelope, model::ScaleBounds};
+
+    const STEP: Millis = 30_000;
+    const NOW: Millis = 10_000_000;
+
+    /// 100 evaluations of `metric` (threshold 1.0) and of `load`; violations for
+    /// every value over 1.0.
+    fn input(
+        metric: &[f64],
+        load: &[f64],
+    ) -> (Vec<Violation>, Vec<MetricSample>, Vec<ContextSample>) {
+        let start = NOW - STEP * (metric.len() as Millis - 1);
+        let (mut vs, mut ss, mut cs) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, (&m, &l)) in metric.iter().zip(load).enumerate() {
+            let at_ms = start + STEP * i as Millis;
+            ss.push(MetricSample {
+                policy: "lat".into(),
+                at_ms,
+                value: m,
+            });
+            cs.push(ContextSample {
+                policy: "lat".into(),
+                kind: ContextKind::Load,
+                at_ms,
+                value: l,
+            });
+            if m > 1.0 {
+                vs.push(Violation {
+                    id: format!("v{i}").into(),
+                    policy: "lat".into(),
+                    target: "web".into(),
+                    component: "web".into(),
+                    metric: "lat".into(),
+                    severity: Severity::Critical,
+                    value: m,
+                    threshold: 1.0,
+                    at_ms,
+                });
+            }
+        }
+        (vs, ss, cs)
+    }
+
+    fn info() -> PolicyInfo {
+        PolicyInfo {
+            name: "lat".into(),
+            operator: ComparisonOperator::GreaterThan,
+            threshold: 1.0,
+            interval_ms: Some(STEP),
+            for_ms: 0,
+        }
+    }
+
+    fn wobble(i: usize) -> f64 {
+        0.02 * ((i * 7 % 5) as f64 - 2.0)
+    }
+
+    /// 80 quiet evaluations, then 20 at 1.4: latency 0.3 + 0.1 per 100 rps at
+    /// 400 rps before and (with `rising`) 1100 rps now.
+    fn jump(rising: bool) -> (Vec<f64>, Vec<f64>) {
+        let load: Vec<f64> = (0..100)
+            .map(|i| (if rising && i >= 80 { 1100.0 } else { 400.0 }) * (1.0 + wobble(i)))
+            .collect();
+        let metric = (0..100)
+            .map(|i| {
+                if i >= 80 {
+                    1.4 + wobble(i + 1)
+                } else {
+                    0.3 + load[i] / 1000.0
+                }
+            })
+            .collect();
+        (metric, load)
+    }
+
+    fn target() -> PlanTarget {
+        PlanTarget {
+            policy: "lat".into(),
+            deployment: "web".into(),
+            current_replicas: 4,
+            severity: Severity::Critical,
+            envelope: RemediationEnvelope {
+                allowed_actions: vec![ActionType::ScaleUp, ActionType::RestartService],
+                scale: Some(ScaleBounds {
+                    min_replicas: 2,
+                    max_replicas: 20,
+                    max_step: 10,
+                }),
+                config: Vec::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn without_context_the_analysis_is_unchanged() {
+        let (m, l) = jump(true);
+        let (vs, ss, _) = input(&m, &l);
+        let a = PatternAnalyzer::default();
+        let before = a.analyze_policies(&vs, &ss, &[info()], NOW);
+        let after = a.analyze_with_context(&vs, &ss, &[], &[info()], NOW);
+        assert_eq!(before, after);
+        assert!(after.breaches[0].load.is_none());
+    }
+
+    #[test]
+    fn rising_load_is_an_overload_sized_by_load() {
+        let (m, l) = jump(true);
+        let (vs, ss, cs) = input(&m, &l);
+        let r = PatternAnalyzer::default().analyze_with_context(&vs, &ss, &cs, &[info()], NOW);
+        let b = &r.breaches[0];
+        let s = b.load.as_ref().expect("a load signal");
+        assert_eq!(s.trend, LoadTrend::Rising);
+        assert!((s.ratio - 2.75).abs() < 0.1, "{s:?}");
+        assert!(b.reason.contains("rising with the breach"), "{}", b.reason);
+        let plans = Planner::default().generate_plans(&r, &[target()], &KnowledgeBase::new());
+        let a = &plans[0].actions[0];
+        assert_eq!(a.action_type, ActionType::ScaleUp);
+        // The metric reaches 1.0 at about 700 rps on 4 replicas: 1100 rps need
+        // ceil(4 × 1100/700 × 1.1) = 7 (HPA's rule on 1.4x would set 7 too,
+        // from another reading: ceil(4 × 1.4 × 1.1) = 7).
+        assert!(
+            plans[0].expected_impact.contains("Sized by load"),
+            "{}",
+            plans[0].expected_impact
+        );
+        assert!((6..=8).contains(&a.replicas.unwrap()), "{a:?}");
+    }
+
+    #[test]
+    fn flat_load_is_no_scale_up() {
+        let (m, l) = jump(false);
+        let (vs, ss, cs) = input(&m, &l);
+        let r = PatternAnalyzer::default().analyze_with_context(&vs, &ss, &cs, &[info()], NOW);
+        let s = r.breaches[0].load.as_ref().expect("a load signal");
+        assert_eq!(s.trend, LoadTrend::Flat);
+        let plans = Planner::default().generate_plans(&r, &[target()], &KnowledgeBase::new());
+        assert!(
+            plans
+                .iter()
+                .flat_map(|p| &p.actions)
+                .all(|a| a.action_type != ActionType::ScaleUp),
+            "{plans:?}"
+        );
+        assert_eq!(plans[0].actions[0].action_type, ActionType::RestartService);
+        // The jump reads as a trend too: the evidence goes to the mechanisms.
+        assert!(MECHANISMS.contains(&plans[0].root_cause), "{plans:?}");
+        // Without the load the same shape scales.
+        let (vs, ss, _) = input(&m, &l);
+        let r = PatternAnalyzer::default().analyze_policies(&vs, &ss, &[info()], NOW);
+        let plans = Planner::default().generate_plans(&r, &[target()], &KnowledgeBase::new());
+        assert_eq!(plans[0].actions[0].action_type, ActionType::ScaleUp);
+    }
+
+    fn cause(kind: RootCauseKind, confidence: f64) -> RootCause {
+        RootCause {
+            kind,
+            target: "web".into(),
+            policy: "lat".into(),
+            confidence,
+            description: String::new(),
+            supporting_patterns: vec![0],
+        }
+    }
+
+    fn breach_with(trend: LoadTrend) -> Breach {
+        let (m, l) = jump(true);
+        let (vs, ss, cs) = input(&m, &l);
+        let mut b = PatternAnalyzer::default()
+            .analyze_with_context(&vs, &ss, &cs, &[info()], NOW)
+            .breaches
+            .remove(0);
+        b.load.as_mut().expect("a load signal").trend = trend;
+        b
+    }
+
+    #[test]
+    fn rising_load_explains_a_climb_and_flat_load_the_load_kinds_away() {
+        let w = LoadConfig::default().weight;
+        let mut causes = vec![
+            cause(RootCauseKind::GradualDegradation, 0.6),
+            cause(RootCauseKind::LoadSpike, 0.2),
+        ];
+        apply(
+            &mut causes,
+            &[breach_with(LoadTrend::Rising)],
+            &LoadConfig::default(),
+        );
+        assert_eq!(causes[0].kind, RootCauseKind::LoadSpike);
+        assert!((causes[0].confidence - (0.2 + 0.6 * w)).abs() < 1e-9);
+        assert!((causes[1].confidence - 0.6 * (1.0 - w)).abs() < 1e-9);
+        assert!(causes[1].description.contains("explains the climb"));
+
+        // Flat load: to the leak when there is one ...
+        let mut causes = vec![
+            cause(RootCauseKind::LoadSpike, 0.5),
+            cause(RootCauseKind::GradualDegradation, 0.3),
+        ];
+        apply(
+            &mut causes,
+            &[breach_with(LoadTrend::Flat)],
+            &LoadConfig::default(),
+        );
+        assert_eq!(causes[0].kind, RootCauseKind::GradualDegradation);
+        assert!((causes[0].confidence - (0.3 + 0.5 * w)).abs() < 1e-9);
+        // ... else to a fault of the component.
+        let mut causes = vec![cause(RootCauseKind::ChronicOverload, 0.5)];
+        apply(
+            &mut causes,
+            &[breach_with(LoadTrend::Flat)],
+            &LoadConfig::default(),
+        );
+        assert_eq!(causes[0].kind, RootCauseKind::ComponentFault);
+        assert!(causes[0].description.contains("nothing else explains"));
+        // Unclear load changes nothing.
+        let mut causes = vec![cause(RootCauseKind::ChronicOverload, 0.5)];
+        apply(
+            &mut causes,
+            &[breach_with(LoadTrend::Unclear)],
+            &LoadConfig::default(),
+        );
+        assert_eq!(causes, vec![cause(RootCauseKind::ChronicOverload, 0.5)]);
+    }
+
+    #[test]
+    fn too_few_healthy_evaluations_say_nothing() {
+        // Breaching all along: no healthy baseline.
+        let m = vec![1.4; 30];
+        let l = vec![500.0; 30];
+        let (vs, ss, cs) = input(&m, &l);
+        let r = PatternAnalyzer::default().analyze_with_context(&vs, &ss, &cs, &[info()], NOW);
+        assert!(r.breaches[0].load.is_none());
+    }
+
+    #[test]
+    fn the_load_fit_reaches_the_threshold_between_its_points() {
+        let (m, l) = jump(true);
+        let (vs, ss, cs) = input(&m, &l);
+        let r = PatternAnalyzer::default().analyze_with_context(&vs, &ss, &cs, &[info()], NOW);
+        let f = LoadFit::of(&r.breaches[0]).expect("a fit");
+        assert!(f.load_at_threshold > f.baseline_load && f.load_at_threshold < f.recent_load);
+        assert!((f.load_at_threshold - 700.0).abs() < 60.0, "{f:?}");
+        assert!(LoadFit::of(&breach_with(LoadTrend::Flat)).is_none());
+    }
+
+    #[test]
+    fn nearest_pairs_within_the_tolerance() {
+        let s = [(0, 1.0), (30_000, 2.0), (60_000, 3.0)];
+        assert_eq!(nearest(&s, 29_000, 15_000), Some(2.0));
+        assert_eq!(nearest(&s, 44_000, 15_000), Some(2.0));
+        assert_eq!(nearest(&s, 100_000, 15_000), None);
+        assert_eq!(nearest(&[], 0, 15_000), None);
     }
 }
