@@ -162,10 +162,19 @@ class Policy:
         self.severity, self.operator = severity, operator
         self.times = grid(interval, hours)
         self.values: list[float] = []
+        self.load: list[float] | None = None  # the policy's load query, if it has one
 
     def set_values(self, values):
         assert len(values) == len(self.times), (self.name, len(values), len(self.times))
         self.values = [sig(v) for v in values]
+
+    def set_load(self, values):
+        assert len(values) == len(self.times), (self.name, len(values), len(self.times))
+        self.load = [sig(v) for v in values]
+
+    def load_window(self):
+        keep = MAX_SAMPLES if self.hours == 1 else HISTORY_SAMPLES
+        return self.times[-keep:], self.load[-keep:]
 
     def violations(self):
         return derive(self.times, self.values, self.operator, self.threshold, self.for_s)[0]
@@ -293,6 +302,15 @@ class Scenario:
             out.append(f"    start: {ts[0]}")
             out.append(f"    step: {p.interval}")
             out.append(f"    values: {wrap(values, 13)}")
+        loaded = [p for p in self.policies if p.load is not None]
+        if loaded:
+            out.append("load:")
+            for p in loaded:
+                ts, values = p.load_window()
+                out.append(f"  - policy: {p.name}")
+                out.append(f"    start: {ts[0]}")
+                out.append(f"    step: {p.interval}")
+                out.append(f"    values: {wrap(values, 13)}")
         if self.outcomes:
             out.append("outcomes:")
             for o in self.outcomes:
@@ -806,7 +824,8 @@ def idle_workers(rng, index, *, n, target, interval, for_s, thr, level, replicas
     return s
 
 
-def stalled_consumer(rng, index, *, n, target, interval, for_s, replicas, minutes):
+def stalled_consumer(rng, index, *, n, target, interval, for_s, replicas, minutes,
+                     with_load=True):
     """A LessThan policy: a queue consumer's throughput dropped to near zero and stays."""
     p = Policy(f"{target}-throughput", target, 50, interval, for_s, replicas,
                scaling(replicas, hi=8, step=2), metric="messages_consumed_per_second",
@@ -817,10 +836,15 @@ def stalled_consumer(rng, index, *, n, target, interval, for_s, replicas, minute
     vals = [v if t < onset else max(0.0, rng.gauss(1.0, 0.8)) for t, v in zip(p.times, vals)]
     p.set_values(vals)
     need(p.breaching_now() and p.recorded_run() >= 3, "not breaching now")
+    if with_load:
+        # The policy's load query: the rate producers publish at, steady all hour.
+        p.set_load(addnoisy(rng, [normal] * len(p.times), sd=6, phi=0.6))
     s = Scenario(f"lessthan-stalled-consumer-{n}", "", [p], None, index=index)
     s.description = (f"{poss(target)} consumption rate fell abruptly at {s.clock(onset)} from a steady "
                      f"{round(normal)} messages/s to almost zero and has stayed there for "
-                     f"{minutes} minutes.")
+                     f"{minutes} minutes"
+                     + (", while producers keep publishing at the same rate (its load query)."
+                        if with_load else "."))
     s.expect = plan(target, "RESTART_SERVICE",
                     "Throughput collapsing to zero at once, rather than slowing under load, is a "
                     "stuck consumer; a restart reconnects it, more replicas of it would not.")
@@ -986,6 +1010,148 @@ def long_daily_peaks(rng, index, *, n, target, metric, thr, interval, for_s, pea
     s.expect = no_plan("The metric reaches this level several times a day and every earlier peak "
                        "passed on its own; it is the service's normal daily pattern (the "
                        "threshold sits inside it), not a new problem.")
+    return s
+
+
+# --- load signals: the policy's load query ------------------------------------
+
+
+def load_jump(rng, index, *, n, target, interval, for_s, thr, floor, level, k, replicas, hi,
+              step, minutes, rising):
+    """p99 latency affine in the load per replica (`floor + c * load / replicas`) jumps
+    at `onset`: with `rising`, because the request rate rose `k` times (an overload:
+    SCALE_UP sized for the load); else at a flat request rate, with the same latency
+    shape (not load: RESTART_SERVICE)."""
+    sc = bounds(2, hi, step)
+    p = Policy(f"{target}-latency", target, thr, interval, for_s, replicas,
+               envelope(["SCALE_UP", "RESTART_SERVICE"], sc), metric=LAT, severity="critical")
+    onset = HOUR - minutes * 60
+    rps0 = rng.uniform(150, 400)
+    c = (level * thr - floor) * replicas / rps0  # latency per request/s per replica
+    if rising:
+        ramp_means = [rps0 * (1 + (k - 1) * min(1.0, max(0.0, (t - onset) / (2 * interval) + 0.5)))
+                      if t >= onset else rps0 for t in p.times]
+    else:
+        ramp_means = [rps0] * len(p.times)
+    rps = addnoisy(rng, ramp_means, sd=0.03 * rps0, phi=0.6, lo=0.0)
+    if rising:
+        lat = [floor + c * r / replicas for r in rps]
+    else:
+        # The same shape at flat load: the pods got slower, not busier.
+        lat = [floor + c * r / replicas * (k if t >= onset else 1.0) for t, r in zip(p.times, rps)]
+    p.set_values(lognoisy(rng, lat, sd=0.03, phi=0.5, spike_p=0.0))
+    p.set_load(rps)
+    need(p.breaching_now() and p.recorded_run() >= 4, "not breaching now")
+    quiet = [v for t, v in zip(p.times, p.values) if t < onset]
+    need(max(quiet) < thr * 0.95, "the quiet part crosses")
+    post = [v for t, v in zip(p.times, p.values) if t >= onset + 2 * interval]
+    post_rps = [r for t, r in zip(p.times, p.load) if t >= onset + 2 * interval]
+    s = Scenario(f"load-{'overload' if rising else 'flat-jump'}-{n}", "", [p], None, index=index)
+    level_now = sig(median(post), 3)
+    if rising:
+        # The replicas at which the current rate brings latency back to the threshold
+        # (the service's own model), with and without the engine's headroom, from
+        # the medians of the last 5 and 10 evaluations.
+        answers, hpas = set(), set()
+        quiet_rps = [r for t, r in zip(p.times, p.load) if t < onset]
+        m0, r0 = median(quiet), median(quiet_rps)
+        for window in (5, 10):
+            r_now = median(post_rps[-window:])
+            m_now = median(post[-window:])
+            # From the model, and as read off the data: the line through (rate,
+            # latency) before and now reaches the threshold at `at` requests/s.
+            at = r0 + (thr - m0) / (m_now - m0) * (r_now - r0)
+            for need_r in (c * r_now / (thr - floor), replicas * r_now / at):
+                for h in (1.0, HEADROOM):
+                    want_w = math.ceil(need_r * h - 1e-9)
+                    answers.add(max(replicas + 1, min(want_w, hi, replicas + step)))
+            hpas.add(hpa(replicas, median(post[-window:]), thr, sc, HEADROOM))
+        need(len(answers) == 1, f"ambiguous size {answers}")
+        want = answers.pop()
+        s.description = (f"{poss(target)} request rate (its load query) rose at {s.clock(onset)} "
+                         f"from about {round(rps0)} to {round(median(post_rps))} requests/s "
+                         f"({k:.1f}x), and its p99 latency with it, from about "
+                         f"{num(sig(median(quiet), 2))} s to {num(level_now)} s over its {num(thr)} s "
+                         f"threshold, for {minutes} minutes on {replicas} replicas.")
+        s.expect = plan(target, "SCALE_UP",
+                        f"Latency rising with a {k:.1f}x request rate is an overload. Latency here "
+                        f"is about {num(sig(floor, 2))} s plus a part proportional to the requests "
+                        f"per replica, so {replicas} replicas reach {num(thr)} s at about "
+                        f"{round(rps0 * (thr - floor) / (level * thr - floor))} requests/s; "
+                        f"{round(median(post_rps))} requests/s need {want} replicas"
+                        + (f" (HPA's rule on the latency ratio would set {sorted(hpas)[0]})."
+                           if want not in hpas else "."), replicas=want)
+    else:
+        s.description = (f"{poss(target)} p99 latency jumped at {s.clock(onset)} from about "
+                         f"{num(sig(median(quiet), 2))} s to {num(level_now)} s, over its {num(thr)} s "
+                         f"threshold, for {minutes} minutes on {replicas} replicas, while its "
+                         f"request rate (its load query) stayed flat at about {round(rps0)} "
+                         "requests/s.")
+        s.expect = plan(target, "RESTART_SERVICE",
+                        "The same requests now take longer: no more work arrived, so the pods got "
+                        "slower (stuck workers, a degraded process, a bad change), not busier. More "
+                        "replicas would not fix pods that are slow at flat load; a restart is the "
+                        "cheap first remedy (if the cause is a bad release it will not help, and "
+                        "the next evaluations show it).")
+    return s
+
+
+def load_cpu_climb(rng, index, *, n, target, interval, for_s, thr, level, k, climb_min,
+                   replicas):
+    """12 hours of CPU following the request rate (CPU per request constant); the rate
+    climbs steadily for `climb_min` minutes to a new high for the day and CPU crosses
+    its threshold: an overload, not a leak."""
+    p = Policy(f"{target}-cpu", target, thr, interval, for_s, replicas,
+               scaling(replicas, hi=16, step=4), metric=CPU, hours=12)
+    end = p.times[-1]
+    start = end - climb_min * 60
+    rps0 = rng.uniform(300, 900)
+    phase = rng.uniform(0, 2 * math.pi)
+    means = []
+    for t in p.times:
+        m = rps0 * (1 + 0.08 * math.sin(2 * math.pi * t / (6 * HOUR) + phase))
+        if t >= start:
+            m *= 1 + (k - 1) * (t - start) / (end - start)
+        means.append(m)
+    rps = addnoisy(rng, means, sd=0.02 * rps0, phi=0.6, lo=0.0)
+    per = level * thr / rps0  # CPU per request/s at these replicas
+    p.set_values(addnoisy(rng, [per * r for r in rps], sd=0.01 * thr, phi=0.5, hi=1.0))
+    p.set_load(rps)
+    need(p.breaching_now() and p.recorded_run() >= 3, "not breaching now")
+    before = [v for t, v in zip(p.times, p.values) if t < start] or p.values[:60]
+    need(max(before) < thr * 0.9, "the day before the climb crosses")
+    s = Scenario(f"load-cpu-climb-{n}", "", [p], None, index=index)
+    s.description = (f"{poss(target)} request rate (its load query) has climbed steadily for "
+                     f"{climb_min} minutes to {k:.2f}x its usual {round(rps0)} requests/s, the "
+                     f"day's high, and its CPU utilisation has climbed with it from about "
+                     f"{num(sig(median(before), 2))} to {num(sig(median(p.values[-5:]), 3))}, over its "
+                     f"{num(thr)} threshold, on {replicas} replicas.")
+    s.expect = plan(target, "SCALE_UP",
+                    "CPU climbing in step with the request rate is the load, not a leak: the "
+                    "cost per request is unchanged. More replicas carry it; a restart would "
+                    "drop nothing and come back at once.")
+    return s
+
+
+def load_flat_leak(rng, index, *, n, target, interval, for_s, lo, hi, thr, replicas, hours):
+    """Memory climbing steadily at a flat request rate: a leak, RESTART_SERVICE."""
+    p = Policy(f"{target}-memory", target, thr, interval, for_s, replicas,
+               scaling(replicas, hi=8, step=2), metric=MEM, severity="critical", hours=hours)
+    end = p.times[-1]
+    means = [lo + (hi - lo) * t / end for t in p.times]
+    p.set_values(addnoisy(rng, means, sd=0.006, phi=0.7, hi=0.999))
+    rps0 = rng.uniform(100, 600)
+    p.set_load(addnoisy(rng, [rps0] * len(p.times), sd=0.03 * rps0, phi=0.6, lo=0.0))
+    need(p.breaching_now() and p.recorded_run() >= 3, "not breaching now")
+    s = Scenario(f"load-flat-leak-{n}", "", [p], None, index=index)
+    s.description = (f"{poss(target)} memory working set has grown steadily from about "
+                     f"{round(lo * 100)}% to {round(median(p.values[-5:]) * 100)}% of its limit over "
+                     f"{hours} hour(s), with no drop, and is over its {round(thr * 100)}% "
+                     f"threshold now, while its request rate (its load query) stayed flat at "
+                     f"about {round(rps0)} requests/s.")
+    s.expect = plan(target, "RESTART_SERVICE",
+                    "Memory climbing at a flat request rate is a leak, not load: restarting "
+                    "frees it, more replicas would each leak the same way.")
     return s
 
 
@@ -1167,6 +1333,29 @@ def catalogue():
         peaks=[(2400, 600, 1.25), (9600, 600, 1.28), (17400, 300, 1.3), (24600, 600, 1.26),
                (32400, 600, 1.3)],
         current=1.2, rise=2100, fall=30, level=0.45, minutes=33, what="CPU utilisation (a batch job)")
+
+    # Load signals: the policy's load query tells an overload from a fault or a leak.
+    for rising, base in ((True, 1101), (False, 1111)):
+        add(load_jump, base, n=1, target="checkout", interval=30, for_s=60, thr=0.5, floor=0.3,
+            level=0.75, k=3.5, replicas=4, hi=16, step=8, minutes=10, rising=rising)
+        add(load_jump, base + 1, n=2, target="search", interval=15, for_s=30, thr=0.4, floor=0.2,
+            level=0.7, k=3.4, replicas=3, hi=12, step=6, minutes=8, rising=rising)
+        add(load_jump, base + 2, n=3, target="payments", interval=60, for_s=120, thr=0.8,
+            floor=0.4, level=0.7, k=3.2, replicas=2, hi=10, step=6, minutes=14, rising=rising)
+
+    add(load_cpu_climb, 1121, n=1, target="catalog", interval=30, for_s=60, thr=0.8, level=0.6,
+        k=1.9, climb_min=90, replicas=5)
+    add(load_cpu_climb, 1122, n=2, target="feed", interval=30, for_s=0, thr=0.75, level=0.55,
+        k=2.05, climb_min=120, replicas=4)
+    add(load_cpu_climb, 1123, n=3, target="search", interval=60, for_s=120, thr=0.7, level=0.65,
+        k=1.75, climb_min=720, replicas=6)
+
+    add(load_flat_leak, 1131, n=1, target="recommendations", interval=30, for_s=60, lo=0.45,
+        hi=0.88, thr=0.85, replicas=3, hours=1)
+    add(load_flat_leak, 1132, n=2, target="session-store", interval=15, for_s=30, lo=0.5,
+        hi=0.84, thr=0.8, replicas=4, hours=1)
+    add(load_flat_leak, 1133, n=3, target="ledger", interval=30, for_s=60, lo=0.4, hi=0.87,
+        thr=0.85, replicas=2, hours=12)
     return c
 
 

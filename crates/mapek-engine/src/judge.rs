@@ -214,6 +214,13 @@ pub struct Breach {
     pub run_start_ms: Option<Millis>,
     /// The judgement in one sentence.
     pub reason: String,
+    /// What the policy's load query says of the breach, when the policy has one
+    /// and the breach is current (see [`crate::analyze::load`]). Left out of the
+    /// JSON schema (so the CRDs that embed `Breach` are unchanged until the
+    /// operator wires load queries); serialized in `analyze --output json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(skip)]
+    pub load: Option<super::model::LoadSignal>,
 }
 
 impl Breach {
@@ -638,6 +645,7 @@ pub fn judge(
             } else {
                 format!("breaching now but not standing out: {why}")
             },
+            load: None,
         });
     }
     let mut shared = Vec::new();

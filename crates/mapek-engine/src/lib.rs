@@ -35,7 +35,7 @@ pub use knowledge::{
     KnowledgeBase, LearningInsight, OutcomeRecord, PolicyPattern, classify_outcome,
     success_confidence,
 };
-pub use model::HISTORY_SAMPLES;
+pub use model::{ContextKind, ContextSample, HISTORY_SAMPLES, LoadSignal, LoadTrend, MetricSample};
 pub use plan::{
     PlanTarget, Planner, PlannerConfig, candidate_actions, plan_hash, prior_effectiveness,
     scale_replicas,

@@ -445,6 +445,73 @@ pub struct MetricSample {
     pub value: f64,
 }
 
+/// What a context query of a policy measures: the work offered to the service
+/// (`Load`, such as a request or message arrival rate) or how full its resources
+/// are (`Saturation`, such as a thread pool's or a queue's occupancy).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "camelCase")]
+pub enum ContextKind {
+    Load,
+    Saturation,
+}
+
+/// One sample of a policy's context query (its `load` or `saturation`),
+/// evaluated with the policy: what the engine reads to tell an overload
+/// (violations rising with the load) from a fault, a leak or a bad change
+/// (violations at flat load). See [`crate::analyze::load`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ContextSample {
+    /// The policy whose context query produced it.
+    pub policy: String,
+    pub kind: ContextKind,
+    pub at_ms: Millis,
+    pub value: f64,
+}
+
+/// Which way a policy's load moved between the healthy evaluations before its
+/// breach and the breach.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum LoadTrend {
+    /// The load rose at least `risingRatio` times its healthy baseline: the
+    /// breach is an overload.
+    Rising,
+    /// The load is at most `flatRatio` times its healthy baseline (or fell): the
+    /// breach is not load.
+    Flat,
+    /// In between: the load neither explains nor rules out the breach.
+    Unclear,
+}
+
+/// What a policy's load says of its current breach (see
+/// [`crate::analyze::load`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadSignal {
+    pub trend: LoadTrend,
+    /// `recent / baseline`.
+    pub ratio: f64,
+    /// Median load of the breach's latest evaluations.
+    pub recent: f64,
+    /// Median load of the healthy evaluations before the breach.
+    pub baseline: f64,
+    /// Median of the policy's metric over those healthy evaluations, and over
+    /// the breach's latest evaluations (for sizing by load).
+    pub baseline_metric: f64,
+    pub recent_metric: f64,
+    /// How many healthy evaluations the baseline has.
+    pub healthy: usize,
+    /// The same ratio for the policy's saturation query, when it has one
+    /// (reported; not used to decide).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saturation_ratio: Option<f64>,
+    /// The signal in one sentence.
+    pub reason: String,
+}
+
 /// What the engine knows of a policy beyond its violations and samples: its
 /// condition and how often it is evaluated. Without it the engine infers the
 /// direction and threshold from the violations and the interval from the samples.

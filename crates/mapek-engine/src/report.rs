@@ -24,9 +24,10 @@ impl Report {
     /// learned from the scenario's earlier outcomes (none when it lists none).
     pub fn from_scenario(scenario: &Scenario) -> Report {
         let policies: Vec<PolicyInfo> = scenario.policies.iter().map(|p| p.info()).collect();
-        let analysis = PatternAnalyzer::new(AnalyzerConfig::default()).analyze_policies(
+        let analysis = PatternAnalyzer::new(AnalyzerConfig::default()).analyze_with_context(
             &scenario.violations,
             &scenario.samples,
+            &scenario.context,
             &policies,
             scenario.now,
         );

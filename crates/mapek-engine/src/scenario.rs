@@ -22,6 +22,10 @@
 //!   - {policy: checkout-latency, t: 0, value: 0.8}
 //! series:
 //!   - {policy: checkout-latency, start: 0, step: 15, values: [0.3, 0.4, 0.6]}
+//! load:                 # optional: the policy's load query (such as requests/s)
+//!   - {policy: checkout-latency, start: 0, step: 15, values: [210, 260, 340]}
+//! saturation:           # optional: the policy's saturation query
+//!   - {policy: checkout-latency, start: 0, step: 15, values: [0.4, 0.6, 0.9]}
 //! outcomes:             # optional: earlier remediations the knowledge base learned
 //!   - {rootCause: LoadSpike, actions: [SCALE_UP], outcome: Success}
 //! expect:               # optional: the labelled answer (`make decisions`)
@@ -37,7 +41,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::model::{
-    ComparisonOperator, MetricSample, Millis, RemediationEnvelope, Severity, Violation,
+    ComparisonOperator, ContextKind, ContextSample, MetricSample, Millis, RemediationEnvelope,
+    Severity, Violation,
 };
 
 /// A scenario file that failed to load, with the file, the field and the reason.
@@ -67,6 +72,12 @@ struct ScenarioFile {
     violations: Vec<ScenarioViolation>,
     #[serde(default)]
     series: Vec<ScenarioSeries>,
+    /// Samples of the policies' load queries, shaped as `series`.
+    #[serde(default)]
+    load: Vec<ScenarioSeries>,
+    /// Samples of the policies' saturation queries, shaped as `series`.
+    #[serde(default)]
+    saturation: Vec<ScenarioSeries>,
     /// What an SRE expects the engine to do (labelled scenarios of `make decisions`).
     #[serde(default)]
     expect: Option<Expectation>,
@@ -195,6 +206,8 @@ pub struct Scenario {
     pub policies: Vec<ScenarioPolicy>,
     pub violations: Vec<Violation>,
     pub samples: Vec<MetricSample>,
+    /// Samples of the policies' context queries (`load:`, `saturation:`).
+    pub context: Vec<ContextSample>,
     /// When the analysis runs.
     pub now: Millis,
     /// The labelled answer, if the file gives one.
@@ -339,6 +352,31 @@ impl Scenario {
             }
         }
 
+        let mut context = Vec::new();
+        for (list, kind, name) in [
+            (&file.load, ContextKind::Load, "load"),
+            (&file.saturation, ContextKind::Saturation, "saturation"),
+        ] {
+            for (i, s) in list.iter().enumerate() {
+                let field = |f: &str| format!("{name}[{i}].{f}");
+                let p = policy(field("policy"), &s.policy)?;
+                if !(s.step.is_finite() && s.step > 0.0) {
+                    return Err(err(
+                        field("step"),
+                        "must be a positive number of seconds".into(),
+                    ));
+                }
+                for (j, value) in s.values.iter().enumerate() {
+                    context.push(ContextSample {
+                        policy: p.name.clone(),
+                        kind,
+                        at_ms: at(field("start"), s.start + s.step * j as f64)?,
+                        value: finite(format!("{name}[{i}].values[{j}]"), *value)?,
+                    });
+                }
+            }
+        }
+
         let last = violations
             .iter()
             .map(|v| v.at_ms)
@@ -418,6 +456,7 @@ impl Scenario {
             policies: file.policies,
             violations,
             samples,
+            context,
             now,
             expect: file.expect,
             outcomes,
@@ -533,6 +572,52 @@ mod tests {
             [start + 10_000, start + 15_000]
         );
         assert_eq!(s.now, start + 15_000);
+    }
+
+    #[test]
+    fn load_and_saturation_series_become_context_samples() {
+        let s = parse(&format!(
+            "{HEAD}  - {{name: p, target: web, threshold: 1}}\nload:\n  - {{policy: p, start: 10, step: 5, values: [100, 120]}}\nsaturation:\n  - {{policy: p, step: 5, values: [0.5]}}\n"
+        ))
+        .unwrap();
+        let start = 1_795_687_200_000;
+        assert_eq!(
+            s.context,
+            [
+                ContextSample {
+                    policy: "p".into(),
+                    kind: ContextKind::Load,
+                    at_ms: start + 10_000,
+                    value: 100.0
+                },
+                ContextSample {
+                    policy: "p".into(),
+                    kind: ContextKind::Load,
+                    at_ms: start + 15_000,
+                    value: 120.0
+                },
+                ContextSample {
+                    policy: "p".into(),
+                    kind: ContextKind::Saturation,
+                    at_ms: start,
+                    value: 0.5
+                },
+            ]
+        );
+        // Context samples do not move `now` (the metric's last event does).
+        assert!(s.samples.is_empty());
+        assert_eq!(
+            error(&format!(
+                "{HEAD}  - {{name: p, target: web, threshold: 1}}\nload:\n  - {{policy: q, step: 5, values: [1]}}\n"
+            )),
+            "s.yaml: load[0].policy: unknown policy \"q\""
+        );
+        // Files without them load as before.
+        let old = parse(&format!(
+            "{HEAD}  - {{name: p, target: web, threshold: 1}}\n"
+        ))
+        .unwrap();
+        assert!(old.context.is_empty());
     }
 
     #[test]

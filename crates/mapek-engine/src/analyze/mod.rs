@@ -14,11 +14,12 @@ use serde::{Deserialize, Serialize};
 use super::detectors::{self, Detection};
 use super::judge::{self, JudgeConfig};
 use super::model::{
-    AnalysisResult, MetricSample, Millis, PatternType, PolicyInfo, RootCause, RootCauseKind,
-    Violation, ViolationPattern,
+    AnalysisResult, ContextKind, ContextSample, MetricSample, Millis, PatternType, PolicyInfo,
+    RootCause, RootCauseKind, Violation, ViolationPattern,
 };
 
 mod context;
+pub mod load;
 mod rank;
 #[cfg(test)]
 mod scale;
@@ -26,6 +27,7 @@ mod scale;
 pub(crate) mod tests;
 
 pub use context::{AnalysisContext, Groups};
+pub use load::{LoadConfig, LoadFit};
 use rank::rank_root_causes;
 
 /// Every threshold of the analyzer. Missing fields take their defaults when
@@ -109,6 +111,10 @@ pub struct AnalyzerConfig {
     pub recency_half_life_ms: i64,
     /// Whether a breach is current, persistent and stands out; shared causes.
     pub judge: JudgeConfig,
+    /// What a policy's load query says of its breach (see [`load`]). Left out
+    /// of the serialized configuration when default.
+    #[serde(skip_serializing_if = "LoadConfig::is_default")]
+    pub load: LoadConfig,
 }
 
 impl Default for AnalyzerConfig {
@@ -140,6 +146,7 @@ impl Default for AnalyzerConfig {
             frequency_spike_min_violations: 3,
             recency_half_life_ms: 600_000,
             judge: JudgeConfig::default(),
+            load: LoadConfig::default(),
         }
     }
 }
@@ -187,6 +194,23 @@ impl PatternAnalyzer {
         policies: &[PolicyInfo],
         now: Millis,
     ) -> AnalysisResult {
+        self.analyze_with_context(violations, samples, &[], policies, now)
+    }
+
+    /// [`analyze_policies`](Self::analyze_policies) with the samples of the
+    /// policies' context queries (`load`, `saturation`). A current breach whose
+    /// policy has load samples gets a [`LoadSignal`](crate::model::LoadSignal)
+    /// (`Breach::load`, and one sentence more in its reason), and the load moves
+    /// the root-cause evidence (see [`load`]). Without context samples this is
+    /// exactly `analyze_policies`.
+    pub fn analyze_with_context(
+        &self,
+        violations: &[Violation],
+        samples: &[MetricSample],
+        context: &[ContextSample],
+        policies: &[PolicyInfo],
+        now: Millis,
+    ) -> AnalysisResult {
         let config = &self.config;
         let ctx = AnalysisContext::new(violations, samples, now, config);
         let (mut breaches, shared_causes) = judge::judge(&ctx, policies, &config.judge);
@@ -226,12 +250,34 @@ impl PatternAnalyzer {
             }
         }
         judge::with_explanations(&mut breaches, &explained, &config.judge);
+        let loads = load::by_policy(context, ContextKind::Load, now);
+        let saturations = load::by_policy(context, ContextKind::Saturation, now);
+        for b in &mut breaches {
+            let Some(series) = loads.get(b.policy.as_str()) else {
+                continue;
+            };
+            let signal = load::signal(
+                b,
+                ctx.history_of(&b.policy),
+                series,
+                saturations.get(b.policy.as_str()).map(Vec::as_slice),
+                &config.load,
+            );
+            if let Some(s) = signal {
+                b.reason.push_str("; ");
+                b.reason.push_str(&s.reason);
+                b.load = Some(s);
+            }
+        }
 
         let patterns: Vec<ViolationPattern> = found
             .iter()
             .map(|f| to_pattern(&ctx, &f.detection, config.max_evidence))
             .collect();
-        let root_causes = rank_root_causes(&ctx, &found, config.recency_half_life_ms);
+        let mut root_causes = rank_root_causes(&ctx, &found, config.recency_half_life_ms);
+        if breaches.iter().any(|b| b.load.is_some()) {
+            load::apply(&mut root_causes, &breaches, &config.load);
+        }
 
         let mut recommendations: Vec<String> = Vec::new();
         for rc in &root_causes {
@@ -246,7 +292,7 @@ impl PatternAnalyzer {
         let confidence_level = root_causes.first().map_or(0.0, |rc| rc.confidence);
 
         AnalysisResult {
-            analysis_id: format!("an-{:016x}", ctx.fingerprint()),
+            analysis_id: format!("an-{:016x}", fingerprint(ctx.fingerprint(), context)),
             violations_analyzed: ctx.violations.len(),
             patterns,
             root_causes,
@@ -256,6 +302,29 @@ impl PatternAnalyzer {
             shared_causes,
         }
     }
+}
+
+/// The analysis id's hash: the prepared input's, and the context samples' (in a
+/// canonical order) when there are any.
+fn fingerprint(input: u64, context: &[ContextSample]) -> u64 {
+    use std::hash::Hasher;
+    if context.is_empty() {
+        return input;
+    }
+    let mut sorted: Vec<&ContextSample> = context.iter().collect();
+    sorted.sort_by(|a, b| {
+        (a.policy.as_str(), a.kind, a.at_ms)
+            .cmp(&(b.policy.as_str(), b.kind, b.at_ms))
+            .then(a.value.total_cmp(&b.value))
+    });
+    let mut h = crate::fnv::Fnv64::from_state(input);
+    for c in sorted {
+        h.write_str_sep(&c.policy);
+        h.write(&[c.kind as u8]);
+        h.write_i64_le(c.at_ms);
+        h.write(&c.value.to_bits().to_le_bytes());
+    }
+    h.finish()
 }
 
 /// Highest confidence first, then subject, hypothesis and evidence: a total order

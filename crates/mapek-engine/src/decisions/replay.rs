@@ -265,6 +265,7 @@ pub fn simulate(
             policies: vec![policy.clone()],
             violations: violations.iter().cloned().collect(),
             samples: samples.iter().cloned().collect(),
+            context: Vec::new(),
             now,
             expect: None,
             outcomes: Vec::new(),

@@ -15,11 +15,12 @@ use std::sync::OnceLock;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::analyze::LoadFit;
 use super::fnv::FnvMap;
 use super::judge::Breach;
 use super::knowledge::KnowledgeBase;
 use super::model::{
-    ActionType, AnalysisResult, ConfigChange, ConfigSetting, PatchKind, Priority,
+    ActionType, AnalysisResult, ConfigChange, ConfigSetting, LoadTrend, PatchKind, Priority,
     RemediationAction, RemediationEnvelope, RemediationPlan, RiskLevel, RootCause, RootCauseKind,
     Severity, SharedStr,
 };
@@ -154,6 +155,8 @@ struct Candidate<'t> {
     setting: Option<&'t ConfigSetting>,
     /// For a proportionally sized scale action: the arithmetic, for the plan.
     sizing: Option<Sizing>,
+    /// When the scale-up was sized by load: the metric against the load.
+    by_load: Option<LoadFit>,
     benefit: f64,
     cost: f64,
 }
@@ -337,8 +340,13 @@ impl Planner {
         };
         let envelope = &target.envelope;
         let mut candidates: Vec<(Candidate<'t>, RootCauseKind, f64)> = Vec::new();
+        let load_trend = breach.and_then(|b| b.load.as_ref()).map(|l| l.trend);
         for action in ActionType::ALL {
             if !envelope.allows(action) {
+                continue;
+            }
+            // At flat load more replicas would not relieve the breach.
+            if action == ActionType::ScaleUp && load_trend == Some(LoadTrend::Flat) {
                 continue;
             }
             // Expected benefit, and the kind contributing most to it.
@@ -358,13 +366,21 @@ impl Planner {
             let Some((_, kind, confidence)) = lead else {
                 continue;
             };
-            let (mut replicas, mut setting, mut sizing) = (None, None, None);
+            let (mut replicas, mut setting, mut sizing, mut by_load) = (None, None, None, None);
             match action.patch_kind() {
                 PatchKind::Scale => {
                     let Some(bounds) = envelope.scale.as_ref() else {
                         continue;
                     };
-                    let ratio = breach.and_then(Breach::overload_ratio);
+                    // With a rising load, the capacity the load needs; else
+                    // the breach's level over its threshold, as HPA does.
+                    let fit = breach.and_then(LoadFit::of);
+                    let ratio = fit
+                        .map(|f| f.ratio())
+                        .or_else(|| breach.and_then(Breach::overload_ratio));
+                    if action == ActionType::ScaleUp {
+                        by_load = fit;
+                    }
                     let r = match (action, ratio) {
                         (ActionType::ScaleUp, Some(ratio)) => {
                             let Some((r, note)) = proportional_replicas(
@@ -404,6 +420,7 @@ impl Planner {
                 replicas,
                 setting,
                 sizing,
+                by_load,
                 benefit: benefit.clamp(0.0, 1.0),
                 cost: action.cost(),
             };
@@ -486,14 +503,32 @@ impl Planner {
             .collect();
         let mut expected_impact =
             expected_impact(kind, target, confidence, &actions, benefit, cost);
-        for z in chosen.iter().flatten().filter_map(|c| c.sizing) {
-            expected_impact.push_str(&format!(
-                " Sized as HPA does: ceil({} × {:.2} (level over threshold) × {:.2} (headroom)) = {}",
-                z.current.max(1),
-                z.ratio,
-                1.0 + z.headroom,
-                z.desired
-            ));
+        for c in chosen.iter().flatten() {
+            let Some(z) = c.sizing else {
+                continue;
+            };
+            match c.by_load {
+                Some(f) => expected_impact.push_str(&format!(
+                    " Sized by load: the metric went from {:.4} at load {:.4} (healthy) to {:.4} at {:.4}, so it reaches its threshold {} at about {:.4}; ceil({} × {:.2} (load over that) × {:.2} (headroom)) = {}",
+                    f.baseline_metric,
+                    f.baseline_load,
+                    f.recent_metric,
+                    f.recent_load,
+                    f.threshold,
+                    f.load_at_threshold,
+                    z.current.max(1),
+                    z.ratio,
+                    1.0 + z.headroom,
+                    z.desired
+                )),
+                None => expected_impact.push_str(&format!(
+                    " Sized as HPA does: ceil({} × {:.2} (level over threshold) × {:.2} (headroom)) = {}",
+                    z.current.max(1),
+                    z.ratio,
+                    1.0 + z.headroom,
+                    z.desired
+                )),
+            }
             if i64::from(z.replicas) != z.desired {
                 expected_impact.push_str(&format!(
                     ", set to {} by the envelope (bounds, maxStep, at least one more)",

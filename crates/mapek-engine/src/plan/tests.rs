@@ -89,6 +89,7 @@ fn breach(level: f64, threshold: f64) -> Breach {
         last_at_ms: 0,
         run_start_ms: None,
         reason: String::new(),
+        load: None,
     }
 }
 
