@@ -173,6 +173,7 @@ fn spec(for_secs: u64) -> ViolationPolicySpec {
         metric: None,
         evaluation_interval: Duration::from_secs(1).into(),
         remediation: RemediationSpec::default(),
+        context: None,
     }
 }
 

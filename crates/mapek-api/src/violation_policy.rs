@@ -100,6 +100,42 @@ pub struct ViolationPolicySpec {
     /// What the operator may do about violations.
     #[serde(default)]
     pub remediation: RemediationSpec,
+    /// Context queries evaluated with the policy, which tell an overload
+    /// (violations rising with load) from a fault, a leak or a bad change
+    /// (violations at flat load), and size scale-ups by load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<ContextQueries>,
+}
+
+/// PromQL instant queries of the target's context, each returning one number,
+/// evaluated at the policy's interval (shared with other policies like any query)
+/// and kept in the operator's memory beside the policy's samples.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ContextQueries {
+    /// The load the target serves, such as its request rate
+    /// (`sum(rate(http_requests_total{app="checkout"}[1m]))`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 4096))]
+    pub load: Option<String>,
+    /// How saturated it is, such as CPU used over requested (reported, not yet
+    /// used to decide).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 4096))]
+    pub saturation: Option<String>,
+}
+
+impl ContextQueries {
+    /// The queries set, with what each measures.
+    pub fn queries(&self) -> impl Iterator<Item = (mapek_engine::model::ContextKind, &str)> {
+        use mapek_engine::model::ContextKind;
+        [
+            (ContextKind::Load, self.load.as_deref()),
+            (ContextKind::Saturation, self.saturation.as_deref()),
+        ]
+        .into_iter()
+        .filter_map(|(k, q)| Some((k, q?)))
+    }
 }
 
 /// The condition that makes a query value a violation.

@@ -215,11 +215,8 @@ pub struct Breach {
     /// The judgement in one sentence.
     pub reason: String,
     /// What the policy's load query says of the breach, when the policy has one
-    /// and the breach is current (see [`crate::analyze::load`]). Left out of the
-    /// JSON schema (so the CRDs that embed `Breach` are unchanged until the
-    /// operator wires load queries); serialized in `analyze --output json`.
+    /// and the breach is current (see [`crate::analyze::load`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(skip)]
     pub load: Option<super::model::LoadSignal>,
 }
 

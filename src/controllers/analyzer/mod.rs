@@ -23,7 +23,9 @@ use mapek_api::{
 };
 use mapek_engine::knowledge::KnowledgeBase;
 use mapek_engine::model::PolicyInfo;
-use mapek_engine::model::{AnalysisResult, MetricSample, Millis, RemediationPlan, Violation};
+use mapek_engine::model::{
+    AnalysisResult, ContextKind, ContextSample, MetricSample, Millis, RemediationPlan, Violation,
+};
 use mapek_engine::{AnalyzerConfig, PatternAnalyzer, PlanTarget, Planner, PlannerConfig};
 
 /// Runs the analyzer until `shutdown` completes: on every namespace the monitor
@@ -115,6 +117,25 @@ pub fn engine_samples(policy: &ViolationPolicy, points: &[(Millis, f64)]) -> Vec
         .iter()
         .map(|&(at_ms, value)| MetricSample {
             policy: name.clone(),
+            at_ms,
+            value,
+        })
+        .collect()
+}
+
+/// The engine's view of one of a policy's context queries: every value the
+/// monitor holds for it.
+pub fn context_samples(
+    policy: &ViolationPolicy,
+    kind: ContextKind,
+    points: &[(Millis, f64)],
+) -> Vec<ContextSample> {
+    let name = policy.name_any();
+    points
+        .iter()
+        .map(|&(at_ms, value)| ContextSample {
+            policy: name.clone(),
+            kind,
             at_ms,
             value,
         })
@@ -347,15 +368,21 @@ async fn analyze_namespace(
     }
     // Samples are copied only when there is something to judge.
     let mut samples = Vec::new();
+    let mut context = Vec::new();
     let mut infos = Vec::with_capacity(candidates.len());
     for (p, _) in &candidates {
-        let key = crate::controllers::monitor::history_key(p, ctx.settings.default_interval);
+        let interval = ctx.settings.default_interval;
+        let key = crate::controllers::monitor::history_key(p, interval);
         samples.extend(engine_samples(p, &ctx.history.points(&key)));
+        for (kind, key) in crate::controllers::monitor::context_keys(p, interval) {
+            context.extend(context_samples(p, kind, &ctx.history.points(&key)));
+        }
         infos.push(policy_info(p));
     }
-    let analysis = PatternAnalyzer::new(AnalyzerConfig::default()).analyze_policies(
+    let analysis = PatternAnalyzer::new(AnalyzerConfig::default()).analyze_with_context(
         &violations,
         &samples,
+        &context,
         &infos,
         now,
     );

@@ -258,6 +258,7 @@ mod tests {
             metric: None,
             evaluation_interval: std::time::Duration::from_secs(10).into(),
             remediation: RemediationSpec::default(),
+            context: None,
         }
     }
 

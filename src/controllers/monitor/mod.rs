@@ -102,6 +102,41 @@ pub fn history_key(policy: &ViolationPolicy, default_interval: Duration) -> Key 
     }
 }
 
+/// The history series of a policy's context queries (load, saturation), each
+/// with what it measures.
+pub fn context_keys(
+    policy: &ViolationPolicy,
+    default_interval: Duration,
+) -> Vec<(mapek_engine::model::ContextKind, Key)> {
+    let interval_ms = interval_of(policy, default_interval).as_millis() as Millis;
+    policy
+        .spec
+        .context
+        .iter()
+        .flat_map(|c| c.queries())
+        .map(|(kind, query)| {
+            (
+                kind,
+                Key {
+                    query: query.to_string(),
+                    interval_ms,
+                },
+            )
+        })
+        .collect()
+}
+
+/// Every series a policy's evaluations feed: its query's and its context queries'.
+fn series_of(policy: &ViolationPolicy, default_interval: Duration) -> Vec<Key> {
+    let mut keys = vec![history_key(policy, default_interval)];
+    keys.extend(
+        context_keys(policy, default_interval)
+            .into_iter()
+            .map(|(_, k)| k),
+    );
+    keys
+}
+
 /// A policy's evaluation interval, or the operator's default when it sets none.
 fn interval_of(policy: &ViolationPolicy, default_interval: Duration) -> Duration {
     let interval = Duration::from(policy.spec.evaluation_interval);
@@ -162,8 +197,11 @@ impl Backfills {
         store: &Store<ViolationPolicy>,
         prometheus: &Prometheus,
     ) {
-        for p in store.state() {
-            let key = history_key(&p, ctx.settings.default_interval);
+        for key in store
+            .state()
+            .iter()
+            .flat_map(|p| series_of(p, ctx.settings.default_interval))
+        {
             if self.started.contains(&key) {
                 continue;
             }
@@ -217,11 +255,14 @@ async fn tick(
     schedules.retain(|key, _| store.get(key).is_some());
     let used: HashSet<Key> = policies
         .iter()
-        .map(|p| history_key(p, ctx.settings.default_interval))
+        .flat_map(|p| series_of(p, ctx.settings.default_interval))
         .collect();
     ctx.history.retain(|k| used.contains(k));
 
     let mut due: BTreeMap<String, Vec<(Arc<ViolationPolicy>, Millis)>> = BTreeMap::new();
+    // The context queries of the due policies: run in the same round, their
+    // values only kept in memory, for each interval that asked.
+    let mut context: BTreeMap<String, HashSet<Millis>> = BTreeMap::new();
     for p in policies {
         let key = ObjectRef::from_obj(p.as_ref());
         let s = schedules.entry(key).or_default();
@@ -239,6 +280,12 @@ async fn tick(
         }
         if s.next_due <= now {
             let due_at = s.next_due;
+            for (_, key) in context_keys(&p, ctx.settings.default_interval) {
+                context
+                    .entry(key.query)
+                    .or_default()
+                    .insert(key.interval_ms);
+            }
             due.entry(p.spec.query.clone())
                 .or_default()
                 .push((p, due_at));
@@ -248,7 +295,9 @@ async fn tick(
         return;
     }
 
-    let results: Vec<(String, Result<f64, QueryError>)> = stream::iter(due.keys().cloned())
+    let queries: std::collections::BTreeSet<String> =
+        due.keys().chain(context.keys()).cloned().collect();
+    let results: Vec<(String, Result<f64, QueryError>)> = stream::iter(queries)
         .map(|q| async move {
             let r = prometheus.query_value(&q).await;
             (q, r)
@@ -262,10 +311,32 @@ async fn tick(
     // thousand policies would take a thousand round trips per tick.
     let mut jobs = Vec::new();
     for (query, result) in results {
+        if let Some(intervals) = context.get(&query) {
+            match &result {
+                Ok(value) => {
+                    for interval_ms in intervals {
+                        let key = Key {
+                            query: query.clone(),
+                            interval_ms: *interval_ms,
+                        };
+                        ctx.history.push(&key, now, *value);
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(query = %query, error = %e, "a context query gave no value");
+                }
+            }
+        }
+        let Some(policies) = due.get(&query) else {
+            if result.is_err() {
+                ctx.metrics.prometheus_query_errors.inc();
+            }
+            continue;
+        };
         match &result {
             Ok(value) => {
                 // One value per series, however many policies share it.
-                let series: HashSet<Key> = due[&query]
+                let series: HashSet<Key> = policies
                     .iter()
                     .map(|(p, _)| history_key(p, ctx.settings.default_interval))
                     .collect();
@@ -278,7 +349,7 @@ async fn tick(
             }
         }
         let result = Arc::new(result);
-        for (p, due_at) in &due[&query] {
+        for (p, due_at) in policies {
             ctx.metrics
                 .evaluation_lag
                 .observe(now.saturating_sub(*due_at).max(0) as f64 / 1000.0);
@@ -957,5 +1028,48 @@ mod tests {
         assert!(!budget.try_refresh());
         let unlimited = WriteBudget::new(0, 0);
         assert!((0..1000).all(|_| unlimited.try_refresh()));
+    }
+
+    #[tokio::test]
+    async fn context_queries_run_in_the_same_round_once_and_stay_in_memory() {
+        let latency = value(0.9);
+        let rate = value(120.0);
+        let prometheus = CannedPrometheus::start(vec![
+            ("latency", latency.0, latency.1),
+            ("rate", rate.0, rate.1),
+        ])
+        .await;
+        let with_load = |name: &str| {
+            let mut p = policy(name, "latency", 0.5, "30s");
+            p.spec.context = Some(mapek_api::ContextQueries {
+                load: Some("rate".into()),
+                saturation: None,
+            });
+            p
+        };
+        let (policies, harness) = serve(vec![with_load("a"), with_load("b")], NOW);
+        let (wake, _woken) = mpsc::channel(8);
+        let mut schedules = HashMap::new();
+        tick(
+            &harness.ctx,
+            &policies,
+            &prometheus.client(),
+            &wake,
+            &mut schedules,
+        )
+        .await;
+        // One query each, however many policies ask.
+        assert_eq!(prometheus.queries(), ["latency", "rate"]);
+        let key = Key {
+            query: "rate".into(),
+            interval_ms: 30_000,
+        };
+        assert_eq!(harness.ctx.history.points(&key), [(NOW, 120.0)]);
+        let (kind, k) = &context_keys(&policies.state()[0], Duration::from_secs(30))[0];
+        assert_eq!((*kind, k), (mapek_engine::model::ContextKind::Load, &key));
+        let server = harness.finish().await;
+        // The load is not the policy's value: its status has the latency.
+        let status = &patched_status(&server, &format!("{POLICIES}/a/status"))[0];
+        assert_eq!(status["lastValue"], 0.9);
     }
 }
