@@ -198,13 +198,43 @@ pub async fn run(args: RunArgs) -> Result<()> {
             None => std::future::pending::<()>().await,
         }
     };
+    // Each controller is its own task, so that none holds up another.
+    let monitor = tokio::spawn(controllers::monitor::run(
+        ctx.clone(),
+        store.clone(),
+        prometheus.clone(),
+        analyze_tx.clone(),
+        stopped(stop_rx.clone()),
+    ));
+    let analyzer = tokio::spawn(controllers::analyzer::run(
+        ctx.clone(),
+        store.clone(),
+        plan_store.clone(),
+        knowledge.clone(),
+        analyze_rx,
+        stopped(stop_rx.clone()),
+    ));
+    let executor = tokio::spawn(controllers::executor::run(
+        ctx.clone(),
+        plans_api.clone(),
+        stopped(stop_rx.clone()),
+    ));
+    let knowledge = tokio::spawn(controllers::knowledge::run(
+        ctx.clone(),
+        store.clone(),
+        plan_store.clone(),
+        knowledge.clone(),
+        stopped(stop_rx.clone()),
+    ));
+    let policy_watch = tokio::spawn(policy_watch);
+    let plan_watch = tokio::spawn(plan_watch);
     tokio::select! {
         _ = policy_watch => {}
         _ = plan_watch => {}
-        _ = controllers::monitor::run(ctx.clone(), store.clone(), prometheus.clone(), analyze_tx.clone(), stopped(stop_rx.clone())) => {}
-        _ = controllers::analyzer::run(ctx.clone(), store.clone(), plan_store.clone(), knowledge.clone(), analyze_rx, stopped(stop_rx.clone())) => {}
-        _ = controllers::executor::run(ctx.clone(), plans_api.clone(), stopped(stop_rx.clone())) => {}
-        _ = controllers::knowledge::run(ctx.clone(), store.clone(), plan_store.clone(), knowledge.clone(), stopped(stop_rx.clone())) => {}
+        _ = monitor => {}
+        _ = analyzer => {}
+        _ = executor => {}
+        _ = knowledge => {}
         _ = lost_leadership => {
             let _ = stop_tx.send(true);
             let _ = server.await;

@@ -5,7 +5,8 @@
 //! restart annotation, with faults a test injects over HTTP:
 //!
 //! - `overload` (load in requests/s): latency grows with load per replica, so
-//!   scaling up fixes it;
+//!   scaling up fixes it; the request rate the simulator reports rises to the
+//!   load (from `base_load_rps` without it), so a policy's load query sees it;
 //! - `leak`: latency climbs until the Deployment is restarted (its pod-template
 //!   `kubectl.kubernetes.io/restartedAt` annotation changes);
 //! - `badSetting` (env name, good value): the error ratio is high until the first
@@ -171,6 +172,9 @@ pub struct Model {
     pub base_error_ratio: f64,
     /// Error ratio while a bad setting is in force.
     pub bad_error_ratio: f64,
+    /// Requests per second served with no overload (well inside capacity: the
+    /// latency stays `base_latency`).
+    pub base_load_rps: f64,
 }
 
 impl Default for Model {
@@ -180,6 +184,7 @@ impl Default for Model {
             capacity_rps: 100.0,
             base_error_ratio: 0.005,
             bad_error_ratio: 0.25,
+            base_load_rps: 50.0,
         }
     }
 }
@@ -189,6 +194,8 @@ impl Default for Model {
 pub struct Observation {
     pub latency_seconds: f64,
     pub error_ratio: f64,
+    /// The request rate offered to the Deployment (its load).
+    pub requests_per_second: f64,
 }
 
 impl Model {
@@ -196,9 +203,11 @@ impl Model {
     pub fn observe(&self, w: &Workload, faults: &[Fault], now: Millis) -> Observation {
         let mut latency = self.base_latency;
         let mut errors = self.base_error_ratio;
+        let mut load = self.base_load_rps;
         for f in faults {
             match f {
                 Fault::Overload { load_rps } => {
+                    load = *load_rps;
                     // An M/M/1-like queue: latency / (1 - utilization), capped at 20x.
                     let capacity = f64::from(w.replicas.max(0)) * self.capacity_rps;
                     let utilization = if capacity > 0.0 {
@@ -242,6 +251,7 @@ impl Model {
         Observation {
             latency_seconds: latency,
             error_ratio: errors,
+            requests_per_second: load,
         }
     }
 }
@@ -315,6 +325,9 @@ mod tests {
         assert!((m.observe(&w(3), &f, 0).latency_seconds - 2.0).abs() < 1e-9);
         // On 5 replicas: utilization 0.7, 0.1 / 0.3.
         assert!((m.observe(&w(5), &f, 0).latency_seconds - 0.1 / 0.3).abs() < 1e-9);
+        // The load rises with the overload, whatever the replicas.
+        assert_eq!(m.observe(&w(5), &f, 0).requests_per_second, 350.0);
+        assert_eq!(m.observe(&w(5), &[], 0).requests_per_second, 50.0);
     }
 
     #[test]

@@ -283,6 +283,13 @@ async fn overload_is_fixed_by_an_approved_scale_up() {
     assert_eq!(before.metadata.generation, generation);
     let action = &plan.spec.plan.actions[0];
     assert_eq!(action.action_type, ActionType::ScaleUp);
+    // The load query shows the breach rising with load: an overload.
+    assert_eq!(
+        load_trend(&plan),
+        Some(mapek_engine::model::LoadTrend::Rising),
+        "{}",
+        serde_json::to_string(&plan.spec.evidence.breaches).unwrap()
+    );
     let target = action.replicas.unwrap();
     assert!(
         (3..=5).contains(&target),
@@ -300,6 +307,57 @@ async fn overload_is_fixed_by_an_approved_scale_up() {
         .await;
     e.not_violating("web-latency").await;
     e.succeeded(&plan.name_any()).await;
+}
+
+/// Latency that jumps while the load stays flat is not an overload: with both
+/// scaling and restarts allowed, the plan is a restart, not a scale-up (without
+/// the load query the same jump reads as a load spike).
+#[tokio::test]
+async fn a_latency_jump_at_flat_load_is_not_scaled() {
+    let e = env().await;
+    e.deployment("ledger", 2, &[]).await;
+    e.policy(
+        "ledger-latency",
+        json!({
+            "targetRef": {"name": "ledger"},
+            "query": "mapek_sim_latency_seconds{deployment=\"ledger\"}",
+            "condition": {"operator": "GreaterThan", "threshold": 0.5},
+            "severity": "critical", "evaluationInterval": "2s",
+            "context": {"load": "mapek_sim_requests_per_second{deployment=\"ledger\"}"},
+            "remediation": {"allowedActions": ["SCALE_UP", "RESTART_SERVICE"],
+                            "scale": {"minReplicas": 2, "maxReplicas": 6, "maxStep": 3}}
+        }),
+    )
+    .await;
+    healthy_for_a_while().await;
+    // Latency around 1 s (twice the threshold) from now on; the request rate
+    // stays at its usual 50/s.
+    e.fault(
+        "ledger",
+        json!({"kind": "noise", "level": 1.0, "amplitude": 0.2, "duty": 0.5}),
+    )
+    .await;
+    let plan = e.pending_plan("ledger").await;
+    let evidence = serde_json::to_string(&plan.spec.evidence).unwrap();
+    assert_eq!(
+        load_trend(&plan),
+        Some(mapek_engine::model::LoadTrend::Flat),
+        "{evidence}"
+    );
+    assert!(
+        plan.spec
+            .plan
+            .actions
+            .iter()
+            .all(|a| a.action_type != ActionType::ScaleUp),
+        "a scale-up at flat load: {}\n{evidence}",
+        serde_json::to_string(&plan.spec.plan.actions).unwrap()
+    );
+    assert_eq!(
+        plan.spec.plan.actions[0].action_type,
+        ActionType::RestartService,
+        "{evidence}"
+    );
 }
 
 /// A leak is fixed by an approved rolling restart.
@@ -408,12 +466,31 @@ async fn overloaded(e: &Env, name: &str) -> RemediationPolicy {
         "query": format!("mapek_sim_latency_seconds{{deployment=\"{name}\"}}"),
         "condition": {"operator": "GreaterThan", "threshold": 0.5},
         "severity": "critical", "evaluationInterval": "2s",
+        "context": {"load": format!("mapek_sim_requests_per_second{{deployment=\"{name}\"}}")},
         "remediation": {"allowedActions": ["SCALE_UP"], "scale": {"minReplicas": 2, "maxReplicas": 6, "maxStep": 3}}
     }))
     .await;
+    healthy_for_a_while().await;
     e.fault(name, json!({"kind": "overload", "loadRps": 350}))
         .await;
     e.pending_plan(name).await
+}
+
+/// Lets a new policy be evaluated healthy several times (every 2 s), so that the
+/// engine has a baseline of its metric and load to judge the breach against.
+async fn healthy_for_a_while() {
+    tokio::time::sleep(Duration::from_secs(14)).await;
+}
+
+/// What the plan's evidence says of its target's load.
+fn load_trend(plan: &RemediationPolicy) -> Option<mapek_engine::model::LoadTrend> {
+    plan.spec
+        .evidence
+        .breaches
+        .iter()
+        .find(|b| b.target == plan.spec.plan.target)
+        .and_then(|b| b.load.as_ref())
+        .map(|l| l.trend)
 }
 
 /// A rejected plan never runs.

@@ -64,6 +64,7 @@ struct App {
     latency: F64Gauge,
     errors: F64Gauge,
     replicas: F64Gauge,
+    requests: F64Gauge,
     deployments: Api<Deployment>,
 }
 
@@ -86,7 +87,8 @@ async fn main() -> std::process::ExitCode {
         }
     };
     let mut registry = Registry::default();
-    let (latency, errors, replicas) = (
+    let (latency, errors, replicas, requests) = (
+        F64Gauge::default(),
         F64Gauge::default(),
         F64Gauge::default(),
         F64Gauge::default(),
@@ -102,6 +104,11 @@ async fn main() -> std::process::ExitCode {
         errors.clone(),
     );
     registry.register(
+        "mapek_sim_requests_per_second",
+        "Simulated request rate offered (the load)",
+        requests.clone(),
+    );
+    registry.register(
         "mapek_sim_replicas",
         "Ready replicas the simulator saw",
         replicas.clone(),
@@ -112,6 +119,7 @@ async fn main() -> std::process::ExitCode {
         latency,
         errors,
         replicas,
+        requests,
         deployments: Api::namespaced(client, &args.namespace),
     };
 
@@ -169,6 +177,9 @@ async fn step(app: &App, model: &Model, args: &Args) -> Result<(), kube::Error> 
         };
         app.latency.get_or_create(&labels).set(o.latency_seconds);
         app.errors.get_or_create(&labels).set(o.error_ratio);
+        app.requests
+            .get_or_create(&labels)
+            .set(o.requests_per_second);
         app.replicas
             .get_or_create(&labels)
             .set(f64::from(w.replicas));

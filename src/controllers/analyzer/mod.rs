@@ -366,26 +366,40 @@ async fn analyze_namespace(
     if violations.is_empty() {
         return Ok(());
     }
-    // Samples are copied only when there is something to judge.
-    let mut samples = Vec::new();
-    let mut context = Vec::new();
-    let mut infos = Vec::with_capacity(candidates.len());
-    for (p, _) in &candidates {
-        let interval = ctx.settings.default_interval;
-        let key = crate::controllers::monitor::history_key(p, interval);
-        samples.extend(engine_samples(p, &ctx.history.points(&key)));
-        for (kind, key) in crate::controllers::monitor::context_keys(p, interval) {
-            context.extend(context_samples(p, kind, &ctx.history.points(&key)));
+    // The engine runs on a blocking thread: over a namespace of many policies
+    // with hours of samples each it takes long enough to hold up the other
+    // controllers. Samples are copied only when there is something to judge.
+    let history = ctx.history.clone();
+    let interval = ctx.settings.default_interval;
+    let judged: Vec<Arc<ViolationPolicy>> = candidates.iter().map(|(p, _)| p.clone()).collect();
+    let analysis = tokio::task::spawn_blocking(move || {
+        let mut samples = Vec::new();
+        let mut context = Vec::new();
+        let mut infos = Vec::with_capacity(judged.len());
+        for p in &judged {
+            let key = crate::controllers::monitor::history_key(p, interval);
+            samples.extend(engine_samples(p, &history.points(&key)));
+            for (kind, key) in crate::controllers::monitor::context_keys(p, interval) {
+                context.extend(context_samples(p, kind, &history.points(&key)));
+            }
+            infos.push(policy_info(p));
         }
-        infos.push(policy_info(p));
-    }
-    let analysis = PatternAnalyzer::new(AnalyzerConfig::default()).analyze_with_context(
-        &violations,
-        &samples,
-        &context,
-        &infos,
-        now,
-    );
+        PatternAnalyzer::new(AnalyzerConfig::default()).analyze_with_context(
+            &violations,
+            &samples,
+            &context,
+            &infos,
+            now,
+        )
+    })
+    .await;
+    let analysis = match analysis {
+        Ok(analysis) => analysis,
+        Err(e) => {
+            tracing::error!(namespace = %namespace, error = %e, "the analysis did not finish; no plan");
+            return Ok(());
+        }
+    };
     report_shared_causes(ctx, &in_ns, &analysis).await;
     ctx.metrics
         .phase("analyze", started.elapsed().as_secs_f64());

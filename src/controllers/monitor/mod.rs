@@ -220,7 +220,10 @@ impl Backfills {
 
 /// Reads one series' history back: the capacity's worth of intervals before now.
 async fn backfill(ctx: &Context, prometheus: &Prometheus, key: &Key) {
+    // On interval boundaries, where live evaluations fall, so that a policy's
+    // values and its context queries' line up.
     let now = ctx.clock.now_ms();
+    let now = now - now.rem_euclid(key.interval_ms.max(1));
     let span = key
         .interval_ms
         .saturating_mul(ctx.history.capacity() as Millis);
