@@ -315,15 +315,15 @@ async fn overload_is_fixed_by_an_approved_scale_up() {
 #[tokio::test]
 async fn a_latency_jump_at_flat_load_is_not_scaled() {
     let e = env().await;
-    e.deployment("ledger", 2, &[]).await;
+    e.deployment("billing", 2, &[]).await;
     e.policy(
-        "ledger-latency",
+        "billing-latency",
         json!({
-            "targetRef": {"name": "ledger"},
-            "query": "mapek_sim_latency_seconds{deployment=\"ledger\"}",
+            "targetRef": {"name": "billing"},
+            "query": "mapek_sim_latency_seconds{deployment=\"billing\"}",
             "condition": {"operator": "GreaterThan", "threshold": 0.5},
             "severity": "critical", "evaluationInterval": "2s",
-            "context": {"load": "mapek_sim_requests_per_second{deployment=\"ledger\"}"},
+            "context": {"load": "mapek_sim_requests_per_second{deployment=\"billing\"}"},
             "remediation": {"allowedActions": ["SCALE_UP", "RESTART_SERVICE"],
                             "scale": {"minReplicas": 2, "maxReplicas": 6, "maxStep": 3}}
         }),
@@ -333,11 +333,11 @@ async fn a_latency_jump_at_flat_load_is_not_scaled() {
     // Latency around 1 s (twice the threshold) from now on; the request rate
     // stays at its usual 50/s.
     e.fault(
-        "ledger",
+        "billing",
         json!({"kind": "noise", "level": 1.0, "amplitude": 0.2, "duty": 0.5}),
     )
     .await;
-    let plan = e.pending_plan("ledger").await;
+    let plan = e.pending_plan("billing").await;
     let evidence = serde_json::to_string(&plan.spec.evidence).unwrap();
     assert_eq!(
         load_trend(&plan),
