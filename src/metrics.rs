@@ -79,7 +79,8 @@ pub struct Metrics {
     pub evaluation_lag: Histogram,
     /// The monitor's status writes by reason (`generation`, `transition`,
     /// `violation`, `refresh`), and the evaluations it did not write (`skipped`:
-    /// nothing a reader needs changed; `deferred`: a refresh over budget).
+    /// nothing a reader needs changed; `deferred`: a refresh over budget;
+    /// `queued`: a change over budget, kept and written at a later evaluation).
     pub status_writes: Family<WriteLabels, Counter>,
 }
 
@@ -189,7 +190,7 @@ impl Default for Metrics {
         );
         registry.register(
             "mapek_status_writes",
-            "ViolationPolicy status writes by reason (skipped and deferred: not written)",
+            "ViolationPolicy status writes by reason (skipped, deferred and queued: not written yet)",
             m.status_writes.clone(),
         );
         registry.register(

@@ -68,11 +68,9 @@ impl WriteBudget {
         }
     }
 
-    /// Waits until a write a reader needs is within the budget.
-    pub async fn wait(&self) {
-        if let Some(limiter) = &self.all {
-            limiter.until_ready().await;
-        }
+    /// Takes a write a reader needs from the budget if one is free now.
+    pub fn try_write(&self) -> bool {
+        self.all.as_ref().is_none_or(|l| l.check().is_ok())
     }
 
     /// Takes a refresh from the budget if one is free now.
@@ -91,6 +89,10 @@ struct Schedule {
     /// it (then the cache is the base of the next evaluation, and this copy is
     /// dropped, so that a thousand policies' statuses are not held twice).
     status: Option<ViolationPolicyStatus>,
+    /// A status a reader needs that the write budget had no room for yet: the
+    /// base of the next evaluation (so no violation is lost), written at the
+    /// first evaluation with room. Evaluations never wait for the budget.
+    pending: Option<ViolationPolicyStatus>,
     generation: Option<i64>,
 }
 
@@ -401,12 +403,14 @@ async fn evaluate(
 ) -> Option<String> {
     let name = policy.name_any();
     let namespace = policy.namespace().unwrap_or_else(|| "default".into());
+    // `before`: what the API server holds (or will, once the cache shows this
+    // process's last write); the evaluation builds on what is still pending.
     let before = schedule
         .status
         .clone()
         .or_else(|| policy.status.clone())
         .unwrap_or_default();
-    let mut status = before.clone();
+    let mut status = schedule.pending.take().unwrap_or_else(|| before.clone());
     let evaluated = decide::observe(
         &name,
         &policy.spec,
@@ -449,7 +453,13 @@ async fn evaluate(
             return None;
         }
         Write::Refresh => {}
-        Write::Generation | Write::Transition | Write::Violation => ctx.write_budget.wait().await,
+        Write::Generation | Write::Transition | Write::Violation => {
+            if !ctx.write_budget.try_write() {
+                ctx.metrics.status_write("queued");
+                schedule.pending = Some(status);
+                return None;
+            }
+        }
     }
     status.samples = ctx
         .history
@@ -468,6 +478,8 @@ async fn evaluate(
         Err(e) => {
             tracing::warn!(policy = %name, namespace = %namespace, error = %e, "cannot write ViolationPolicy status");
             ctx.metrics.reconciled("monitor", 0.0, true);
+            // Written at the next evaluation, with whatever it adds.
+            schedule.pending = Some(status);
             return None;
         }
     }
@@ -480,14 +492,19 @@ async fn evaluate(
     ctx.metrics.reconciled("monitor", 0.0, false);
     publish_transitions(ctx, policy, &before, &status).await;
 
-    if evaluated == Evaluated::Violation {
+    // Violations recorded since the last write (more than one when a write
+    // waited for the budget).
+    let recorded = status
+        .violation_count
+        .saturating_sub(before.violation_count);
+    if recorded > 0 {
         ctx.metrics
             .violations
             .get_or_create(&crate::metrics::PolicyLabels {
                 namespace: namespace.clone(),
                 policy: name,
             })
-            .inc();
+            .inc_by(recorded);
         return Some(namespace);
     }
     None
@@ -1074,5 +1091,63 @@ mod tests {
         // The load is not the policy's value: its status has the latency.
         let status = &patched_status(&server, &format!("{POLICIES}/a/status"))[0];
         assert_eq!(status["lastValue"], 0.9);
+    }
+
+    #[tokio::test]
+    async fn a_change_over_the_write_budget_waits_for_the_next_evaluation_and_loses_nothing() {
+        let latency = value(0.9);
+        let prometheus = CannedPrometheus::start(vec![("latency", latency.0, latency.1)]).await;
+        let (policies, _) = serve(
+            vec![
+                policy("a", "latency", 0.5, "30s"),
+                policy("b", "latency", 0.5, "30s"),
+            ],
+            NOW,
+        );
+        let mut server = Server::empty();
+        for p in policies.state() {
+            server.insert(&format!("{POLICIES}/{}", p.name_any()), p.as_ref());
+        }
+        // Room for one write, then none for a long while.
+        let settings = crate::controllers::Settings {
+            write_qps: 1,
+            write_burst: 1,
+            ..crate::controllers::Settings::default()
+        };
+        let harness = Harness::with(
+            server,
+            NOW,
+            settings,
+            Arc::new(crate::controllers::executor::ExecutionLimits::new(4)),
+        );
+        let (wake, _woken) = mpsc::channel(8);
+        let mut schedules = HashMap::new();
+        let client = prometheus.client();
+        // Both violate; one status is written, the other is queued (no wait).
+        let started = std::time::Instant::now();
+        tick(&harness.ctx, &policies, &client, &wake, &mut schedules).await;
+        assert!(started.elapsed() < Duration::from_millis(500));
+        let written = |server: &Server| {
+            ["a", "b"]
+                .iter()
+                .filter(|n| !patched_status(server, &format!("{POLICIES}/{n}/status")).is_empty())
+                .count()
+        };
+        assert_eq!(written(&harness.server()), 1);
+        // The next evaluation, a second later: one more token; the queued policy
+        // is written with both of its violations.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        harness.clock.set(NOW + 30_000);
+        tick(&harness.ctx, &policies, &client, &wake, &mut schedules).await;
+        let server = harness.finish().await;
+        let counts: Vec<u64> = ["a", "b"]
+            .iter()
+            .filter_map(|n| {
+                patched_status(&server, &format!("{POLICIES}/{n}/status"))
+                    .last()
+                    .and_then(|s| s["violationCount"].as_u64())
+            })
+            .collect();
+        assert!(counts.contains(&2), "{counts:?}");
     }
 }
