@@ -297,6 +297,9 @@ async fn tick(
         }
     }
     if due.is_empty() {
+        for ns in flush_pending(ctx, store, schedules, &HashSet::new(), now).await {
+            let _ = analyze.try_send(ns);
+        }
         return;
     }
 
@@ -372,14 +375,74 @@ async fn tick(
         .collect()
         .await;
     let mut wake = std::collections::BTreeSet::new();
+    let mut evaluated_now = HashSet::new();
     for (key, schedule, woke) in evaluated {
+        evaluated_now.insert(key.clone());
         schedules.insert(key, schedule);
         wake.extend(woke);
     }
+    wake.extend(flush_pending(ctx, store, schedules, &evaluated_now, now).await);
     for ns in wake {
         // A full channel means the analyzer is already due to run.
         let _ = analyze.try_send(ns);
     }
+}
+
+/// Writes the changes queued for the budget, as many as it has room for now,
+/// between evaluations: the budget is used every second, not only at
+/// evaluation times. Returns the namespaces with new violations.
+async fn flush_pending(
+    ctx: &Context,
+    store: &Store<ViolationPolicy>,
+    schedules: &mut HashMap<ObjectRef<ViolationPolicy>, Schedule>,
+    skip: &HashSet<ObjectRef<ViolationPolicy>>,
+    now: Millis,
+) -> Vec<String> {
+    let queued: Vec<ObjectRef<ViolationPolicy>> = schedules
+        .iter()
+        .filter(|(k, s)| s.pending.is_some() && !skip.contains(*k))
+        .map(|(k, _)| k.clone())
+        .collect();
+    let mut jobs = Vec::new();
+    for key in queued {
+        let Some(policy) = store.get(&key) else {
+            continue;
+        };
+        if !ctx.write_budget.try_write() {
+            break;
+        }
+        let Some(mut schedule) = schedules.remove(&key) else {
+            continue;
+        };
+        let before = schedule
+            .status
+            .clone()
+            .or_else(|| policy.status.clone())
+            .unwrap_or_default();
+        let status = schedule.pending.take().unwrap_or_default();
+        let refresh = ctx.settings.status_refresh.as_millis() as Millis;
+        let write = decide::worth_writing(&before, &status, now, refresh);
+        jobs.push((key, policy, schedule, before, status, write));
+    }
+    let written: Vec<_> = stream::iter(jobs)
+        .map(
+            |(key, policy, mut schedule, before, status, write)| async move {
+                let woke = match write {
+                    Write::Skip => None,
+                    _ => write_status(ctx, &policy, &mut schedule, &before, status, write).await,
+                };
+                (key, schedule, woke)
+            },
+        )
+        .buffer_unordered(WRITE_CONCURRENCY)
+        .collect()
+        .await;
+    let mut wake = Vec::new();
+    for (key, schedule, woke) in written {
+        schedules.insert(key, schedule);
+        wake.extend(woke);
+    }
+    wake
 }
 
 /// Whether the watch cache's status already is the status this process last
@@ -402,7 +465,6 @@ async fn evaluate(
     now: Millis,
 ) -> Option<String> {
     let name = policy.name_any();
-    let namespace = policy.namespace().unwrap_or_else(|| "default".into());
     // `before`: what the API server holds (or will, once the cache shows this
     // process's last write); the evaluation builds on what is still pending.
     let before = schedule
@@ -461,6 +523,21 @@ async fn evaluate(
             }
         }
     }
+    write_status(ctx, policy, schedule, &before, status, write).await
+}
+
+/// Writes a status the budget has made room for, then its Events and metrics.
+/// Returns the namespace when it records new violations.
+async fn write_status(
+    ctx: &Context,
+    policy: &ViolationPolicy,
+    schedule: &mut Schedule,
+    before: &ViolationPolicyStatus,
+    mut status: ViolationPolicyStatus,
+    write: Write,
+) -> Option<String> {
+    let name = policy.name_any();
+    let namespace = policy.namespace().unwrap_or_else(|| "default".into());
     status.samples = ctx
         .history
         .summary(&history_key(policy, ctx.settings.default_interval));
@@ -490,7 +567,7 @@ async fn evaluate(
         _ => "refresh",
     });
     ctx.metrics.reconciled("monitor", 0.0, false);
-    publish_transitions(ctx, policy, &before, &status).await;
+    publish_transitions(ctx, policy, before, &status).await;
 
     // Violations recorded since the last write (more than one when a write
     // waited for the budget).
@@ -1094,7 +1171,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_change_over_the_write_budget_waits_for_the_next_evaluation_and_loses_nothing() {
+    async fn a_change_over_the_write_budget_is_written_when_it_has_room_and_loses_nothing() {
         let latency = value(0.9);
         let prometheus = CannedPrometheus::start(vec![("latency", latency.0, latency.1)]).await;
         let (policies, _) = serve(
@@ -1134,8 +1211,13 @@ mod tests {
                 .count()
         };
         assert_eq!(written(&harness.server()), 1);
-        // The next evaluation, a second later: one more token; the queued policy
-        // is written with both of its violations.
+        // A second later, between its evaluations, the budget has room for one
+        // more: the queued change is written then, not 30 s later.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        harness.clock.set(NOW + 1_000);
+        tick(&harness.ctx, &policies, &client, &wake, &mut schedules).await;
+        assert_eq!(written(&harness.server()), 2);
+        // Its next evaluation builds on what was written: nothing is lost.
         tokio::time::sleep(Duration::from_millis(1100)).await;
         harness.clock.set(NOW + 30_000);
         tick(&harness.ctx, &policies, &client, &wake, &mut schedules).await;
