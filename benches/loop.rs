@@ -464,15 +464,19 @@ fn cpu_seconds(pid: u32) -> f64 {
     (utime + stime) / tck
 }
 
-async fn operator_counter(http: &reqwest::Client, name: &str) -> f64 {
-    let text = http
-        .get(format!("{}/metrics", var("MAPEK_E2E_OPERATOR")))
+/// The operator's `/metrics` page.
+async fn operator_metrics(http: &reqwest::Client) -> String {
+    http.get(format!("{}/metrics", var("MAPEK_E2E_OPERATOR")))
         .send()
         .await
         .unwrap()
         .text()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+async fn operator_counter(http: &reqwest::Client, name: &str) -> f64 {
+    let text = operator_metrics(http).await;
     text.lines()
         .filter(|l| l.starts_with(name))
         .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
@@ -512,14 +516,7 @@ fn operator_writes(from_ms: i64, to_ms: i64) -> (usize, usize) {
 
 /// Cumulative bucket counts of a histogram in the operator's metrics.
 async fn operator_histogram(http: &reqwest::Client, name: &str) -> Vec<(f64, f64)> {
-    let text = http
-        .get(format!("{}/metrics", var("MAPEK_E2E_OPERATOR")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = operator_metrics(http).await;
     let prefix = format!("{name}_bucket{{le=\"");
     text.lines()
         .filter_map(|l| {
