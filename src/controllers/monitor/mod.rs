@@ -96,6 +96,17 @@ struct Schedule {
     generation: Option<i64>,
 }
 
+impl Schedule {
+    /// The status the API server holds, or will once the watch cache shows this
+    /// process's last write.
+    fn written(&self, policy: &ViolationPolicy) -> ViolationPolicyStatus {
+        self.status
+            .clone()
+            .or_else(|| policy.status.clone())
+            .unwrap_or_default()
+    }
+}
+
 /// The history series a policy's evaluations go to: its query at its interval.
 pub fn history_key(policy: &ViolationPolicy, default_interval: Duration) -> Key {
     Key {
@@ -168,8 +179,16 @@ pub async fn run(
             _ = ticker.tick() => {}
         }
         let started = std::time::Instant::now();
+        // The series the policies use, once a tick: the rest is forgotten, and
+        // any not yet read back from Prometheus is.
+        let used: HashSet<Key> = store
+            .state()
+            .iter()
+            .flat_map(|p| series_of(p, ctx.settings.default_interval))
+            .collect();
+        ctx.history.retain(|k| used.contains(k));
         tick(&ctx, &store, &prometheus, &analyze, &mut schedules).await;
-        backfills.start(&ctx, &store, &prometheus);
+        backfills.start(&ctx, used, &prometheus);
         ctx.metrics
             .phase("monitor", started.elapsed().as_secs_f64());
     }
@@ -193,21 +212,11 @@ impl Default for Backfills {
 
 impl Backfills {
     /// Starts a range query for every series not yet read back.
-    fn start(
-        &mut self,
-        ctx: &Arc<Context>,
-        store: &Store<ViolationPolicy>,
-        prometheus: &Prometheus,
-    ) {
-        for key in store
-            .state()
-            .iter()
-            .flat_map(|p| series_of(p, ctx.settings.default_interval))
-        {
-            if self.started.contains(&key) {
+    fn start(&mut self, ctx: &Arc<Context>, used: HashSet<Key>, prometheus: &Prometheus) {
+        for key in used {
+            if !self.started.insert(key.clone()) {
                 continue;
             }
-            self.started.insert(key.clone());
             let (ctx, prometheus, permits) =
                 (ctx.clone(), prometheus.clone(), self.permits.clone());
             tokio::spawn(async move {
@@ -258,11 +267,6 @@ async fn tick(
     let now = ctx.clock.now_ms();
     let policies = store.state();
     schedules.retain(|key, _| store.get(key).is_some());
-    let used: HashSet<Key> = policies
-        .iter()
-        .flat_map(|p| series_of(p, ctx.settings.default_interval))
-        .collect();
-    ctx.history.retain(|k| used.contains(k));
 
     let mut due: BTreeMap<String, Vec<(Arc<ViolationPolicy>, Millis)>> = BTreeMap::new();
     // The context queries of the due policies: run in the same round, their
@@ -414,11 +418,7 @@ async fn flush_pending(
         let Some(mut schedule) = schedules.remove(&key) else {
             continue;
         };
-        let before = schedule
-            .status
-            .clone()
-            .or_else(|| policy.status.clone())
-            .unwrap_or_default();
+        let before = schedule.written(&policy);
         let status = schedule.pending.take().unwrap_or_default();
         let refresh = ctx.settings.status_refresh.as_millis() as Millis;
         let write = decide::worth_writing(&before, &status, now, refresh);
@@ -467,11 +467,7 @@ async fn evaluate(
     let name = policy.name_any();
     // `before`: what the API server holds (or will, once the cache shows this
     // process's last write); the evaluation builds on what is still pending.
-    let before = schedule
-        .status
-        .clone()
-        .or_else(|| policy.status.clone())
-        .unwrap_or_default();
+    let before = schedule.written(policy);
     let mut status = schedule.pending.take().unwrap_or_else(|| before.clone());
     let evaluated = decide::observe(
         &name,
