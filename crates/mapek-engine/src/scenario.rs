@@ -333,9 +333,10 @@ impl Scenario {
             });
         }
 
-        let mut samples = Vec::new();
-        for (i, s) in file.series.iter().enumerate() {
-            let field = |name: &str| format!("series[{i}].{name}");
+        // One series of `list` (`series`, `load`, `saturation`): its policy's
+        // name and its points, each a positive step after the last.
+        let points = |list: &str, i: usize, s: &ScenarioSeries| {
+            let field = |f: &str| format!("{list}[{i}].{f}");
             let p = policy(field("policy"), &s.policy)?;
             if !(s.step.is_finite() && s.step > 0.0) {
                 return Err(err(
@@ -343,13 +344,24 @@ impl Scenario {
                     "must be a positive number of seconds".into(),
                 ));
             }
+            let mut out = Vec::with_capacity(s.values.len());
             for (j, value) in s.values.iter().enumerate() {
-                samples.push(MetricSample {
-                    policy: p.name.clone(),
-                    at_ms: at(field("start"), s.start + s.step * j as f64)?,
-                    value: finite(format!("series[{i}].values[{j}]"), *value)?,
-                });
+                out.push((
+                    at(field("start"), s.start + s.step * j as f64)?,
+                    finite(format!("{list}[{i}].values[{j}]"), *value)?,
+                ));
             }
+            Ok((p.name.clone(), out))
+        };
+
+        let mut samples = Vec::new();
+        for (i, s) in file.series.iter().enumerate() {
+            let (policy, out) = points("series", i, s)?;
+            samples.extend(out.into_iter().map(|(at_ms, value)| MetricSample {
+                policy: policy.clone(),
+                at_ms,
+                value,
+            }));
         }
 
         let mut context = Vec::new();
@@ -358,22 +370,13 @@ impl Scenario {
             (&file.saturation, ContextKind::Saturation, "saturation"),
         ] {
             for (i, s) in list.iter().enumerate() {
-                let field = |f: &str| format!("{name}[{i}].{f}");
-                let p = policy(field("policy"), &s.policy)?;
-                if !(s.step.is_finite() && s.step > 0.0) {
-                    return Err(err(
-                        field("step"),
-                        "must be a positive number of seconds".into(),
-                    ));
-                }
-                for (j, value) in s.values.iter().enumerate() {
-                    context.push(ContextSample {
-                        policy: p.name.clone(),
-                        kind,
-                        at_ms: at(field("start"), s.start + s.step * j as f64)?,
-                        value: finite(format!("{name}[{i}].values[{j}]"), *value)?,
-                    });
-                }
+                let (policy, out) = points(name, i, s)?;
+                context.extend(out.into_iter().map(|(at_ms, value)| ContextSample {
+                    policy: policy.clone(),
+                    kind,
+                    at_ms,
+                    value,
+                }));
             }
         }
 
