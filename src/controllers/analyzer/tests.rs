@@ -1,0 +1,455 @@
+//! The analyzer's decisions and one analysis against the scripted API server.
+
+use super::*;
+use crate::controllers::monitor::decide::time;
+use mapek_api::{
+    Evidence, PolicyExecution, RecordedSample, RecordedViolation, RemediationPolicySpec,
+    ViolationPolicySpec, ViolationPolicyStatus,
+};
+use mapek_engine::model::{
+    AnalysisResult, MetricSample, Millis, Priority, RemediationPlan, RiskLevel, RootCauseKind,
+};
+
+fn policy() -> ViolationPolicy {
+    let spec: ViolationPolicySpec = serde_json::from_value(json!({
+        "targetRef": {"name": "web"}, "query": "q", "condition": {"threshold": 1.0},
+        "component": "web-api", "severity": "critical"
+    }))
+    .unwrap();
+    let mut p = ViolationPolicy::new("lat", spec);
+    p.metadata.namespace = Some("default".into());
+    p.metadata.uid = Some("uid-1".into());
+    p.status = Some(ViolationPolicyStatus {
+        recent_violations: [10, 20, 30]
+            .iter()
+            .map(|s| RecordedViolation {
+                id: format!("lat-{s}"),
+                time: time(s * 1000),
+                value: 2.0,
+                threshold: 1.0,
+            })
+            .collect(),
+        ..ViolationPolicyStatus::default()
+    });
+    p
+}
+
+#[test]
+fn violations_after_the_last_execution_and_every_sample_become_engine_input() {
+    let v = engine_violations(&policy(), 15_000);
+    let s = engine_samples(&policy(), &[(5_000, 0.5), (15_000, 0.7), (25_000, 2.0)]);
+    assert_eq!(
+        v.iter().map(|v| v.id.as_str()).collect::<Vec<_>>(),
+        ["lat-20", "lat-30"]
+    );
+    assert_eq!(
+        (
+            v[0].component.as_str(),
+            v[0].metric.as_str(),
+            v[0].target.as_str()
+        ),
+        ("web-api", "lat", "web")
+    );
+    assert_eq!(v[0].severity, mapek_engine::model::Severity::Critical);
+    // Samples are the policy's behaviour: all of them are kept.
+    assert_eq!(
+        s.iter()
+            .map(|s| (s.policy.as_str(), s.at_ms))
+            .collect::<Vec<_>>(),
+        [("lat", 5_000), ("lat", 15_000), ("lat", 25_000)]
+    );
+}
+
+#[test]
+fn samples_an_earlier_version_kept_in_status_count_until_memory_holds_as_many() {
+    let mut p = policy();
+    p.status.as_mut().unwrap().recent_samples = vec![
+        RecordedSample {
+            time: time(5_000),
+            value: 0.5,
+        },
+        RecordedSample {
+            time: time(25_000),
+            value: 2.0,
+        },
+    ];
+    let at = |s: Vec<MetricSample>| s.iter().map(|s| s.at_ms).collect::<Vec<_>>();
+    assert_eq!(at(engine_samples(&p, &[(30_000, 1.0)])), [5_000, 25_000]);
+    assert_eq!(
+        at(engine_samples(&p, &[(30_000, 1.0), (40_000, 1.0)])),
+        [30_000, 40_000]
+    );
+}
+
+#[test]
+fn policy_info_carries_the_condition_and_interval() {
+    let info = policy_info(&policy());
+    assert_eq!(info.name, "lat");
+    assert_eq!(info.threshold, policy().spec.condition.threshold);
+    assert_eq!(
+        info.interval_ms,
+        Some(std::time::Duration::from(policy().spec.evaluation_interval).as_millis() as i64)
+    );
+}
+
+fn plan(target: &str) -> RemediationPlan {
+    RemediationPlan {
+        target: target.into(),
+        policy: "lat".into(),
+        root_cause: RootCauseKind::LoadSpike,
+        confidence: 0.8,
+        actions: vec![],
+        expected_impact: String::new(),
+        risk: RiskLevel::Low,
+        priority: Priority::High,
+        cost: 0.15,
+        benefit: 0.5,
+        score: 0.35,
+        plan_hash: "0123456789abcdef".into(),
+    }
+}
+
+#[test]
+fn open_plans_and_last_finished_execution() {
+    let mut rp = RemediationPolicy::new(
+        "web-1",
+        RemediationPolicySpec {
+            plan: plan("web"),
+            evidence: Evidence::default(),
+        },
+    );
+    rp.metadata.namespace = Some("default".into());
+    assert!(is_open(&rp), "no status yet means Pending");
+    rp.status = Some(RemediationPolicyStatus {
+        approval: ApprovalState::Approved,
+        phase: ExecutionPhase::Completed,
+        execution: Some(PolicyExecution {
+            finished_at: Some(time(42_000)),
+            ..PolicyExecution::default()
+        }),
+        ..RemediationPolicyStatus::default()
+    });
+    assert!(!is_open(&rp));
+    let all = vec![Arc::new(rp)];
+    let closed =
+        |ns: &str, target: &str| by_target(&all, ns).get(target).and_then(|t| t.last_closed);
+    assert_eq!(closed("default", "web"), Some(42_000));
+    assert_eq!(closed("default", "other"), None);
+    assert_eq!(closed("prod", "web"), None);
+}
+
+#[test]
+fn only_policies_whose_deployment_is_free_and_cooled_down_are_candidates() {
+    let mk = |name: &str, target: &str| {
+        let mut p = policy();
+        p.metadata.name = Some(name.into());
+        p.spec.target_ref.name = target.into();
+        p.spec.remediation.cooldown = std::time::Duration::from_secs(60).into();
+        Arc::new(p)
+    };
+    let in_ns = vec![mk("a", "web"), mk("b", "db"), mk("c", "cache")];
+    let plan_for = |target: &str, status: Option<RemediationPolicyStatus>| {
+        let mut rp = RemediationPolicy::new(
+            &format!("{target}-plan"),
+            RemediationPolicySpec {
+                plan: plan(target),
+                evidence: Evidence::default(),
+            },
+        );
+        rp.metadata.namespace = Some("default".into());
+        rp.status = status;
+        Arc::new(rp)
+    };
+    let finished_at = |ms| {
+        Some(RemediationPolicyStatus {
+            approval: ApprovalState::Approved,
+            phase: ExecutionPhase::Completed,
+            execution: Some(PolicyExecution {
+                finished_at: Some(time(ms)),
+                ..PolicyExecution::default()
+            }),
+            ..RemediationPolicyStatus::default()
+        })
+    };
+    // web: a Pending plan; db: finished at 100 s, cooldown 60 s.
+    let plans = vec![plan_for("web", None), plan_for("db", finished_at(100_000))];
+    let names = |now| -> Vec<String> {
+        plan_candidates(&in_ns, &plans, "default", now)
+            .iter()
+            .map(|(p, _)| p.name_any())
+            .collect()
+    };
+    assert_eq!(names(150_000), ["c"]);
+    assert_eq!(names(160_000), ["b", "c"]);
+    // Violations count from the last close of the Deployment's plans.
+    let since: Vec<Millis> = plan_candidates(&in_ns, &plans, "default", 160_000)
+        .iter()
+        .map(|(_, since)| *since)
+        .collect();
+    assert_eq!(since, [100_000, i64::MIN]);
+    // Plans of another namespace do not count.
+    assert_eq!(plan_candidates(&in_ns, &plans, "prod", 150_000).len(), 3);
+}
+
+#[test]
+fn a_rejection_closes_a_plan_at_the_time_it_was_rejected() {
+    let mut rp = RemediationPolicy::new(
+        "web-2",
+        RemediationPolicySpec {
+            plan: plan("web"),
+            evidence: Evidence::default(),
+        },
+    );
+    rp.metadata.namespace = Some("default".into());
+    let mut status = RemediationPolicyStatus {
+        approval: ApprovalState::Rejected,
+        ..RemediationPolicyStatus::default()
+    };
+    crate::conditions::set(
+        &mut status.conditions,
+        crate::controllers::executor::decide::APPROVED,
+        false,
+        "Rejected",
+        "no",
+        None,
+        &time(77_000),
+    );
+    rp.status = Some(status);
+    assert!(!is_open(&rp));
+    let all = [Arc::new(rp)];
+    assert_eq!(
+        by_target(&all, "default")["web"],
+        TargetPlans {
+            open: false,
+            last_closed: Some(77_000)
+        }
+    );
+}
+
+#[test]
+fn the_plan_object_is_owned_by_its_policy_and_named_by_target_and_hash() {
+    let analysis = AnalysisResult {
+        analysis_id: "a".into(),
+        violations_analyzed: 3,
+        patterns: vec![],
+        root_causes: vec![],
+        recommendations: vec![],
+        confidence_level: 0.8,
+        breaches: Vec::new(),
+        shared_causes: Vec::new(),
+    };
+    let rp = plan_object(&policy(), plan("web"), &analysis);
+    assert_eq!(rp.name_any(), "web-0123456789");
+    assert_eq!(rp.metadata.namespace.as_deref(), Some("default"));
+    let owner = &rp.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str(), owner.uid.as_str()),
+        ("ViolationPolicy", "lat", "uid-1")
+    );
+    assert_eq!(rp.spec.evidence.violations_analyzed, 3);
+}
+
+// Request-sequence tests against the scripted API server.
+
+use kube::runtime::reflector;
+use kube::runtime::watcher;
+
+use crate::controllers::executor::decide::fixtures;
+use crate::controllers::testing::*;
+use mapek_engine::model::ActionType;
+
+const NOW: Millis = 1_714_557_600_000;
+const DEPLOY: &str = "/apis/apps/v1/namespaces/default/deployments/web";
+const PLANS: &str = "/apis/mapek.io/v1alpha1/namespaces/default/remediationpolicies";
+
+fn store<K>(objects: Vec<K>) -> Store<K>
+where
+    K: kube::Resource + Clone + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+{
+    let (store, mut writer) = reflector::store();
+    for o in objects {
+        writer.apply_watcher_event(&watcher::Event::Apply(o));
+    }
+    store
+}
+
+/// `web-latency` on `web` (scale in [1, 6] by at most 2, default cooldown of
+/// 10 min) with a burst: four violations 50 to 20 s ago.
+fn bursting() -> ViolationPolicy {
+    let mut p = fixtures::policy("Manual");
+    p.metadata.uid = Some("uid-web-latency".into());
+    p.status = Some(ViolationPolicyStatus {
+        recent_violations: [50, 40, 30, 20]
+            .iter()
+            .map(|s| RecordedViolation {
+                id: format!("web-latency-{s}"),
+                time: time(NOW - s * 1000),
+                value: 0.9,
+                threshold: 0.5,
+            })
+            .collect(),
+        violation_count: 4,
+        ..ViolationPolicyStatus::default()
+    });
+    p
+}
+
+/// An earlier plan `fix-web` for `web` with this status.
+fn earlier_plan(status: Option<RemediationPolicyStatus>) -> RemediationPolicy {
+    let mut rp = fixtures::plan(vec![fixtures::scale_up("a1", 3)], "Medium");
+    rp.status = status;
+    rp
+}
+
+fn finished_at(ms: Millis) -> RemediationPolicyStatus {
+    RemediationPolicyStatus {
+        approval: ApprovalState::Approved,
+        phase: ExecutionPhase::Completed,
+        execution: Some(PolicyExecution {
+            started_at: Some(time(ms - 10_000)),
+            finished_at: Some(time(ms)),
+            ..PolicyExecution::default()
+        }),
+        ..RemediationPolicyStatus::default()
+    }
+}
+
+/// Analyzes `default` with the bursting policy, `web` at 2 replicas and these
+/// plans in the plans store.
+async fn analyze(plans: Vec<RemediationPolicy>) -> Server {
+    let mut server = Server::empty();
+    server.insert(DEPLOY, &fixtures::deployment(2));
+    let harness = Harness::start(server, NOW);
+    let knowledge = RwLock::new(KnowledgeBase::new());
+    analyze_namespace(
+        &harness.ctx,
+        &store(vec![bursting()]),
+        &store(plans),
+        &knowledge,
+        "default",
+    )
+    .await
+    .unwrap();
+    harness.finish().await
+}
+
+#[tokio::test]
+async fn a_burst_becomes_one_pending_plan_within_the_envelope() {
+    let server = analyze(vec![]).await;
+    let posts = requests(&server, "POST", PLANS);
+    assert_eq!(posts.len(), 1, "{:?}", lines(&server, false));
+    let rp = &posts[0].body;
+    let name = rp["metadata"]["name"].as_str().unwrap().to_string();
+    let status_path = format!("{PLANS}/{name}/status");
+    assert_eq!(
+        lines(&server, false),
+        [
+            format!("GET {DEPLOY}"),
+            format!("POST {PLANS}"),
+            format!("PATCH {status_path}"),
+            "EVENT Normal PlanProposed".to_string(),
+            "EVENT Normal PlanProposed".to_string(),
+        ]
+    );
+    assert_eq!(posts[0].code, 201);
+
+    assert_eq!(rp["metadata"]["namespace"], "default");
+    let owner = &rp["metadata"]["ownerReferences"][0];
+    assert_eq!(owner["kind"], "ViolationPolicy");
+    assert_eq!(owner["name"], "web-latency");
+    assert_eq!(owner["uid"], "uid-web-latency");
+    // Why now: the policy's judgement travels with the plan.
+    let why = &rp["spec"]["evidence"]["breaches"][0];
+    assert_eq!(why["policy"], "web-latency");
+    assert_eq!(why["actionable"], true);
+    assert!(
+        why["reason"].as_str().unwrap().starts_with("breaching now"),
+        "{why}"
+    );
+    assert_eq!(owner["controller"], true);
+    let spec = &rp["spec"];
+    assert_eq!(spec["target"], "web");
+    assert_eq!(spec["policy"], "web-latency");
+    assert_eq!(spec["rootCause"], "LoadSpike");
+    let hash = spec["planHash"].as_str().unwrap();
+    assert!(!hash.is_empty());
+    assert_eq!(name, format!("web-{}", &hash[..10]));
+    let evidence: Vec<&str> = spec["evidence"]["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        evidence,
+        [
+            "web-latency-20",
+            "web-latency-30",
+            "web-latency-40",
+            "web-latency-50"
+        ]
+    );
+
+    let policy = bursting();
+    let envelope = &policy.spec.remediation.envelope;
+    let bounds = envelope.scale.clone().unwrap();
+    let actions: Vec<mapek_engine::model::RemediationAction> =
+        serde_json::from_value(spec["actions"].clone()).unwrap();
+    assert!(!actions.is_empty());
+    for a in &actions {
+        assert!(envelope.allows(a.action_type), "{a:?}");
+        assert_eq!(a.target, "web");
+        if matches!(a.action_type, ActionType::ScaleUp | ActionType::ScaleDown) {
+            let r = a.replicas.unwrap();
+            assert!(
+                (bounds.min_replicas..=bounds.max_replicas).contains(&r)
+                    && (r - 2).abs() <= bounds.max_step,
+                "{a:?} from 2 replicas outside {bounds:?}"
+            );
+        }
+    }
+
+    let patch = &server.seen[2];
+    assert_eq!(patch.content_type, "application/merge-patch+json");
+    assert_eq!(patch.body["status"]["approval"], "Pending");
+    assert_eq!(patch.body["status"]["phase"], "Pending");
+    let stored: RemediationPolicy = stored(&server, &format!("{PLANS}/{name}"));
+    assert_eq!(stored.status.unwrap().approval, ApprovalState::Pending);
+
+    let events: Vec<&serde_json::Value> = server.seen[3..].iter().map(|s| &s.body).collect();
+    assert_eq!(events[0]["regarding"]["kind"], "RemediationPolicy");
+    assert_eq!(events[0]["regarding"]["name"], json!(name));
+    // The uid of the created object, so that `kubectl describe` finds the Event.
+    assert_eq!(events[0]["regarding"]["uid"], json!(format!("uid-{name}")));
+    assert_eq!(events[1]["regarding"]["uid"], "uid-web-latency");
+    assert_eq!(events[1]["regarding"]["kind"], "ViolationPolicy");
+    assert_eq!(events[1]["regarding"]["name"], "web-latency");
+    assert!(
+        events[0]["note"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("mapek.io/approve={hash}")),
+        "{}",
+        events[0]["note"]
+    );
+}
+
+#[tokio::test]
+async fn an_open_plan_for_the_target_means_no_new_plan() {
+    let server = analyze(vec![earlier_plan(None)]).await;
+    assert!(server.seen.is_empty(), "{:?}", lines(&server, false));
+    let server = analyze(vec![earlier_plan(Some(RemediationPolicyStatus::default()))]).await;
+    assert!(server.seen.is_empty(), "{:?}", lines(&server, false));
+}
+
+#[tokio::test]
+async fn no_new_plan_during_the_cooldown_after_an_execution() {
+    // Finished 2 min ago, before the burst: the burst is new evidence, but the
+    // 10 min cooldown holds.
+    let server = analyze(vec![earlier_plan(Some(finished_at(NOW - 120_000)))]).await;
+    assert!(server.seen.is_empty(), "{:?}", lines(&server, false));
+    // Finished 11 min ago: the same burst is planned for.
+    let server = analyze(vec![earlier_plan(Some(finished_at(NOW - 660_000)))]).await;
+    assert_eq!(requests(&server, "POST", PLANS).len(), 1);
+}
