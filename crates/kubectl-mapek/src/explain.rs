@@ -5,37 +5,11 @@ use std::fmt::Write as _;
 
 use kube::ResourceExt;
 use mapek_api::{ApprovalState, RemediationPolicy};
-use mapek_engine::model::{ConfigTarget, RemediationAction};
 
 use crate::render::{approval, percent};
 
-/// What one action does, in words.
-pub fn describe_action(action: &RemediationAction) -> String {
-    use mapek_engine::model::PatchKind;
-    match action.action_type.patch_kind() {
-        PatchKind::Scale => match action.replicas {
-            Some(r) => format!("scale Deployment {} to {r} replicas", action.target),
-            None => format!("scale Deployment {}", action.target),
-        },
-        PatchKind::Restart => format!("rolling restart of Deployment {}", action.target),
-        PatchKind::Config => match &action.config {
-            Some(c) => {
-                let place = match (c.target, &c.container) {
-                    (ConfigTarget::Env, Some(container)) => {
-                        format!("env var {} of container {container}", c.name)
-                    }
-                    (ConfigTarget::Env, None) => format!("env var {}", c.name),
-                    (ConfigTarget::Annotation, _) => format!("pod-template annotation {}", c.name),
-                };
-                format!(
-                    "set {place} to {:?} on Deployment {}",
-                    c.value, action.target
-                )
-            }
-            None => format!("change the configuration of Deployment {}", action.target),
-        },
-    }
-}
+/// What one action does, in words: the engine's [`mapek_engine::plan::describe::in_words`].
+pub use mapek_engine::plan::describe::in_words as describe_action;
 
 /// One plan in words: where it stands, why it was made, what it does, at what risk.
 pub fn explain(rp: &RemediationPolicy) -> String {
