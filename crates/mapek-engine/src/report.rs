@@ -164,14 +164,9 @@ impl Report {
     }
 }
 
-/// An action in a few words, such as `SCALE_UP to 5` or `UPDATE_CONFIGURATION MODE=lenient`.
-pub fn describe_action(a: &crate::model::RemediationAction) -> String {
-    match (&a.replicas, &a.config) {
-        (Some(r), _) => format!("{} to {r}", a.action_type),
-        (None, Some(c)) => format!("{} {}={}", a.action_type, c.name, c.value),
-        (None, None) => a.action_type.to_string(),
-    }
-}
+/// An action in a few words, such as `SCALE_UP to 5`: [`crate::plan::describe::short`],
+/// kept at this path for its callers.
+pub use crate::plan::describe::short as describe_action;
 
 /// Left-aligned columns separated by two spaces under `headers`; `(none)` for no
 /// rows.

@@ -102,7 +102,7 @@ fn describe_plans(plans: &[RemediationPlan]) -> String {
             let action = p
                 .actions
                 .first()
-                .map_or_else(|| "(no action)".to_string(), crate::report::describe_action);
+                .map_or_else(|| "(no action)".to_string(), crate::plan::describe::short);
             format!("{} {action}", p.target)
         })
         .collect::<Vec<_>>()

@@ -120,6 +120,7 @@ pub fn prior_effectiveness(kind: RootCauseKind, action: ActionType) -> f64 {
 }
 
 mod canonical;
+pub mod describe;
 #[cfg(test)]
 mod hash_tests;
 mod sizing;

@@ -1,0 +1,133 @@
+//! `explain`: one plan told in words for the person who approves it (where it
+//! stands, why it was made, what each action does, at what risk).
+
+use std::fmt::Write as _;
+
+use kube::ResourceExt;
+use mapek_api::{ApprovalState, RemediationPolicy};
+
+use crate::render::{approval, percent};
+
+/// What one action does, in words: the engine's [`mapek_engine::plan::describe::in_words`].
+pub use mapek_engine::plan::describe::in_words as describe_action;
+
+/// One plan in words: where it stands, why it was made, what it does, at what risk.
+pub fn explain(rp: &RemediationPolicy) -> String {
+    let name = rp.name_any();
+    let ns = rp.namespace().unwrap_or_else(|| "default".into());
+    let plan = &rp.spec.plan;
+    let evidence = &rp.spec.evidence;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Plan {name} (namespace {ns}) for Deployment {}, proposed under ViolationPolicy {}.",
+        plan.target, plan.policy
+    );
+    let state = approval(rp);
+    let phase = rp.status.as_ref().map(|s| s.phase).unwrap_or_default();
+    let _ = writeln!(out, "State: {state:?}, execution {phase:?}.");
+    if let Some(by) = rp.status.as_ref().and_then(|s| s.approved_by.as_ref()) {
+        let _ = writeln!(out, "Approved by: {by}");
+    }
+    if let Some(message) = rp.status.as_ref().and_then(|s| s.approval_message.as_ref()) {
+        let _ = writeln!(out, "Note: {message}");
+    }
+    let _ = writeln!(out, "Plan hash: {}", plan.plan_hash);
+    let _ = writeln!(
+        out,
+        "\nWhy: the most likely root cause is {:?}, with {} confidence.",
+        plan.root_cause,
+        percent(plan.confidence)
+    );
+    for b in &evidence.breaches {
+        let _ = writeln!(out, "Why now ({}): {}.", b.policy, b.reason);
+    }
+    if !evidence.root_causes.is_empty() {
+        let _ = writeln!(out, "Root causes considered, most likely first:");
+        for (i, cause) in evidence.root_causes.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "  {}. {:?} ({}): {}",
+                i + 1,
+                cause.kind,
+                percent(cause.confidence),
+                cause.description
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "Evidence: {} violations analyzed{}",
+        evidence.violations_analyzed,
+        if evidence.patterns.is_empty() {
+            ", no pattern recorded.".to_string()
+        } else {
+            format!(
+                "; {} pattern{} found:",
+                evidence.patterns.len(),
+                if evidence.patterns.len() == 1 {
+                    ""
+                } else {
+                    "s"
+                }
+            )
+        }
+    );
+    for p in &evidence.patterns {
+        let _ = writeln!(
+            out,
+            "  - {:?} ({} confidence, about {}): {}",
+            p.pattern_type,
+            percent(p.confidence),
+            p.subject,
+            p.hypothesis
+        );
+    }
+    let _ = writeln!(out, "\nWhat it does, in order:");
+    for (i, action) in plan.actions.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "  {}. {} [{}]: {} (priority {:?}, about {} s)",
+            i + 1,
+            action.action_type,
+            action.id,
+            describe_action(action),
+            action.priority,
+            action.estimated_latency_seconds
+        );
+    }
+    let _ = writeln!(out, "Expected impact: {}", plan.expected_impact);
+    let _ = writeln!(
+        out,
+        "Risk: {:?}. Cost {:.2}, benefit {:.2}, score {:.2}, priority {:?}.",
+        plan.risk, plan.cost, plan.benefit, plan.score, plan.priority
+    );
+    if state == ApprovalState::Pending {
+        let _ = writeln!(
+            out,
+            "\nApprove: kubectl mapek approve {name} -n {ns}\nReject:  kubectl mapek reject {name} -n {ns} --reason \"...\""
+        );
+    } else if let Some(execution) = rp.status.as_ref().and_then(|s| s.execution.as_ref()) {
+        let _ = writeln!(out, "\nExecution:");
+        for a in &execution.actions {
+            let _ = writeln!(
+                out,
+                "  {} [{}]: {:?}{}",
+                a.action_type,
+                a.action_id,
+                a.status,
+                a.result
+                    .as_ref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            );
+        }
+        if let Some(error) = &execution.error {
+            let _ = writeln!(out, "  Error: {error}");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
