@@ -148,21 +148,6 @@ async fn replicas_reach(rx: &mut watch::Receiver<Seen>, target: i32) -> Instant 
     seen.2
 }
 
-async fn wait_until<T, F, Fut>(what: &str, timeout: Duration, every: Duration, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(every).await;
-    }
-}
-
 // ---------------------------------------------------------------------------
 // 1. Approve to scale, and the floor.
 
@@ -220,7 +205,7 @@ async fn approve_to_scale(client: &Client) -> Vec<f64> {
             .expect("plan created");
         // The executor has seen the new plan (written its Pending status) before t0,
         // so that the latency is the approval's alone.
-        wait_until(
+        mapek_test_support::poll(
             "the executor to see the plan",
             Duration::from_secs(30),
             Duration::from_millis(20),
@@ -239,7 +224,7 @@ async fn approve_to_scale(client: &Client) -> Vec<f64> {
         let t1 = replicas_reach(&mut rx, want).await;
         out.push(ms(t1 - t0));
 
-        wait_until(
+        mapek_test_support::poll(
             "the plan to complete",
             Duration::from_secs(60),
             Duration::from_millis(20),
@@ -324,7 +309,7 @@ async fn detection(client: &Client, http: &reqwest::Client, simulator: &str) -> 
         }))
         .await;
         // Healthy and evaluated at least twice before the fault.
-        wait_until(
+        mapek_test_support::poll(
             "the policy to be Ready",
             Duration::from_secs(60),
             Duration::from_millis(100),
@@ -615,7 +600,7 @@ async fn scale(client: &Client, http: &reqwest::Client) -> Scale {
 
     // Every policy's first evaluation is written (its conditions are new),
     // within the write budget: wait until all show Ready.
-    let ready_s = wait_until(
+    let ready_s = mapek_test_support::poll(
         "every scale policy evaluated",
         Duration::from_secs(3600),
         Duration::from_secs(10),

@@ -5,11 +5,10 @@
 //! checks threshold crossings, `for` semantics, a query that does not parse, bad
 //! results (empty, several series, NaN) and Prometheus stopped mid-test.
 
-use std::net::TcpListener as StdListener;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mapek::controllers::monitor::decide::{self as monitor, Evaluated};
 use mapek::prometheus::{Prometheus, QueryError};
@@ -18,6 +17,7 @@ use mapek_api::{
     ViolationPolicyStatus,
 };
 use mapek_engine::model::{ComparisonOperator, Severity};
+use mapek_test_support::{Process, free_port, poll};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The gauge the test controls, as f64 bits.
@@ -55,17 +55,9 @@ async fn serve_metrics(listener: tokio::net::TcpListener, gauge: Arc<Gauge>) {
     }
 }
 
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A Prometheus process, killed on drop so that nothing is left running.
 struct PrometheusServer {
-    child: Option<Child>,
+    process: Option<Process>,
     url: String,
     _dir: tempfile::TempDir,
 }
@@ -103,36 +95,24 @@ impl PrometheusServer {
         )
         .unwrap();
         let port = free_port();
-        let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
-        let child = Command::new(bin)
-            .arg(format!("--config.file={}", config.display()))
+        let mut cmd = Command::new(bin);
+        cmd.arg(format!("--config.file={}", config.display()))
             .arg(format!(
                 "--storage.tsdb.path={}",
                 dir.path().join("data").display()
             ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("Prometheus starts");
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+        let process = Process::spawn(cmd, &dir.path().join("prometheus.log"));
         PrometheusServer {
-            child: Some(child),
+            process: Some(process),
             url: format!("http://127.0.0.1:{port}"),
             _dir: dir,
         }
     }
 
+    /// Kills it (SIGKILL) and reaps it.
     fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for PrometheusServer {
-    fn drop(&mut self) {
-        self.stop();
+        self.process.take();
     }
 }
 
@@ -142,18 +122,16 @@ async fn wait_for(
     query: &str,
     ok: impl Fn(&Result<f64, QueryError>) -> bool,
 ) -> Result<f64, QueryError> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let r = p.query_value(query).await;
-        if ok(&r) {
-            return r;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "query {query:?} never satisfied the check; last result {r:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    poll(
+        &format!("query {query:?} to satisfy the check"),
+        Duration::from_secs(30),
+        Duration::from_millis(250),
+        || async {
+            let r = p.query_value(query).await;
+            ok(&r).then_some(r)
+        },
+    )
+    .await
 }
 
 fn spec(for_secs: u64) -> ViolationPolicySpec {

@@ -1,9 +1,6 @@
 //! Helpers shared by the suites that run against the local cluster (tests/e2e.rs,
 //! tests/reliability/).
 
-use std::future::Future;
-use std::time::{Duration, Instant};
-
 /// The user name of the local cluster's admin certificate (the default context
 /// of e2e/local-cluster's kubeconfig), which e2e/run-local lists among the
 /// chart's approvers: an approval the suites send as admin names it in
@@ -11,25 +8,7 @@ use std::time::{Duration, Instant};
 #[allow(dead_code)] // not every suite approves
 pub const ADMIN_USER: &str = "mapek-admin";
 
-/// Polls `check` every `every` until it returns `Some`, or panics naming `what`
-/// once `timeout` has passed.
-pub async fn poll<T, F, Fut>(what: &str, timeout: Duration, every: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        tokio::time::sleep(every).await;
-    }
-}
+pub use mapek_test_support::poll;
 
 /// Creates Namespace `name` unless it exists (the API server's NamespaceLifecycle
 /// admission refuses objects in a namespace that does not).

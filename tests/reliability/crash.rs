@@ -129,7 +129,7 @@ async fn crash_run(c: &Client, run: usize, shape: Shape, kill: Kill) -> CrashRun
                 "run {run}: the operator was to kill itself at {point}"
             );
             assert!(
-                std::fs::read_to_string(&first.log)
+                std::fs::read_to_string(first.log())
                     .unwrap_or_default()
                     .contains(&format!("SIGKILL at {point}")),
                 "run {run}: no kill recorded at {point}"

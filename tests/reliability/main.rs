@@ -21,6 +21,7 @@
 mod common;
 
 use common::{kubectl, try_kubectl};
+use mapek_test_support::{Process, free_port};
 
 mod approvals;
 mod bad_input;
@@ -37,9 +38,8 @@ mod writers;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::io::Write;
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -73,13 +73,6 @@ async fn client() -> Client {
         .expect("KUBECONFIG points at a reachable cluster")
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
 /// Polls `check` every 100 ms until it returns `Some`, or panics naming `what`.
 async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, check: F) -> T
 where
@@ -91,9 +84,8 @@ where
 
 /// One operator process watching one namespace.
 struct Operator {
-    child: Child,
+    process: Process,
     port: u16,
-    log: PathBuf,
 }
 
 /// A kubeconfig for an operator watching `namespace`: a token of ServiceAccount
@@ -196,11 +188,6 @@ impl Operator {
         let kubeconfig = operator_kubeconfig(namespace, without);
         let port = free_port();
         let log = PathBuf::from(var("MAPEK_E2E_LOGS")).join(format!("operator-{namespace}.log"));
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .expect("operator log opens");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_mapek-operator"));
         cmd.arg("run")
             .env("KUBECONFIG", &kubeconfig)
@@ -215,86 +202,38 @@ impl Operator {
                 "LOG_LEVEL",
                 std::env::var("MAPEK_RELIABILITY_LOG_LEVEL").unwrap_or_else(|_| "info".into()),
             )
-            .env("MAPEK_FAULTS", faults)
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().expect("log handle"))
-            .stderr(file);
+            .env("MAPEK_FAULTS", faults);
         for (k, v) in extra {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().expect("the operator binary starts");
-        let mut op = Operator { child, port, log };
-        op.ready().await;
-        op
-    }
-
-    async fn ready(&mut self) {
-        let url = format!("http://127.0.0.1:{}/readyz", self.port);
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "the operator exited ({status}) before it was ready; log {}:\n{}",
-                    self.log.display(),
-                    tail(&self.log)
-                );
-            }
-            if let Ok(r) = http.get(&url).send().await
-                && r.status().is_success()
-            {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "operator not ready; log:\n{}",
-                tail(&self.log)
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let mut process = Process::spawn(cmd, &log);
+        process
+            .ready(port, "/readyz", Duration::from_secs(60))
+            .await;
+        Operator { process, port }
     }
 
     /// Waits until the process exits by itself; `Some(signal)` if a signal ended it.
     async fn exited(&mut self, timeout: Duration) -> Option<i32> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait on the operator") {
-                return status.signal();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the operator did not exit within {timeout:?}; log:\n{}",
-                tail(&self.log)
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.process.exited(timeout).await
     }
 
     /// SIGKILL (std's `Child::kill`) and reap.
     fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.kill();
     }
 
     fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        self.process.alive()
     }
 
     fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
-}
 
-impl Drop for Operator {
-    fn drop(&mut self) {
-        self.kill();
+    fn log(&self) -> &Path {
+        self.process.log()
     }
-}
-
-fn tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(30)..].join("\n")
 }
 
 /// Panics in the operator logs of `namespace` (the zero counter "panics").

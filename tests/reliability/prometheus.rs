@@ -2,44 +2,27 @@
 
 use super::*;
 
-/// A Prometheus of our own (so that it can be stopped), on `port`.
+/// A Prometheus of our own (so that it can be stopped), on `port`; killed on drop.
 struct OwnPrometheus {
-    child: Child,
+    _process: Process,
 }
 
 impl OwnPrometheus {
     async fn start(port: u16, data: &Path) -> OwnPrometheus {
         let config = data.join("prometheus.yml");
         std::fs::write(&config, "global:\n  scrape_interval: 15s\n").unwrap();
-        let child = Command::new(var("MAPEK_PROMETHEUS_BIN"))
-            .arg(format!("--config.file={}", config.display()))
+        let mut cmd = Command::new(var("MAPEK_PROMETHEUS_BIN"));
+        cmd.arg(format!("--config.file={}", config.display()))
             .arg(format!(
                 "--storage.tsdb.path={}",
                 data.join("tsdb").display()
             ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("Prometheus starts");
-        let http = reqwest::Client::new();
-        wait_for("Prometheus ready", Duration::from_secs(60), || async {
-            let r = http
-                .get(format!("http://127.0.0.1:{port}/-/ready"))
-                .send()
-                .await
-                .ok()?;
-            r.status().is_success().then_some(())
-        })
-        .await;
-        OwnPrometheus { child }
-    }
-}
-
-impl Drop for OwnPrometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+        let mut process = Process::spawn(cmd, &data.join("prometheus.log"));
+        process
+            .ready(port, "/-/ready", Duration::from_secs(60))
+            .await;
+        OwnPrometheus { _process: process }
     }
 }
 

@@ -1,7 +1,18 @@
-//! `mapek-test-support`: helpers shared by the workspace's tests that script an API
-//! server behind a `tower_test` mock of a kube `Client`: [`decode`] a request,
-//! [`respond`] with JSON. The operator's stateful scripted server
-//! (`controllers::testing`) and the kubectl plugin's tests both build on them.
+//! `mapek-test-support`: helpers shared by the workspace's tests and benchmarks.
+//!
+//! - A scripted API server behind a `tower_test` mock of a kube `Client`:
+//!   [`decode`] a request, [`respond`] with JSON. The operator's stateful scripted
+//!   server (`controllers::testing`) and the kubectl plugin's tests build on them.
+//! - The one poll loop ([`poll`]) and [`free_port`].
+//! - [`Process`]: a server process a suite starts (the operator in the
+//!   reliability suite, Prometheus in its integration test), logged, polled for
+//!   readiness and killed on drop.
+
+mod poll;
+mod process;
+
+pub use poll::{free_port, poll};
+pub use process::{Process, tail};
 
 use http::{Request, Response};
 use kube::client::Body;
