@@ -14,7 +14,6 @@ pub mod prometheus;
 pub mod rbac;
 pub mod run;
 pub mod server;
-pub mod simulator;
 pub mod telemetry;
 
 pub use error::{Error, Result};

@@ -31,6 +31,9 @@ pub const APPROVED_BY_ANNOTATION: &str = "mapek.io/approved-by";
 /// Annotation whose value, equal to the plan hash, lets an approved plan start
 /// while the storm brake holds the others.
 pub const STORM_BRAKE_OVERRIDE_ANNOTATION: &str = "mapek.io/storm-brake-override";
+/// The pod-template annotation a rolling restart sets, as `kubectl rollout
+/// restart` does: the executor writes it, the workload simulator reads it.
+pub const RESTARTED_AT_ANNOTATION: &str = "kubectl.kubernetes.io/restartedAt";
 /// What `status.approvedBy` says of a plan approved by its policy's
 /// `approvalMode: AutoLowRisk` rather than by a person.
 pub const AUTO_APPROVER: &str = "auto (approvalMode AutoLowRisk, risk Low)";

@@ -18,8 +18,7 @@ use serde_json::{Value, json};
 use mapek_api::PreviousConfig;
 use mapek_engine::model::{ConfigChange, ConfigTarget, Millis};
 
-/// The pod-template annotation a rolling restart sets.
-pub const RESTARTED_AT_ANNOTATION: &str = "kubectl.kubernetes.io/restartedAt";
+pub use mapek_api::RESTARTED_AT_ANNOTATION;
 
 /// Why a config setting cannot be read or patched on a Deployment.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,6 +1,6 @@
 //! `mapek-simulator`: serves simulated Prometheus metrics for the Deployments of a
 //! namespace from their Ready replicas, env and restart annotation (see
-//! `mapek::simulator`). It only reads Deployments: their status is the Deployment
+//! the crate's library, `mapek_simulator`). It only reads Deployments: their status is the Deployment
 //! controller's.
 //!
 //! HTTP: `GET /metrics`; `POST /faults/{deployment}` with a JSON fault such as
@@ -27,7 +27,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use mapek::simulator::{Fault, Faults, Model, arm, workload};
+use mapek_simulator::{Fault, Faults, Model, arm, workload};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -69,16 +69,25 @@ struct App {
 }
 
 fn now_ms() -> i64 {
-    mapek::controllers::Clock::now_ms(&mapek::controllers::SystemClock)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let _ = mapek::telemetry::init(
-        &std::env::var("LOG_LEVEL").unwrap_or_else(|_| "info".into()),
-        mapek::telemetry::LogFormat::Text,
-    );
+    let level = std::env::var("LOG_LEVEL").unwrap_or_else(|_| "info".into());
+    match tracing_subscriber::EnvFilter::try_new(&level) {
+        Ok(filter) => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init(),
+        Err(e) => {
+            eprintln!("error: LOG_LEVEL {level:?} is not a valid level or filter: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    }
     let client = match kube::Client::try_default().await {
         Ok(c) => c,
         Err(e) => {

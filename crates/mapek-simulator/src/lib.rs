@@ -18,8 +18,8 @@
 //! Capacity follows the Deployment's Ready pods (`status.readyReplicas`, which
 //! the cluster's Deployment controller writes), not its desired replicas: a
 //! scale-up helps once the new pods are Ready. The simulator writes nothing to
-//! the API. This module is the pure model; `src/bin/mapek-simulator.rs` is the
-//! process around it.
+//! the API. This library is the pure model; `src/main.rs` is the process around
+//! it.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use mapek_engine::model::Millis;
 
 /// The pod-template annotation a rolling restart sets.
-pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
+pub use mapek_api::RESTARTED_AT_ANNOTATION as RESTARTED_AT;
 
 /// A fault injected into one Deployment.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
