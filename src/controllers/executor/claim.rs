@@ -94,15 +94,21 @@ impl Reconciler<'_> {
         if max == 0 || overridden {
             return Ok(None);
         }
-        let cached: Vec<RemediationPolicy> = match self.ctx.executions.plans.get() {
-            Some(store) => store.state().iter().map(|p| p.as_ref().clone()).collect(),
+        // The cache's objects are read in place, not copied.
+        let starts = match self.ctx.executions.plans.get() {
+            Some(store) => self
+                .ctx
+                .executions
+                .starts(store.state().iter().map(|p| p.as_ref())),
             None => match &self.others {
-                Some(others) => others.clone(),
-                None => self.plans.list(&ListParams::default()).await?.items,
+                Some(others) => self.ctx.executions.starts(others),
+                None => {
+                    let listed = self.plans.list(&ListParams::default()).await?.items;
+                    self.ctx.executions.starts(&listed)
+                }
             },
         };
         let me = key(&self.rp);
-        let starts = self.ctx.executions.starts(&cached);
         let now = self.ctx.clock.now_ms();
         let held = storm_brake(
             starts
