@@ -83,6 +83,31 @@ pub struct OutcomeRecord {
     pub detail: Option<String>,
 }
 
+impl OutcomeRecord {
+    /// The record of `plan`, executed as `plan_name`, judged `outcome` at `now`:
+    /// the plan's hash, target, policy, root cause and action types, with no
+    /// violation counts, no stabilization time, a success confidence of 0 and no
+    /// detail (the callers set what they know).
+    fn of_plan(plan_name: &str, plan: &RemediationPlan, outcome: OutcomeType, now: Millis) -> Self {
+        OutcomeRecord {
+            plan_name: plan_name.to_string(),
+            plan_hash: plan.plan_hash.clone(),
+            target: plan.target.to_string(),
+            policy: plan.policy.to_string(),
+            root_cause: plan.root_cause,
+            action_types: plan.actions.iter().map(|a| a.action_type).collect(),
+            violations_before: None,
+            violations_after: None,
+            resolved_count: 0,
+            time_to_stabilization_seconds: None,
+            outcome,
+            success_confidence: 0.0,
+            recorded_at_ms: now,
+            detail: None,
+        }
+    }
+}
+
 /// What has been learned about one action type against one root-cause kind.
 ///
 /// Each judged outcome is one Bernoulli-like trial with success credit 1
@@ -246,20 +271,12 @@ impl KnowledgeBase {
             _ => 0,
         };
         let record = OutcomeRecord {
-            plan_name: plan_name.to_string(),
-            plan_hash: plan.plan_hash.clone(),
-            target: plan.target.to_string(),
-            policy: plan.policy.to_string(),
-            root_cause: plan.root_cause,
-            action_types: plan.actions.iter().map(|a| a.action_type).collect(),
             violations_before,
             violations_after,
             resolved_count,
             time_to_stabilization_seconds,
-            outcome,
             success_confidence: success_confidence(violations_before, violations_after),
-            recorded_at_ms: now,
-            detail: None,
+            ..OutcomeRecord::of_plan(plan_name, plan, outcome, now)
         };
         self.record(&record);
         record
@@ -276,20 +293,8 @@ impl KnowledgeBase {
         now: Millis,
     ) -> OutcomeRecord {
         let record = OutcomeRecord {
-            plan_name: plan_name.to_string(),
-            plan_hash: plan.plan_hash.clone(),
-            target: plan.target.to_string(),
-            policy: plan.policy.to_string(),
-            root_cause: plan.root_cause,
-            action_types: plan.actions.iter().map(|a| a.action_type).collect(),
-            violations_before: None,
-            violations_after: None,
-            resolved_count: 0,
-            time_to_stabilization_seconds: None,
-            outcome: OutcomeType::RolledBack,
-            success_confidence: 0.0,
-            recorded_at_ms: now,
             detail,
+            ..OutcomeRecord::of_plan(plan_name, plan, OutcomeType::RolledBack, now)
         };
         self.record(&record);
         record

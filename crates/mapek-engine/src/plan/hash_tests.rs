@@ -2,7 +2,7 @@
 
 use super::canonical::{write_canonical_plan, write_f64};
 use super::*;
-use crate::model::ConfigTarget;
+use crate::model::{ConfigChange, ConfigTarget, RiskLevel};
 use proptest::prelude::*;
 use sha2::{Digest, Sha256};
 

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::knowledge::tests::outcome;
-use crate::model::{ConfigSetting, ConfigTarget, ScaleBounds};
+use crate::model::{ConfigSetting, ConfigTarget, RiskLevel, ScaleBounds};
 use sha2::{Digest, Sha256};
 
 fn rc(kind: RootCauseKind, confidence: f64) -> RootCause {

@@ -1,0 +1,245 @@
+//! Judgement: whether a policy's breach holds now and stands out from the
+//! policy's own normal behaviour, and which same-instant breaches across many
+//! Deployments are one shared cause. Only an actionable breach may lead to a plan;
+//! older violations still explain (the detectors read them, weighted by recency).
+//!
+//! Per policy, from its recorded samples (one per evaluation) or, without samples,
+//! from its violations:
+//! - **current**: the latest evaluation breaks the threshold and is at most one
+//!   interval (plus half an interval of jitter) old;
+//! - **persistent**: the breach has held for at least `min_run` consecutive
+//!   evaluations and a run this long is unlikely under the policy's own duty cycle
+//!   above the threshold (`duty^run <= max_noise_p`). The user's `for` is the
+//!   first gate: the monitor records no violation before it;
+//! - **stands out**, one of:
+//!   - *new*: the run's median is at least `min_excess_z` spreads beyond the
+//!     median of the earlier evaluations, the spread being the largest of the
+//!     robust standard deviation (1.4826 × MAD) and what the baseline's 95th and
+//!     99th percentiles show (so a metric whose normal has spikes is judged
+//!     against its spikes);
+//!   - *explained recurrence*: the breach is usual for the policy (it broke
+//!     before), but clear (the run's median at least `min_margin_z` typical
+//!     deviations, MAD, beyond the threshold, held `min_run_clear` evaluations)
+//!     and its recurrence has a cause the analysis found: its violations come
+//!     back on a period (a recurring overload) or follow another policy's metric
+//!     (an upstream dependency). See [`with_explanations`]. A metric that merely
+//!     bursts at random, however high, is its normal: no plan;
+//!   - *sustained*: held `sustained_ms` and far beyond what the duty cycle makes
+//!     likely;
+//!   - *trending*: at the end of a significant trend of the metric (see
+//!     [`with_explanations`]): a leak climbs with its baseline.
+//!
+//! With fewer than `min_baseline` earlier evaluations, persistence alone decides
+//! (`min_run_without_baseline`). Flapping at the threshold fails every test.
+//!
+//! **Long memory**: once a policy has `novelty_window_ms` (8 h) of samples
+//! before its breach (the operator keeps [`crate::model::HISTORY_SAMPLES`], 12 h at
+//! 30 s), a breach that passes the tests above must also be
+//! - a *record*: its peak beyond every evaluation of the last 8 h (higher, or
+//!   lower for a Less-than threshold), and
+//! - *far out*: its peak at least `min_long_z` robust standard deviations beyond
+//!   the median of the last `long_baseline_ms` (12 h), in the violated direction.
+//!
+//! This holds for every way of standing out, explained recurrences and trends
+//! included: a breach the policy already reached in the last 8 h is its normal,
+//! however it is explained. One exception, a *climb*: a leak sits close to the
+//! median of the hours it climbed through (about 1.5 robust deviations), and a
+//! sawtooth leak's earlier cycles may have peaked higher before their restarts.
+//! So a breach whose metric has climbed steadily for at least
+//! `long_trend_min_ms` (1 h) since its last reset (a sharp drop, as a restart
+//! shows) or over the whole history (Mann-Kendall z >= `long_trend_min_z`, R² of
+//! the Theil-Sen line >= `long_trend_min_r2`, 0.8), and whose peak is the highest
+//! since, stands out once it has held `min_run` evaluations and is persistent or
+//! held `sustained_ms` (a slow leak flaps at the threshold for many minutes). A
+//! peak the metric reaches every few hours is no steady climb (its segment is
+//! its whole noisy day, or a flat stretch and a late ramp), so it stays held
+//! back. With less history the gate does not apply. These tests read the
+//! policy's samples over 12 h, the others over the analysis window.
+//!
+//! Shared causes: when at least `shared_min_targets` Deployments whose policies
+//! share a metric name start breaching at the same evaluation instant, the event is
+//! reported as a [`SharedCause`] and none of those breaches is actionable.
+
+mod breach;
+mod config;
+mod explain;
+mod long_memory;
+mod run;
+mod shared;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+pub use breach::{Breach, SharedCause};
+pub use config::JudgeConfig;
+pub use explain::{Explanations, with_explanations};
+
+use crate::analyze::AnalysisContext;
+use crate::detectors::median;
+use crate::model::{ComparisonOperator, Millis, PolicyInfo};
+use long_memory::long_memory;
+use run::operator_of;
+
+/// Judges every policy with violations in the window.
+pub fn judge(
+    ctx: &AnalysisContext<'_>,
+    policies: &[PolicyInfo],
+    config: &JudgeConfig,
+) -> (Vec<Breach>, Vec<SharedCause>) {
+    let info: BTreeMap<&str, &PolicyInfo> = policies.iter().map(|p| (p.name.as_str(), p)).collect();
+    let mut out = Vec::new();
+    // (metric, run start) -> breaches of distinct targets.
+    let mut starts: BTreeMap<(&str, Millis), Vec<usize>> = BTreeMap::new();
+    for (pid, name, members) in ctx.policies.by_name() {
+        if members.is_empty() {
+            continue;
+        }
+        let last_v = ctx.violation(members[members.len() - 1]);
+        let given = info.get(name).copied();
+        let operator = given.map_or_else(|| operator_of(ctx, members), |p| p.operator);
+        let threshold = given.map_or(last_v.threshold, |p| p.threshold);
+        let samples = ctx.samples_of(name);
+        let evals = run::evaluations(ctx, members, samples, last_v, operator, threshold);
+        let interval = run::interval_of(given, &evals, config);
+        let last = evals[evals.len() - 1];
+        let fresh = ctx.now.saturating_sub(last.at) <= interval + interval / 2;
+        let current = last.bad && fresh;
+        let run = run::run_length(&evals, interval);
+        let split = evals.len() - run;
+        let mut run_values: Vec<f64> = evals[split..].iter().map(|e| e.value).collect();
+        let level = if run_values.is_empty() {
+            last.value
+        } else {
+            median(&mut run_values)
+        };
+        let base = &evals[..split];
+        let sign = match operator {
+            ComparisonOperator::LessThan | ComparisonOperator::LessThanOrEqual => -1.0,
+            _ => 1.0,
+        };
+        let (mut baseline, mut excess_z, mut margin_z, mut duty) = (None, None, None, None);
+        let mut long = None;
+        let stands_out;
+        let why;
+        if samples.is_empty() || base.len() < config.min_baseline {
+            stands_out = run >= config.min_run_without_baseline.max(config.min_run);
+            why = if stands_out {
+                format!("held {run} evaluations (too little history for a baseline)")
+            } else {
+                format!(
+                    "held {run} evaluation(s); without a baseline {} are needed",
+                    config.min_run_without_baseline.max(config.min_run)
+                )
+            };
+        } else {
+            let mut vals: Vec<f64> = base.iter().map(|e| e.value).collect();
+            let m = median(&mut vals);
+            let mut dev: Vec<f64> = vals.iter().map(|v| (v - m).abs()).collect();
+            let mad = 1.4826 * median(&mut dev);
+            // The spread in the bad direction as the baseline's upper quantiles
+            // show it (`vals` is sorted by `median`): a metric whose normal has
+            // spikes is judged against its spikes, not only its typical wobble.
+            let tail = |q: f64, zq: f64| {
+                let i = ((vals.len() - 1) as f64 * q).round() as usize;
+                let v = if sign > 0.0 {
+                    vals[i]
+                } else {
+                    vals[vals.len() - 1 - i]
+                };
+                (sign * (v - m)).max(0.0) / zq
+            };
+            let spread = mad.max(tail(0.95, 1.645)).max(tail(0.99, 2.326));
+            // A flat baseline has no spread: a floor of 5% of its distance to the
+            // threshold (and a tiny absolute one) keeps both distances finite.
+            let floor = (0.05 * (threshold - m).abs()).max(1e-9 * threshold.abs().max(1.0));
+            let z = sign * (level - m) / spread.max(floor);
+            // How clearly the run is beyond the threshold, in the baseline's
+            // typical wobble (MAD): flapping at the threshold is within it.
+            let margin = sign * (level - threshold) / mad.max(floor);
+            let d = base.iter().filter(|e| e.bad).count() as f64 / base.len() as f64;
+            let p_noise = d.max(1.0 / (base.len() as f64 + 1.0)).powi(run as i32);
+            baseline = Some(m);
+            excess_z = Some(z);
+            margin_z = Some(margin);
+            duty = Some(d);
+            let persistent = run >= config.min_run && p_noise <= config.max_noise_p;
+            let held_ms = interval.saturating_mul(run as Millis);
+            let sustained = held_ms >= config.sustained_ms && p_noise <= config.max_noise_p.powi(2);
+            long = long_memory(
+                ctx.history_of(name),
+                &evals[split..],
+                sign,
+                interval,
+                floor,
+                config,
+            );
+            let long_ok = long
+                .as_ref()
+                .is_none_or(|l| l.novel && l.z >= config.min_long_z);
+            let climbing = long.as_ref().and_then(|l| l.climb.as_ref());
+            // A climb explains a breach that flaps while the metric crosses the
+            // threshold (a slow leak does for many minutes): held `sustained_ms`
+            // is enough, whatever the duty cycle of the hour before.
+            let climb_held = climbing.is_some()
+                && run >= config.min_run
+                && (persistent || held_ms >= config.sustained_ms);
+            stands_out =
+                persistent && (z >= config.min_excess_z || sustained) && long_ok || climb_held;
+            let record = long_memory::describe(long.as_ref(), long_ok, ctx.now, config);
+            why = format!(
+                "held {run} evaluation(s) at {level:.4} against a baseline of {m:.4} (z = {z:.1}; {margin:.1} typical deviations beyond the threshold; {:.0}% of earlier evaluations over the threshold){record}",
+                d * 100.0
+            );
+        }
+        let i = out.len();
+        if current && run > 0 {
+            starts
+                .entry((
+                    ctx.metrics.names[ctx.metric_of[members[0] as usize] as usize],
+                    evals[split].at,
+                ))
+                .or_default()
+                .push(i);
+        }
+        let target = last_v.target.clone();
+        let _ = pid;
+        out.push(Breach {
+            policy: name.to_string(),
+            target,
+            current,
+            run,
+            stands_out,
+            shared: false,
+            actionable: current && stands_out,
+            level,
+            threshold,
+            operator,
+            baseline,
+            excess_z,
+            margin_z,
+            baseline_duty: duty,
+            novel: long.as_ref().map(|l| l.novel),
+            previous_peak: long.as_ref().map(|l| l.previous_peak),
+            long_z: long.as_ref().map(|l| l.z),
+            interval_ms: interval,
+            last_at_ms: last.at,
+            run_start_ms: (run > 0).then(|| evals[split].at),
+            reason: if !fresh {
+                format!(
+                    "no evaluation for {}s: the breach is not current",
+                    ctx.now.saturating_sub(last.at) / 1000
+                )
+            } else if !last.bad {
+                "the latest evaluation is within the threshold: the breach is over".to_string()
+            } else if stands_out {
+                format!("breaching now: {why}")
+            } else {
+                format!("breaching now but not standing out: {why}")
+            },
+            load: None,
+        });
+    }
+    let shared = shared::shared_causes(&mut out, starts, config);
+    (out, shared)
+}

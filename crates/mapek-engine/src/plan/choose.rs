@@ -1,0 +1,226 @@
+//! Choosing a plan's actions: every allowed action scored against the
+//! Deployment's root-cause distribution and the learned outcomes, given its
+//! parameters (replicas, config setting), the best kept; and which of two
+//! choices for the same Deployment wins.
+
+use std::cmp::Ordering;
+
+use super::{
+    PlanTarget, Planner, Sizing, prior_effectiveness, proportional_replicas, round4, scale_replicas,
+};
+use crate::analyze::LoadFit;
+use crate::judge::Breach;
+use crate::knowledge::KnowledgeBase;
+use crate::model::{ActionType, ConfigSetting, LoadTrend, PatchKind, RootCause, RootCauseKind};
+
+/// At most this many candidate actions per root-cause kind (`candidate_actions`),
+/// so a plan's candidates and chosen actions are kept in arrays, not vectors.
+pub(super) const MAX_CANDIDATES: usize = 4;
+
+/// One scored, parameterised action before ids and priorities are assigned.
+#[derive(Clone, Copy)]
+pub(super) struct Candidate<'t> {
+    pub(super) action_type: ActionType,
+    pub(super) replicas: Option<i32>,
+    /// For config actions: the envelope's setting it sets.
+    pub(super) setting: Option<&'t ConfigSetting>,
+    /// For a proportionally sized scale action: the arithmetic, for the plan.
+    pub(super) sizing: Option<Sizing>,
+    /// When the scale-up was sized by load: the metric against the load.
+    pub(super) by_load: Option<LoadFit>,
+    pub(super) benefit: f64,
+    pub(super) cost: f64,
+}
+
+impl Candidate<'_> {
+    fn score(&self) -> f64 {
+        self.benefit - self.cost
+    }
+}
+
+/// The actions chosen for one root cause on one target: everything that decides
+/// which plan wins, before its text and hash are written.
+pub(super) struct Choice<'t> {
+    pub(super) kind: RootCauseKind,
+    pub(super) target: &'t PlanTarget,
+    pub(super) confidence: f64,
+    /// The chosen actions, best first (at most one per candidate).
+    pub(super) chosen: [Option<Candidate<'t>>; MAX_CANDIDATES],
+    pub(super) cost: f64,
+    pub(super) benefit: f64,
+}
+
+impl Choice<'_> {
+    fn score(&self) -> f64 {
+        self.benefit - self.cost
+    }
+
+    /// The score the plan will carry.
+    pub(super) fn score_rounded(&self) -> f64 {
+        round4(self.benefit - self.cost)
+    }
+}
+
+/// Which of two plans for the same Deployment is better: higher score, then higher
+/// confidence, then the earlier root-cause kind and policy name. `Equal` leaves
+/// the choice to the plan hash (the smaller wins).
+pub(super) fn cmp_choice(a: &Choice<'_>, b: &Choice<'_>) -> Ordering {
+    a.score()
+        .total_cmp(&b.score())
+        .then_with(|| a.confidence.total_cmp(&b.confidence))
+        .then_with(|| b.kind.cmp(&a.kind))
+        .then_with(|| b.target.policy.cmp(&a.target.policy))
+}
+
+impl Planner {
+    /// The best actions for one target against the root-cause distribution of its
+    /// Deployment, if any is allowed and worth its cost. An action's benefit is
+    /// its expected effect under the distribution, `Σ_k P(k) × prior(k, action) ×
+    /// knowledge factor(k, action)`; its score is benefit minus cost. The plan's
+    /// root cause is the kind that contributes most to the first action's
+    /// benefit, and its confidence that kind's probability.
+    pub(super) fn choose_among<'t>(
+        &self,
+        causes: &[&RootCause],
+        target: &'t PlanTarget,
+        breach: Option<&Breach>,
+        knowledge: &KnowledgeBase,
+    ) -> Option<Choice<'t>> {
+        let p = |rc: &RootCause| {
+            if rc.confidence.is_finite() {
+                rc.confidence.clamp(0.0, 1.0)
+            } else {
+                0.0
+            }
+        };
+        let envelope = &target.envelope;
+        let mut candidates: Vec<(Candidate<'t>, RootCauseKind, f64)> = Vec::new();
+        let load_trend = breach.and_then(|b| b.load.as_ref()).map(|l| l.trend);
+        for action in ActionType::ALL {
+            if !envelope.allows(action) {
+                continue;
+            }
+            // At flat load more replicas would not relieve the breach.
+            if action == ActionType::ScaleUp && load_trend == Some(LoadTrend::Flat) {
+                continue;
+            }
+            // Expected benefit, and the kind contributing most to it.
+            let mut benefit = 0.0;
+            let mut lead: Option<(f64, RootCauseKind, f64)> = None;
+            for rc in causes {
+                let prior = prior_effectiveness(rc.kind, action);
+                if prior <= 0.0 {
+                    continue;
+                }
+                let part = p(rc) * prior * knowledge.benefit_factor(rc.kind, action);
+                benefit += part;
+                if lead.is_none_or(|(b, k, _)| part > b || (part == b && rc.kind < k)) {
+                    lead = Some((part, rc.kind, p(rc)));
+                }
+            }
+            let Some((_, kind, confidence)) = lead else {
+                continue;
+            };
+            let (mut replicas, mut setting, mut sizing, mut by_load) = (None, None, None, None);
+            match action.patch_kind() {
+                PatchKind::Scale => {
+                    let Some(bounds) = envelope.scale.as_ref() else {
+                        continue;
+                    };
+                    // With a rising load, the capacity the load needs; else
+                    // the breach's level over its threshold, as HPA does.
+                    let fit = breach.and_then(LoadFit::of);
+                    let ratio = fit
+                        .map(|f| f.ratio())
+                        .or_else(|| breach.and_then(Breach::overload_ratio));
+                    if action == ActionType::ScaleUp {
+                        by_load = fit;
+                    }
+                    let r = match (action, ratio) {
+                        (ActionType::ScaleUp, Some(ratio)) => {
+                            let Some((r, note)) = proportional_replicas(
+                                target.current_replicas,
+                                ratio,
+                                self.config.scale_headroom,
+                                bounds,
+                            ) else {
+                                continue;
+                            };
+                            sizing = Some(note);
+                            r
+                        }
+                        _ => {
+                            let Some(r) = scale_replicas(action, target.current_replicas, bounds)
+                            else {
+                                continue;
+                            };
+                            r
+                        }
+                    };
+                    replicas = Some(r);
+                }
+                PatchKind::Restart => {}
+                PatchKind::Config => {
+                    let Some(s) = envelope.setting_for(action) else {
+                        continue;
+                    };
+                    if !s.allowed_values.is_empty() && !s.allowed_values.contains(&s.value) {
+                        continue;
+                    }
+                    setting = Some(s);
+                }
+            }
+            let c = Candidate {
+                action_type: action,
+                replicas,
+                setting,
+                sizing,
+                by_load,
+                benefit: benefit.clamp(0.0, 1.0),
+                cost: action.cost(),
+            };
+            if c.score() > self.config.min_score {
+                candidates.push((c, kind, confidence));
+            }
+        }
+        // Every action type appears once, so the order is total.
+        candidates.sort_by(|a, b| {
+            b.0.score()
+                .total_cmp(&a.0.score())
+                .then(a.0.action_type.cmp(&b.0.action_type))
+        });
+
+        // Two actions setting the same value would be one change twice.
+        let mut chosen: [Option<Candidate<'t>>; MAX_CANDIDATES] = [None; MAX_CANDIDATES];
+        let mut len = 0;
+        let mut head: Option<(RootCauseKind, f64)> = None;
+        for (c, kind, confidence) in candidates {
+            if len >= self.config.max_actions.min(MAX_CANDIDATES) {
+                break;
+            }
+            let duplicate = c.setting.is_some_and(|cs| {
+                chosen[..len].iter().flatten().any(|o| {
+                    o.setting.is_some_and(|os| {
+                        os.name == cs.name && os.target == cs.target && os.container == cs.container
+                    })
+                })
+            });
+            if !duplicate {
+                head.get_or_insert((kind, confidence));
+                chosen[len] = Some(c);
+                len += 1;
+            }
+        }
+        let (kind, confidence) = head?;
+        let cost = round4(chosen.iter().flatten().map(|c| c.cost).sum());
+        let benefit = round4(chosen.iter().flatten().map(|c| c.benefit).sum());
+        Some(Choice {
+            kind,
+            target,
+            confidence,
+            chosen,
+            cost,
+            benefit,
+        })
+    }
+}

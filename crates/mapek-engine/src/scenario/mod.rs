@@ -1,0 +1,76 @@
+//! Scenario files: a YAML description of policies, violations and metric samples
+//! that `mapek-operator analyze --scenario FILE` feeds to the engine offline.
+//!
+//! Times are seconds after the scenario's `start` (an RFC 3339 time), so a file
+//! reads like a timeline. Parsing is strict: unknown fields, unknown policies,
+//! non-finite numbers and unknown action types are errors that name the file, the
+//! field and the reason.
+//!
+//! ```yaml
+//! start: 2026-11-26T10:00:00Z
+//! policies:
+//!   - name: checkout-latency
+//!     target: checkout
+//!     threshold: 0.5
+//!     currentReplicas: 3
+//!     interval: 15      # optional: seconds between evaluations (else inferred)
+//!     for: 0            # optional: the condition's `for`, seconds
+//!     remediation:
+//!       allowedActions: [SCALE_UP]
+//!       scale: {minReplicas: 2, maxReplicas: 10, maxStep: 2}
+//! violations:
+//!   - {policy: checkout-latency, t: 0, value: 0.8}
+//! series:
+//!   - {policy: checkout-latency, start: 0, step: 15, values: [0.3, 0.4, 0.6]}
+//! load:                 # optional: the policy's load query (such as requests/s)
+//!   - {policy: checkout-latency, start: 0, step: 15, values: [210, 260, 340]}
+//! saturation:           # optional: the policy's saturation query
+//!   - {policy: checkout-latency, start: 0, step: 15, values: [0.4, 0.6, 0.9]}
+//! outcomes:             # optional: earlier remediations the knowledge base learned
+//!   - {rootCause: LoadSpike, actions: [SCALE_UP], outcome: Success}
+//! expect:               # optional: the labelled answer (`make decisions`)
+//!   {target: checkout, action: SCALE_UP}   # or {noPlan: true}
+//! ```
+//!
+//! Every field added since the first version is optional, with a default that
+//! keeps the earlier meaning, so older files load unchanged.
+
+mod envelope;
+mod file;
+mod parse;
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+
+use crate::model::{ContextSample, MetricSample, Millis, Violation};
+
+pub use envelope::check_envelope;
+pub use file::{Expectation, ScenarioPolicy};
+
+/// A scenario file that failed to load, with the file, the field and the reason.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {field}: {reason}")]
+pub struct ScenarioError {
+    pub file: PathBuf,
+    /// Where in the file, such as `violations[3].value` (or `-` for the whole file).
+    pub field: String,
+    pub reason: String,
+}
+
+/// A loaded, checked scenario, ready for the engine.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub description: Option<String>,
+    pub policies: Vec<ScenarioPolicy>,
+    pub violations: Vec<Violation>,
+    pub samples: Vec<MetricSample>,
+    /// Samples of the policies' context queries (`load:`, `saturation:`).
+    pub context: Vec<ContextSample>,
+    /// When the analysis runs.
+    pub now: Millis,
+    /// The labelled answer, if the file gives one.
+    pub expect: Option<Expectation>,
+    /// Earlier outcomes, for the knowledge base.
+    pub outcomes: Vec<crate::OutcomeRecord>,
+}
