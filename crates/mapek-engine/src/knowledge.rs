@@ -560,6 +560,7 @@ pub(crate) mod tests {
                 target: "web".into(),
                 replicas: Some(3),
                 config: None,
+                revision: None,
                 priority: Priority::High,
                 estimated_latency_seconds: 30,
             }],

@@ -217,6 +217,9 @@ proptest! {
                                 && a.config.is_none()
                         }
                         PatchKind::Restart => a.replicas.is_none() && a.config.is_none(),
+                        PatchKind::Rollback => {
+                            a.replicas.is_none() && a.config.is_none() && a.revision.is_some()
+                        }
                         PatchKind::Config => {
                             let (Some(s), Some(c)) = (t.envelope.setting_for(a.action_type), &a.config) else {
                                 return false;

@@ -386,5 +386,8 @@ fn recommendation(rc: &RootCause) -> String {
         RootCauseKind::ChronicOverload => format!(
             "Add lasting capacity to {t}: it violates far above its usual rate (policy {p})."
         ),
+        RootCauseKind::BadChange => format!(
+            "Roll {t} back to the revision before its latest pod-template change (policy {p})."
+        ),
     }
 }

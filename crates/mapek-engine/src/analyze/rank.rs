@@ -32,7 +32,7 @@ fn explained_by(kind: RootCauseKind) -> &'static [RootCauseKind] {
         ],
         ChronicOverload => &[ComponentFault, UpstreamDependency, GradualDegradation],
         RecurringLoad => &[GradualDegradation],
-        ComponentFault | UpstreamDependency | GradualDegradation => &[],
+        ComponentFault | UpstreamDependency | GradualDegradation | BadChange => &[],
     }
 }
 

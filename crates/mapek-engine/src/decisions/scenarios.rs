@@ -185,6 +185,7 @@ mod tests {
                 target: target.into(),
                 replicas,
                 config: None,
+                revision: None,
                 priority: Priority::High,
                 estimated_latency_seconds: 30,
             }],

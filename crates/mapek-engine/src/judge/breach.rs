@@ -68,6 +68,10 @@ pub struct Breach {
     /// and the breach is current (see [`crate::analyze::load`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load: Option<LoadSignal>,
+    /// The pod-template change of the Deployment that came shortly before the
+    /// breach began, when there is one (see [`crate::analyze::change`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<crate::model::ChangeSignal>,
 }
 
 impl Breach {

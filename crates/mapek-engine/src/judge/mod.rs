@@ -238,6 +238,7 @@ pub fn judge(
                 format!("breaching now but not standing out: {why}")
             },
             load: None,
+            change: None,
         });
     }
     let shared = shared::shared_causes(&mut out, starts, config);

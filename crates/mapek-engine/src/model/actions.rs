@@ -7,8 +7,9 @@ use std::str::FromStr;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// A remediation action type (the nine of the seed system). On Kubernetes each one
-/// becomes one of three Deployment patches: scale, rolling restart or config change.
+/// A remediation action type (the nine of the seed system, and
+/// `ROLLBACK_REVISION`). On Kubernetes each one becomes one of four Deployment
+/// patches: scale, rolling restart, config change or rollback.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
 )]
@@ -23,6 +24,9 @@ pub enum ActionType {
     ActivateEmergencyOverride,
     RebalanceLoad,
     ApplyPolicy,
+    /// Undo the Deployment's latest pod-template change: its template becomes
+    /// the previous revision's again, as `kubectl rollout undo` does.
+    RollbackRevision,
 }
 
 /// How an action touches a Deployment.
@@ -34,11 +38,13 @@ pub enum PatchKind {
     Restart,
     /// A pod-template env var or annotation that the ViolationPolicy lists.
     Config,
+    /// The whole pod template, set back to an earlier revision's.
+    Rollback,
 }
 
 impl ActionType {
     /// Every action type, in declaration order.
-    pub const ALL: [ActionType; 9] = [
+    pub const ALL: [ActionType; 10] = [
         ActionType::ScaleUp,
         ActionType::ScaleDown,
         ActionType::RestartService,
@@ -48,6 +54,7 @@ impl ActionType {
         ActionType::ActivateEmergencyOverride,
         ActionType::RebalanceLoad,
         ActionType::ApplyPolicy,
+        ActionType::RollbackRevision,
     ];
 
     /// The seed system's cost of taking this action, in [0, 1].
@@ -58,6 +65,9 @@ impl ActionType {
             ActionType::RestartService => 0.20,
             ActionType::RebalanceLoad => 0.25,
             ActionType::ApplyPolicy => 0.30,
+            // A whole template back to one that ran before: more than a restart,
+            // less than an untried setting.
+            ActionType::RollbackRevision => 0.25,
             ActionType::UpdateConfiguration => 0.35,
             ActionType::ThrottleRequests => 0.40,
             ActionType::ActivateEmergencyOverride => 0.60,
@@ -75,6 +85,7 @@ impl ActionType {
             | ActionType::BypassValidation
             | ActionType::ActivateEmergencyOverride
             | ActionType::ApplyPolicy => PatchKind::Config,
+            ActionType::RollbackRevision => PatchKind::Rollback,
         }
     }
 
@@ -90,6 +101,7 @@ impl ActionType {
             ActionType::ActivateEmergencyOverride => "ACTIVATE_EMERGENCY_OVERRIDE",
             ActionType::RebalanceLoad => "REBALANCE_LOAD",
             ActionType::ApplyPolicy => "APPLY_POLICY",
+            ActionType::RollbackRevision => "ROLLBACK_REVISION",
         }
     }
 }
@@ -103,7 +115,7 @@ impl fmt::Display for ActionType {
 /// The error of parsing an unknown action type name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown action type {0:?} (expected one of SCALE_UP, SCALE_DOWN, RESTART_SERVICE, UPDATE_CONFIGURATION, THROTTLE_REQUESTS, BYPASS_VALIDATION, ACTIVATE_EMERGENCY_OVERRIDE, REBALANCE_LOAD, APPLY_POLICY)"
+    "unknown action type {0:?} (expected one of SCALE_UP, SCALE_DOWN, RESTART_SERVICE, UPDATE_CONFIGURATION, THROTTLE_REQUESTS, BYPASS_VALIDATION, ACTIVATE_EMERGENCY_OVERRIDE, REBALANCE_LOAD, APPLY_POLICY, ROLLBACK_REVISION)"
 )]
 pub struct UnknownActionType(pub String);
 

@@ -44,6 +44,9 @@ pub enum RootCauseKind {
     UpstreamDependency,
     /// Violations far more often than the baseline (from frequency).
     ChronicOverload,
+    /// A pod-template change of the Deployment shortly before its breach began
+    /// (from its rollout history: see [`crate::analyze::change`]).
+    BadChange,
 }
 
 /// A pattern found by one detector, with the violations that show it.

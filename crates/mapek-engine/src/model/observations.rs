@@ -168,6 +168,52 @@ pub struct LoadSignal {
     pub reason: String,
 }
 
+/// A change of a Deployment's pod template: the rollout revision it started,
+/// read from the Deployment's ReplicaSets (their `deployment.kubernetes.io/revision`
+/// annotations and templates). A rolling restart (only the restart annotation
+/// changed) is not one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateChange {
+    /// The Deployment.
+    pub target: String,
+    /// When the change was made (its ReplicaSet's creation).
+    pub at_ms: Millis,
+    /// The revision the change started (the Deployment's current one).
+    pub revision: i64,
+    /// The revision before it: the template `ROLLBACK_REVISION` restores.
+    pub previous_revision: i64,
+    /// What changed, field by field.
+    pub diff: Vec<FieldChange>,
+}
+
+/// One field of a pod template that a change set, altered or removed, such as
+/// `containers[web].image` or `containers[web].env[MODE]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldChange {
+    pub field: String,
+    /// The value before the change (absent: the field was not set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+    /// The value after the change (absent: the change removed it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+}
+
+/// What the engine found of a change before a policy's current breach (see
+/// [`crate::analyze::change`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeSignal {
+    /// The change blamed.
+    pub change: TemplateChange,
+    /// Time from the change to the first breaking evaluation of the run, ms.
+    pub lead_ms: Millis,
+    /// The signal in one sentence.
+    pub reason: String,
+}
+
 /// What the engine knows of a policy beyond its violations and samples: its
 /// condition and how often it is evaluated. Without it the engine infers the
 /// direction and threshold from the violations and the interval from the samples.

@@ -32,6 +32,10 @@ pub struct RemediationAction {
     /// For config actions: the setting to change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<ConfigChange>,
+    /// For `ROLLBACK_REVISION`: the rollout revision whose pod template the
+    /// Deployment gets back (the one before the change blamed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<i64>,
     pub priority: Priority,
     pub estimated_latency_seconds: u32,
 }

@@ -39,6 +39,7 @@ impl Planner {
                     container: s.container.clone(),
                     value: s.value.clone(),
                 }),
+                revision: c.revision,
                 priority,
                 estimated_latency_seconds: self.latency(c.action_type),
             })
@@ -100,7 +101,8 @@ impl Planner {
     fn latency(&self, action: ActionType) -> u32 {
         match action.patch_kind() {
             PatchKind::Scale => self.config.scale_latency_seconds,
-            PatchKind::Restart => self.config.restart_latency_seconds,
+            // A rollback is a rollout, as a restart is.
+            PatchKind::Restart | PatchKind::Rollback => self.config.restart_latency_seconds,
             PatchKind::Config => self.config.config_latency_seconds,
         }
     }

@@ -297,6 +297,7 @@ pub(super) fn kind_name(k: RootCauseKind) -> &'static str {
         RootCauseKind::ComponentFault => "ComponentFault",
         RootCauseKind::UpstreamDependency => "UpstreamDependency",
         RootCauseKind::ChronicOverload => "ChronicOverload",
+        RootCauseKind::BadChange => "BadChange",
     }
 }
 
@@ -327,5 +328,11 @@ pub(super) fn describe(out: &mut impl Sink, a: &RemediationAction) {
             out.put_byte(b')');
         }
         _ => {}
+    }
+    // Only a rollback has a revision: every other action's bytes, and so
+    // every existing plan's hash, are unchanged.
+    if let Some(r) = a.revision {
+        out.put(b" to revision ");
+        write_int(out, r);
     }
 }

@@ -28,6 +28,8 @@ pub(super) struct Candidate<'t> {
     pub(super) sizing: Option<Sizing>,
     /// When the scale-up was sized by load: the metric against the load.
     pub(super) by_load: Option<LoadFit>,
+    /// For a rollback: the revision it restores.
+    pub(super) revision: Option<i64>,
     pub(super) benefit: f64,
     pub(super) cost: f64,
 }
@@ -122,6 +124,7 @@ impl Planner {
                 continue;
             };
             let (mut replicas, mut setting, mut sizing, mut by_load) = (None, None, None, None);
+            let mut revision = None;
             match action.patch_kind() {
                 PatchKind::Scale => {
                     let Some(bounds) = envelope.scale.as_ref() else {
@@ -160,6 +163,13 @@ impl Planner {
                     replicas = Some(r);
                 }
                 PatchKind::Restart => {}
+                // Only with a change to undo: the revision before it.
+                PatchKind::Rollback => {
+                    let Some(signal) = breach.and_then(|b| b.change.as_ref()) else {
+                        continue;
+                    };
+                    revision = Some(signal.change.previous_revision);
+                }
                 PatchKind::Config => {
                     let Some(s) = envelope.setting_for(action) else {
                         continue;
@@ -176,6 +186,7 @@ impl Planner {
                 setting,
                 sizing,
                 by_load,
+                revision,
                 benefit: benefit.clamp(0.0, 1.0),
                 cost: action.cost(),
             };

@@ -19,10 +19,11 @@ use crate::model::{ConfigTarget, PatchKind, RemediationAction};
 
 /// An action in a few words, such as `SCALE_UP to 5` or `UPDATE_CONFIGURATION MODE=lenient`.
 pub fn short(a: &RemediationAction) -> String {
-    match (&a.replicas, &a.config) {
-        (Some(r), _) => format!("{} to {r}", a.action_type),
-        (None, Some(c)) => format!("{} {}={}", a.action_type, c.name, c.value),
-        (None, None) => a.action_type.to_string(),
+    match (&a.replicas, &a.config, a.revision) {
+        (Some(r), _, _) => format!("{} to {r}", a.action_type),
+        (None, Some(c), _) => format!("{} {}={}", a.action_type, c.name, c.value),
+        (None, None, Some(r)) => format!("{} to revision {r}", a.action_type),
+        (None, None, None) => a.action_type.to_string(),
     }
 }
 
@@ -35,6 +36,13 @@ pub fn in_words(action: &RemediationAction) -> String {
             None => format!("scale Deployment {}", action.target),
         },
         PatchKind::Restart => format!("rolling restart of Deployment {}", action.target),
+        PatchKind::Rollback => match action.revision {
+            Some(r) => format!(
+                "roll Deployment {} back to the pod template of revision {r}",
+                action.target
+            ),
+            None => format!("roll Deployment {} back", action.target),
+        },
         PatchKind::Config => match &action.config {
             Some(c) => {
                 let place = match (c.target, &c.container) {

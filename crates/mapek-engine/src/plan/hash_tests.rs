@@ -146,6 +146,7 @@ fn action() -> impl Strategy<Value = RemediationAction> {
                     container,
                     value,
                 }),
+                revision: None,
                 priority: [
                     Priority::Low,
                     Priority::Medium,

@@ -105,6 +105,8 @@ pub fn candidate_actions(kind: RootCauseKind) -> &'static [(ActionType, f64)] {
             (UpdateConfiguration, 0.6),
             (BypassValidation, 0.5),
         ],
+        // Only undoing the change undoes a bad change.
+        RootCauseKind::BadChange => &[(RollbackRevision, 0.9)],
     }
 }
 

@@ -90,6 +90,7 @@ fn breach(level: f64, threshold: f64) -> Breach {
         run_start_ms: None,
         reason: String::new(),
         load: None,
+        change: None,
     }
 }
 

@@ -17,6 +17,7 @@ fn action(
         target: "web".into(),
         replicas,
         config,
+        revision: None,
         priority: Priority::High,
         estimated_latency_seconds: 30,
     }
