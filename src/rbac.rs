@@ -12,6 +12,11 @@
 //!   vars and annotations, guarded by `test` operations). Nothing lists or watches
 //!   Deployments, and the `scale` subresource is not used: its patches cannot be
 //!   guarded by the replica count they replace.
+//! - `apps/replicasets` list: a Deployment's rollout history
+//!   (`controllers/revisions.rs`, listed by the Deployment's selector): the
+//!   analyzer reads it for the Deployments it may plan for (the change before a
+//!   breach), the executor for a `ROLLBACK_REVISION` (the earlier revision's
+//!   template). ReplicaSets are never written.
 //! - `mapek.io/violationpolicies` get, list, watch: the reflector in `run.rs` (list,
 //!   watch); the executor reads a plan's policy (`get_opt`).
 //! - `mapek.io/violationpolicies/status` patch: the monitor's status merge patch.
@@ -60,6 +65,12 @@ pub const RULES: &[Rule] = &[
         api_group: "apps",
         resource: "deployments",
         verbs: &["get", "patch"],
+        scope: Scope::Watched,
+    },
+    Rule {
+        api_group: "apps",
+        resource: "replicasets",
+        verbs: &["list"],
         scope: Scope::Watched,
     },
     Rule {

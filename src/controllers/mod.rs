@@ -15,6 +15,7 @@ pub mod analyzer;
 pub mod executor;
 pub mod knowledge;
 pub mod monitor;
+pub mod revisions;
 #[cfg(test)]
 pub(crate) mod testing;
 

@@ -154,6 +154,37 @@ pub struct PreviousState {
     /// For config actions: the setting and its value before (`None` when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<PreviousConfig>,
+    /// For rollbacks: the pod template before and the one the rollback sets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<PreviousTemplate>,
+}
+
+/// A rollback's record: the Deployment's pod template before it (what an undo
+/// restores) and the earlier revision's template it sets, both as the API server
+/// returned them (`pod-template-hash` label left out).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PreviousTemplate {
+    /// The Deployment's revision before the rollback
+    /// (`deployment.kubernetes.io/revision`), when it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<i64>,
+    /// The pod template before the rollback.
+    #[schemars(schema_with = "pod_template_schema")]
+    pub before: serde_json::Value,
+    /// The template of the revision rolled back to.
+    #[schemars(schema_with = "pod_template_schema")]
+    pub after: serde_json::Value,
+}
+
+/// A pod template as the API server returned it: kept whole, not validated
+/// again here (the API server validated it as a Deployment's).
+fn pod_template_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": true,
+        "description": "A pod template (spec.template of a Deployment)."
+    })
 }
 
 /// A config setting's value before an action.

@@ -2,6 +2,7 @@
 //! their retries on conflict and 5xx, and the rollback of finished actions.
 
 use super::*;
+use crate::controllers::revisions;
 
 /// Why an action's patch did not go through.
 pub(super) enum PatchFailure {
@@ -62,6 +63,13 @@ impl Reconciler<'_> {
                     .ok_or_else(|| PatchFailure::Refused("no previous replica count".into()))?;
                 self.scale(from, replicas, live).await?
             }
+            PatchKind::Rollback => {
+                let t = previous
+                    .template
+                    .as_ref()
+                    .ok_or_else(|| PatchFailure::Refused("no template recorded".into()))?;
+                self.set_template(&t.before, &t.after, live).await?
+            }
             PatchKind::Restart => {
                 let value = patch::restarted_at_value(now);
                 self.deployments
@@ -105,6 +113,10 @@ impl Reconciler<'_> {
                     .replicas
                     .ok_or_else(|| PatchFailure::Refused("no replica count".into()))?;
                 self.scale(set, replicas, live).await
+            }
+            PatchKind::Rollback => {
+                let t = previous.template.as_ref().ok_or_else(missing)?;
+                self.set_template(&t.after, &t.before, live).await
             }
             PatchKind::Restart => {
                 let value = previous.restarted_at.as_deref();
@@ -207,6 +219,40 @@ impl Reconciler<'_> {
             };
             fault::point("config-read").await;
             if let Some(d) = self.send_guarded(patch, &mut last).await? {
+                return Ok(d);
+            }
+        }
+        Err(still_conflicting(&last))
+    }
+
+    /// Sets the pod template from `from` (what the step started from) to `to`
+    /// with a JSON Patch that tests the whole template: one another writer
+    /// changed since (a new rollout) is never overwritten; the step is refused.
+    pub(super) async fn set_template(
+        &self,
+        from: &Value,
+        to: &Value,
+        live: Option<&Deployment>,
+    ) -> Result<Deployment, PatchFailure> {
+        let mut known = live.cloned();
+        let mut last = String::new();
+        for _ in 0..MAX_PATCH_ATTEMPTS {
+            let d = self.read(&mut known).await?;
+            let current = revisions::template_of(&d);
+            if current == *to {
+                return Ok(d);
+            }
+            if current != *from {
+                return Err(PatchFailure::Refused(format!(
+                    "the pod template of Deployment {} changed since this step recorded it \
+                     (a rollout by another writer), so it is left as it is",
+                    self.target()
+                )));
+            }
+            if let Some(d) = self
+                .send_guarded(patch::template_patch(from, to), &mut last)
+                .await?
+            {
                 return Ok(d);
             }
         }

@@ -178,6 +178,22 @@ impl<'a> Reconciler<'a> {
     }
 
     /// The body of [`Reconciler::run`].
+    /// Whether a `ROLLBACK_REVISION` action of the plan has yet to record its
+    /// write-ahead (only then are the Deployment's ReplicaSets read).
+    fn rollback_pending(&self) -> bool {
+        let records = self
+            .rp
+            .status
+            .as_ref()
+            .and_then(|s| s.execution.as_ref())
+            .map(|e| e.actions.as_slice())
+            .unwrap_or_default();
+        self.rp.spec.plan.actions.iter().enumerate().any(|(i, a)| {
+            a.action_type.patch_kind() == PatchKind::Rollback
+                && records.get(i).is_none_or(|r| r.previous.is_none())
+        })
+    }
+
     async fn steps(&mut self) -> Result<Action, Error> {
         let policies: Api<ViolationPolicy> =
             Api::namespaced(self.ctx.client.clone(), &self.namespace);
@@ -205,6 +221,14 @@ impl<'a> Reconciler<'a> {
         );
         let (policy, mut live) = (policy?, live?);
         self.others = others?.map(|l| l.items);
+        // A rollback's write-ahead record needs the earlier revision's template.
+        let replica_sets = match (&live, self.rollback_pending()) {
+            (Some(d), true) => {
+                let api = Api::namespaced(self.ctx.client.clone(), &self.namespace);
+                crate::controllers::revisions::list(&api, d).await?
+            }
+            _ => Vec::new(),
+        };
         let max_steps = 4 * self.rp.spec.plan.actions.len() + 8;
         for _ in 0..max_steps {
             let now = self.ctx.clock.now_ms();
@@ -212,6 +236,7 @@ impl<'a> Reconciler<'a> {
                 plan: &self.rp,
                 policy: policy.as_ref(),
                 deployment: live.as_ref(),
+                replica_sets: &replica_sets,
                 now,
             });
             let step = self.claim_for(step).await?;

@@ -138,6 +138,18 @@ pub fn scale_patch(d: &Deployment, replicas: i32) -> JsonPatch {
         .expect("the operations built above are valid RFC 6902 operations")
 }
 
+/// The JSON Patch that sets the pod template to `to` (an earlier revision's, or
+/// back to the one before a rollback), guarded by a `test` of the whole template
+/// it replaces, `from`: a template another writer changed since it was recorded
+/// makes it fail with a conflict rather than be overwritten.
+pub fn template_patch(from: &Value, to: &Value) -> JsonPatch {
+    serde_json::from_value(json!([
+        { "op": "test", "path": "/spec/template", "value": from },
+        { "op": "replace", "path": "/spec/template", "value": to },
+    ]))
+    .expect("the operations built above are valid RFC 6902 operations")
+}
+
 /// The merge patch that sets the restart annotation to `value`, or removes it
 /// when `value` is `None` (to undo a restart of a Deployment that had none).
 pub fn restart_patch(value: Option<&str>) -> Value {

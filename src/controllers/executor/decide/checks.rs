@@ -107,12 +107,44 @@ pub fn check_action(
             }
             Ok(())
         }
+        PatchKind::Rollback => match action.revision {
+            Some(r) if r > 0 => Ok(()),
+            Some(r) => Err(format!("revision {r} is not a rollout revision")),
+            None => Err("no revision to roll back to".into()),
+        },
     }
 }
 
-/// The state an action changes, read from the live Deployment.
-pub fn previous_state(action: &RemediationAction, d: &Deployment) -> Result<PreviousState, String> {
+/// The state an action changes, read from the live Deployment (and, for a
+/// rollback, the template of the revision it restores from the Deployment's
+/// ReplicaSets, `sets`).
+pub fn previous_state(
+    action: &RemediationAction,
+    d: &Deployment,
+    sets: &[ReplicaSet],
+) -> Result<PreviousState, String> {
     Ok(match action.action_type.patch_kind() {
+        PatchKind::Rollback => {
+            let wanted = action.revision.ok_or("no revision to roll back to")?;
+            let revision = revisions::revisions(d, sets)
+                .into_iter()
+                .find(|r| r.number == wanted)
+                .ok_or_else(|| {
+                    format!(
+                        "revision {wanted} of Deployment {:?} not found: no ReplicaSet of it \
+                         carries that revision (spec.revisionHistoryLimit may have removed it)",
+                        d.name_any()
+                    )
+                })?;
+            PreviousState {
+                template: Some(PreviousTemplate {
+                    revision: revisions::current_revision(d),
+                    before: revisions::template_of(d),
+                    after: revision.template,
+                }),
+                ..Default::default()
+            }
+        }
         PatchKind::Scale => PreviousState {
             replicas: Some(patch::replicas(d)),
             ..Default::default()
@@ -146,6 +178,10 @@ pub fn effect_visible(
 ) -> Result<bool, String> {
     Ok(match action.action_type.patch_kind() {
         PatchKind::Scale => action.replicas == Some(patch::replicas(d)),
+        PatchKind::Rollback => {
+            let t = previous.template.as_ref().ok_or("no template recorded")?;
+            revisions::template_of(d) == t.after
+        }
         PatchKind::Restart => {
             let now = patch::restarted_at(d);
             now.is_some() && now != previous.restarted_at
@@ -167,6 +203,10 @@ pub fn restored(
     Ok(match action.action_type.patch_kind() {
         PatchKind::Scale => previous.replicas == Some(patch::replicas(d)),
         PatchKind::Restart => previous.restarted_at == patch::restarted_at(d),
+        PatchKind::Rollback => {
+            let t = previous.template.as_ref().ok_or("no template recorded")?;
+            revisions::template_of(d) == t.before
+        }
         PatchKind::Config => {
             let prev = previous
                 .config

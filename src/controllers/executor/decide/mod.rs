@@ -17,15 +17,18 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use kube::ResourceExt;
 
 use super::patch::{self, SettingRef};
 use crate::conditions;
 use crate::controllers::monitor::decide::time;
+use crate::controllers::revisions;
 use mapek_api::{
     APPROVE_ANNOTATION, APPROVED_BY_ANNOTATION, AUTO_APPROVER, ActionExecution, ApprovalState,
     ExecutionPhase, ExecutionStatus, PolicyExecution, PreviousConfig, PreviousState,
-    REJECT_ANNOTATION, RemediationPolicy, RemediationPolicyStatus, ViolationPolicy,
+    PreviousTemplate, REJECT_ANNOTATION, RemediationPolicy, RemediationPolicyStatus,
+    ViolationPolicy,
 };
 use mapek_engine::model::{
     ActionType, ApprovalMode, Millis, PatchKind, RemediationAction, RemediationEnvelope,
@@ -141,6 +144,9 @@ pub struct Observed<'a> {
     pub policy: Option<&'a ViolationPolicy>,
     /// The Deployment named by `spec.target`, if it exists, as just read.
     pub deployment: Option<&'a Deployment>,
+    /// The Deployment's ReplicaSets (its rollout history), read only for a plan
+    /// with a `ROLLBACK_REVISION` action; empty otherwise.
+    pub replica_sets: &'a [ReplicaSet],
     pub now: Millis,
 }
 
@@ -369,7 +375,7 @@ fn progress(o: &Observed<'_>, status: &RemediationPolicyStatus) -> Step {
             if let Err(e) = check_action(plan, action, envelope, patch::replicas(d)) {
                 return Step::FailAction { index: i, error: e };
             }
-            match previous_state(action, d) {
+            match previous_state(action, d, o.replica_sets) {
                 Ok(previous) => Step::WriteAhead { index: i, previous },
                 Err(error) => Step::FailAction { index: i, error },
             }

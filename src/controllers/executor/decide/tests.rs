@@ -10,6 +10,7 @@ fn step(rp: &RemediationPolicy, policy: Option<&ViolationPolicy>, d: Option<&Dep
         plan: rp,
         policy,
         deployment: d,
+        replica_sets: &[],
         now: NOW,
     })
 }
@@ -661,6 +662,7 @@ fn a_rollout_no_controller_reports_on_fails_after_the_executors_own_deadline() {
             plan: &rp,
             policy: Some(&policy),
             deployment: Some(&applied),
+            replica_sets: &[],
             now: written + ms,
         })
     };
@@ -678,5 +680,127 @@ fn a_rollout_no_controller_reports_on_fails_after_the_executors_own_deadline() {
     assert!(
         error.contains("no complete rollout 1200s after the change"),
         "{error}"
+    );
+}
+
+/// A ReplicaSet of `d` (revision `revision`) whose container `app` runs `MODE=mode`.
+fn replica_set(d: &Deployment, revision: i64, mode: &str) -> ReplicaSet {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {
+            "name": format!("web-{revision}"), "namespace": "default",
+            "creationTimestamp": "2024-05-01T09:00:00Z",
+            "annotations": { revisions::REVISION_ANNOTATION: revision.to_string() },
+            "ownerReferences": [{ "apiVersion": "apps/v1", "kind": "Deployment",
+                                  "name": "web", "uid": d.metadata.uid.clone().unwrap() }]
+        },
+        "spec": {
+            "selector": { "matchLabels": { "app": "web" } },
+            "template": {
+                "metadata": { "labels": { "app": "web", "pod-template-hash": format!("h{revision}") } },
+                "spec": { "containers": [
+                    { "name": "app", "image": "web:1", "env": [ { "name": "MODE", "value": mode } ] }
+                ] }
+            }
+        }
+    }))
+    .unwrap()
+}
+
+#[test]
+fn a_rollback_records_both_templates_sets_the_earlier_one_and_undoes_to_the_later() {
+    let mut policy = policy("Manual");
+    policy
+        .spec
+        .remediation
+        .envelope
+        .allowed_actions
+        .push(ActionType::RollbackRevision);
+    let rollback = serde_json::json!({ "id": "a1", "actionType": "ROLLBACK_REVISION",
+        "target": "web", "revision": 1, "priority": "High", "estimatedLatencySeconds": 60 });
+    let mut rp = approved(vec![rollback]);
+    let mut d = deployment(2);
+    d.metadata.uid = Some("uid-web".into());
+    d.metadata.annotations = Some([(revisions::REVISION_ANNOTATION.into(), "2".into())].into());
+    d.spec.template.spec.as_mut().unwrap().containers[0].env =
+        Some(vec![k8s_openapi::api::core::v1::EnvVar {
+            name: "MODE".into(),
+            value: Some("broken".into()),
+            ..Default::default()
+        }]);
+    let sets = [replica_set(&d, 1, "normal"), replica_set(&d, 2, "broken")];
+    let at = |rp: &RemediationPolicy, d: &Deployment, sets: &[ReplicaSet]| {
+        next_step(&Observed {
+            plan: rp,
+            policy: Some(&policy),
+            deployment: Some(d),
+            replica_sets: sets,
+            now: NOW,
+        })
+    };
+    for expected in ["Approve", "Start"] {
+        let s = at(&rp, &d, &sets);
+        assert!(format!("{s:?}").starts_with(expected), "{s:?}");
+        advance(&mut rp, &s);
+    }
+
+    // Without the earlier revision's ReplicaSet there is nothing to roll back to.
+    let s = at(&rp, &d, &sets[1..]);
+    let Step::FailAction { index: 0, error } = &s else {
+        panic!("{s:?}")
+    };
+    assert!(
+        error.contains("revision 1 of Deployment \"web\" not found"),
+        "{error}"
+    );
+
+    let s = at(&rp, &d, &sets);
+    let Step::WriteAhead { index: 0, previous } = &s else {
+        panic!("{s:?}")
+    };
+    let recorded = previous.template.clone().unwrap();
+    assert_eq!(recorded.revision, Some(2));
+    assert_eq!(recorded.before, revisions::template_of(&d));
+    assert_eq!(
+        recorded.after.pointer("/spec/containers/0/env/0/value"),
+        Some(&serde_json::json!("normal"))
+    );
+    assert!(
+        recorded
+            .after
+            .pointer("/metadata/labels/pod-template-hash")
+            .is_none()
+    );
+    advance(&mut rp, &s);
+    assert_eq!(at(&rp, &d, &[]), Step::Apply { index: 0 });
+
+    // The patch went through: the template is revision 1's; once rolled out the
+    // action succeeded.
+    d.spec.template = serde_json::from_value(recorded.after.clone()).unwrap();
+    changed(&mut d);
+    rolled_out(&mut d);
+    let s = at(&rp, &d, &[]);
+    let Step::MarkSucceeded { index: 0, result } = &s else {
+        panic!("{s:?}")
+    };
+    assert!(
+        result.starts_with(
+            "ROLLBACK_REVISION: rolled Deployment web back from revision 2 to the pod template of revision 1"
+        ),
+        "{result}"
+    );
+
+    // Undone: restored means the template before, and nothing else.
+    let action = &rp.spec.plan.actions[0];
+    let before: Deployment = {
+        let mut b = d.clone();
+        b.spec.template = serde_json::from_value(recorded.before.clone()).unwrap();
+        b
+    };
+    assert_eq!(restored(action, previous, &d), Ok(false));
+    assert_eq!(restored(action, previous, &before), Ok(true));
+    assert_eq!(effect_visible(action, previous, &before), Ok(false));
+    assert_eq!(
+        describe_undo(action, previous),
+        "restored the pod template of revision 2"
     );
 }

@@ -13,6 +13,12 @@ pub fn describe(action: &RemediationAction, previous: &PreviousState, target: &s
             action.replicas.unwrap_or_default()
         ),
         PatchKind::Restart => format!("{}: restarted Deployment {target}", action.action_type),
+        PatchKind::Rollback => format!(
+            "{}: rolled Deployment {target} back from revision {} to the pod template of revision {}",
+            action.action_type,
+            revision_shown(previous),
+            action.revision.unwrap_or_default()
+        ),
         PatchKind::Config => match &action.config {
             Some(c) => format!(
                 "{}: set {:?} {} of Deployment {target} to {:?} (was {})",
@@ -32,6 +38,15 @@ pub fn describe(action: &RemediationAction, previous: &PreviousState, target: &s
     }
 }
 
+/// The revision a rollback started from, as recorded.
+fn revision_shown(previous: &PreviousState) -> String {
+    previous
+        .template
+        .as_ref()
+        .and_then(|t| t.revision)
+        .map_or_else(|| "(unnumbered)".into(), |r| r.to_string())
+}
+
 /// A one-line account of an action that was undone.
 pub fn describe_undo(action: &RemediationAction, previous: &PreviousState) -> String {
     match action.action_type.patch_kind() {
@@ -43,6 +58,10 @@ pub fn describe_undo(action: &RemediationAction, previous: &PreviousState) -> St
             Some(v) => format!("restored restartedAt {v:?}"),
             None => "removed restartedAt".into(),
         },
+        PatchKind::Rollback => format!(
+            "restored the pod template of revision {}",
+            revision_shown(previous)
+        ),
         PatchKind::Config => match &previous.config {
             Some(PreviousConfig {
                 name,
