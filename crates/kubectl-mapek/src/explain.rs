@@ -41,6 +41,31 @@ pub fn explain(rp: &RemediationPolicy) -> String {
     );
     for b in &evidence.breaches {
         let _ = writeln!(out, "Why now ({}): {}.", b.policy, b.reason);
+        if let Some(signal) = &b.change {
+            let c = &signal.change;
+            let _ = writeln!(
+                out,
+                "The change before it: revision {} of Deployment {} ({} before the breach began; \
+                 rolling back restores revision {}):",
+                c.revision,
+                c.target,
+                minutes(signal.lead_ms),
+                c.previous_revision
+            );
+            for f in &c.diff {
+                let _ = writeln!(
+                    out,
+                    "  {}: {} -> {}",
+                    f.field,
+                    f.before
+                        .as_deref()
+                        .map_or("(unset)".into(), |v| format!("{v:?}")),
+                    f.after
+                        .as_deref()
+                        .map_or("(unset)".into(), |v| format!("{v:?}"))
+                );
+            }
+        }
     }
     if !evidence.root_causes.is_empty() {
         let _ = writeln!(out, "Root causes considered, most likely first:");
@@ -131,3 +156,12 @@ pub fn explain(rp: &RemediationPolicy) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// A span as minutes and seconds, such as `3m05s` or `40s`.
+fn minutes(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    match s / 60 {
+        0 => format!("{s}s"),
+        m => format!("{m}m{:02}s", s % 60),
+    }
+}

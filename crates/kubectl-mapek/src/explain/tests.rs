@@ -28,3 +28,40 @@ fn explain_tells_causes_patterns_actions_and_risk() {
     assert!(!closed.contains("Approve:"), "{closed}");
     assert!(closed.contains("State: Rejected"), "{closed}");
 }
+
+#[test]
+fn explain_shows_the_change_before_a_breach_and_the_rollback() {
+    let mut value = plan("fix-web", "shop", Some("Pending"));
+    value["spec"]["rootCause"] = "BadChange".into();
+    value["spec"]["actions"] = serde_json::json!([
+        { "id": "a1", "actionType": "ROLLBACK_REVISION", "target": "web", "revision": 2,
+          "priority": "High", "estimatedLatencySeconds": 60 }
+    ]);
+    value["spec"]["evidence"]["breaches"] = serde_json::json!([{
+        "policy": "web-errors", "target": "web", "current": true, "run": 8,
+        "standsOut": true, "shared": false, "actionable": true, "level": 0.4,
+        "threshold": 0.05, "operator": "GreaterThan", "intervalMs": 15000,
+        "lastAtMs": 1000, "reason": "8 evaluations in a row over 0.05",
+        "change": {
+            "change": { "target": "web", "atMs": 0, "revision": 3, "previousRevision": 2,
+                        "diff": [{ "field": "spec.containers[app].env[MODE].value",
+                                   "before": "lenient", "after": "strict" },
+                                 { "field": "spec.containers[app].env[DEBUG].value",
+                                   "after": "1" }] },
+            "leadMs": 185000,
+            "reason": "began 3m05s after revision 3 of web"
+        }
+    }]);
+    let text = explain(&rp(value));
+    for part in [
+        "the most likely root cause is BadChange",
+        "Why now (web-errors): 8 evaluations in a row over 0.05.",
+        "The change before it: revision 3 of Deployment web (3m05s before the breach began; \
+         rolling back restores revision 2):",
+        "  spec.containers[app].env[MODE].value: \"lenient\" -> \"strict\"",
+        "  spec.containers[app].env[DEBUG].value: (unset) -> \"1\"",
+        "1. ROLLBACK_REVISION [a1]: roll Deployment web back to the pod template of revision 2",
+    ] {
+        assert!(text.contains(part), "{part:?} missing in\n{text}");
+    }
+}
