@@ -459,6 +459,96 @@ async fn a_bad_setting_is_fixed_by_an_approved_config_change() {
     e.succeeded(&plan.name_any()).await;
 }
 
+/// A bad rollout is fixed by an approved ROLLBACK_REVISION: a new revision of
+/// the pod template (a feature flag switched on, with nothing else changed)
+/// breaks the service right after it rolls out. The plan blames the change,
+/// shows its diff, and rolling back to the revision before it fixes it.
+#[tokio::test]
+async fn a_bad_rollout_is_fixed_by_an_approved_rollback() {
+    let e = env().await;
+    e.deployment("inventory", 2, &[("FEATURE_FLAG", "off")]).await;
+    e.policy("inventory-errors", json!({
+        "targetRef": {"name": "inventory"},
+        "query": "mapek_sim_error_ratio{deployment=\"inventory\"}",
+        "condition": {"operator": "GreaterThan", "threshold": 0.1},
+        "severity": "critical", "evaluationInterval": "2s",
+        "context": {"load": "mapek_sim_requests_per_second{deployment=\"inventory\"}"},
+        "remediation": {"allowedActions": ["ROLLBACK_REVISION", "RESTART_SERVICE"]}
+    }))
+    .await;
+    // Errors whenever FEATURE_FLAG is not "off": none yet.
+    e.fault(
+        "inventory",
+        json!({"kind": "badSetting", "name": "FEATURE_FLAG", "goodValue": "off"}),
+    )
+    .await;
+    healthy_for_a_while().await;
+    // The rollout: revision 2 switches the flag on, as `kubectl set env` would.
+    kubectl(&["set", "env", "deployment/inventory", "-n", NS, "FEATURE_FLAG=on"]);
+
+    let plan = e.pending_plan("inventory").await;
+    let evidence = serde_json::to_string(&plan.spec.evidence).unwrap();
+    assert_eq!(
+        plan.spec.plan.root_cause,
+        mapek_engine::model::RootCauseKind::BadChange,
+        "{evidence}"
+    );
+    let rollback = &plan.spec.plan.actions[0];
+    assert_eq!(rollback.action_type, ActionType::RollbackRevision, "{evidence}");
+    assert_eq!(rollback.revision, Some(1), "{evidence}");
+    let change = plan
+        .spec
+        .evidence
+        .breaches
+        .iter()
+        .find_map(|b| b.change.as_ref())
+        .unwrap_or_else(|| panic!("no change in the evidence: {evidence}"));
+    assert_eq!((change.change.revision, change.change.previous_revision), (2, 1));
+    assert!(
+        change.change.diff.iter().any(|f| f.field
+            == "spec.containers[inventory].env[FEATURE_FLAG].value"
+            && f.before.as_deref() == Some("off")
+            && f.after.as_deref() == Some("on")),
+        "{evidence}"
+    );
+
+    // What an approver reads before approving.
+    let plugin =
+        std::env::var("MAPEK_E2E_PLUGIN_BIN").expect("MAPEK_E2E_PLUGIN_BIN (set by e2e/run-local)");
+    let out = Command::new(&plugin)
+        .args(["explain", &plan.name_any(), "-n", NS])
+        .output()
+        .expect("kubectl-mapek runs");
+    let explained = String::from_utf8_lossy(&out.stdout);
+    for part in [
+        "The change before it: revision 2 of Deployment inventory",
+        "spec.containers[inventory].env[FEATURE_FLAG].value: \"off\" -> \"on\"",
+        "ROLLBACK_REVISION [a1]: roll Deployment inventory back to the pod template of revision 1",
+    ] {
+        assert!(explained.contains(part), "{part:?} missing in\n{explained}");
+    }
+
+    approve(&plan, &plan.spec.plan.plan_hash);
+    e.phase(&plan.name_any(), ExecutionPhase::Completed).await;
+    let d = e.deployments().get("inventory").await.unwrap();
+    let env: BTreeMap<String, String> = d.spec.template.spec.unwrap().containers[0]
+        .env
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| (v.name, v.value.unwrap_or_default()))
+        .collect();
+    assert_eq!(env.get("FEATURE_FLAG").map(String::as_str), Some("off"));
+    // The Deployment controller renumbers the restored template as revision 3.
+    assert_eq!(
+        d.annotations().get("deployment.kubernetes.io/revision").map(String::as_str),
+        Some("3")
+    );
+    e.clears("mapek_sim_error_ratio{deployment=\"inventory\"}", 0.1)
+        .await;
+    e.succeeded(&plan.name_any()).await;
+}
+
 async fn overloaded(e: &Env, name: &str) -> RemediationPolicy {
     e.deployment(name, 2, &[]).await;
     e.policy(&format!("{name}-latency"), json!({

@@ -2,15 +2,18 @@
 //! namespace it runs the engine's analysis and planning, and writes each plan as a
 //! Pending RemediationPolicy unless an open plan already covers the Deployment or
 //! the Deployment is in cooldown. It runs when the monitor records a violation, and
-//! on a timer. (Plans nobody approves in time are expired by the executor, which
-//! owns every RemediationPolicy's status once it exists.)
+//! on a timer. Before judging, it reads the latest pod-template change of each
+//! Deployment it may plan for (its ReplicaSets, [`super::revisions`]): a breach
+//! that began shortly after one is blamed on it. (Plans nobody approves in time
+//! are expired by the executor, which owns every RemediationPolicy's status once
+//! it exists.)
 
 mod decide;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::Store;
@@ -18,7 +21,7 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use super::Context;
+use super::{Context, revisions};
 use mapek_api::{
     ApprovalState, ExecutionPhase, RemediationPolicy, RemediationPolicyStatus, ViolationPolicy,
 };
@@ -117,6 +120,31 @@ async fn analyze_namespace(
     if violations.is_empty() {
         return Ok(());
     }
+    // The Deployments that may get a plan, and the latest change of each one's
+    // pod template (its rollout history): the change before a breach is evidence.
+    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), namespace);
+    let replica_sets: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), namespace);
+    let mut live: HashMap<String, Deployment> = HashMap::new();
+    let mut changes = Vec::new();
+    for (p, _) in &candidates {
+        let target = &p.spec.target_ref.name;
+        if live.contains_key(target) {
+            continue;
+        }
+        let Some(d) = deployments.get_opt(target).await? else {
+            continue;
+        };
+        match revisions::list(&replica_sets, &d).await {
+            Ok(sets) => changes.extend(revisions::latest_change(&d, &sets)),
+            // Without its history the breach is judged without a change.
+            Err(e) => tracing::warn!(
+                namespace = %namespace, deployment = %target, error = %e,
+                "cannot read the Deployment's ReplicaSets; judging without its rollout history"
+            ),
+        }
+        live.insert(target.clone(), d);
+    }
+
     // The engine runs on a blocking thread: over a namespace of many policies
     // with hours of samples each it takes long enough to hold up the other
     // controllers. Samples are copied only when there is something to judge.
@@ -135,10 +163,11 @@ async fn analyze_namespace(
             }
             infos.push(policy_info(p));
         }
-        PatternAnalyzer::new(AnalyzerConfig::default()).analyze_with_context(
+        PatternAnalyzer::new(AnalyzerConfig::default()).analyze_with_changes(
             &violations,
             &samples,
             &context,
+            &changes,
             &infos,
             now,
         )
@@ -164,7 +193,6 @@ async fn analyze_namespace(
     }
 
     // Every candidate is free of open plans and out of cooldown.
-    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), namespace);
     let mut targets = Vec::new();
     for (p, _) in &candidates {
         let target = &p.spec.target_ref.name;
@@ -175,7 +203,7 @@ async fn analyze_namespace(
         {
             continue;
         }
-        let Some(deployment) = deployments.get_opt(target).await? else {
+        let Some(deployment) = live.get(target) else {
             tracing::debug!(policy = %p.name_any(), target = %target, "target Deployment not found; no plan");
             continue;
         };
