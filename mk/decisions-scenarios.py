@@ -13,7 +13,8 @@ family describes, never from running the engine.
 
 Standard library only and deterministic (fixed seeds):
 
-    python3 mk/decisions-scenarios.py        # rewrites examples/decisions/
+    python3 mk/decisions-scenarios.py                 # rewrites examples/decisions/
+    python3 mk/decisions-scenarios.py --only change-  # (re)writes only change-*.yaml
 """
 
 from __future__ import annotations
@@ -254,6 +255,7 @@ class Scenario:
         self.name, self.description = name, description
         self.policies, self.expect = policies, expect
         self.outcomes = list(outcomes)
+        self.changes: list[dict] = []  # pod-template changes (`changes:`), if any
         self.start = BASE_START + dt.timedelta(days=index // 4, hours=(index * 7) % 24 - 10)
 
     def clock(self, t):
@@ -315,6 +317,21 @@ class Scenario:
             out.append("outcomes:")
             for o in self.outcomes:
                 out.append(f"  - {flow(o)}")
+        if self.changes:
+            out.append("changes:")
+            for c in self.changes:
+                out.append(f"  - target: {c['target']}")
+                out.append(f"    t: {num(c['t'])}")
+                out.append(f"    revision: {c['revision']}")
+                out.append(f"    previousRevision: {c['revision'] - 1}")
+                out.append("    diff:")
+                for field, before, after in c["diff"]:
+                    parts = [f"field: {json.dumps(field)}"]
+                    if before is not None:
+                        parts.append(f"before: {json.dumps(before)}")
+                    if after is not None:
+                        parts.append(f"after: {json.dumps(after)}")
+                    out.append("      - {" + ", ".join(parts) + "}")
         e = self.expect
         out.append("expect:")
         if e.get("noPlan"):
@@ -1158,6 +1175,210 @@ def load_flat_leak(rng, index, *, n, target, interval, for_s, lo, hi, thr, repli
 # --- the catalogue ------------------------------------------------------------
 
 
+# --- change awareness -----------------------------------------------------------
+# A pod-template change (a new rollout revision, read from the Deployment's
+# ReplicaSets) shortly before a breach that the previous revision did not have
+# is a bad change: roll it back (ROLLBACK_REVISION) where the envelope allows it.
+
+
+def change(target, t, revision, diff):
+    return {"target": target, "t": t, "revision": revision, "diff": list(diff)}
+
+
+def diff_words(diff):
+    return ", ".join(f"{f} {json.dumps(b) if b is not None else 'unset'} -> "
+                     f"{json.dumps(a) if a is not None else 'unset'}" for f, b, a in diff)
+
+
+def rolling(replicas, rollback=True):
+    extra = ("RESTART_SERVICE", "ROLLBACK_REVISION") if rollback else ("RESTART_SERVICE",)
+    return scaling(replicas, hi=12, step=4, extra=extra)
+
+
+def errors_policy(rng, target, interval, for_s, onset, replicas, env, hours=1, end=None):
+    """The error ratio (threshold 2%) of `target` at about 0.4% until `onset`, then about
+    5-10% (until `end`), and its flat request rate as the load query."""
+    p = Policy(f"{target}-errors", target, 0.02, interval, for_s, replicas, env,
+               component=f"{target}-api", metric=ERR, severity="critical", hours=hours)
+    e_base, e_peak = rng.uniform(0.002, 0.006), rng.uniform(0.05, 0.1)
+    bad = [onset <= t and (end is None or t < end) for t in p.times]
+    p.set_values(addnoisy(rng, [e_peak if b else e_base for b in bad], sd=0.003, phi=0.5,
+                          hi=1.0))
+    rps0 = rng.uniform(200, 450)
+    p.set_load(addnoisy(rng, [rps0] * len(p.times), sd=0.03 * rps0, phi=0.6, lo=0.0))
+    quiet = [v for t, v in zip(p.times, p.values) if t < onset]
+    need(max(quiet) < 0.02 * 0.8, "the quiet part crosses")
+    return p, rps0
+
+
+def change_errors(rng, index, *, n, name, target, interval, minutes, lead, replicas, revision,
+                  diff, rollback):
+    """The error ratio jumps `lead` seconds after an env change at flat load:
+    ROLLBACK_REVISION, or (not allowed) no plan."""
+    onset = HOUR - minutes * 60
+    p, rps0 = errors_policy(rng, target, interval, 60, onset, replicas,
+                            rolling(replicas, rollback))
+    need(p.breaching_now() and p.recorded_run() >= 4, "not breaching now")
+    s = Scenario(f"change-{name}-{n}", "", [p], None, index=index)
+    s.changes = [change(target, onset - lead, revision, diff)]
+    s.description = (f"At {s.clock(onset - lead)} revision {revision} of {target} changed "
+                     f"{diff_words(diff)}; {lead // 60} minutes later, at {s.clock(onset)}, its "
+                     f"error ratio jumped from about 0.4% to {num(sig(median(p.values[-10:]), 2))} "
+                     f"(threshold 2%) and has stayed there for {minutes} minutes, at a flat "
+                     f"request rate of about {round(rps0)}/s"
+                     + ("." if rollback else "; the policy does not allow ROLLBACK_REVISION."))
+    if rollback:
+        s.expect = plan(target, "ROLLBACK_REVISION",
+                        f"Errors that began minutes after a configuration change, which revision "
+                        f"{revision - 1} ran without, at unchanged load, are the change's: undo it "
+                        "(a restart would roll the same template again, more replicas would serve "
+                        "the same errors).")
+    else:
+        s.expect = no_plan("The breach is the configuration change's and only undoing it would "
+                           "help; the policy does not allow a rollback, and a restart or more "
+                           "replicas would run the same bad template: leave it to a human.")
+    return s
+
+
+def change_latency(rng, index, *, n, target, interval, for_s, thr, floor, k, minutes, lead,
+                   replicas, revision, diff):
+    """p99 latency jumps `lead` seconds after an image change at flat load:
+    ROLLBACK_REVISION."""
+    p = Policy(f"{target}-latency", target, thr, interval, for_s, replicas, rolling(replicas),
+               metric=LAT, severity="critical")
+    onset = HOUR - minutes * 60
+    rps0 = rng.uniform(150, 400)
+    rps = addnoisy(rng, [rps0] * len(p.times), sd=0.03 * rps0, phi=0.6, lo=0.0)
+    c = (0.6 * thr - floor) / rps0
+    p.set_values(lognoisy(rng, [floor + c * r * (k if t >= onset else 1.0)
+                                for t, r in zip(p.times, rps)], sd=0.03, phi=0.5, spike_p=0.0))
+    p.set_load(rps)
+    need(p.breaching_now() and p.recorded_run() >= 4, "not breaching now")
+    quiet = [v for t, v in zip(p.times, p.values) if t < onset]
+    need(max(quiet) < thr * 0.9, "the quiet part crosses")
+    s = Scenario(f"change-image-latency-{n}", "", [p], None, index=index)
+    s.changes = [change(target, onset - lead, revision, diff)]
+    s.description = (f"At {s.clock(onset - lead)} revision {revision} of {target} rolled out "
+                     f"({diff_words(diff)}); from {s.clock(onset)} its p99 latency is "
+                     f"{num(sig(median(p.values[-10:]), 3))} s, over its {num(thr)} s threshold "
+                     f"(about {num(sig(median(quiet), 2))} s before), for {minutes} minutes, at a "
+                     f"flat request rate of about {round(rps0)}/s.")
+    s.expect = plan(target, "ROLLBACK_REVISION",
+                    f"The same requests got slower right after the new image, at flat load, and "
+                    f"revision {revision - 1} served them within the threshold: roll the image "
+                    "back.")
+    return s
+
+
+def change_long_before(rng, index, *, n, target, interval, minutes, replicas, revision, diff):
+    """An env change two hours before the error ratio jumps: not the cause. The
+    breach gets the judgement it would get without the change (a fault at flat
+    load: RESTART_SERVICE)."""
+    hours = 3
+    onset = hours * HOUR - minutes * 60
+    p, rps0 = errors_policy(rng, target, interval, 60, onset, replicas, rolling(replicas),
+                            hours=hours)
+    need(p.breaching_now() and p.recorded_run() >= 4, "not breaching now")
+    s = Scenario(f"change-long-before-{n}", "", [p], None, index=index)
+    at = onset - 2 * HOUR
+    s.changes = [change(target, at, revision, diff)]
+    s.description = (f"Revision {revision} of {target} ({diff_words(diff)}) rolled out at "
+                     f"{s.clock(at)} and ran cleanly for two hours; at {s.clock(onset)} its error "
+                     f"ratio jumped to about {num(sig(median(p.values[-10:]), 2))} (threshold 2%) "
+                     f"and has stayed there for {minutes} minutes at a flat request rate.")
+    s.expect = plan(target, "RESTART_SERVICE",
+                    "A change that ran healthy for two hours did not cause a breach that began "
+                    "now; at flat load this is a fault of the running pods, and a restart is the "
+                    "cheap first remedy (as for any flat-load breach).")
+    return s
+
+
+def change_during_breach(rng, index, *, n, target, interval, minutes, after, replicas,
+                         revision, diff):
+    """A change made while the breach was already running (someone turning up
+    logging to investigate): not the cause; RESTART_SERVICE as without it."""
+    onset = HOUR - minutes * 60
+    p, rps0 = errors_policy(rng, target, interval, 60, onset, replicas, rolling(replicas))
+    need(p.breaching_now() and p.recorded_run() >= 4, "not breaching now")
+    need(all(violates(p.operator, v, p.threshold) for t, v in zip(p.times, p.values)
+             if t >= onset), "the breach pauses")
+    s = Scenario(f"change-during-breach-{n}", "", [p], None, index=index)
+    s.changes = [change(target, onset + after, revision, diff)]
+    s.description = (f"{poss(target)} error ratio jumped at {s.clock(onset)} and has stayed over "
+                     f"its 2% threshold for {minutes} minutes at a flat request rate; revision "
+                     f"{revision} ({diff_words(diff)}) rolled out at {s.clock(onset + after)}, "
+                     f"{after // 60} minutes into the breach.")
+    s.expect = plan(target, "RESTART_SERVICE",
+                    "The breach began before the change, so the change did not cause it and "
+                    "rolling it back would not end it; at flat load this is a fault of the pods: "
+                    "restart them.")
+    return s
+
+
+def change_rising_load(rng, index, *, n, lead, revision, diff, **kw):
+    """A change shortly before latency rose, but the request rate rose with it:
+    an overload, SCALE_UP as without the change."""
+    s = load_jump(rng, index, n=n, rising=True, **kw)
+    p = s.policies[0]
+    p.remediation = rolling(p.replicas)
+    p.remediation["scale"] = bounds(2, kw["hi"], kw["step"])
+    s.name = f"change-rising-load-{n}"
+    onset = HOUR - kw["minutes"] * 60
+    s.changes = [change(p.target, onset - lead, revision, diff)]
+    s.description = (f"Revision {revision} of {p.target} ({diff_words(diff)}) rolled out at "
+                     f"{s.clock(onset - lead)}, {lead // 60} minutes before its latency rose. "
+                     + s.description)
+    s.expect["reason"] = ("The change came just before, but the request rate rose with the "
+                          "latency: the load explains the breach better than the change, and "
+                          "rolling back would not add capacity. " + s.expect["reason"])
+    return s
+
+
+def change_noise(rng, index, *, n, target, interval, thr, spikes, lead, revision, diff):
+    """A few isolated one-evaluation spikes after a change, none persistent, the
+    last ones long ago: no plan."""
+    p = Policy(f"{target}-latency", target, thr, interval, 0, 4, rolling(4), metric=LAT)
+    values = lognoisy(rng, [thr * rng.uniform(0.4, 0.5)] * len(p.times), sd=0.06, phi=0.6,
+                      spike_p=0.0)
+    at = spikes[0] - lead
+    for t in spikes:
+        values[p.times.index(t)] = thr * rng.uniform(1.1, 1.4)
+    p.set_values(values)
+    need(len(p.violations()) == len(spikes), "not exactly the spikes")
+    quiet_tail(p, HOUR - spikes[-1] - interval, 0.8)
+    s = Scenario(f"change-noise-{n}", "", [p], None, index=index)
+    s.changes = [change(target, at, revision, diff)]
+    s.description = (f"Revision {revision} of {target} ({diff_words(diff)}) rolled out at "
+                     f"{s.clock(at)}; since then its p99 latency crossed its {num(thr)} s threshold "
+                     f"on {len(spikes)} single evaluations "
+                     f"({', '.join(s.clock(t) for t in spikes)}), each back under it at the next, "
+                     "and has been quiet since.")
+    s.expect = no_plan("Isolated one-sample crossings are not a breach, whatever came before "
+                       "them; nothing breaches now, so there is nothing to roll back.")
+    return s
+
+
+def change_short_breach(rng, index, *, n, target, interval, thr, ratio, lead, revision, diff):
+    """A change a few minutes ago and one breaking evaluation now: not yet a
+    persistent breach, no plan."""
+    p = Policy(f"{target}-latency", target, thr, interval, 0, 4, rolling(4), metric=LAT)
+    values = lognoisy(rng, [thr * rng.uniform(0.35, 0.5)] * len(p.times), sd=0.06, phi=0.6,
+                      spike_p=0.0)
+    values[-1] = thr * ratio
+    p.set_values(values)
+    need(len(p.violations()) == 1 and p.breaching_now(), "not exactly one violation now")
+    s = Scenario(f"change-short-breach-{n}", "", [p], None, index=index)
+    at = HOUR - lead
+    s.changes = [change(target, at, revision, diff)]
+    s.description = (f"Revision {revision} of {target} ({diff_words(diff)}) rolled out at "
+                     f"{s.clock(at)}; the latest evaluation of its p99 latency, {lead // 60} "
+                     f"minutes later, reads {num(p.values[-1])} ({ratio:.1f}x its threshold), the "
+                     "only one over it.")
+    s.expect = no_plan("One sample is not a persistent breach, even after a change; the next "
+                       "evaluations will tell whether the new revision is bad.")
+    return s
+
+
 def catalogue():
     """(builder, base seed, params) of every scenario, in file order."""
     c = []
@@ -1356,6 +1577,42 @@ def catalogue():
         hi=0.84, thr=0.8, replicas=4, hours=1)
     add(load_flat_leak, 1133, n=3, target="ledger", interval=30, for_s=60, lo=0.4, hi=0.87,
         thr=0.85, replicas=2, hours=12)
+
+    # Change awareness: a breach that began shortly after a pod-template change.
+    mode = [("containers[{t}].env[MODE]", "lenient", "strict")]
+    add(change_errors, 1201, n=1, name="env-errors", target="checkout", interval=30, minutes=12,
+        lead=180, replicas=4, revision=7,
+        diff=[("containers[checkout].env[PAYMENT_TIMEOUT_MS]", "5000", "500")], rollback=True)
+    add(change_errors, 1202, n=2, name="env-errors", target="orders", interval=15, minutes=8,
+        lead=300, replicas=3, revision=12,
+        diff=[(f.format(t="orders"), b, a) for f, b, a in mode]
+        + [("containers[orders].env[FEATURE_BATCHING]", None, "on")], rollback=True)
+    add(change_latency, 1211, n=1, target="search", interval=30, for_s=60, thr=0.5, floor=0.1,
+        k=2.4, minutes=10, lead=120, replicas=4, revision=21,
+        diff=[("containers[search].image", "registry.local/search:2.8.1",
+               "registry.local/search:2.9.0")])
+    add(change_latency, 1212, n=2, target="catalog", interval=15, for_s=30, thr=0.4, floor=0.08,
+        k=2.6, minutes=6, lead=240, replicas=3, revision=5,
+        diff=[("containers[catalog].image", "registry.local/catalog:1.14",
+               "registry.local/catalog:1.15"),
+              ("containers[catalog].resources.limits.memory", "1Gi", "512Mi")])
+    add(change_errors, 1221, n=1, name="rollback-not-allowed", target="payments", interval=30,
+        minutes=10, lead=240, replicas=3, revision=9,
+        diff=[("containers[payments].env[DB_POOL_MAX]", "40", "4")], rollback=False)
+    add(change_long_before, 1231, n=1, target="cart", interval=30, minutes=12, replicas=4,
+        revision=15, diff=[("containers[cart].env[CACHE_TTL_SECONDS]", "300", "60")])
+    add(change_during_breach, 1241, n=1, target="shipping", interval=30, minutes=20, after=300,
+        replicas=3, revision=4, diff=[("containers[shipping].env[LOG_LEVEL]", "info", "debug")])
+    add(change_rising_load, 1251, n=1, target="gateway", interval=30, for_s=60, thr=0.5,
+        floor=0.3, level=0.75, k=3.5, replicas=4, hi=16, step=8, minutes=10, lead=180,
+        revision=33, diff=[("annotations[mapek.io/canary-weight]", "10", "50")])
+    add(change_noise, 1261, n=1, target="profile", interval=30, thr=0.5,
+        spikes=[1500, 2100, 2640], lead=240, revision=6,
+        diff=[("containers[profile].image", "registry.local/profile:3.1",
+               "registry.local/profile:3.2")])
+    add(change_short_breach, 1271, n=1, target="reviews", interval=30, thr=0.5, ratio=2.4,
+        lead=240, revision=11,
+        diff=[("containers[reviews].env[RANKER]", "v1", "v2")])
     return c
 
 
@@ -1370,16 +1627,25 @@ def build(index, f, seed, kw):
 
 
 def main() -> int:
+    # `--only PREFIX`: (re)write only the scenarios whose names start with PREFIX,
+    # leaving the other files alone.
+    only = sys.argv[2] if len(sys.argv) == 3 and sys.argv[1] == "--only" else None
+    if len(sys.argv) > 1 and only is None:
+        raise SystemExit("usage: decisions-scenarios.py [--only PREFIX]")
     OUT.mkdir(parents=True, exist_ok=True)
-    for old in OUT.glob("*.yaml"):
-        old.unlink()
+    if only is None:
+        for old in OUT.glob("*.yaml"):
+            old.unlink()
     names = set()
     for i, (f, seed, kw) in enumerate(catalogue()):
         s, _ = build(i, f, seed, kw)
         assert s.name not in names, s.name
         names.add(s.name)
+        if only is not None and not s.name.startswith(only):
+            continue
         (OUT / f"{s.name}.yaml").write_text(s.render())
-    print(f"wrote {len(names)} scenarios to {OUT}")
+    wrote = len(names) if only is None else sum(n.startswith(only) for n in names)
+    print(f"wrote {wrote} scenarios to {OUT}")
     return 0
 
 

@@ -24,10 +24,11 @@ impl Report {
     /// learned from the scenario's earlier outcomes (none when it lists none).
     pub fn from_scenario(scenario: &Scenario) -> Report {
         let policies: Vec<PolicyInfo> = scenario.policies.iter().map(|p| p.info()).collect();
-        let analysis = PatternAnalyzer::new(AnalyzerConfig::default()).analyze_with_context(
+        let analysis = PatternAnalyzer::new(AnalyzerConfig::default()).analyze_with_changes(
             &scenario.violations,
             &scenario.samples,
             &scenario.context,
+            &scenario.changes,
             &policies,
             scenario.now,
         );

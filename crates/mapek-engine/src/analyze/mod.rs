@@ -15,9 +15,10 @@ use super::detectors::{self, Detection};
 use super::judge::{self, JudgeConfig};
 use super::model::{
     AnalysisResult, ContextKind, ContextSample, MetricSample, Millis, PatternType, PolicyInfo,
-    RootCause, RootCauseKind, Violation, ViolationPattern,
+    RootCause, RootCauseKind, TemplateChange, Violation, ViolationPattern,
 };
 
+pub mod change;
 mod context;
 pub mod load;
 mod rank;
@@ -26,6 +27,7 @@ mod scale;
 #[cfg(test)]
 pub(crate) mod tests;
 
+pub use change::ChangeConfig;
 pub use context::{AnalysisContext, Groups};
 pub use load::{LoadConfig, LoadFit};
 use rank::rank_root_causes;
@@ -115,6 +117,10 @@ pub struct AnalyzerConfig {
     /// of the serialized configuration when default.
     #[serde(skip_serializing_if = "LoadConfig::is_default")]
     pub load: LoadConfig,
+    /// Whether a breach began shortly after a pod-template change (see
+    /// [`change`]). Left out of the serialized configuration when default.
+    #[serde(skip_serializing_if = "ChangeConfig::is_default")]
+    pub change: ChangeConfig,
 }
 
 impl Default for AnalyzerConfig {
@@ -147,6 +153,7 @@ impl Default for AnalyzerConfig {
             recency_half_life_ms: 600_000,
             judge: JudgeConfig::default(),
             load: LoadConfig::default(),
+            change: ChangeConfig::default(),
         }
     }
 }
@@ -211,6 +218,26 @@ impl PatternAnalyzer {
         policies: &[PolicyInfo],
         now: Millis,
     ) -> AnalysisResult {
+        self.analyze_with_changes(violations, samples, context, &[], policies, now)
+    }
+
+    /// [`analyze_with_context`](Self::analyze_with_context) with the
+    /// Deployments' pod-template changes (from their ReplicaSets). A current,
+    /// actionable breach that began shortly after a change of its Deployment,
+    /// which ran healthy before it, at a load that is not rising, gets a
+    /// [`ChangeSignal`](crate::model::ChangeSignal) (`Breach::change`, and one
+    /// sentence more in its reason), and most of its Deployment's root-cause
+    /// evidence moves to a `BadChange` (see [`change`]). Without changes this is
+    /// exactly `analyze_with_context`.
+    pub fn analyze_with_changes(
+        &self,
+        violations: &[Violation],
+        samples: &[MetricSample],
+        context: &[ContextSample],
+        changes: &[TemplateChange],
+        policies: &[PolicyInfo],
+        now: Millis,
+    ) -> AnalysisResult {
         let config = &self.config;
         let ctx = AnalysisContext::new(violations, samples, now, config);
         let (mut breaches, shared_causes) = judge::judge(&ctx, policies, &config.judge);
@@ -269,6 +296,16 @@ impl PatternAnalyzer {
                 b.load = Some(s);
             }
         }
+        if !changes.is_empty() {
+            for b in &mut breaches {
+                let signal = change::signal(b, ctx.history_of(&b.policy), changes, &config.change);
+                if let Some(s) = signal {
+                    b.reason.push_str("; ");
+                    b.reason.push_str(&s.reason);
+                    b.change = Some(s);
+                }
+            }
+        }
 
         let patterns: Vec<ViolationPattern> = found
             .iter()
@@ -277,6 +314,9 @@ impl PatternAnalyzer {
         let mut root_causes = rank_root_causes(&ctx, &found, config.recency_half_life_ms);
         if breaches.iter().any(|b| b.load.is_some()) {
             load::apply(&mut root_causes, &breaches, &config.load);
+        }
+        if breaches.iter().any(|b| b.change.is_some()) {
+            change::apply(&mut root_causes, &breaches, &config.change);
         }
 
         let mut recommendations: Vec<String> = Vec::new();
@@ -292,7 +332,10 @@ impl PatternAnalyzer {
         let confidence_level = root_causes.first().map_or(0.0, |rc| rc.confidence);
 
         AnalysisResult {
-            analysis_id: format!("an-{:016x}", fingerprint(ctx.fingerprint(), context)),
+            analysis_id: format!(
+                "an-{:016x}",
+                fingerprint(ctx.fingerprint(), context, changes)
+            ),
             violations_analyzed: ctx.violations.len(),
             patterns,
             root_causes,
@@ -304,10 +347,12 @@ impl PatternAnalyzer {
     }
 }
 
-/// The analysis id's hash: the prepared input's, and the context samples' (in a
+/// The analysis id's hash: the prepared input's, the context samples' (in a
+/// canonical order) when there are any, and the template changes' (in a
 /// canonical order) when there are any.
-fn fingerprint(input: u64, context: &[ContextSample]) -> u64 {
+fn fingerprint(input: u64, context: &[ContextSample], changes: &[TemplateChange]) -> u64 {
     use std::hash::Hasher;
+    let input = fingerprint_changes(input, changes);
     if context.is_empty() {
         return input;
     }
@@ -323,6 +368,49 @@ fn fingerprint(input: u64, context: &[ContextSample]) -> u64 {
         h.write(&[c.kind as u8]);
         h.write_i64_le(c.at_ms);
         h.write(&c.value.to_bits().to_le_bytes());
+    }
+    h.finish()
+}
+
+/// The hash of `input` and the template changes (sorted by target, time,
+/// revisions and diff), or `input` itself when there are none.
+fn fingerprint_changes(input: u64, changes: &[TemplateChange]) -> u64 {
+    use std::hash::Hasher;
+    if changes.is_empty() {
+        return input;
+    }
+    fn key(c: &TemplateChange) -> (&str, Millis, i64, i64) {
+        (c.target.as_str(), c.at_ms, c.revision, c.previous_revision)
+    }
+    fn fields(c: &TemplateChange) -> Vec<(&str, Option<&str>, Option<&str>)> {
+        c.diff
+            .iter()
+            .map(|f| (f.field.as_str(), f.before.as_deref(), f.after.as_deref()))
+            .collect()
+    }
+    let mut sorted: Vec<&TemplateChange> = changes.iter().collect();
+    sorted.sort_by(|a, b| key(a).cmp(&key(b)).then_with(|| fields(a).cmp(&fields(b))));
+    let mut h = crate::fnv::Fnv64::from_state(input);
+    // A tag, so that changes and context samples never hash alike.
+    h.write_str_sep("changes");
+    for c in sorted {
+        h.write_str_sep(&c.target);
+        h.write_i64_le(c.at_ms);
+        h.write_i64_le(c.revision);
+        h.write_i64_le(c.previous_revision);
+        h.write_i64_le(c.diff.len() as i64);
+        for f in &c.diff {
+            h.write_str_sep(&f.field);
+            for v in [&f.before, &f.after] {
+                match v {
+                    Some(v) => {
+                        h.write(&[1]);
+                        h.write_str_sep(v);
+                    }
+                    None => h.write(&[0]),
+                }
+            }
+        }
     }
     h.finish()
 }

@@ -21,6 +21,13 @@ struct CauseAcc {
 /// the clustered (load spike) and frequent (chronic overload) violations that
 /// would otherwise read as load; a recurrence explains each of its bursts; a leak
 /// restarted again and again also recurs.
+///
+/// A bad change explains nothing here and nothing explains it: it is no
+/// detector's pattern, so it never reaches the ranking. It is weighed after the
+/// ranking (see [`super::change::apply`]), where it takes most of every other
+/// kind's confidence on its Deployment, the fault, leak and load kinds alike
+/// (a change that the breach followed accounts for the bursts, the climb and
+/// the frequency it shows); listing it here would change nothing.
 fn explained_by(kind: RootCauseKind) -> &'static [RootCauseKind] {
     use RootCauseKind::*;
     match kind {

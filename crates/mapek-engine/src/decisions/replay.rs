@@ -269,6 +269,7 @@ pub fn simulate(
             now,
             expect: None,
             outcomes: Vec::new(),
+            changes: Vec::new(),
         };
         if plans(&scenario) {
             out.push(i);

@@ -1,5 +1,6 @@
 //! The scenario file's shape, as written: the serde types of its top level,
-//! policies, violations, series, outcomes and the labelled expectation.
+//! policies, violations, series, outcomes, template changes and the labelled
+//! expectation.
 
 use serde::Deserialize;
 
@@ -34,6 +35,38 @@ pub(super) struct ScenarioFile {
     /// Outcomes of earlier remediations the knowledge base has learned from.
     #[serde(default)]
     pub(super) outcomes: Vec<ScenarioOutcome>,
+    /// Pod-template changes of the Deployments (new rollout revisions).
+    #[serde(default)]
+    pub(super) changes: Vec<ScenarioChange>,
+}
+
+/// A pod-template change of a Deployment, as the operator reads it from the
+/// Deployment's ReplicaSets.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct ScenarioChange {
+    /// The Deployment (a policy's target).
+    pub(super) target: String,
+    /// Seconds after `start` the change was made.
+    pub(super) t: f64,
+    /// The revision the change started.
+    pub(super) revision: i64,
+    /// The revision before it (the one a rollback restores).
+    pub(super) previous_revision: i64,
+    /// What changed, field by field.
+    #[serde(default)]
+    pub(super) diff: Vec<ScenarioFieldChange>,
+}
+
+/// One field of a change: `{field, before, after}` (an absent value: unset).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct ScenarioFieldChange {
+    pub(super) field: String,
+    #[serde(default)]
+    pub(super) before: Option<String>,
+    #[serde(default)]
+    pub(super) after: Option<String>,
 }
 
 /// The labelled answer of a scenario: a plan for `target` whose first action is

@@ -28,6 +28,12 @@
 //!   - {policy: checkout-latency, start: 0, step: 15, values: [0.4, 0.6, 0.9]}
 //! outcomes:             # optional: earlier remediations the knowledge base learned
 //!   - {rootCause: LoadSpike, actions: [SCALE_UP], outcome: Success}
+//! changes:              # optional: pod-template changes (new rollout revisions)
+//!   - target: checkout
+//!     t: 600
+//!     revision: 4
+//!     previousRevision: 3
+//!     diff: [{field: "containers[checkout].image", before: "checkout:1.4", after: "checkout:1.5"}]
 //! expect:               # optional: the labelled answer (`make decisions`)
 //!   {target: checkout, action: SCALE_UP}   # or {noPlan: true}
 //! ```
@@ -43,7 +49,7 @@ mod tests;
 
 use std::path::PathBuf;
 
-use crate::model::{ContextSample, MetricSample, Millis, Violation};
+use crate::model::{ContextSample, MetricSample, Millis, TemplateChange, Violation};
 
 pub use envelope::check_envelope;
 pub use file::{Expectation, ScenarioPolicy};
@@ -73,4 +79,6 @@ pub struct Scenario {
     pub expect: Option<Expectation>,
     /// Earlier outcomes, for the knowledge base.
     pub outcomes: Vec<crate::OutcomeRecord>,
+    /// Pod-template changes of the Deployments (`changes:`).
+    pub changes: Vec<TemplateChange>,
 }

@@ -1,13 +1,16 @@
 //! Reading a scenario: parsing the YAML, checking every field (naming the file,
 //! the field and the reason of a failure) and converting the timeline into the
-//! engine's violations, samples, context samples and outcome records.
+//! engine's violations, samples, context samples, outcome records and template
+//! changes.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use super::file::{ScenarioFile, ScenarioSeries};
 use super::{Scenario, ScenarioError, check_envelope};
-use crate::model::{ContextKind, ContextSample, MetricSample, Millis, Violation};
+use crate::model::{
+    ContextKind, ContextSample, FieldChange, MetricSample, Millis, TemplateChange, Violation,
+};
 
 impl Scenario {
     /// Reads and checks a scenario file.
@@ -247,6 +250,52 @@ impl Scenario {
                 detail: None,
             });
         }
+        let mut changes = Vec::with_capacity(file.changes.len());
+        for (i, c) in file.changes.iter().enumerate() {
+            let field = |name: &str| format!("changes[{i}].{name}");
+            if !file.policies.iter().any(|p| p.target == c.target) {
+                return Err(err(
+                    field("target"),
+                    format!("no policy targets Deployment {:?}", c.target),
+                ));
+            }
+            if c.revision < 1 {
+                return Err(err(field("revision"), "must be at least 1".into()));
+            }
+            if !(1..c.revision).contains(&c.previous_revision) {
+                return Err(err(
+                    field("previousRevision"),
+                    format!(
+                        "{} is not a revision between 1 and revision - 1 ({})",
+                        c.previous_revision,
+                        c.revision - 1
+                    ),
+                ));
+            }
+            for (j, f) in c.diff.iter().enumerate() {
+                if f.field.is_empty() {
+                    return Err(err(
+                        format!("changes[{i}].diff[{j}].field"),
+                        "must not be empty".into(),
+                    ));
+                }
+            }
+            changes.push(TemplateChange {
+                target: c.target.clone(),
+                at_ms: at(field("t"), c.t)?,
+                revision: c.revision,
+                previous_revision: c.previous_revision,
+                diff: c
+                    .diff
+                    .iter()
+                    .map(|f| FieldChange {
+                        field: f.field.clone(),
+                        before: f.before.clone(),
+                        after: f.after.clone(),
+                    })
+                    .collect(),
+            });
+        }
         Ok(Scenario {
             description: file.description,
             policies: file.policies,
@@ -256,6 +305,7 @@ impl Scenario {
             now,
             expect: file.expect,
             outcomes,
+            changes,
         })
     }
 }

@@ -121,3 +121,82 @@ fn bad_input_names_the_field_and_reason() {
         .contains("unknown field `colour`")
     );
 }
+
+#[test]
+fn changes_become_template_changes() {
+    let s = parse(&format!(
+        "{HEAD}  - {{name: p, target: web, threshold: 1}}\nchanges:\n  - target: web\n    t: 90\n    revision: 4\n    previousRevision: 3\n    diff:\n      - {{field: \"containers[web].env[MODE]\", before: lenient, after: strict}}\n      - {{field: \"containers[web].env[NEW]\", after: \"1\"}}\n"
+    ))
+    .unwrap();
+    let start = 1_795_687_200_000;
+    assert_eq!(
+        s.changes,
+        [crate::model::TemplateChange {
+            target: "web".into(),
+            at_ms: start + 90_000,
+            revision: 4,
+            previous_revision: 3,
+            diff: vec![
+                crate::model::FieldChange {
+                    field: "containers[web].env[MODE]".into(),
+                    before: Some("lenient".into()),
+                    after: Some("strict".into()),
+                },
+                crate::model::FieldChange {
+                    field: "containers[web].env[NEW]".into(),
+                    before: None,
+                    after: Some("1".into()),
+                },
+            ],
+        }]
+    );
+    // Changes do not move `now`, and files without them load as before.
+    assert_eq!(s.now, start);
+    let old = parse(&format!(
+        "{HEAD}  - {{name: p, target: web, threshold: 1}}\n"
+    ))
+    .unwrap();
+    assert!(old.changes.is_empty());
+
+    let policy = format!("{HEAD}  - {{name: p, target: web, threshold: 1}}\nchanges:\n");
+    assert_eq!(
+        error(&format!(
+            "{policy}  - {{target: db, t: 1, revision: 2, previousRevision: 1}}\n"
+        )),
+        "s.yaml: changes[0].target: no policy targets Deployment \"db\""
+    );
+    assert_eq!(
+        error(&format!(
+            "{policy}  - {{target: web, t: -5, revision: 2, previousRevision: 1}}\n"
+        )),
+        "s.yaml: changes[0].t: -5 is not a number of seconds between 0 and 1e10"
+    );
+    assert_eq!(
+        error(&format!(
+            "{policy}  - {{target: web, t: 1, revision: 2, previousRevision: 2}}\n"
+        )),
+        "s.yaml: changes[0].previousRevision: 2 is not a revision between 1 and revision - 1 (1)"
+    );
+    assert_eq!(
+        error(&format!(
+            "{policy}  - {{target: web, t: 1, revision: 0, previousRevision: 1}}\n"
+        )),
+        "s.yaml: changes[0].revision: must be at least 1"
+    );
+    assert_eq!(
+        error(&format!(
+            "{policy}  - {{target: web, t: 1, revision: 2, previousRevision: 1, diff: [{{field: \"\"}}]}}\n"
+        )),
+        "s.yaml: changes[0].diff[0].field: must not be empty"
+    );
+    assert!(
+        error(&format!(
+            "{policy}  - {{target: web, t: 1, revision: 2, previousRevision: 1, diff: [{{field: x, colour: red}}]}}\n"
+        ))
+        .contains("unknown field `colour`")
+    );
+    assert!(
+        error(&format!("{policy}  - {{target: web, t: 1, revision: 2}}\n"))
+            .contains("previousRevision")
+    );
+}
