@@ -466,15 +466,19 @@ async fn a_bad_setting_is_fixed_by_an_approved_config_change() {
 #[tokio::test]
 async fn a_bad_rollout_is_fixed_by_an_approved_rollback() {
     let e = env().await;
-    e.deployment("inventory", 2, &[("FEATURE_FLAG", "off")]).await;
-    e.policy("inventory-errors", json!({
-        "targetRef": {"name": "inventory"},
-        "query": "mapek_sim_error_ratio{deployment=\"inventory\"}",
-        "condition": {"operator": "GreaterThan", "threshold": 0.1},
-        "severity": "critical", "evaluationInterval": "2s",
-        "context": {"load": "mapek_sim_requests_per_second{deployment=\"inventory\"}"},
-        "remediation": {"allowedActions": ["ROLLBACK_REVISION", "RESTART_SERVICE"]}
-    }))
+    e.deployment("inventory", 2, &[("FEATURE_FLAG", "off")])
+        .await;
+    e.policy(
+        "inventory-errors",
+        json!({
+            "targetRef": {"name": "inventory"},
+            "query": "mapek_sim_error_ratio{deployment=\"inventory\"}",
+            "condition": {"operator": "GreaterThan", "threshold": 0.1},
+            "severity": "critical", "evaluationInterval": "2s",
+            "context": {"load": "mapek_sim_requests_per_second{deployment=\"inventory\"}"},
+            "remediation": {"allowedActions": ["ROLLBACK_REVISION", "RESTART_SERVICE"]}
+        }),
+    )
     .await;
     // Errors whenever FEATURE_FLAG is not "off": none yet.
     e.fault(
@@ -484,7 +488,14 @@ async fn a_bad_rollout_is_fixed_by_an_approved_rollback() {
     .await;
     healthy_for_a_while().await;
     // The rollout: revision 2 switches the flag on, as `kubectl set env` would.
-    kubectl(&["set", "env", "deployment/inventory", "-n", NS, "FEATURE_FLAG=on"]);
+    kubectl(&[
+        "set",
+        "env",
+        "deployment/inventory",
+        "-n",
+        NS,
+        "FEATURE_FLAG=on",
+    ]);
 
     let plan = e.pending_plan("inventory").await;
     let evidence = serde_json::to_string(&plan.spec.evidence).unwrap();
@@ -494,7 +505,11 @@ async fn a_bad_rollout_is_fixed_by_an_approved_rollback() {
         "{evidence}"
     );
     let rollback = &plan.spec.plan.actions[0];
-    assert_eq!(rollback.action_type, ActionType::RollbackRevision, "{evidence}");
+    assert_eq!(
+        rollback.action_type,
+        ActionType::RollbackRevision,
+        "{evidence}"
+    );
     assert_eq!(rollback.revision, Some(1), "{evidence}");
     let change = plan
         .spec
@@ -503,7 +518,10 @@ async fn a_bad_rollout_is_fixed_by_an_approved_rollback() {
         .iter()
         .find_map(|b| b.change.as_ref())
         .unwrap_or_else(|| panic!("no change in the evidence: {evidence}"));
-    assert_eq!((change.change.revision, change.change.previous_revision), (2, 1));
+    assert_eq!(
+        (change.change.revision, change.change.previous_revision),
+        (2, 1)
+    );
     assert!(
         change.change.diff.iter().any(|f| f.field
             == "spec.containers[inventory].env[FEATURE_FLAG].value"
@@ -531,7 +549,7 @@ async fn a_bad_rollout_is_fixed_by_an_approved_rollback() {
     approve(&plan, &plan.spec.plan.plan_hash);
     e.phase(&plan.name_any(), ExecutionPhase::Completed).await;
     let d = e.deployments().get("inventory").await.unwrap();
-    let env: BTreeMap<String, String> = d.spec.template.spec.unwrap().containers[0]
+    let env: BTreeMap<String, String> = d.spec.template.spec.clone().unwrap().containers[0]
         .env
         .clone()
         .unwrap_or_default()
@@ -541,7 +559,9 @@ async fn a_bad_rollout_is_fixed_by_an_approved_rollback() {
     assert_eq!(env.get("FEATURE_FLAG").map(String::as_str), Some("off"));
     // The Deployment controller renumbers the restored template as revision 3.
     assert_eq!(
-        d.annotations().get("deployment.kubernetes.io/revision").map(String::as_str),
+        d.annotations()
+            .get("deployment.kubernetes.io/revision")
+            .map(String::as_str),
         Some("3")
     );
     e.clears("mapek_sim_error_ratio{deployment=\"inventory\"}", 0.1)

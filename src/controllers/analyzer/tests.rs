@@ -346,6 +346,8 @@ async fn a_burst_becomes_one_pending_plan_within_the_envelope() {
         lines(&server, false),
         [
             format!("GET {DEPLOY}"),
+            // Its rollout history (none here): the change before a breach.
+            "GET /apis/apps/v1/namespaces/default/replicasets".to_string(),
             format!("POST {PLANS}"),
             format!("PATCH {status_path}"),
             "EVENT Normal PlanProposed".to_string(),
@@ -410,14 +412,14 @@ async fn a_burst_becomes_one_pending_plan_within_the_envelope() {
         }
     }
 
-    let patch = &server.seen[2];
+    let patch = &server.seen[3];
     assert_eq!(patch.content_type, "application/merge-patch+json");
     assert_eq!(patch.body["status"]["approval"], "Pending");
     assert_eq!(patch.body["status"]["phase"], "Pending");
     let stored: RemediationPolicy = stored(&server, &format!("{PLANS}/{name}"));
     assert_eq!(stored.status.unwrap().approval, ApprovalState::Pending);
 
-    let events: Vec<&serde_json::Value> = server.seen[3..].iter().map(|s| &s.body).collect();
+    let events: Vec<&serde_json::Value> = server.seen[4..].iter().map(|s| &s.body).collect();
     assert_eq!(events[0]["regarding"]["kind"], "RemediationPolicy");
     assert_eq!(events[0]["regarding"]["name"], json!(name));
     // The uid of the created object, so that `kubectl describe` finds the Event.
