@@ -195,6 +195,7 @@ async fn approve_to_scale(client: &Client) -> Vec<f64> {
             "spec": serde_json::to_value(mapek_api::RemediationPolicySpec {
                 plan: plan.clone(),
                 evidence: mapek_api::Evidence::default(),
+                git_ops: None,
             }).unwrap()
         }))
         .unwrap();

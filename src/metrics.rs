@@ -69,6 +69,9 @@ pub struct Metrics {
     /// Analyses that found a shared cause (same-instant breaches across
     /// Deployments sharing a metric), which get no plan.
     pub shared_causes: Counter,
+    /// Plans not proposed because a GitOps tool manages the target and its
+    /// policy's `gitOps` is `Refuse`.
+    pub gitops_refused: Counter,
     /// Times the storm brake held an approved plan (each look at a held plan).
     pub storm_brake_held: Counter,
     /// 1 while the storm brake holds plans, 0 once one starts again.
@@ -111,6 +114,7 @@ impl Default for Metrics {
             outcomes: Family::default(),
             time_to_stabilization: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
             shared_causes: Counter::default(),
+            gitops_refused: Counter::default(),
             storm_brake_held: Counter::default(),
             storm_brake_engaged: Gauge::default(),
             prometheus_range_queries: Counter::default(),
@@ -172,6 +176,11 @@ impl Default for Metrics {
             "mapek_shared_causes",
             "Analyses that found a shared cause across Deployments (no plan)",
             m.shared_causes.clone(),
+        );
+        registry.register(
+            "mapek_gitops_refused",
+            "Plans not proposed for a GitOps-managed target (policy gitOps: Refuse)",
+            m.gitops_refused.clone(),
         );
         registry.register(
             "mapek_prometheus_queries",

@@ -116,6 +116,7 @@ impl Env {
             "spec": serde_json::to_value(mapek_api::RemediationPolicySpec {
                 plan,
                 evidence: mapek_api::Evidence::default(),
+                git_ops: None,
             }).unwrap()
         }))
         .unwrap();
@@ -569,6 +570,70 @@ async fn a_bad_rollout_is_fixed_by_an_approved_rollback() {
     e.succeeded(&plan.name_any()).await;
 }
 
+/// A Deployment Argo CD manages, under a policy whose `gitOps` is `Refuse`,
+/// gets no plan however overloaded: a Warning Event on the policy says why.
+#[tokio::test]
+async fn an_argo_cd_managed_target_under_refuse_gets_no_plan() {
+    let e = env().await;
+    e.deployment("storefront", 2, &[]).await;
+    // The label Argo CD puts on what it syncs (label tracking).
+    e.deployments()
+        .patch(
+            "storefront",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"labels": {"argocd.argoproj.io/instance": "shop-prod"}}}),
+            ),
+        )
+        .await
+        .expect("label set");
+    e.policy(
+        "storefront-latency",
+        json!({
+            "targetRef": {"name": "storefront"},
+            "query": "mapek_sim_latency_seconds{deployment=\"storefront\"}",
+            "condition": {"operator": "GreaterThan", "threshold": 0.5},
+            "severity": "critical", "evaluationInterval": "2s",
+            "context": {"load": "mapek_sim_requests_per_second{deployment=\"storefront\"}"},
+            "remediation": {"allowedActions": ["SCALE_UP"], "gitOps": "Refuse",
+                            "scale": {"minReplicas": 2, "maxReplicas": 6, "maxStep": 3}}
+        }),
+    )
+    .await;
+    healthy_for_a_while().await;
+    e.fault("storefront", json!({"kind": "overload", "loadRps": 350}))
+        .await;
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(e.client.clone(), NS);
+    let note = wait_for(
+        "a GitOpsManaged Event on storefront-latency",
+        LOOP_TIMEOUT,
+        || async {
+            let list = events.list(&ListParams::default()).await.ok()?;
+            list.items.into_iter().find_map(|ev| {
+                (ev.reason.as_deref() == Some("GitOpsManaged")
+                    && ev.regarding.as_ref()?.name.as_deref() == Some("storefront-latency"))
+                .then(|| ev.note.clone().unwrap_or_default())
+            })
+        },
+    )
+    .await;
+    assert!(
+        note.contains("managed by Argo CD (Application shop-prod; label argocd.argoproj.io/instance=shop-prod)"),
+        "{note}"
+    );
+    // The analysis that refused ran on a breach that would have got a plan:
+    // still none, a few analyses later.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let plans = e.plans().list(&ListParams::default()).await.unwrap();
+    assert!(
+        plans
+            .items
+            .iter()
+            .all(|p| p.spec.plan.target != "storefront"),
+        "a plan for a GitOps-managed target under Refuse"
+    );
+}
+
 async fn overloaded(e: &Env, name: &str) -> RemediationPolicy {
     e.deployment(name, 2, &[]).await;
     e.policy(&format!("{name}-latency"), json!({
@@ -891,6 +956,7 @@ async fn only_the_charts_approvers_may_approve_and_they_are_named() {
             "spec": serde_json::to_value(mapek_api::RemediationPolicySpec {
                 plan: plan.clone(),
                 evidence: mapek_api::Evidence::default(),
+                git_ops: None,
             }).unwrap()
         })
     };

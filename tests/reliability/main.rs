@@ -422,6 +422,7 @@ async fn plan(
         "spec": serde_json::to_value(RemediationPolicySpec {
             plan,
             evidence: mapek_api::Evidence::default(),
+            git_ops: None,
         }).unwrap()
     }))
     .unwrap();

@@ -32,6 +32,13 @@ pub fn explain(rp: &RemediationPolicy) -> String {
     if let Some(message) = rp.status.as_ref().and_then(|s| s.approval_message.as_ref()) {
         let _ = writeln!(out, "Note: {message}");
     }
+    if let Some(mark) = &rp.spec.git_ops {
+        let _ = writeln!(
+            out,
+            "GitOps ({:?}): {} ({}).",
+            mark.mode, mark.message, mark.evidence
+        );
+    }
     let _ = writeln!(out, "Plan hash: {}", plan.plan_hash);
     let _ = writeln!(
         out,

@@ -68,6 +68,35 @@ pub struct RemediationPolicySpec {
     pub plan: RemediationPlan,
     /// Why the plan was made.
     pub evidence: Evidence,
+    /// The GitOps tool that manages the target Deployment, when one does (its
+    /// tracking labels or annotations), and what the policy said to do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_ops: Option<GitOpsMark>,
+}
+
+/// A plan's target is managed by a GitOps tool.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GitOpsMark {
+    /// `ArgoCD` or `Flux`.
+    pub tool: GitOpsTool,
+    /// The Argo CD Application, or the Flux Kustomization or HelmRelease
+    /// (`namespace/name`), that manages the Deployment.
+    pub owner: String,
+    /// The label or annotation that says so.
+    pub evidence: String,
+    /// The policy's choice (`Warn` or `Allow`; under `Refuse` there is no plan).
+    pub mode: crate::GitOpsMode,
+    /// What an approver should know, in one sentence.
+    pub message: String,
+}
+
+/// A GitOps tool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum GitOpsTool {
+    #[serde(rename = "ArgoCD")]
+    ArgoCd,
+    Flux,
 }
 
 /// The analysis behind a plan.

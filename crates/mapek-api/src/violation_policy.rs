@@ -183,6 +183,26 @@ pub struct RemediationSpec {
     #[serde(default = "default_approval_ttl")]
     #[schemars(schema_with = "duration_schema")]
     pub approval_ttl: Duration,
+    /// What to do when the target Deployment is managed by Argo CD or Flux,
+    /// whose next sync may undo a change the operator makes: `Refuse` (no plan),
+    /// `Warn` (the plan says so; the default) or `Allow` (the plan is marked only).
+    #[serde(default)]
+    pub git_ops: GitOpsMode,
+}
+
+/// How a policy treats a target that a GitOps tool manages.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum GitOpsMode {
+    /// No plan for it: an Event on the policy says why.
+    Refuse,
+    /// A plan, whose `gitOps` says which tool manages the Deployment and that
+    /// its next sync may undo the change unless it is told to leave the
+    /// operator's fields alone (see the README).
+    #[default]
+    Warn,
+    /// A plan, marked with the tool like `Warn`, for targets whose GitOps tool
+    /// is set up to leave the operator's changes alone.
+    Allow,
 }
 
 impl Default for RemediationSpec {
@@ -192,6 +212,7 @@ impl Default for RemediationSpec {
             cooldown: default_cooldown(),
             approval_mode: ApprovalMode::default(),
             approval_ttl: default_approval_ttl(),
+            git_ops: GitOpsMode::default(),
         }
     }
 }

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use kube::{Resource, ResourceExt};
 
 use mapek_api::{
-    ApprovalState, Evidence, MAX_EVIDENCE_VIOLATIONS, RemediationPolicy, RemediationPolicySpec,
-    ViolationPolicy,
+    ApprovalState, Evidence, GitOpsMark, MAX_EVIDENCE_VIOLATIONS, RemediationPolicy,
+    RemediationPolicySpec, ViolationPolicy,
 };
 use mapek_engine::model::PolicyInfo;
 use mapek_engine::model::{
@@ -205,6 +205,7 @@ pub fn plan_object(
     policy: &ViolationPolicy,
     plan: RemediationPlan,
     analysis: &AnalysisResult,
+    git_ops: Option<GitOpsMark>,
 ) -> RemediationPolicy {
     let causes: Vec<_> = analysis
         .root_causes
@@ -251,6 +252,7 @@ pub fn plan_object(
                     .cloned()
                     .collect(),
             },
+            git_ops,
         },
     );
     rp.metadata.namespace = policy.namespace();

@@ -9,6 +9,7 @@
 //! it exists.)
 
 mod decide;
+mod gitops;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
@@ -93,6 +94,23 @@ async fn report_shared_causes(
                 tracing::debug!(error = %e, "cannot publish an event");
             }
         }
+    }
+}
+
+/// No plan for a Deployment a GitOps tool manages, as the policy says: a
+/// Warning Event on the policy and a metric say why.
+async fn refuse_gitops(ctx: &Context, policy: &ViolationPolicy, reason: &str) {
+    tracing::info!(policy = %policy.name_any(), reason, "no plan: GitOps-managed target");
+    ctx.metrics.gitops_refused.inc();
+    let event = Event {
+        type_: EventType::Warning,
+        reason: "GitOpsManaged".into(),
+        note: Some(reason.chars().take(1024).collect()),
+        action: "Analyze".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &policy.object_ref(&())).await {
+        tracing::debug!(error = %e, "cannot publish an event");
     }
 }
 
@@ -194,6 +212,7 @@ async fn analyze_namespace(
 
     // Every candidate is free of open plans and out of cooldown.
     let mut targets = Vec::new();
+    let mut marks = HashMap::new();
     for (p, _) in &candidates {
         let target = &p.spec.target_ref.name;
         if !analysis
@@ -207,6 +226,16 @@ async fn analyze_namespace(
             tracing::debug!(policy = %p.name_any(), target = %target, "target Deployment not found; no plan");
             continue;
         };
+        // A Deployment a GitOps tool manages: the policy says whether to plan.
+        match gitops::mark(deployment, p.spec.remediation.git_ops) {
+            Ok(mark) => {
+                marks.insert(p.name_any(), mark);
+            }
+            Err(reason) => {
+                refuse_gitops(ctx, p, &reason).await;
+                continue;
+            }
+        }
         targets.push(PlanTarget {
             policy: p.name_any().into(),
             deployment: target.as_str().into(),
@@ -230,7 +259,8 @@ async fn analyze_namespace(
         let Some(policy) = in_ns.iter().find(|p| p.name_any() == plan.policy) else {
             continue;
         };
-        let rp = plan_object(policy, plan, &analysis);
+        let mark = marks.get(plan.policy.as_str()).cloned().flatten();
+        let rp = plan_object(policy, plan, &analysis, mark);
         let name = rp.name_any();
         let created = match api.create(&PostParams::default(), &rp).await {
             Ok(created) => created,

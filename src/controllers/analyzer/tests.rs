@@ -116,6 +116,7 @@ fn open_plans_and_last_finished_execution() {
         RemediationPolicySpec {
             plan: plan("web"),
             evidence: Evidence::default(),
+            git_ops: None,
         },
     );
     rp.metadata.namespace = Some("default".into());
@@ -154,6 +155,7 @@ fn only_policies_whose_deployment_is_free_and_cooled_down_are_candidates() {
             RemediationPolicySpec {
                 plan: plan(target),
                 evidence: Evidence::default(),
+                git_ops: None,
             },
         );
         rp.metadata.namespace = Some("default".into());
@@ -198,6 +200,7 @@ fn a_rejection_closes_a_plan_at_the_time_it_was_rejected() {
         RemediationPolicySpec {
             plan: plan("web"),
             evidence: Evidence::default(),
+            git_ops: None,
         },
     );
     rp.metadata.namespace = Some("default".into());
@@ -238,7 +241,7 @@ fn the_plan_object_is_owned_by_its_policy_and_named_by_target_and_hash() {
         breaches: Vec::new(),
         shared_causes: Vec::new(),
     };
-    let rp = plan_object(&policy(), plan("web"), &analysis);
+    let rp = plan_object(&policy(), plan("web"), &analysis, None);
     assert_eq!(rp.name_any(), "web-0123456789");
     assert_eq!(rp.metadata.namespace.as_deref(), Some("default"));
     let owner = &rp.metadata.owner_references.as_ref().unwrap()[0];

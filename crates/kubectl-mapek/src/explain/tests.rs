@@ -65,3 +65,22 @@ fn explain_shows_the_change_before_a_breach_and_the_rollback() {
         assert!(text.contains(part), "{part:?} missing in\n{text}");
     }
 }
+
+#[test]
+fn explain_says_which_gitops_tool_manages_the_target() {
+    let mut value = plan("fix-web", "shop", Some("Pending"));
+    value["spec"]["gitOps"] = serde_json::json!({
+        "tool": "ArgoCD", "owner": "Application shop-prod", "mode": "Warn",
+        "evidence": "label argocd.argoproj.io/instance=shop-prod",
+        "message": "Deployment web is managed by Argo CD (Application shop-prod): its next sync may undo this plan's change"
+    });
+    let text = explain(&rp(value));
+    assert!(
+        text.contains(
+            "GitOps (Warn): Deployment web is managed by Argo CD (Application shop-prod): its next \
+             sync may undo this plan's change (label argocd.argoproj.io/instance=shop-prod)."
+        ),
+        "{text}"
+    );
+    assert!(!explain(&rp(plan("fix-web", "shop", None))).contains("GitOps"));
+}
