@@ -543,6 +543,9 @@ async fn a_bad_rollout_is_fixed_by_an_approved_rollback() {
         "The change before it: revision 2 of Deployment inventory",
         "spec.containers[inventory].env[FEATURE_FLAG].value: \"off\" -> \"on\"",
         "ROLLBACK_REVISION [a1]: roll Deployment inventory back to the pod template of revision 1",
+        // The API server's dry run of the rollback, when the plan was proposed.
+        "Dry run: accepted; it changes:",
+        "spec.template.spec.containers[inventory].env[FEATURE_FLAG].value: \"on\" -> \"off\"",
     ] {
         assert!(explained.contains(part), "{part:?} missing in\n{explained}");
     }

@@ -100,6 +100,15 @@ pub fn revisions(d: &Deployment, sets: &[ReplicaSet]) -> Vec<Revision> {
     out
 }
 
+/// The pod template of revision `number` of the Deployment, if one of its
+/// ReplicaSets still carries it.
+pub fn template_of_revision(d: &Deployment, sets: &[ReplicaSet], number: i64) -> Option<Value> {
+    revisions(d, sets)
+        .into_iter()
+        .find(|r| r.number == number)
+        .map(|r| r.template)
+}
+
 /// The Deployment's current revision number, if the controller has set one.
 pub fn current_revision(d: &Deployment) -> Option<i64> {
     d.annotations().get(REVISION_ANNOTATION)?.parse().ok()
@@ -117,7 +126,12 @@ pub fn latest_change(d: &Deployment, sets: &[ReplicaSet]) -> Option<TemplateChan
     let [.., before, after] = revs.as_slice() else {
         return None;
     };
-    let diff = diff(&before.template, &after.template);
+    // A rolling restart changes only its annotation: no change of the template.
+    let restart = format!("metadata.annotations.{RESTARTED_AT_ANNOTATION}");
+    let diff: Vec<FieldChange> = diff(&before.template, &after.template)
+        .into_iter()
+        .filter(|f| f.field != restart)
+        .collect();
     if diff.is_empty() {
         return None;
     }
@@ -130,21 +144,20 @@ pub fn latest_change(d: &Deployment, sets: &[ReplicaSet]) -> Option<TemplateChan
     })
 }
 
-/// What changed between two pod templates, field by field, in path order: each
+/// What changed between two JSON objects (pod templates, Deployment specs),
+/// field by field, in path order: each
 /// leaf value named by its path, list items that have a `name` (containers, env
 /// vars, ports, volumes) named by it, such as
-/// `spec.containers[web].env[MODE].value`. The restart annotation is left out.
+/// `spec.containers[web].env[MODE].value`.
 pub fn diff(before: &Value, after: &Value) -> Vec<FieldChange> {
     let (mut a, mut b) = (BTreeMap::new(), BTreeMap::new());
     flatten("", before, &mut a);
     flatten("", after, &mut b);
-    let restart = format!("metadata.annotations.{RESTARTED_AT_ANNOTATION}");
     let mut fields: Vec<&String> = a.keys().chain(b.keys()).collect();
     fields.sort();
     fields.dedup();
     fields
         .into_iter()
-        .filter(|f| **f != restart)
         .filter_map(|f| {
             let (x, y) = (a.get(f), b.get(f));
             (x != y).then(|| FieldChange {

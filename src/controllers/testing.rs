@@ -51,6 +51,8 @@ pub(crate) struct Seen {
     pub content_type: String,
     pub body: Value,
     pub code: u16,
+    /// Sent with `dryRun=All`: answered as the server would, nothing stored.
+    pub dry_run: bool,
 }
 
 impl Seen {
@@ -62,6 +64,8 @@ impl Seen {
                 self.body["type"].as_str().unwrap_or("?"),
                 self.body["reason"].as_str().unwrap_or("?")
             )
+        } else if self.dry_run {
+            format!("{} {} (dry run)", self.method, self.path)
         } else {
             format!("{} {}", self.method, self.path)
         }
@@ -435,16 +439,27 @@ impl Harness {
         let shared = server.clone();
         let task = tokio::spawn(async move {
             while let Some((request, send)) = handle.next_request().await {
+                let dry_run = request
+                    .uri()
+                    .query()
+                    .is_some_and(|q| q.split('&').any(|kv| kv == "dryRun=All"));
                 let (method, path, content_type, body) = decode(request).await;
                 let (code, answer) = {
                     let mut server = shared.lock().unwrap();
+                    // A dry run is answered as the real request would be, and
+                    // then forgotten.
+                    let kept = dry_run.then(|| server.objects.clone());
                     let (code, answer) = server.handle(&method, &path, &content_type, body.clone());
+                    if let Some(kept) = kept {
+                        server.objects = kept;
+                    }
                     server.seen.push(Seen {
                         method,
                         path,
                         content_type,
                         body,
                         code,
+                        dry_run,
                     });
                     (code, answer)
                 };

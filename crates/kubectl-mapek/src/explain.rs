@@ -64,12 +64,8 @@ pub fn explain(rp: &RemediationPolicy) -> String {
                     out,
                     "  {}: {} -> {}",
                     f.field,
-                    f.before
-                        .as_deref()
-                        .map_or("(unset)".into(), |v| format!("{v:?}")),
-                    f.after
-                        .as_deref()
-                        .map_or("(unset)".into(), |v| format!("{v:?}"))
+                    shown(f.before.as_deref()),
+                    shown(f.after.as_deref())
                 );
             }
         }
@@ -127,6 +123,35 @@ pub fn explain(rp: &RemediationPolicy) -> String {
             action.priority,
             action.estimated_latency_seconds
         );
+        let dry_run = rp
+            .status
+            .as_ref()
+            .and_then(|s| s.dry_run.iter().find(|r| r.action_id == action.id.as_str()));
+        match dry_run {
+            Some(r) if !r.accepted => {
+                let _ = writeln!(
+                    out,
+                    "     Dry run: REFUSED: {}",
+                    r.error.as_deref().unwrap_or("no reason given")
+                );
+            }
+            Some(r) if r.changes.is_empty() => {
+                let _ = writeln!(out, "     Dry run: accepted, changes nothing");
+            }
+            Some(r) => {
+                let _ = writeln!(out, "     Dry run: accepted; it changes:");
+                for c in &r.changes {
+                    let _ = writeln!(
+                        out,
+                        "       {}: {} -> {}",
+                        c.field,
+                        shown(c.before.as_deref()),
+                        shown(c.after.as_deref())
+                    );
+                }
+            }
+            None => {}
+        }
     }
     let _ = writeln!(out, "Expected impact: {}", plan.expected_impact);
     let _ = writeln!(
@@ -163,6 +188,11 @@ pub fn explain(rp: &RemediationPolicy) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// A field's value as explain prints it: quoted, or `(unset)`.
+fn shown(value: Option<&str>) -> String {
+    value.map_or("(unset)".into(), |v| format!("{v:?}"))
+}
 
 /// A span as minutes and seconds, such as `3m05s` or `40s`.
 fn minutes(ms: i64) -> String {

@@ -298,4 +298,27 @@ pub struct RemediationPolicyStatus {
     pub conditions: Vec<Condition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// What each action's patch would change, as the API server answered a
+    /// server-side dry run of it when the plan was proposed, so that an approver
+    /// sees exactly what approval will do (or what would refuse it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dry_run: Vec<DryRunResult>,
+}
+
+/// The API server's answer to a server-side dry run of one action's patch,
+/// sent against the Deployment as it was when the plan was proposed. Each
+/// action is sent on its own: a dry run persists nothing, so a later action's
+/// does not see an earlier one's change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DryRunResult {
+    pub action_id: String,
+    /// The API server accepted the patch (schema, admission, quota).
+    pub accepted: bool,
+    /// The fields of the Deployment's spec the patch changed, field by field.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<mapek_engine::model::FieldChange>,
+    /// Why it was refused, or could not be sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }

@@ -9,6 +9,7 @@
 //! it exists.)
 
 mod decide;
+mod dry_run;
 mod gitops;
 
 use std::collections::{BTreeSet, HashMap};
@@ -143,6 +144,7 @@ async fn analyze_namespace(
     let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), namespace);
     let replica_sets: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), namespace);
     let mut live: HashMap<String, Deployment> = HashMap::new();
+    let mut histories: HashMap<String, Vec<ReplicaSet>> = HashMap::new();
     let mut changes = Vec::new();
     for (p, _) in &candidates {
         let target = &p.spec.target_ref.name;
@@ -153,7 +155,10 @@ async fn analyze_namespace(
             continue;
         };
         match revisions::list(&replica_sets, &d).await {
-            Ok(sets) => changes.extend(revisions::latest_change(&d, &sets)),
+            Ok(sets) => {
+                changes.extend(revisions::latest_change(&d, &sets));
+                histories.insert(target.clone(), sets);
+            }
             // Without its history the breach is judged without a change.
             Err(e) => tracing::warn!(
                 namespace = %namespace, deployment = %target, error = %e,
@@ -271,9 +276,23 @@ async fn analyze_namespace(
             }
             Err(e) => return Err(e),
         };
+        // What approval would change, as the API server answers a dry run.
+        let dry_run = match live.get(rp.spec.plan.target.as_str()) {
+            Some(d) => {
+                let sets = histories
+                    .get(rp.spec.plan.target.as_str())
+                    .map_or(&[][..], Vec::as_slice);
+                dry_run::dry_run(&deployments, d, sets, &rp.spec.plan.actions, now).await
+            }
+            None => Vec::new(),
+        };
+        for r in dry_run.iter().filter(|r| !r.accepted) {
+            tracing::info!(plan = %name, action = %r.action_id, error = ?r.error, "the dry run of an action was refused");
+        }
         let status = RemediationPolicyStatus {
             approval: ApprovalState::Pending,
             phase: ExecutionPhase::Pending,
+            dry_run,
             ..RemediationPolicyStatus::default()
         };
         api.patch_status(

@@ -352,6 +352,8 @@ async fn a_burst_becomes_one_pending_plan_within_the_envelope() {
             // Its rollout history (none here): the change before a breach.
             "GET /apis/apps/v1/namespaces/default/replicasets".to_string(),
             format!("POST {PLANS}"),
+            // What approval would change, sent as a dry run: nothing is stored.
+            format!("PATCH {DEPLOY} (dry run)"),
             format!("PATCH {status_path}"),
             "EVENT Normal PlanProposed".to_string(),
             "EVENT Normal PlanProposed".to_string(),
@@ -415,14 +417,33 @@ async fn a_burst_becomes_one_pending_plan_within_the_envelope() {
         }
     }
 
-    let patch = &server.seen[3];
+    let patch = &server.seen[4];
     assert_eq!(patch.content_type, "application/merge-patch+json");
     assert_eq!(patch.body["status"]["approval"], "Pending");
     assert_eq!(patch.body["status"]["phase"], "Pending");
-    let stored: RemediationPolicy = stored(&server, &format!("{PLANS}/{name}"));
-    assert_eq!(stored.status.unwrap().approval, ApprovalState::Pending);
+    let plan: RemediationPolicy = stored(&server, &format!("{PLANS}/{name}"));
+    let status = plan.status.unwrap();
+    assert_eq!(status.approval, ApprovalState::Pending);
+    // Each action's dry run: accepted, with what it would change; the
+    // Deployment itself is unchanged.
+    assert_eq!(status.dry_run.len(), actions.len(), "{:?}", status.dry_run);
+    assert!(actions.iter().any(|a| a.replicas.is_some()), "{actions:?}");
+    for (r, a) in status.dry_run.iter().zip(&actions) {
+        assert_eq!(r.action_id, a.id.as_str());
+        assert!(r.accepted && r.error.is_none(), "{r:?}");
+        if let Some(n) = a.replicas {
+            assert!(
+                r.changes.iter().any(|c| c.field == "spec.replicas"
+                    && c.before.as_deref() == Some("2")
+                    && c.after == Some(n.to_string())),
+                "{r:?}"
+            );
+        }
+    }
+    let d: Deployment = stored(&server, DEPLOY);
+    assert_eq!(d.spec.replicas, Some(2));
 
-    let events: Vec<&serde_json::Value> = server.seen[4..].iter().map(|s| &s.body).collect();
+    let events: Vec<&serde_json::Value> = server.seen[5..].iter().map(|s| &s.body).collect();
     assert_eq!(events[0]["regarding"]["kind"], "RemediationPolicy");
     assert_eq!(events[0]["regarding"]["name"], json!(name));
     // The uid of the created object, so that `kubectl describe` finds the Event.

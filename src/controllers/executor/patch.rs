@@ -16,7 +16,7 @@ use k8s_openapi::api::core::v1::Container;
 use serde_json::{Value, json};
 
 use mapek_api::PreviousConfig;
-use mapek_engine::model::{ConfigChange, ConfigTarget, Millis};
+use mapek_engine::model::{ConfigChange, ConfigTarget, Millis, PatchKind, RemediationAction};
 
 pub use mapek_api::RESTARTED_AT_ANNOTATION;
 
@@ -148,6 +148,50 @@ pub fn template_patch(from: &Value, to: &Value) -> JsonPatch {
         { "op": "replace", "path": "/spec/template", "value": to },
     ]))
     .expect("the operations built above are valid RFC 6902 operations")
+}
+
+/// A Deployment patch of either kind the executor sends.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DeploymentPatch {
+    /// RFC 6902, guarded by `test` operations.
+    Json(JsonPatch),
+    /// A JSON merge patch (the restart annotation).
+    Merge(Value),
+}
+
+/// The patch action `a` would send to Deployment `d` as it is now: the one the
+/// executor builds from the same read after its write-ahead (for a rollback, the
+/// earlier revision's template is read from the Deployment's ReplicaSets,
+/// `sets`). `Ok(None)`: the Deployment already is as the action would leave it.
+/// Used for the server-side dry run of a plan before approval.
+pub fn for_action(
+    a: &RemediationAction,
+    d: &Deployment,
+    sets: &[k8s_openapi::api::apps::v1::ReplicaSet],
+    now: Millis,
+) -> Result<Option<DeploymentPatch>, String> {
+    Ok(match a.action_type.patch_kind() {
+        PatchKind::Scale => {
+            let r = a.replicas.ok_or("no replica count")?;
+            (replicas(d) != r).then(|| DeploymentPatch::Json(scale_patch(d, r)))
+        }
+        PatchKind::Restart => Some(DeploymentPatch::Merge(restart_patch(Some(
+            &restarted_at_value(now),
+        )))),
+        PatchKind::Config => {
+            let c = a.config.as_ref().ok_or("no config setting")?;
+            config_patch(d, &SettingRef::from(c), Some(&c.value))
+                .map_err(|e| e.to_string())?
+                .map(DeploymentPatch::Json)
+        }
+        PatchKind::Rollback => {
+            let wanted = a.revision.ok_or("no revision to roll back to")?;
+            let to = crate::controllers::revisions::template_of_revision(d, sets, wanted)
+                .ok_or_else(|| format!("revision {wanted} not found among the ReplicaSets"))?;
+            let from = crate::controllers::revisions::template_of(d);
+            (from != to).then(|| DeploymentPatch::Json(template_patch(&from, &to)))
+        }
+    })
 }
 
 /// The merge patch that sets the restart annotation to `value`, or removes it

@@ -84,3 +84,22 @@ fn explain_says_which_gitops_tool_manages_the_target() {
     );
     assert!(!explain(&rp(plan("fix-web", "shop", None))).contains("GitOps"));
 }
+
+#[test]
+fn explain_shows_each_actions_dry_run() {
+    let mut value = plan("fix-web", "shop", Some("Pending"));
+    value["status"]["dryRun"] = serde_json::json!([
+        { "actionId": "a1", "accepted": true,
+          "changes": [{ "field": "spec.replicas", "before": "2", "after": "5" }] },
+        { "actionId": "a2", "accepted": false,
+          "error": "the API server answered 403 Forbidden: quota exceeded" }
+    ]);
+    let text = explain(&rp(value));
+    for part in [
+        "1. SCALE_UP [a1]: scale Deployment web to 5 replicas (priority High, about 30 s)\n     \
+         Dry run: accepted; it changes:\n       spec.replicas: \"2\" -> \"5\"\n",
+        "     Dry run: REFUSED: the API server answered 403 Forbidden: quota exceeded",
+    ] {
+        assert!(text.contains(part), "{part:?} missing in\n{text}");
+    }
+}

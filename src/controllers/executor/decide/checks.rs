@@ -126,21 +126,18 @@ pub fn previous_state(
     Ok(match action.action_type.patch_kind() {
         PatchKind::Rollback => {
             let wanted = action.revision.ok_or("no revision to roll back to")?;
-            let revision = revisions::revisions(d, sets)
-                .into_iter()
-                .find(|r| r.number == wanted)
-                .ok_or_else(|| {
-                    format!(
-                        "revision {wanted} of Deployment {:?} not found: no ReplicaSet of it \
+            let after = revisions::template_of_revision(d, sets, wanted).ok_or_else(|| {
+                format!(
+                    "revision {wanted} of Deployment {:?} not found: no ReplicaSet of it \
                          carries that revision (spec.revisionHistoryLimit may have removed it)",
-                        d.name_any()
-                    )
-                })?;
+                    d.name_any()
+                )
+            })?;
             PreviousState {
                 template: Some(PreviousTemplate {
                     revision: revisions::current_revision(d),
                     before: revisions::template_of(d),
-                    after: revision.template,
+                    after,
                 }),
                 ..Default::default()
             }
