@@ -1,4 +1,4 @@
-# make bench-e2e: the closed-loop benchmark (benches/loop.rs) on the local API server,
+# make bench-e2e: the closed-loop benchmark (benches/loop/) on the local API server,
 # with Prometheus, the simulator and the operator started by e2e/run-local. Prints
 # the figures and ends with one `BENCH_E2E ...` line.
 #
