@@ -196,6 +196,7 @@ async fn approve_to_scale(client: &Client) -> Vec<f64> {
                 plan: plan.clone(),
                 evidence: mapek_api::Evidence::default(),
                 git_ops: None,
+                hpa: None,
             }).unwrap()
         }))
         .unwrap();

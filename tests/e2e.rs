@@ -117,6 +117,7 @@ impl Env {
                 plan,
                 evidence: mapek_api::Evidence::default(),
                 git_ops: None,
+                hpa: None,
             }).unwrap()
         }))
         .unwrap();
@@ -957,6 +958,7 @@ async fn only_the_charts_approvers_may_approve_and_they_are_named() {
                 plan: plan.clone(),
                 evidence: mapek_api::Evidence::default(),
                 git_ops: None,
+                hpa: None,
             }).unwrap()
         })
     };
