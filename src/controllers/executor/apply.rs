@@ -32,8 +32,8 @@ impl From<kube::Error> for PatchFailure {
 /// What a patch left: the Deployment, or the HorizontalPodAutoscaler a scale
 /// action went through.
 pub(super) enum Patched {
-    Deployment(Deployment),
-    Hpa(HorizontalPodAutoscaler),
+    Deployment(Box<Deployment>),
+    Hpa(Box<HorizontalPodAutoscaler>),
 }
 
 impl Patched {
@@ -48,13 +48,13 @@ impl Patched {
         match self {
             Patched::Deployment(d) => {
                 let generation = d.metadata.generation;
-                *live = Some(d);
+                *live = Some(*d);
                 generation
             }
             Patched::Hpa(h) => {
                 match hpas.iter_mut().find(|o| o.name_any() == h.name_any()) {
-                    Some(o) => *o = h,
-                    None => hpas.push(h),
+                    Some(o) => *o = *h,
+                    None => hpas.push(*h),
                 }
                 None
             }
@@ -89,9 +89,8 @@ impl Reconciler<'_> {
         let target = self.target();
         if let (PatchKind::Scale, Some(h)) = (action.action_type.patch_kind(), &previous.hpa) {
             let from = h.min_replicas.unwrap_or(1);
-            return Ok(Patched::Hpa(
-                self.set_min_replicas(&h.name, from, h.set, hpas).await?,
-            ));
+            let patched = self.set_min_replicas(&h.name, from, h.set, hpas).await?;
+            return Ok(Patched::Hpa(Box::new(patched)));
         }
         let d = match action.action_type.patch_kind() {
             PatchKind::Scale => {
@@ -135,7 +134,7 @@ impl Reconciler<'_> {
                 .await?
             }
         };
-        Ok(Patched::Deployment(d))
+        Ok(Patched::Deployment(Box::new(d)))
     }
 
     /// Restores action `index`'s previous state; returns the object patched.
@@ -148,13 +147,12 @@ impl Reconciler<'_> {
         let (action, previous) = self.record_of(index);
         if let (PatchKind::Scale, Some(h)) = (action.action_type.patch_kind(), &previous.hpa) {
             let to = h.min_replicas.unwrap_or(1);
-            return Ok(Patched::Hpa(
-                self.set_min_replicas(&h.name, h.set, to, hpas).await?,
-            ));
+            let patched = self.set_min_replicas(&h.name, h.set, to, hpas).await?;
+            return Ok(Patched::Hpa(Box::new(patched)));
         }
         self.roll_back_deployment(&action, &previous, live)
             .await
-            .map(Patched::Deployment)
+            .map(|d| Patched::Deployment(Box::new(d)))
     }
 
     async fn roll_back_deployment(
