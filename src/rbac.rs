@@ -245,6 +245,6 @@ mod tests {
         for rule in RULES {
             assert!(yaml.contains(rule.resource), "{rule} missing in\n{yaml}");
         }
-        assert_eq!(yaml.matches("- patch").count(), 4, "{yaml}");
+        assert_eq!(yaml.matches("- patch").count(), 5, "{yaml}");
     }
 }

@@ -9,11 +9,14 @@ use super::*;
 use crate::controllers::hpa;
 
 /// Checks a whole plan against the envelope and the live Deployment before it
-/// starts: scale steps are simulated from the current replicas.
+/// starts: scale steps are simulated from the current replicas, and a scale
+/// action on a Deployment an HPA targets must be one the HPA and the policy's
+/// `hpa` allow (`hpas`: the namespace's HPAs).
 pub fn validate_plan(
     plan: &RemediationPlan,
     policy: &ViolationPolicy,
     deployment: Option<&Deployment>,
+    hpas: &[HorizontalPodAutoscaler],
 ) -> Result<(), String> {
     if plan.target != policy.spec.target_ref.name {
         return Err(format!(
@@ -33,6 +36,12 @@ pub fn validate_plan(
     let mut replicas = patch::replicas(d);
     for action in &plan.actions {
         check_action(plan, action, envelope, replicas)
+            .and_then(|()| match action.action_type.patch_kind() {
+                PatchKind::Scale => {
+                    previous_hpa(action, d, hpas, policy.spec.remediation.hpa).map(|_| ())
+                }
+                _ => Ok(()),
+            })
             .map_err(|e| format!("action {} ({}): {e}", action.id, action.action_type))?;
         if let (PatchKind::Scale, Some(r)) = (action.action_type.patch_kind(), action.replicas) {
             replicas = r;

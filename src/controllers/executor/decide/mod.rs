@@ -314,7 +314,7 @@ fn before_start(o: &Observed<'_>, status: &RemediationPolicyStatus) -> Step {
             },
         };
     }
-    match validate_plan(plan, policy, o.deployment) {
+    match validate_plan(plan, policy, o.deployment, o.hpas) {
         Err(error) => Step::Fail { error },
         Ok(()) => Step::Start,
     }

@@ -923,3 +923,33 @@ fn a_scale_on_an_hpa_target_is_refused_when_the_policy_or_the_hpa_says_so() {
     let p = previous_state(&down, &d, &[], &hpas, HpaMode::RaiseMinReplicas).unwrap();
     assert_eq!(p.hpa.map(|h| (h.min_replicas, h.set)), Some((Some(2), 1)));
 }
+
+#[test]
+fn a_plan_scaling_an_hpa_target_under_refuse_fails_validation_and_patches_nothing() {
+    use crate::controllers::hpa::tests::hpa;
+    let mut policy = policy("Manual");
+    policy.spec.remediation.hpa = HpaMode::Refuse;
+    let mut rp = approved(vec![scale_up("a1", 3)]);
+    let d = deployment(2);
+    let hpas = [hpa("web", "Deployment/web", Some(2), 6)];
+    let at = |rp: &RemediationPolicy| {
+        next_step(&Observed {
+            plan: rp,
+            policy: Some(&policy),
+            deployment: Some(&d),
+            replica_sets: &[],
+            hpas: &hpas,
+            now: NOW,
+        })
+    };
+    let s = at(&rp);
+    assert!(matches!(s, Step::Approve { .. }), "{s:?}");
+    advance(&mut rp, &s);
+    let Step::Fail { error } = at(&rp) else {
+        panic!("{:?}", at(&rp))
+    };
+    assert!(
+        error.contains("action a1 (SCALE_UP): HorizontalPodAutoscaler web scales Deployment web and the policy's hpa is Refuse"),
+        "{error}"
+    );
+}
