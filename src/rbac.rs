@@ -17,6 +17,14 @@
 //!   analyzer reads it for the Deployments it may plan for (the change before a
 //!   breach), the executor for a `ROLLBACK_REVISION` (the earlier revision's
 //!   template). ReplicaSets are never written.
+//! - `autoscaling/horizontalpodautoscalers` get, list, patch: a scale action on
+//!   a Deployment an `autoscaling/v2` HPA targets goes through the HPA
+//!   (`controllers/hpa.rs`): the analyzer lists a namespace's HPAs when a
+//!   candidate policy allows scaling; the executor lists them while a plan's
+//!   scale action may be written ahead, applied or undone, patches the HPA's
+//!   `minReplicas` (RFC 6902, guarded by a `test` of the value it replaces)
+//!   and reads it again (`get`) after a conflict. `spec.replicas` of such a
+//!   Deployment is never patched.
 //! - `mapek.io/violationpolicies` get, list, watch: the reflector in `run.rs` (list,
 //!   watch); the executor reads a plan's policy (`get_opt`).
 //! - `mapek.io/violationpolicies/status` patch: the monitor's status merge patch.
@@ -71,6 +79,12 @@ pub const RULES: &[Rule] = &[
         api_group: "apps",
         resource: "replicasets",
         verbs: &["list"],
+        scope: Scope::Watched,
+    },
+    Rule {
+        api_group: "autoscaling",
+        resource: "horizontalpodautoscalers",
+        verbs: &["get", "list", "patch"],
         scope: Scope::Watched,
     },
     Rule {
@@ -231,6 +245,6 @@ mod tests {
         for rule in RULES {
             assert!(yaml.contains(rule.resource), "{rule} missing in\n{yaml}");
         }
-        assert_eq!(yaml.matches("- patch").count(), 4, "{yaml}");
+        assert_eq!(yaml.matches("- patch").count(), 5, "{yaml}");
     }
 }

@@ -117,6 +117,7 @@ impl Env {
                 plan,
                 evidence: mapek_api::Evidence::default(),
                 git_ops: None,
+                hpa: None,
             }).unwrap()
         }))
         .unwrap();
@@ -637,6 +638,110 @@ async fn an_argo_cd_managed_target_under_refuse_gets_no_plan() {
     );
 }
 
+/// A Deployment an `autoscaling/v2` HorizontalPodAutoscaler scales (min 2,
+/// max 6, a CPU target it cannot read here: no metrics-server) is scaled
+/// through the HPA: the plan is a SCALE_UP marked with the HPA, its approval
+/// raises the HPA's `minReplicas`, the real HPA controller scales the
+/// Deployment to it, and the operator never writes `spec.replicas` itself.
+#[tokio::test]
+async fn an_hpa_target_is_scaled_through_the_hpas_min_replicas() {
+    use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+    let e = env().await;
+    e.deployment("checkout", 2, &[]).await;
+    let hpas: Api<HorizontalPodAutoscaler> = Api::namespaced(e.client.clone(), NS);
+    let _ = hpas.delete("checkout", &DeleteParams::default()).await;
+    let hpa: HorizontalPodAutoscaler = serde_json::from_value(json!({
+        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "checkout", "namespace": NS},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "checkout"},
+            "minReplicas": 2, "maxReplicas": 6,
+            "metrics": [{"type": "Resource", "resource": {"name": "cpu",
+                "target": {"type": "Utilization", "averageUtilization": 60}}}]
+        }
+    }))
+    .unwrap();
+    hpas.create(&PostParams::default(), &hpa)
+        .await
+        .expect("HPA created");
+    e.policy(
+        "checkout-latency",
+        json!({
+            "targetRef": {"name": "checkout"},
+            "query": "mapek_sim_latency_seconds{deployment=\"checkout\"}",
+            "condition": {"operator": "GreaterThan", "threshold": 0.5},
+            "severity": "critical", "evaluationInterval": "2s",
+            "context": {"load": "mapek_sim_requests_per_second{deployment=\"checkout\"}"},
+            "remediation": {"allowedActions": ["SCALE_UP"],
+                            "scale": {"minReplicas": 2, "maxReplicas": 10, "maxStep": 3}}
+        }),
+    )
+    .await;
+    healthy_for_a_while().await;
+    e.fault("checkout", json!({"kind": "overload", "loadRps": 350}))
+        .await;
+    let plan = e.pending_plan("checkout").await;
+    let mark = plan.spec.hpa.clone().expect("the plan names the HPA");
+    assert_eq!(
+        (
+            mark.name.as_str(),
+            mark.min_replicas,
+            mark.max_replicas,
+            mark.mode
+        ),
+        ("checkout", 2, 6, mapek_api::HpaMode::RaiseMinReplicas),
+        "{mark:?}"
+    );
+    let action = &plan.spec.plan.actions[0];
+    assert_eq!(action.action_type, ActionType::ScaleUp);
+    let target = action.replicas.unwrap();
+    assert!((3..=5).contains(&target), "scale target {target}");
+
+    approve(&plan, &plan.spec.plan.plan_hash);
+    let done = e.phase(&plan.name_any(), ExecutionPhase::Completed).await;
+    let record = &done.status.unwrap().execution.unwrap().actions[0];
+    assert_eq!(record.status, ExecutionStatus::Succeeded);
+    let previous = record
+        .previous
+        .clone()
+        .unwrap()
+        .hpa
+        .expect("the HPA recorded");
+    assert_eq!(
+        (previous.name.as_str(), previous.min_replicas, previous.set),
+        ("checkout", Some(2), target)
+    );
+    assert_eq!(
+        hpas.get("checkout").await.unwrap().spec.min_replicas,
+        Some(target)
+    );
+    // The HPA controller scaled the Deployment; the operator wrote nothing to it.
+    let d = e.deployments().get("checkout").await.unwrap();
+    assert_eq!(d.spec.replicas, Some(target));
+    let managers: Vec<(String, Option<String>)> = d
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .map(|f| (f.manager.clone().unwrap_or_default(), f.subresource.clone()))
+        .collect();
+    assert!(
+        managers.iter().all(|(m, _)| m != "mapek-operator"),
+        "the operator wrote to the Deployment: {managers:?}"
+    );
+    assert!(
+        managers
+            .iter()
+            .any(|(m, sub)| m.starts_with("kube-controller-manager")
+                && sub.as_deref() == Some("scale")),
+        "no scale by the HPA controller: {managers:?}"
+    );
+    e.clears("mapek_sim_latency_seconds{deployment=\"checkout\"}", 0.5)
+        .await;
+    e.succeeded(&plan.name_any()).await;
+    let _ = hpas.delete("checkout", &DeleteParams::default()).await;
+}
+
 async fn overloaded(e: &Env, name: &str) -> RemediationPolicy {
     e.deployment(name, 2, &[]).await;
     e.policy(&format!("{name}-latency"), json!({
@@ -960,6 +1065,7 @@ async fn only_the_charts_approvers_may_approve_and_they_are_named() {
                 plan: plan.clone(),
                 evidence: mapek_api::Evidence::default(),
                 git_ops: None,
+                hpa: None,
             }).unwrap()
         })
     };

@@ -48,6 +48,7 @@ pub(crate) async fn approve_to_scale(client: &Client) -> Vec<f64> {
                 plan: plan.clone(),
                 evidence: mapek_api::Evidence::default(),
                 git_ops: None,
+                hpa: None,
             }).unwrap()
         }))
         .unwrap();

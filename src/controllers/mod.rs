@@ -13,6 +13,7 @@ use mapek_engine::model::Millis;
 
 pub mod analyzer;
 pub mod executor;
+pub mod hpa;
 pub mod knowledge;
 pub mod monitor;
 pub mod revisions;

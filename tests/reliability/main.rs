@@ -423,6 +423,7 @@ async fn plan(
             plan,
             evidence: mapek_api::Evidence::default(),
             git_ops: None,
+            hpa: None,
         }).unwrap()
     }))
     .unwrap();

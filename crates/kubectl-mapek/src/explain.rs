@@ -39,6 +39,13 @@ pub fn explain(rp: &RemediationPolicy) -> String {
             mark.mode, mark.message, mark.evidence
         );
     }
+    if let Some(mark) = &rp.spec.hpa {
+        let _ = writeln!(
+            out,
+            "HorizontalPodAutoscaler {} (minReplicas {}, maxReplicas {}; hpa {:?}): {}.",
+            mark.name, mark.min_replicas, mark.max_replicas, mark.mode, mark.message
+        );
+    }
     let _ = writeln!(out, "Plan hash: {}", plan.plan_hash);
     let _ = writeln!(
         out,

@@ -72,6 +72,27 @@ pub struct RemediationPolicySpec {
     /// tracking labels or annotations), and what the policy said to do.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub git_ops: Option<GitOpsMark>,
+    /// The HorizontalPodAutoscaler that targets the Deployment, when one does,
+    /// and how the plan deals with it (scaling through its `minReplicas`, or
+    /// scale actions left out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hpa: Option<HpaMark>,
+}
+
+/// A plan's target is scaled by a HorizontalPodAutoscaler.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HpaMark {
+    /// The HorizontalPodAutoscaler's name (same namespace).
+    pub name: String,
+    /// Its `spec.minReplicas` when the plan was made (1 when unset).
+    pub min_replicas: i32,
+    /// Its `spec.maxReplicas`: the plan's replica counts stay within it.
+    pub max_replicas: i32,
+    /// The policy's choice.
+    pub mode: crate::HpaMode,
+    /// What an approver should know, in one sentence.
+    pub message: String,
 }
 
 /// A plan's target is managed by a GitOps tool.
@@ -186,6 +207,24 @@ pub struct PreviousState {
     /// For rollbacks: the pod template before and the one the rollback sets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<PreviousTemplate>,
+    /// For scale actions on a Deployment that a HorizontalPodAutoscaler
+    /// targets: the HPA scaled through and its `minReplicas` before (the
+    /// action sets `minReplicas`, never `spec.replicas`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hpa: Option<PreviousHpa>,
+}
+
+/// A scale action's record when it goes through a HorizontalPodAutoscaler.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PreviousHpa {
+    /// The HorizontalPodAutoscaler's name (same namespace).
+    pub name: String,
+    /// Its `spec.minReplicas` before (`None`: unset, which means 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_replicas: Option<i32>,
+    /// The `minReplicas` the action sets.
+    pub set: i32,
 }
 
 /// A rollback's record: the Deployment's pod template before it (what an undo

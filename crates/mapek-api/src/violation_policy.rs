@@ -188,6 +188,26 @@ pub struct RemediationSpec {
     /// `Warn` (the plan says so; the default) or `Allow` (the plan is marked only).
     #[serde(default)]
     pub git_ops: GitOpsMode,
+    /// What a scale action does when a HorizontalPodAutoscaler targets the
+    /// Deployment (it would undo a change of `spec.replicas`):
+    /// `RaiseMinReplicas` (the default: the HPA's `minReplicas` is set to the
+    /// action's replica count, recorded and rolled back like any change) or
+    /// `Refuse` (no scale action is planned for it; the plan, or an Event, says
+    /// why).
+    #[serde(default)]
+    pub hpa: HpaMode,
+}
+
+/// How a policy scales a Deployment that a HorizontalPodAutoscaler targets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum HpaMode {
+    /// Scale through the HPA: its `minReplicas` becomes the action's replica
+    /// count (a scale-up never lowers it, a scale-down never below 1), inside
+    /// the HPA's `maxReplicas`; the HPA controller then scales the Deployment.
+    #[default]
+    RaiseMinReplicas,
+    /// Never scale it: SCALE_UP and SCALE_DOWN are left out of its plans.
+    Refuse,
 }
 
 /// How a policy treats a target that a GitOps tool manages.
@@ -213,6 +233,7 @@ impl Default for RemediationSpec {
             approval_mode: ApprovalMode::default(),
             approval_ttl: default_approval_ttl(),
             git_ops: GitOpsMode::default(),
+            hpa: HpaMode::default(),
         }
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use kube::{Resource, ResourceExt};
 
 use mapek_api::{
-    ApprovalState, Evidence, GitOpsMark, MAX_EVIDENCE_VIOLATIONS, RemediationPolicy,
+    ApprovalState, Evidence, GitOpsMark, HpaMark, MAX_EVIDENCE_VIOLATIONS, RemediationPolicy,
     RemediationPolicySpec, ViolationPolicy,
 };
 use mapek_engine::model::PolicyInfo;
@@ -200,12 +200,56 @@ pub fn plan_candidates(
         .collect()
 }
 
+/// The policies whose plan would have scaled but for an HPA (`withheld`: each
+/// target with its full envelope, and why scale actions were left out), each
+/// with what to tell: the reason, and the scale action the plan without the HPA
+/// would have had (`unrestricted`: the plans for those targets with their full
+/// envelopes). `planned`: the plans made without scale actions; a policy whose
+/// unrestricted plan has no scale action is not reported.
+pub fn hpa_withheld(
+    withheld: &[(mapek_engine::PlanTarget, String)],
+    unrestricted: &[RemediationPlan],
+    planned: &[RemediationPlan],
+) -> Vec<(String, String)> {
+    use mapek_engine::model::ActionType;
+    withheld
+        .iter()
+        .filter_map(|(target, reason)| {
+            let policy = target.policy.to_string();
+            let full = unrestricted.iter().find(|p| p.policy == policy)?;
+            let scale = full
+                .actions
+                .iter()
+                .find(|a| matches!(a.action_type, ActionType::ScaleUp | ActionType::ScaleDown))?;
+            let instead = match planned.iter().find(|p| p.policy == policy) {
+                Some(p) => format!(
+                    "; planned instead: {}",
+                    p.actions
+                        .iter()
+                        .map(mapek_engine::report::describe_action)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                None => "; no other action is planned".to_string(),
+            };
+            Some((
+                policy,
+                format!(
+                    "{reason}. Without it the plan would be {}{instead}",
+                    mapek_engine::report::describe_action(scale)
+                ),
+            ))
+        })
+        .collect()
+}
+
 /// The RemediationPolicy object for a plan.
 pub fn plan_object(
     policy: &ViolationPolicy,
     plan: RemediationPlan,
     analysis: &AnalysisResult,
     git_ops: Option<GitOpsMark>,
+    hpa: Option<HpaMark>,
 ) -> RemediationPolicy {
     let causes: Vec<_> = analysis
         .root_causes
@@ -253,6 +297,7 @@ pub fn plan_object(
                     .collect(),
             },
             git_ops,
+            hpa,
         },
     );
     rp.metadata.namespace = policy.namespace();

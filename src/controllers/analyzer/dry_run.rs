@@ -9,26 +9,38 @@
 //!
 //! Each action is sent on its own against the Deployment as read: a dry run
 //! persists nothing, so a later action's does not see an earlier one's change.
+//! A scale action on a Deployment an HPA scales is sent as what the executor
+//! will send, the HPA's `minReplicas` patch, against the HPA.
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
 use crate::controllers::FIELD_MANAGER;
 use crate::controllers::executor::patch::{self, DeploymentPatch};
-use crate::controllers::revisions;
+use crate::controllers::{hpa, revisions};
 use mapek_api::DryRunResult;
-use mapek_engine::model::{FieldChange, Millis, RemediationAction};
+use mapek_engine::model::{FieldChange, Millis, PatchKind, RemediationAction};
 
-/// Sends each action's patch of `d` with server-side dry run.
+/// What a dry run is sent to: the Deployment, and the HPA that scales it when
+/// the plan's scale actions go through one.
+pub struct Targets<'a> {
+    pub deployments: &'a Api<Deployment>,
+    pub hpas: &'a Api<HorizontalPodAutoscaler>,
+    pub deployment: &'a Deployment,
+    pub replica_sets: &'a [ReplicaSet],
+    pub hpa: Option<&'a HorizontalPodAutoscaler>,
+}
+
+/// Sends each action's patch with server-side dry run.
 pub async fn dry_run(
-    api: &Api<Deployment>,
-    d: &Deployment,
-    sets: &[ReplicaSet],
+    t: &Targets<'_>,
     actions: &[RemediationAction],
     now: Millis,
 ) -> Vec<DryRunResult> {
+    let (api, d, sets) = (t.deployments, t.deployment, t.replica_sets);
     let params = PatchParams {
         dry_run: true,
         field_manager: Some(FIELD_MANAGER.into()),
@@ -36,6 +48,10 @@ pub async fn dry_run(
     };
     let mut out = Vec::with_capacity(actions.len());
     for a in actions {
+        if let (PatchKind::Scale, Some(h)) = (a.action_type.patch_kind(), t.hpa) {
+            out.push(result(a, hpa_dry_run(t.hpas, h, a, &params).await));
+            continue;
+        }
         let answer = match patch::for_action(a, d, sets, now) {
             Err(reason) => Err(format!("cannot build the patch: {reason}")),
             Ok(None) => Ok(Vec::new()),
@@ -56,6 +72,41 @@ pub async fn dry_run(
         out.push(result(a, answer));
     }
     out
+}
+
+/// A scale action through the HPA: its `minReplicas` patch, as the executor
+/// will send it.
+async fn hpa_dry_run(
+    api: &Api<HorizontalPodAutoscaler>,
+    h: &HorizontalPodAutoscaler,
+    a: &RemediationAction,
+    params: &PatchParams,
+) -> Result<Vec<FieldChange>, String> {
+    let replicas = a
+        .replicas
+        .ok_or("cannot build the patch: no replica count")?;
+    let to = hpa::min_replicas_to_set(a.action_type, replicas, hpa::min_replicas(h));
+    if to == hpa::min_replicas(h) {
+        return Ok(Vec::new());
+    }
+    let after = api
+        .patch(
+            &h.name_any(),
+            params,
+            &Patch::Json::<()>(hpa::min_replicas_patch(h, to)),
+        )
+        .await
+        .map_err(|e| refusal(&e))?;
+    let name = h.name_any();
+    Ok(
+        revisions::diff(&json!({ "spec": h.spec }), &json!({ "spec": after.spec }))
+            .into_iter()
+            .map(|c| FieldChange {
+                field: format!("HorizontalPodAutoscaler {name}: {}", c.field),
+                ..c
+            })
+            .collect(),
+    )
 }
 
 /// One action's result from what its dry run answered.

@@ -16,6 +16,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::Store;
@@ -23,11 +24,12 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use super::{Context, revisions};
+use super::{Context, hpa, revisions};
 use mapek_api::{
     ApprovalState, ExecutionPhase, RemediationPolicy, RemediationPolicyStatus, ViolationPolicy,
 };
 use mapek_engine::knowledge::KnowledgeBase;
+use mapek_engine::model::ActionType;
 use mapek_engine::{AnalyzerConfig, PatternAnalyzer, PlanTarget, Planner, PlannerConfig};
 
 pub use decide::*;
@@ -106,6 +108,22 @@ async fn refuse_gitops(ctx: &Context, policy: &ViolationPolicy, reason: &str) {
     let event = Event {
         type_: EventType::Warning,
         reason: "GitOpsManaged".into(),
+        note: Some(reason.chars().take(1024).collect()),
+        action: "Analyze".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &policy.object_ref(&())).await {
+        tracing::debug!(error = %e, "cannot publish an event");
+    }
+}
+
+/// Scale actions left out for a Deployment an HPA scales, where the plan would
+/// have scaled and no plan results: a Warning Event on the policy says why.
+async fn report_hpa_withheld(ctx: &Context, policy: &ViolationPolicy, reason: &str) {
+    tracing::info!(policy = %policy.name_any(), reason, "no scale action: HPA-managed target");
+    let event = Event {
+        type_: EventType::Warning,
+        reason: "HpaManaged".into(),
         note: Some(reason.chars().take(1024).collect()),
         action: "Analyze".into(),
         secondary: None,
@@ -215,9 +233,25 @@ async fn analyze_namespace(
             .inc();
     }
 
+    // The HPAs that may scale a candidate: a scale action goes through one
+    // (or is left out), never against it.
+    let scaling = candidates.iter().any(|(p, _)| {
+        let e = &p.spec.remediation.envelope;
+        e.allows(ActionType::ScaleUp) || e.allows(ActionType::ScaleDown)
+    });
+    let hpa_api: Api<HorizontalPodAutoscaler> = Api::namespaced(ctx.client.clone(), namespace);
+    let hpas = match scaling {
+        false => Vec::new(),
+        true => hpa::list(&hpa_api).await?,
+    };
+
     // Every candidate is free of open plans and out of cooldown.
     let mut targets = Vec::new();
     let mut marks = HashMap::new();
+    let mut hpa_marks = HashMap::new();
+    // The targets whose scale actions an HPA took out, with their full envelope
+    // and why: planned again to tell whether the plan would have scaled.
+    let mut withheld = Vec::new();
     for (p, _) in &candidates {
         let target = &p.spec.target_ref.name;
         if !analysis
@@ -241,23 +275,55 @@ async fn analyze_namespace(
                 continue;
             }
         }
-        targets.push(PlanTarget {
+        let target = PlanTarget {
             policy: p.name_any().into(),
             deployment: target.as_str().into(),
             current_replicas: deployment.spec.replicas.unwrap_or(1),
             severity: p.spec.severity,
             envelope: p.spec.remediation.envelope.clone(),
+        };
+        let view = hpa::plan_view(
+            &hpas,
+            &target.deployment,
+            p.spec.remediation.hpa,
+            &target.envelope,
+        );
+        if let Some(reason) = view.withheld {
+            withheld.push((target.clone(), reason));
+        }
+        hpa_marks.insert(p.name_any(), view.mark);
+        targets.push(PlanTarget {
+            envelope: view.envelope,
+            ..target
         });
     }
     if targets.is_empty() {
         return Ok(());
     }
     let started = std::time::Instant::now();
-    let generated = {
+    let (generated, unrestricted) = {
         let kb = knowledge.read().unwrap_or_else(|e| e.into_inner());
-        Planner::new(PlannerConfig::default()).generate_plans(&analysis, &targets, &kb)
+        let planner = Planner::new(PlannerConfig::default());
+        let full: Vec<PlanTarget> = withheld.iter().map(|(t, _)| t.clone()).collect();
+        (
+            planner.generate_plans(&analysis, &targets, &kb),
+            match full.is_empty() {
+                true => Vec::new(),
+                false => planner.generate_plans(&analysis, &full, &kb),
+            },
+        )
     };
     ctx.metrics.phase("plan", started.elapsed().as_secs_f64());
+    for (policy, reason) in hpa_withheld(&withheld, &unrestricted, &generated) {
+        match hpa_marks.get_mut(policy.as_str()).and_then(Option::as_mut) {
+            Some(mark) if generated.iter().any(|g| g.policy == policy) => mark.message = reason,
+            _ => {
+                if let Some(p) = in_ns.iter().find(|p| p.name_any() == policy) {
+                    report_hpa_withheld(ctx, p, &reason).await;
+                }
+            }
+        }
+    }
 
     let api: Api<RemediationPolicy> = Api::namespaced(ctx.client.clone(), namespace);
     for plan in generated {
@@ -265,7 +331,8 @@ async fn analyze_namespace(
             continue;
         };
         let mark = marks.get(plan.policy.as_str()).cloned().flatten();
-        let rp = plan_object(policy, plan, &analysis, mark);
+        let hpa_mark = hpa_marks.get(plan.policy.as_str()).cloned().flatten();
+        let rp = plan_object(policy, plan, &analysis, mark, hpa_mark);
         let name = rp.name_any();
         let created = match api.create(&PostParams::default(), &rp).await {
             Ok(created) => created,
@@ -279,10 +346,21 @@ async fn analyze_namespace(
         // What approval would change, as the API server answers a dry run.
         let dry_run = match live.get(rp.spec.plan.target.as_str()) {
             Some(d) => {
-                let sets = histories
-                    .get(rp.spec.plan.target.as_str())
-                    .map_or(&[][..], Vec::as_slice);
-                dry_run::dry_run(&deployments, d, sets, &rp.spec.plan.actions, now).await
+                let targets = dry_run::Targets {
+                    deployments: &deployments,
+                    hpas: &hpa_api,
+                    deployment: d,
+                    replica_sets: histories
+                        .get(rp.spec.plan.target.as_str())
+                        .map_or(&[][..], Vec::as_slice),
+                    // The plan's scale actions go through the HPA it names.
+                    hpa: rp
+                        .spec
+                        .hpa
+                        .as_ref()
+                        .and_then(|m| hpa::named(&hpas, &m.name)),
+                };
+                dry_run::dry_run(&targets, &rp.spec.plan.actions, now).await
             }
             None => Vec::new(),
         };

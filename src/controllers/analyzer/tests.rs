@@ -117,6 +117,7 @@ fn open_plans_and_last_finished_execution() {
             plan: plan("web"),
             evidence: Evidence::default(),
             git_ops: None,
+            hpa: None,
         },
     );
     rp.metadata.namespace = Some("default".into());
@@ -156,6 +157,7 @@ fn only_policies_whose_deployment_is_free_and_cooled_down_are_candidates() {
                 plan: plan(target),
                 evidence: Evidence::default(),
                 git_ops: None,
+                hpa: None,
             },
         );
         rp.metadata.namespace = Some("default".into());
@@ -201,6 +203,7 @@ fn a_rejection_closes_a_plan_at_the_time_it_was_rejected() {
             plan: plan("web"),
             evidence: Evidence::default(),
             git_ops: None,
+            hpa: None,
         },
     );
     rp.metadata.namespace = Some("default".into());
@@ -241,7 +244,7 @@ fn the_plan_object_is_owned_by_its_policy_and_named_by_target_and_hash() {
         breaches: Vec::new(),
         shared_causes: Vec::new(),
     };
-    let rp = plan_object(&policy(), plan("web"), &analysis, None);
+    let rp = plan_object(&policy(), plan("web"), &analysis, None, None);
     assert_eq!(rp.name_any(), "web-0123456789");
     assert_eq!(rp.metadata.namespace.as_deref(), Some("default"));
     let owner = &rp.metadata.owner_references.as_ref().unwrap()[0];
@@ -321,13 +324,23 @@ fn finished_at(ms: Millis) -> RemediationPolicyStatus {
 /// Analyzes `default` with the bursting policy, `web` at 2 replicas and these
 /// plans in the plans store.
 async fn analyze(plans: Vec<RemediationPolicy>) -> Server {
+    analyze_with(plans, bursting(), |_| {}).await
+}
+
+/// [`analyze`] with this policy, and `setup` adding objects to the server.
+async fn analyze_with(
+    plans: Vec<RemediationPolicy>,
+    policy: ViolationPolicy,
+    setup: impl FnOnce(&mut Server),
+) -> Server {
     let mut server = Server::empty();
     server.insert(DEPLOY, &fixtures::deployment(2));
+    setup(&mut server);
     let harness = Harness::start(server, NOW);
     let knowledge = RwLock::new(KnowledgeBase::new());
     analyze_namespace(
         &harness.ctx,
-        &store(vec![bursting()]),
+        &store(vec![policy]),
         &store(plans),
         &knowledge,
         "default",
@@ -351,6 +364,8 @@ async fn a_burst_becomes_one_pending_plan_within_the_envelope() {
             format!("GET {DEPLOY}"),
             // Its rollout history (none here): the change before a breach.
             "GET /apis/apps/v1/namespaces/default/replicasets".to_string(),
+            // The HPAs (none here): a scale action would go through one.
+            "GET /apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers".to_string(),
             format!("POST {PLANS}"),
             // What approval would change, sent as a dry run: nothing is stored.
             format!("PATCH {DEPLOY} (dry run)"),
@@ -417,7 +432,11 @@ async fn a_burst_becomes_one_pending_plan_within_the_envelope() {
         }
     }
 
-    let patch = &server.seen[4];
+    let patch = server
+        .seen
+        .iter()
+        .find(|s| s.method == "PATCH" && s.path == status_path)
+        .unwrap();
     assert_eq!(patch.content_type, "application/merge-patch+json");
     assert_eq!(patch.body["status"]["approval"], "Pending");
     assert_eq!(patch.body["status"]["phase"], "Pending");
@@ -443,7 +462,12 @@ async fn a_burst_becomes_one_pending_plan_within_the_envelope() {
     let d: Deployment = stored(&server, DEPLOY);
     assert_eq!(d.spec.replicas, Some(2));
 
-    let events: Vec<&serde_json::Value> = server.seen[5..].iter().map(|s| &s.body).collect();
+    let events: Vec<&serde_json::Value> = server
+        .seen
+        .iter()
+        .filter(|s| s.line().starts_with("EVENT"))
+        .map(|s| &s.body)
+        .collect();
     assert_eq!(events[0]["regarding"]["kind"], "RemediationPolicy");
     assert_eq!(events[0]["regarding"]["name"], json!(name));
     // The uid of the created object, so that `kubectl describe` finds the Event.
@@ -478,4 +502,83 @@ async fn no_new_plan_during_the_cooldown_after_an_execution() {
     // Finished 11 min ago: the same burst is planned for.
     let server = analyze(vec![earlier_plan(Some(finished_at(NOW - 660_000)))]).await;
     assert_eq!(requests(&server, "POST", PLANS).len(), 1);
+}
+
+const HPA: &str = "/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/web";
+
+fn with_hpa(max: i32) -> impl FnOnce(&mut Server) {
+    move |server: &mut Server| {
+        server.insert(
+            HPA,
+            &crate::controllers::hpa::tests::hpa("web", "Deployment/web", Some(2), max),
+        )
+    }
+}
+
+#[tokio::test]
+async fn a_plan_for_an_hpa_target_scales_through_its_min_replicas_within_its_max() {
+    let server = analyze_with(vec![], bursting(), with_hpa(3)).await;
+    let posts = requests(&server, "POST", PLANS);
+    assert_eq!(posts.len(), 1, "{:?}", lines(&server, false));
+    let spec = &posts[0].body["spec"];
+    assert_eq!(spec["hpa"]["name"], "web");
+    assert_eq!(spec["hpa"]["mode"], "RaiseMinReplicas");
+    assert_eq!(
+        (
+            spec["hpa"]["minReplicas"].as_i64(),
+            spec["hpa"]["maxReplicas"].as_i64()
+        ),
+        (Some(2), Some(3))
+    );
+    let actions: Vec<mapek_engine::model::RemediationAction> =
+        serde_json::from_value(spec["actions"].clone()).unwrap();
+    // 4 without the HPA (below), at most its maxReplicas 3 with it.
+    assert_eq!(
+        actions
+            .iter()
+            .map(|a| (a.action_type, a.replicas))
+            .collect::<Vec<_>>(),
+        [(ActionType::ScaleUp, Some(3))]
+    );
+    // Without the HPA the same burst scales to 4.
+    let server = analyze(vec![]).await;
+    let spec = &requests(&server, "POST", PLANS)[0].body["spec"];
+    assert!(spec.get("hpa").is_none(), "{spec}");
+    assert_eq!(spec["actions"][0]["replicas"], 4);
+}
+
+#[tokio::test]
+async fn under_refuse_an_hpa_target_gets_no_scale_action_and_is_told_why() {
+    let mut policy = bursting();
+    policy.spec.remediation.hpa = mapek_api::HpaMode::Refuse;
+    let server = analyze_with(vec![], policy, with_hpa(6)).await;
+    let posts = requests(&server, "POST", PLANS);
+    let scaled = posts.iter().any(|p| {
+        p.body["spec"]["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["actionType"] == "SCALE_UP" || a["actionType"] == "SCALE_DOWN")
+    });
+    assert!(!scaled, "{:?}", lines(&server, false));
+    // This burst gets no other action: no plan, and an Event on the policy
+    // says why and what the plan would have been.
+    assert!(posts.is_empty(), "{:?}", lines(&server, false));
+    assert_eq!(
+        lines(&server, false).last().map(String::as_str),
+        Some("EVENT Warning HpaManaged")
+    );
+    let note = server.seen.last().unwrap().body["note"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        note.contains("HorizontalPodAutoscaler web") && note.contains("hpa is Refuse"),
+        "{note}"
+    );
+    assert!(note.contains("Without it the plan would be"), "{note}");
+    assert_eq!(
+        server.seen.last().unwrap().body["regarding"]["kind"],
+        "ViolationPolicy"
+    );
 }

@@ -29,6 +29,39 @@ impl From<kube::Error> for PatchFailure {
     }
 }
 
+/// What a patch left: the Deployment, or the HorizontalPodAutoscaler a scale
+/// action went through.
+pub(super) enum Patched {
+    Deployment(Box<Deployment>),
+    Hpa(Box<HorizontalPodAutoscaler>),
+}
+
+impl Patched {
+    /// Keeps the patched object as the one decided on next; returns the
+    /// Deployment's generation after an own patch of it (`None` after an HPA
+    /// patch: the HPA controller's scale is waited on at the latest generation).
+    pub(super) fn keep(
+        self,
+        live: &mut Option<Deployment>,
+        hpas: &mut Vec<HorizontalPodAutoscaler>,
+    ) -> Option<i64> {
+        match self {
+            Patched::Deployment(d) => {
+                let generation = d.metadata.generation;
+                *live = Some(*d);
+                generation
+            }
+            Patched::Hpa(h) => {
+                match hpas.iter_mut().find(|o| o.name_any() == h.name_any()) {
+                    Some(o) => *o = *h,
+                    None => hpas.push(*h),
+                }
+                None
+            }
+        }
+    }
+}
+
 pub(super) fn is_conflict(e: &kube::Error) -> bool {
     match e {
         kube::Error::Api(s) => {
@@ -50,9 +83,15 @@ impl Reconciler<'_> {
         index: usize,
         now: i64,
         live: Option<&Deployment>,
-    ) -> Result<Deployment, PatchFailure> {
+        hpas: &[HorizontalPodAutoscaler],
+    ) -> Result<Patched, PatchFailure> {
         let (action, previous) = self.record_of(index);
         let target = self.target();
+        if let (PatchKind::Scale, Some(h)) = (action.action_type.patch_kind(), &previous.hpa) {
+            let from = h.min_replicas.unwrap_or(1);
+            let patched = self.set_min_replicas(&h.name, from, h.set, hpas).await?;
+            return Ok(Patched::Hpa(Box::new(patched)));
+        }
         let d = match action.action_type.patch_kind() {
             PatchKind::Scale => {
                 let replicas = action
@@ -95,16 +134,33 @@ impl Reconciler<'_> {
                 .await?
             }
         };
-        Ok(d)
+        Ok(Patched::Deployment(Box::new(d)))
     }
 
-    /// Restores action `index`'s previous state; returns the Deployment after it.
+    /// Restores action `index`'s previous state; returns the object patched.
     pub(super) async fn roll_back(
         &self,
         index: usize,
         live: Option<&Deployment>,
-    ) -> Result<Deployment, PatchFailure> {
+        hpas: &[HorizontalPodAutoscaler],
+    ) -> Result<Patched, PatchFailure> {
         let (action, previous) = self.record_of(index);
+        if let (PatchKind::Scale, Some(h)) = (action.action_type.patch_kind(), &previous.hpa) {
+            let to = h.min_replicas.unwrap_or(1);
+            let patched = self.set_min_replicas(&h.name, h.set, to, hpas).await?;
+            return Ok(Patched::Hpa(Box::new(patched)));
+        }
+        self.roll_back_deployment(&action, &previous, live)
+            .await
+            .map(|d| Patched::Deployment(Box::new(d)))
+    }
+
+    async fn roll_back_deployment(
+        &self,
+        action: &RemediationAction,
+        previous: &PreviousState,
+        live: Option<&Deployment>,
+    ) -> Result<Deployment, PatchFailure> {
         let missing = || PatchFailure::Refused("no previous state recorded".into());
         match action.action_type.patch_kind() {
             PatchKind::Scale => {
@@ -180,6 +236,52 @@ impl Reconciler<'_> {
                 .await?
             {
                 return Ok(d);
+            }
+        }
+        Err(still_conflicting(&last))
+    }
+
+    /// Sets `minReplicas` of the HorizontalPodAutoscaler `name` from `from` (what
+    /// the step started from) to `to`, with a JSON Patch that tests the value it
+    /// replaces, computed from the HPA as read (`hpas`), then from fresh reads
+    /// after a conflict: a value another writer set since is never overwritten;
+    /// the step is refused instead.
+    pub(super) async fn set_min_replicas(
+        &self,
+        name: &str,
+        from: i32,
+        to: i32,
+        hpas: &[HorizontalPodAutoscaler],
+    ) -> Result<HorizontalPodAutoscaler, PatchFailure> {
+        let mut known = crate::controllers::hpa::named(hpas, name).cloned();
+        let mut last = String::new();
+        for _ in 0..MAX_PATCH_ATTEMPTS {
+            let h = match known.take() {
+                Some(h) => h,
+                None => self.hpas.get(name).await?,
+            };
+            let current = crate::controllers::hpa::min_replicas(&h);
+            if current == to {
+                return Ok(h);
+            }
+            if current != from {
+                return Err(PatchFailure::Refused(format!(
+                    "HorizontalPodAutoscaler {name} has minReplicas {current}, not the {from} this \
+                     step started from: another writer changed it, so it is left as it is"
+                )));
+            }
+            let patch = crate::controllers::hpa::min_replicas_patch(&h, to);
+            match self
+                .hpas
+                .patch(name, &self.params, &Patch::Json::<()>(patch))
+                .await
+            {
+                Ok(h) => return Ok(h),
+                Err(e) if is_conflict(&e) => {
+                    tracing::debug!(plan = %self.name, error = %e, "guarded HPA patch conflicted; reading again");
+                    last = e.to_string();
+                }
+                Err(e) => return Err(e.into()),
             }
         }
         Err(still_conflicting(&last))

@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType};
@@ -112,6 +113,7 @@ struct Reconciler<'a> {
     name: String,
     plans: Api<RemediationPolicy>,
     deployments: Api<Deployment>,
+    hpas: Api<HorizontalPodAutoscaler>,
     params: PatchParams,
     claim: Option<Claim>,
     /// The status as last stored on the server; `rp.status` runs ahead of it
@@ -136,6 +138,7 @@ impl<'a> Reconciler<'a> {
             name: rp.name_any(),
             plans: Api::namespaced(ctx.client.clone(), &namespace),
             deployments: Api::namespaced(ctx.client.clone(), &namespace),
+            hpas: Api::namespaced(ctx.client.clone(), &namespace),
             namespace,
             params: PatchParams {
                 field_manager: Some(FIELD_MANAGER.into()),
@@ -194,6 +197,25 @@ impl<'a> Reconciler<'a> {
         })
     }
 
+    /// Whether a scale action of the plan may still be written ahead, applied
+    /// or undone (only then are the namespace's HorizontalPodAutoscalers read:
+    /// a scale action on a Deployment an HPA targets goes through the HPA).
+    fn scale_open(&self) -> bool {
+        let status = self.rp.status.clone().unwrap_or_default();
+        !status.phase.is_finished()
+            && !matches!(
+                status.approval,
+                mapek_api::ApprovalState::Rejected | mapek_api::ApprovalState::Expired
+            )
+            && self
+                .rp
+                .spec
+                .plan
+                .actions
+                .iter()
+                .any(|a| a.action_type.patch_kind() == PatchKind::Scale)
+    }
+
     async fn steps(&mut self) -> Result<Action, Error> {
         let policies: Api<ViolationPolicy> =
             Api::namespaced(self.ctx.client.clone(), &self.namespace);
@@ -214,12 +236,22 @@ impl<'a> Reconciler<'a> {
                 false => Ok(None),
             }
         };
-        let (policy, live, others) = tokio::join!(
+        // A scale action goes through the HPA that targets the Deployment, if one
+        // does: the namespace's HPAs are read while one may be written ahead,
+        // applied or undone.
+        let hpas = async {
+            match self.scale_open() {
+                true => crate::controllers::hpa::list(&self.hpas).await,
+                false => Ok(Vec::new()),
+            }
+        };
+        let (policy, live, others, hpas) = tokio::join!(
             policies.get_opt(&self.rp.spec.plan.policy),
             self.deployments.get_opt(self.rp.spec.plan.target.as_str()),
-            others
+            others,
+            hpas
         );
-        let (policy, mut live) = (policy?, live?);
+        let (policy, mut live, mut hpas) = (policy?, live?, hpas?);
         self.others = others?.map(|l| l.items);
         // A rollback's write-ahead record needs the earlier revision's template.
         let replica_sets = match (&live, self.rollback_pending()) {
@@ -237,20 +269,20 @@ impl<'a> Reconciler<'a> {
                 policy: policy.as_ref(),
                 deployment: live.as_ref(),
                 replica_sets: &replica_sets,
+                hpas: &hpas,
                 now,
             });
             let step = self.claim_for(step).await?;
             let step = match step {
                 Step::Apply { index } => {
                     self.flush().await?;
-                    let applied = self.apply(index, now, live.as_ref()).await;
+                    let applied = self.apply(index, now, live.as_ref(), &hpas).await;
                     self.publish().await;
                     match applied {
                         // It counts once its rollout completes: decide again on
-                        // the Deployment as patched.
-                        Ok(d) => {
-                            let generation = d.metadata.generation;
-                            live = Some(d);
+                        // the Deployment (or HPA) as patched.
+                        Ok(patched) => {
+                            let generation = patched.keep(&mut live, &mut hpas);
                             fault::point(&format!("applied:{index}")).await;
                             Step::Sent { index, generation }
                         }
@@ -260,12 +292,11 @@ impl<'a> Reconciler<'a> {
                 }
                 Step::RollBack { index } => {
                     self.flush().await?;
-                    let undone = self.roll_back(index, live.as_ref()).await;
+                    let undone = self.roll_back(index, live.as_ref(), &hpas).await;
                     self.publish().await;
                     match undone {
-                        Ok(d) => {
-                            let generation = d.metadata.generation;
-                            live = Some(d);
+                        Ok(patched) => {
+                            let generation = patched.keep(&mut live, &mut hpas);
                             fault::point(&format!("rollback-sent:{index}")).await;
                             Step::Sent { index, generation }
                         }

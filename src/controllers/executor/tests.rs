@@ -16,6 +16,7 @@ const RP_STATUS: &str =
     "/apis/mapek.io/v1alpha1/namespaces/default/remediationpolicies/fix-web/status";
 const VP: &str = "/apis/mapek.io/v1alpha1/namespaces/default/violationpolicies/web-latency";
 const DEPLOY: &str = "/apis/apps/v1/namespaces/default/deployments/web";
+const HPAS: &str = "/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers";
 
 /// The guarded scale patch from `from` to `to` replicas.
 fn scale_ops(from: i32, to: i32) -> Value {
@@ -86,11 +87,13 @@ async fn a_wrong_hash_patches_nothing_and_says_why() {
             format!("GET {DEPLOY}"),
             // Read up front because an approval is there.
             format!("GET {NS}/remediationpolicies"),
+            // A scale action goes through an HPA if one targets the Deployment.
+            format!("GET {HPAS}"),
             format!("PATCH {RP_STATUS}"),
             "EVENT Warning ApprovalRefused".to_string(),
         ]
     );
-    let status = &server.seen[3].body["status"];
+    let status = &server.seen[4].body["status"];
     assert_eq!(status["approval"], "Pending");
     assert_eq!(status["phase"], "Pending");
     let message = status["approvalMessage"].as_str().unwrap();
@@ -98,7 +101,7 @@ async fn a_wrong_hash_patches_nothing_and_says_why() {
         message.contains("0123456789abcdef") && message.contains("does not match"),
         "{message}"
     );
-    let event = &server.seen[4].body;
+    let event = &server.seen[5].body;
     assert!(event["note"].as_str().unwrap().contains("does not match"));
     assert_eq!(event["regarding"]["name"], "fix-web");
     let d: Deployment = stored(&server, DEPLOY);
@@ -335,7 +338,7 @@ async fn a_restart_after_write_ahead_applies_an_unapplied_action_once() {
 }
 
 #[tokio::test]
-async fn an_approved_scale_reaches_the_deployment_after_three_reads_and_one_write() {
+async fn an_approved_scale_reaches_the_deployment_after_four_reads_and_one_write() {
     let rp = approved(vec![scale_up("a1", 4)]);
     let (result, server) = reconcile_once(&rp, Server::new(&rp, &deployment(2))).await;
     assert!(result.is_ok(), "{result:?}");
@@ -346,6 +349,7 @@ async fn an_approved_scale_reaches_the_deployment_after_three_reads_and_one_writ
             format!("GET {VP}"),
             format!("GET {DEPLOY}"),
             format!("GET {NS}/remediationpolicies"), // the other plans on the target
+            format!("GET {HPAS}"),                   // none targets it: spec.replicas
             // Approved, started and written ahead: durable before the patch.
             format!("PATCH {RP_STATUS}"),
             format!("PATCH {DEPLOY}"),
@@ -669,9 +673,61 @@ async fn with_a_watch_cache_the_other_plans_are_not_listed() {
         [
             format!("GET {VP}"),
             format!("GET {DEPLOY}"),
+            format!("GET {HPAS}"),
             format!("PATCH {RP_STATUS}"),
             format!("PATCH {DEPLOY}"),
         ]
+    );
+}
+
+#[tokio::test]
+async fn a_scale_on_an_hpa_target_patches_the_hpas_min_replicas_and_never_spec_replicas() {
+    let rp = approved(vec![scale_up("a1", 4)]);
+    let mut server = Server::new(&rp, &deployment(2));
+    let hpa_path = format!("{HPAS}/web");
+    server.insert(
+        &hpa_path,
+        &crate::controllers::hpa::tests::hpa("web", "Deployment/web", Some(2), 6),
+    );
+    let (result, server) = reconcile_once(&rp, server).await;
+    // The scripted server has no HPA controller: the plan waits for it.
+    assert_eq!(result.unwrap(), Action::requeue(decide::ROLLOUT_REQUEUE));
+    assert!(
+        requests(&server, "PATCH", DEPLOY).is_empty(),
+        "{:?}",
+        lines(&server, false)
+    );
+    let patches = requests(&server, "PATCH", &hpa_path);
+    assert_eq!(patches.len(), 1);
+    assert_eq!(patches[0].content_type, "application/json-patch+json");
+    assert_eq!(
+        patches[0].body,
+        json!([{"op": "test", "path": "/spec/minReplicas", "value": 2},
+               {"op": "replace", "path": "/spec/minReplicas", "value": 4}])
+    );
+    let hpa: k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler =
+        stored(&server, &hpa_path);
+    assert_eq!(hpa.spec.min_replicas, Some(4));
+    let rp: RemediationPolicy = stored(&server, RP);
+    let status = rp.status.unwrap();
+    let record = &status.execution.unwrap().actions[0];
+    assert_eq!(record.status, ExecutionStatus::Running);
+    let previous = record.previous.clone().unwrap();
+    assert_eq!(previous.replicas, Some(2));
+    assert_eq!(
+        previous.hpa.map(|h| (h.name, h.min_replicas, h.set)),
+        Some(("web".to_string(), Some(2), 4))
+    );
+    let waiting = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == decide::PROGRESSING)
+        .unwrap();
+    assert!(
+        waiting
+            .message
+            .contains("waiting for HorizontalPodAutoscaler web to scale"),
+        "{waiting:?}"
     );
 }
 

@@ -103,3 +103,22 @@ fn explain_shows_each_actions_dry_run() {
         assert!(text.contains(part), "{part:?} missing in\n{text}");
     }
 }
+
+#[test]
+fn explain_says_a_scale_goes_through_the_hpa() {
+    let mut value = plan("fix-web", "shop", Some("Pending"));
+    value["spec"]["hpa"] = serde_json::json!({
+        "name": "web", "minReplicas": 2, "maxReplicas": 6, "mode": "RaiseMinReplicas",
+        "message": "Deployment web is scaled by HorizontalPodAutoscaler web: a scale action sets its minReplicas (now 2), never spec.replicas"
+    });
+    let text = explain(&rp(value));
+    assert!(
+        text.contains(
+            "HorizontalPodAutoscaler web (minReplicas 2, maxReplicas 6; hpa RaiseMinReplicas): \
+             Deployment web is scaled by HorizontalPodAutoscaler web: a scale action sets its \
+             minReplicas (now 2), never spec.replicas."
+        ),
+        "{text}"
+    );
+    assert!(!explain(&rp(plan("fix-web", "shop", None))).contains("HorizontalPodAutoscaler"));
+}

@@ -1,15 +1,22 @@
 //! The checks before and during an execution: a plan against its envelope and the
 //! live Deployment, an action's previous state (the write-ahead record), and
-//! whether an action's effect is visible or undone.
+//! whether an action's effect is visible or undone. A scale action on a
+//! Deployment that a HorizontalPodAutoscaler targets changes the HPA's
+//! `minReplicas` instead of `spec.replicas` (decided at its write-ahead, from the
+//! HPAs read then, and recorded in `PreviousState.hpa`).
 
 use super::*;
+use crate::controllers::hpa;
 
 /// Checks a whole plan against the envelope and the live Deployment before it
-/// starts: scale steps are simulated from the current replicas.
+/// starts: scale steps are simulated from the current replicas, and a scale
+/// action on a Deployment an HPA targets must be one the HPA and the policy's
+/// `hpa` allow (`hpas`: the namespace's HPAs).
 pub fn validate_plan(
     plan: &RemediationPlan,
     policy: &ViolationPolicy,
     deployment: Option<&Deployment>,
+    hpas: &[HorizontalPodAutoscaler],
 ) -> Result<(), String> {
     if plan.target != policy.spec.target_ref.name {
         return Err(format!(
@@ -29,6 +36,12 @@ pub fn validate_plan(
     let mut replicas = patch::replicas(d);
     for action in &plan.actions {
         check_action(plan, action, envelope, replicas)
+            .and_then(|()| match action.action_type.patch_kind() {
+                PatchKind::Scale => {
+                    previous_hpa(action, d, hpas, policy.spec.remediation.hpa).map(|_| ())
+                }
+                _ => Ok(()),
+            })
             .map_err(|e| format!("action {} ({}): {e}", action.id, action.action_type))?;
         if let (PatchKind::Scale, Some(r)) = (action.action_type.patch_kind(), action.replicas) {
             replicas = r;
@@ -122,6 +135,8 @@ pub fn previous_state(
     action: &RemediationAction,
     d: &Deployment,
     sets: &[ReplicaSet],
+    hpas: &[HorizontalPodAutoscaler],
+    mode: HpaMode,
 ) -> Result<PreviousState, String> {
     Ok(match action.action_type.patch_kind() {
         PatchKind::Rollback => {
@@ -144,6 +159,7 @@ pub fn previous_state(
         }
         PatchKind::Scale => PreviousState {
             replicas: Some(patch::replicas(d)),
+            hpa: previous_hpa(action, d, hpas, mode)?,
             ..Default::default()
         },
         PatchKind::Restart => PreviousState {
@@ -167,12 +183,61 @@ pub fn previous_state(
     })
 }
 
-/// Whether the live Deployment already shows the action's intended result.
+/// The HPA a scale action goes through, with its `minReplicas` before and the
+/// one the action sets; `None` when no HPA targets the Deployment. An error
+/// when the action cannot be taken: several HPAs target it, the policy refuses
+/// to scale an HPA's target, or the count is above the HPA's `maxReplicas`.
+fn previous_hpa(
+    action: &RemediationAction,
+    d: &Deployment,
+    hpas: &[HorizontalPodAutoscaler],
+    mode: HpaMode,
+) -> Result<Option<PreviousHpa>, String> {
+    let name = d.name_any();
+    let Some(h) = hpa::find(hpas, &name)? else {
+        return Ok(None);
+    };
+    let hpa_name = h.name_any();
+    if mode == HpaMode::Refuse {
+        return Err(format!(
+            "HorizontalPodAutoscaler {hpa_name} scales Deployment {name} and the policy's hpa \
+             is Refuse: no scale action is taken"
+        ));
+    }
+    let replicas = action.replicas.ok_or("no replica count")?;
+    let max = hpa::max_replicas(h);
+    if replicas > max {
+        return Err(format!(
+            "{replicas} replicas is above the maxReplicas {max} of HorizontalPodAutoscaler \
+             {hpa_name}, which scales Deployment {name}"
+        ));
+    }
+    let before = h.spec.min_replicas;
+    Ok(Some(PreviousHpa {
+        name: hpa_name,
+        min_replicas: before,
+        set: hpa::min_replicas_to_set(action.action_type, replicas, before.unwrap_or(1)),
+    }))
+}
+
+/// The `minReplicas` of the HPA a scale action recorded, as read now.
+fn hpa_min(h: &PreviousHpa, hpas: &[HorizontalPodAutoscaler]) -> Result<i32, String> {
+    hpa::named(hpas, &h.name)
+        .map(hpa::min_replicas)
+        .ok_or_else(|| format!("HorizontalPodAutoscaler {} not found", h.name))
+}
+
+/// Whether the live Deployment (or, for a scale action through an HPA, the
+/// HPA) already shows the action's intended result.
 pub fn effect_visible(
     action: &RemediationAction,
     previous: &PreviousState,
     d: &Deployment,
+    hpas: &[HorizontalPodAutoscaler],
 ) -> Result<bool, String> {
+    if let (PatchKind::Scale, Some(h)) = (action.action_type.patch_kind(), &previous.hpa) {
+        return Ok(hpa_min(h, hpas)? == h.set);
+    }
     Ok(match action.action_type.patch_kind() {
         PatchKind::Scale => action.replicas == Some(patch::replicas(d)),
         PatchKind::Rollback => {
@@ -191,12 +256,17 @@ pub fn effect_visible(
     })
 }
 
-/// Whether the live Deployment is back in the action's previous state.
+/// Whether the live Deployment (or the HPA a scale action went through) is
+/// back in the action's previous state.
 pub fn restored(
     action: &RemediationAction,
     previous: &PreviousState,
     d: &Deployment,
+    hpas: &[HorizontalPodAutoscaler],
 ) -> Result<bool, String> {
+    if let (PatchKind::Scale, Some(h)) = (action.action_type.patch_kind(), &previous.hpa) {
+        return Ok(hpa_min(h, hpas)? == h.min_replicas.unwrap_or(1));
+    }
     Ok(match action.action_type.patch_kind() {
         PatchKind::Scale => previous.replicas == Some(patch::replicas(d)),
         PatchKind::Restart => previous.restarted_at == patch::restarted_at(d),

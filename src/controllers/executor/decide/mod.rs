@@ -18,6 +18,7 @@
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use kube::ResourceExt;
 
 use super::patch::{self, SettingRef};
@@ -26,8 +27,8 @@ use crate::controllers::monitor::decide::time;
 use crate::controllers::revisions;
 use mapek_api::{
     APPROVE_ANNOTATION, APPROVED_BY_ANNOTATION, AUTO_APPROVER, ActionExecution, ApprovalState,
-    ExecutionPhase, ExecutionStatus, PolicyExecution, PreviousConfig, PreviousState,
-    PreviousTemplate, REJECT_ANNOTATION, RemediationPolicy, RemediationPolicyStatus,
+    ExecutionPhase, ExecutionStatus, HpaMode, PolicyExecution, PreviousConfig, PreviousHpa,
+    PreviousState, PreviousTemplate, REJECT_ANNOTATION, RemediationPolicy, RemediationPolicyStatus,
     ViolationPolicy,
 };
 use mapek_engine::model::{
@@ -45,7 +46,7 @@ mod tests;
 mod transition;
 
 pub use checks::{check_action, effect_visible, previous_state, restored, validate_plan};
-pub use rollout::{Rollout, rollout, rollout_since};
+pub use rollout::{Rollout, rollout, rollout_since, scaled_by_hpa};
 pub use transition::{Notice, describe, describe_undo, notice, transition};
 
 /// How often a plan waiting for its missing ViolationPolicy looks again. The
@@ -147,6 +148,9 @@ pub struct Observed<'a> {
     /// The Deployment's ReplicaSets (its rollout history), read only for a plan
     /// with a `ROLLBACK_REVISION` action; empty otherwise.
     pub replica_sets: &'a [ReplicaSet],
+    /// The namespace's HorizontalPodAutoscalers, read only for a plan with a
+    /// scale action still to run or undo; empty otherwise.
+    pub hpas: &'a [HorizontalPodAutoscaler],
     pub now: Millis,
 }
 
@@ -310,7 +314,7 @@ fn before_start(o: &Observed<'_>, status: &RemediationPolicyStatus) -> Step {
             },
         };
     }
-    match validate_plan(plan, policy, o.deployment) {
+    match validate_plan(plan, policy, o.deployment, o.hpas) {
         Err(error) => Step::Fail { error },
         Ok(()) => Step::Start,
     }
@@ -375,15 +379,24 @@ fn progress(o: &Observed<'_>, status: &RemediationPolicyStatus) -> Step {
             if let Err(e) = check_action(plan, action, envelope, patch::replicas(d)) {
                 return Step::FailAction { index: i, error: e };
             }
-            match previous_state(action, d, o.replica_sets) {
+            match previous_state(
+                action,
+                d,
+                o.replica_sets,
+                o.hpas,
+                policy.spec.remediation.hpa,
+            ) {
                 Ok(previous) => Step::WriteAhead { index: i, previous },
                 Err(error) => Step::FailAction { index: i, error },
             }
         }
         ExecutionStatus::Running => {
             let previous = records[i].previous.clone().unwrap_or_default();
-            match effect_visible(action, &previous, d) {
-                Ok(true) => match rollout_since(
+            match effect_visible(action, &previous, d, o.hpas) {
+                Ok(true) => match wait_for(
+                    action,
+                    &previous,
+                    false,
                     d,
                     records[i].applied_generation,
                     millis(&records[i].started_at),
@@ -456,13 +469,21 @@ fn rolling_back(
         // The failed action is undone only if its change took effect: a value
         // another writer set since its write-ahead is left alone.
         let undone = match j == failed {
-            true => effect_visible(action, previous, d).map(|applied| !applied),
-            false => restored(action, previous, d),
+            true => effect_visible(action, previous, d, o.hpas).map(|applied| !applied),
+            false => restored(action, previous, d, o.hpas),
         };
         Some(match undone {
             Ok(false) => Step::RollBack { index: j },
             Err(e) => earlier(format!("cannot roll back action {}: {e}", action.id)),
-            Ok(true) => match rollout_since(d, records[j].applied_generation, since, o.now) {
+            Ok(true) => match wait_for(
+                action,
+                previous,
+                true,
+                d,
+                records[j].applied_generation,
+                since,
+                o.now,
+            ) {
                 Rollout::Complete(_) if j == failed => return None,
                 Rollout::Complete(done) => Step::MarkRolledBack {
                     index: j,
@@ -499,6 +520,30 @@ fn rolling_back(
             )),
         },
         Some(j) => undo(j).unwrap_or(Step::RollBack { index: j }),
+    }
+}
+
+/// What an applied (or, `undone`, an undone) action waits for: the rollout of
+/// its change; for a scale action through an HPA, the HPA controller scaling
+/// the Deployment to the `minReplicas` set, then the rollout.
+fn wait_for(
+    action: &RemediationAction,
+    previous: &PreviousState,
+    undone: bool,
+    d: &Deployment,
+    applied: Option<i64>,
+    since: Option<Millis>,
+    now: Millis,
+) -> Rollout {
+    match (action.action_type.patch_kind(), &previous.hpa) {
+        (PatchKind::Scale, Some(h)) => {
+            let min = match undone {
+                true => h.min_replicas.unwrap_or(1),
+                false => h.set,
+            };
+            scaled_by_hpa(d, &h.name, min, since, now)
+        }
+        _ => rollout_since(d, applied, since, now),
     }
 }
 

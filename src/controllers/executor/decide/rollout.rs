@@ -104,7 +104,36 @@ pub fn rollout_since(
     since: Option<Millis>,
     now: Millis,
 ) -> Rollout {
-    let state = rollout(d, applied);
+    within_deadline(d, rollout(d, applied), since, now)
+}
+
+/// The rollout of `d` scaled by its HorizontalPodAutoscaler `hpa` whose
+/// `minReplicas` is now `min`: the HPA controller raises `spec.replicas` to at
+/// least `min` (at its next sync, whether or not it can read its metrics),
+/// then the rollout completes as in [`rollout`] (for the latest generation:
+/// the HPA's write is not the executor's). Stalled after the executor's own
+/// deadline, as in [`rollout_since`].
+pub fn scaled_by_hpa(
+    d: &Deployment,
+    hpa: &str,
+    min: i32,
+    since: Option<Millis>,
+    now: Millis,
+) -> Rollout {
+    let replicas = d.spec.replicas.unwrap_or(1);
+    let state = match replicas < min {
+        true => Rollout::Progressing(format!(
+            "waiting for HorizontalPodAutoscaler {hpa} to scale Deployment {} to its \
+             minReplicas {min} (spec.replicas is {replicas})",
+            d.metadata.name.as_deref().unwrap_or_default()
+        )),
+        false => rollout(d, None),
+    };
+    within_deadline(d, state, since, now)
+}
+
+/// `state`, stalled once `now` is past the executor's own deadline.
+fn within_deadline(d: &Deployment, state: Rollout, since: Option<Millis>, now: Millis) -> Rollout {
     let Rollout::Progressing(waiting) = &state else {
         return state;
     };
@@ -190,6 +219,44 @@ mod tests {
             panic!("{:?}", rollout(&stalled, None))
         };
         assert!(why.contains("30s") && why.contains("timed out"), "{why}");
+    }
+
+    #[test]
+    fn a_scale_through_an_hpa_waits_for_the_hpa_controller_then_the_rollout() {
+        let done = deployment(json!({ "observedGeneration": 3, "replicas": 2,
+            "updatedReplicas": 2, "availableReplicas": 2 }));
+        // spec.replicas 2, minReplicas raised to 4: the HPA has not synced yet.
+        let Rollout::Progressing(why) = scaled_by_hpa(&done, "web", 4, Some(0), 1_000) else {
+            panic!()
+        };
+        assert!(
+            why.contains("HorizontalPodAutoscaler web") && why.contains("minReplicas 4"),
+            "{why}"
+        );
+        assert!(matches!(
+            scaled_by_hpa(&done, "web", 4, Some(0), 90_001),
+            Rollout::Stalled(_)
+        ));
+        let mut scaled = done.clone();
+        scaled.spec.replicas = Some(4);
+        scaled.metadata.generation = Some(4);
+        assert!(waiting(
+            &scaled_by_hpa(&scaled, "web", 4, Some(0), 1_000),
+            "observe"
+        ));
+        let status = scaled.status.as_mut().unwrap();
+        (status.observed_generation, status.replicas) = (Some(4), Some(4));
+        (status.updated_replicas, status.available_replicas) = (Some(4), Some(4));
+        assert!(matches!(
+            scaled_by_hpa(&scaled, "web", 4, Some(0), 1_000),
+            Rollout::Complete(_)
+        ));
+        // A lowered minReplicas (a scale-down, or the undo of a scale-up) waits
+        // for nothing more than the rollout.
+        assert!(matches!(
+            scaled_by_hpa(&scaled, "web", 2, Some(0), 1_000),
+            Rollout::Complete(_)
+        ));
     }
 
     #[test]

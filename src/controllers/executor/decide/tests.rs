@@ -11,6 +11,7 @@ fn step(rp: &RemediationPolicy, policy: Option<&ViolationPolicy>, d: Option<&Dep
         policy,
         deployment: d,
         replica_sets: &[],
+        hpas: &[],
         now: NOW,
     })
 }
@@ -663,6 +664,7 @@ fn a_rollout_no_controller_reports_on_fails_after_the_executors_own_deadline() {
             policy: Some(&policy),
             deployment: Some(&applied),
             replica_sets: &[],
+            hpas: &[],
             now: written + ms,
         })
     };
@@ -734,6 +736,7 @@ fn a_rollback_records_both_templates_sets_the_earlier_one_and_undoes_to_the_late
             policy: Some(&policy),
             deployment: Some(d),
             replica_sets: sets,
+            hpas: &[],
             now: NOW,
         })
     };
@@ -796,11 +799,157 @@ fn a_rollback_records_both_templates_sets_the_earlier_one_and_undoes_to_the_late
         b.spec.template = serde_json::from_value(recorded.before.clone()).unwrap();
         b
     };
-    assert_eq!(restored(action, previous, &d), Ok(false));
-    assert_eq!(restored(action, previous, &before), Ok(true));
-    assert_eq!(effect_visible(action, previous, &before), Ok(false));
+    assert_eq!(restored(action, previous, &d, &[]), Ok(false));
+    assert_eq!(restored(action, previous, &before, &[]), Ok(true));
+    assert_eq!(effect_visible(action, previous, &before, &[]), Ok(false));
     assert_eq!(
         describe_undo(action, previous),
         "restored the pod template of revision 2"
+    );
+}
+
+#[test]
+fn a_scale_up_through_an_hpa_records_and_raises_its_min_replicas_and_undoes_to_the_earlier() {
+    use crate::controllers::hpa::tests::hpa;
+    let policy = policy("Manual");
+    let mut rp = approved(vec![scale_up("a1", 4)]);
+    let mut d = deployment(2);
+    let mut hpas = vec![
+        hpa("web", "Deployment/web", Some(2), 6),
+        hpa("cart", "Deployment/cart", Some(1), 3),
+    ];
+    let at = |rp: &RemediationPolicy, d: &Deployment, hpas: &[HorizontalPodAutoscaler], now| {
+        next_step(&Observed {
+            plan: rp,
+            policy: Some(&policy),
+            deployment: Some(d),
+            replica_sets: &[],
+            hpas,
+            now,
+        })
+    };
+    for expected in ["Approve", "Start"] {
+        let s = at(&rp, &d, &hpas, NOW);
+        assert!(format!("{s:?}").starts_with(expected), "{s:?}");
+        advance(&mut rp, &s);
+    }
+    // Write-ahead: the HPA and its minReplicas before are recorded beside the
+    // replicas; the action will set minReplicas 4.
+    let s = at(&rp, &d, &hpas, NOW);
+    let Step::WriteAhead { index: 0, previous } = &s else {
+        panic!("{s:?}")
+    };
+    assert_eq!(previous.replicas, Some(2));
+    assert_eq!(
+        previous.hpa,
+        Some(PreviousHpa {
+            name: "web".into(),
+            min_replicas: Some(2),
+            set: 4
+        })
+    );
+    advance(&mut rp, &s);
+    assert_eq!(at(&rp, &d, &hpas, NOW), Step::Apply { index: 0 });
+
+    // The HPA's minReplicas is 4, the Deployment not scaled yet: wait for the
+    // HPA controller.
+    hpas[0].spec.min_replicas = Some(4);
+    let s = at(&rp, &d, &hpas, NOW);
+    let Step::Wait {
+        kind: WaitKind::Rollout,
+        message,
+        ..
+    } = &s
+    else {
+        panic!("{s:?}")
+    };
+    assert!(
+        message.contains("HorizontalPodAutoscaler web to scale"),
+        "{message}"
+    );
+    // The HPA controller scaled it (spec.replicas 4) and it rolled out.
+    d.spec.replicas = Some(4);
+    changed(&mut d);
+    rolled_out(&mut d);
+    let s = at(&rp, &d, &hpas, NOW);
+    let Step::MarkSucceeded { index: 0, result } = &s else {
+        panic!("{s:?}")
+    };
+    assert!(
+        result.starts_with("SCALE_UP: set HorizontalPodAutoscaler web's minReplicas from 2 to 4"),
+        "{result}"
+    );
+
+    // Undone: restored means minReplicas back to 2, whatever spec.replicas is.
+    let action = &rp.spec.plan.actions[0];
+    assert_eq!(restored(action, previous, &d, &hpas), Ok(false));
+    let mut before = hpas.clone();
+    before[0].spec.min_replicas = Some(2);
+    assert_eq!(restored(action, previous, &d, &before), Ok(true));
+    assert_eq!(effect_visible(action, previous, &d, &before), Ok(false));
+    assert_eq!(
+        describe_undo(action, previous),
+        "restored HorizontalPodAutoscaler web's minReplicas to 2"
+    );
+    // The HPA gone: the undo cannot tell, and says so.
+    assert_eq!(
+        restored(action, previous, &d, &[]),
+        Err("HorizontalPodAutoscaler web not found".into())
+    );
+}
+
+#[test]
+fn a_scale_on_an_hpa_target_is_refused_when_the_policy_or_the_hpa_says_so() {
+    use crate::controllers::hpa::tests::hpa;
+    let d = deployment(2);
+    let up =
+        |replicas| serde_json::from_value::<RemediationAction>(scale_up("a1", replicas)).unwrap();
+    let hpas = [hpa("web", "Deployment/web", Some(2), 3)];
+    let e = previous_state(&up(3), &d, &[], &hpas, HpaMode::Refuse).unwrap_err();
+    assert!(e.contains("the policy's hpa is Refuse"), "{e}");
+    let e = previous_state(&up(4), &d, &[], &hpas, HpaMode::RaiseMinReplicas).unwrap_err();
+    assert!(e.contains("above the maxReplicas 3"), "{e}");
+    let two = [hpas[0].clone(), hpa("web-b", "Deployment/web", None, 5)];
+    let e = previous_state(&up(3), &d, &[], &two, HpaMode::RaiseMinReplicas).unwrap_err();
+    assert!(e.contains("(web, web-b)"), "{e}");
+    // No HPA: spec.replicas, as before.
+    let plain = previous_state(&up(3), &d, &[], &[], HpaMode::Refuse).unwrap();
+    assert_eq!((plain.replicas, plain.hpa), (Some(2), None));
+    // A scale-down lowers minReplicas, never below 1.
+    let down: RemediationAction = serde_json::from_value(serde_json::json!({
+        "id": "a1", "actionType": "SCALE_DOWN", "target": "web", "replicas": 1,
+        "priority": "Low", "estimatedLatencySeconds": 30 }))
+    .unwrap();
+    let p = previous_state(&down, &d, &[], &hpas, HpaMode::RaiseMinReplicas).unwrap();
+    assert_eq!(p.hpa.map(|h| (h.min_replicas, h.set)), Some((Some(2), 1)));
+}
+
+#[test]
+fn a_plan_scaling_an_hpa_target_under_refuse_fails_validation_and_patches_nothing() {
+    use crate::controllers::hpa::tests::hpa;
+    let mut policy = policy("Manual");
+    policy.spec.remediation.hpa = HpaMode::Refuse;
+    let mut rp = approved(vec![scale_up("a1", 3)]);
+    let d = deployment(2);
+    let hpas = [hpa("web", "Deployment/web", Some(2), 6)];
+    let at = |rp: &RemediationPolicy| {
+        next_step(&Observed {
+            plan: rp,
+            policy: Some(&policy),
+            deployment: Some(&d),
+            replica_sets: &[],
+            hpas: &hpas,
+            now: NOW,
+        })
+    };
+    let s = at(&rp);
+    assert!(matches!(s, Step::Approve { .. }), "{s:?}");
+    advance(&mut rp, &s);
+    let Step::Fail { error } = at(&rp) else {
+        panic!("{:?}", at(&rp))
+    };
+    assert!(
+        error.contains("action a1 (SCALE_UP): HorizontalPodAutoscaler web scales Deployment web and the policy's hpa is Refuse"),
+        "{error}"
     );
 }

@@ -5,6 +5,17 @@ use super::*;
 
 /// A one-line account of an action that was applied.
 pub fn describe(action: &RemediationAction, previous: &PreviousState, target: &str) -> String {
+    if let (PatchKind::Scale, Some(h)) = (action.action_type.patch_kind(), &previous.hpa) {
+        return format!(
+            "{}: set HorizontalPodAutoscaler {}'s minReplicas from {} to {} (Deployment \
+             {target} had {} replicas; its HPA scales it, spec.replicas was not patched)",
+            action.action_type,
+            h.name,
+            h.min_replicas.unwrap_or(1),
+            h.set,
+            previous.replicas.unwrap_or_default()
+        );
+    }
     match action.action_type.patch_kind() {
         PatchKind::Scale => format!(
             "{}: scaled Deployment {target} from {} to {} replicas",
@@ -49,6 +60,13 @@ fn revision_shown(previous: &PreviousState) -> String {
 
 /// A one-line account of an action that was undone.
 pub fn describe_undo(action: &RemediationAction, previous: &PreviousState) -> String {
+    if let (PatchKind::Scale, Some(h)) = (action.action_type.patch_kind(), &previous.hpa) {
+        return format!(
+            "restored HorizontalPodAutoscaler {}'s minReplicas to {}",
+            h.name,
+            h.min_replicas.unwrap_or(1)
+        );
+    }
     match action.action_type.patch_kind() {
         PatchKind::Scale => format!(
             "scaled back to {} replicas",
