@@ -15,6 +15,7 @@ mod gitops;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 
+use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -133,6 +134,32 @@ async fn report_hpa_withheld(ctx: &Context, policy: &ViolationPolicy, reason: &s
     }
 }
 
+/// Most Deployment and ReplicaSet reads in flight at once.
+const READ_CONCURRENCY: usize = 8;
+
+/// A Deployment, and its ReplicaSets once it has had a second revision (before
+/// that there is no change to read). A failed ReplicaSet read is logged: the
+/// breach is then judged without a change.
+async fn read_history(
+    deployments: Api<Deployment>,
+    replica_sets: Api<ReplicaSet>,
+    target: String,
+) -> Result<Option<(Deployment, Option<Vec<ReplicaSet>>)>, kube::Error> {
+    let Some(d) = deployments.get_opt(&target).await? else {
+        return Ok(None);
+    };
+    if revisions::current_revision(&d).is_none_or(|r| r <= 1) {
+        return Ok(Some((d, None)));
+    }
+    let sets = revisions::list(&replica_sets, &d).await.map_err(|e| {
+        tracing::warn!(
+            deployment = %target, error = %e,
+            "cannot read the Deployment's ReplicaSets; judging without its rollout history"
+        );
+    });
+    Ok(Some((d, sets.ok())))
+}
+
 async fn analyze_namespace(
     ctx: &Context,
     policies: &Store<ViolationPolicy>,
@@ -164,27 +191,32 @@ async fn analyze_namespace(
     let mut live: HashMap<String, Deployment> = HashMap::new();
     let mut histories: HashMap<String, Vec<ReplicaSet>> = HashMap::new();
     let mut changes = Vec::new();
-    for (p, _) in &candidates {
-        let target = &p.spec.target_ref.name;
-        if live.contains_key(target) {
-            continue;
-        }
-        let Some(d) = deployments.get_opt(target).await? else {
+    let names: BTreeSet<String> = candidates
+        .iter()
+        .map(|(p, _)| p.spec.target_ref.name.clone())
+        .collect();
+    // A few reads at a time: with many policies breaching at once, one by one
+    // they would hold up the analysis.
+    let reads = names.into_iter().map(|target| {
+        let (deployments, replica_sets) = (deployments.clone(), replica_sets.clone());
+        read_history(deployments, replica_sets, target)
+    });
+    let read: Vec<_> = futures::stream::iter(reads)
+        .buffer_unordered(READ_CONCURRENCY)
+        .collect()
+        .await;
+    for r in read {
+        let Some((d, sets)) = r? else {
             continue;
         };
-        match revisions::list(&replica_sets, &d).await {
-            Ok(sets) => {
-                changes.extend(revisions::latest_change(&d, &sets));
-                histories.insert(target.clone(), sets);
-            }
-            // Without its history the breach is judged without a change.
-            Err(e) => tracing::warn!(
-                namespace = %namespace, deployment = %target, error = %e,
-                "cannot read the Deployment's ReplicaSets; judging without its rollout history"
-            ),
+        if let Some(sets) = sets {
+            changes.extend(revisions::latest_change(&d, &sets));
+            histories.insert(d.name_any(), sets);
         }
-        live.insert(target.clone(), d);
+        live.insert(d.name_any(), d);
     }
+    // The engine's input in a canonical order, whatever order the reads ended in.
+    changes.sort_by(|a, b| a.target.cmp(&b.target));
 
     // The engine runs on a blocking thread: over a namespace of many policies
     // with hours of samples each it takes long enough to hold up the other

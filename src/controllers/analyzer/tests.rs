@@ -361,9 +361,8 @@ async fn a_burst_becomes_one_pending_plan_within_the_envelope() {
     assert_eq!(
         lines(&server, false),
         [
+            // Its rollout history is not read: it has had one revision only.
             format!("GET {DEPLOY}"),
-            // Its rollout history (none here): the change before a breach.
-            "GET /apis/apps/v1/namespaces/default/replicasets".to_string(),
             // The HPAs (none here): a scale action would go through one.
             "GET /apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers".to_string(),
             format!("POST {PLANS}"),
@@ -581,4 +580,27 @@ async fn under_refuse_an_hpa_target_gets_no_scale_action_and_is_told_why() {
         server.seen.last().unwrap().body["regarding"]["kind"],
         "ViolationPolicy"
     );
+}
+
+#[tokio::test]
+async fn a_deployment_with_a_second_revision_has_its_rollout_history_read() {
+    let server = analyze_with(vec![], bursting(), |server| {
+        let mut d = fixtures::deployment(2);
+        d.metadata.uid = Some("uid-web".into());
+        d.metadata.annotations =
+            Some([(revisions::REVISION_ANNOTATION.to_string(), "2".to_string())].into());
+        server.insert(DEPLOY, &d);
+    })
+    .await;
+    let lines = lines(&server, false);
+    assert_eq!(
+        lines[..2],
+        [
+            format!("GET {DEPLOY}"),
+            "GET /apis/apps/v1/namespaces/default/replicasets".to_string(),
+        ],
+        "{lines:?}"
+    );
+    // No ReplicaSet carries a change: the burst is planned for as before.
+    assert_eq!(requests(&server, "POST", PLANS).len(), 1, "{lines:?}");
 }
