@@ -200,6 +200,21 @@ pub fn plan_view(
     }
 }
 
+/// The planner's view of a Deployment when the namespace's HPAs could not be
+/// read (`reason`): one may scale it, so no scale action is planned for it.
+pub fn unknown(deployment: &str, envelope: &RemediationEnvelope, reason: &str) -> PlanView {
+    PlanView {
+        envelope: without_scaling(envelope),
+        mark: None,
+        withheld: scales(envelope).then(|| {
+            format!(
+                "the namespace's HorizontalPodAutoscalers cannot be read ({reason}): one may \
+                 scale Deployment {deployment}, so SCALE_UP and SCALE_DOWN are left out"
+            )
+        }),
+    }
+}
+
 /// The namespace's `autoscaling/v2` HorizontalPodAutoscalers.
 pub async fn list(
     api: &Api<HorizontalPodAutoscaler>,
@@ -346,5 +361,19 @@ pub(crate) mod tests {
         let clamped = plan_view(&hpas, "web", HpaMode::RaiseMinReplicas, &high).envelope;
         let b = clamped.scale.unwrap();
         assert_eq!((b.min_replicas, b.max_replicas), (6, 6));
+
+        // HPAs that cannot be read: no scaling, and the reason says why.
+        let unread = unknown("web", &envelope(), "403 Forbidden");
+        assert_eq!(
+            unread.envelope.allowed_actions,
+            [ActionType::RestartService]
+        );
+        assert!(
+            unread
+                .withheld
+                .unwrap()
+                .contains("cannot be read (403 Forbidden)"),
+        );
+        assert_eq!(unread.mark, None);
     }
 }

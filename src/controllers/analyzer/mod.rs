@@ -272,9 +272,17 @@ async fn analyze_namespace(
         e.allows(ActionType::ScaleUp) || e.allows(ActionType::ScaleDown)
     });
     let hpa_api: Api<HorizontalPodAutoscaler> = Api::namespaced(ctx.client.clone(), namespace);
-    let hpas = match scaling {
-        false => Vec::new(),
-        true => hpa::list(&hpa_api).await?,
+    // Unread (a 403 from an older install's RBAC, say), they might scale any
+    // candidate: its scale actions are left out, and the policy says why.
+    let (hpas, hpa_error) = match scaling {
+        false => (Vec::new(), None),
+        true => match hpa::list(&hpa_api).await {
+            Ok(hpas) => (hpas, None),
+            Err(e) => {
+                tracing::warn!(namespace = %namespace, error = %e, "cannot list the HorizontalPodAutoscalers; no scale actions");
+                (Vec::new(), Some(e.to_string()))
+            }
+        },
     };
 
     // Every candidate is free of open plans and out of cooldown.
@@ -314,12 +322,15 @@ async fn analyze_namespace(
             severity: p.spec.severity,
             envelope: p.spec.remediation.envelope.clone(),
         };
-        let view = hpa::plan_view(
-            &hpas,
-            &target.deployment,
-            p.spec.remediation.hpa,
-            &target.envelope,
-        );
+        let view = match &hpa_error {
+            Some(reason) => hpa::unknown(&target.deployment, &target.envelope, reason),
+            None => hpa::plan_view(
+                &hpas,
+                &target.deployment,
+                p.spec.remediation.hpa,
+                &target.envelope,
+            ),
+        };
         if let Some(reason) = view.withheld {
             withheld.push((target.clone(), reason));
         }
