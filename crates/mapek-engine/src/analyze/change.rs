@@ -197,22 +197,17 @@ pub fn apply(causes: &mut Vec<RootCause>, breaches: &[Breach], config: &ChangeCo
         if !done.insert(b.target.as_str()) {
             continue;
         }
-        let revision = signal.change.revision;
-        let mut moved = 0.0;
-        let mut supports: Vec<usize> = Vec::new();
-        for rc in causes.iter_mut() {
-            if rc.target == b.target && rc.kind != RootCauseKind::BadChange && rc.confidence > 0.0 {
-                let m = rc.confidence * w;
-                moved += m;
-                rc.confidence -= m;
-                supports.extend(&rc.supporting_patterns);
-                let _ = write!(
-                    rc.description,
-                    " Weakened by revision {revision} of {}: the breach of policy {} began after it.",
-                    b.target, b.policy
-                );
-            }
-        }
+        let why = format!(
+            " Weakened by revision {} of {}: the breach of policy {} began after it.",
+            signal.change.revision, b.target, b.policy
+        );
+        let (moved, mut supports) = super::rank::take_share(
+            causes,
+            &b.target,
+            |k| k != RootCauseKind::BadChange,
+            w,
+            &why,
+        );
         if moved <= 0.0 {
             continue;
         }
@@ -246,12 +241,7 @@ pub fn apply(causes: &mut Vec<RootCause>, breaches: &[Breach], config: &ChangeCo
             });
         }
     }
-    causes.sort_by(|a, b| {
-        b.confidence
-            .total_cmp(&a.confidence)
-            .then_with(|| a.target.cmp(&b.target))
-            .then_with(|| a.kind.cmp(&b.kind))
-    });
+    super::rank::sort_causes(causes);
 }
 
 #[cfg(test)]

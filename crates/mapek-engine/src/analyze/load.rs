@@ -247,21 +247,12 @@ pub(crate) fn apply(causes: &mut Vec<RootCause>, breaches: &[Breach], config: &L
             ),
             LoadTrend::Unclear => continue,
         };
-        let mut moved = 0.0;
-        let mut supports: Vec<usize> = Vec::new();
-        for rc in causes.iter_mut() {
-            if rc.target == b.target && sources.contains(&rc.kind) && rc.confidence > 0.0 {
-                let m = rc.confidence * w;
-                moved += m;
-                rc.confidence -= m;
-                supports.extend(&rc.supporting_patterns);
-                let _ = write!(
-                    rc.description,
-                    " Weakened by the load of policy {} ({:.2}x its healthy baseline): {why}.",
-                    b.policy, signal.ratio
-                );
-            }
-        }
+        let weakened = format!(
+            " Weakened by the load of policy {} ({:.2}x its healthy baseline): {why}.",
+            b.policy, signal.ratio
+        );
+        let (moved, mut supports) =
+            super::rank::take_share(causes, &b.target, |k| sources.contains(&k), w, &weakened);
         if moved <= 0.0 {
             continue;
         }
@@ -309,12 +300,7 @@ pub(crate) fn apply(causes: &mut Vec<RootCause>, breaches: &[Breach], config: &L
             });
         }
     }
-    causes.sort_by(|a, b| {
-        b.confidence
-            .total_cmp(&a.confidence)
-            .then_with(|| a.target.cmp(&b.target))
-            .then_with(|| a.kind.cmp(&b.kind))
-    });
+    super::rank::sort_causes(causes);
 }
 
 /// The metric's two points against the load, for sizing a scale-up by load: at

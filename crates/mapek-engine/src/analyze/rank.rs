@@ -180,3 +180,39 @@ pub(super) fn rank_root_causes(
     });
     causes
 }
+
+/// Takes the share `w` of the confidence of every cause on `target` whose kind
+/// `from` accepts, noting `why` in each one's description: what a context
+/// signal (the load, a change) moves elsewhere. Returns the confidence taken
+/// and the patterns that supported it.
+pub(super) fn take_share(
+    causes: &mut [RootCause],
+    target: &str,
+    from: impl Fn(RootCauseKind) -> bool,
+    w: f64,
+    why: &str,
+) -> (f64, Vec<usize>) {
+    let mut moved = 0.0;
+    let mut supports: Vec<usize> = Vec::new();
+    for rc in causes.iter_mut() {
+        if rc.target == target && from(rc.kind) && rc.confidence > 0.0 {
+            let m = rc.confidence * w;
+            moved += m;
+            rc.confidence -= m;
+            supports.extend(&rc.supporting_patterns);
+            rc.description.push_str(why);
+        }
+    }
+    (moved, supports)
+}
+
+/// Highest confidence first, then target and kind: the order of the ranking,
+/// kept after a context signal moved confidence.
+pub(super) fn sort_causes(causes: &mut [RootCause]) {
+    causes.sort_by(|a, b| {
+        b.confidence
+            .total_cmp(&a.confidence)
+            .then_with(|| a.target.cmp(&b.target))
+            .then_with(|| a.kind.cmp(&b.kind))
+    });
+}
