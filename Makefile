@@ -1,6 +1,9 @@
 # mapek-operator: build, test and try the operator.
-# Build caches live outside the clone so that fresh clones (CI) reuse them.
-CACHE ?= $(HOME)/.cache/mapek-operator
+# Build caches live outside the clone so that fresh clones (CI) reuse them. One
+# folder for make and the scripts it runs (e2e/*, mk/*): MAPEK_CACHE, or CACHE.
+MAPEK_CACHE ?= $(HOME)/.cache/mapek-operator
+CACHE ?= $(MAPEK_CACHE)
+export MAPEK_CACHE := $(CACHE)
 export CARGO_TARGET_DIR ?= $(CACHE)/target
 CARGO ?= cargo
 # CI builds every fresh clone (a new path) once: incremental state would only pile
