@@ -72,6 +72,10 @@ pub struct Metrics {
     /// Plans not proposed because a GitOps tool manages the target and its
     /// policy's `gitOps` is `Refuse`.
     pub gitops_refused: Counter,
+    /// Analyses whose plan for a Deployment an HPA scales would have scaled,
+    /// and whose scale actions were left out (policy `hpa: Refuse`, several
+    /// HPAs, or HPAs that cannot be read).
+    pub hpa_withheld: Counter,
     /// Times the storm brake held an approved plan (each look at a held plan).
     pub storm_brake_held: Counter,
     /// 1 while the storm brake holds plans, 0 once one starts again.
@@ -115,6 +119,7 @@ impl Default for Metrics {
             time_to_stabilization: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
             shared_causes: Counter::default(),
             gitops_refused: Counter::default(),
+            hpa_withheld: Counter::default(),
             storm_brake_held: Counter::default(),
             storm_brake_engaged: Gauge::default(),
             prometheus_range_queries: Counter::default(),
@@ -181,6 +186,11 @@ impl Default for Metrics {
             "mapek_gitops_refused",
             "Plans not proposed for a GitOps-managed target (policy gitOps: Refuse)",
             m.gitops_refused.clone(),
+        );
+        registry.register(
+            "mapek_hpa_withheld",
+            "Scale actions left out for a Deployment an HPA scales (policy hpa: Refuse, several HPAs, or unreadable HPAs)",
+            m.hpa_withheld.clone(),
         );
         registry.register(
             "mapek_prometheus_queries",

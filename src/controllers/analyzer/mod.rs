@@ -358,6 +358,7 @@ async fn analyze_namespace(
     };
     ctx.metrics.phase("plan", started.elapsed().as_secs_f64());
     for (policy, reason) in hpa_withheld(&withheld, &unrestricted, &generated) {
+        ctx.metrics.hpa_withheld.inc();
         match hpa_marks.get_mut(policy.as_str()).and_then(Option::as_mut) {
             Some(mark) if generated.iter().any(|g| g.policy == policy) => mark.message = reason,
             _ => {
