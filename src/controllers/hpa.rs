@@ -219,7 +219,10 @@ pub fn unknown(deployment: &str, envelope: &RemediationEnvelope, reason: &str) -
 pub async fn list(
     api: &Api<HorizontalPodAutoscaler>,
 ) -> Result<Vec<HorizontalPodAutoscaler>, kube::Error> {
-    Ok(api.list(&ListParams::default()).await?.items)
+    // From the API server's watch cache (`resourceVersion=0`): a consistent
+    // list waits for the cache to catch up with etcd, which held every
+    // approval of a scale plan up by about 75 ms in `make bench-e2e`.
+    Ok(api.list(&ListParams::default().match_any()).await?.items)
 }
 
 #[cfg(test)]

@@ -55,9 +55,11 @@ pub async fn list(api: &Api<ReplicaSet>, d: &Deployment) -> Result<Vec<ReplicaSe
                 .join(",")
         })
         .unwrap_or_default();
+    // From the watch cache (`resourceVersion=0`), as the HPAs are: a
+    // consistent list would wait for the cache to catch up with etcd.
     let params = match selector.is_empty() {
-        true => ListParams::default(),
-        false => ListParams::default().labels(&selector),
+        true => ListParams::default().match_any(),
+        false => ListParams::default().labels(&selector).match_any(),
     };
     Ok(api.list(&params).await?.items)
 }
