@@ -488,6 +488,10 @@ async fn a_bad_rollout_is_fixed_by_an_approved_rollback() {
         json!({"kind": "badSetting", "name": "FEATURE_FLAG", "goodValue": "off"}),
     )
     .await;
+    // The change is blamed only if the revision before it ran healthy for at
+    // least 5 evaluations; on a fresh cluster the metric reaches Prometheus a
+    // few seconds after the Deployment, so wait twice as long as the others.
+    healthy_for_a_while().await;
     healthy_for_a_while().await;
     // The rollout: revision 2 switches the flag on, as `kubectl set env` would.
     kubectl(&[
@@ -554,14 +558,10 @@ async fn a_bad_rollout_is_fixed_by_an_approved_rollback() {
     approve(&plan, &plan.spec.plan.plan_hash);
     e.phase(&plan.name_any(), ExecutionPhase::Completed).await;
     let d = e.deployments().get("inventory").await.unwrap();
-    let env: BTreeMap<String, String> = d.spec.template.spec.clone().unwrap().containers[0]
-        .env
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|v| (v.name, v.value.unwrap_or_default()))
-        .collect();
-    assert_eq!(env.get("FEATURE_FLAG").map(String::as_str), Some("off"));
+    assert_eq!(
+        template_env(&d.spec.template, "FEATURE_FLAG").as_deref(),
+        Some("off")
+    );
     // The Deployment controller renumbers the restored template as revision 3.
     assert_eq!(
         d.annotations()
