@@ -6,6 +6,8 @@
 //!
 //! - [`judge`]: whether each policy's breach holds now and stands out from its own
 //!   normal, and which same-instant breaches are one shared cause.
+//! - [`episode`]: breach episodes, one incident one plan: at most
+//!   `maxPlansPerEpisode` plans per episode, then Exhausted until it ends.
 //! - [`analyze`]: [`PatternAnalyzer::analyze`] finds [`model::ViolationPattern`]s with
 //!   the [`detectors`] and ranks [`model::RootCause`]s per Deployment.
 //! - [`plan`]: [`Planner::generate_plans`] turns root causes into
@@ -19,6 +21,7 @@
 pub mod analyze;
 pub mod decisions;
 pub mod detectors;
+pub mod episode;
 mod fnv;
 pub mod judge;
 pub mod knowledge;

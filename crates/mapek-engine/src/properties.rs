@@ -175,6 +175,7 @@ fn analysis(root_causes: Vec<RootCause>) -> AnalysisResult {
         confidence_level: 0.0,
         breaches: Vec::new(),
         shared_causes: Vec::new(),
+        episodes: Vec::new(),
     }
 }
 

@@ -24,12 +24,13 @@ impl Report {
     /// learned from the scenario's earlier outcomes (none when it lists none).
     pub fn from_scenario(scenario: &Scenario) -> Report {
         let policies: Vec<PolicyInfo> = scenario.policies.iter().map(|p| p.info()).collect();
-        let analysis = PatternAnalyzer::new(AnalyzerConfig::default()).analyze_with_changes(
+        let analysis = PatternAnalyzer::new(AnalyzerConfig::default()).analyze_with_episodes(
             &scenario.violations,
             &scenario.samples,
             &scenario.context,
             &scenario.changes,
             &policies,
+            &scenario.episodes,
             scenario.now,
         );
         let targets: Vec<PlanTarget> = scenario

@@ -107,6 +107,7 @@ pub fn policy_info(policy: &ViolationPolicy) -> PolicyInfo {
         for_ms: c
             .for_
             .map_or(0, |d| std::time::Duration::from(d).as_millis() as Millis),
+        ..PolicyInfo::default()
     }
 }
 

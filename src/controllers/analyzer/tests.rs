@@ -243,6 +243,7 @@ fn the_plan_object_is_owned_by_its_policy_and_named_by_target_and_hash() {
         confidence_level: 0.8,
         breaches: Vec::new(),
         shared_causes: Vec::new(),
+        episodes: Vec::new(),
     };
     let rp = plan_object(&policy(), plan("web"), &analysis, None, None);
     assert_eq!(rp.name_any(), "web-0123456789");

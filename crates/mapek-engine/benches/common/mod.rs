@@ -196,6 +196,7 @@ pub fn planning_input(n: usize, seed: u64) -> (AnalysisResult, Vec<PlanTarget>) 
         confidence_level: 0.0,
         breaches: Vec::new(),
         shared_causes: Vec::new(),
+        episodes: Vec::new(),
     };
     (analysis, targets)
 }

@@ -409,6 +409,7 @@ mod tests {
             threshold: 1.0,
             interval_ms: Some(STEP),
             for_ms: 0,
+            ..Default::default()
         }
     }
 

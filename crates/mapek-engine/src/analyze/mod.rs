@@ -12,10 +12,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::detectors::{self, Detection};
+use super::episode::{self, EpisodeConfig};
 use super::judge::{self, JudgeConfig};
 use super::model::{
-    AnalysisResult, ContextKind, ContextSample, MetricSample, Millis, PatternType, PolicyInfo,
-    RootCause, RootCauseKind, TemplateChange, Violation, ViolationPattern,
+    AnalysisResult, ContextKind, ContextSample, Episode, MetricSample, Millis, PatternType,
+    PolicyInfo, RootCause, RootCauseKind, TemplateChange, Violation, ViolationPattern,
 };
 
 pub mod change;
@@ -121,6 +122,11 @@ pub struct AnalyzerConfig {
     /// [`change`]). Left out of the serialized configuration when default.
     #[serde(skip_serializing_if = "ChangeConfig::is_default")]
     pub change: ChangeConfig,
+    /// Breach episodes: the resolve period, the plans per episode, the
+    /// worsening bar (see [`episode`]). Left out of the serialized
+    /// configuration when default.
+    #[serde(skip_serializing_if = "EpisodeConfig::is_default")]
+    pub episode: EpisodeConfig,
 }
 
 impl Default for AnalyzerConfig {
@@ -154,6 +160,7 @@ impl Default for AnalyzerConfig {
             judge: JudgeConfig::default(),
             load: LoadConfig::default(),
             change: ChangeConfig::default(),
+            episode: EpisodeConfig::default(),
         }
     }
 }
@@ -238,6 +245,25 @@ impl PatternAnalyzer {
         policies: &[PolicyInfo],
         now: Millis,
     ) -> AnalysisResult {
+        self.analyze_with_episodes(violations, samples, context, changes, policies, &[], now)
+    }
+
+    /// [`analyze_with_changes`](Self::analyze_with_changes) with the policies'
+    /// breach episodes as they stood (see [`crate::episode`]): a breach is
+    /// actionable only where its episode lets a plan follow, and
+    /// [`AnalysisResult::episodes`] holds each judged policy's episode now. A
+    /// policy missing from `episodes` has none: an actionable breach begins one.
+    #[allow(clippy::too_many_arguments)]
+    pub fn analyze_with_episodes(
+        &self,
+        violations: &[Violation],
+        samples: &[MetricSample],
+        context: &[ContextSample],
+        changes: &[TemplateChange],
+        policies: &[PolicyInfo],
+        episodes: &[Episode],
+        now: Millis,
+    ) -> AnalysisResult {
         let config = &self.config;
         let ctx = AnalysisContext::new(violations, samples, now, config);
         let (mut breaches, shared_causes) = judge::judge(&ctx, policies, &config.judge);
@@ -307,6 +333,8 @@ impl PatternAnalyzer {
             }
         }
 
+        let episodes = episode::apply(&ctx, &mut breaches, policies, episodes, &config.episode);
+
         let patterns: Vec<ViolationPattern> = found
             .iter()
             .map(|f| to_pattern(&ctx, &f.detection, config.max_evidence))
@@ -343,6 +371,7 @@ impl PatternAnalyzer {
             confidence_level,
             breaches,
             shared_causes,
+            episodes,
         }
     }
 }

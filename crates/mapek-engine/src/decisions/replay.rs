@@ -7,9 +7,10 @@ use std::path::Path;
 
 use jiff::civil::DateTime;
 
+use crate::judge::JudgeConfig;
 use crate::model::{
-    ActionType, ComparisonOperator, HISTORY_SAMPLES, MetricSample, Millis, RemediationEnvelope,
-    ScaleBounds, Severity, Violation,
+    ActionType, ComparisonOperator, Episode, EpisodePlanState, HISTORY_SAMPLES, MetricSample,
+    Millis, RemediationEnvelope, ScaleBounds, Severity, Violation,
 };
 use crate::report::Report;
 use crate::scenario::{Scenario, ScenarioPolicy};
@@ -190,17 +191,22 @@ fn policy(threshold: f64) -> ScenarioPolicy {
         },
         interval: Some(INTERVAL_MS as f64 / 1000.0),
         for_seconds: Some(0.0),
+        keep_firing_for: None,
+        max_plans_per_episode: None,
     }
 }
 
 /// The engine on the series, as the operator would run it: the monitor records a
 /// sample per evaluation and a violation per evaluation over the threshold (the
 /// operator keeps the last [`HISTORY_SAMPLES`] samples in memory and the status
-/// the last [`KEPT_VIOLATIONS`] violations); after each violation, out of cooldown, the
-/// engine runs on the violations since the last plan closed and on the kept
-/// samples. A plan is a detection; it is taken as closed at once and a 10 min
-/// cooldown follows. `on_plan` sees each detection's point and report. Returns
-/// the points of the detections.
+/// the last [`KEPT_VIOLATIONS`] violations); the analyzer runs on the violations
+/// since the last plan closed and on the kept samples, at each violation and, in
+/// a chronic breach, at a dip too (the operator's timer), out of cooldown. The
+/// policy's breach episode is carried from one run to the next as the operator
+/// keeps it in the status. A plan is a detection; it is taken as executed and
+/// closed at once (if the breach goes on, a failed attempt of its episode) and
+/// a 10 min cooldown follows. `on_plan` sees each detection's point and report.
+/// Returns the points of the detections.
 pub fn engine_detections(
     values: &[f64],
     threshold: f64,
@@ -212,22 +218,62 @@ pub fn engine_detections(
         if planned {
             on_plan(((scenario.now - START_MS) / INTERVAL_MS) as usize, &report);
         }
-        planned
+        let breach = report.analysis.breaches.iter().find(|b| b.policy == POLICY);
+        Run {
+            planned: planned.then(|| {
+                let mark = breach.and_then(|b| b.episode.as_ref());
+                (
+                    report.plans[0].plan_hash.clone(),
+                    mark.and_then(|m| m.level).unwrap_or(threshold),
+                    mark.is_some_and(|m| m.worsened),
+                )
+            }),
+            episode: report.analysis.episodes.into_iter().next(),
+        }
     })
 }
 
-/// The loop of [`engine_detections`] with `plans` standing for the engine: whether
-/// it plans on the scenario of one evaluation.
+/// What one engine run of the replay gave: the plan, if any (its name, the
+/// breach's recent level and whether the worsening bar allowed it), and the
+/// policy's episode after it.
+#[derive(Debug, Default)]
+pub struct Run {
+    pub planned: Option<(String, f64, bool)>,
+    pub episode: Option<Episode>,
+}
+
+/// Whether more than the chronic bar of the last hour's kept samples break the
+/// threshold: only then can a dip be a current breach (the judge's chronic
+/// rule), so only then is the engine run at one.
+fn chronic_dip(samples: &VecDeque<MetricSample>, threshold: f64, now: Millis) -> bool {
+    let judge = JudgeConfig::default();
+    let from = now - judge.chronic_window_ms;
+    let recent: Vec<&MetricSample> = samples
+        .iter()
+        .rev()
+        .take_while(|s| s.at_ms >= from)
+        .collect();
+    let bad = recent
+        .iter()
+        .filter(|s| ComparisonOperator::GreaterThan.violates(s.value, threshold))
+        .count();
+    recent.len() >= judge.chronic_min_evaluations
+        && bad as f64 / recent.len() as f64 > judge.chronic_min_duty
+}
+
+/// The loop of [`engine_detections`] with `engine` standing for the engine: what
+/// it does on the scenario of one evaluation.
 pub fn simulate(
     values: &[f64],
     threshold: f64,
-    plans: &mut dyn FnMut(&Scenario) -> bool,
+    engine: &mut dyn FnMut(&Scenario) -> Run,
 ) -> Vec<usize> {
     let policy = policy(threshold);
     let mut samples: VecDeque<MetricSample> = VecDeque::with_capacity(HISTORY_SAMPLES + 1);
     let mut violations: VecDeque<Violation> = VecDeque::with_capacity(KEPT_VIOLATIONS + 1);
     let mut recorded: u64 = 0;
     let mut closed_at: Option<Millis> = None;
+    let mut episode: Option<Episode> = None;
     let mut out = Vec::new();
     for (i, &value) in values.iter().enumerate() {
         let now = at(i);
@@ -239,23 +285,24 @@ pub fn simulate(
         if samples.len() > HISTORY_SAMPLES {
             samples.pop_front();
         }
-        if !policy.operator.violates(value, threshold) {
+        if policy.operator.violates(value, threshold) {
+            recorded += 1;
+            violations.push_back(Violation {
+                id: format!("{POLICY}-{recorded}").into(),
+                policy: POLICY.into(),
+                target: TARGET.into(),
+                component: TARGET.into(),
+                metric: POLICY.into(),
+                severity: policy.severity,
+                value,
+                threshold,
+                at_ms: now,
+            });
+            if violations.len() > KEPT_VIOLATIONS {
+                violations.pop_front();
+            }
+        } else if violations.is_empty() || !chronic_dip(&samples, threshold, now) {
             continue;
-        }
-        recorded += 1;
-        violations.push_back(Violation {
-            id: format!("{POLICY}-{recorded}").into(),
-            policy: POLICY.into(),
-            target: TARGET.into(),
-            component: TARGET.into(),
-            metric: POLICY.into(),
-            severity: policy.severity,
-            value,
-            threshold,
-            at_ms: now,
-        });
-        if violations.len() > KEPT_VIOLATIONS {
-            violations.pop_front();
         }
         if closed_at.is_some_and(|c| now < c + COOLDOWN_MS) {
             continue;
@@ -270,12 +317,25 @@ pub fn simulate(
             expect: None,
             outcomes: Vec::new(),
             changes: Vec::new(),
+            episodes: episode.iter().cloned().collect(),
         };
-        if plans(&scenario) {
+        let run = engine(&scenario);
+        if run.episode.is_some() {
+            episode = run.episode;
+        }
+        if let Some((name, level, worsened)) = run.planned {
             out.push(i);
             closed_at = Some(now);
             // Only violations after the close are fed from now on.
             violations.clear();
+            // Taken as executed and closed at once.
+            if let Some(e) = episode.as_mut() {
+                e.record_plan(&name, now, level, worsened);
+                if let Some(p) = e.plans.last_mut() {
+                    p.state = EpisodePlanState::Executed;
+                    p.closed_ms = Some(now);
+                }
+            }
         }
     }
     out
@@ -540,6 +600,14 @@ mod tests {
         assert!(e.to_string().contains("header"), "{e}");
     }
 
+    /// A stand-in engine's run: a plan when `yes`.
+    fn plan_if(yes: bool) -> Run {
+        Run {
+            planned: yes.then(|| ("p".to_string(), 10.0, false)),
+            episode: None,
+        }
+    }
+
     #[test]
     fn the_simulated_operator_feeds_violations_since_the_last_plan_and_cools_down() {
         // Quiet for 200 points, then over the threshold for 200.
@@ -551,7 +619,7 @@ mod tests {
             seen.push((s.now, s.violations.len(), s.samples.len()));
             assert_eq!(s.policies[0].threshold, 5.0);
             assert_eq!(s.policies[0].for_seconds, Some(0.0));
-            s.violations.len() >= 3
+            plan_if(s.violations.len() >= 3)
         });
         // Plans at the third violation, then every 20 points (10 min cooldown,
         // and three new violations after the close).
@@ -575,7 +643,7 @@ mod tests {
         let mut most = 0;
         simulate(&v, 5.0, &mut |s| {
             most = most.max(s.violations.len());
-            false
+            Run::default()
         });
         assert_eq!(most, KEPT_VIOLATIONS);
         // The operator keeps HISTORY_SAMPLES samples at most.
@@ -584,15 +652,33 @@ mod tests {
         let mut most = 0;
         simulate(&long, 5.0, &mut |s| {
             most = most.max(s.samples.len());
-            false
+            Run::default()
         });
         assert_eq!(most, HISTORY_SAMPLES);
         // Nothing over the threshold: the engine never runs.
         let mut runs = 0;
         simulate(&[1.0; 200], 5.0, &mut |_| {
             runs += 1;
-            true
+            plan_if(true)
         });
         assert_eq!(runs, 0);
+    }
+}
+
+#[cfg(test)]
+mod episode_tests {
+    use super::*;
+
+    #[test]
+    fn a_level_shift_lasting_hours_gets_a_plan_and_one_escalation() {
+        // Two hours quiet with noise, then six hours well over the threshold.
+        let mut v: Vec<f64> = (0..240).map(|i| 1.0 + 0.1 * ((i * 7) % 5) as f64).collect();
+        v.extend((0..720).map(|i| 5.0 + 0.1 * ((i * 3) % 7) as f64));
+        let mut reasons = Vec::new();
+        let d = engine_detections(&v, 2.0, &mut |i, r| {
+            reasons.push(format!("{i}: {}", r.analysis.breaches[0].reason));
+        });
+        assert_eq!(d.len(), 2, "{reasons:#?}");
+        assert!(reasons[1].contains("escalation"), "{reasons:#?}");
     }
 }

@@ -72,6 +72,9 @@ pub struct Breach {
     /// breach began, when there is one (see [`crate::analyze::change`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change: Option<crate::model::ChangeSignal>,
+    /// The breach's episode and what it allows now (see [`crate::episode`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub episode: Option<crate::model::EpisodeMark>,
 }
 
 impl Breach {

@@ -68,6 +68,15 @@ pub struct JudgeConfig {
     /// Long memory, a climb: the R² of the segment's Theil-Sen line, at least
     /// this: a steady climb, not a plateau and a late jump. Default 0.8.
     pub long_trend_min_r2: f64,
+    /// Chronic breach: the span of recent evaluations whose duty cycle over the
+    /// threshold is measured, ms. Default 1 h.
+    pub chronic_window_ms: Millis,
+    /// Chronic breach: more than this share of those evaluations over the
+    /// threshold. Default 0.5 (over half of the last hour).
+    pub chronic_min_duty: f64,
+    /// Chronic breach: at least this many evaluations in the span (30: a
+    /// quarter of an hour at 30 s, half at 60 s). Default 30.
+    pub chronic_min_evaluations: usize,
 }
 
 impl Default for JudgeConfig {
@@ -89,6 +98,9 @@ impl Default for JudgeConfig {
             long_trend_min_ms: 3_600_000,
             long_trend_min_z: 3.0,
             long_trend_min_r2: 0.8,
+            chronic_window_ms: 3_600_000,
+            chronic_min_duty: 0.5,
+            chronic_min_evaluations: 30,
         }
     }
 }

@@ -61,6 +61,7 @@
 //! reported as a [`SharedCause`] and none of those breaches is actionable.
 
 mod breach;
+mod chronic;
 mod config;
 mod explain;
 mod long_memory;
@@ -104,7 +105,6 @@ pub fn judge(
         let interval = run::interval_of(given, &evals, config);
         let last = evals[evals.len() - 1];
         let fresh = ctx.now.saturating_sub(last.at) <= interval + interval / 2;
-        let current = last.bad && fresh;
         let run = run::run_length(&evals, interval);
         let split = evals.len() - run;
         let mut run_values: Vec<f64> = evals[split..].iter().map(|e| e.value).collect();
@@ -118,80 +118,31 @@ pub fn judge(
             ComparisonOperator::LessThan | ComparisonOperator::LessThanOrEqual => -1.0,
             _ => 1.0,
         };
-        let (mut baseline, mut excess_z, mut margin_z, mut duty) = (None, None, None, None);
-        let mut long = None;
-        let stands_out;
-        let why;
-        if samples.is_empty() || base.len() < config.min_baseline {
-            stands_out = run >= config.min_run_without_baseline.max(config.min_run);
-            why = if stands_out {
-                format!("held {run} evaluations (too little history for a baseline)")
-            } else {
-                format!(
-                    "held {run} evaluation(s); without a baseline {} are needed",
-                    config.min_run_without_baseline.max(config.min_run)
-                )
-            };
+        let test = if samples.is_empty() || base.len() < config.min_baseline {
+            without_baseline(run, config)
         } else {
-            let mut vals: Vec<f64> = base.iter().map(|e| e.value).collect();
-            let m = median(&mut vals);
-            let mut dev: Vec<f64> = vals.iter().map(|v| (v - m).abs()).collect();
-            let mad = 1.4826 * median(&mut dev);
-            // The spread in the bad direction as the baseline's upper quantiles
-            // show it (`vals` is sorted by `median`): a metric whose normal has
-            // spikes is judged against its spikes, not only its typical wobble.
-            let tail = |q: f64, zq: f64| {
-                let i = ((vals.len() - 1) as f64 * q).round() as usize;
-                let v = if sign > 0.0 {
-                    vals[i]
-                } else {
-                    vals[vals.len() - 1 - i]
-                };
-                (sign * (v - m)).max(0.0) / zq
-            };
-            let spread = mad.max(tail(0.95, 1.645)).max(tail(0.99, 2.326));
-            // A flat baseline has no spread: a floor of 5% of its distance to the
-            // threshold (and a tiny absolute one) keeps both distances finite.
-            let floor = (0.05 * (threshold - m).abs()).max(1e-9 * threshold.abs().max(1.0));
-            let z = sign * (level - m) / spread.max(floor);
-            // How clearly the run is beyond the threshold, in the baseline's
-            // typical wobble (MAD): flapping at the threshold is within it.
-            let margin = sign * (level - threshold) / mad.max(floor);
-            let d = base.iter().filter(|e| e.bad).count() as f64 / base.len() as f64;
-            let p_noise = d.max(1.0 / (base.len() as f64 + 1.0)).powi(run as i32);
-            baseline = Some(m);
-            excess_z = Some(z);
-            margin_z = Some(margin);
-            duty = Some(d);
-            let persistent = run >= config.min_run && p_noise <= config.max_noise_p;
-            let held_ms = interval.saturating_mul(run as Millis);
-            let sustained = held_ms >= config.sustained_ms && p_noise <= config.max_noise_p.powi(2);
-            long = long_memory(
-                ctx.history_of(name),
-                &evals[split..],
-                sign,
-                interval,
-                floor,
-                config,
-            );
-            let long_ok = long
-                .as_ref()
-                .is_none_or(|l| l.novel && l.z >= config.min_long_z);
-            let climbing = long.as_ref().and_then(|l| l.climb.as_ref());
-            // A climb explains a breach that flaps while the metric crosses the
-            // threshold (a slow leak does for many minutes): held `sustained_ms`
-            // is enough, whatever the duty cycle of the hour before.
-            let climb_held = climbing.is_some()
-                && run >= config.min_run
-                && (persistent || held_ms >= config.sustained_ms);
-            stands_out =
-                persistent && (z >= config.min_excess_z || sustained) && long_ok || climb_held;
-            let record = long_memory::describe(long.as_ref(), long_ok, ctx.now, config);
-            why = format!(
-                "held {run} evaluation(s) at {level:.4} against a baseline of {m:.4} (z = {z:.1}; {margin:.1} typical deviations beyond the threshold; {:.0}% of earlier evaluations over the threshold){record}",
-                d * 100.0
-            );
-        }
+            against_baseline(
+                ctx, name, &evals, split, level, threshold, sign, interval, config,
+            )
+        };
+        let chronic = (!samples.is_empty())
+            .then(|| chronic::chronic(&evals, ctx.now, config))
+            .flatten();
+        let current = fresh && (last.bad || chronic.is_some());
+        let (stands_out, why, level) = match chronic.filter(|_| !test.stands_out) {
+            Some(c) => (
+                true,
+                format!(
+                    "a chronic breach, over the threshold on {:.0}% of the last {} evaluations (the bar is over {:.0}%) at a median of {:.4}",
+                    c.duty * 100.0,
+                    c.evaluations,
+                    config.chronic_min_duty * 100.0,
+                    c.level
+                ),
+                c.level,
+            ),
+            None => (test.stands_out, test.why.clone(), level),
+        };
         let i = out.len();
         if current && run > 0 {
             starts
@@ -215,13 +166,13 @@ pub fn judge(
             level,
             threshold,
             operator,
-            baseline,
-            excess_z,
-            margin_z,
-            baseline_duty: duty,
-            novel: long.as_ref().map(|l| l.novel),
-            previous_peak: long.as_ref().map(|l| l.previous_peak),
-            long_z: long.as_ref().map(|l| l.z),
+            baseline: test.baseline,
+            excess_z: test.excess_z,
+            margin_z: test.margin_z,
+            baseline_duty: test.duty,
+            novel: test.long.as_ref().map(|l| l.novel),
+            previous_peak: test.long.as_ref().map(|l| l.previous_peak),
+            long_z: test.long.as_ref().map(|l| l.z),
             interval_ms: interval,
             last_at_ms: last.at,
             run_start_ms: (run > 0).then(|| evals[split].at),
@@ -230,7 +181,7 @@ pub fn judge(
                     "no evaluation for {}s: the breach is not current",
                     ctx.now.saturating_sub(last.at) / 1000
                 )
-            } else if !last.bad {
+            } else if !current {
                 "the latest evaluation is within the threshold: the breach is over".to_string()
             } else if stands_out {
                 format!("breaching now: {why}")
@@ -239,8 +190,121 @@ pub fn judge(
             },
             load: None,
             change: None,
+            episode: None,
         });
     }
     let shared = shared::shared_causes(&mut out, starts, config);
     (out, shared)
+}
+
+/// How the breach fared against its baseline: whether it stands out, why, and
+/// the figures the breach reports.
+struct BaselineTest {
+    stands_out: bool,
+    why: String,
+    baseline: Option<f64>,
+    excess_z: Option<f64>,
+    margin_z: Option<f64>,
+    duty: Option<f64>,
+    long: Option<long_memory::LongMemory>,
+}
+
+/// With fewer than `min_baseline` earlier evaluations, persistence alone decides.
+fn without_baseline(run: usize, config: &JudgeConfig) -> BaselineTest {
+    let needed = config.min_run_without_baseline.max(config.min_run);
+    let stands_out = run >= needed;
+    BaselineTest {
+        stands_out,
+        why: if stands_out {
+            format!("held {run} evaluations (too little history for a baseline)")
+        } else {
+            format!("held {run} evaluation(s); without a baseline {needed} are needed")
+        },
+        baseline: None,
+        excess_z: None,
+        margin_z: None,
+        duty: None,
+        long: None,
+    }
+}
+
+/// The run (the evaluations from `split` on, at median `level`) against the
+/// evaluations before it and the policy's long memory: new, sustained, or a
+/// climb (see the module's documentation).
+#[allow(clippy::too_many_arguments)]
+fn against_baseline(
+    ctx: &AnalysisContext<'_>,
+    name: &str,
+    evals: &[run::Eval],
+    split: usize,
+    level: f64,
+    threshold: f64,
+    sign: f64,
+    interval: Millis,
+    config: &JudgeConfig,
+) -> BaselineTest {
+    let run = evals.len() - split;
+    let base = &evals[..split];
+    let mut vals: Vec<f64> = base.iter().map(|e| e.value).collect();
+    let m = median(&mut vals);
+    let mut dev: Vec<f64> = vals.iter().map(|v| (v - m).abs()).collect();
+    let mad = 1.4826 * median(&mut dev);
+    // The spread in the bad direction as the baseline's upper quantiles
+    // show it (`vals` is sorted by `median`): a metric whose normal has
+    // spikes is judged against its spikes, not only its typical wobble.
+    let tail = |q: f64, zq: f64| {
+        let i = ((vals.len() - 1) as f64 * q).round() as usize;
+        let v = if sign > 0.0 {
+            vals[i]
+        } else {
+            vals[vals.len() - 1 - i]
+        };
+        (sign * (v - m)).max(0.0) / zq
+    };
+    let spread = mad.max(tail(0.95, 1.645)).max(tail(0.99, 2.326));
+    // A flat baseline has no spread: a floor of 5% of its distance to the
+    // threshold (and a tiny absolute one) keeps both distances finite.
+    let floor = (0.05 * (threshold - m).abs()).max(1e-9 * threshold.abs().max(1.0));
+    let z = sign * (level - m) / spread.max(floor);
+    // How clearly the run is beyond the threshold, in the baseline's
+    // typical wobble (MAD): flapping at the threshold is within it.
+    let margin = sign * (level - threshold) / mad.max(floor);
+    let d = base.iter().filter(|e| e.bad).count() as f64 / base.len() as f64;
+    let p_noise = d.max(1.0 / (base.len() as f64 + 1.0)).powi(run as i32);
+    let persistent = run >= config.min_run && p_noise <= config.max_noise_p;
+    let held_ms = interval.saturating_mul(run as Millis);
+    let sustained = held_ms >= config.sustained_ms && p_noise <= config.max_noise_p.powi(2);
+    let long = long_memory(
+        ctx.history_of(name),
+        &evals[split..],
+        sign,
+        interval,
+        floor,
+        config,
+    );
+    let long_ok = long
+        .as_ref()
+        .is_none_or(|l| l.novel && l.z >= config.min_long_z);
+    let climbing = long.as_ref().and_then(|l| l.climb.as_ref());
+    // A climb explains a breach that flaps while the metric crosses the
+    // threshold (a slow leak does for many minutes): held `sustained_ms`
+    // is enough, whatever the duty cycle of the hour before.
+    let climb_held = climbing.is_some()
+        && run >= config.min_run
+        && (persistent || held_ms >= config.sustained_ms);
+    let stands_out = persistent && (z >= config.min_excess_z || sustained) && long_ok || climb_held;
+    let record = long_memory::describe(long.as_ref(), long_ok, ctx.now, config);
+    let why = format!(
+        "held {run} evaluation(s) at {level:.4} against a baseline of {m:.4} (z = {z:.1}; {margin:.1} typical deviations beyond the threshold; {:.0}% of earlier evaluations over the threshold){record}",
+        d * 100.0
+    );
+    BaselineTest {
+        stands_out,
+        why,
+        baseline: Some(m),
+        excess_z: Some(z),
+        margin_z: Some(margin),
+        duty: Some(d),
+        long,
+    }
 }

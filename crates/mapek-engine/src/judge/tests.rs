@@ -50,6 +50,7 @@ fn info(policy: &str) -> PolicyInfo {
         threshold: 1.0,
         interval_ms: Some(STEP),
         for_ms: 0,
+        ..Default::default()
     }
 }
 

@@ -103,4 +103,8 @@ pub struct AnalysisResult {
     /// acted on.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shared_causes: Vec<SharedCause>,
+    /// Per judged policy with an episode: its breach episode after this
+    /// analysis (see [`crate::episode`]), for the caller to keep and pass back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub episodes: Vec<super::Episode>,
 }

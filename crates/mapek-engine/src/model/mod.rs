@@ -7,13 +7,14 @@
 //!
 //! One submodule per concern: `actions` (action types, risk, priority, approval,
 //! outcomes), `observations` (violations, samples, load signals, policy
-//! conditions), `envelope` (the remediation envelope), `analysis` (patterns,
+//! conditions), `envelope` (the remediation envelope), `episode` (breach episodes), `analysis` (patterns,
 //! root causes, analysis results), `plans` and `shared_str` ([`SharedStr`]).
 //! Every item is re-exported here: `model::X` is the path to use.
 
 mod actions;
 mod analysis;
 mod envelope;
+mod episode;
 mod observations;
 mod plans;
 mod shared_str;
@@ -21,6 +22,7 @@ mod shared_str;
 pub use actions::*;
 pub use analysis::*;
 pub use envelope::*;
+pub use episode::*;
 pub use observations::*;
 pub use plans::*;
 pub use shared_str::*;

@@ -217,7 +217,7 @@ pub struct ChangeSignal {
 /// What the engine knows of a policy beyond its violations and samples: its
 /// condition and how often it is evaluated. Without it the engine infers the
 /// direction and threshold from the violations and the interval from the samples.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyInfo {
     /// The ViolationPolicy.
@@ -230,4 +230,11 @@ pub struct PolicyInfo {
     /// The condition's `for`, ms.
     #[serde(default)]
     pub for_ms: Millis,
+    /// How long the metric must stay within the threshold before a breach
+    /// episode ends, ms (`keepFiringFor`); the engine's default when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_firing_for_ms: Option<Millis>,
+    /// Most plans in one breach episode; the engine's default (2) when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_plans_per_episode: Option<u32>,
 }

@@ -26,6 +26,7 @@ fn analysis(causes: Vec<RootCause>) -> AnalysisResult {
         confidence_level: 0.0,
         breaches: Vec::new(),
         shared_causes: Vec::new(),
+        episodes: Vec::new(),
     }
 }
 
@@ -91,6 +92,7 @@ fn breach(level: f64, threshold: f64) -> Breach {
         reason: String::new(),
         load: None,
         change: None,
+        episode: None,
     }
 }
 

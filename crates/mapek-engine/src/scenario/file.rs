@@ -137,6 +137,14 @@ pub struct ScenarioPolicy {
     /// held before the first violation was recorded.
     #[serde(default, rename = "for")]
     pub for_seconds: Option<f64>,
+    /// Seconds the metric must stay within the threshold before a breach
+    /// episode ends (the policy's `keepFiringFor`); the engine's default when
+    /// unset.
+    #[serde(default)]
+    pub keep_firing_for: Option<f64>,
+    /// Most plans in one breach episode; the engine's default (2) when unset.
+    #[serde(default)]
+    pub max_plans_per_episode: Option<u32>,
 }
 
 impl ScenarioPolicy {
@@ -150,6 +158,8 @@ impl ScenarioPolicy {
             for_ms: self
                 .for_seconds
                 .map_or(0, |s| (s * 1000.0).round() as Millis),
+            keep_firing_for_ms: self.keep_firing_for.map(|s| (s * 1000.0).round() as Millis),
+            max_plans_per_episode: self.max_plans_per_episode,
         }
     }
 }

@@ -81,4 +81,6 @@ pub struct Scenario {
     pub outcomes: Vec<crate::OutcomeRecord>,
     /// Pod-template changes of the Deployments (`changes:`).
     pub changes: Vec<TemplateChange>,
+    /// The policies' breach episodes as they stood before `now` (`episodes:`).
+    pub episodes: Vec<crate::model::Episode>,
 }

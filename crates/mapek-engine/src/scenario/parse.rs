@@ -306,6 +306,7 @@ impl Scenario {
             expect: file.expect,
             outcomes,
             changes,
+            episodes: Vec::new(),
         })
     }
 }

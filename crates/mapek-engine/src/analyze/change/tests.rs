@@ -67,6 +67,7 @@ fn info() -> PolicyInfo {
         threshold: 1.0,
         interval_ms: Some(STEP),
         for_ms: 0,
+        ..Default::default()
     }
 }
 
