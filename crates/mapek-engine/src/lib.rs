@@ -17,6 +17,7 @@
 //!   scenarios and the NAB replay). Reading those files is the crate's only I/O.
 
 pub mod analyze;
+pub mod config;
 pub mod decisions;
 pub mod detectors;
 mod fnv;

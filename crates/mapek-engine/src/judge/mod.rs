@@ -61,7 +61,6 @@
 //! reported as a [`SharedCause`] and none of those breaches is actionable.
 
 mod breach;
-mod config;
 mod explain;
 mod long_memory;
 mod run;
@@ -71,8 +70,8 @@ mod tests;
 
 use std::collections::BTreeMap;
 
+pub use crate::config::JudgeConfig;
 pub use breach::{Breach, SharedCause};
-pub use config::JudgeConfig;
 pub use explain::{Explanations, with_explanations};
 
 use crate::analyze::AnalysisContext;
