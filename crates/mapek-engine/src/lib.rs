@@ -21,6 +21,7 @@ pub mod config;
 pub mod decisions;
 pub mod detectors;
 mod fnv;
+pub mod input;
 pub mod judge;
 pub mod knowledge;
 pub mod model;

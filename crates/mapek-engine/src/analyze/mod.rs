@@ -16,7 +16,6 @@ use super::model::{
 };
 
 pub mod change;
-mod context;
 pub mod load;
 mod rank;
 #[cfg(test)]
@@ -25,8 +24,8 @@ mod scale;
 pub(crate) mod tests;
 
 pub use crate::config::AnalyzerConfig;
+pub use crate::input::{AnalysisContext, Groups};
 pub use change::ChangeConfig;
-pub use context::{AnalysisContext, Groups};
 pub use load::{LoadConfig, LoadFit};
 use rank::rank_root_causes;
 

@@ -21,7 +21,8 @@ pub use spatial::SpatialDetector;
 pub use trend::TrendDetector;
 pub(crate) use trend::steady_climb;
 
-use super::analyze::{AnalysisContext, AnalyzerConfig};
+use super::config::AnalyzerConfig;
+use super::input::AnalysisContext;
 use super::model::{Millis, PatternType, RootCauseKind};
 
 /// One pattern found by a detector.

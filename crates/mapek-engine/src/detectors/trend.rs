@@ -4,7 +4,8 @@
 //! a robust slope, so a sawtooth leak is a leak.
 
 use super::{Detection, Detector, median_select, median_sorted, rising_is_bad};
-use crate::analyze::{AnalysisContext, AnalyzerConfig};
+use crate::config::AnalyzerConfig;
+use crate::input::AnalysisContext;
 use crate::model::{MetricSample, PatternType, RootCauseKind};
 
 /// For each policy's samples: the segment since the last reset (a step in the
@@ -268,7 +269,7 @@ pub(crate) fn last_reset(samples: &[&MetricSample], sign: f64) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analyze::tests::{s, v};
+    use crate::input::fixtures::{s, v};
     use crate::model::Violation;
 
     fn detect(vs: &[Violation], ss: &[MetricSample]) -> Vec<Detection> {

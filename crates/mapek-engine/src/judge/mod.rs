@@ -74,8 +74,8 @@ pub use crate::config::JudgeConfig;
 pub use breach::{Breach, SharedCause};
 pub use explain::{Explanations, with_explanations};
 
-use crate::analyze::AnalysisContext;
 use crate::detectors::median;
+use crate::input::AnalysisContext;
 use crate::model::{ComparisonOperator, Millis, PolicyInfo};
 use long_memory::long_memory;
 use run::operator_of;
