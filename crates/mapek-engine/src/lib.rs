@@ -30,6 +30,7 @@ pub mod plan;
 mod properties;
 pub mod report;
 pub mod scenario;
+mod stats;
 
 pub use analyze::{AnalysisContext, AnalyzerConfig, PatternAnalyzer};
 pub use detectors::{Detection, Detector};

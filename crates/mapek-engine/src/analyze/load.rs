@@ -29,12 +29,12 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 pub use crate::config::LoadConfig;
-use crate::detectors::median;
 use crate::judge::Breach;
 use crate::model::{
     ComparisonOperator, ContextKind, ContextSample, LoadSignal, LoadTrend, MetricSample, Millis,
     RootCause, RootCauseKind,
 };
+use crate::stats::median;
 
 /// The context samples of `kind` per policy, sorted by time, up to `now`.
 pub(crate) fn by_policy(

@@ -74,9 +74,9 @@ pub use crate::config::JudgeConfig;
 pub use breach::{Breach, SharedCause};
 pub use explain::{Explanations, with_explanations};
 
-use crate::detectors::median;
 use crate::input::AnalysisContext;
 use crate::model::{ComparisonOperator, Millis, PolicyInfo};
+use crate::stats::median;
 use long_memory::long_memory;
 use run::operator_of;
 
