@@ -2,9 +2,12 @@
 //! detector is one trait implementation plus one line in [`registry`].
 //!
 //! Detectors read the shared [`AnalysisContext`] (violations sorted by time and
-//! grouped with index lists) and return [`Detection`]s whose evidence is a list of
+//! grouped with index lists, from [`crate::input`]) with the [`AnalyzerConfig`]
+//! (from [`crate::config`]) and return [`Detection`]s whose evidence is a list of
 //! indices into it; the analyzer turns them into
-//! [`ViolationPattern`](crate::model::ViolationPattern)s.
+//! [`ViolationPattern`](crate::model::ViolationPattern)s. The statistics they
+//! share with the judgement (medians, the robust fit) are in `crate::stats`; a
+//! detector reads neither the judgement nor the analysis.
 
 mod burst;
 mod causal;
