@@ -4,6 +4,11 @@
 //! always gives the same output. The crate's dependencies (serde, schemars, jiff,
 //! sha2, thiserror) make that a fact the compiler holds, not a convention.
 //!
+//! - [`config`]: [`AnalyzerConfig`], every threshold of the analysis, with the
+//!   settings of the judgement, the load signal and the change signal.
+//! - [`input`]: [`AnalysisContext`], the prepared input every detector and the
+//!   judgement read; `stats` (crate-internal): the medians and robust fits they
+//!   share.
 //! - [`judge`]: whether each policy's breach holds now and stands out from its own
 //!   normal, and which same-instant breaches are one shared cause.
 //! - [`episode`]: breach episodes, one incident one plan: at most
@@ -17,12 +22,21 @@
 //! - Offline use: [`scenario`] (the YAML scenario files), [`report`] (what
 //!   `mapek-operator analyze` prints) and [`decisions`] (`make decisions`: labelled
 //!   scenarios and the NAB replay). Reading those files is the crate's only I/O.
+//!
+//! The analysis modules have one direction: [`model`] and [`config`] at the
+//! bottom, then [`input`] and `stats`, then [`detectors`] and [`judge`] (which
+//! never read each other), then [`analyze`] on top, which runs them all. A lower
+//! module never imports a higher one (only some tests of the judgement run the
+//! whole analyzer); the old paths (`analyze::AnalyzerConfig`,
+//! `judge::JudgeConfig`, `analyze::AnalysisContext`, ...) are re-exports.
 
 pub mod analyze;
+pub mod config;
 pub mod decisions;
 pub mod detectors;
 pub mod episode;
 mod fnv;
+pub mod input;
 pub mod judge;
 pub mod knowledge;
 pub mod model;
@@ -31,6 +45,7 @@ pub mod plan;
 mod properties;
 pub mod report;
 pub mod scenario;
+mod stats;
 
 pub use analyze::{AnalysisContext, AnalyzerConfig, PatternAnalyzer};
 pub use detectors::{Detection, Detector};

@@ -31,48 +31,12 @@
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-
+pub use crate::config::ChangeConfig;
 use crate::judge::Breach;
 use crate::model::{
     ChangeSignal, FieldChange, LoadTrend, MetricSample, Millis, RootCause, RootCauseKind,
     TemplateChange,
 };
-
-/// The change signal's settings (part of the analyzer's configuration).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(default, rename_all = "camelCase")]
-pub struct ChangeConfig {
-    /// A change counts when the breach's run began at most this many ms after
-    /// it. Default 15 minutes.
-    pub window_ms: Millis,
-    /// At least this many evaluations of the policy's metric within its
-    /// threshold in the hour before the change; with fewer the breach was
-    /// already there and the change is not blamed. Default 5.
-    pub min_healthy_before: usize,
-    /// The share of the other root causes' confidence that moves to the bad
-    /// change. Default 0.9.
-    pub weight: f64,
-}
-
-impl Default for ChangeConfig {
-    fn default() -> Self {
-        ChangeConfig {
-            window_ms: 900_000,
-            min_healthy_before: 5,
-            weight: 0.9,
-        }
-    }
-}
-
-impl ChangeConfig {
-    /// Whether these are the defaults (left out of the serialized configuration,
-    /// so analysis ids are what they were).
-    pub fn is_default(&self) -> bool {
-        *self == ChangeConfig::default()
-    }
-}
 
 /// The span before a change in which the previous revision must have run
 /// healthy.

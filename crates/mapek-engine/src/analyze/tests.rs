@@ -4,27 +4,7 @@ use super::*;
 use crate::model::PatternType;
 use crate::model::Severity;
 
-pub(crate) fn v(id: &str, policy: &str, target: &str, at_ms: Millis) -> Violation {
-    Violation {
-        id: id.into(),
-        policy: policy.to_string(),
-        target: target.to_string(),
-        component: format!("{target}-c"),
-        metric: format!("{policy}-m"),
-        severity: Severity::Warning,
-        value: 2.0,
-        threshold: 1.0,
-        at_ms,
-    }
-}
-
-pub(crate) fn s(policy: &str, at_ms: Millis, value: f64) -> MetricSample {
-    MetricSample {
-        policy: policy.to_string(),
-        at_ms,
-        value,
-    }
-}
+use crate::input::fixtures::{s, v};
 
 #[test]
 fn empty_input_gives_empty_result() {

@@ -2,7 +2,8 @@
 //! suggesting a sudden load spike.
 
 use super::{Detection, Detector, count_confidence, secs, span};
-use crate::analyze::{AnalysisContext, AnalyzerConfig};
+use crate::config::AnalyzerConfig;
+use crate::input::AnalysisContext;
 use crate::model::{PatternType, RootCauseKind};
 
 /// Finds, per target Deployment, maximal bursts: unions of overlapping windows in
@@ -93,7 +94,7 @@ impl Detector for BurstDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analyze::tests::v;
+    use crate::input::fixtures::v;
     use crate::model::Violation;
 
     /// The detector with k = 3 (the default is 2: two consecutive breaking

@@ -2,7 +2,8 @@
 //! violations, suggesting an upstream dependency.
 
 use super::{Detection, Detector, bin_of, bins, pearson_with_sums, secs};
-use crate::analyze::{AnalysisContext, AnalyzerConfig};
+use crate::config::AnalyzerConfig;
+use crate::input::AnalysisContext;
 use crate::model::{PatternType, RootCauseKind};
 
 /// Bins the analysis window in `causal_bin_ms` bins; the driver series is a
@@ -164,7 +165,7 @@ impl Detector for CausalDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analyze::tests::{s, v};
+    use crate::input::fixtures::{s, v};
     use crate::model::{MetricSample, Violation};
 
     const NOW: i64 = 3_600_000;

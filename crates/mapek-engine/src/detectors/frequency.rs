@@ -2,7 +2,8 @@
 //! baseline, suggesting chronic overload.
 
 use super::{Detection, Detector, count_confidence, secs, span};
-use crate::analyze::{AnalysisContext, AnalyzerConfig};
+use crate::config::AnalyzerConfig;
+use crate::input::AnalysisContext;
 use crate::model::{PatternType, RootCauseKind};
 
 /// Three tests per policy; the one with the higher confidence is reported (at
@@ -157,7 +158,7 @@ fn sustained_run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analyze::tests::v;
+    use crate::input::fixtures::v;
     use crate::model::Violation;
 
     const NOW: i64 = 3_600_000;

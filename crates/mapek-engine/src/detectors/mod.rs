@@ -2,9 +2,12 @@
 //! detector is one trait implementation plus one line in [`registry`].
 //!
 //! Detectors read the shared [`AnalysisContext`] (violations sorted by time and
-//! grouped with index lists) and return [`Detection`]s whose evidence is a list of
+//! grouped with index lists, from [`crate::input`]) with the [`AnalyzerConfig`]
+//! (from [`crate::config`]) and return [`Detection`]s whose evidence is a list of
 //! indices into it; the analyzer turns them into
-//! [`ViolationPattern`](crate::model::ViolationPattern)s.
+//! [`ViolationPattern`](crate::model::ViolationPattern)s. The statistics they
+//! share with the judgement (medians, the robust fit) are in `crate::stats`; a
+//! detector reads neither the judgement nor the analysis.
 
 mod burst;
 mod causal;
@@ -19,9 +22,9 @@ pub use frequency::FrequencyDetector;
 pub use periodic::PeriodicityDetector;
 pub use spatial::SpatialDetector;
 pub use trend::TrendDetector;
-pub(crate) use trend::steady_climb;
 
-use super::analyze::{AnalysisContext, AnalyzerConfig};
+use super::config::AnalyzerConfig;
+use super::input::AnalysisContext;
 use super::model::{Millis, PatternType, RootCauseKind};
 
 /// One pattern found by a detector.
@@ -137,58 +140,6 @@ pub(crate) fn count_confidence(n: usize, k: usize) -> f64 {
     n / (n + k)
 }
 
-/// The median of sorted values (the mean of the middle two for an even count).
-/// `xs` must not be empty.
-pub(crate) fn median_sorted(xs: &[f64]) -> f64 {
-    let n = xs.len();
-    if n % 2 == 1 {
-        xs[n / 2]
-    } else {
-        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
-    }
-}
-
-/// The median of `xs` by selection (linear time; `xs` is left partitioned, not
-/// sorted): the same value as [`median`]. NaN when empty.
-pub(crate) fn median_select(xs: &mut [f64]) -> f64 {
-    let n = xs.len();
-    if n == 0 {
-        return f64::NAN;
-    }
-    let (left, mid, _) = xs.select_nth_unstable_by(n / 2, f64::total_cmp);
-    let mid = *mid;
-    if n % 2 == 1 {
-        mid
-    } else {
-        // The element just below the middle is the largest of the left part.
-        let below = left.iter().copied().max_by(f64::total_cmp).unwrap_or(mid);
-        (below + mid) / 2.0
-    }
-}
-
-/// The median of `xs`, which it sorts; NaN when empty.
-pub(crate) fn median(xs: &mut [f64]) -> f64 {
-    if xs.is_empty() {
-        return f64::NAN;
-    }
-    xs.sort_by(f64::total_cmp);
-    median_sorted(xs)
-}
-
-/// Whether a policy's bad direction is up: most of its violations (`members`) are
-/// above their threshold, or as many above as below (none at all included).
-pub(crate) fn rising_is_bad(ctx: &AnalysisContext<'_>, members: &[u32]) -> bool {
-    let (mut above, mut below) = (0usize, 0usize);
-    for &i in members {
-        match ctx.direction_of[i as usize] {
-            1 => above += 1,
-            -1 => below += 1,
-            _ => {}
-        }
-    }
-    above >= below
-}
-
 /// Seconds, for sentences.
 pub(crate) fn secs(ms: i128) -> f64 {
     ms as f64 / 1000.0
@@ -197,27 +148,6 @@ pub(crate) fn secs(ms: i128) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn median_by_selection_equals_median_by_sorting() {
-        let mut x: u64 = 7;
-        for n in 1..60 {
-            let v: Vec<f64> = (0..n)
-                .map(|_| {
-                    x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-                    // Few distinct values, so ties are common.
-                    ((x >> 59) as f64) - 8.0
-                })
-                .collect();
-            let (mut a, mut b) = (v.clone(), v);
-            assert_eq!(
-                median_select(&mut a).to_bits(),
-                median(&mut b).to_bits(),
-                "n {n}"
-            );
-        }
-        assert!(median_select(&mut []).is_nan());
-    }
 
     #[test]
     fn bins_cover_span_and_respect_max() {

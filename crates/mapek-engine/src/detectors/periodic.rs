@@ -2,7 +2,8 @@
 //! load that comes back on a schedule (cron jobs, daily peaks).
 
 use super::{Detection, Detector, bin_of, bins, secs};
-use crate::analyze::{AnalysisContext, AnalyzerConfig};
+use crate::config::AnalyzerConfig;
+use crate::input::AnalysisContext;
 use crate::model::{PatternType, RootCauseKind};
 
 /// Counts each policy's violations in bins of `periodic_bin_ms` from its first to
@@ -98,7 +99,7 @@ impl Detector for PeriodicityDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analyze::tests::v;
+    use crate::input::fixtures::v;
     use crate::model::Violation;
 
     fn detect(minutes: &[i64]) -> Vec<Detection> {

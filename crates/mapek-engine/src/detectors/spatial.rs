@@ -4,7 +4,8 @@
 //! a metric shared across Deployments is no component: neither is reported.
 
 use super::{Detection, Detector, count_confidence};
-use crate::analyze::{AnalysisContext, AnalyzerConfig, Groups};
+use crate::config::AnalyzerConfig;
+use crate::input::{AnalysisContext, Groups};
 use crate::model::{PatternType, RootCauseKind};
 
 /// Reports every component, then every Deployment not already reported with the
@@ -79,7 +80,7 @@ impl Detector for SpatialDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analyze::tests::v;
+    use crate::input::fixtures::v;
     use crate::model::Violation;
 
     fn detect(vs: &[Violation]) -> Vec<Detection> {

@@ -6,8 +6,8 @@
 
 use super::JudgeConfig;
 use super::run::Eval;
-use crate::detectors::median;
 use crate::model::Millis;
+use crate::stats::median;
 
 /// A chronic breach: the share of the recent evaluations over the threshold and
 /// the median of those values.

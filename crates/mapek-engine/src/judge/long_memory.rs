@@ -4,8 +4,8 @@
 
 use super::JudgeConfig;
 use super::run::Eval;
-use crate::detectors::{median, steady_climb};
 use crate::model::{MetricSample, Millis};
+use crate::stats::{median, steady_climb};
 
 /// The long-memory test of a run: whether its peak is a record for the novelty
 /// window, that window's previous peak, and the peak's robust z against the long

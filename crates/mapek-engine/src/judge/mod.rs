@@ -62,7 +62,6 @@
 
 mod breach;
 mod chronic;
-mod config;
 mod explain;
 mod long_memory;
 mod run;
@@ -72,13 +71,13 @@ mod tests;
 
 use std::collections::BTreeMap;
 
+pub use crate::config::JudgeConfig;
 pub use breach::{Breach, SharedCause};
-pub use config::JudgeConfig;
 pub use explain::{Explanations, with_explanations};
 
-use crate::analyze::AnalysisContext;
-use crate::detectors::median;
+use crate::input::AnalysisContext;
 use crate::model::{ComparisonOperator, Millis, PolicyInfo};
+use crate::stats::median;
 use long_memory::long_memory;
 use run::operator_of;
 

@@ -2,9 +2,9 @@
 //! (or its violations), the evaluation interval, and how many consecutive
 //! breaking evaluations end at the latest one.
 
-use crate::analyze::AnalysisContext;
-use crate::detectors::{median, rising_is_bad};
+use crate::input::AnalysisContext;
 use crate::model::{ComparisonOperator, MetricSample, Millis, PolicyInfo, Violation};
+use crate::stats::{median, rising_is_bad};
 
 use super::JudgeConfig;
 

@@ -2,7 +2,7 @@
 //! shared causes and explanations.
 
 use super::*;
-use crate::analyze::AnalyzerConfig;
+use crate::config::AnalyzerConfig;
 use crate::model::{MetricSample, Severity, Violation};
 
 const STEP: Millis = 30_000;

@@ -1,11 +1,13 @@
 //! The prepared input of one analysis: the violations inside the window in time
 //! order, names interned to dense ids, index lists per policy, target, component
 //! and metric, the samples grouped by policy, and the fingerprint behind
-//! `analysis_id`. Built once; every detector reads it.
+//! `analysis_id`. Built once by the analysis; the judgement and every detector
+//! read it. It depends only on [`crate::config`], [`crate::model`] and the FNV
+//! hash, below the detectors, the judgement and the analysis.
 
 use std::hash::Hasher;
 
-use super::AnalyzerConfig;
+use crate::config::AnalyzerConfig;
 use crate::fnv::{Fnv64, FnvMap};
 use crate::model::{MetricSample, Millis, Severity, Violation};
 
@@ -489,4 +491,33 @@ fn cmp_violation_content(a: &Violation, b: &Violation) -> std::cmp::Ordering {
         .then_with(|| a.severity.cmp(&b.severity))
         .then_with(|| a.value.total_cmp(&b.value))
         .then_with(|| a.threshold.total_cmp(&b.threshold))
+}
+
+/// Builders of violations and samples for the tests of the detectors, the
+/// judgement and the analysis.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use crate::model::{MetricSample, Millis, Severity, Violation};
+
+    pub(crate) fn v(id: &str, policy: &str, target: &str, at_ms: Millis) -> Violation {
+        Violation {
+            id: id.into(),
+            policy: policy.to_string(),
+            target: target.to_string(),
+            component: format!("{target}-c"),
+            metric: format!("{policy}-m"),
+            severity: Severity::Warning,
+            value: 2.0,
+            threshold: 1.0,
+            at_ms,
+        }
+    }
+
+    pub(crate) fn s(policy: &str, at_ms: Millis, value: f64) -> MetricSample {
+        MetricSample {
+            policy: policy.to_string(),
+            at_ms,
+            value,
+        }
+    }
 }
