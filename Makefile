@@ -69,9 +69,9 @@ analyze-demo: build ## Analyze the bundled scenarios and print what the operator
 	  $(BIN) analyze --scenario $$f || exit $$?; echo; \
 	done
 
-decisions: ## Score the engine's judgement: labelled scenarios (examples/decisions) and NAB series replayed (datasets/nab-open)
+decisions: ## Score the engine's judgement: labelled scenarios (examples/decisions), NAB series (datasets/nab-open) and IT-operations series (datasets/ms-cloud-open) replayed
 	$(CARGO) build --locked
-	$(BIN) decisions --scenarios examples/decisions --nab datasets/nab-open
+	$(BIN) decisions --scenarios examples/decisions --nab datasets/nab-open --it datasets/ms-cloud-open
 
 run: build ## Run the operator against the current kubeconfig
 	$(BIN) run

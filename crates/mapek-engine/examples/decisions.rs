@@ -1,6 +1,7 @@
 //! `make decisions` from the engine crate alone, without building the operator:
 //! `cargo run -p mapek-engine --example decisions [-- --only replay|scenarios]
-//! [--trace TEXT]`. Reads `examples/decisions` and `datasets/nab-open` of the
+//! [--trace TEXT]`. Reads `examples/decisions`, `datasets/nab-open` and
+//! `datasets/ms-cloud-open` of the
 //! workspace. `make decisions` (the operator binary) stays the reference figure.
 
 use std::path::Path;
@@ -13,6 +14,7 @@ fn main() -> ExitCode {
     let mut args = DecisionsArgs {
         scenarios: root.join("examples/decisions"),
         nab: root.join("datasets/nab-open"),
+        it: root.join("datasets/ms-cloud-open"),
         only: None,
         trace: None,
     };

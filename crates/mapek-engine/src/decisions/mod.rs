@@ -27,6 +27,20 @@
 //! `REPLAY files= windows= caught= false= nab_score= for0_caught= for0_false=
 //! for2m_caught= for2m_false= for2m_nab_score=`.
 //!
+//! **Replay of IT-operations data**: the 30 series of Microsoft's Cloud
+//! Monitoring Dataset in `datasets/ms-cloud-open` (production latency, request,
+//! crash and ingress rates labelled by the engineers who ran those services; MIT
+//! license, see its README.md), in NAB's layout, replayed exactly the same way.
+//! The summary line is `REPLAY_IT` with the fields of `REPLAY`.
+//!
+//! The replay models breach episodes as the operator runs them (see
+//! [`crate::episode`]): the policy's episode is carried from one engine run to
+//! the next; a plan is taken as executed and closed at once, and if the breach
+//! goes on it counts as a failed attempt of its episode, which may be followed
+//! by one escalation and is then Exhausted until the episode ends. In a chronic
+//! breach the engine also runs at a dip (the operator's timer does). The alerting
+//! baselines stay one detection per firing episode.
+//!
 //! Missed targets are figures, not failures: only bad input (a file that does not
 //! parse, a missing folder) is an error, naming the file, the field and the reason.
 
@@ -83,6 +97,10 @@ pub struct DecisionsArgs {
     /// The folder of the NAB series and their `combined_windows.json`.
     #[cfg_attr(feature = "cli", arg(long, default_value = "datasets/nab-open"))]
     pub nab: PathBuf,
+    /// The folder of the IT-operations series (NAB's layout), replayed the same
+    /// way and summed up on the `REPLAY_IT` line.
+    #[cfg_attr(feature = "cli", arg(long, default_value = "datasets/ms-cloud-open"))]
+    pub it: PathBuf,
     /// Run only one part.
     #[cfg_attr(feature = "cli", arg(long, value_enum))]
     pub only: Option<Part>,
@@ -99,7 +117,8 @@ pub fn run(args: &DecisionsArgs, out: &mut dyn FnMut(&str)) -> Result<(), Decisi
         scenarios::run(&args.scenarios, out)?;
     }
     if args.only != Some(Part::Scenarios) {
-        replay::run(&args.nab, args.trace.as_deref(), out)?;
+        replay::run(&args.nab, "REPLAY", args.trace.as_deref(), out)?;
+        replay::run(&args.it, "REPLAY_IT", args.trace.as_deref(), out)?;
     }
     Ok(())
 }

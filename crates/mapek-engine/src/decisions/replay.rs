@@ -417,9 +417,10 @@ pub fn load(dir: &Path) -> Result<BTreeMap<String, Series>, DecisionsError> {
 }
 
 /// Replays every file of `dir` and writes one line per file and the summary
-/// line to `out`.
+/// line, headed `label`, to `out`.
 pub fn run(
     dir: &Path,
+    label: &str,
     trace: Option<&str>,
     out: &mut dyn FnMut(&str),
 ) -> Result<(), DecisionsError> {
@@ -485,7 +486,7 @@ pub fn run(
         ));
     }
     out(&format!(
-        "REPLAY files={} windows={windows} caught={} false={} nab_score={:.1} for0_caught={} for0_false={} for2m_caught={} for2m_false={} for2m_nab_score={:.1}",
+        "{label} files={} windows={windows} caught={} false={} nab_score={:.1} for0_caught={} for0_false={} for2m_caught={} for2m_false={} for2m_nab_score={:.1}",
         files.len(),
         engine.caught,
         engine.false_positives,
