@@ -549,3 +549,51 @@ fn a_climb_below_a_less_than_threshold_is_a_fall() {
     let (b, _) = judged(&vs, &ss, &[info("p")], NOW);
     assert!(b[0].actionable, "{:?}", b[0]);
 }
+
+/// An hour of evaluations over the threshold on `duty` of them, in runs of
+/// about ten (a service in and out of its latency target), ending over it
+/// unless `dip_last`.
+fn duty_hour(duty: f64, dip_last: bool) -> Vec<f64> {
+    let mut v: Vec<f64> = (0..120)
+        .map(|i| {
+            let over = ((i % 10) as f64) < duty * 10.0;
+            if over { 1.3 + 0.01 * (i % 3) as f64 } else { 0.9 }
+        })
+        .collect();
+    // The latest evaluations break it, except a dip at the very last one.
+    let n = v.len();
+    v[n - 4..].fill(1.31);
+    if dip_last {
+        v[n - 1] = 0.98;
+    }
+    v
+}
+
+#[test]
+fn a_chronic_breach_plans_even_at_a_momentary_dip() {
+    for dip in [false, true] {
+        let v = duty_hour(0.7, dip);
+        let (vs, ss) = input("p", "web", "lat", &v, NOW);
+        let (b, _) = judged(&vs, &ss, &[info("p")], NOW);
+        assert!(b[0].current && b[0].actionable, "dip {dip}: {:?}", b[0]);
+        assert!(b[0].reason.contains("chronic"), "{}", b[0].reason);
+        // Its level is that of its breaking evaluations, not the dip's.
+        assert!(b[0].level > 1.29, "{}", b[0].level);
+    }
+}
+
+#[test]
+fn flapping_at_a_low_duty_cycle_is_no_chronic_breach() {
+    for duty in [0.2, 0.4] {
+        let v = duty_hour(duty, false);
+        let (vs, ss) = input("p", "web", "lat", &v, NOW);
+        let (b, _) = judged(&vs, &ss, &[info("p")], NOW);
+        assert!(!b[0].reason.contains("chronic"), "{}", b[0].reason);
+        assert!(!b[0].actionable, "duty {duty}: {}", b[0].reason);
+        // And at a dip it is not current.
+        let v = duty_hour(duty, true);
+        let (vs, ss) = input("p", "web", "lat", &v, NOW);
+        let (b, _) = judged(&vs, &ss, &[info("p")], NOW);
+        assert!(!b[0].current, "duty {duty}: {}", b[0].reason);
+    }
+}
