@@ -8,7 +8,10 @@ as the monitor records them (Prometheus alerting `for` semantics, at most the la
 50 violations and the last 120 samples kept), and `expect`: what an SRE agrees is
 the right decision. The `long-*` families span 12 hours instead, with the last
 1,440 samples kept (the operator's HISTORY_SAMPLES), so that the engine's long
-memory (8-hour record, 12-hour baseline) is exercised. The labels come from SRE judgement of the situation each
+memory (8-hour record, 12-hour baseline) is exercised. The `episode-*` families
+span 3-4 hours and state the policy's breach episode before now (`episodes:`, as
+the operator keeps it in the status), so that the episode rules are exercised:
+escalation, exhaustion, the worsening bar, declined plans, resolution. The labels come from SRE judgement of the situation each
 family describes, never from running the engine.
 
 Standard library only and deterministic (fixed seeds):
@@ -164,6 +167,8 @@ class Policy:
         self.times = grid(interval, hours)
         self.values: list[float] = []
         self.load: list[float] | None = None  # the policy's load query, if it has one
+        self.keep_firing_for: int | None = None  # seconds (`keepFiringFor`), if set
+        self.max_plans: int | None = None  # `maxPlansPerEpisode`, if set
 
     def set_values(self, values):
         assert len(values) == len(self.times), (self.name, len(values), len(self.times))
@@ -256,6 +261,10 @@ class Scenario:
         self.policies, self.expect = policies, expect
         self.outcomes = list(outcomes)
         self.changes: list[dict] = []  # pod-template changes (`changes:`), if any
+        self.episodes: list[dict] = []  # breach episodes before now (`episodes:`), if any
+        # The operator feeds the analyzer only the violations after the last plan
+        # of an episode closed.
+        self.violations_after: int | None = None
         self.start = BASE_START + dt.timedelta(days=index // 4, hours=(index * 7) % 24 - 10)
 
     def clock(self, t):
@@ -280,6 +289,10 @@ class Scenario:
             out.append(f"    currentReplicas: {p.replicas}")
             out.append(f"    interval: {p.interval}")
             out.append(f"    for: {p.for_s}")
+            if p.keep_firing_for is not None:
+                out.append(f"    keepFiringFor: {p.keep_firing_for}")
+            if p.max_plans is not None:
+                out.append(f"    maxPlansPerEpisode: {p.max_plans}")
             r = p.remediation
             out.append("    remediation:")
             out.append(f"      allowedActions: [{', '.join(r['allowedActions'])}]")
@@ -291,6 +304,8 @@ class Scenario:
                     out.append(f"        - {flow(c)}")
         vs = [(t, p.name, v) for p in self.policies for t, v in p.violations()]
         vs.sort(key=lambda x: (x[0], x[1]))
+        if self.violations_after is not None:
+            vs = [v for v in vs if v[0] > self.violations_after]
         if vs:
             out.append("violations:")
             for t, name, v in vs:
@@ -331,6 +346,25 @@ class Scenario:
                         parts.append(f"before: {json.dumps(before)}")
                     if after is not None:
                         parts.append(f"after: {json.dumps(after)}")
+                    out.append("      - {" + ", ".join(parts) + "}")
+        if self.episodes:
+            out.append("episodes:")
+            for e in self.episodes:
+                out.append(f"  - policy: {e['policy']}")
+                out.append(f"    since: {num(e['since'])}")
+                out.append(f"    lastBreach: {num(e['lastBreach'])}")
+                out.append(f"    state: {e['state']}")
+                if "endedAt" in e:
+                    out.append(f"    endedAt: {num(e['endedAt'])}")
+                if e["plans"]:
+                    out.append("    plans:")
+                for pl in e["plans"]:
+                    parts = [f"name: {pl['name']}", f"t: {num(pl['t'])}",
+                             f"level: {num(pl['level'])}", f"state: {pl['state']}"]
+                    if "closedAt" in pl:
+                        parts.append(f"closedAt: {num(pl['closedAt'])}")
+                    if pl.get("worsened"):
+                        parts.append("worsened: true")
                     out.append("      - {" + ", ".join(parts) + "}")
         e = self.expect
         out.append("expect:")
@@ -1379,6 +1413,339 @@ def change_short_breach(rng, index, *, n, target, interval, thr, ratio, lead, re
     return s
 
 
+# --- breach episodes: one incident, one plan -----------------------------------
+# The policy's episode as the operator keeps it in the status (`episodes:`): a
+# plan per incident, one escalation after an executed plan that did not end it,
+# then nothing until the incident ends (the metric within its threshold for the
+# resolve period), unless it gets much worse.
+
+STAB = 120  # the operator's stabilization window, s
+RESOLVE = 300  # the default resolve period (`keepFiringFor`), s
+RECENT = 10  # the recent level: the median of the last 10 breaking evaluations
+
+
+def shifted(rng, p, metric, segments, base):
+    """`p`'s values: `base` x threshold before the first segment, then each
+    segment's (from, ratio) until the next; quiet noise before, steadier after."""
+    thr = p.threshold
+
+    def ratio(t):
+        r = base
+        for a, x in segments:
+            if t >= a:
+                r = x
+        return r
+
+    means = [thr * ratio(t) for t in p.times]
+    if metric == LAT:
+        p.set_values(lognoisy(rng, means, sd=0.03, phi=0.5, spike_p=0.0))
+    else:
+        p.set_values(addnoisy(rng, means, sd=0.015 * thr, phi=0.5, hi=1.0))
+
+
+def recent_level(p, t):
+    """The breach's recent level at `t`, as the engine records it with a plan."""
+    bad = [v for u, v in zip(p.times, p.values) if u <= t and violates(p.operator, v, p.threshold)]
+    return sig(median(bad[-RECENT:]))
+
+
+def ep_plan(rng, p, t, closed, state="Executed"):
+    return {"name": f"{p.target}-{rng.getrandbits(24):06x}", "t": t,
+            "level": recent_level(p, t), "state": state, "closedAt": closed}
+
+
+def episode_of(p, since, plans, state, now):
+    last = max(u for u, v in zip(p.times, p.values)
+               if u < now and violates(p.operator, v, p.threshold))
+    return {"policy": p.name, "since": since, "lastBreach": last, "state": state,
+            "plans": plans}
+
+
+def all_over(p, a, b):
+    """Every evaluation in [a, b] breaks the threshold."""
+    return all(violates(p.operator, v, p.threshold) for t, v in zip(p.times, p.values)
+               if a <= t <= b)
+
+
+def all_within(p, a, b, margin=0.95):
+    return all(v < p.threshold * margin for t, v in zip(p.times, p.values) if a <= t <= b)
+
+
+def shift_policy(target, metric, thr, interval, for_s, replicas, hours, hi=12, step=4):
+    return Policy(f"{target}-{'latency' if metric == LAT else 'cpu'}", target, thr, interval,
+                  for_s, replicas, scaling(replicas, hi=hi, step=step), metric=metric,
+                  severity="critical", hours=hours)
+
+
+def what_of(metric):
+    return "p99 latency" if metric == LAT else "CPU utilisation"
+
+
+def episode_shift(rng, index, *, n, kind, target, metric, thr, interval, for_s, replicas,
+                  hours, ago, ratios, plans_ago=(), waits=None, max_plans=None):
+    """A level shift `ago` minutes ago that has lasted since. `kind`: `new` (no
+    episode), `escalate` (one executed plan), `exhausted` (two executed plans);
+    each executed plan (`plans_ago`: minutes before now) scaled up by 2 and
+    lowered the level to the next of `ratios`, still over the threshold."""
+    end = hours * HOUR
+    onset = end - ago * 60
+    step_up = 2
+    p = shift_policy(target, metric, thr, interval, for_s, replicas + step_up * len(plans_ago),
+                     hours)
+    if max_plans is not None:
+        p.max_plans = max_plans
+    since = onset + for_s + 2 * interval
+    waits = waits or [rng.choice([60, 90, 120, 150]) for _ in plans_ago]
+    times = [(end - a * 60, end - a * 60 + w) for a, w in zip(plans_ago, waits)]
+    segments = [(onset, ratios[0])] + [(c + 60, r) for (_, c), r in zip(times, ratios[1:])]
+    shifted(rng, p, metric, segments, rng.uniform(0.5, 0.62))
+    need(all_within(p, 0, onset - interval, 0.9), "the quiet hours cross")
+    need(all_over(p, onset + 2 * interval, end), "the shift dips under the threshold")
+    s = Scenario(f"episode-shift-{n}", "", [p], None, index=index)
+    plans = [ep_plan(rng, p, t, c) for t, c in times]
+    if plans:
+        s.episodes = [episode_of(p, since, plans, "Planned", end)]
+        s.violations_after = times[-1][1]
+    what = what_of(metric)
+    level = num(sig(median(p.values[-10:]), 3))
+    s.description = (f"{poss(target)} {what} shifted at {s.clock(onset)} from about "
+                     f"{num(sig(median(p.values[:60]), 2))} to {ratios[0]:.2f}x its "
+                     f"{th(thr, metric)} threshold and has stayed over it for {ago / 60:.1f} hours")
+    if kind == "new":
+        s.description += (f", on {p.replicas} replicas; no breach episode is recorded for the "
+                          "policy (no plan was made for it).")
+        s.expect = plan(target, "SCALE_UP",
+                        "A shift that has held over the threshold for hours is a real, "
+                        "persistent overload and nothing was done about it yet: add capacity.")
+        return s
+    done = "; ".join(f"plan {k + 1} ({pl['name']}), proposed at {s.clock(pl['t'])}, was executed "
+                     f"at {s.clock(pl['closedAt'])}, scaling it up by {step_up}"
+                     for k, pl in enumerate(plans))
+    s.description += (f". Its episode began at {s.clock(since)}: {done}. The level is still "
+                      f"{level}, over the threshold, now on {p.replicas} replicas"
+                      + (f" (the policy allows {max_plans} plans per episode)." if max_plans
+                         else "."))
+    allowed = max_plans or 2
+    if len(plans) < allowed:
+        s.expect = plan(target, "SCALE_UP",
+                        f"The executed plan {len(plans)} helped but did not end the incident, and "
+                        "its effect has had time to show: one escalation, more capacity.")
+    else:
+        s.expect = no_plan(f"The episode had its {allowed} plans and the breach, though lower, "
+                           "is the same incident and no worse: leave it to a human rather "
+                           "than keep acting on it.")
+    return s
+
+
+def episode_worsen(rng, index, *, n, target, metric, thr, interval, for_s, replicas, hours, ago,
+                   ratios, plans_ago, worse, worse_ago):
+    """An exhausted shift (two executed plans) whose level rose `worse_ago` minutes
+    ago to `worse`: past the worsening bar (2x as far beyond the threshold as at
+    the last plan) a plan, under it none."""
+    end = hours * HOUR
+    onset = end - ago * 60
+    p = shift_policy(target, metric, thr, interval, for_s, replicas + 2 * len(plans_ago), hours)
+    since = onset + for_s + 2 * interval
+    times = [(end - a * 60, end - a * 60 + rng.choice([60, 90, 120])) for a in plans_ago]
+    segments = ([(onset, ratios[0])] + [(c + 60, r) for (_, c), r in zip(times, ratios[1:])]
+                + [(end - worse_ago * 60, worse)])
+    shifted(rng, p, metric, segments, rng.uniform(0.5, 0.62))
+    need(all_within(p, 0, onset - interval, 0.9), "the quiet hours cross")
+    need(all_over(p, onset + 2 * interval, end), "the shift dips under the threshold")
+    plans = [ep_plan(rng, p, t, c) for t, c in times]
+    s = Scenario(f"episode-worsen-{n}", "", [p], None, index=index)
+    s.episodes = [episode_of(p, since, plans, "Exhausted", end)]
+    s.violations_after = times[-1][1]
+    then = plans[-1]["level"]
+    now_level = recent_level(p, end)
+    factor = (now_level - thr) / (then - thr)
+    # The level at the last plan is the one before its effect.
+    over = worse > 1 + 2 * (ratios[-2] - 1)
+    need(factor >= 2.2 if over else factor <= 1.8, f"factor {factor:.2f} too near the bar")
+    what = what_of(metric)
+    s.description = (f"{poss(target)} {what} shifted at {s.clock(onset)} over its "
+                     f"{th(thr, metric)} threshold; two executed plans of its episode "
+                     f"({s.clock(plans[0]['t'])}, {s.clock(plans[1]['t'])}) each scaled it up by 2, "
+                     f"the last one proposed at a level of {num(then)}; it stayed over, so the "
+                     "episode is exhausted. "
+                     f"Since {s.clock(end - worse_ago * 60)} it has risen to {num(now_level)}, "
+                     f"{factor:.1f}x as far beyond the threshold as at the last plan, on "
+                     f"{p.replicas} replicas.")
+    if over:
+        s.expect = plan(target, "SCALE_UP",
+                        f"The incident got much worse ({factor:.1f}x as far over the threshold "
+                        "as when the last plan ran): that is new information, worth one more "
+                        "plan for more capacity.")
+    else:
+        s.expect = no_plan(f"The level rose, but only {factor:.1f}x as far over the threshold as "
+                           "at the last plan, under the 2x bar: the same exhausted incident, "
+                           "left to a human.")
+    return s
+
+
+def episode_declined(rng, index, *, n, target, metric, thr, interval, for_s, replicas, hours,
+                     ago, ratios, plans_ago, states, waits):
+    """A running episode whose last plan a human rejected (or let expire): no plan."""
+    end = hours * HOUR
+    onset = end - ago * 60
+    executed = states.count("Executed")
+    p = shift_policy(target, metric, thr, interval, for_s, replicas + 2 * executed, hours)
+    since = onset + for_s + 2 * interval
+    times = [(end - a * 60, end - a * 60 + w) for a, w in zip(plans_ago, waits)]
+    segments = [(onset, ratios[0])] + [(c + 60, r) for (_, c), r, st
+                                       in zip(times, ratios[1:], states) if st == "Executed"]
+    shifted(rng, p, metric, segments, rng.uniform(0.5, 0.62))
+    need(all_within(p, 0, onset - interval, 0.9), "the quiet hours cross")
+    need(all_over(p, onset + 2 * interval, end), "the shift dips under the threshold")
+    plans = [ep_plan(rng, p, t, c, st) for (t, c), st in zip(times, states)]
+    s = Scenario(f"episode-{'rejected' if 'Rejected' in states else 'expired'}-{n}", "", [p],
+                 None, index=index)
+    s.episodes = [episode_of(p, since, plans, "Exhausted", end)]
+    s.violations_after = times[-1][1]
+    last = plans[-1]
+    how = ("a human rejected it" if last["state"] == "Rejected"
+           else f"nobody approved it in {waits[-1] // 60} minutes and it expired")
+    s.description = (f"{poss(target)} {what_of(metric)} shifted at {s.clock(onset)} over its "
+                     f"{th(thr, metric)} threshold and is still at "
+                     f"{num(sig(median(p.values[-10:]), 3))}. "
+                     + ("Plan 1 of its episode was executed; " if executed else "")
+                     + f"plan {len(plans)} ({last['name']}, {s.clock(last['t'])}) was proposed "
+                     f"and {how} at {s.clock(last['closedAt'])}; the breach goes on.")
+    s.expect = no_plan("Someone already decided about this incident (or let the proposal lapse); "
+                       "asking again about the same, unchanged breach is noise: no plan until it "
+                       "ends.")
+    return s
+
+
+def episode_dip(rng, index, *, n, target, metric, thr, interval, for_s, replicas, hours, ago,
+                ratios, plans_ago, dip, dip_ago, keep=None):
+    """An exhausted episode; the metric dipped within its threshold for `dip`
+    seconds (less than the resolve period) `dip_ago` minutes ago and broke again:
+    the same incident, no plan."""
+    end = hours * HOUR
+    onset = end - ago * 60
+    p = shift_policy(target, metric, thr, interval, for_s, replicas + 2 * len(plans_ago), hours)
+    p.keep_firing_for = keep
+    since = onset + for_s + 2 * interval
+    times = [(end - a * 60, end - a * 60 + rng.choice([60, 90, 120])) for a in plans_ago]
+    d0 = end - dip_ago * 60
+    segments = ([(onset, ratios[0])] + [(c + 60, r) for (_, c), r in zip(times, ratios[1:])]
+                + [(d0, 0.75), (d0 + dip, ratios[-1])])
+    shifted(rng, p, metric, segments, rng.uniform(0.5, 0.62))
+    need(all_within(p, 0, onset - interval, 0.9), "the quiet hours cross")
+    need(all_over(p, onset + 2 * interval, d0 - interval), "the shift dips before the dip")
+    need(all_within(p, d0 + interval, d0 + dip - interval, 0.9), "the dip is not within")
+    need(all_over(p, d0 + dip + interval, end), "the new run dips")
+    plans = [ep_plan(rng, p, t, c) for t, c in times]
+    s = Scenario(f"episode-dip-{n}", "", [p], None, index=index)
+    s.episodes = [episode_of(p, since, plans, "Exhausted", end)]
+    s.violations_after = times[-1][1]
+    resolve = keep or RESOLVE
+    s.description = (f"{poss(target)} {what_of(metric)} has been over its {th(thr, metric)} "
+                     f"threshold since {s.clock(onset)}; two executed plans of its episode left "
+                     f"it at about {ratios[-1]:.2f}x, and the episode is exhausted. At "
+                     f"{s.clock(d0)} it dipped within the threshold for about {dip // 60} "
+                     f"minutes, less than the policy's {resolve // 60}-minute resolve period"
+                     + (" (keepFiringFor)" if keep else "")
+                     + f", and has been over it again since {s.clock(d0 + dip)}.")
+    s.expect = no_plan(f"A dip shorter than the {resolve // 60}-minute resolve period does not "
+                       "end the incident: it is the same exhausted episode, not a new breach.")
+    return s
+
+
+def episode_recovered(rng, index, *, n, target, metric, thr, interval, for_s, replicas, hours,
+                      ago, ratios, plans_ago, back_ago, new_ago, new_ratio, keep=None,
+                      resolved=False):
+    """An exhausted episode whose metric went back within its threshold
+    `back_ago` minutes ago, for longer than the resolve period, and broke again
+    `new_ago` minutes ago: a new incident, a plan. With `resolved` the operator
+    already stored the episode as Resolved (it saw the recovery), else it still
+    holds it as it was at the last breach."""
+    end = hours * HOUR
+    onset = end - ago * 60
+    p = shift_policy(target, metric, thr, interval, for_s, replicas + 2 * len(plans_ago), hours)
+    p.keep_firing_for = keep
+    since = onset + for_s + 2 * interval
+    times = [(end - a * 60, end - a * 60 + rng.choice([60, 90, 120])) for a in plans_ago]
+    back, new = end - back_ago * 60, end - new_ago * 60
+    quiet = rng.uniform(0.55, 0.65)
+    segments = ([(onset, ratios[0])] + [(c + 60, r) for (_, c), r in zip(times, ratios[1:])]
+                + [(back, quiet), (new, new_ratio)])
+    shifted(rng, p, metric, segments, rng.uniform(0.5, 0.62))
+    need(all_within(p, 0, onset - interval, 0.9), "the quiet hours cross")
+    need(all_over(p, onset + 2 * interval, back - interval), "the first shift dips")
+    need(all_within(p, back + interval, new - interval, 0.85), "the recovery is not quiet")
+    need(all_over(p, new + interval, end), "the new breach dips")
+    plans = [ep_plan(rng, p, t, c) for t, c in times]
+    s = Scenario(f"episode-recovered-{n}", "", [p], None, index=index)
+    resolve = keep or RESOLVE
+    e = episode_of(p, since, plans, "Exhausted", back)
+    if resolved:
+        e["state"] = "Resolved"
+        e["endedAt"] = min(t for t in p.times if t >= e["lastBreach"] + resolve)
+    s.episodes = [e]
+    s.violations_after = times[-1][1]
+    s.description = (f"{poss(target)} {what_of(metric)} was over its {th(thr, metric)} "
+                     f"threshold from {s.clock(onset)} to {s.clock(back)} (an episode with two "
+                     f"executed plans, exhausted), then back at about {quiet:.2f}x for "
+                     f"{(new - back) // 60} minutes, longer than the policy's "
+                     f"{resolve // 60}-minute resolve period"
+                     + (" (keepFiringFor)" if keep else "")
+                     + f"; since {s.clock(new)} it is over again at about "
+                     f"{num(sig(median(p.values[-8:]), 3))} ({new_ratio:.2f}x), on {p.replicas} "
+                     "replicas.")
+    s.expect = plan(target, "SCALE_UP",
+                    "The earlier incident ended (within the threshold for longer than the "
+                    "resolve period); this is a new, persistent breach and deserves its own "
+                    "plan: more capacity.")
+    return s
+
+
+def chronic_duty(rng, index, *, n, name, target, metric, thr, interval, for_s, replicas,
+                 level, sd, duty, dip):
+    """An hour hovering at the threshold, over it on `duty` (a range) of the
+    evaluations after a quiet hour; the last evaluation over it, or (`dip`)
+    just under it. Duty over 60%: chronic, a plan; 20-40%: flapping, none."""
+    p = shift_policy(target, metric, thr, interval, for_s, replicas, 2)
+    if metric == LAT:
+        p.set_values(lognoisy(rng, [thr * (0.55 if t < HOUR else level) for t in p.times],
+                              sd=sd, phi=0.4, spike_p=0.0))
+    else:
+        p.set_values(addnoisy(rng, [thr * (0.55 if t < HOUR else level) for t in p.times],
+                              sd=sd * thr, phi=0.4, hi=1.0))
+    need(all_within(p, 0, HOUR - interval, 0.85), "the quiet hour crosses")
+    hour = [violates(p.operator, v, thr) for t, v in zip(p.times, p.values) if t > HOUR]
+    frac = sum(hour) / len(hour)
+    need(duty[0] <= frac <= duty[1], f"duty {frac:.2f}")
+    need(hour[-1] != dip and hour[-2], "the last evaluations do not show the case")
+    chronic_ = duty[0] >= 0.5
+    if not chronic_:
+        longest = run = 0
+        for o in hour:
+            run = run + 1 if o else 0
+            longest = max(longest, run)
+        need(longest <= 4, "a long run of crossings")
+    s = Scenario(f"chronic-{name}-{n}", "", [p], None, index=index)
+    s.description = (f"After a quiet hour at about {num(sig(median(p.values[:100]), 2))}, "
+                     f"{poss(target)} {what_of(metric)} has hovered around "
+                     f"{num(sig(thr * level, 3))} for the last hour and was over its "
+                     f"{th(thr, metric)} threshold on {round(frac * 100)}% of the evaluations, "
+                     f"on {replicas} replicas; "
+                     + ("the latest evaluation dipped just under it." if dip
+                        else "the latest evaluation is over it."))
+    if chronic_:
+        s.expect = plan(target, "SCALE_UP",
+                        "Over the threshold most of the last hour is a chronic breach, "
+                        + ("and a momentary dip at the latest evaluation does not end it: "
+                           if dip else "not noise: ")
+                        + "the service lacks capacity for this load.")
+    else:
+        s.expect = no_plan("Crossing on a minority of evaluations in short scattered runs is "
+                           "flapping around a tight threshold, not a breach that persists: "
+                           "nothing to remediate.")
+    return s
+
+
 def catalogue():
     """(builder, base seed, params) of every scenario, in file order."""
     c = []
@@ -1613,6 +1980,93 @@ def catalogue():
     add(change_short_breach, 1271, n=1, target="reviews", interval=30, thr=0.5, ratio=2.4,
         lead=240, revision=11,
         diff=[("containers[reviews].env[RANKER]", "v1", "v2")])
+
+    # Breach episodes: the policy's episode before now (`episodes:`).
+    add(episode_shift, 1301, n=1, kind="new", target="checkout", metric=LAT, thr=0.5,
+        interval=30, for_s=60, replicas=4, hours=4, ago=150, ratios=[1.5])
+    add(episode_shift, 1302, n=2, kind="new", target="search", metric=CPU, thr=0.7,
+        interval=30, for_s=0, replicas=3, hours=3, ago=130, ratios=[1.3])
+    add(episode_shift, 1303, n=3, kind="new", target="payments", metric=LAT, thr=0.4,
+        interval=15, for_s=30, replicas=5, hours=3, ago=100, ratios=[1.7])
+    add(episode_shift, 1304, n=4, kind="escalate", target="catalog", metric=LAT, thr=0.5,
+        interval=30, for_s=60, replicas=4, hours=3, ago=52, ratios=[1.6, 1.3],
+        plans_ago=[49], waits=[49 * 60 - 150])
+    add(episode_shift, 1305, n=5, kind="escalate", target="orders", metric=CPU, thr=0.65,
+        interval=30, for_s=0, replicas=3, hours=3, ago=38, ratios=[1.35, 1.15],
+        plans_ago=[36], waits=[36 * 60 - 200])
+    add(episode_shift, 1306, n=6, kind="escalate", target="gateway", metric=LAT, thr=0.8,
+        interval=30, for_s=60, replicas=6, hours=4, ago=140, ratios=[1.45, 1.3, 1.18],
+        plans_ago=[137, 133], waits=[90, 120], max_plans=3)
+    add(episode_shift, 1307, n=7, kind="exhausted", target="cart", metric=LAT, thr=0.5,
+        interval=30, for_s=60, replicas=4, hours=4, ago=150, ratios=[1.6, 1.35, 1.2],
+        plans_ago=[147, 142])
+    add(episode_shift, 1308, n=8, kind="exhausted", target="auth", metric=CPU, thr=0.7,
+        interval=30, for_s=0, replicas=5, hours=3, ago=120, ratios=[1.3, 1.2, 1.12],
+        plans_ago=[118, 113])
+    add(episode_shift, 1309, n=9, kind="exhausted", target="shipping", metric=LAT, thr=0.3,
+        interval=60, for_s=120, replicas=3, hours=4, ago=170, ratios=[1.8, 1.5, 1.3],
+        plans_ago=[165, 158])
+
+    add(episode_worsen, 1321, n=1, target="checkout", metric=LAT, thr=0.5, interval=30,
+        for_s=60, replicas=4, hours=4, ago=160, ratios=[1.5, 1.3, 1.2], plans_ago=[157, 152],
+        worse=1.75, worse_ago=20)
+    add(episode_worsen, 1322, n=2, target="search", metric=CPU, thr=0.6, interval=30,
+        for_s=0, replicas=3, hours=3, ago=110, ratios=[1.3, 1.2, 1.1], plans_ago=[108, 103],
+        worse=1.5, worse_ago=15)
+    add(episode_worsen, 1323, n=3, target="pricing", metric=LAT, thr=0.4, interval=30,
+        for_s=60, replicas=5, hours=3, ago=125, ratios=[1.7, 1.4, 1.25], plans_ago=[122, 117],
+        worse=1.95, worse_ago=25)
+    add(episode_worsen, 1324, n=4, target="feed", metric=LAT, thr=0.5, interval=30,
+        for_s=60, replicas=4, hours=4, ago=150, ratios=[1.5, 1.3, 1.2], plans_ago=[147, 142],
+        worse=1.45, worse_ago=20)
+    add(episode_worsen, 1325, n=5, target="reviews", metric=CPU, thr=0.6, interval=30,
+        for_s=0, replicas=3, hours=3, ago=120, ratios=[1.35, 1.25, 1.15], plans_ago=[118, 113],
+        worse=1.38, worse_ago=15)
+
+    add(chronic_duty, 1341, n=1, name="duty", target="orders", metric=CPU, thr=0.7,
+        interval=30, for_s=0, replicas=4, level=1.03, sd=0.05, duty=(0.6, 0.8), dip=False)
+    add(chronic_duty, 1342, n=2, name="duty", target="shipping", metric=LAT, thr=0.5,
+        interval=30, for_s=0, replicas=3, level=1.06, sd=0.09, duty=(0.6, 0.8), dip=False)
+    add(chronic_duty, 1343, n=1, name="dip", target="catalog", metric=CPU, thr=0.65,
+        interval=30, for_s=0, replicas=5, level=1.04, sd=0.06, duty=(0.6, 0.8), dip=True)
+    add(chronic_duty, 1344, n=2, name="dip", target="checkout", metric=LAT, thr=0.4,
+        interval=30, for_s=0, replicas=4, level=1.05, sd=0.08, duty=(0.6, 0.8), dip=True)
+    add(chronic_duty, 1345, n=1, name="flapping", target="search", metric=CPU, thr=0.7,
+        interval=30, for_s=0, replicas=4, level=0.985, sd=0.04, duty=(0.2, 0.4), dip=False)
+    add(chronic_duty, 1346, n=2, name="flapping", target="cart", metric=LAT, thr=0.5,
+        interval=30, for_s=0, replicas=3, level=0.96, sd=0.07, duty=(0.2, 0.4), dip=False)
+    add(chronic_duty, 1347, n=3, name="flapping", target="auth", metric=CPU, thr=0.6,
+        interval=15, for_s=0, replicas=6, level=0.975, sd=0.05, duty=(0.2, 0.4), dip=False)
+
+    add(episode_declined, 1361, n=1, target="payments", metric=LAT, thr=0.5, interval=30,
+        for_s=60, replicas=4, hours=3, ago=45, ratios=[1.5], plans_ago=[42],
+        states=["Rejected"], waits=[600])
+    add(episode_declined, 1362, n=2, target="catalog", metric=CPU, thr=0.7, interval=30,
+        for_s=0, replicas=3, hours=3, ago=90, ratios=[1.35, 1.2], plans_ago=[88, 83],
+        states=["Executed", "Rejected"], waits=[90, 420])
+    add(episode_declined, 1363, n=1, target="orders", metric=LAT, thr=0.4, interval=30,
+        for_s=60, replicas=4, hours=3, ago=80, ratios=[1.6], plans_ago=[77],
+        states=["Expired"], waits=[1800])
+
+    add(episode_recovered, 1381, n=1, target="checkout", metric=LAT, thr=0.5, interval=30,
+        for_s=60, replicas=4, hours=4, ago=170, ratios=[1.5, 1.3, 1.2], plans_ago=[167, 162],
+        back_ago=60, new_ago=10, new_ratio=1.5)
+    add(episode_recovered, 1382, n=2, target="search", metric=CPU, thr=0.7, interval=30,
+        for_s=0, replicas=3, hours=3, ago=120, ratios=[1.3, 1.2, 1.12], plans_ago=[118, 113],
+        back_ago=25, new_ago=12, new_ratio=1.3, resolved=True)
+    add(episode_recovered, 1383, n=3, target="gateway", metric=LAT, thr=0.8, interval=30,
+        for_s=60, replicas=6, hours=3, ago=100, ratios=[1.45, 1.3, 1.2], plans_ago=[97, 92],
+        back_ago=30, new_ago=12, new_ratio=1.4, keep=900)
+
+    add(episode_dip, 1391, n=1, target="cart", metric=LAT, thr=0.5, interval=30, for_s=60,
+        replicas=4, hours=4, ago=150, ratios=[1.6, 1.35, 1.2], plans_ago=[147, 142], dip=150,
+        dip_ago=12)
+    add(episode_dip, 1392, n=2, target="auth", metric=CPU, thr=0.7, interval=30, for_s=0,
+        replicas=5, hours=3, ago=120, ratios=[1.3, 1.2, 1.12], plans_ago=[118, 113], dip=210,
+        dip_ago=15)
+    add(episode_dip, 1393, n=3, target="pricing", metric=LAT, thr=0.4, interval=30, for_s=60,
+        replicas=3, hours=3, ago=110, ratios=[1.6, 1.4, 1.25], plans_ago=[107, 102], dip=420,
+        dip_ago=16, keep=600)
     return c
 
 

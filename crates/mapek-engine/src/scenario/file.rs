@@ -1,10 +1,12 @@
 //! The scenario file's shape, as written: the serde types of its top level,
-//! policies, violations, series, outcomes, template changes and the labelled
-//! expectation.
+//! policies, violations, series, outcomes, template changes, breach episodes and
+//! the labelled expectation.
 
 use serde::Deserialize;
 
-use crate::model::{ComparisonOperator, Millis, RemediationEnvelope, Severity};
+use crate::model::{
+    ComparisonOperator, EpisodePlanState, EpisodeState, Millis, RemediationEnvelope, Severity,
+};
 
 /// The file's shape, as written.
 #[derive(Debug, Deserialize)]
@@ -38,6 +40,52 @@ pub(super) struct ScenarioFile {
     /// Pod-template changes of the Deployments (new rollout revisions).
     #[serde(default)]
     pub(super) changes: Vec<ScenarioChange>,
+    /// The policies' breach episodes as they stood before `now`.
+    #[serde(default)]
+    pub(super) episodes: Vec<ScenarioEpisode>,
+}
+
+/// A policy's breach episode as it stood before `now`, as the operator keeps it
+/// in the policy's status.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct ScenarioEpisode {
+    pub(super) policy: String,
+    /// Seconds after `start` the judge first accepted the breach.
+    pub(super) since: f64,
+    /// Seconds after `start` of the latest evaluation over the threshold
+    /// (`since` when unset).
+    #[serde(default)]
+    pub(super) last_breach: Option<f64>,
+    /// Breaching when unset.
+    #[serde(default)]
+    pub(super) state: EpisodeState,
+    /// Seconds after `start` the episode ended (Resolved only).
+    #[serde(default)]
+    pub(super) ended_at: Option<f64>,
+    /// Its plans, oldest first.
+    #[serde(default)]
+    pub(super) plans: Vec<ScenarioEpisodePlan>,
+}
+
+/// One plan of an episode.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct ScenarioEpisodePlan {
+    pub(super) name: String,
+    /// Seconds after `start` it was proposed.
+    pub(super) t: f64,
+    /// The breach's recent level when it was proposed.
+    pub(super) level: f64,
+    /// Open when unset.
+    #[serde(default)]
+    pub(super) state: EpisodePlanState,
+    /// Seconds after `start` it closed (not for an Open plan).
+    #[serde(default)]
+    pub(super) closed_at: Option<f64>,
+    /// It was allowed because the breach worsened past the bar.
+    #[serde(default)]
+    pub(super) worsened: bool,
 }
 
 /// A pod-template change of a Deployment, as the operator reads it from the

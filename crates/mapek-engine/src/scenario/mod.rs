@@ -4,10 +4,19 @@
 //! Times are seconds after the scenario's `start` (an RFC 3339 time), so a file
 //! reads like a timeline. Parsing is strict: unknown fields, unknown policies,
 //! non-finite numbers and unknown action types are errors that name the file, the
-//! field and the reason.
+//! field and the reason; so are an episode's times out of order (a plan before
+//! the episode's `since` or before the plan above it, a `closedAt` before its
+//! plan's `t`, anything after `now`).
+//!
+//! An episode (see [`crate::episode`]) may have the policy's `maxPlansPerEpisode`
+//! plans (and one more past the worsening bar). A plan's `state` is `Open` (the
+//! default: no `closedAt`), `Executed`, `Failed`, `Rejected` or `Expired`; its
+//! `level` is the breach's recent level when it was proposed, which the
+//! worsening bar compares.
 //!
 //! ```yaml
 //! start: 2026-11-26T10:00:00Z
+//! now: 3600             # optional: when the analysis runs (else the last violation or sample)
 //! policies:
 //!   - name: checkout-latency
 //!     target: checkout
@@ -15,6 +24,8 @@
 //!     currentReplicas: 3
 //!     interval: 15      # optional: seconds between evaluations (else inferred)
 //!     for: 0            # optional: the condition's `for`, seconds
+//!     keepFiringFor: 300  # optional: seconds within the threshold that end an episode
+//!     maxPlansPerEpisode: 2  # optional: most plans in one breach episode (default 2)
 //!     remediation:
 //!       allowedActions: [SCALE_UP]
 //!       scale: {minReplicas: 2, maxReplicas: 10, maxStep: 2}
@@ -34,6 +45,15 @@
 //!     revision: 4
 //!     previousRevision: 3
 //!     diff: [{field: "containers[checkout].image", before: "checkout:1.4", after: "checkout:1.5"}]
+//! episodes:             # optional: a policy's breach episode as it stood before `now`
+//!   - policy: checkout-latency
+//!     since: 600        # when the judge first accepted the breach
+//!     lastBreach: 3000  # optional: the latest evaluation over the threshold (default: since)
+//!     state: Planned    # optional: Breaching (default) | Planned | Exhausted | Resolved
+//!     # endedAt: 3400   # optional, Resolved only: when it ended
+//!     plans:            # oldest first, none before `since`
+//!       - {name: checkout-abc, t: 700, level: 1.2, state: Executed, closedAt: 760}
+//!       - {name: checkout-def, t: 1500, level: 1.3, state: Rejected, closedAt: 1600, worsened: false}
 //! expect:               # optional: the labelled answer (`make decisions`)
 //!   {target: checkout, action: SCALE_UP}   # or {noPlan: true}
 //! ```
