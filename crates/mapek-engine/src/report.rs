@@ -33,6 +33,16 @@ impl Report {
             &scenario.episodes,
             scenario.now,
         );
+        // An escalation tries what its episode has not (see
+        // `Episode::escalation_envelope`).
+        let envelope = |p: &crate::scenario::ScenarioPolicy| match analysis
+            .episodes
+            .iter()
+            .find(|e| e.policy == p.name)
+        {
+            Some(e) => e.escalation_envelope(&p.remediation),
+            None => p.remediation.clone(),
+        };
         let targets: Vec<PlanTarget> = scenario
             .policies
             .iter()
@@ -41,7 +51,7 @@ impl Report {
                 deployment: p.target.as_str().into(),
                 current_replicas: p.current_replicas,
                 severity: p.severity,
-                envelope: p.remediation.clone(),
+                envelope: envelope(p),
             })
             .collect();
         let plans = Planner::new(PlannerConfig::default()).generate_plans(

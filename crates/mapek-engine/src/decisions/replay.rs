@@ -219,26 +219,25 @@ pub fn engine_detections(
             on_plan(((scenario.now - START_MS) / INTERVAL_MS) as usize, &report);
         }
         let breach = report.analysis.breaches.iter().find(|b| b.policy == POLICY);
-        Run {
-            planned: planned.then(|| {
-                let mark = breach.and_then(|b| b.episode.as_ref());
-                (
-                    report.plans[0].plan_hash.clone(),
-                    mark.and_then(|m| m.level).unwrap_or(threshold),
-                    mark.is_some_and(|m| m.worsened),
-                )
-            }),
-            episode: report.analysis.episodes.into_iter().next(),
+        let mut episode = report.analysis.episodes.iter().next().cloned();
+        if let (Some(e), Some(plan)) = (episode.as_mut(), report.plans.first()) {
+            let mark = breach.and_then(|b| b.episode.as_ref());
+            e.record(
+                plan,
+                mark,
+                breach.map_or(threshold, |b| b.level),
+                scenario.now,
+            );
         }
+        Run { planned, episode }
     })
 }
 
-/// What one engine run of the replay gave: the plan, if any (its name, the
-/// breach's recent level and whether the worsening bar allowed it), and the
-/// policy's episode after it.
+/// What one engine run of the replay gave: whether it planned, and the policy's
+/// episode after it (with the plan recorded, open).
 #[derive(Debug, Default)]
 pub struct Run {
-    pub planned: Option<(String, f64, bool)>,
+    pub planned: bool,
     pub episode: Option<Episode>,
 }
 
@@ -323,18 +322,15 @@ pub fn simulate(
         if run.episode.is_some() {
             episode = run.episode;
         }
-        if let Some((name, level, worsened)) = run.planned {
+        if run.planned {
             out.push(i);
             closed_at = Some(now);
             // Only violations after the close are fed from now on.
             violations.clear();
             // Taken as executed and closed at once.
-            if let Some(e) = episode.as_mut() {
-                e.record_plan(&name, now, level, worsened);
-                if let Some(p) = e.plans.last_mut() {
-                    p.state = EpisodePlanState::Executed;
-                    p.closed_ms = Some(now);
-                }
+            if let Some(p) = episode.as_mut().and_then(|e| e.plans.last_mut()) {
+                p.state = EpisodePlanState::Executed;
+                p.closed_ms = Some(now);
             }
         }
     }
@@ -604,7 +600,7 @@ mod tests {
     /// A stand-in engine's run: a plan when `yes`.
     fn plan_if(yes: bool) -> Run {
         Run {
-            planned: yes.then(|| ("p".to_string(), 10.0, false)),
+            planned: yes,
             episode: None,
         }
     }

@@ -72,6 +72,7 @@ fn with_plans(plans: &[(EpisodePlanState, Millis, f64)]) -> Episode {
                 state,
                 closed_ms: Some(closed),
                 worsened: false,
+                actions: Vec::new(),
             })
             .collect(),
         max_plans: 2,
@@ -247,4 +248,27 @@ fn a_policy_may_allow_more_plans_per_episode() {
     )
     .expect("goes on");
     assert!(b.actionable, "{}", b.reason);
+}
+
+#[test]
+fn an_escalation_tries_another_action_or_a_larger_scale_step() {
+    use crate::model::{ActionType, RemediationEnvelope};
+    let envelope = RemediationEnvelope {
+        allowed_actions: vec![ActionType::RestartService, ActionType::ScaleUp],
+        ..RemediationEnvelope::default()
+    };
+    let mut e = with_plans(&[(EpisodePlanState::Executed, 20 * MIN, 2.0)]);
+    e.plans[0].actions = vec![ActionType::RestartService];
+    // The restart was tried: only scaling is left.
+    assert_eq!(
+        e.escalation_envelope(&envelope).allowed_actions,
+        [ActionType::ScaleUp]
+    );
+    // A scale-up escalates by a larger step: it stays allowed.
+    e.plans[0].actions = vec![ActionType::ScaleUp];
+    assert_eq!(e.escalation_envelope(&envelope), envelope);
+    // A resolved episode restricts nothing.
+    e.plans[0].actions = vec![ActionType::RestartService];
+    e.state = EpisodeState::Resolved;
+    assert_eq!(e.escalation_envelope(&envelope), envelope);
 }

@@ -557,7 +557,11 @@ fn duty_hour(duty: f64, dip_last: bool) -> Vec<f64> {
     let mut v: Vec<f64> = (0..120)
         .map(|i| {
             let over = ((i % 10) as f64) < duty * 10.0;
-            if over { 1.3 + 0.01 * (i % 3) as f64 } else { 0.9 }
+            if over {
+                1.3 + 0.01 * (i % 3) as f64
+            } else {
+                0.9
+            }
         })
         .collect();
     // The latest evaluations break it, except a dip at the very last one.

@@ -88,6 +88,10 @@ pub struct EpisodePlan {
     /// It was allowed because the breach worsened past the bar.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub worsened: bool,
+    /// Its action types, in order (an escalation tries others, or a larger
+    /// scale step).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<super::ActionType>,
 }
 
 /// One breach episode of a policy.
@@ -113,6 +117,55 @@ pub struct Episode {
 }
 
 impl Episode {
+    /// Records `plan`, proposed now on a breach whose episode mark is `mark`
+    /// (its recent level and whether the worsening bar allowed it; the plan's
+    /// breach level `level` when there is no mark), with its action types.
+    pub fn record(
+        &mut self,
+        plan: &super::RemediationPlan,
+        mark: Option<&EpisodeMark>,
+        level: f64,
+        now: Millis,
+    ) {
+        let name = format!(
+            "{}-{}",
+            plan.target,
+            &plan.plan_hash[..plan.plan_hash.len().min(10)]
+        );
+        self.record_plan(
+            &name,
+            now,
+            mark.and_then(|m| m.level).unwrap_or(level),
+            mark.is_some_and(|m| m.worsened),
+        );
+        if let Some(p) = self.plans.last_mut() {
+            p.actions = plan.actions.iter().map(|a| a.action_type).collect();
+        }
+    }
+
+    /// The envelope an escalation of this episode may use: the action types
+    /// its earlier plans used are left out, except SCALE_UP, which escalates by
+    /// a larger step (its replicas start from what the last plan set). The
+    /// envelope itself when the episode has no plan yet.
+    pub fn escalation_envelope(
+        &self,
+        envelope: &super::RemediationEnvelope,
+    ) -> super::RemediationEnvelope {
+        use super::ActionType;
+        let tried: Vec<ActionType> = self
+            .plans
+            .iter()
+            .flat_map(|p| p.actions.iter().copied())
+            .filter(|a| *a != ActionType::ScaleUp)
+            .collect();
+        let mut out = envelope.clone();
+        if self.is_resolved() {
+            return out;
+        }
+        out.allowed_actions.retain(|a| !tried.contains(a));
+        out
+    }
+
     /// Whether the episode is over: Resolved.
     pub fn is_resolved(&self) -> bool {
         self.state == EpisodeState::Resolved
@@ -128,6 +181,7 @@ impl Episode {
             state: EpisodePlanState::Open,
             closed_ms: None,
             worsened,
+            actions: Vec::new(),
         });
         self.state = EpisodeState::Planned;
         self.message = format!(

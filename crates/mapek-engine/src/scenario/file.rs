@@ -86,6 +86,9 @@ pub(super) struct ScenarioEpisodePlan {
     /// It was allowed because the breach worsened past the bar.
     #[serde(default)]
     pub(super) worsened: bool,
+    /// Its action types, in order (none when unset).
+    #[serde(default)]
+    pub(super) actions: Vec<crate::model::ActionType>,
 }
 
 /// A pod-template change of a Deployment, as the operator reads it from the

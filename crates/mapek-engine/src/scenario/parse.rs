@@ -508,6 +508,7 @@ impl Reader<'_> {
                 state: p.state,
                 closed_ms,
                 worsened: p.worsened,
+                actions: p.actions.clone(),
             });
         }
         Ok(plans)

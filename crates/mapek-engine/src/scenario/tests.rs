@@ -226,6 +226,7 @@ fn episodes_become_the_policies_episodes_before_now() {
         state,
         closed_ms: closed.map(|c| start + c * 1000),
         worsened,
+        actions: Vec::new(),
     };
     let e = &s.episodes[0];
     assert_eq!(s.episodes.len(), 1);
