@@ -219,7 +219,7 @@ pub fn engine_detections(
             on_plan(((scenario.now - START_MS) / INTERVAL_MS) as usize, &report);
         }
         let breach = report.analysis.breaches.iter().find(|b| b.policy == POLICY);
-        let mut episode = report.analysis.episodes.iter().next().cloned();
+        let mut episode = report.analysis.episodes.first().cloned();
         if let (Some(e), Some(plan)) = (episode.as_mut(), report.plans.first()) {
             let mark = breach.and_then(|b| b.episode.as_ref());
             e.record(
