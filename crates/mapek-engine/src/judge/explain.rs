@@ -30,7 +30,7 @@ pub fn with_explanations(
     config: &JudgeConfig,
 ) {
     for b in breaches {
-        if b.stands_out || b.run < config.min_run || b.held_back_by_long_memory(config) {
+        if b.stands_out || b.run < config.min_run || b.held_back_by_long_memory(config.min_long_z) {
             continue;
         }
         let p_noise = b

@@ -60,7 +60,6 @@
 //! share a metric name start breaching at the same evaluation instant, the event is
 //! reported as a [`SharedCause`] and none of those breaches is actionable.
 
-mod breach;
 mod chronic;
 mod explain;
 mod long_memory;
@@ -72,7 +71,7 @@ mod tests;
 use std::collections::BTreeMap;
 
 pub use crate::config::JudgeConfig;
-pub use breach::{Breach, SharedCause};
+pub use crate::model::{Breach, SharedCause};
 pub use explain::{Explanations, with_explanations};
 
 use crate::input::AnalysisContext;

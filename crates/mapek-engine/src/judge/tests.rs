@@ -316,7 +316,7 @@ fn with_long_history_a_record_breach_plans_and_a_repeat_of_an_earlier_peak_does_
     // ... but it is no record for the last 8 h: no plan.
     assert!(b.current && !b.stands_out && !b.actionable, "{b:?}");
     assert_eq!((b.novel, b.previous_peak), (Some(false), Some(2.0)));
-    assert!(b.held_back_by_long_memory(&cfg.judge));
+    assert!(b.held_back_by_long_memory(cfg.judge.min_long_z));
     assert!(
         b.reason.contains("no record: the last 8 h reached 2.0000"),
         "{}",
@@ -427,7 +427,7 @@ fn a_leak_climbing_all_day_plans_though_it_is_close_to_the_12_h_median() {
     // robust deviations from the 12 h median.
     assert_eq!(b.novel, Some(true));
     assert!(b.long_z.is_some_and(|z| z < 2.0), "{b:?}");
-    assert!(b.actionable && !b.held_back_by_long_memory(&JudgeConfig::default()));
+    assert!(b.actionable && !b.held_back_by_long_memory(JudgeConfig::default().min_long_z));
     assert!(
         b.reason.contains("climbing through the whole history")
             && b.reason.contains("a leak's climb"),
@@ -518,7 +518,7 @@ fn peaks_the_metric_reaches_every_two_hours_are_no_climb() {
     assert!(b.current && b.run >= 5, "{b:?}");
     assert_eq!(b.novel, Some(false));
     assert!(!b.actionable, "{b:?}");
-    assert!(b.held_back_by_long_memory(&JudgeConfig::default()));
+    assert!(b.held_back_by_long_memory(JudgeConfig::default().min_long_z));
     assert!(b.reason.contains("no record"), "{}", b.reason);
     // The same shape without the reset and with a ramp since the start of
     // the history (a climb over hours) plans.

@@ -5,7 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::SharedStr;
-use crate::judge::{Breach, SharedCause};
+use super::{Breach, SharedCause};
 
 /// The kinds of pattern the analyzer detects.
 #[derive(

@@ -8,11 +8,12 @@
 //! One submodule per concern: `actions` (action types, risk, priority, approval,
 //! outcomes), `observations` (violations, samples, load signals, policy
 //! conditions), `envelope` (the remediation envelope), `episode` (breach episodes), `analysis` (patterns,
-//! root causes, analysis results), `plans` and `shared_str` ([`SharedStr`]).
+//! root causes, analysis results), `breach` (what the judgement reports of a policy's breach), `plans` and `shared_str` ([`SharedStr`]).
 //! Every item is re-exported here: `model::X` is the path to use.
 
 mod actions;
 mod analysis;
+mod breach;
 mod envelope;
 mod episode;
 mod observations;
@@ -21,6 +22,7 @@ mod shared_str;
 
 pub use actions::*;
 pub use analysis::*;
+pub use breach::*;
 pub use envelope::*;
 pub use episode::*;
 pub use observations::*;

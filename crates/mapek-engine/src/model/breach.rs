@@ -4,8 +4,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::JudgeConfig;
-use crate::model::{ComparisonOperator, LoadSignal, Millis};
+use super::{ComparisonOperator, LoadSignal, Millis};
 
 /// What the engine judged of one policy's breach.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -71,21 +70,21 @@ pub struct Breach {
     /// The pod-template change of the Deployment that came shortly before the
     /// breach began, when there is one (see [`crate::analyze::change`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub change: Option<crate::model::ChangeSignal>,
+    pub change: Option<super::ChangeSignal>,
     /// The breach's episode and what it allows now (see [`crate::episode`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub episode: Option<crate::model::EpisodeMark>,
+    pub episode: Option<super::EpisodeMark>,
 }
 
 impl Breach {
     /// Whether the long-memory gate stops this breach: it had a full novelty
     /// window of history, its peak is no record or not `min_long_z` beyond the
     /// long baseline, and it does not stand out otherwise (a climb since the last
-    /// reset, see [`JudgeConfig::long_trend_min_ms`], lets it through). `false`
+    /// reset, see [`crate::config::JudgeConfig::long_trend_min_ms`], lets it through). `false`
     /// with less history (the gate does not apply).
-    pub fn held_back_by_long_memory(&self, config: &JudgeConfig) -> bool {
+    pub fn held_back_by_long_memory(&self, min_long_z: f64) -> bool {
         !self.stands_out
-            && (self.novel == Some(false) || self.long_z.is_some_and(|z| z < config.min_long_z))
+            && (self.novel == Some(false) || self.long_z.is_some_and(|z| z < min_long_z))
     }
 
     /// The level as a multiple of the threshold in the bad direction (for sizing):
