@@ -21,11 +21,12 @@
 //!   learns which actions work against which root causes.
 //! - Offline use: [`scenario`] (the YAML scenario files), [`report`] (what
 //!   `mapek-operator analyze` prints) and [`decisions`] (`make decisions`: labelled
-//!   scenarios and the NAB replay). Reading those files is the crate's only I/O.
+//!   scenarios, the NAB and IT-operations replays). Reading those files is the crate's only I/O.
 //!
 //! The analysis modules have one direction: [`model`] and [`config`] at the
 //! bottom, then [`input`] and `stats`, then [`detectors`] and [`judge`] (which
-//! never read each other), then [`analyze`] on top, which runs them all. A lower
+//! never read each other), then [`episode`] (over the judge's breaches), then
+//! [`analyze`] on top, which runs them all. A lower
 //! module never imports a higher one (only some tests of the judgement run the
 //! whole analyzer); the old paths (`analyze::AnalyzerConfig`,
 //! `judge::JudgeConfig`, `analyze::AnalysisContext`, ...) are re-exports.
