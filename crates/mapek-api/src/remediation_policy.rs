@@ -201,6 +201,12 @@ pub struct PreviousState {
     /// before (`None` when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restarted_at: Option<String>,
+    /// For restarts: the `restartedAt` value the restart writes (recorded
+    /// before the patch). Its undo restores `restartedAt` only while the
+    /// Deployment still carries this value: another writer's restart since is
+    /// left alone. Absent in records of earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restarted_to: Option<String>,
     /// For config actions: the setting and its value before (`None` when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<PreviousConfig>,

@@ -110,7 +110,11 @@ impl Reconciler<'_> {
                 self.set_template(&t.before, &t.after, live).await?
             }
             PatchKind::Restart => {
-                let value = patch::restarted_at_value(now);
+                // The value recorded before the patch, so that its undo knows it.
+                let value = previous
+                    .restarted_to
+                    .clone()
+                    .unwrap_or_else(|| patch::restarted_at_value(now));
                 self.deployments
                     .patch(
                         target,
@@ -174,17 +178,25 @@ impl Reconciler<'_> {
                 let t = previous.template.as_ref().ok_or_else(missing)?;
                 self.set_template(&t.after, &t.before, live).await
             }
-            PatchKind::Restart => {
-                let value = previous.restarted_at.as_deref();
-                Ok(self
+            // Only while the Deployment still carries the operator's own value:
+            // another writer's restart since is left alone, like a count or a
+            // setting another writer changed.
+            PatchKind::Restart => match &previous.restarted_to {
+                Some(ours) => {
+                    let setting = SettingRef::restarted_at();
+                    let before = previous.restarted_at.as_deref();
+                    self.set_config(&setting, Some(ours), before, live).await
+                }
+                // A record of an earlier version, which did not keep the value.
+                None => Ok(self
                     .deployments
                     .patch(
                         self.target(),
                         &self.params,
-                        &Patch::Merge(patch::restart_patch(value)),
+                        &Patch::Merge(patch::restart_patch(previous.restarted_at.as_deref())),
                     )
-                    .await?)
-            }
+                    .await?),
+            },
             PatchKind::Config => {
                 let prev = previous.config.as_ref().ok_or_else(missing)?;
                 let set = action.config.as_ref().map(|c| c.value.as_str());

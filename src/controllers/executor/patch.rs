@@ -65,6 +65,18 @@ impl From<&PreviousConfig> for SettingRef {
     }
 }
 
+impl SettingRef {
+    /// The restart annotation of the pod template, as a setting: a restart's
+    /// undo is a guarded change of it like any annotation's.
+    pub fn restarted_at() -> SettingRef {
+        SettingRef {
+            name: RESTARTED_AT_ANNOTATION.to_string(),
+            target: ConfigTarget::Annotation,
+            container: None,
+        }
+    }
+}
+
 /// `spec.replicas`, 1 when unset (the API server's default).
 pub fn replicas(d: &Deployment) -> i32 {
     d.spec.replicas.unwrap_or(1)

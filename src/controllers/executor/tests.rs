@@ -8,7 +8,7 @@ use super::*;
 use crate::controllers::Settings;
 use crate::controllers::executor::decide::fixtures::*;
 use crate::controllers::testing::*;
-use mapek_api::{APPROVE_ANNOTATION, ExecutionPhase, ExecutionStatus};
+use mapek_api::{APPROVE_ANNOTATION, ExecutionPhase, ExecutionStatus, RESTARTED_AT_ANNOTATION};
 
 const NS: &str = "/apis/mapek.io/v1alpha1/namespaces/default";
 const RP: &str = "/apis/mapek.io/v1alpha1/namespaces/default/remediationpolicies/fix-web";
@@ -941,4 +941,80 @@ fn backoff_doubles_and_resets() {
     assert_eq!(limits.backoff("x"), Duration::from_secs(20));
     limits.reset("x");
     assert_eq!(limits.backoff("x"), Duration::from_secs(5));
+}
+
+/// `fix-web`: a1 restarted web (its annotation "T0" before, "T1" the value it
+/// wrote), then a2 failed: a1's restart is to be undone.
+fn restart_to_undo() -> RemediationPolicy {
+    let mut rp = approved(vec![restart("a1"), set_mode("a2", "degraded")]);
+    rp.status = Some(
+        serde_json::from_value(json!({
+            "approval": "Approved",
+            "approvedHash": rp.spec.plan.plan_hash,
+            "phase": "InProgress",
+            "execution": { "actions": [
+                { "actionId": "a1", "actionType": "RESTART_SERVICE", "status": "Succeeded",
+                  "previous": { "restartedAt": "T0", "restartedTo": "T1" } },
+                { "actionId": "a2", "actionType": "UPDATE_CONFIGURATION", "status": "Failed" }
+            ] }
+        }))
+        .unwrap(),
+    );
+    rp
+}
+
+/// `deployment(2)` with its pod template's restart annotation at `value`.
+fn restarted(value: &str) -> Deployment {
+    let mut d = deployment(2);
+    d.spec
+        .template
+        .metadata
+        .get_or_insert_with(Default::default)
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert(RESTARTED_AT_ANNOTATION.into(), value.into());
+    d
+}
+
+#[tokio::test]
+async fn a_restart_is_undone_only_while_the_deployment_carries_its_value() {
+    // Still the operator's value: restored to the one before.
+    let rp = restart_to_undo();
+    let (result, server) = reconcile_once(&rp, Server::new(&rp, &restarted("T1"))).await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(requests(&server, "PATCH", DEPLOY).len(), 1);
+    let d: Deployment = stored(&server, DEPLOY);
+    assert_eq!(patch::restarted_at(&d).as_deref(), Some("T0"));
+    // Another writer restarted it since ("T2"): left alone, and said so.
+    let (result, server) = reconcile_once(&rp, Server::new(&rp, &restarted("T2"))).await;
+    assert!(result.is_ok(), "{result:?}");
+    assert!(requests(&server, "PATCH", DEPLOY).is_empty());
+    let d: Deployment = stored(&server, DEPLOY);
+    assert_eq!(patch::restarted_at(&d).as_deref(), Some("T2"));
+    let status = stored::<RemediationPolicy>(&server, RP).status.unwrap();
+    assert_eq!(status.phase, ExecutionPhase::Failed);
+    let error = status.execution.unwrap().error.unwrap();
+    assert!(error.contains("rolling back action a1 failed"), "{error}");
+    assert!(error.contains("another writer"), "{error}");
+}
+
+#[tokio::test]
+async fn a_restart_writes_the_value_recorded_before_its_patch() {
+    let mut rp = approved(vec![restart("a1")]);
+    rp.status = Some(
+        serde_json::from_value(json!({
+            "approval": "Approved",
+            "approvedHash": rp.spec.plan.plan_hash,
+            "phase": "InProgress",
+            "execution": { "actions": [
+                { "actionId": "a1", "actionType": "RESTART_SERVICE", "status": "Running",
+                  "previous": { "restartedAt": "T0", "restartedTo": "T1" } }
+            ] }
+        }))
+        .unwrap(),
+    );
+    let (result, server) = reconcile_once(&rp, Server::new(&rp, &restarted("T0"))).await;
+    assert!(result.is_ok(), "{result:?}");
+    let d: Deployment = stored(&server, DEPLOY);
+    assert_eq!(patch::restarted_at(&d).as_deref(), Some("T1"));
 }

@@ -137,6 +137,7 @@ pub fn previous_state(
     sets: &[ReplicaSet],
     hpas: &[HorizontalPodAutoscaler],
     mode: HpaMode,
+    now: Millis,
 ) -> Result<PreviousState, String> {
     Ok(match action.action_type.patch_kind() {
         PatchKind::Rollback => {
@@ -164,6 +165,7 @@ pub fn previous_state(
         },
         PatchKind::Restart => PreviousState {
             restarted_at: patch::restarted_at(d),
+            restarted_to: Some(patch::restarted_at_value(now)),
             ..Default::default()
         },
         PatchKind::Config => {
@@ -245,8 +247,12 @@ pub fn effect_visible(
             revisions::template_of(d) == t.after
         }
         PatchKind::Restart => {
-            let now = patch::restarted_at(d);
-            now.is_some() && now != previous.restarted_at
+            let live = patch::restarted_at(d);
+            match &previous.restarted_to {
+                Some(ours) => live.as_ref() == Some(ours),
+                // A record of an earlier version: any new value.
+                None => live.is_some() && live != previous.restarted_at,
+            }
         }
         PatchKind::Config => {
             let change = action.config.as_ref().ok_or("no config setting")?;

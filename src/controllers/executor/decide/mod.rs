@@ -388,6 +388,7 @@ fn progress(o: &Observed<'_>, status: &RemediationPolicyStatus) -> Step {
                 o.replica_sets,
                 o.hpas,
                 policy.spec.remediation.hpa,
+                o.now,
             ) {
                 Ok(previous) => Step::WriteAhead { index: i, previous },
                 Err(error) => Step::FailAction { index: i, error },

@@ -337,13 +337,16 @@ fn actions_run_write_ahead_first_and_roll_back_in_reverse() {
     assert!(matches!(s, Step::MarkSucceeded { index: 0, .. }), "{s:?}");
     advance(&mut rp, &s);
 
-    // a2: a restart; no annotation before.
+    // a2: a restart; no annotation before, and the value it will write.
     let s = step(&rp, Some(&policy), Some(&d));
     assert_eq!(
         s,
         Step::WriteAhead {
             index: 1,
-            previous: PreviousState::default()
+            previous: PreviousState {
+                restarted_to: Some("2024-05-01T10:00:00Z".into()),
+                ..PreviousState::default()
+            }
         }
     );
     advance(&mut rp, &s);
@@ -905,22 +908,22 @@ fn a_scale_on_an_hpa_target_is_refused_when_the_policy_or_the_hpa_says_so() {
     let up =
         |replicas| serde_json::from_value::<RemediationAction>(scale_up("a1", replicas)).unwrap();
     let hpas = [hpa("web", "Deployment/web", Some(2), 3)];
-    let e = previous_state(&up(3), &d, &[], &hpas, HpaMode::Refuse).unwrap_err();
+    let e = previous_state(&up(3), &d, &[], &hpas, HpaMode::Refuse, 0).unwrap_err();
     assert!(e.contains("the policy's hpa is Refuse"), "{e}");
-    let e = previous_state(&up(4), &d, &[], &hpas, HpaMode::RaiseMinReplicas).unwrap_err();
+    let e = previous_state(&up(4), &d, &[], &hpas, HpaMode::RaiseMinReplicas, 0).unwrap_err();
     assert!(e.contains("above the maxReplicas 3"), "{e}");
     let two = [hpas[0].clone(), hpa("web-b", "Deployment/web", None, 5)];
-    let e = previous_state(&up(3), &d, &[], &two, HpaMode::RaiseMinReplicas).unwrap_err();
+    let e = previous_state(&up(3), &d, &[], &two, HpaMode::RaiseMinReplicas, 0).unwrap_err();
     assert!(e.contains("(web, web-b)"), "{e}");
     // No HPA: spec.replicas, as before.
-    let plain = previous_state(&up(3), &d, &[], &[], HpaMode::Refuse).unwrap();
+    let plain = previous_state(&up(3), &d, &[], &[], HpaMode::Refuse, 0).unwrap();
     assert_eq!((plain.replicas, plain.hpa), (Some(2), None));
     // A scale-down lowers minReplicas, never below 1.
     let down: RemediationAction = serde_json::from_value(serde_json::json!({
         "id": "a1", "actionType": "SCALE_DOWN", "target": "web", "replicas": 1,
         "priority": "Low", "estimatedLatencySeconds": 30 }))
     .unwrap();
-    let p = previous_state(&down, &d, &[], &hpas, HpaMode::RaiseMinReplicas).unwrap();
+    let p = previous_state(&down, &d, &[], &hpas, HpaMode::RaiseMinReplicas, 0).unwrap();
     assert_eq!(p.hpa.map(|h| (h.min_replicas, h.set)), Some((Some(2), 1)));
 }
 
