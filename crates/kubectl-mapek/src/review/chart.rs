@@ -16,7 +16,8 @@ const RIGHT: f64 = 16.0;
 const TOP: f64 = 16.0;
 const BOTTOM: f64 = 36.0;
 
-/// A span of time shaded on the chart, such as the breach's run.
+/// A span of time shaded on the chart, such as the breach's run (labels of
+/// later spans are drawn lower, so that they do not overlap).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Span {
     pub from_ms: Millis,
@@ -137,7 +138,7 @@ pub fn svg(chart: &Chart) -> String {
 }
 
 fn spans(out: &mut String, s: &Scale, spans: &[Span]) {
-    for span in spans {
+    for (i, span) in spans.iter().enumerate() {
         let (a, b) = (s.x(span.from_ms), s.x(span.to_ms.max(span.from_ms)));
         let _ = write!(
             out,
@@ -149,7 +150,7 @@ fn spans(out: &mut String, s: &Scale, spans: &[Span]) {
             esc(span.colour),
             esc(&span.label),
             a + 3.0,
-            TOP + 12.0,
+            TOP + 12.0 + 13.0 * i as f64,
             esc(&span.label)
         );
     }

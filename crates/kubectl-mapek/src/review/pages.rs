@@ -245,10 +245,19 @@ fn decide(body: &mut String, p: &PlanPage) {
     );
 }
 
+const LEGEND: &str = "<p class=\"legend\"><small><span style=\"color:#1f5fbf\">&#9472;</span> the \
+metric &middot; <span style=\"color:#c0392b\">- -</span> threshold &middot; \
+<span style=\"color:#c0392b\">&#9679;</span> violations &middot; shaded: the breach and its \
+episode &middot; <span style=\"color:#8e44ad\">|</span> the rollout change &middot; times in UTC\
+</small></p>";
+
 fn chart(body: &mut String, p: &PlanPage) {
     body.push_str("<section><h2>The metric</h2>");
     match &p.chart {
-        Ok(svg) => body.push_str(svg),
+        Ok(svg) => {
+            body.push_str(svg);
+            body.push_str(LEGEND);
+        }
         Err(reason) => {
             let _ = write!(
                 body,
@@ -353,3 +362,6 @@ pub fn message(title: &str, message: &str) -> String {
         ),
     )
 }
+
+#[cfg(test)]
+mod tests;

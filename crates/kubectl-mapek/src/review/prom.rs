@@ -126,3 +126,6 @@ fn sample(pair: &Value) -> Option<(Millis, f64)> {
     let v = pair.get(1)?.as_str()?.parse::<f64>().ok()?;
     Some(((t * 1000.0).round() as Millis, v))
 }
+
+#[cfg(test)]
+mod tests;

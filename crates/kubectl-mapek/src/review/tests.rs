@@ -66,16 +66,20 @@ pub(crate) fn pending_plan() -> Value {
         "policy": "web-latency", "target": "web", "current": true, "run": 8,
         "standsOut": true, "shared": false, "actionable": true, "level": 0.8,
         "threshold": 0.5, "operator": "GreaterThan", "intervalMs": 30000,
-        "lastAtMs": now - 21 * 60_000, "runStartMs": now - 25 * 60_000,
+        "lastAtMs": now - 60_000, "runStartMs": now - 30 * 60_000,
         "reason": "0.8 s against 0.5 s for 4 minutes",
-        "episode": { "sinceMs": now - 40 * 60_000, "plans": 0, "maxPlans": 2,
+        "episode": { "sinceMs": now - 34 * 60_000, "plans": 0, "maxPlans": 2,
                      "state": "Breaching", "reason": "first plan of the episode" },
         "change": { "leadMs": 120000, "reason": "revision 4 came 2 minutes before",
-                    "change": { "target": "web", "atMs": now - 27 * 60_000, "revision": 4,
+                    "change": { "target": "web", "atMs": now - 32 * 60_000, "revision": 4,
                                 "previousRevision": 3,
                                 "diff": [{ "field": "containers[app].image",
                                            "before": "web:1", "after": "web:2" }] } }
     }]);
+    rp["spec"]["expectedImpact"] = json!(
+        "load is 2.4x its baseline (480 against 200 req/s): 2 replicas x 2.4 = 4.8, \
+         rounded up to 5; latency back under 0.5 s"
+    );
     rp["status"]["dryRun"] = json!([{ "actionId": "a1", "accepted": true,
         "changes": [{ "field": "spec.replicas", "before": "2", "after": "5" }] }]);
     rp
@@ -201,5 +205,6 @@ fn patches(log: &Log) -> Vec<Seen> {
         .collect()
 }
 
+mod browser;
 mod pages;
 mod server;

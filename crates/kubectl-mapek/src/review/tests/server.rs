@@ -52,3 +52,21 @@ async fn the_server_lists_shows_and_approves_over_http() {
     assert!(done.contains("approved by alice"));
     assert_eq!(patches(&log).len(), 1);
 }
+
+#[tokio::test]
+async fn only_a_loopback_address_is_served() {
+    let (client, _) = scripted(cluster);
+    let options = super::super::ReviewOptions {
+        address: "0.0.0.0".parse().unwrap(),
+        port: 0,
+        prometheus_url: None,
+        prometheus_service: DEFAULT_SERVICE.into(),
+        scope: Scope::One("shop".into()),
+    };
+    let plugin = Plugin {
+        client,
+        namespace: "shop".into(),
+    };
+    let e = super::super::serve(options, plugin).await.unwrap_err();
+    assert!(e.to_string().contains("loopback address only"), "{e}");
+}
