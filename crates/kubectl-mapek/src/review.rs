@@ -128,6 +128,7 @@ pub fn router(state: Arc<Review>) -> Router {
         .route("/plans/{ns}/{name}", get(plan))
         .route("/plans/{ns}/{name}/approve", post(approve))
         .route("/plans/{ns}/{name}/reject", post(reject))
+        .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), guard_host))
         .with_state(state)
 }
@@ -163,6 +164,11 @@ async fn guard_host(State(s): State<Arc<Review>>, request: Request, next: Next) 
         HeaderValue::from_static("nosniff"),
     );
     response
+}
+
+async fn not_found() -> Bad {
+    let m = "no such page: the plans are at / and each plan at /plans/NAMESPACE/NAME";
+    (StatusCode::NOT_FOUND, Html(pages::message("Not found", m)))
 }
 
 async fn index(State(s): State<Arc<Review>>) -> Html<String> {

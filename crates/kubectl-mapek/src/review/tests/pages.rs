@@ -242,6 +242,9 @@ async fn a_missing_plan_is_a_404_and_names_are_escaped() {
         page.contains("RemediationPolicy gone not found in namespace shop"),
         "{page}"
     );
+    let (code, page) = send(state.clone(), get("/nowhere")).await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    assert!(page.contains("no such page"));
     let (code, page) = send(state, get("/plans/%3Cb%3E/x%22%3E")).await;
     assert_eq!(code, StatusCode::BAD_REQUEST);
     assert!(
