@@ -17,7 +17,7 @@ use crate::cli::{Cli, Command};
 use crate::error::PluginError;
 use crate::explain::explain;
 use crate::render::{approval, format_insights, format_plans};
-use crate::review::{ReviewOptions, Scope};
+use crate::review::ReviewOptions;
 
 /// The plugin's API calls, in one namespace (or all, for listing).
 #[derive(Clone)]
@@ -83,24 +83,9 @@ impl Plugin {
             Command::Explain { plan } => Ok(explain(&self.get(plan).await?)),
             Command::Approve { plan } => self.approve(plan).await,
             Command::Reject { plan, reason } => self.reject(plan, reason).await,
-            Command::Review {
-                port,
-                address,
-                prometheus_url,
-                prometheus_service,
-                all_namespaces,
-            } => {
-                let options = ReviewOptions {
-                    address: *address,
-                    port: *port,
-                    prometheus_url: prometheus_url.clone(),
-                    prometheus_service: prometheus_service.clone(),
-                    scope: if *all_namespaces {
-                        Scope::All
-                    } else {
-                        Scope::One(self.namespace.clone())
-                    },
-                };
+            Command::Review { .. } => {
+                let options = ReviewOptions::of(command, &self.namespace)
+                    .expect("a review command has review options");
                 crate::review::serve(options, self.clone()).await
             }
             Command::Insights { all_namespaces } => {

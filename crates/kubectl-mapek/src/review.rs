@@ -23,6 +23,7 @@ use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 
+use crate::cli::Command;
 use crate::client::Plugin;
 use crate::error::PluginError;
 use csrf::Guard;
@@ -72,20 +73,7 @@ fn refusal(e: &PluginError) -> (StatusCode, String) {
 
 /// Binds `address:port` (a loopback address only) and serves until killed.
 pub async fn serve(review: ReviewOptions, plugin: Plugin) -> Result<String, PluginError> {
-    if !review.address.is_loopback() {
-        return Err(PluginError::Review(format!(
-            "--address {}: the review page serves on a loopback address only (127.0.0.1 or ::1)",
-            review.address
-        )));
-    }
-    let listener = tokio::net::TcpListener::bind(SocketAddr::new(review.address, review.port))
-        .await
-        .map_err(|e| {
-            PluginError::Review(format!(
-                "cannot listen on {}:{}: {e}",
-                review.address, review.port
-            ))
-        })?;
+    let listener = bind(review.address, review.port).await?;
     let addr = listener
         .local_addr()
         .map_err(|e| PluginError::Review(e.to_string()))?;
@@ -100,15 +88,23 @@ pub async fn serve(review: ReviewOptions, plugin: Plugin) -> Result<String, Plug
         prometheus,
         guard: Guard::new(token, addr),
     };
-    let host = match addr {
-        SocketAddr::V4(a) => a.to_string(),
-        SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
-    };
-    eprintln!("Serving the review page on http://{host}/ as your kubeconfig user (Ctrl-C to stop)");
+    eprintln!("Serving the review page on http://{addr}/ as your kubeconfig user (Ctrl-C to stop)");
     axum::serve(listener, router(Arc::new(state)))
         .await
         .map_err(|e| PluginError::Review(e.to_string()))?;
     Ok(String::new())
+}
+
+/// A listener on `address:port`, which must be a loopback address.
+async fn bind(address: IpAddr, port: u16) -> Result<tokio::net::TcpListener, PluginError> {
+    if !address.is_loopback() {
+        return Err(PluginError::Review(format!(
+            "--address {address}: the review page serves on a loopback address only (127.0.0.1 or ::1)"
+        )));
+    }
+    tokio::net::TcpListener::bind(SocketAddr::new(address, port))
+        .await
+        .map_err(|e| PluginError::Review(format!("cannot listen on {address}:{port}: {e}")))
 }
 
 /// What `kubectl mapek review` was asked for.
@@ -119,6 +115,34 @@ pub struct ReviewOptions {
     pub prometheus_url: Option<String>,
     pub prometheus_service: String,
     pub scope: Scope,
+}
+
+impl ReviewOptions {
+    /// The options of a `review` command; `namespace` is the one of `-n` or the
+    /// context. `None` for another command.
+    pub fn of(command: &Command, namespace: &str) -> Option<ReviewOptions> {
+        let Command::Review {
+            port,
+            address,
+            prometheus_url,
+            prometheus_service,
+            all_namespaces,
+        } = command
+        else {
+            return None;
+        };
+        Some(ReviewOptions {
+            address: *address,
+            port: *port,
+            prometheus_url: prometheus_url.clone(),
+            prometheus_service: prometheus_service.clone(),
+            scope: if *all_namespaces {
+                Scope::All
+            } else {
+                Scope::One(namespace.to_string())
+            },
+        })
+    }
 }
 
 /// The routes, behind the Host check and the security headers.

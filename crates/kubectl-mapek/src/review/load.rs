@@ -119,22 +119,18 @@ async fn namespaces(s: &Review) -> Result<Vec<String>, String> {
         .map_err(|e| api_message(&e))
 }
 
-/// The plan page (or why it cannot be shown), with `flash` on top.
-pub async fn plan_page(
+/// The plan, or the page that says why it cannot be read.
+async fn read_plan(
     s: &Review,
     ns: &str,
     name: &str,
-    flash: Option<Flash>,
-    code: StatusCode,
-) -> Response {
-    let rp = match Api::<RemediationPolicy>::namespaced(s.plugin.client.clone(), ns)
-        .get_opt(name)
-        .await
-    {
-        Ok(Some(rp)) => rp,
+) -> Result<RemediationPolicy, (StatusCode, Html<String>)> {
+    let api = Api::<RemediationPolicy>::namespaced(s.plugin.client.clone(), ns);
+    match api.get_opt(name).await {
+        Ok(Some(rp)) => Ok(rp),
         Ok(None) => {
             let m = format!("RemediationPolicy {name} not found in namespace {ns}");
-            return (StatusCode::NOT_FOUND, Html(pages::message("Not found", &m))).into_response();
+            Err((StatusCode::NOT_FOUND, Html(pages::message("Not found", &m))))
         }
         Err(e) => {
             let code = match &e {
@@ -143,12 +139,25 @@ pub async fn plan_page(
                 }
                 _ => StatusCode::BAD_GATEWAY,
             };
-            return (
+            Err((
                 code,
                 Html(pages::message("Cannot read the plan", &api_message(&e))),
-            )
-                .into_response();
+            ))
         }
+    }
+}
+
+/// The plan page (or why it cannot be shown), with `flash` on top.
+pub async fn plan_page(
+    s: &Review,
+    ns: &str,
+    name: &str,
+    flash: Option<Flash>,
+    code: StatusCode,
+) -> Response {
+    let rp = match read_plan(s, ns, name).await {
+        Ok(rp) => rp,
+        Err(bad) => return bad.into_response(),
     };
     let mut problems = Vec::new();
     let policy = Api::<ViolationPolicy>::namespaced(s.plugin.client.clone(), ns)

@@ -53,3 +53,46 @@ async fn the_service_proxy_path_and_the_query_are_encoded() {
     assert!(Prometheus::direct("http://127.0.0.1:9090").is_ok());
     assert!(Prometheus::direct("not a url").is_err());
 }
+
+/// A Prometheus stand-in on a free port that answers `query_range` at `path`
+/// with one sample of the query's length, and 503 elsewhere.
+async fn stand_in(path: &'static str) -> String {
+    use axum::extract::RawQuery;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let answer = |RawQuery(q): RawQuery| async move {
+        let query: String = form_urlencoded::parse(q.unwrap_or_default().as_bytes())
+            .find(|(k, _)| k == "query")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        let body = format!(
+            r#"{{"status":"success","data":{{"resultType":"matrix","result":[{{"metric":{{}},"values":[[100,"{}"]]}}]}}}}"#,
+            query.len()
+        );
+        ([("content-type", "application/json")], body)
+    };
+    let app = axum::Router::new().route(path, axum::routing::get(answer));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn a_prometheus_url_is_queried_directly() {
+    let url = stand_in("/api/v1/query_range").await;
+    let p = Prometheus::direct(&url).unwrap();
+    assert_eq!(
+        p.range("up == 1", 0, 60_000, 30).await.unwrap(),
+        vec![(100_000, 7.0)]
+    );
+    // Under a path prefix, as behind a reverse proxy.
+    let url = stand_in("/prom/api/v1/query_range").await;
+    let p = Prometheus::direct(&format!("{url}/prom")).unwrap();
+    assert_eq!(
+        p.range("up", 0, 60_000, 30).await.unwrap(),
+        vec![(100_000, 2.0)]
+    );
+    // Nothing listening: an error that names where it looked.
+    let p = Prometheus::direct("http://127.0.0.1:9").unwrap();
+    let e = p.range("up", 0, 60_000, 30).await.unwrap_err();
+    assert!(e.starts_with("Prometheus at http://127.0.0.1:9: "), "{e}");
+}
