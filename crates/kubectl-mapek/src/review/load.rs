@@ -210,17 +210,28 @@ async fn chart(
         .map_or(now - WINDOW_MS, |e| (e - 15 * 60_000).min(now - WINDOW_MS))
         .max(now - MAX_WINDOW_MS);
     let step = STEP_S.max(((now - start) / 1000 / 600) as u32);
-    let series = prometheus.range(&p.spec.query, start, now, step).await?;
-    Ok(svg(&Chart {
-        series,
-        threshold: Some(p.spec.condition.threshold),
-        operator: p.spec.condition.operator,
-        start_ms: start,
-        end_ms: now,
-        spans,
-        marks,
-        title: format!("{} ({})", p.name_any(), p.spec.query),
-    }))
+    let (series, count) = prometheus.range(&p.spec.query, start, now, step).await?;
+    let first = if count > 1 {
+        format!(", the first of {count} series")
+    } else {
+        String::new()
+    };
+    let caption = format!(
+        "<p><code>{}</code>{}</p>",
+        super::html::esc(&p.spec.query),
+        super::html::esc(&first)
+    );
+    Ok(caption
+        + &svg(&Chart {
+            series,
+            threshold: Some(p.spec.condition.threshold),
+            operator: p.spec.condition.operator,
+            start_ms: start,
+            end_ms: now,
+            spans,
+            marks,
+            title: format!("{} ({}{first})", p.name_any(), p.spec.query),
+        }))
 }
 
 /// The plan's breaches of its own policy as shaded spans (the episode, the

@@ -76,14 +76,15 @@ impl Prometheus {
         format!("{}/api/v1/query_range?{q}", self.prefix)
     }
 
-    /// The first series of `query` over `start..end`, or why there is none.
+    /// The first series of `query` over `start..end` and how many series it
+    /// returned, or why there is none.
     pub async fn range(
         &self,
         query: &str,
         start_ms: Millis,
         end_ms: Millis,
         step_s: u32,
-    ) -> Result<Vec<(Millis, f64)>, String> {
+    ) -> Result<(Vec<(Millis, f64)>, usize), String> {
         let request = Request::get(self.range_path(query, start_ms, end_ms, step_s))
             .body(Vec::new())
             .map_err(|e| e.to_string())?;
@@ -99,9 +100,10 @@ fn seconds(ms: Millis) -> String {
     format!("{}.{:03}", ms.div_euclid(1000), ms.rem_euclid(1000))
 }
 
-/// The first series of a `query_range` answer as `(ms, value)`; values that
-/// are not numbers (`NaN`, `+Inf`) are kept as such, for the chart to skip.
-pub fn parse_matrix(text: &str) -> Result<Vec<(Millis, f64)>, String> {
+/// The first series of a `query_range` answer as `(ms, value)`, and how many
+/// series there were; values that are not numbers (`NaN`, `+Inf`) are kept as
+/// such, for the chart to skip.
+pub fn parse_matrix(text: &str) -> Result<(Vec<(Millis, f64)>, usize), String> {
     let v: Value =
         serde_json::from_str(text).map_err(|e| format!("Prometheus answered no JSON: {e}"))?;
     if v["status"] != "success" {
@@ -118,7 +120,7 @@ pub fn parse_matrix(text: &str) -> Result<Vec<(Millis, f64)>, String> {
         return Err("the query returned no series in this range".into());
     };
     let values = first["values"].as_array().map_or(&[][..], |a| a.as_slice());
-    Ok(values.iter().filter_map(sample).collect())
+    Ok((values.iter().filter_map(sample).collect(), result.len()))
 }
 
 fn sample(pair: &Value) -> Option<(Millis, f64)> {

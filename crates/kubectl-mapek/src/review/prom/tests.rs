@@ -9,7 +9,8 @@ fn a_matrix_becomes_samples_and_non_numbers_stay_non_numbers() {
     let text = r#"{"status":"success","data":{"resultType":"matrix","result":[
         {"metric":{"pod":"a"},"values":[[1700000000.5,"0.25"],[1700000030,"NaN"],[1700000060,"+Inf"],[1700000090,"x"]]},
         {"metric":{"pod":"b"},"values":[[1700000000,"9"]]}]}}"#;
-    let samples = parse_matrix(text).unwrap();
+    let (samples, series) = parse_matrix(text).unwrap();
+    assert_eq!(series, 2);
     assert_eq!(samples.len(), 3, "the unparsable value is left out");
     assert_eq!(samples[0], (1_700_000_000_500, 0.25));
     assert!(samples[1].1.is_nan());
@@ -82,14 +83,14 @@ async fn a_prometheus_url_is_queried_directly() {
     let p = Prometheus::direct(&url).unwrap();
     assert_eq!(
         p.range("up == 1", 0, 60_000, 30).await.unwrap(),
-        vec![(100_000, 7.0)]
+        (vec![(100_000, 7.0)], 1)
     );
     // Under a path prefix, as behind a reverse proxy.
     let url = stand_in("/prom/api/v1/query_range").await;
     let p = Prometheus::direct(&format!("{url}/prom")).unwrap();
     assert_eq!(
         p.range("up", 0, 60_000, 30).await.unwrap(),
-        vec![(100_000, 2.0)]
+        (vec![(100_000, 2.0)], 1)
     );
     // Nothing listening: an error that names where it looked.
     let p = Prometheus::direct("http://127.0.0.1:9").unwrap();

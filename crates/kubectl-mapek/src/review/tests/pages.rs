@@ -82,6 +82,7 @@ async fn the_plan_page_has_the_chart_the_evidence_and_the_forms() {
         "value=\"0123456789abcdef\"",
         "value=\"9f3c2a7b\"",
         "kubectl mapek explain",
+        "<code>histogram_quantile(0.99, rate(web_latency_bucket[1m]))</code>",
     ] {
         assert!(page.contains(part), "{part} in {page}");
     }
