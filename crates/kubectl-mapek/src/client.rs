@@ -17,8 +17,10 @@ use crate::cli::{Cli, Command};
 use crate::error::PluginError;
 use crate::explain::explain;
 use crate::render::{approval, format_insights, format_plans};
+use crate::review::ReviewOptions;
 
 /// The plugin's API calls, in one namespace (or all, for listing).
+#[derive(Clone)]
 pub struct Plugin {
     pub client: Client,
     pub namespace: String,
@@ -49,6 +51,14 @@ impl Plugin {
         Ok(Plugin { client, namespace })
     }
 
+    /// The same client in namespace `ns`.
+    pub fn in_namespace(&self, ns: &str) -> Plugin {
+        Plugin {
+            client: self.client.clone(),
+            namespace: ns.to_string(),
+        }
+    }
+
     fn plans(&self) -> Api<RemediationPolicy> {
         Api::namespaced(self.client.clone(), &self.namespace)
     }
@@ -73,6 +83,11 @@ impl Plugin {
             Command::Explain { plan } => Ok(explain(&self.get(plan).await?)),
             Command::Approve { plan } => self.approve(plan).await,
             Command::Reject { plan, reason } => self.reject(plan, reason).await,
+            Command::Review { .. } => {
+                let options = ReviewOptions::of(command, &self.namespace)
+                    .expect("a review command has review options");
+                crate::review::serve(options, self.clone()).await
+            }
             Command::Insights { all_namespaces } => {
                 let api: Api<PolicyOutcome> = if *all_namespaces {
                     Api::all(self.client.clone())
@@ -104,11 +119,28 @@ impl Plugin {
     /// `mapek.io/approved-by=<your user name>` (from a SelfSubjectReview: the
     /// name the API server knows you by, which its approvers policy checks).
     pub async fn approve(&self, name: &str) -> Result<String, PluginError> {
+        self.approve_seen(name, None).await
+    }
+
+    /// [`Plugin::approve`], refused when the plan's hash is no longer `seen`
+    /// (the hash the reviewer was shown: the plan changed since).
+    pub async fn approve_seen(
+        &self,
+        name: &str,
+        seen: Option<&str>,
+    ) -> Result<String, PluginError> {
         let rp = self.get(name).await?;
         check_pending(&rp, "approved")?;
         let hash = rp.spec.plan.plan_hash.clone();
         if hash.is_empty() {
             return Err(PluginError::NoHash { name: name.into() });
+        }
+        if let Some(seen) = seen.filter(|s| *s != hash) {
+            return Err(PluginError::Stale {
+                name: name.into(),
+                seen: seen.into(),
+                hash,
+            });
         }
         let me = self.user_name().await?;
         let mut annotations = serde_json::Map::new();

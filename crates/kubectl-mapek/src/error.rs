@@ -13,6 +13,16 @@ pub enum PluginError {
     },
     #[error("RemediationPolicy {name} has no plan hash to approve")]
     NoHash { name: String },
+    #[error(
+        "RemediationPolicy {name} changed since you read it (plan hash {seen}, now {hash}): read it again before approving"
+    )]
+    Stale {
+        name: String,
+        seen: String,
+        hash: String,
+    },
+    #[error("review page: {0}")]
+    Review(String),
     #[error("a rejection needs a reason: --reason \"...\"")]
     EmptyReason,
     #[error("kubeconfig: {0}")]

@@ -3,14 +3,16 @@
 //! evidence, `explain` tells one plan in words, `approve` writes the
 //! `mapek.io/approve` annotation with the plan's current hash (so nobody types
 //! hashes), `reject` writes `mapek.io/reject` with a reason, and `insights` shows what
-//! the knowledge controller learned from the PolicyOutcome objects.
+//! the knowledge controller learned from the PolicyOutcome objects. `review`
+//! serves a local review page with the same client ([`review`]).
 //!
 //! The text is made by pure functions of the objects ([`format_plans`], [`explain()`],
 //! [`format_insights`]); the API calls are in [`Plugin`], tested against a scripted
 //! API server.
 //!
 //! The modules: `cli` (the clap types), `client` (the API calls), `render` (the
-//! `plans` and `insights` tables), `explain` (one plan in words) and `error`.
+//! `plans` and `insights` tables), `explain` (one plan in words), `review` (the
+//! local review page) and `error`.
 
 mod cli;
 mod client;
@@ -19,6 +21,7 @@ mod explain;
 #[cfg(test)]
 mod fixtures;
 mod render;
+pub mod review;
 
 use clap::Parser;
 
@@ -52,7 +55,8 @@ pub fn main() -> std::process::ExitCode {
             std::process::ExitCode::from(match e {
                 PluginError::NotPending { .. }
                 | PluginError::EmptyReason
-                | PluginError::NotFound { .. } => 2,
+                | PluginError::NotFound { .. }
+                | PluginError::Stale { .. } => 2,
                 _ => 1,
             })
         }

@@ -38,3 +38,46 @@ fn the_command_line_takes_kubectl_flags() {
     );
     assert!(Cli::try_parse_from(["kubectl-mapek", "reject", "fix-web"]).is_err());
 }
+
+#[test]
+fn review_takes_its_flags_with_defaults() {
+    let cli = Cli::try_parse_from(["kubectl-mapek", "review"]).unwrap();
+    assert_eq!(
+        cli.command,
+        Command::Review {
+            port: 8090,
+            address: "127.0.0.1".parse().unwrap(),
+            prometheus_url: None,
+            prometheus_service: "monitoring/prometheus-operated:9090".into(),
+            all_namespaces: false,
+        }
+    );
+    let cli = Cli::try_parse_from([
+        "kubectl-mapek",
+        "review",
+        "--port",
+        "0",
+        "--address",
+        "::1",
+        "--prometheus-url",
+        "http://localhost:9090",
+        "-A",
+    ])
+    .unwrap();
+    let Command::Review {
+        port,
+        address,
+        prometheus_url,
+        all_namespaces,
+        ..
+    } = cli.command
+    else {
+        panic!("review");
+    };
+    assert_eq!(
+        (port, address.to_string(), all_namespaces),
+        (0, "::1".into(), true)
+    );
+    assert_eq!(prometheus_url.as_deref(), Some("http://localhost:9090"));
+    assert!(Cli::try_parse_from(["kubectl-mapek", "review", "--address", "nowhere"]).is_err());
+}

@@ -1,0 +1,213 @@
+//! The plan page in headless Chromium through WebDriver (`fantoccini`), against
+//! the scripted API server: the chart and the plan are there, Approve works
+//! and a refusal is shown. Runs only when `MAPEK_CHROMEDRIVER` names a
+//! chromedriver binary (Debian's `chromium-driver`: `/usr/bin/chromedriver`);
+//! otherwise it returns at once. It saves a screenshot of the plan page to
+//! `docs/review-page.png`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use fantoccini::{Client as Browser, ClientBuilder, Locator};
+use mapek_test_support::{Process, free_port, poll};
+
+use super::server::start;
+use super::*;
+
+/// chromedriver, in a process group of its own with the Chromium it starts:
+/// the whole group is killed on drop, so a failed test leaves no browser.
+struct Driver {
+    process: Process,
+    port: u16,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.process.pid());
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .status();
+    }
+}
+
+async fn driver(path: &str) -> Driver {
+    use std::os::unix::process::CommandExt as _;
+    let port = free_port();
+    let log = std::env::temp_dir().join(format!("mapek-review-chromedriver-{port}.log"));
+    let mut cmd = std::process::Command::new(path);
+    cmd.arg(format!("--port={port}")).process_group(0);
+    let process = Process::spawn(cmd, &log);
+    // chromedriver answers HTTP/1.1 only, so readiness is its port accepting.
+    let ready = || async move {
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()
+    };
+    poll(
+        "chromedriver",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        ready,
+    )
+    .await;
+    Driver { process, port }
+}
+
+/// A headless Chromium session through `driver`.
+async fn session(driver: &Driver) -> Browser {
+    let mut caps = serde_json::Map::new();
+    let binary = std::env::var("MAPEK_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({ "binary": binary,
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-breakpad",
+                         "--disable-dev-shm-usage", "--window-size=1280,1700"] }),
+    );
+    ClientBuilder::rustls()
+        .expect("a WebDriver client")
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .expect("a Chromium session")
+}
+
+/// Runs `test` in a browser when `MAPEK_CHROMEDRIVER` is set, and closes the
+/// session (and kills chromedriver's group) whether it passes or panics.
+async fn in_browser<F, Fut>(test: F)
+where
+    F: FnOnce(Browser) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let Ok(path) = std::env::var("MAPEK_CHROMEDRIVER") else {
+        eprintln!("skipped: set MAPEK_CHROMEDRIVER=/usr/bin/chromedriver to run the browser test");
+        return;
+    };
+    let driver = driver(&path).await;
+    let b = session(&driver).await;
+    let outcome = tokio::spawn(test(b.clone())).await;
+    let _ = b.close().await;
+    drop(driver);
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+fn screenshot_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/review-page.png")
+}
+
+async fn text(b: &Browser, css: &str) -> String {
+    b.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The outcome shown after a click, or the page that came instead.
+async fn result(b: &Browser) -> String {
+    let wait = b.wait().at_most(Duration::from_secs(20));
+    match wait.for_element(Locator::Id("result")).await {
+        Ok(e) => e.text().await.unwrap(),
+        Err(e) => panic!("no result ({e}); the page: {}", b.source().await.unwrap()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_chromium_the_plan_page_shows_the_chart_and_approves() {
+    in_browser(|b| async move {
+        let (client, log) = scripted(cluster);
+        let addr = start(client).await;
+        b.goto(&format!("http://{addr}/")).await.unwrap();
+        b.find(Locator::LinkText("fix-web"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        assert_eq!(b.current_url().await.unwrap().path(), "/plans/shop/fix-web");
+        b.find(Locator::Css("svg.chart polyline.series"))
+            .await
+            .unwrap();
+        b.find(Locator::Css("svg.chart line.threshold"))
+            .await
+            .unwrap();
+        b.find(Locator::Css("svg.chart rect.span")).await.unwrap();
+        assert!(text(&b, "main").await.contains("LoadSpike"));
+        let png = b.screenshot().await.unwrap();
+        std::fs::write(screenshot_path(), png).unwrap();
+        b.find(Locator::Id("approve"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let said = result(&b).await;
+        assert!(
+            said.contains("approved by alice (plan hash 9f3c2a7b)"),
+            "{said}"
+        );
+        assert_eq!(patches(&log).len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_chromium_a_refused_approval_shows_the_policys_words() {
+    in_browser(|b| async move {
+        let refusal =
+            "ValidatingAdmissionPolicy 'mapek-approvers' denied request: bob is not an approver";
+        let (client, _) = scripted(move |method, path| match method {
+            "PATCH" => status(403, refusal),
+            _ => cluster(method, path),
+        });
+        let addr = start(client).await;
+        b.goto(&format!("http://{addr}/plans/shop/fix-web"))
+            .await
+            .unwrap();
+        b.find(Locator::Id("approve"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let said = result(&b).await;
+        assert!(said.contains("bob is not an approver"), "{said}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_chromium_reject_asks_for_a_reason() {
+    in_browser(|b| async move {
+        let (client, log) = scripted(cluster);
+        let addr = start(client).await;
+        b.goto(&format!("http://{addr}/plans/shop/fix-web"))
+            .await
+            .unwrap();
+        // Empty: the browser's own `required` check keeps the form from going.
+        b.find(Locator::Id("reject"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        assert!(patches(&log).is_empty());
+        let reason = b.find(Locator::Id("reason")).await.unwrap();
+        reason.send_keys("capacity freeze").await.unwrap();
+        b.find(Locator::Id("reject"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let said = result(&b).await;
+        assert!(said.contains("rejected: capacity freeze"), "{said}");
+        assert_eq!(
+            patches(&log)[0].body["metadata"]["annotations"]["mapek.io/reject"],
+            "capacity freeze"
+        );
+    })
+    .await;
+}
