@@ -155,16 +155,27 @@ fn episode_settings_and_status_are_optional_and_read_back() {
     }))
     .unwrap();
     assert_eq!(
-        p.spec.condition.keep_firing_for.map(std::time::Duration::from),
+        p.spec
+            .condition
+            .keep_firing_for
+            .map(std::time::Duration::from),
         Some(std::time::Duration::from_secs(180))
     );
     assert_eq!(p.spec.remediation.max_plans_per_episode, Some(3));
     let e = p.status.as_ref().unwrap().episode.as_ref().unwrap();
-    assert_eq!(e.plans[0].state, mapek_engine::model::EpisodePlanState::Rejected);
+    assert_eq!(
+        e.plans[0].state,
+        mapek_engine::model::EpisodePlanState::Rejected
+    );
     assert_eq!(cel_errors(&p), "");
     // The schema says what the API server checks: at least one plan per episode.
-    let crd = serde_json::to_value(mapek_api::all_crds()).unwrap().to_string();
-    assert!(crd.contains("maxPlansPerEpisode"), "no maxPlansPerEpisode in the CRDs");
+    let crd = serde_json::to_value(mapek_api::all_crds())
+        .unwrap()
+        .to_string();
+    assert!(
+        crd.contains("maxPlansPerEpisode"),
+        "no maxPlansPerEpisode in the CRDs"
+    );
     let yaml = crd_yaml(
         &mapek_api::all_crds()
             .into_iter()
@@ -172,7 +183,10 @@ fn episode_settings_and_status_are_optional_and_read_back() {
             .unwrap(),
     );
     assert!(yaml.contains("keepFiringFor"), "{yaml}");
-    assert!(yaml.contains(".status.episode.state"), "no Episode printcolumn");
+    assert!(
+        yaml.contains(".status.episode.state"),
+        "no Episode printcolumn"
+    );
     let max = yaml.split("maxPlansPerEpisode:").nth(1).unwrap();
     assert!(max[..400].contains("minimum: 1"), "{}", &max[..400]);
 }

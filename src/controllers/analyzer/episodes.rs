@@ -232,3 +232,22 @@ pub fn condition(conditions: &[Condition], e: &Episode) -> Option<(bool, &'stati
         _ => Some((exhausted, reason, e.message.clone())),
     }
 }
+
+/// How often a later breach alone (`lastBreach`) is worth a write: an episode
+/// that goes on is analyzed at every violation, and its last breach is known
+/// from the violations and samples between writes.
+pub const LAST_BREACH_REFRESH_MS: Millis = 60_000;
+
+/// Whether the episode the status shows (`written`) must be written as `now`:
+/// anything but a later `lastBreach` changed, or that moved by a minute.
+pub fn worth_writing(written: Option<&PolicyEpisode>, now: &PolicyEpisode) -> bool {
+    let Some(written) = written else {
+        return true;
+    };
+    let moved = now.last_breach.0.as_millisecond() - written.last_breach.0.as_millisecond();
+    let same = PolicyEpisode {
+        last_breach: written.last_breach.clone(),
+        ..now.clone()
+    };
+    same != *written || moved >= LAST_BREACH_REFRESH_MS
+}

@@ -730,7 +730,7 @@ async fn write_episodes(
         let status = p.status.clone().unwrap_or_default();
         let shown = episodes::to_status(after);
         let condition = episodes::condition(&status.conditions, after);
-        if status.episode.as_ref() == Some(&shown) && condition.is_none() {
+        if !episodes::worth_writing(status.episode.as_ref(), &shown) && condition.is_none() {
             continue;
         }
         if let Err(e) = write_episode(ctx, &api, p, &shown, condition).await {
@@ -799,7 +799,7 @@ async fn write_episode(
         {
             Ok(_) => return Ok(()),
             Err(kube::Error::Api(s)) if s.code == 409 && attempt < 2 => {
-                current = api.get_status(&name).await?;
+                current = api.get(&name).await?;
             }
             Err(e) => return Err(e),
         }
