@@ -111,7 +111,6 @@ pub fn policy_info(policy: &ViolationPolicy) -> PolicyInfo {
             .keep_firing_for
             .map(|d| std::time::Duration::from(d).as_millis() as Millis),
         max_plans_per_episode: policy.spec.remediation.max_plans_per_episode,
-        ..PolicyInfo::default()
     }
 }
 
