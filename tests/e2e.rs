@@ -1305,12 +1305,12 @@ async fn plans_for(e: &Env, target: &str) -> Vec<RemediationPolicy> {
 #[tokio::test]
 async fn a_breach_nothing_fixes_gets_max_plans_then_exhausted_then_a_new_episode_plans() {
     let e = env().await;
-    e.deployment("ledger", 2, &[]).await;
+    e.deployment("vault", 2, &[]).await;
     e.policy(
-        "ledger-latency",
+        "vault-latency",
         json!({
-            "targetRef": {"name": "ledger"},
-            "query": "mapek_sim_latency_seconds{deployment=\"ledger\"}",
+            "targetRef": {"name": "vault"},
+            "query": "mapek_sim_latency_seconds{deployment=\"vault\"}",
             "condition": {"operator": "GreaterThan", "threshold": 0.5, "keepFiringFor": "20s"},
             "severity": "critical", "evaluationInterval": "2s",
             "remediation": {"allowedActions": ["SCALE_UP"],
@@ -1322,10 +1322,10 @@ async fn a_breach_nothing_fixes_gets_max_plans_then_exhausted_then_a_new_episode
     healthy_for_a_while().await;
     // Latency about 1 s (twice the threshold) whatever the replicas.
     let stuck = json!({"kind": "noise", "level": 1.0, "amplitude": 0.2, "duty": 0.5});
-    e.fault("ledger", stuck.clone()).await;
+    e.fault("vault", stuck.clone()).await;
     let mut executed = Vec::new();
     for k in 1..=2 {
-        let plan = e.pending_plan("ledger").await;
+        let plan = e.pending_plan("vault").await;
         let mark = plan.spec.evidence.breaches[0].episode.clone();
         assert_eq!(
             mark.as_ref().map(|m| (m.plans, m.max_plans)),
@@ -1341,15 +1341,15 @@ async fn a_breach_nothing_fixes_gets_max_plans_then_exhausted_then_a_new_episode
         e.phase(&plan.name_any(), ExecutionPhase::Completed).await;
         executed.push(plan.name_any());
     }
-    wait_for("ledger-latency to be Exhausted", LOOP_TIMEOUT, || async {
-        (exhausted(&e, "ledger-latency").await?
+    wait_for("vault-latency to be Exhausted", LOOP_TIMEOUT, || async {
+        (exhausted(&e, "vault-latency").await?
             == ("True".to_string(), "MaxPlansReached".to_string()))
             .then_some(())
     })
     .await;
     // Several cooldowns (10 s) later: no third plan, one Event.
     tokio::time::sleep(Duration::from_secs(40)).await;
-    let names: Vec<String> = plans_for(&e, "ledger")
+    let names: Vec<String> = plans_for(&e, "vault")
         .await
         .iter()
         .map(|p| p.name_any())
@@ -1364,7 +1364,7 @@ async fn a_breach_nothing_fixes_gets_max_plans_then_exhausted_then_a_new_episode
         .into_iter()
         .filter(|ev| {
             ev.reason.as_deref() == Some("RemediationExhausted")
-                && ev.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("ledger-latency")
+                && ev.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("vault-latency")
         })
         .collect();
     assert_eq!(exhausted_events.len(), 1, "{exhausted_events:?}");
@@ -1375,7 +1375,7 @@ async fn a_breach_nothing_fixes_gets_max_plans_then_exhausted_then_a_new_episode
     );
     let api: Api<ViolationPolicy> = Api::namespaced(e.client.clone(), NS);
     let episode = api
-        .get("ledger-latency")
+        .get("vault-latency")
         .await
         .unwrap()
         .status
@@ -1394,18 +1394,18 @@ async fn a_breach_nothing_fixes_gets_max_plans_then_exhausted_then_a_new_episode
     // The metric recovers: after keepFiringFor (20 s) the episode is over.
     let _ = e
         .http
-        .delete(format!("{}/faults/ledger", e.simulator))
+        .delete(format!("{}/faults/vault", e.simulator))
         .send()
         .await;
     wait_for("the episode to end", LOOP_TIMEOUT, || async {
-        (exhausted(&e, "ledger-latency").await?
+        (exhausted(&e, "vault-latency").await?
             == ("False".to_string(), "EpisodeResolved".to_string()))
             .then_some(())
     })
     .await;
     // It breaks again: a new episode, a new plan.
-    e.fault("ledger", stuck).await;
-    let plan = e.pending_plan("ledger").await;
+    e.fault("vault", stuck).await;
+    let plan = e.pending_plan("vault").await;
     assert!(!executed.contains(&plan.name_any()), "{}", plan.name_any());
     let mark = plan.spec.evidence.breaches[0].episode.clone().unwrap();
     assert_eq!(mark.plans, 0, "{mark:?}");
