@@ -4,9 +4,17 @@
 //! the Deployment is in cooldown. It runs when the monitor records a violation, and
 //! on a timer. Before judging, it reads the latest pod-template change of each
 //! Deployment it may plan for (its ReplicaSets, [`super::revisions`]): a breach
-//! that began shortly after one is blamed on it. (Plans nobody approves in time
+//! that began shortly after one is blamed on it. Each policy's breach episode
+//! (one incident, one plan, bounded escalation: `mapek_engine::episode`) lives
+//! in its `status.episode`: read back before each analysis, passed to the
+//! engine, and written when it changes, with the `Exhausted` condition and
+//! Events ([`episodes`] holds the pure part). (Plans nobody approves in time
 //! are expired by the executor, which owns every RemediationPolicy's status once
 //! it exists.)
+//!
+//! One analysis of a namespace, in steps: read the episodes, read the
+//! candidates' targets, run the engine, choose targets, generate and write
+//! plans, write the episodes.
 
 mod decide;
 mod dry_run;
@@ -446,6 +454,31 @@ struct Chosen {
     hpa_api: Api<HorizontalPodAutoscaler>,
 }
 
+/// The HPAs that may scale a candidate (read only when one may scale): a scale
+/// action goes through one, or is left out, never against it. Unread (a 403
+/// from an older install's RBAC, say), they might scale any candidate: the
+/// error says why its scale actions are left out.
+async fn read_hpas(
+    hpa_api: &Api<HorizontalPodAutoscaler>,
+    namespace: &str,
+    candidates: &[(Arc<ViolationPolicy>, Millis)],
+) -> (Vec<HorizontalPodAutoscaler>, Option<String>) {
+    let scaling = candidates.iter().any(|(p, _)| {
+        let e = &p.spec.remediation.envelope;
+        e.allows(ActionType::ScaleUp) || e.allows(ActionType::ScaleDown)
+    });
+    if !scaling {
+        return (Vec::new(), None);
+    }
+    match hpa::list(hpa_api).await {
+        Ok(hpas) => (hpas, None),
+        Err(e) => {
+            tracing::warn!(namespace = %namespace, error = %e, "cannot list the HorizontalPodAutoscalers; no scale actions");
+            (Vec::new(), Some(e.to_string()))
+        }
+    }
+}
+
 /// Step 4: the candidates the engine found a root cause for, whose Deployment
 /// exists and whose GitOps rule allows a plan, each within its envelope (an
 /// HPA's scale actions go through it or are left out).
@@ -456,23 +489,8 @@ async fn choose_targets(
     analysis: &AnalysisResult,
     live: &Targets,
 ) -> Chosen {
-    let scaling = candidates.iter().any(|(p, _)| {
-        let e = &p.spec.remediation.envelope;
-        e.allows(ActionType::ScaleUp) || e.allows(ActionType::ScaleDown)
-    });
     let hpa_api: Api<HorizontalPodAutoscaler> = Api::namespaced(ctx.client.clone(), namespace);
-    // Unread (a 403 from an older install's RBAC, say), they might scale any
-    // candidate: its scale actions are left out, and the policy says why.
-    let (hpas, hpa_error) = match scaling {
-        false => (Vec::new(), None),
-        true => match hpa::list(&hpa_api).await {
-            Ok(hpas) => (hpas, None),
-            Err(e) => {
-                tracing::warn!(namespace = %namespace, error = %e, "cannot list the HorizontalPodAutoscalers; no scale actions");
-                (Vec::new(), Some(e.to_string()))
-            }
-        },
-    };
+    let (hpas, hpa_error) = read_hpas(&hpa_api, namespace, candidates).await;
     let mut chosen = Chosen {
         targets: Vec::new(),
         marks: HashMap::new(),
@@ -625,27 +643,7 @@ async fn write_plans(
             let level = m.and_then(|m| m.level).unwrap_or(b.level);
             e.record_plan(&name, now, level, m.is_some_and(|m| m.worsened));
         }
-        let dry_run = match live.live.get(rp.spec.plan.target.as_str()) {
-            Some(d) => {
-                let targets = dry_run::Targets {
-                    deployments: &live.deployments,
-                    hpas: &chosen.hpa_api,
-                    deployment: d,
-                    replica_sets: live
-                        .histories
-                        .get(rp.spec.plan.target.as_str())
-                        .map_or(&[][..], Vec::as_slice),
-                    // The plan's scale actions go through the HPA it names.
-                    hpa: rp
-                        .spec
-                        .hpa
-                        .as_ref()
-                        .and_then(|m| hpa::named(&chosen.hpas, &m.name)),
-                };
-                dry_run::dry_run(&targets, &rp.spec.plan.actions, now).await
-            }
-            None => Vec::new(),
-        };
+        let dry_run = dry_run_of(&rp, chosen, live, now).await;
         for r in dry_run.iter().filter(|r| !r.accepted) {
             tracing::info!(plan = %name, action = %r.action_id, error = ?r.error, "the dry run of an action was refused");
         }
@@ -666,6 +664,33 @@ async fn write_plans(
         announce_plan(ctx, namespace, policy, &rp, &created).await;
     }
     Ok(())
+}
+
+/// What approving `rp` would change, as the API server answers a dry run of
+/// each action (none when its Deployment is gone).
+async fn dry_run_of(
+    rp: &RemediationPolicy,
+    chosen: &Chosen,
+    live: &Targets,
+    now: Millis,
+) -> Vec<mapek_api::DryRunResult> {
+    let target = rp.spec.plan.target.as_str();
+    let Some(d) = live.live.get(target) else {
+        return Vec::new();
+    };
+    let targets = dry_run::Targets {
+        deployments: &live.deployments,
+        hpas: &chosen.hpa_api,
+        deployment: d,
+        replica_sets: live.histories.get(target).map_or(&[][..], Vec::as_slice),
+        // The plan's scale actions go through the HPA it names.
+        hpa: rp
+            .spec
+            .hpa
+            .as_ref()
+            .and_then(|m| hpa::named(&chosen.hpas, &m.name)),
+    };
+    dry_run::dry_run(&targets, &rp.spec.plan.actions, now).await
 }
 
 /// The `PlanProposed` Event, on the plan and on its policy.
@@ -712,8 +737,8 @@ async fn announce_plan(
 /// Step 6: every episode that changed is written to its policy's
 /// `status.episode` (a merge patch of that field only: the monitor writes the
 /// rest), with the `Exhausted` condition when it changes, and the Event and
-/// metric of the change. A failed write is logged and tried again at the next
-/// analysis (the Event waits for it).
+/// metric of a change of state. A failed write is logged and tried again at the
+/// next analysis (the Event waits for it).
 async fn write_episodes(
     ctx: &Context,
     in_ns: &[Arc<ViolationPolicy>],
@@ -730,16 +755,33 @@ async fn write_episodes(
         let status = p.status.clone().unwrap_or_default();
         let shown = episodes::to_status(after);
         let condition = episodes::condition(&status.conditions, after);
-        if !episodes::worth_writing(status.episode.as_ref(), &shown) && condition.is_none() {
+        let event = episodes::event(episodes.stored.get(&name), after);
+        if !episodes::worth_writing(status.episode.as_ref(), &shown)
+            && condition.is_none()
+            && event.is_none()
+        {
             continue;
         }
-        if let Err(e) = write_episode(ctx, &api, p, &shown, condition).await {
-            tracing::warn!(policy = %name, namespace = %namespace, error = %e, "cannot write the breach episode");
-            failed = Some(e);
-            continue;
-        }
-        let before = episodes.stored.get(&name);
-        match episodes::event(before, after) {
+        let guarded = condition.is_some() || event.is_some();
+        let event = match write_episode(ctx, &api, p, after, guarded).await {
+            // The status the write replaced says whether this is news: a
+            // watch cache behind this process' own last write is not.
+            Ok(Some(replaced)) => {
+                let before = replaced
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.episode.as_ref())
+                    .map(|e| episodes::from_status(&name, e));
+                episodes::event(before.as_ref(), after)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(policy = %name, namespace = %namespace, error = %e, "cannot write the breach episode");
+                failed = Some(e);
+                continue;
+            }
+        };
+        match event {
             Some(EpisodeEvent::Exhausted(note)) => {
                 ctx.metrics.remediation_exhausted.inc();
                 tracing::info!(policy = %name, note, "remediation exhausted for this episode");
@@ -755,40 +797,47 @@ async fn write_episodes(
     failed.map_or(Ok(()), Err)
 }
 
-/// One policy's episode, and its `Exhausted` condition when it changes: the
-/// conditions go with the resourceVersion they were read at, so that a status
-/// the monitor wrote meanwhile is read again rather than overwritten.
+/// One policy's episode. `guarded` (its `Exhausted` condition changes, or its
+/// state does): the whole conditions list goes with the resourceVersion it was
+/// read at, so that a status written meanwhile (by the monitor, or by this
+/// analyzer ahead of the watch cache) is read again rather than overwritten;
+/// returns the policy as it was just before the write.
 async fn write_episode(
     ctx: &Context,
     api: &Api<ViolationPolicy>,
     policy: &ViolationPolicy,
-    shown: &mapek_api::PolicyEpisode,
-    condition: Option<(bool, &'static str, String)>,
-) -> Result<(), kube::Error> {
+    after: &Episode,
+    guarded: bool,
+) -> Result<Option<ViolationPolicy>, kube::Error> {
     let name = policy.name_any();
-    let Some((exhausted, reason, message)) = condition else {
+    let shown = episodes::to_status(after);
+    if !guarded {
         let patch = json!({ "status": { "episode": shown } });
         api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
             .await?;
-        return Ok(());
-    };
+        return Ok(None);
+    }
     let mut current = policy.clone();
-    for attempt in 0..3 {
+    let mut attempt = 0;
+    loop {
         let mut conditions = current
             .status
             .as_ref()
             .map(|s| s.conditions.clone())
             .unwrap_or_default();
-        let now = crate::controllers::monitor::decide::time(ctx.clock.now_ms());
-        crate::conditions::set(
-            &mut conditions,
-            episodes::EXHAUSTED,
-            exhausted,
-            reason,
-            message.clone(),
-            current.metadata.generation,
-            &now,
-        );
+        if let Some((exhausted, reason, message)) = episodes::condition(&conditions, after) {
+            let now = crate::controllers::monitor::decide::time(ctx.clock.now_ms());
+            let generation = current.metadata.generation;
+            crate::conditions::set(
+                &mut conditions,
+                episodes::EXHAUSTED,
+                exhausted,
+                reason,
+                message,
+                generation,
+                &now,
+            );
+        }
         let patch = json!({
             "metadata": { "resourceVersion": current.metadata.resource_version },
             "status": { "episode": shown, "conditions": conditions },
@@ -797,14 +846,14 @@ async fn write_episode(
             .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
         {
-            Ok(_) => return Ok(()),
+            Ok(_) => return Ok(Some(current)),
             Err(kube::Error::Api(s)) if s.code == 409 && attempt < 2 => {
+                attempt += 1;
                 current = api.get(&name).await?;
             }
             Err(e) => return Err(e),
         }
     }
-    Ok(())
 }
 
 /// An Event on a policy.

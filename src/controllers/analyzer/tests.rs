@@ -691,6 +691,12 @@ impl Incident {
     /// One analysis at `now` by a fresh analyzer; returns the lines it sent.
     async fn analyze(&mut self, now: Millis) -> Vec<String> {
         let policy = self.policy();
+        self.analyze_as(now, policy).await
+    }
+
+    /// [`Incident::analyze`] with `policy` in the analyzer's store (a watch
+    /// cache behind the server, say).
+    async fn analyze_as(&mut self, now: Millis, policy: ViolationPolicy) -> Vec<String> {
         let plans = self.plans();
         let server = std::mem::replace(&mut self.server, Server::empty());
         let before = server.seen.len();
@@ -778,6 +784,7 @@ async fn an_executed_plan_gets_one_escalation_then_the_episode_is_exhausted() {
     incident.close(&second, finished_at(t + MIN), 6);
     let t = t + 12 * MIN;
     incident.breach(t);
+    let stale = incident.policy();
     let lines = incident.analyze(t).await;
     assert_eq!(incident.proposed(&lines), None, "{lines:?}");
     assert_eq!(events(&lines, "RemediationExhausted"), 1, "{lines:?}");
@@ -786,6 +793,12 @@ async fn an_executed_plan_gets_one_escalation_then_the_episode_is_exhausted() {
         incident.exhausted(),
         Some(("True".into(), "MaxPlansReached".into()))
     );
+    // An analysis from a watch cache that has not seen that write yet: the
+    // write is refused (resourceVersion), the policy read again, and the
+    // Event not published twice.
+    let lines = incident.analyze_as(t + 1_000, stale).await;
+    assert!(lines.contains(&format!("GET {VP}")), "{lines:?}");
+    assert_eq!(events(&lines, "RemediationExhausted"), 0, "{lines:?}");
     // Later analyses: still no plan, and no second Event.
     for k in 1..=3 {
         let t = t + k * 11 * MIN;
