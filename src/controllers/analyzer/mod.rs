@@ -8,7 +8,7 @@
 //! (one incident, one plan, bounded escalation: `mapek_engine::episode`) lives
 //! in its `status.episode`: read back before each analysis, passed to the
 //! engine, and written when it changes, with the `Exhausted` condition and
-//! Events ([`episodes`] holds the pure part). (Plans nobody approves in time
+//! Events (`episodes.rs` holds the pure part). (Plans nobody approves in time
 //! are expired by the executor, which owns every RemediationPolicy's status once
 //! it exists.)
 //!
