@@ -76,6 +76,11 @@ pub struct Metrics {
     /// and whose scale actions were left out (policy `hpa: Refuse`, several
     /// HPAs, or HPAs that cannot be read).
     pub hpa_withheld: Counter,
+    /// Breach episodes that turned Exhausted (no more plans until they end).
+    pub remediation_exhausted: Counter,
+    /// Policies whose breach episode is Exhausted now (as of the analyzer's
+    /// last timer pass).
+    pub policies_exhausted: Gauge,
     /// Times the storm brake held an approved plan (each look at a held plan).
     pub storm_brake_held: Counter,
     /// 1 while the storm brake holds plans, 0 once one starts again.
@@ -120,6 +125,8 @@ impl Default for Metrics {
             shared_causes: Counter::default(),
             gitops_refused: Counter::default(),
             hpa_withheld: Counter::default(),
+            remediation_exhausted: Counter::default(),
+            policies_exhausted: Gauge::default(),
             storm_brake_held: Counter::default(),
             storm_brake_engaged: Gauge::default(),
             prometheus_range_queries: Counter::default(),
@@ -191,6 +198,16 @@ impl Default for Metrics {
             "mapek_hpa_withheld",
             "Scale actions left out for a Deployment an HPA scales (policy hpa: Refuse, several HPAs, or unreadable HPAs)",
             m.hpa_withheld.clone(),
+        );
+        registry.register(
+            "mapek_remediation_exhausted",
+            "Breach episodes that turned Exhausted: maxPlansPerEpisode reached or a plan declined",
+            m.remediation_exhausted.clone(),
+        );
+        registry.register(
+            "mapek_policies_exhausted",
+            "Policies whose breach episode is Exhausted now",
+            m.policies_exhausted.clone(),
         );
         registry.register(
             "mapek_prometheus_queries",

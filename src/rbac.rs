@@ -26,8 +26,10 @@
 //!   and reads it again (`get`) after a conflict. `spec.replicas` of such a
 //!   Deployment is never patched.
 //! - `mapek.io/violationpolicies` get, list, watch: the reflector in `run.rs` (list,
-//!   watch); the executor reads a plan's policy (`get_opt`).
-//! - `mapek.io/violationpolicies/status` patch: the monitor's status merge patch.
+//!   watch); the executor reads a plan's policy (`get_opt`); the analyzer reads a
+//!   policy again after a conflict on its `Exhausted` condition.
+//! - `mapek.io/violationpolicies/status` patch: the monitor's status merge patch,
+//!   and the analyzer's (`status.episode` and the `Exhausted` condition).
 //! - `mapek.io/remediationpolicies` create, list, watch: the analyzer creates plans;
 //!   the reflector in `run.rs` and the executor's `Controller` list and watch; the
 //!   executor lists plans to find another execution on the same target. No single

@@ -1268,3 +1268,146 @@ async fn the_operators_metrics_are_scraped() {
     )
     .await;
 }
+
+/// The `Exhausted` condition of a policy, as (status, reason), once it has one.
+async fn exhausted(e: &Env, policy: &str) -> Option<(String, String)> {
+    let api: Api<ViolationPolicy> = Api::namespaced(e.client.clone(), NS);
+    let p = api.get(policy).await.ok()?;
+    let c = p
+        .status?
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Exhausted")?;
+    Some((c.status, c.reason))
+}
+
+/// The plans for `target`, oldest first.
+async fn plans_for(e: &Env, target: &str) -> Vec<RemediationPolicy> {
+    let mut plans: Vec<_> = e
+        .plans()
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|p| p.spec.plan.target == target)
+        .collect();
+    plans.sort_by_key(|p| p.metadata.creation_timestamp.clone());
+    plans
+}
+
+/// One incident, at most `maxPlansPerEpisode` plans: a metric the simulator
+/// holds over its threshold whatever is done gets a plan and one escalation
+/// (both approved and executed), then its policy is `Exhausted` (condition and
+/// one Warning Event) and nothing more is proposed for several cooldowns. Once
+/// the metric has been within its threshold for `keepFiringFor` the episode is
+/// over, and a new breach gets a new plan.
+#[tokio::test]
+async fn a_breach_nothing_fixes_gets_max_plans_then_exhausted_then_a_new_episode_plans() {
+    let e = env().await;
+    e.deployment("vault", 2, &[]).await;
+    e.policy(
+        "vault-latency",
+        json!({
+            "targetRef": {"name": "vault"},
+            "query": "mapek_sim_latency_seconds{deployment=\"vault\"}",
+            "condition": {"operator": "GreaterThan", "threshold": 0.5, "keepFiringFor": "20s"},
+            "severity": "critical", "evaluationInterval": "2s",
+            "remediation": {"allowedActions": ["SCALE_UP"],
+                            "scale": {"minReplicas": 2, "maxReplicas": 10, "maxStep": 2},
+                            "cooldown": "10s", "maxPlansPerEpisode": 2}
+        }),
+    )
+    .await;
+    healthy_for_a_while().await;
+    // Latency about 1 s (twice the threshold) whatever the replicas.
+    let stuck = json!({"kind": "noise", "level": 1.0, "amplitude": 0.2, "duty": 0.5});
+    e.fault("vault", stuck.clone()).await;
+    let mut executed = Vec::new();
+    for k in 1..=2 {
+        let plan = e.pending_plan("vault").await;
+        let mark = plan.spec.evidence.breaches[0].episode.clone();
+        assert_eq!(
+            mark.as_ref().map(|m| (m.plans, m.max_plans)),
+            Some((k - 1, 2)),
+            "plan {k}: {mark:?}"
+        );
+        assert!(
+            plan.annotations().contains_key("mapek.io/episode-since"),
+            "{:?}",
+            plan.metadata.annotations
+        );
+        approve(&plan, &plan.spec.plan.plan_hash);
+        e.phase(&plan.name_any(), ExecutionPhase::Completed).await;
+        executed.push(plan.name_any());
+    }
+    wait_for("vault-latency to be Exhausted", LOOP_TIMEOUT, || async {
+        (exhausted(&e, "vault-latency").await?
+            == ("True".to_string(), "MaxPlansReached".to_string()))
+            .then_some(())
+    })
+    .await;
+    // Several cooldowns (10 s) later: no third plan, one Event.
+    tokio::time::sleep(Duration::from_secs(40)).await;
+    let names: Vec<String> = plans_for(&e, "vault")
+        .await
+        .iter()
+        .map(|p| p.name_any())
+        .collect();
+    assert_eq!(names, executed, "no plan after the episode is exhausted");
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(e.client.clone(), NS);
+    let exhausted_events: Vec<_> = events
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|ev| {
+            ev.reason.as_deref() == Some("RemediationExhausted")
+                && ev.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("vault-latency")
+        })
+        .collect();
+    assert_eq!(exhausted_events.len(), 1, "{exhausted_events:?}");
+    assert!(
+        exhausted_events[0].series.is_none(),
+        "published more than once: {:?}",
+        exhausted_events[0].series
+    );
+    let api: Api<ViolationPolicy> = Api::namespaced(e.client.clone(), NS);
+    let episode = api
+        .get("vault-latency")
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .episode
+        .unwrap();
+    assert_eq!(episode.state, mapek_engine::model::EpisodeState::Exhausted);
+    assert_eq!(
+        episode
+            .plans
+            .iter()
+            .map(|p| p.name.clone())
+            .collect::<Vec<_>>(),
+        executed
+    );
+    // The metric recovers: after keepFiringFor (20 s) the episode is over.
+    let _ = e
+        .http
+        .delete(format!("{}/faults/vault", e.simulator))
+        .send()
+        .await;
+    wait_for("the episode to end", LOOP_TIMEOUT, || async {
+        (exhausted(&e, "vault-latency").await?
+            == ("False".to_string(), "EpisodeResolved".to_string()))
+            .then_some(())
+    })
+    .await;
+    // It breaks again: a new episode, a new plan.
+    e.fault("vault", stuck).await;
+    let plan = e.pending_plan("vault").await;
+    assert!(!executed.contains(&plan.name_any()), "{}", plan.name_any());
+    let mark = plan.spec.evidence.breaches[0].episode.clone().unwrap();
+    assert_eq!(mark.plans, 0, "{mark:?}");
+    assert!(mark.since_ms > episode.since.0.as_millisecond(), "{mark:?}");
+}

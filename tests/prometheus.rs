@@ -145,6 +145,7 @@ fn spec(for_secs: u64) -> ViolationPolicySpec {
             operator: ComparisonOperator::GreaterThan,
             threshold: 0.5,
             for_: Some(Duration::from_secs(for_secs).into()),
+            keep_firing_for: None,
         },
         severity: Severity::Warning,
         component: None,

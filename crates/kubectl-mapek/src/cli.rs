@@ -37,7 +37,8 @@ pub enum Command {
         #[arg(short = 'A', long)]
         all_namespaces: bool,
     },
-    /// Explain a plan: patterns, root causes, actions and risk, in words.
+    /// Explain a plan (patterns, root causes, breach episode, actions and risk,
+    /// in words), or a policy's breach episode: `policy/NAME` (or `vp/NAME`).
     Explain { plan: String },
     /// Approve a pending plan: annotate it with its current plan hash.
     Approve { plan: String },

@@ -9,13 +9,13 @@ use kube::{Api, Client, ResourceExt};
 
 use mapek_api::{
     APPROVE_ANNOTATION, APPROVED_BY_ANNOTATION, ApprovalState, PolicyOutcome, REJECT_ANNOTATION,
-    RemediationPolicy,
+    RemediationPolicy, ViolationPolicy,
 };
 use mapek_engine::knowledge::KnowledgeBase;
 
 use crate::cli::{Cli, Command};
 use crate::error::PluginError;
-use crate::explain::explain;
+use crate::explain::{explain, explain_policy};
 use crate::render::{approval, format_insights, format_plans};
 use crate::review::ReviewOptions;
 
@@ -24,6 +24,17 @@ use crate::review::ReviewOptions;
 pub struct Plugin {
     pub client: Client,
     pub namespace: String,
+}
+
+/// The policy `explain` is asked about (`policy/NAME`, `vp/NAME`,
+/// `violationpolicy/NAME`), if it is one.
+fn policy_name(arg: &str) -> Option<&str> {
+    let (kind, name) = arg.split_once('/')?;
+    matches!(
+        kind.to_ascii_lowercase().as_str(),
+        "policy" | "vp" | "violationpolicy" | "violationpolicies"
+    )
+    .then_some(name)
 }
 
 impl Plugin {
@@ -80,7 +91,21 @@ impl Plugin {
                 };
                 Ok(format_plans(&list.items, scope))
             }
-            Command::Explain { plan } => Ok(explain(&self.get(plan).await?)),
+            Command::Explain { plan } => match policy_name(plan) {
+                Some(name) => {
+                    let api: Api<ViolationPolicy> =
+                        Api::namespaced(self.client.clone(), &self.namespace);
+                    let vp = api
+                        .get_opt(name)
+                        .await?
+                        .ok_or_else(|| PluginError::NotFound {
+                            name: name.to_string(),
+                            namespace: self.namespace.clone(),
+                        })?;
+                    Ok(explain_policy(&vp))
+                }
+                None => Ok(explain(&self.get(plan).await?)),
+            },
             Command::Approve { plan } => self.approve(plan).await,
             Command::Reject { plan, reason } => self.reject(plan, reason).await,
             Command::Review { .. } => {

@@ -4,7 +4,8 @@
 use std::fmt::Write as _;
 
 use kube::ResourceExt;
-use mapek_api::{ApprovalState, RemediationPolicy};
+use mapek_api::{ApprovalState, RemediationPolicy, ViolationPolicy};
+use mapek_engine::model::EpisodeMark;
 
 use crate::render::{approval, percent};
 
@@ -53,8 +54,14 @@ pub fn explain(rp: &RemediationPolicy) -> String {
         plan.root_cause,
         percent(plan.confidence)
     );
+    if let Some(since) = rp.annotations().get("mapek.io/episode-since") {
+        let _ = writeln!(out, "Breach episode: since {since}.");
+    }
     for b in &evidence.breaches {
         let _ = writeln!(out, "Why now ({}): {}.", b.policy, b.reason);
+        if let Some(mark) = &b.episode {
+            let _ = writeln!(out, "{}", episode_mark(mark));
+        }
         if let Some(signal) = &b.change {
             let c = &signal.change;
             let _ = writeln!(
@@ -189,6 +196,95 @@ pub fn explain(rp: &RemediationPolicy) -> String {
         if let Some(error) = &execution.error {
             let _ = writeln!(out, "  Error: {error}");
         }
+    }
+    out
+}
+
+/// A plan's breach episode as its evidence recorded it: since when, which plan
+/// of how many, in what state, and why a plan could follow.
+fn episode_mark(m: &EpisodeMark) -> String {
+    format!(
+        "Episode: since {}, plan {} of at most {} (state {:?} before it): {}{}.",
+        at(m.since_ms),
+        m.plans + 1,
+        m.max_plans,
+        m.state,
+        m.reason,
+        if m.worsened {
+            "; allowed because the breach worsened past the bar"
+        } else {
+            ""
+        }
+    )
+}
+
+/// A time in milliseconds as RFC 3339.
+fn at(ms: i64) -> String {
+    k8s_openapi::jiff::Timestamp::from_millisecond(ms).map_or(ms.to_string(), |t| t.to_string())
+}
+
+/// One ViolationPolicy's breach episode in words: since when, its plans and
+/// their fates, its state and why, and the `Exhausted` condition.
+pub fn explain_policy(vp: &ViolationPolicy) -> String {
+    let name = vp.name_any();
+    let ns = vp.namespace().unwrap_or_else(|| "default".into());
+    let c = &vp.spec.condition;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "ViolationPolicy {name} (namespace {ns}) on Deployment {}: {:?} {}.",
+        vp.spec.target_ref.name, c.operator, c.threshold
+    );
+    let status = vp.status.clone().unwrap_or_default();
+    if let Some(v) = status.last_value {
+        let _ = writeln!(out, "Last value: {v}.");
+    }
+    let Some(e) = &status.episode else {
+        let _ = writeln!(out, "No breach episode yet.");
+        return out;
+    };
+    let _ = writeln!(
+        out,
+        "Breach episode: {:?}, since {}, last breach {}{}; {} of at most {} plans.",
+        e.state,
+        e.since.0,
+        e.last_breach.0,
+        e.ended_at
+            .as_ref()
+            .map(|t| format!(", ended {}", t.0))
+            .unwrap_or_default(),
+        e.plans.len(),
+        e.max_plans
+    );
+    if !e.message.is_empty() {
+        let _ = writeln!(out, "Why: {}.", e.message);
+    }
+    for (i, p) in e.plans.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "  {}. {} proposed {} at level {}: {:?}{}{}",
+            i + 1,
+            p.name,
+            p.proposed_at.0,
+            p.level,
+            p.state,
+            p.closed_at
+                .as_ref()
+                .map(|t| format!(" (closed {})", t.0))
+                .unwrap_or_default(),
+            if p.worsened {
+                "; allowed because the breach worsened past the bar"
+            } else {
+                ""
+            }
+        );
+    }
+    if let Some(cond) = status.conditions.iter().find(|c| c.type_ == "Exhausted") {
+        let _ = writeln!(
+            out,
+            "Condition Exhausted={} ({}): {}",
+            cond.status, cond.reason, cond.message
+        );
     }
     out
 }

@@ -28,7 +28,7 @@ use clap::Parser;
 pub use cli::{Cli, Command};
 pub use client::Plugin;
 pub use error::PluginError;
-pub use explain::{describe_action, explain};
+pub use explain::{describe_action, explain, explain_policy};
 pub use render::{approval, evidence_summary, format_insights, format_plans};
 
 /// The plugin's entry point: parses the arguments, runs the command, prints.

@@ -12,7 +12,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{Condition, TargetRef};
-use mapek_engine::model::{ApprovalMode, ComparisonOperator, RemediationEnvelope, Severity};
+use mapek_engine::model::{
+    ApprovalMode, ComparisonOperator, EpisodePlanState, EpisodeState, RemediationEnvelope, Severity,
+};
 
 /// Most violations kept in `status.recentViolations`; older ones are dropped and
 /// only counted.
@@ -63,6 +65,12 @@ const _: () = assert!(mapek_engine::decisions::replay::KEPT_VIOLATIONS == MAX_RE
         name = "Violations",
         type_ = "integer",
         json_path = ".status.violationCount"
+    ),
+    printcolumn(
+        name = "Episode",
+        type_ = "string",
+        json_path = ".status.episode.state",
+        priority = 1
     ),
     printcolumn(
         name = "Approval",
@@ -150,6 +158,12 @@ pub struct ViolationCondition {
     #[serde(rename = "for", default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "optional_duration_schema")]
     pub for_: Option<Duration>,
+    /// How long the metric must stay within the threshold before a breach
+    /// episode ends, as the `keep_firing_for` of a Prometheus alerting rule
+    /// (`5m` when unset): a shorter dip does not end the episode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "optional_duration_schema")]
+    pub keep_firing_for: Option<Duration>,
 }
 
 /// The remediation envelope plus the approval rules for its plans.
@@ -196,6 +210,12 @@ pub struct RemediationSpec {
     /// why).
     #[serde(default)]
     pub hpa: HpaMode,
+    /// The most plans one breach episode may get (2 when unset): a first plan
+    /// and, when it was executed and the breach went on, escalations. Then the
+    /// policy is `Exhausted` until the episode ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_plans_per_episode: Option<u32>,
 }
 
 /// How a policy scales a Deployment that a HorizontalPodAutoscaler targets.
@@ -234,6 +254,7 @@ impl Default for RemediationSpec {
             approval_ttl: default_approval_ttl(),
             git_ops: GitOpsMode::default(),
             hpa: HpaMode::default(),
+            max_plans_per_episode: None,
         }
     }
 }
@@ -297,6 +318,53 @@ pub struct ViolationPolicyStatus {
     /// analyzer (the values themselves are not written to the API server).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub samples: Option<SampleSummary>,
+    /// The policy's current (or last) breach episode, written by the analyzer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub episode: Option<PolicyEpisode>,
+}
+
+/// A breach episode as the status shows it: one incident, from the first
+/// evaluation accepted as a breach until the metric has been within its
+/// threshold for `keepFiringFor`, and the plans it got.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyEpisode {
+    /// `Breaching` (no plan yet), `Planned`, `Exhausted` (no more plans until it
+    /// ends) or `Resolved`.
+    pub state: EpisodeState,
+    /// The first evaluation accepted as a breach.
+    pub since: Time,
+    /// The latest evaluation over the threshold.
+    pub last_breach: Time,
+    /// When it ended (Resolved only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<Time>,
+    /// Its plans, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plans: Vec<PolicyEpisodePlan>,
+    /// The most plans it may have (`maxPlansPerEpisode`).
+    pub max_plans: u32,
+    /// The state in one sentence.
+    #[serde(default)]
+    pub message: String,
+}
+
+/// One plan of a breach episode.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyEpisodePlan {
+    /// The RemediationPolicy's name.
+    pub name: String,
+    pub proposed_at: Time,
+    /// The breach's recent level when it was proposed.
+    pub level: f64,
+    /// `Open`, `Executed`, `Failed`, `Rejected` or `Expired`.
+    pub state: EpisodePlanState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<Time>,
+    /// It was allowed because the breach worsened past the bar.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub worsened: bool,
 }
 
 /// What the operator's in-memory history of a policy's query holds, written with

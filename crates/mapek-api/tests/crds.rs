@@ -129,3 +129,64 @@ fn a_scale_action_cannot_be_a_config_setting_action() {
         cel_errors(&p)
     );
 }
+
+#[test]
+fn episode_settings_and_status_are_optional_and_read_back() {
+    // An existing policy without the new fields reads as before.
+    let old = policy(json!({"cooldown": "10m"}));
+    assert_eq!(old.spec.condition.keep_firing_for, None);
+    assert_eq!(old.spec.remediation.max_plans_per_episode, None);
+    let p: ViolationPolicy = serde_json::from_value(json!({
+        "apiVersion": "mapek.io/v1alpha1",
+        "kind": "ViolationPolicy",
+        "metadata": {"name": "checkout-latency", "namespace": "default"},
+        "spec": {
+            "targetRef": {"name": "checkout"},
+            "query": "q",
+            "condition": {"threshold": 0.5, "for": "1m", "keepFiringFor": "3m"},
+            "remediation": {"maxPlansPerEpisode": 3}
+        },
+        "status": {"episode": {
+            "state": "Exhausted", "since": "2026-12-06T10:00:00Z",
+            "lastBreach": "2026-12-06T10:20:00Z", "maxPlans": 3, "message": "exhausted",
+            "plans": [{"name": "checkout-1", "proposedAt": "2026-12-06T10:01:00Z",
+                       "level": 0.9, "state": "Rejected", "closedAt": "2026-12-06T10:05:00Z"}]
+        }}
+    }))
+    .unwrap();
+    assert_eq!(
+        p.spec
+            .condition
+            .keep_firing_for
+            .map(std::time::Duration::from),
+        Some(std::time::Duration::from_secs(180))
+    );
+    assert_eq!(p.spec.remediation.max_plans_per_episode, Some(3));
+    let e = p.status.as_ref().unwrap().episode.as_ref().unwrap();
+    assert_eq!(
+        e.plans[0].state,
+        mapek_engine::model::EpisodePlanState::Rejected
+    );
+    assert_eq!(cel_errors(&p), "");
+    // The schema says what the API server checks: at least one plan per episode.
+    let crd = serde_json::to_value(mapek_api::all_crds())
+        .unwrap()
+        .to_string();
+    assert!(
+        crd.contains("maxPlansPerEpisode"),
+        "no maxPlansPerEpisode in the CRDs"
+    );
+    let yaml = crd_yaml(
+        &mapek_api::all_crds()
+            .into_iter()
+            .find(|c| c.spec.names.kind == "ViolationPolicy")
+            .unwrap(),
+    );
+    assert!(yaml.contains("keepFiringFor"), "{yaml}");
+    assert!(
+        yaml.contains(".status.episode.state"),
+        "no Episode printcolumn"
+    );
+    let max = yaml.split("maxPlansPerEpisode:").nth(1).unwrap();
+    assert!(max[..400].contains("minimum: 1"), "{}", &max[..400]);
+}

@@ -107,7 +107,10 @@ pub fn policy_info(policy: &ViolationPolicy) -> PolicyInfo {
         for_ms: c
             .for_
             .map_or(0, |d| std::time::Duration::from(d).as_millis() as Millis),
-        ..PolicyInfo::default()
+        keep_firing_for_ms: c
+            .keep_firing_for
+            .map(|d| std::time::Duration::from(d).as_millis() as Millis),
+        max_plans_per_episode: policy.spec.remediation.max_plans_per_episode,
     }
 }
 
@@ -125,7 +128,7 @@ pub fn is_open(plan: &RemediationPolicy) -> bool {
 
 /// When a plan was closed, if it was: its execution finished, or it was rejected
 /// or expired.
-fn closed_at(plan: &RemediationPolicy) -> Option<Millis> {
+pub fn closed_at(plan: &RemediationPolicy) -> Option<Millis> {
     let status = plan.status.as_ref()?;
     match status.approval {
         ApprovalState::Rejected | ApprovalState::Expired => status

@@ -4,12 +4,21 @@
 //! the Deployment is in cooldown. It runs when the monitor records a violation, and
 //! on a timer. Before judging, it reads the latest pod-template change of each
 //! Deployment it may plan for (its ReplicaSets, [`super::revisions`]): a breach
-//! that began shortly after one is blamed on it. (Plans nobody approves in time
+//! that began shortly after one is blamed on it. Each policy's breach episode
+//! (one incident, one plan, bounded escalation: `mapek_engine::episode`) lives
+//! in its `status.episode`: read back before each analysis, passed to the
+//! engine, and written when it changes, with the `Exhausted` condition and
+//! Events (`episodes.rs` holds the pure part). (Plans nobody approves in time
 //! are expired by the executor, which owns every RemediationPolicy's status once
 //! it exists.)
+//!
+//! One analysis of a namespace, in steps: read the episodes, read the
+//! candidates' targets, run the engine, choose targets, generate and write
+//! plans, write the episodes.
 
 mod decide;
 mod dry_run;
+mod episodes;
 mod gitops;
 
 use std::collections::{BTreeSet, HashMap};
@@ -30,10 +39,14 @@ use mapek_api::{
     ApprovalState, ExecutionPhase, RemediationPolicy, RemediationPolicyStatus, ViolationPolicy,
 };
 use mapek_engine::knowledge::KnowledgeBase;
-use mapek_engine::model::ActionType;
+use mapek_engine::model::{ActionType, AnalysisResult, Episode, Millis, RemediationPlan};
 use mapek_engine::{AnalyzerConfig, PatternAnalyzer, PlanTarget, Planner, PlannerConfig};
 
 pub use decide::*;
+use episodes::EpisodeEvent;
+
+/// The annotation on a plan that names its breach episode: when it began.
+pub const EPISODE_SINCE: &str = "mapek.io/episode-since";
 
 /// Runs the analyzer until `shutdown` completes: on every namespace the monitor
 /// sends, and over all namespaces every evaluation interval.
@@ -58,7 +71,19 @@ pub async fn run(
                 }
                 set
             }
-            _ = ticker.tick() => policies.state().iter().filter_map(|p| p.namespace()).collect(),
+            _ = ticker.tick() => {
+                let all = policies.state();
+                let exhausted = all
+                    .iter()
+                    .filter(|p| {
+                        p.status.as_ref().and_then(|s| s.episode.as_ref()).is_some_and(|e| {
+                            e.state == mapek_engine::model::EpisodeState::Exhausted
+                        })
+                    })
+                    .count();
+                ctx.metrics.policies_exhausted.set(exhausted as i64);
+                all.iter().filter_map(|p| p.namespace()).collect()
+            }
         };
         for ns in namespaces {
             let started = std::time::Instant::now();
@@ -160,6 +185,18 @@ async fn read_history(
     Ok(Some((d, sets.ok())))
 }
 
+/// The breach episodes of a namespace's policies during one analysis: as the
+/// statuses hold them (`stored`), and as they stand now (`now`), by policy.
+#[derive(Default)]
+struct Episodes {
+    stored: HashMap<String, Episode>,
+    now: HashMap<String, Episode>,
+}
+
+/// One analysis of a namespace: the policies' stored episodes are read (and
+/// those no longer breaching are ended), the candidates are judged and planned
+/// for, and the episodes that changed are written back, whatever became of the
+/// planning.
 async fn analyze_namespace(
     ctx: &Context,
     policies: &Store<ViolationPolicy>,
@@ -174,9 +211,77 @@ async fn analyze_namespace(
         .filter(|p| p.namespace().as_deref() == Some(namespace))
         .collect();
     let all_plans = plans.state();
-    let candidates = plan_candidates(&in_ns, &all_plans, namespace, now);
+    let mut episodes = read_episodes(ctx, &in_ns, &all_plans, namespace, now);
+    let planned = plan_namespace(
+        ctx,
+        &in_ns,
+        &all_plans,
+        knowledge,
+        namespace,
+        &mut episodes,
+        now,
+    )
+    .await;
+    let written = write_episodes(ctx, &in_ns, namespace, &episodes).await;
+    planned.and(written)
+}
 
-    let started = std::time::Instant::now();
+/// Step 1: the episodes the policies' statuses hold, their plans' states
+/// refreshed from the RemediationPolicies; an unresolved one whose metric has
+/// been within its threshold for `keepFiringFor` since its last breach ends now
+/// (only policies with an unresolved episode are looked at).
+fn read_episodes(
+    ctx: &Context,
+    in_ns: &[Arc<ViolationPolicy>],
+    all_plans: &[Arc<RemediationPolicy>],
+    namespace: &str,
+    now: Millis,
+) -> Episodes {
+    let by_name: HashMap<&str, &Arc<RemediationPolicy>> = all_plans
+        .iter()
+        .filter(|p| p.metadata.namespace.as_deref() == Some(namespace))
+        .filter_map(|p| Some((p.metadata.name.as_deref()?, p)))
+        .collect();
+    let config = analyzer_config(ctx).episode;
+    let mut out = Episodes::default();
+    for p in in_ns {
+        let Some(status) = p.status.as_ref().and_then(|s| s.episode.as_ref()) else {
+            continue;
+        };
+        let name = p.name_any();
+        out.stored
+            .insert(name.clone(), episodes::from_status(&name, status));
+        let Some(mut e) = episodes::stored(p, &by_name) else {
+            continue;
+        };
+        if !e.is_resolved() {
+            let key = crate::controllers::monitor::history_key(p, ctx.settings.default_interval);
+            episodes::resolve_quiet(&mut e, p, &ctx.history.points(&key), &config, now);
+        }
+        out.now.insert(name, e);
+    }
+    out
+}
+
+/// The engine's settings: its episodes' stabilization is the operator's.
+fn analyzer_config(ctx: &Context) -> AnalyzerConfig {
+    let mut config = AnalyzerConfig::default();
+    config.episode.stabilization_ms = ctx.settings.stabilization_window.as_millis() as Millis;
+    config
+}
+
+/// Steps 2 to 5: the candidates' Deployments are read, the engine judges them
+/// with their episodes, the targets are chosen and the plans written.
+async fn plan_namespace(
+    ctx: &Context,
+    in_ns: &[Arc<ViolationPolicy>],
+    all_plans: &[Arc<RemediationPolicy>],
+    knowledge: &RwLock<KnowledgeBase>,
+    namespace: &str,
+    episodes: &mut Episodes,
+    now: Millis,
+) -> Result<(), kube::Error> {
+    let candidates = plan_candidates(in_ns, all_plans, namespace, now);
     let mut violations = Vec::new();
     for (p, since) in &candidates {
         violations.extend(engine_violations(p, *since));
@@ -184,13 +289,63 @@ async fn analyze_namespace(
     if violations.is_empty() {
         return Ok(());
     }
-    // The Deployments that may get a plan, and the latest change of each one's
-    // pod template (its rollout history): the change before a breach is evidence.
+    let live = read_targets(ctx, namespace, &candidates).await?;
+    let Some(analysis) = run_engine(
+        ctx,
+        namespace,
+        &candidates,
+        violations,
+        &live,
+        episodes,
+        now,
+    )
+    .await
+    else {
+        return Ok(());
+    };
+    episodes.now.extend(
+        analysis
+            .episodes
+            .iter()
+            .map(|e| (e.policy.clone(), e.clone())),
+    );
+    report_shared_causes(ctx, in_ns, &analysis).await;
+    let chosen = choose_targets(ctx, namespace, &candidates, &analysis, &live).await;
+    if chosen.targets.is_empty() {
+        return Ok(());
+    }
+    let mut chosen = chosen;
+    let generated = generate_plans(ctx, in_ns, knowledge, &analysis, &mut chosen).await;
+    write_plans(
+        ctx, namespace, in_ns, generated, &analysis, &chosen, &live, episodes, now,
+    )
+    .await
+}
+
+/// What was read of the candidates' Deployments: each Deployment, its
+/// ReplicaSets once it has a second revision, and the latest change of each
+/// one's pod template (the change before a breach is evidence).
+struct Targets {
+    deployments: Api<Deployment>,
+    live: HashMap<String, Deployment>,
+    histories: HashMap<String, Vec<ReplicaSet>>,
+    changes: Vec<mapek_engine::model::TemplateChange>,
+}
+
+/// Step 2: the Deployments that may get a plan and their rollout histories.
+async fn read_targets(
+    ctx: &Context,
+    namespace: &str,
+    candidates: &[(Arc<ViolationPolicy>, Millis)],
+) -> Result<Targets, kube::Error> {
     let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), namespace);
     let replica_sets: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), namespace);
-    let mut live: HashMap<String, Deployment> = HashMap::new();
-    let mut histories: HashMap<String, Vec<ReplicaSet>> = HashMap::new();
-    let mut changes = Vec::new();
+    let mut out = Targets {
+        deployments: deployments.clone(),
+        live: HashMap::new(),
+        histories: HashMap::new(),
+        changes: Vec::new(),
+    };
     let names: BTreeSet<String> = candidates
         .iter()
         .map(|(p, _)| p.spec.target_ref.name.clone())
@@ -210,20 +365,39 @@ async fn analyze_namespace(
             continue;
         };
         if let Some(sets) = sets {
-            changes.extend(revisions::latest_change(&d, &sets));
-            histories.insert(d.name_any(), sets);
+            out.changes.extend(revisions::latest_change(&d, &sets));
+            out.histories.insert(d.name_any(), sets);
         }
-        live.insert(d.name_any(), d);
+        out.live.insert(d.name_any(), d);
     }
     // The engine's input in a canonical order, whatever order the reads ended in.
-    changes.sort_by(|a, b| a.target.cmp(&b.target));
+    out.changes.sort_by(|a, b| a.target.cmp(&b.target));
+    Ok(out)
+}
 
-    // The engine runs on a blocking thread: over a namespace of many policies
-    // with hours of samples each it takes long enough to hold up the other
-    // controllers. Samples are copied only when there is something to judge.
+/// Step 3: the engine judges the candidates, with their episodes, on a blocking
+/// thread: over a namespace of many policies with hours of samples each it
+/// takes long enough to hold up the other controllers. Samples are copied only
+/// when there is something to judge. `None`: it did not finish.
+async fn run_engine(
+    ctx: &Context,
+    namespace: &str,
+    candidates: &[(Arc<ViolationPolicy>, Millis)],
+    violations: Vec<mapek_engine::model::Violation>,
+    live: &Targets,
+    episodes: &Episodes,
+    now: Millis,
+) -> Option<AnalysisResult> {
+    let started = std::time::Instant::now();
     let history = ctx.history.clone();
     let interval = ctx.settings.default_interval;
     let judged: Vec<Arc<ViolationPolicy>> = candidates.iter().map(|(p, _)| p.clone()).collect();
+    let before: Vec<Episode> = judged
+        .iter()
+        .filter_map(|p| episodes.now.get(&p.name_any()).cloned())
+        .collect();
+    let changes = live.changes.clone();
+    let config = analyzer_config(ctx);
     let analysis = tokio::task::spawn_blocking(move || {
         let mut samples = Vec::new();
         let mut context = Vec::new();
@@ -236,12 +410,13 @@ async fn analyze_namespace(
             }
             infos.push(policy_info(p));
         }
-        PatternAnalyzer::new(AnalyzerConfig::default()).analyze_with_changes(
+        PatternAnalyzer::new(config).analyze_with_episodes(
             &violations,
             &samples,
             &context,
             &changes,
             &infos,
+            &before,
             now,
         )
     })
@@ -250,10 +425,9 @@ async fn analyze_namespace(
         Ok(analysis) => analysis,
         Err(e) => {
             tracing::error!(namespace = %namespace, error = %e, "the analysis did not finish; no plan");
-            return Ok(());
+            return None;
         }
     };
-    report_shared_causes(ctx, &in_ns, &analysis).await;
     ctx.metrics
         .phase("analyze", started.elapsed().as_secs_f64());
     for p in &analysis.patterns {
@@ -264,35 +438,68 @@ async fn analyze_namespace(
             })
             .inc();
     }
+    Some(analysis)
+}
 
-    // The HPAs that may scale a candidate: a scale action goes through one
-    // (or is left out), never against it.
+/// The targets chosen for planning, with what the plans will carry about them.
+struct Chosen {
+    targets: Vec<PlanTarget>,
+    /// GitOps and HPA marks by policy.
+    marks: HashMap<String, Option<mapek_api::GitOpsMark>>,
+    hpa_marks: HashMap<String, Option<mapek_api::HpaMark>>,
+    /// The targets whose scale actions an HPA took out, with their full
+    /// envelope and why: planned again to tell whether the plan would have scaled.
+    withheld: Vec<(PlanTarget, String)>,
+    hpas: Vec<HorizontalPodAutoscaler>,
+    hpa_api: Api<HorizontalPodAutoscaler>,
+}
+
+/// The HPAs that may scale a candidate (read only when one may scale): a scale
+/// action goes through one, or is left out, never against it. Unread (a 403
+/// from an older install's RBAC, say), they might scale any candidate: the
+/// error says why its scale actions are left out.
+async fn read_hpas(
+    hpa_api: &Api<HorizontalPodAutoscaler>,
+    namespace: &str,
+    candidates: &[(Arc<ViolationPolicy>, Millis)],
+) -> (Vec<HorizontalPodAutoscaler>, Option<String>) {
     let scaling = candidates.iter().any(|(p, _)| {
         let e = &p.spec.remediation.envelope;
         e.allows(ActionType::ScaleUp) || e.allows(ActionType::ScaleDown)
     });
-    let hpa_api: Api<HorizontalPodAutoscaler> = Api::namespaced(ctx.client.clone(), namespace);
-    // Unread (a 403 from an older install's RBAC, say), they might scale any
-    // candidate: its scale actions are left out, and the policy says why.
-    let (hpas, hpa_error) = match scaling {
-        false => (Vec::new(), None),
-        true => match hpa::list(&hpa_api).await {
-            Ok(hpas) => (hpas, None),
-            Err(e) => {
-                tracing::warn!(namespace = %namespace, error = %e, "cannot list the HorizontalPodAutoscalers; no scale actions");
-                (Vec::new(), Some(e.to_string()))
-            }
-        },
-    };
+    if !scaling {
+        return (Vec::new(), None);
+    }
+    match hpa::list(hpa_api).await {
+        Ok(hpas) => (hpas, None),
+        Err(e) => {
+            tracing::warn!(namespace = %namespace, error = %e, "cannot list the HorizontalPodAutoscalers; no scale actions");
+            (Vec::new(), Some(e.to_string()))
+        }
+    }
+}
 
-    // Every candidate is free of open plans and out of cooldown.
-    let mut targets = Vec::new();
-    let mut marks = HashMap::new();
-    let mut hpa_marks = HashMap::new();
-    // The targets whose scale actions an HPA took out, with their full envelope
-    // and why: planned again to tell whether the plan would have scaled.
-    let mut withheld = Vec::new();
-    for (p, _) in &candidates {
+/// Step 4: the candidates the engine found a root cause for, whose Deployment
+/// exists and whose GitOps rule allows a plan, each within its envelope (an
+/// HPA's scale actions go through it or are left out).
+async fn choose_targets(
+    ctx: &Context,
+    namespace: &str,
+    candidates: &[(Arc<ViolationPolicy>, Millis)],
+    analysis: &AnalysisResult,
+    live: &Targets,
+) -> Chosen {
+    let hpa_api: Api<HorizontalPodAutoscaler> = Api::namespaced(ctx.client.clone(), namespace);
+    let (hpas, hpa_error) = read_hpas(&hpa_api, namespace, candidates).await;
+    let mut chosen = Chosen {
+        targets: Vec::new(),
+        marks: HashMap::new(),
+        hpa_marks: HashMap::new(),
+        withheld: Vec::new(),
+        hpas,
+        hpa_api,
+    };
+    for (p, _) in candidates {
         let target = &p.spec.target_ref.name;
         if !analysis
             .root_causes
@@ -301,14 +508,14 @@ async fn analyze_namespace(
         {
             continue;
         }
-        let Some(deployment) = live.get(target) else {
+        let Some(deployment) = live.live.get(target) else {
             tracing::debug!(policy = %p.name_any(), target = %target, "target Deployment not found; no plan");
             continue;
         };
         // A Deployment a GitOps tool manages: the policy says whether to plan.
         match gitops::mark(deployment, p.spec.remediation.git_ops) {
             Ok(mark) => {
-                marks.insert(p.name_any(), mark);
+                chosen.marks.insert(p.name_any(), mark);
             }
             Err(reason) => {
                 refuse_gitops(ctx, p, &reason).await;
@@ -325,41 +532,55 @@ async fn analyze_namespace(
         let view = match &hpa_error {
             Some(reason) => hpa::unknown(&target.deployment, &target.envelope, reason),
             None => hpa::plan_view(
-                &hpas,
+                &chosen.hpas,
                 &target.deployment,
                 p.spec.remediation.hpa,
                 &target.envelope,
             ),
         };
         if let Some(reason) = view.withheld {
-            withheld.push((target.clone(), reason));
+            chosen.withheld.push((target.clone(), reason));
         }
-        hpa_marks.insert(p.name_any(), view.mark);
-        targets.push(PlanTarget {
+        chosen.hpa_marks.insert(p.name_any(), view.mark);
+        chosen.targets.push(PlanTarget {
             envelope: view.envelope,
             ..target
         });
     }
-    if targets.is_empty() {
-        return Ok(());
-    }
+    chosen
+}
+
+/// The plans for the chosen targets; a policy whose plan would have scaled but
+/// for an HPA is told so (in its plan's HPA mark, or by an Event when it gets
+/// none).
+async fn generate_plans(
+    ctx: &Context,
+    in_ns: &[Arc<ViolationPolicy>],
+    knowledge: &RwLock<KnowledgeBase>,
+    analysis: &AnalysisResult,
+    chosen: &mut Chosen,
+) -> Vec<RemediationPlan> {
     let started = std::time::Instant::now();
     let (generated, unrestricted) = {
         let kb = knowledge.read().unwrap_or_else(|e| e.into_inner());
         let planner = Planner::new(PlannerConfig::default());
-        let full: Vec<PlanTarget> = withheld.iter().map(|(t, _)| t.clone()).collect();
+        let full: Vec<PlanTarget> = chosen.withheld.iter().map(|(t, _)| t.clone()).collect();
         (
-            planner.generate_plans(&analysis, &targets, &kb),
+            planner.generate_plans(analysis, &chosen.targets, &kb),
             match full.is_empty() {
                 true => Vec::new(),
-                false => planner.generate_plans(&analysis, &full, &kb),
+                false => planner.generate_plans(analysis, &full, &kb),
             },
         )
     };
     ctx.metrics.phase("plan", started.elapsed().as_secs_f64());
-    for (policy, reason) in hpa_withheld(&withheld, &unrestricted, &generated) {
+    for (policy, reason) in hpa_withheld(&chosen.withheld, &unrestricted, &generated) {
         ctx.metrics.hpa_withheld.inc();
-        match hpa_marks.get_mut(policy.as_str()).and_then(Option::as_mut) {
+        match chosen
+            .hpa_marks
+            .get_mut(policy.as_str())
+            .and_then(Option::as_mut)
+        {
             Some(mark) if generated.iter().any(|g| g.policy == policy) => mark.message = reason,
             _ => {
                 if let Some(p) = in_ns.iter().find(|p| p.name_any() == policy) {
@@ -368,15 +589,44 @@ async fn analyze_namespace(
             }
         }
     }
+    generated
+}
 
+/// Step 5: each plan written as a Pending RemediationPolicy (with what a dry
+/// run says approval would change) and recorded in its policy's episode.
+#[allow(clippy::too_many_arguments)]
+async fn write_plans(
+    ctx: &Context,
+    namespace: &str,
+    in_ns: &[Arc<ViolationPolicy>],
+    generated: Vec<RemediationPlan>,
+    analysis: &AnalysisResult,
+    chosen: &Chosen,
+    live: &Targets,
+    episodes: &mut Episodes,
+    now: Millis,
+) -> Result<(), kube::Error> {
     let api: Api<RemediationPolicy> = Api::namespaced(ctx.client.clone(), namespace);
     for plan in generated {
         let Some(policy) = in_ns.iter().find(|p| p.name_any() == plan.policy) else {
             continue;
         };
-        let mark = marks.get(plan.policy.as_str()).cloned().flatten();
-        let hpa_mark = hpa_marks.get(plan.policy.as_str()).cloned().flatten();
-        let rp = plan_object(policy, plan, &analysis, mark, hpa_mark);
+        let mark = chosen.marks.get(plan.policy.as_str()).cloned().flatten();
+        let hpa_mark = chosen
+            .hpa_marks
+            .get(plan.policy.as_str())
+            .cloned()
+            .flatten();
+        let breach = analysis.breaches.iter().find(|b| b.policy == plan.policy);
+        let mut rp = plan_object(policy, plan, analysis, mark, hpa_mark);
+        if let Some(m) = breach.and_then(|b| b.episode.as_ref()) {
+            rp.annotations_mut().insert(
+                EPISODE_SINCE.to_string(),
+                crate::controllers::monitor::decide::time(m.since_ms)
+                    .0
+                    .to_string(),
+            );
+        }
         let name = rp.name_any();
         let created = match api.create(&PostParams::default(), &rp).await {
             Ok(created) => created,
@@ -387,27 +637,13 @@ async fn analyze_namespace(
             }
             Err(e) => return Err(e),
         };
-        // What approval would change, as the API server answers a dry run.
-        let dry_run = match live.get(rp.spec.plan.target.as_str()) {
-            Some(d) => {
-                let targets = dry_run::Targets {
-                    deployments: &deployments,
-                    hpas: &hpa_api,
-                    deployment: d,
-                    replica_sets: histories
-                        .get(rp.spec.plan.target.as_str())
-                        .map_or(&[][..], Vec::as_slice),
-                    // The plan's scale actions go through the HPA it names.
-                    hpa: rp
-                        .spec
-                        .hpa
-                        .as_ref()
-                        .and_then(|m| hpa::named(&hpas, &m.name)),
-                };
-                dry_run::dry_run(&targets, &rp.spec.plan.actions, now).await
-            }
-            None => Vec::new(),
-        };
+        // One incident, one plan: the episode counts it.
+        if let (Some(b), Some(e)) = (breach, episodes.now.get_mut(&policy.name_any())) {
+            let m = b.episode.as_ref();
+            let level = m.and_then(|m| m.level).unwrap_or(b.level);
+            e.record_plan(&name, now, level, m.is_some_and(|m| m.worsened));
+        }
+        let dry_run = dry_run_of(&rp, chosen, live, now).await;
         for r in dry_run.iter().filter(|r| !r.accepted) {
             tracing::info!(plan = %name, action = %r.action_id, error = ?r.error, "the dry run of an action was refused");
         }
@@ -425,38 +661,219 @@ async fn analyze_namespace(
         .await?;
         ctx.metrics.policies_generated.inc();
         tracing::info!(plan = %name, target = %rp.spec.plan.target, root_cause = ?rp.spec.plan.root_cause, "proposed a remediation plan");
-        let note = format!(
-            "{:?} on {} (confidence {:.2}): {}. Approve with: kubectl annotate remediationpolicy {name} -n {namespace} mapek.io/approve={}",
-            rp.spec.plan.root_cause,
-            rp.spec.plan.target,
-            rp.spec.plan.confidence,
-            rp.spec
-                .plan
-                .actions
-                .iter()
-                .map(mapek_engine::report::describe_action)
-                .collect::<Vec<_>>()
-                .join(", "),
-            rp.spec.plan.plan_hash
-        );
-        let event = Event {
-            type_: EventType::Normal,
-            reason: "PlanProposed".into(),
-            note: Some(note),
-            action: "Plan".into(),
-            secondary: None,
-        };
-        // The created object's reference carries its uid, which `kubectl describe`
-        // matches Events by.
-        let mut rp_ref = created.object_ref(&());
-        rp_ref.namespace = Some(namespace.to_string());
-        for reference in [rp_ref, policy.object_ref(&())] {
-            if let Err(e) = ctx.recorder.publish(&event, &reference).await {
-                tracing::debug!(error = %e, "cannot publish an event");
-            }
-        }
+        announce_plan(ctx, namespace, policy, &rp, &created).await;
     }
     Ok(())
+}
+
+/// What approving `rp` would change, as the API server answers a dry run of
+/// each action (none when its Deployment is gone).
+async fn dry_run_of(
+    rp: &RemediationPolicy,
+    chosen: &Chosen,
+    live: &Targets,
+    now: Millis,
+) -> Vec<mapek_api::DryRunResult> {
+    let target = rp.spec.plan.target.as_str();
+    let Some(d) = live.live.get(target) else {
+        return Vec::new();
+    };
+    let targets = dry_run::Targets {
+        deployments: &live.deployments,
+        hpas: &chosen.hpa_api,
+        deployment: d,
+        replica_sets: live.histories.get(target).map_or(&[][..], Vec::as_slice),
+        // The plan's scale actions go through the HPA it names.
+        hpa: rp
+            .spec
+            .hpa
+            .as_ref()
+            .and_then(|m| hpa::named(&chosen.hpas, &m.name)),
+    };
+    dry_run::dry_run(&targets, &rp.spec.plan.actions, now).await
+}
+
+/// The `PlanProposed` Event, on the plan and on its policy.
+async fn announce_plan(
+    ctx: &Context,
+    namespace: &str,
+    policy: &ViolationPolicy,
+    rp: &RemediationPolicy,
+    created: &RemediationPolicy,
+) {
+    let name = rp.name_any();
+    let note = format!(
+        "{:?} on {} (confidence {:.2}): {}. Approve with: kubectl annotate remediationpolicy {name} -n {namespace} mapek.io/approve={}",
+        rp.spec.plan.root_cause,
+        rp.spec.plan.target,
+        rp.spec.plan.confidence,
+        rp.spec
+            .plan
+            .actions
+            .iter()
+            .map(mapek_engine::report::describe_action)
+            .collect::<Vec<_>>()
+            .join(", "),
+        rp.spec.plan.plan_hash
+    );
+    let event = Event {
+        type_: EventType::Normal,
+        reason: "PlanProposed".into(),
+        note: Some(note),
+        action: "Plan".into(),
+        secondary: None,
+    };
+    // The created object's reference carries its uid, which `kubectl describe`
+    // matches Events by.
+    let mut rp_ref = created.object_ref(&());
+    rp_ref.namespace = Some(namespace.to_string());
+    for reference in [rp_ref, policy.object_ref(&())] {
+        if let Err(e) = ctx.recorder.publish(&event, &reference).await {
+            tracing::debug!(error = %e, "cannot publish an event");
+        }
+    }
+}
+
+/// Step 6: every episode that changed is written to its policy's
+/// `status.episode` (a merge patch of that field only: the monitor writes the
+/// rest), with the `Exhausted` condition when it changes, and the Event and
+/// metric of a change of state. A failed write is logged and tried again at the
+/// next analysis (the Event waits for it).
+async fn write_episodes(
+    ctx: &Context,
+    in_ns: &[Arc<ViolationPolicy>],
+    namespace: &str,
+    episodes: &Episodes,
+) -> Result<(), kube::Error> {
+    let api: Api<ViolationPolicy> = Api::namespaced(ctx.client.clone(), namespace);
+    let mut failed = None;
+    for p in in_ns {
+        let name = p.name_any();
+        let Some(after) = episodes.now.get(&name) else {
+            continue;
+        };
+        let status = p.status.clone().unwrap_or_default();
+        let shown = episodes::to_status(after);
+        let condition = episodes::condition(&status.conditions, after);
+        let event = episodes::event(episodes.stored.get(&name), after);
+        if !episodes::worth_writing(status.episode.as_ref(), &shown)
+            && condition.is_none()
+            && event.is_none()
+        {
+            continue;
+        }
+        let guarded = condition.is_some() || event.is_some();
+        let event = match write_episode(ctx, &api, p, after, guarded).await {
+            // The status the write replaced says whether this is news: a
+            // watch cache behind this process' own last write is not.
+            Ok(Some(replaced)) => {
+                let before = replaced
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.episode.as_ref())
+                    .map(|e| episodes::from_status(&name, e));
+                episodes::event(before.as_ref(), after)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(policy = %name, namespace = %namespace, error = %e, "cannot write the breach episode");
+                failed = Some(e);
+                continue;
+            }
+        };
+        match event {
+            Some(EpisodeEvent::Exhausted(note)) => {
+                ctx.metrics.remediation_exhausted.inc();
+                tracing::info!(policy = %name, note, "remediation exhausted for this episode");
+                publish(ctx, p, EventType::Warning, "RemediationExhausted", note).await;
+            }
+            Some(EpisodeEvent::Resolved(note)) => {
+                tracing::info!(policy = %name, note, "breach episode resolved");
+                publish(ctx, p, EventType::Normal, "EpisodeResolved", note).await;
+            }
+            None => {}
+        }
+    }
+    failed.map_or(Ok(()), Err)
+}
+
+/// One policy's episode. `guarded` (its `Exhausted` condition changes, or its
+/// state does): the whole conditions list goes with the resourceVersion it was
+/// read at, so that a status written meanwhile (by the monitor, or by this
+/// analyzer ahead of the watch cache) is read again rather than overwritten;
+/// returns the policy as it was just before the write.
+async fn write_episode(
+    ctx: &Context,
+    api: &Api<ViolationPolicy>,
+    policy: &ViolationPolicy,
+    after: &Episode,
+    guarded: bool,
+) -> Result<Option<ViolationPolicy>, kube::Error> {
+    let name = policy.name_any();
+    let shown = episodes::to_status(after);
+    if !guarded {
+        let patch = json!({ "status": { "episode": shown } });
+        api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+        return Ok(None);
+    }
+    let mut current = policy.clone();
+    let mut attempt = 0;
+    loop {
+        let mut conditions = current
+            .status
+            .as_ref()
+            .map(|s| s.conditions.clone())
+            .unwrap_or_default();
+        if let Some((exhausted, reason, message)) = episodes::condition(&conditions, after) {
+            let now = crate::controllers::monitor::decide::time(ctx.clock.now_ms());
+            let generation = current.metadata.generation;
+            crate::conditions::set(
+                &mut conditions,
+                episodes::EXHAUSTED,
+                exhausted,
+                reason,
+                message,
+                generation,
+                &now,
+            );
+        }
+        let patch = json!({
+            "metadata": { "resourceVersion": current.metadata.resource_version },
+            "status": { "episode": shown, "conditions": conditions },
+        });
+        match api
+            .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => return Ok(Some(current)),
+            Err(kube::Error::Api(s)) if s.code == 409 && attempt < 2 => {
+                attempt += 1;
+                current = api.get(&name).await?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// An Event on a policy.
+async fn publish(
+    ctx: &Context,
+    policy: &ViolationPolicy,
+    type_: EventType,
+    reason: &str,
+    note: String,
+) {
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note.chars().take(1024).collect()),
+        action: "Analyze".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &policy.object_ref(&())).await {
+        tracing::debug!(error = %e, "cannot publish an event");
+    }
 }
 
 #[cfg(test)]

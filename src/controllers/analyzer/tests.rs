@@ -268,6 +268,7 @@ use mapek_engine::model::ActionType;
 const NOW: Millis = 1_714_557_600_000;
 const DEPLOY: &str = "/apis/apps/v1/namespaces/default/deployments/web";
 const PLANS: &str = "/apis/mapek.io/v1alpha1/namespaces/default/remediationpolicies";
+const VP: &str = "/apis/mapek.io/v1alpha1/namespaces/default/violationpolicies/web-latency";
 
 fn store<K>(objects: Vec<K>) -> Store<K>
 where
@@ -336,6 +337,7 @@ async fn analyze_with(
 ) -> Server {
     let mut server = Server::empty();
     server.insert(DEPLOY, &fixtures::deployment(2));
+    server.insert(VP, &policy);
     setup(&mut server);
     let harness = Harness::start(server, NOW);
     let knowledge = RwLock::new(KnowledgeBase::new());
@@ -372,8 +374,25 @@ async fn a_burst_becomes_one_pending_plan_within_the_envelope() {
             format!("PATCH {status_path}"),
             "EVENT Normal PlanProposed".to_string(),
             "EVENT Normal PlanProposed".to_string(),
+            // The plan is recorded in the policy's breach episode.
+            format!("PATCH {VP}/status"),
         ]
     );
+    let episode = stored::<ViolationPolicy>(&server, VP)
+        .status
+        .unwrap()
+        .episode
+        .unwrap();
+    assert_eq!(episode.state, mapek_engine::model::EpisodeState::Planned);
+    assert_eq!(episode.plans.len(), 1);
+    assert_eq!(episode.plans[0].name, name);
+    assert_eq!(episode.max_plans, 2);
+    assert!(
+        rp["metadata"]["annotations"][EPISODE_SINCE].is_string(),
+        "{}",
+        rp["metadata"]
+    );
+    assert_eq!(rp["spec"]["evidence"]["breaches"][0]["episode"]["plans"], 0);
     assert_eq!(posts[0].code, 201);
 
     assert_eq!(rp["metadata"]["namespace"], "default");
@@ -564,11 +583,17 @@ async fn under_refuse_an_hpa_target_gets_no_scale_action_and_is_told_why() {
     // This burst gets no other action: no plan, and an Event on the policy
     // says why and what the plan would have been.
     assert!(posts.is_empty(), "{:?}", lines(&server, false));
+    // The Event, then the episode the breach began (without a plan).
+    let seen = &server.seen[..server.seen.len() - 1];
     assert_eq!(
-        lines(&server, false).last().map(String::as_str),
+        seen.last().map(Seen::line).as_deref(),
         Some("EVENT Warning HpaManaged")
     );
-    let note = server.seen.last().unwrap().body["note"]
+    assert_eq!(
+        server.seen.last().map(Seen::line),
+        Some(format!("PATCH {VP}/status"))
+    );
+    let note = seen.last().unwrap().body["note"]
         .as_str()
         .unwrap()
         .to_string();
@@ -578,7 +603,7 @@ async fn under_refuse_an_hpa_target_gets_no_scale_action_and_is_told_why() {
     );
     assert!(note.contains("Without it the plan would be"), "{note}");
     assert_eq!(
-        server.seen.last().unwrap().body["regarding"]["kind"],
+        seen.last().unwrap().body["regarding"]["kind"],
         "ViolationPolicy"
     );
 }
@@ -604,4 +629,363 @@ async fn a_deployment_with_a_second_revision_has_its_rollout_history_read() {
     );
     // No ReplicaSet carries a change: the burst is planned for as before.
     assert_eq!(requests(&server, "POST", PLANS).len(), 1, "{lines:?}");
+}
+
+// Breach episodes over several analyses on one server.
+
+/// A policy that breaches on and on, analyzed again and again on one server:
+/// each step is a fresh analyzer (as after a restart) that knows only what the
+/// server holds.
+struct Incident {
+    server: Server,
+}
+
+impl Incident {
+    fn new() -> Incident {
+        let mut server = Server::empty();
+        server.insert(DEPLOY, &fixtures::deployment(2));
+        server.insert(VP, &bursting());
+        Incident { server }
+    }
+
+    fn policy(&self) -> ViolationPolicy {
+        stored(&self.server, VP)
+    }
+
+    /// Four new violations 50 to 20 s before `now`.
+    fn breach(&mut self, now: Millis) {
+        let mut p = self.policy();
+        let status = p.status.get_or_insert_with(Default::default);
+        for s in [50, 40, 30, 20] {
+            status.recent_violations.push(RecordedViolation {
+                id: format!("web-latency-{}", now / 1000 - s),
+                time: time(now - s * 1000),
+                value: 0.9,
+                threshold: 0.5,
+            });
+        }
+        status.violation_count += 4;
+        status.last_value = Some(0.9);
+        self.server.insert(VP, &p);
+    }
+
+    /// The plans the server holds, by name.
+    fn plans(&self) -> Vec<RemediationPolicy> {
+        self.server
+            .objects
+            .iter()
+            .filter(|(k, _)| k.starts_with(&format!("{PLANS}/")) && !k.ends_with("/status"))
+            .map(|(_, v)| serde_json::from_value(v.clone()).unwrap())
+            .collect()
+    }
+
+    /// Sets a plan's status, and the Deployment's replicas as its execution left them.
+    fn close(&mut self, name: &str, status: RemediationPolicyStatus, replicas: i32) {
+        let path = format!("{PLANS}/{name}");
+        let mut rp: RemediationPolicy = stored(&self.server, &path);
+        rp.status = Some(status);
+        self.server.insert(&path, &rp);
+        self.server.insert(DEPLOY, &fixtures::deployment(replicas));
+    }
+
+    /// One analysis at `now` by a fresh analyzer; returns the lines it sent.
+    async fn analyze(&mut self, now: Millis) -> Vec<String> {
+        let policy = self.policy();
+        self.analyze_as(now, policy).await
+    }
+
+    /// [`Incident::analyze`] with `policy` in the analyzer's store (a watch
+    /// cache behind the server, say).
+    async fn analyze_as(&mut self, now: Millis, policy: ViolationPolicy) -> Vec<String> {
+        let plans = self.plans();
+        let server = std::mem::replace(&mut self.server, Server::empty());
+        let before = server.seen.len();
+        let harness = Harness::start(server, now);
+        let knowledge = RwLock::new(KnowledgeBase::new());
+        analyze_namespace(
+            &harness.ctx,
+            &store(vec![policy]),
+            &store(plans),
+            &knowledge,
+            "default",
+        )
+        .await
+        .unwrap();
+        self.server = harness.finish().await;
+        self.server.seen[before..].iter().map(Seen::line).collect()
+    }
+
+    fn episode(&self) -> mapek_api::PolicyEpisode {
+        self.policy().status.unwrap().episode.unwrap()
+    }
+
+    fn exhausted(&self) -> Option<(String, String)> {
+        self.policy()
+            .status
+            .unwrap()
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Exhausted")
+            .map(|c| (c.status.clone(), c.reason.clone()))
+    }
+
+    /// The one plan proposed by the lines, if any.
+    fn proposed(&self, lines: &[String]) -> Option<String> {
+        let posts: Vec<_> = lines
+            .iter()
+            .filter(|l| *l == &format!("POST {PLANS}"))
+            .collect();
+        assert!(posts.len() <= 1, "{lines:?}");
+        posts.first()?;
+        self.episode().plans.last().map(|p| p.name.clone())
+    }
+}
+
+const MIN: Millis = 60_000;
+
+fn rejected() -> RemediationPolicyStatus {
+    RemediationPolicyStatus {
+        approval: ApprovalState::Rejected,
+        ..RemediationPolicyStatus::default()
+    }
+}
+
+fn events(lines: &[String], reason: &str) -> usize {
+    lines.iter().filter(|l| l.ends_with(reason)).count()
+}
+
+#[tokio::test]
+async fn an_executed_plan_gets_one_escalation_then_the_episode_is_exhausted() {
+    use mapek_engine::model::{EpisodePlanState, EpisodeState};
+    let mut incident = Incident::new();
+    let lines = incident.analyze(NOW).await;
+    let first = incident.proposed(&lines).expect("a first plan");
+    assert_eq!(incident.episode().state, EpisodeState::Planned);
+    // It ran, scaled web to 4, and the breach goes on past the cooldown and
+    // the stabilization window: one more plan.
+    incident.close(&first, finished_at(NOW + MIN), 4);
+    let t = NOW + 12 * MIN;
+    incident.breach(t);
+    let lines = incident.analyze(t).await;
+    let second = incident.proposed(&lines).expect("an escalation");
+    assert_ne!(first, second);
+    let e = incident.episode();
+    assert_eq!(
+        e.plans.iter().map(|p| p.state).collect::<Vec<_>>(),
+        [EpisodePlanState::Executed, EpisodePlanState::Open]
+    );
+    let plan: RemediationPolicy = stored(&incident.server, &format!("{PLANS}/{second}"));
+    let mark = plan.spec.evidence.breaches[0].episode.clone().unwrap();
+    assert_eq!((mark.plans, mark.max_plans), (1, 2));
+    assert!(mark.reason.starts_with("escalation"), "{mark:?}");
+    assert_eq!(e.since, incident.episode().since);
+    // The second ran too and the breach still goes on: Exhausted, one Warning
+    // Event, the condition and the metric; no plan.
+    incident.close(&second, finished_at(t + MIN), 6);
+    let t = t + 12 * MIN;
+    incident.breach(t);
+    let stale = incident.policy();
+    let lines = incident.analyze(t).await;
+    assert_eq!(incident.proposed(&lines), None, "{lines:?}");
+    assert_eq!(events(&lines, "RemediationExhausted"), 1, "{lines:?}");
+    assert_eq!(incident.episode().state, EpisodeState::Exhausted);
+    assert_eq!(
+        incident.exhausted(),
+        Some(("True".into(), "MaxPlansReached".into()))
+    );
+    // An analysis from a watch cache that has not seen that write yet: the
+    // write is refused (resourceVersion), the policy read again, and the
+    // Event not published twice.
+    let lines = incident.analyze_as(t + 1_000, stale).await;
+    assert!(lines.contains(&format!("GET {VP}")), "{lines:?}");
+    assert_eq!(events(&lines, "RemediationExhausted"), 0, "{lines:?}");
+    // Later analyses: still no plan, and no second Event.
+    for k in 1..=3 {
+        let t = t + k * 11 * MIN;
+        incident.breach(t);
+        let lines = incident.analyze(t).await;
+        assert_eq!(incident.proposed(&lines), None, "{lines:?}");
+        assert_eq!(events(&lines, "RemediationExhausted"), 0, "{lines:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_rejected_plan_gets_no_other_plan_in_its_episode() {
+    use mapek_engine::model::EpisodeState;
+    let mut incident = Incident::new();
+    let lines = incident.analyze(NOW).await;
+    let first = incident.proposed(&lines).unwrap();
+    incident.close(&first, rejected(), 2);
+    let t = NOW + 12 * MIN;
+    incident.breach(t);
+    let lines = incident.analyze(t).await;
+    assert_eq!(incident.proposed(&lines), None, "{lines:?}");
+    assert_eq!(incident.episode().state, EpisodeState::Exhausted);
+    assert_eq!(
+        incident.exhausted(),
+        Some(("True".into(), "PlanDeclined".into()))
+    );
+    assert_eq!(events(&lines, "RemediationExhausted"), 1, "{lines:?}");
+}
+
+#[tokio::test]
+async fn a_fresh_analyzer_rebuilds_the_episode_from_the_status() {
+    let mut incident = Incident::new();
+    let lines = incident.analyze(NOW).await;
+    let first = incident.proposed(&lines).unwrap();
+    let since = incident.episode().since;
+    // The plan is gone (deleted by hand, say) and the operator restarted:
+    // the status still says the episode had its plan, which counts as executed.
+    incident.server.objects.remove(&format!("{PLANS}/{first}"));
+    // Within the stabilization window after it: no new first plan.
+    let t = NOW + MIN;
+    incident.breach(t);
+    let lines = incident.analyze(t).await;
+    assert!(!lines.contains(&format!("POST {PLANS}")), "{lines:?}");
+    let e = incident.episode();
+    assert_eq!(e.plans.len(), 1);
+    assert_eq!(
+        e.plans[0].state,
+        mapek_engine::model::EpisodePlanState::Executed
+    );
+    assert_eq!(e.since, since, "the same episode, not a new one");
+}
+
+#[tokio::test]
+async fn after_the_episode_resolves_a_new_breach_gets_a_new_plan() {
+    use mapek_engine::model::EpisodeState;
+    let mut incident = Incident::new();
+    let lines = incident.analyze(NOW).await;
+    let first = incident.proposed(&lines).unwrap();
+    incident.close(&first, rejected(), 2);
+    let t = NOW + 12 * MIN;
+    incident.breach(t);
+    incident.analyze(t).await;
+    assert_eq!(incident.episode().state, EpisodeState::Exhausted);
+    // Within the threshold since: after keepFiringFor (5 min) the timer ends it.
+    let mut p = incident.policy();
+    p.status.as_mut().unwrap().last_value = Some(0.1);
+    incident.server.insert(VP, &p);
+    let lines = incident.analyze(t + 2 * MIN).await;
+    assert_eq!(
+        incident.episode().state,
+        EpisodeState::Exhausted,
+        "{lines:?}"
+    );
+    let lines = incident.analyze(t + 6 * MIN).await;
+    assert_eq!(
+        incident.episode().state,
+        EpisodeState::Resolved,
+        "{lines:?}"
+    );
+    assert_eq!(events(&lines, "EpisodeResolved"), 1, "{lines:?}");
+    assert_eq!(
+        incident.exhausted(),
+        Some(("False".into(), "EpisodeResolved".into()))
+    );
+    // A new breach: a new episode and its plan.
+    let t = t + 20 * MIN;
+    incident.breach(t);
+    let lines = incident.analyze(t).await;
+    let next = incident
+        .proposed(&lines)
+        .expect("a plan for the new episode");
+    assert_ne!(next, first);
+    let e = incident.episode();
+    assert_eq!(e.plans.len(), 1, "{e:?}");
+    assert!(e.since.0.as_millisecond() > NOW + 20 * MIN, "{e:?}");
+}
+
+#[test]
+fn a_plans_state_in_its_episode_follows_its_remediation_policy() {
+    use mapek_engine::model::EpisodePlanState as S;
+    let with = |approval, phase| {
+        let mut rp = earlier_plan(Some(RemediationPolicyStatus {
+            approval,
+            phase,
+            ..RemediationPolicyStatus::default()
+        }));
+        if phase == ExecutionPhase::Completed {
+            rp.status = Some(finished_at(NOW));
+        }
+        episodes::plan_state(Some(&rp))
+    };
+    assert_eq!(episodes::plan_state(None), (S::Executed, None));
+    assert_eq!(
+        with(ApprovalState::Pending, ExecutionPhase::Pending).0,
+        S::Open
+    );
+    assert_eq!(
+        with(ApprovalState::Approved, ExecutionPhase::InProgress).0,
+        S::Open
+    );
+    assert_eq!(
+        with(ApprovalState::Approved, ExecutionPhase::Completed),
+        (S::Executed, Some(NOW))
+    );
+    assert_eq!(
+        with(ApprovalState::Approved, ExecutionPhase::Failed).0,
+        S::Failed
+    );
+    assert_eq!(
+        with(ApprovalState::Approved, ExecutionPhase::RolledBack).0,
+        S::Failed
+    );
+    assert_eq!(
+        with(ApprovalState::Rejected, ExecutionPhase::Pending).0,
+        S::Rejected
+    );
+    assert_eq!(
+        with(ApprovalState::Expired, ExecutionPhase::Pending).0,
+        S::Expired
+    );
+}
+
+#[test]
+fn the_exhausted_condition_follows_the_episode_and_is_absent_until_needed() {
+    use mapek_engine::model::{Episode, EpisodeState};
+    let mut e = Episode {
+        policy: "web-latency".into(),
+        since_ms: NOW,
+        last_breach_ms: NOW,
+        state: EpisodeState::Planned,
+        plans: Vec::new(),
+        max_plans: 2,
+        ended_ms: None,
+        message: "m".into(),
+    };
+    assert_eq!(episodes::condition(&[], &e), None);
+    e.state = EpisodeState::Exhausted;
+    let (on, reason, _) = episodes::condition(&[], &e).unwrap();
+    assert!(on && reason == "MaxPlansReached");
+    let mut conditions = Vec::new();
+    crate::conditions::set(
+        &mut conditions,
+        episodes::EXHAUSTED,
+        true,
+        reason,
+        "m",
+        None,
+        &time(NOW),
+    );
+    assert_eq!(episodes::condition(&conditions, &e), None);
+    e.state = EpisodeState::Resolved;
+    assert_eq!(
+        episodes::condition(&conditions, &e).map(|c| (c.0, c.1)),
+        Some((false, "EpisodeResolved"))
+    );
+    // An Event only on the change of state.
+    let before = Episode {
+        state: EpisodeState::Exhausted,
+        ..e.clone()
+    };
+    assert!(matches!(
+        episodes::event(Some(&before), &e),
+        Some(EpisodeEvent::Resolved(_))
+    ));
+    assert_eq!(episodes::event(Some(&e), &e), None);
+    assert!(matches!(
+        episodes::event(Some(&e), &before),
+        Some(EpisodeEvent::Exhausted(_))
+    ));
 }

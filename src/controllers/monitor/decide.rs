@@ -167,6 +167,29 @@ pub enum Write {
     Refresh,
 }
 
+/// The analyzer owns `status.episode` and every condition but `Ready` and
+/// `Violating` (`Exhausted`): a status the monitor writes carries them as the
+/// watch cache (`cached`) has them now, never an older copy, and no episode at
+/// all (a merge patch leaves the stored one alone).
+pub fn keep_analyzer_fields(
+    status: &mut ViolationPolicyStatus,
+    cached: Option<&ViolationPolicyStatus>,
+) {
+    status.episode = None;
+    status
+        .conditions
+        .retain(|c| c.type_ == READY || c.type_ == VIOLATING);
+    if let Some(cached) = cached {
+        status.conditions.extend(
+            cached
+                .conditions
+                .iter()
+                .filter(|c| c.type_ != READY && c.type_ != VIOLATING)
+                .cloned(),
+        );
+    }
+}
+
 /// Whether `after` (the status after an evaluation) must be written, given
 /// `written` (the status the API server holds) and the refresh period. Values,
 /// messages and evaluation times alone are not worth a write before the refresh
@@ -252,6 +275,7 @@ mod tests {
                 operator: ComparisonOperator::GreaterThan,
                 threshold: 0.5,
                 for_: Some(std::time::Duration::from_secs(for_secs).into()),
+                keep_firing_for: None,
             },
             severity: Severity::Warning,
             component: None,
@@ -414,5 +438,58 @@ mod tests {
         assert_eq!(next_due(30_400, 30_000, 120_000), 150_000);
         // A wait shorter than the interval is the next boundary.
         assert_eq!(next_due(30_400, 30_000, 1), 60_000);
+    }
+
+    #[test]
+    fn the_monitor_writes_the_analyzers_condition_as_cached_and_no_episode() {
+        let now = time(1_000);
+        let mut mine = ViolationPolicyStatus::default();
+        conditions::set(
+            &mut mine.conditions,
+            READY,
+            true,
+            "Evaluated",
+            "",
+            None,
+            &now,
+        );
+        // An older copy of the analyzer's condition, from the status it started from.
+        conditions::set(
+            &mut mine.conditions,
+            "Exhausted",
+            false,
+            "Planning",
+            "",
+            None,
+            &now,
+        );
+        let mut cached = mine.clone();
+        conditions::set(&mut cached.conditions, READY, false, "Old", "", None, &now);
+        conditions::set(
+            &mut cached.conditions,
+            "Exhausted",
+            true,
+            "MaxPlansReached",
+            "",
+            None,
+            &now,
+        );
+        mine.episode = Some(mapek_api::PolicyEpisode {
+            state: mapek_engine::model::EpisodeState::Planned,
+            since: now.clone(),
+            last_breach: now.clone(),
+            ended_at: None,
+            plans: Vec::new(),
+            max_plans: 2,
+            message: String::new(),
+        });
+        keep_analyzer_fields(&mut mine, Some(&cached));
+        assert_eq!(mine.episode, None);
+        let shown: Vec<_> = mine
+            .conditions
+            .iter()
+            .map(|c| (c.type_.as_str(), c.status.as_str()))
+            .collect();
+        assert_eq!(shown, [(READY, "True"), ("Exhausted", "True")]);
     }
 }

@@ -98,6 +98,7 @@ pub(super) async fn write_status(
         .history
         .summary(&super::history_key(policy, ctx.settings.default_interval));
     status.recent_samples.clear();
+    super::decide::keep_analyzer_fields(&mut status, policy.status.as_ref());
 
     let api: Api<ViolationPolicy> = Api::namespaced(ctx.client.clone(), &namespace);
     // `recentSamples: null` removes the list an earlier version kept.

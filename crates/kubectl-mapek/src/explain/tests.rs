@@ -122,3 +122,69 @@ fn explain_says_a_scale_goes_through_the_hpa() {
     );
     assert!(!explain(&rp(plan("fix-web", "shop", None))).contains("HorizontalPodAutoscaler"));
 }
+
+#[test]
+fn explain_names_the_plan_s_breach_episode() {
+    let mut value = plan("fix-web", "shop", Some("Pending"));
+    value["metadata"]["annotations"] =
+        serde_json::json!({ "mapek.io/episode-since": "2026-12-06T10:00:00Z" });
+    value["spec"]["evidence"]["breaches"] = serde_json::json!([{
+        "policy": "web-latency", "target": "web", "current": true, "run": 8,
+        "standsOut": true, "shared": false, "actionable": true, "level": 0.9,
+        "threshold": 0.5, "operator": "GreaterThan", "intervalMs": 15000,
+        "lastAtMs": 1000, "reason": "escalation: the breach went on after plan 1",
+        "episode": { "sinceMs": 1_796_551_200_000i64, "plans": 1, "maxPlans": 2,
+                     "state": "Planned", "reason": "escalation: the breach went on after plan 1 of the episode (web-1); plan 2 of at most 2",
+                     "level": 0.9 }
+    }]);
+    let text = explain(&rp(value));
+    for part in [
+        "Breach episode: since 2026-12-06T10:00:00Z.",
+        "Episode: since 2026-12-06T10:00:00Z, plan 2 of at most 2 (state Planned before it): escalation",
+    ] {
+        assert!(text.contains(part), "{part:?} missing in\n{text}");
+    }
+}
+
+#[test]
+fn explain_policy_shows_its_episode_plans_and_the_exhausted_condition() {
+    let vp: mapek_api::ViolationPolicy = serde_json::from_value(serde_json::json!({
+        "apiVersion": "mapek.io/v1alpha1", "kind": "ViolationPolicy",
+        "metadata": { "name": "web-latency", "namespace": "shop" },
+        "spec": { "targetRef": { "name": "web" }, "query": "q",
+                  "condition": { "threshold": 0.5, "keepFiringFor": "5m" },
+                  "remediation": { "maxPlansPerEpisode": 2 } },
+        "status": {
+            "lastValue": 0.9,
+            "conditions": [{ "type": "Exhausted", "status": "True", "reason": "MaxPlansReached",
+                             "message": "exhausted: 2 of at most 2 plans in this episode",
+                             "lastTransitionTime": "2026-12-06T10:20:00Z" }],
+            "episode": {
+                "state": "Exhausted", "since": "2026-12-06T10:00:00Z",
+                "lastBreach": "2026-12-06T10:21:00Z", "maxPlans": 2,
+                "message": "exhausted: 2 of at most 2 plans in this episode; no other plan until it ends",
+                "plans": [
+                    { "name": "web-1", "proposedAt": "2026-12-06T10:01:00Z", "level": 0.9,
+                      "state": "Executed", "closedAt": "2026-12-06T10:02:00Z" },
+                    { "name": "web-2", "proposedAt": "2026-12-06T10:10:00Z", "level": 0.95,
+                      "state": "Executed", "closedAt": "2026-12-06T10:11:00Z" }
+                ]
+            }
+        }
+    }))
+    .unwrap();
+    let text = crate::explain_policy(&vp);
+    for part in [
+        "ViolationPolicy web-latency (namespace shop) on Deployment web: GreaterThan 0.5.",
+        "Breach episode: Exhausted, since 2026-12-06T10:00:00Z, last breach 2026-12-06T10:21:00Z; 2 of at most 2 plans.",
+        "Why: exhausted: 2 of at most 2 plans in this episode; no other plan until it ends.",
+        "  1. web-1 proposed 2026-12-06T10:01:00Z at level 0.9: Executed (closed 2026-12-06T10:02:00Z)",
+        "  2. web-2 proposed",
+        "Condition Exhausted=True (MaxPlansReached): exhausted",
+    ] {
+        assert!(text.contains(part), "{part:?} missing in\n{text}");
+    }
+    let mut none = vp.clone();
+    none.status = None;
+    assert!(crate::explain_policy(&none).contains("No breach episode yet."));
+}
