@@ -365,6 +365,11 @@ pub struct PolicyEpisodePlan {
     /// It was allowed because the breach worsened past the bar.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub worsened: bool,
+    /// Its action types, in order: an escalation tries others (or a larger
+    /// scale step).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub actions: Vec<mapek_engine::model::ActionType>,
 }
 
 /// What the operator's in-memory history of a policy's query holds, written with

@@ -67,6 +67,7 @@ pub fn from_status(policy: &str, e: &PolicyEpisode) -> Episode {
                 state: p.state,
                 closed_ms: p.closed_at.as_ref().map(ms),
                 worsened: p.worsened,
+                actions: p.actions.clone(),
             })
             .collect(),
         max_plans: e.max_plans,
@@ -92,6 +93,7 @@ pub fn to_status(e: &Episode) -> PolicyEpisode {
                 state: p.state,
                 closed_at: p.closed_ms.map(time),
                 worsened: p.worsened,
+                actions: p.actions.clone(),
             })
             .collect(),
         max_plans: e.max_plans,

@@ -522,12 +522,17 @@ async fn choose_targets(
                 continue;
             }
         }
+        // An escalation tries what its episode has not.
+        let envelope = match analysis.episodes.iter().find(|e| e.policy == p.name_any()) {
+            Some(e) => e.escalation_envelope(&p.spec.remediation.envelope),
+            None => p.spec.remediation.envelope.clone(),
+        };
         let target = PlanTarget {
             policy: p.name_any().into(),
             deployment: target.as_str().into(),
             current_replicas: deployment.spec.replicas.unwrap_or(1),
             severity: p.spec.severity,
-            envelope: p.spec.remediation.envelope.clone(),
+            envelope,
         };
         let view = match &hpa_error {
             Some(reason) => hpa::unknown(&target.deployment, &target.envelope, reason),
@@ -642,6 +647,9 @@ async fn write_plans(
             let m = b.episode.as_ref();
             let level = m.and_then(|m| m.level).unwrap_or(b.level);
             e.record_plan(&name, now, level, m.is_some_and(|m| m.worsened));
+            if let Some(recorded) = e.plans.last_mut() {
+                recorded.actions = rp.spec.plan.actions.iter().map(|a| a.action_type).collect();
+            }
         }
         let dry_run = dry_run_of(&rp, chosen, live, now).await;
         for r in dry_run.iter().filter(|r| !r.accepted) {
