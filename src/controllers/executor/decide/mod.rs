@@ -114,7 +114,7 @@ pub enum Step {
     /// Record action `index` as Running with its previous state, before its patch.
     WriteAhead {
         index: usize,
-        previous: PreviousState,
+        previous: Box<PreviousState>,
     },
     /// Send the patch of action `index` (already Running with its previous state).
     Apply { index: usize },
@@ -390,7 +390,10 @@ fn progress(o: &Observed<'_>, status: &RemediationPolicyStatus) -> Step {
                 policy.spec.remediation.hpa,
                 o.now,
             ) {
-                Ok(previous) => Step::WriteAhead { index: i, previous },
+                Ok(previous) => Step::WriteAhead {
+                    index: i,
+                    previous: Box::new(previous),
+                },
                 Err(error) => Step::FailAction { index: i, error },
             }
         }

@@ -308,10 +308,10 @@ fn actions_run_write_ahead_first_and_roll_back_in_reverse() {
         s,
         Step::WriteAhead {
             index: 0,
-            previous: PreviousState {
+            previous: Box::new(PreviousState {
                 replicas: Some(2),
                 ..Default::default()
-            }
+            })
         }
     );
     advance(&mut rp, &s);
@@ -343,10 +343,10 @@ fn actions_run_write_ahead_first_and_roll_back_in_reverse() {
         s,
         Step::WriteAhead {
             index: 1,
-            previous: PreviousState {
+            previous: Box::new(PreviousState {
                 restarted_to: Some("2024-05-01T10:00:00Z".into()),
                 ..PreviousState::default()
-            }
+            })
         }
     );
     advance(&mut rp, &s);

@@ -195,7 +195,7 @@ pub fn transition(
             if let Some(r) = record(status, *index) {
                 r.status = ExecutionStatus::Running;
                 r.started_at = Some(at.clone());
-                r.previous = Some(previous.clone());
+                r.previous = Some(previous.as_ref().clone());
             }
         }
         Step::Sent { index, generation } => {
