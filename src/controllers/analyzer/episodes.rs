@@ -237,8 +237,11 @@ pub fn condition(conditions: &[Condition], e: &Episode) -> Option<(bool, &'stati
 
 /// How often a later breach alone (`lastBreach`) is worth a write: an episode
 /// that goes on is analyzed at every violation, and its last breach is known
-/// from the violations and samples between writes.
-pub const LAST_BREACH_REFRESH_MS: Millis = 60_000;
+/// from the violations and samples between writes; the quiet resolution only
+/// starts its scan of the samples there, so a stale one is harmless. Every ten
+/// minutes: at 1,000 policies breaching at once, once a minute was about 17
+/// writes/s against the API server (the reliability load class).
+pub const LAST_BREACH_REFRESH_MS: Millis = 600_000;
 
 /// Whether the episode the status shows (`written`) must be written as `now`:
 /// anything but a later `lastBreach` changed, or that moved by a minute.
