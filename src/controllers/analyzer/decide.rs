@@ -278,11 +278,7 @@ pub fn plan_object(
     violations.dedup();
     violations.truncate(MAX_EVIDENCE_VIOLATIONS);
     let plan_target = plan.target.to_string();
-    let name = format!(
-        "{}-{}",
-        plan.target,
-        &plan.plan_hash[..plan.plan_hash.len().min(10)]
-    );
+    let name = plan.object_name();
     let mut rp = RemediationPolicy::new(
         &name,
         RemediationPolicySpec {

@@ -644,12 +644,7 @@ async fn write_plans(
         };
         // One incident, one plan: the episode counts it.
         if let (Some(b), Some(e)) = (breach, episodes.now.get_mut(&policy.name_any())) {
-            let m = b.episode.as_ref();
-            let level = m.and_then(|m| m.level).unwrap_or(b.level);
-            e.record_plan(&name, now, level, m.is_some_and(|m| m.worsened));
-            if let Some(recorded) = e.plans.last_mut() {
-                recorded.actions = rp.spec.plan.actions.iter().map(|a| a.action_type).collect();
-            }
+            e.record(&rp.spec.plan, b.episode.as_ref(), b.level, now);
         }
         let dry_run = dry_run_of(&rp, chosen, live, now).await;
         for r in dry_run.iter().filter(|r| !r.accepted) {

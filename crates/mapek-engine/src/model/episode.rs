@@ -127,13 +127,8 @@ impl Episode {
         level: f64,
         now: Millis,
     ) {
-        let name = format!(
-            "{}-{}",
-            plan.target,
-            &plan.plan_hash[..plan.plan_hash.len().min(10)]
-        );
         self.record_plan(
-            &name,
+            &plan.object_name(),
             now,
             mark.and_then(|m| m.level).unwrap_or(level),
             mark.is_some_and(|m| m.worsened),

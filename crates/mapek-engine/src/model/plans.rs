@@ -62,3 +62,15 @@ pub struct RemediationPlan {
     /// A stable hash over the plan's content (hex), used for approval.
     pub plan_hash: String,
 }
+
+impl RemediationPlan {
+    /// The name of the RemediationPolicy that carries it: its target and the
+    /// first 10 hex digits of its hash.
+    pub fn object_name(&self) -> String {
+        format!(
+            "{}-{}",
+            self.target,
+            &self.plan_hash[..self.plan_hash.len().min(10)]
+        )
+    }
+}
