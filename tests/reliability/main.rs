@@ -245,11 +245,30 @@ fn panics_in_log(namespace: &str) -> usize {
         .count()
 }
 
-/// The operator's PATCH requests to Deployment `namespace/name` in the audit log:
-/// (answered 2xx, answered otherwise).
-fn operator_patches(namespace: &str, name: &str) -> (usize, usize) {
+/// The operator's PATCH requests to Deployment `namespace/name` in the audit log.
+#[derive(Clone, Copy, Debug, Default)]
+struct Patches {
+    /// Answered 2xx: applied.
+    ok: usize,
+    /// Answered 504 because the client went away (a SIGKILL mid-request): the API
+    /// server answers "request did not complete" while the write it started may
+    /// still be committed, so such a patch may or may not have been applied.
+    cut: usize,
+    /// Answered otherwise: refused (a conflict, a failed precondition, ...).
+    refused: usize,
+}
+
+impl Patches {
+    /// Whether exactly `expected` patches were applied, counting each cut one as
+    /// possibly applied: none was lost and none was sent twice.
+    fn applied_exactly(&self, expected: usize) -> bool {
+        self.ok <= expected && expected <= self.ok + self.cut
+    }
+}
+
+fn operator_patches(namespace: &str, name: &str) -> Patches {
     let text = std::fs::read_to_string(var("MAPEK_LOCAL_AUDIT_LOG")).unwrap_or_default();
-    let (mut ok, mut refused) = (0, 0);
+    let mut found = Patches::default();
     for line in text.lines() {
         let Ok(e) = serde_json::from_str::<Value>(line) else {
             continue;
@@ -262,12 +281,13 @@ fn operator_patches(namespace: &str, name: &str) -> (usize, usize) {
             && uri.contains("fieldManager=mapek-operator")
         {
             match e["responseStatus"]["code"].as_u64() {
-                Some(200..=299) => ok += 1,
-                _ => refused += 1,
+                Some(200..=299) => found.ok += 1,
+                Some(504) => found.cut += 1,
+                _ => found.refused += 1,
             }
         }
     }
-    (ok, refused)
+    found
 }
 
 /// Appends one fault class's figures to `$MAPEK_RELIABILITY_OUT`.

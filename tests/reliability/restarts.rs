@@ -47,15 +47,15 @@ async fn serial_api_server_and_etcd_restarts() {
     let mut double = 0;
     let mut wrong = 0;
     for (name, rp) in &results {
-        let (ok, _) = operator_patches(ns, name);
-        double += ok.saturating_sub(3);
+        let patches = operator_patches(ns, name);
+        double += patches.ok.saturating_sub(3);
         let end = state(&live(&c, ns, name).await);
         if rp.status.as_ref().map(|s| s.phase) != Some(ExecutionPhase::Completed)
             || end != COMPLETES.end_state()
-            || ok != 3
+            || !patches.applied_exactly(3)
         {
             wrong += 1;
-            eprintln!("{name}: {:?} {end:?} patches {ok}", rp.status);
+            eprintln!("{name}: {:?} {end:?} patches {patches:?}", rp.status);
         }
     }
     let alive = op.alive();

@@ -62,7 +62,10 @@ async fn concurrent_writers() {
     if live(&c, ns, "replicas").await.spec.replicas != Some(3) {
         lost += 1;
     }
-    stale += operator_patches(ns, "replicas").0;
+    stale += {
+        let p = operator_patches(ns, "replicas");
+        p.ok + p.cut
+    };
 
     let rp = plan(
         &c,
@@ -94,7 +97,10 @@ async fn concurrent_writers() {
     if mode(&live(&c, ns, "config").await).as_deref() != Some("c") {
         lost += 1;
     }
-    stale += operator_patches(ns, "config").0;
+    stale += {
+        let p = operator_patches(ns, "config");
+        p.ok + p.cut
+    };
 
     // Between the fresh read a config patch is computed from and the patch,
     // another writer inserts an env entry in front of MODE: the patch's `test`
@@ -182,7 +188,8 @@ async fn concurrent_writers() {
         .and_then(|a| a.get("writer/seq"))
         .cloned();
     assert!(writer_seq.is_some(), "the writer's annotation was lost");
-    let (churn_patches, churn_conflicts) = operator_patches(ns, "churn");
+    let churn = operator_patches(ns, "churn");
+    let (churn_patches, churn_conflicts) = (churn.ok, churn.refused + churn.cut);
     let panics = panics_in_log(ns);
     drop(op);
     report(
