@@ -32,8 +32,9 @@ build: ## Build the binary
 test: lint scripts-lint chart-lint decisions unit e2e reliability ## Everything CI runs: lint, chart, decisions, unit, property, integration, e2e and reliability tests
 	@echo "make test: all checks passed"
 
-unit: ## Unit, property, CRD, chart and real-Prometheus tests
-	bin=$$(e2e/prometheus-bin) && MAPEK_PROMETHEUS_BIN=$$bin $(CARGO) test --locked --workspace --all-targets
+unit: ## Unit, property, CRD, chart, real-Prometheus and headless-Chromium tests
+	bin=$$(e2e/prometheus-bin) && driver=$$(mk/chromedriver) && \
+	  MAPEK_PROMETHEUS_BIN=$$bin MAPEK_CHROMEDRIVER=$$driver $(CARGO) test --locked --workspace --all-targets
 
 e2e: ## The e2e suite on the local API server with Prometheus, the simulator and the operator
 	e2e/run-local
@@ -46,7 +47,7 @@ lint: ## cargo fmt check and clippy with warnings denied
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --locked --workspace --all-targets --features e2e,fault-injection -- -D warnings
 
-SCRIPTS := .ci/run e2e/run-local e2e/run-kind e2e/demo e2e/prometheus-bin e2e/local-cluster e2e/local-cluster-smoke mk/chart-render docs/judgement-study/run_all.sh
+SCRIPTS := .ci/run mk/chromedriver e2e/run-local e2e/run-kind e2e/demo e2e/prometheus-bin e2e/local-cluster e2e/local-cluster-smoke mk/chart-render docs/judgement-study/run_all.sh
 
 scripts-lint: ## bash -n and shellcheck (Debian's, installed when missing) on the shell scripts
 	@for f in $(SCRIPTS); do bash -n $$f || exit 1; done

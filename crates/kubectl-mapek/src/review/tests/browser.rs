@@ -2,8 +2,9 @@
 //! the scripted API server: the chart and the plan are there, Approve works
 //! and a refusal is shown. Runs only when `MAPEK_CHROMEDRIVER` names a
 //! chromedriver binary (Debian's `chromium-driver`: `/usr/bin/chromedriver`);
-//! otherwise it returns at once. It saves a screenshot of the plan page to
-//! `docs/review-page.png`.
+//! otherwise it returns at once (`make unit` sets it, installing Debian's
+//! Chromium when missing). It saves a screenshot of the plan page (see
+//! `screenshot_path`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -92,8 +93,13 @@ where
     }
 }
 
+/// Where the plan page's screenshot goes: `MAPEK_REVIEW_SCREENSHOT` (set it to
+/// `docs/review-page.png` to renew the README's picture), or the temp dir, so
+/// that a test run does not rewrite a committed file.
 fn screenshot_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/review-page.png")
+    std::env::var_os("MAPEK_REVIEW_SCREENSHOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("mapek-review-page.png"))
 }
 
 async fn text(b: &Browser, css: &str) -> String {
