@@ -3,8 +3,17 @@
 //! renews it while it leads, and stops acting (the process exits) when it loses it,
 //! as controller-runtime does. Every write carries the `resourceVersion` it read, so
 //! two replicas can never both believe they won.
+//!
+//! As in client-go, a leader that cannot renew within the renew deadline (shorter
+//! than the lease duration) stands down, so that it has stopped before another
+//! replica may take the Lease: [`Leadership`] says until when it may still act
+//! (the start of its last successful renewal plus the renew deadline), and the
+//! executor checks it before each of its writes.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
@@ -20,7 +29,89 @@ pub struct LeaseSettings {
     /// This replica's identity (the pod name).
     pub identity: String,
     pub lease_duration: Duration,
+    /// How long a leader keeps acting without a successful renewal; shorter than
+    /// `lease_duration`, so that it stops before another replica may take over.
+    pub renew_deadline: Duration,
     pub retry_period: Duration,
+}
+
+/// Until when this replica may act. Without leader election it always may; with
+/// it, until the renew deadline after the start of its last successful renewal.
+#[derive(Clone, Debug)]
+pub struct Leadership(Arc<Mutex<Option<Instant>>>);
+
+/// A write refused because this replica no longer (or not yet) holds the Lease.
+#[derive(Debug, thiserror::Error)]
+#[error("this replica does not hold the leader Lease (its renew deadline passed); not writing")]
+pub struct NotLeading;
+
+impl Leadership {
+    /// No leader election: every write may go.
+    pub fn unconditional() -> Leadership {
+        Leadership(Arc::new(Mutex::new(None)))
+    }
+
+    /// Leader election: no write may go until [`Leadership::extend`] says so.
+    pub fn elected() -> Leadership {
+        let past = Instant::now();
+        Leadership(Arc::new(Mutex::new(Some(past))))
+    }
+
+    /// This replica may act until `until` (never shortened by a late call).
+    pub fn extend(&self, until: Instant) {
+        let mut slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(current) = slot.as_mut() {
+            *current = (*current).max(until);
+        }
+    }
+
+    /// This replica may no longer act (with or without leader election).
+    pub fn end(&self) {
+        let mut slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *slot = Some(Instant::now());
+    }
+
+    /// Whether a write may go now.
+    pub fn check(&self) -> Result<(), NotLeading> {
+        let slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match *slot {
+            Some(until) if Instant::now() >= until => Err(NotLeading),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Default for Leadership {
+    fn default() -> Leadership {
+        Leadership::unconditional()
+    }
+}
+
+/// What the renewal loop does after one round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Keep leading; act until this instant.
+    Lead(Instant),
+    /// Stand down: the Lease is another's, or the renew deadline passed.
+    StandDown,
+}
+
+/// The verdict on a renewal round started at `started` that ended at `now` with
+/// `outcome` (`None`: an error or a timeout), while the last successful renewal
+/// allowed acting until `until`.
+pub fn judge(
+    outcome: Option<Round>,
+    started: Instant,
+    now: Instant,
+    until: Instant,
+    renew_deadline: Duration,
+) -> Verdict {
+    match outcome {
+        Some(Round::Leading) => Verdict::Lead(started + renew_deadline),
+        Some(Round::Following) => Verdict::StandDown,
+        None if now >= until => Verdict::StandDown,
+        None => Verdict::Lead(until),
+    }
 }
 
 /// What one election round decided for this replica.
@@ -112,14 +203,19 @@ pub async fn round(client: &Client, settings: &LeaseSettings) -> Result<Round, K
     }
 }
 
-/// Waits until this replica leads, then keeps renewing in the background. The
-/// returned receiver turns `false` when leadership is lost (the Lease was taken or
-/// could not be renewed before it expired).
+/// Waits until this replica leads, then keeps renewing in the background, each
+/// round bounded by the renew deadline, extending `leadership` after each
+/// successful one. The returned receiver turns `false` when leadership is lost
+/// (the Lease was taken, or no renewal succeeded within the renew deadline);
+/// `leadership` has ended by then.
 pub async fn acquire(
     client: Client,
     settings: LeaseSettings,
+    leadership: Leadership,
 ) -> tokio::sync::watch::Receiver<bool> {
+    let mut started;
     loop {
+        started = Instant::now();
         match round(&client, &settings).await {
             Ok(Round::Leading) => break,
             Ok(Round::Following) => {
@@ -131,25 +227,38 @@ pub async fn acquire(
         }
         tokio::time::sleep(settings.retry_period).await;
     }
+    let mut until = started + settings.renew_deadline;
+    leadership.extend(until);
     tracing::info!(lease = %settings.name, identity = %settings.identity, "acquired leadership");
     let (tx, rx) = tokio::sync::watch::channel(true);
     tokio::spawn(async move {
-        let mut last_renewal = tokio::time::Instant::now();
         loop {
             tokio::time::sleep(settings.retry_period).await;
-            match round(&client, &settings).await {
-                Ok(Round::Leading) => last_renewal = tokio::time::Instant::now(),
-                Ok(Round::Following) => {
-                    tracing::error!(lease = %settings.name, "leadership lost to another replica");
+            let started = Instant::now();
+            let outcome = match tokio::time::timeout_at(until, round(&client, &settings)).await {
+                Ok(Ok(round)) => Some(round),
+                Ok(Err(e)) => {
+                    tracing::warn!(lease = %settings.name, error = %e, "cannot renew the lease");
+                    None
+                }
+                Err(_) => None,
+            };
+            match judge(
+                outcome,
+                started,
+                Instant::now(),
+                until,
+                settings.renew_deadline,
+            ) {
+                Verdict::Lead(next) => {
+                    until = next;
+                    leadership.extend(until);
+                }
+                Verdict::StandDown => {
+                    leadership.end();
+                    tracing::error!(lease = %settings.name, ?outcome, "leadership lost: the Lease was taken or not renewed within the renew deadline");
                     let _ = tx.send(false);
                     return;
-                }
-                Err(e) => {
-                    tracing::warn!(lease = %settings.name, error = %e, "cannot renew the lease");
-                    if last_renewal.elapsed() >= settings.lease_duration {
-                        let _ = tx.send(false);
-                        return;
-                    }
                 }
             }
         }
@@ -187,6 +296,7 @@ mod tests {
             namespace: "default".into(),
             identity: "a".into(),
             lease_duration: Duration::from_secs(15),
+            renew_deadline: Duration::from_secs(10),
             retry_period: Duration::from_secs(2),
         };
         let mut old = lease("b", 20, now);
@@ -201,5 +311,53 @@ mod tests {
             spec_for("a", &settings, Some(&mine), now).lease_transitions,
             Some(4)
         );
+    }
+
+    #[test]
+    fn a_failed_renewal_keeps_the_old_deadline_until_it_passes() {
+        let t0 = Instant::now();
+        let deadline = Duration::from_secs(10);
+        let until = t0 + deadline;
+        let at = |s| t0 + Duration::from_secs(s);
+        // A successful round started at 4 s allows acting until 14 s.
+        assert_eq!(
+            judge(Some(Round::Leading), at(4), at(5), until, deadline),
+            Verdict::Lead(at(14))
+        );
+        // Failed or timed-out rounds keep the deadline of the last success...
+        assert_eq!(
+            judge(None, at(6), at(9), until, deadline),
+            Verdict::Lead(until)
+        );
+        // ...and stand down once it has passed, well before the 15 s lease lapses.
+        assert_eq!(
+            judge(None, at(8), at(10), until, deadline),
+            Verdict::StandDown
+        );
+        assert_eq!(
+            judge(Some(Round::Following), at(2), at(3), until, deadline),
+            Verdict::StandDown
+        );
+    }
+
+    #[tokio::test]
+    async fn writes_are_refused_once_the_renew_deadline_passes() {
+        assert!(Leadership::unconditional().check().is_ok());
+        let leadership = Leadership::elected();
+        assert!(
+            leadership.check().is_err(),
+            "no write before the Lease is held"
+        );
+        leadership.extend(Instant::now() + Duration::from_millis(300));
+        assert!(leadership.check().is_ok());
+        // A late extension to an earlier instant does not shorten it.
+        leadership.extend(Instant::now());
+        assert!(leadership.check().is_ok());
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        assert!(leadership.check().is_err(), "the renew deadline passed");
+        leadership.extend(Instant::now() + Duration::from_secs(10));
+        assert!(leadership.check().is_ok());
+        leadership.end();
+        assert!(leadership.check().is_err(), "leadership ended");
     }
 }

@@ -108,6 +108,9 @@ pub struct Context {
     pub history: Arc<monitor::history::History>,
     /// The budget of the monitor's status writes.
     pub write_budget: Arc<monitor::WriteBudget>,
+    /// Until when this replica may write (checked before each write of an
+    /// execution); unconditional without leader election.
+    pub leadership: crate::leader::Leadership,
 }
 
 impl Context {
@@ -131,6 +134,7 @@ impl Context {
             settings,
             clock: Arc::new(SystemClock),
             metrics,
+            leadership: crate::leader::Leadership::unconditional(),
         }
     }
 }

@@ -390,6 +390,7 @@ impl<'a> Reconciler<'a> {
             if let Some(version) = &self.rp.metadata.resource_version {
                 patch["metadata"] = serde_json::json!({ "resourceVersion": version });
             }
+            self.leading()?;
             self.rp = self
                 .plans
                 .patch_status(&self.name, &self.params, &Patch::Merge(&patch))
