@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
-use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, PostParams};
 use kube::{Client, Error as KubeError};
 
@@ -123,17 +123,39 @@ pub enum Round {
     Following,
 }
 
-/// Whether `lease` may be taken by `identity` at `now`: it is free, ours, or expired.
-pub fn can_acquire(lease: &LeaseSpec, identity: &str, now: Timestamp) -> bool {
+/// What this replica last saw of the Lease, and since when (its own monotonic
+/// clock). As in client-go, another replica's Lease has lapsed when its record
+/// (holder and renewTime) has stayed unchanged here for the lease duration: the
+/// holder's renewTime is never compared with this replica's wall clock, so a
+/// clock skewed between replicas cannot make a follower take a live Lease.
+#[derive(Debug, Default, Clone)]
+pub struct Observed {
+    record: Option<(Option<String>, Option<MicroTime>)>,
+    since: Option<Instant>,
+}
+
+impl Observed {
+    /// Notes the record of `lease` seen at `now`; returns for how long this
+    /// replica has seen it unchanged.
+    pub fn see(&mut self, lease: &LeaseSpec, now: Instant) -> Duration {
+        let record = (lease.holder_identity.clone(), lease.renew_time.clone());
+        if self.record.as_ref() != Some(&record) {
+            self.record = Some(record);
+            self.since = Some(now);
+        }
+        now.saturating_duration_since(self.since.unwrap_or(now))
+    }
+}
+
+/// Whether `lease` may be taken by `identity`, its record unchanged here for
+/// `unchanged_for`: it is free, ours, or not renewed for its whole duration.
+pub fn can_acquire(lease: &LeaseSpec, identity: &str, unchanged_for: Duration) -> bool {
     match lease.holder_identity.as_deref() {
         None | Some("") => true,
         Some(holder) if holder == identity => true,
         Some(_) => {
-            let duration = i64::from(lease.lease_duration_seconds.unwrap_or(15));
-            match &lease.renew_time {
-                Some(MicroTime(renewed)) => *renewed + SignedDuration::from_secs(duration) < now,
-                None => true,
-            }
+            let duration = u64::try_from(lease.lease_duration_seconds.unwrap_or(15)).unwrap_or(15);
+            unchanged_for > Duration::from_secs(duration)
         }
     }
 }
@@ -165,8 +187,13 @@ fn spec_for(
 }
 
 /// One election round: read the Lease, then create, renew or take it over when
-/// allowed. A conflict (another replica wrote first) means following.
-pub async fn round(client: &Client, settings: &LeaseSettings) -> Result<Round, KubeError> {
+/// allowed (`observed`: what earlier rounds saw of it). A conflict (another
+/// replica wrote first) means following.
+pub async fn round(
+    client: &Client,
+    settings: &LeaseSettings,
+    observed: &mut Observed,
+) -> Result<Round, KubeError> {
     let api: Api<Lease> = Api::namespaced(client.clone(), &settings.namespace);
     let now = Timestamp::now();
     match api.get_opt(&settings.name).await? {
@@ -187,7 +214,8 @@ pub async fn round(client: &Client, settings: &LeaseSettings) -> Result<Round, K
         }
         Some(mut lease) => {
             let current = lease.spec.clone().unwrap_or_default();
-            if !can_acquire(&current, &settings.identity, now) {
+            let unchanged_for = observed.see(&current, Instant::now());
+            if !can_acquire(&current, &settings.identity, unchanged_for) {
                 return Ok(Round::Following);
             }
             lease.spec = Some(spec_for(&settings.identity, settings, Some(&current), now));
@@ -214,9 +242,10 @@ pub async fn acquire(
     leadership: Leadership,
 ) -> tokio::sync::watch::Receiver<bool> {
     let mut started;
+    let mut observed = Observed::default();
     loop {
         started = Instant::now();
-        match round(&client, &settings).await {
+        match round(&client, &settings, &mut observed).await {
             Ok(Round::Leading) => break,
             Ok(Round::Following) => {
                 tracing::debug!(lease = %settings.name, "another replica leads; waiting")
@@ -235,7 +264,12 @@ pub async fn acquire(
         loop {
             tokio::time::sleep(settings.retry_period).await;
             let started = Instant::now();
-            let outcome = match tokio::time::timeout_at(until, round(&client, &settings)).await {
+            let outcome = match tokio::time::timeout_at(
+                until,
+                round(&client, &settings, &mut observed),
+            )
+            .await
+            {
                 Ok(Ok(round)) => Some(round),
                 Ok(Err(e)) => {
                     tracing::warn!(lease = %settings.name, error = %e, "cannot renew the lease");
@@ -274,7 +308,9 @@ mod tests {
         LeaseSpec {
             holder_identity: Some(holder.into()),
             lease_duration_seconds: Some(15),
-            renew_time: Some(MicroTime(now - SignedDuration::from_secs(renewed_secs_ago))),
+            renew_time: Some(MicroTime(
+                now - k8s_openapi::jiff::SignedDuration::from_secs(renewed_secs_ago),
+            )),
             ..LeaseSpec::default()
         }
     }
@@ -282,10 +318,30 @@ mod tests {
     #[test]
     fn a_live_lease_of_another_replica_is_not_taken() {
         let now = Timestamp::from_second(1_000_000).unwrap();
-        assert!(!can_acquire(&lease("b", 5, now), "a", now));
-        assert!(can_acquire(&lease("b", 16, now), "a", now));
-        assert!(can_acquire(&lease("a", 5, now), "a", now));
-        assert!(can_acquire(&LeaseSpec::default(), "a", now));
+        let secs = Duration::from_secs;
+        assert!(!can_acquire(&lease("b", 5, now), "a", secs(5)));
+        assert!(can_acquire(&lease("b", 5, now), "a", secs(16)));
+        assert!(can_acquire(&lease("a", 5, now), "a", secs(0)));
+        assert!(can_acquire(&LeaseSpec::default(), "a", secs(0)));
+    }
+
+    #[test]
+    fn expiry_is_judged_on_this_replicas_clock_not_the_holders() {
+        let t0 = Instant::now();
+        let at = |s| t0 + Duration::from_secs(s);
+        let mut observed = Observed::default();
+        // The holder's clock is 40 s behind: its renewTime looks long expired,
+        // but it keeps changing, so it is live.
+        let wall = Timestamp::from_second(1_000_000).unwrap();
+        for s in [0, 2, 4, 6, 20] {
+            let renewed = lease("b", 40 - s as i64, wall);
+            let unchanged = observed.see(&renewed, at(s));
+            assert!(!can_acquire(&renewed, "a", unchanged), "at {s} s");
+        }
+        // No renewal seen for 16 s of this replica's time: lapsed.
+        let last = lease("b", 20, wall);
+        assert!(!can_acquire(&last, "a", observed.see(&last, at(30))));
+        assert!(can_acquire(&last, "a", observed.see(&last, at(46))));
     }
 
     #[test]
