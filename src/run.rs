@@ -158,7 +158,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let (store, writer) = reflector::store();
     let policy_watch = reflector(
         writer,
-        watcher(policies, watcher::Config::default()).modify(trim_for_cache),
+        watcher(policies, controllers::watch_config()).modify(trim_for_cache),
     )
     .default_backoff()
     .touched_objects()
@@ -172,7 +172,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let (plan_store, plan_writer) = reflector::store();
     let plan_watch = reflector(
         plan_writer,
-        watcher(plans_api.clone(), watcher::Config::default()).modify(trim_for_cache),
+        watcher(plans_api.clone(), controllers::watch_config()).modify(trim_for_cache),
     )
     .default_backoff()
     .touched_objects()

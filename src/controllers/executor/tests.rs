@@ -668,11 +668,11 @@ async fn another_plan_in_progress_on_the_target_makes_it_wait() {
 /// Limits whose plan cache holds `plans` (as the executor's watch has them).
 fn limits_with_cache(plans: Vec<RemediationPolicy>) -> Arc<ExecutionLimits> {
     let (store, mut writer) = kube::runtime::reflector::store();
-    writer.apply_watcher_event(&watcher::Event::Init);
+    writer.apply_watcher_event(&kube::runtime::watcher::Event::Init);
     for p in plans {
-        writer.apply_watcher_event(&watcher::Event::InitApply(p));
+        writer.apply_watcher_event(&kube::runtime::watcher::Event::InitApply(p));
     }
-    writer.apply_watcher_event(&watcher::Event::InitDone);
+    writer.apply_watcher_event(&kube::runtime::watcher::Event::InitDone);
     let limits = Arc::new(ExecutionLimits::new(4));
     limits.use_plan_cache(store);
     limits
