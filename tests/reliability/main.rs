@@ -29,6 +29,7 @@ mod crash;
 mod forbidden;
 mod history;
 mod load;
+mod lossy;
 mod partition;
 mod prometheus;
 mod replicas;
