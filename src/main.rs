@@ -113,9 +113,13 @@ fn main() -> ExitCode {
                     eprintln!("error: {e}");
                     ExitCode::from(2)
                 }
+                // Exits at once, without dropping the runtime: its shutdown cancels
+                // the controllers' reconcile tasks while they are still polled,
+                // and kube-runtime panics on such a cancelled task (seen when a
+                // leader cut off from the API server stood down).
                 Err(e) => {
                     eprintln!("error: {e}");
-                    ExitCode::from(1)
+                    std::process::exit(1)
                 }
             }
         }

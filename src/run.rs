@@ -118,18 +118,21 @@ pub async fn run(args: RunArgs) -> Result<()> {
         stopped(stop_rx.clone()),
     ));
 
+    let mut leadership = leader::Leadership::unconditional();
     let mut leading = match &args.leader_election_namespace {
         Some(namespace) => {
+            leadership = leader::Leadership::elected();
             let settings = leader::LeaseSettings {
                 name: "mapek-operator-leader".into(),
                 namespace: namespace.clone(),
                 identity: identity(),
                 lease_duration: Duration::from_secs(15),
+                renew_deadline: Duration::from_secs(10),
                 retry_period: Duration::from_secs(2),
             };
             ready.store(true, Ordering::SeqCst);
             tokio::select! {
-                rx = leader::acquire(client.clone(), settings) => Some(rx),
+                rx = leader::acquire(client.clone(), settings, leadership.clone()) => Some(rx),
                 _ = stopped(stop_rx.clone()) => return Ok(()),
             }
         }
@@ -147,13 +150,15 @@ pub async fn run(args: RunArgs) -> Result<()> {
         write_qps: args.write_qps,
         write_burst: args.write_burst,
     };
-    let ctx = Arc::new(Context::new(client.clone(), settings, metrics.clone()));
+    let mut ctx = Context::new(client.clone(), settings, metrics.clone());
+    ctx.leadership = leadership;
+    let ctx = Arc::new(ctx);
     let policies: Api<ViolationPolicy> =
         controllers::scoped_api(&client, args.namespace.as_deref());
     let (store, writer) = reflector::store();
     let policy_watch = reflector(
         writer,
-        watcher(policies, watcher::Config::default()).modify(trim_for_cache),
+        watcher(policies, controllers::watch_config()).modify(trim_for_cache),
     )
     .default_backoff()
     .touched_objects()
@@ -167,7 +172,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let (plan_store, plan_writer) = reflector::store();
     let plan_watch = reflector(
         plan_writer,
-        watcher(plans_api.clone(), watcher::Config::default()).modify(trim_for_cache),
+        watcher(plans_api.clone(), controllers::watch_config()).modify(trim_for_cache),
     )
     .default_backoff()
     .touched_objects()

@@ -23,6 +23,17 @@ pub(crate) mod testing;
 /// The field manager the operator writes with (server-side apply and patches).
 pub const FIELD_MANAGER: &str = "mapek-operator";
 
+/// How long each watch asks the API server to keep it open (`timeoutSeconds`).
+/// kube's watcher also gives up on a watch that has received nothing for this
+/// long plus 5 s and starts a new one, so a watch stalled by the network is
+/// restarted after 65 s instead of the default 295 s.
+pub const WATCH_TIMEOUT_SECS: u32 = 60;
+
+/// The watch configuration of every watch of the operator.
+pub fn watch_config() -> kube::runtime::watcher::Config {
+    kube::runtime::watcher::Config::default().timeout(WATCH_TIMEOUT_SECS)
+}
+
 /// Tunables of the controllers.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -108,6 +119,9 @@ pub struct Context {
     pub history: Arc<monitor::history::History>,
     /// The budget of the monitor's status writes.
     pub write_budget: Arc<monitor::WriteBudget>,
+    /// Until when this replica may write (checked before each write of an
+    /// execution); unconditional without leader election.
+    pub leadership: crate::leader::Leadership,
 }
 
 impl Context {
@@ -131,6 +145,7 @@ impl Context {
             settings,
             clock: Arc::new(SystemClock),
             metrics,
+            leadership: crate::leader::Leadership::unconditional(),
         }
     }
 }

@@ -488,6 +488,7 @@ impl Harness {
             clock: clock.clone(),
             metrics: Arc::new(crate::metrics::Metrics::default()),
             executions: limits,
+            leadership: crate::leader::Leadership::unconditional(),
         });
         Harness {
             ctx,

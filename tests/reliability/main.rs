@@ -29,10 +29,15 @@ mod crash;
 mod forbidden;
 mod history;
 mod load;
+mod lossy;
+mod partition;
 mod prometheus;
+mod replicas;
 mod restarts;
 mod rollouts;
+mod skew;
 mod storm;
+mod toxiproxy;
 mod writers;
 
 use std::collections::BTreeMap;
@@ -40,8 +45,6 @@ use std::future::Future;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -186,18 +189,32 @@ impl Operator {
         without: &[(&str, &str)],
     ) -> Operator {
         let kubeconfig = operator_kubeconfig(namespace, without);
+        let identity = format!("operator-{namespace}");
+        Operator::launch(namespace, &identity, faults, extra, &kubeconfig).await
+    }
+
+    /// One operator process on `namespace` with `kubeconfig`, named `identity`
+    /// (its `POD_NAME`, so its name in leader election) and logging to
+    /// `<logs>/<identity>.log`; waits until it is ready (a follower is ready too).
+    async fn launch(
+        namespace: &str,
+        identity: &str,
+        faults: &str,
+        extra: &[(&str, &str)],
+        kubeconfig: &Path,
+    ) -> Operator {
         let port = free_port();
-        let log = PathBuf::from(var("MAPEK_E2E_LOGS")).join(format!("operator-{namespace}.log"));
+        let log = PathBuf::from(var("MAPEK_E2E_LOGS")).join(format!("{identity}.log"));
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_mapek-operator"));
         cmd.arg("run")
-            .env("KUBECONFIG", &kubeconfig)
+            .env("KUBECONFIG", kubeconfig)
             .env("PROMETHEUS_URL", var("MAPEK_E2E_PROMETHEUS"))
             .env("MAPE_K_INTERVAL", "1s")
             .env("MAPE_K_LISTEN", format!("127.0.0.1:{port}"))
             .env("MAPE_K_STABILIZATION_WINDOW", "2s")
             .env("WATCH_NAMESPACE", namespace)
             .env("LEADER_ELECTION_NAMESPACE", namespace)
-            .env("POD_NAME", format!("operator-{namespace}"))
+            .env("POD_NAME", identity)
             .env(
                 "LOG_LEVEL",
                 std::env::var("MAPEK_RELIABILITY_LOG_LEVEL").unwrap_or_else(|_| "info".into()),
@@ -236,13 +253,29 @@ impl Operator {
     }
 }
 
-/// Panics in the operator logs of `namespace` (the zero counter "panics").
+/// Panics in the operator logs of `namespace` (the zero counter "panics"): the
+/// log of [`Operator::start`] and those of replicas named `operator-<namespace>-*`.
 fn panics_in_log(namespace: &str) -> usize {
-    let log = PathBuf::from(var("MAPEK_E2E_LOGS")).join(format!("operator-{namespace}.log"));
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .matches("panicked at")
-        .count()
+    let dir = PathBuf::from(var("MAPEK_E2E_LOGS"));
+    let (own, replica) = (
+        format!("operator-{namespace}.log"),
+        format!("operator-{namespace}-"),
+    );
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name == own || (name.starts_with(&replica) && name.ends_with(".log"))
+        })
+        .map(|e| {
+            std::fs::read_to_string(e.path())
+                .unwrap_or_default()
+                .matches("panicked at")
+                .count()
+        })
+        .sum()
 }
 
 /// The operator's PATCH requests to Deployment `namespace/name` in the audit log.

@@ -1,5 +1,9 @@
-//! Prometheus faults: NaN, nothing, several series, a syntax error, stopped and slow.
+//! Prometheus faults: NaN, nothing, several series, a syntax error, stopped; and
+//! behind Toxiproxy, a slow link (latency with jitter past the query timeout), a
+//! link that stalls (the `timeout` toxic: data held, the connection kept), a
+//! thin one (`bandwidth`) and a cut one (the proxy disabled).
 
+use super::toxiproxy::Proxy;
 use super::*;
 
 /// A Prometheus of our own (so that it can be stopped), on `port`; killed on drop.
@@ -24,56 +28,6 @@ impl OwnPrometheus {
             .await;
         OwnPrometheus { _process: process }
     }
-}
-
-/// A proxy in front of Prometheus that waits `delay` ms before forwarding.
-async fn slow_proxy(upstream: String, delay: Arc<AtomicU64>) -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let http = reqwest::Client::new();
-    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
-        let (http, upstream, delay) = (http.clone(), upstream.clone(), delay.clone());
-        async move {
-            tokio::time::sleep(Duration::from_millis(delay.load(Ordering::SeqCst))).await;
-            let uri = req.uri().clone();
-            let method = req.method().clone();
-            let headers = req.headers().clone();
-            let body = axum::body::to_bytes(req.into_body(), 1 << 20)
-                .await
-                .unwrap_or_default();
-            let mut forward = http.request(method, format!("{upstream}{uri}")).body(body);
-            for (k, v) in headers.iter() {
-                if k != "host" {
-                    forward = forward.header(k, v);
-                }
-            }
-            match forward.send().await {
-                Ok(r) => {
-                    let status = r.status().as_u16();
-                    let ctype = r
-                        .headers()
-                        .get("content-type")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("application/json")
-                        .to_string();
-                    let bytes = r.bytes().await.unwrap_or_default();
-                    axum::response::Response::builder()
-                        .status(status)
-                        .header("content-type", ctype)
-                        .body(axum::body::Body::from(bytes))
-                        .unwrap()
-                }
-                Err(e) => axum::response::Response::builder()
-                    .status(502)
-                    .body(axum::body::Body::from(e.to_string()))
-                    .unwrap(),
-            }
-        }
-    });
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    port
 }
 
 /// The `Ready` condition of a ViolationPolicy: (status, reason).
@@ -174,12 +128,11 @@ async fn prometheus_faults() {
     wait_ready(&c, ns, "control", "True", None).await;
     let recovery_stopped = recovered_at.elapsed();
 
-    // Slow: a proxy that holds every query 3 s, past the 1 s query timeout.
+    // Behind Toxiproxy: slow, stalled, thin and cut; healed after each.
     let slow_ns = "prometheus-slow";
     common::ensure_namespace(&c, slow_ns).await;
-    let delay = Arc::new(AtomicU64::new(0));
-    let proxy = slow_proxy(prom_url.clone(), delay.clone()).await;
-    let proxy_url = format!("http://127.0.0.1:{proxy}");
+    let proxy = Proxy::create(slow_ns, &format!("127.0.0.1:{prom_port}")).await;
+    let proxy_url = format!("http://{}", proxy.listen);
     deployment(&c, slow_ns, "control").await;
     policy(&c, slow_ns, "control", "control", "vector(5)", 10.0).await;
     deployment(&c, slow_ns, "firing").await;
@@ -194,15 +147,58 @@ async fn prometheus_faults() {
     )
     .await;
     wait_ready(&c, slow_ns, "control", "True", None).await;
-    delay.store(3000, Ordering::SeqCst);
-    wait_ready(&c, slow_ns, "control", "False", Some("QueryTimeout")).await;
-    let firing_before = violations(&c, slow_ns, "firing").await;
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    let firing_during = violations(&c, slow_ns, "firing").await;
-    delay.store(0, Ordering::SeqCst);
-    let recovered_at = Instant::now();
-    wait_ready(&c, slow_ns, "control", "True", None).await;
-    let recovery_slow = recovered_at.elapsed();
+    // (name, toxic or None for the proxy disabled, the reason expected; None: the
+    // link is thin but fast enough, evaluations go on).
+    type LinkFault = (
+        &'static str,
+        Option<(&'static str, Value)>,
+        Option<&'static str>,
+    );
+    let link_faults: [LinkFault; 4] = [
+        (
+            "slow",
+            Some(("latency", json!({"latency": 3000, "jitter": 1000}))),
+            Some("QueryTimeout"),
+        ),
+        (
+            "stalled",
+            Some(("timeout", json!({"timeout": 0}))),
+            Some("QueryTimeout"),
+        ),
+        ("thin", Some(("bandwidth", json!({"rate": 4}))), None),
+        ("cut", None, Some("PrometheusUnreachable")),
+    ];
+    let mut firing_during = 0;
+    let mut recoveries = serde_json::Map::new();
+    for (name, toxic, reason) in link_faults {
+        match toxic {
+            Some((kind, attributes)) => {
+                proxy.toxic(name, kind, "downstream", 1.0, attributes).await
+            }
+            None => proxy.set_enabled(false).await,
+        }
+        let Some(reason) = reason else {
+            tokio::time::sleep(Duration::from_secs(4)).await;
+            assert_eq!(
+                ready_condition(&c, slow_ns, "control").await.map(|r| r.0),
+                Some("True".into()),
+                "a thin link still answers within the query timeout"
+            );
+            proxy.heal().await;
+            continue;
+        };
+        wait_ready(&c, slow_ns, "control", "False", Some(reason)).await;
+        let before = violations(&c, slow_ns, "firing").await;
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        firing_during += violations(&c, slow_ns, "firing")
+            .await
+            .saturating_sub(before);
+        proxy.heal().await;
+        let healed = Instant::now();
+        wait_ready(&c, slow_ns, "control", "True", None).await;
+        let ms = healed.elapsed().as_millis();
+        recoveries.insert(format!("recovery after {name} link (ms)"), json!(ms));
+    }
 
     let mut from_bad_data = 0;
     for (name, _, _) in bad {
@@ -210,20 +206,25 @@ async fn prometheus_faults() {
     }
     from_bad_data += violations(&c, ns, "control").await;
     from_bad_data += plan_count(&c, ns).await;
-    // While every query timed out, the firing policy recorded nothing new.
-    from_bad_data += firing_during.saturating_sub(firing_before);
+    // While every query timed out or failed, the firing policy recorded nothing new.
+    from_bad_data += firing_during;
     let panics = panics_in_log(ns) + panics_in_log(slow_ns);
     assert!(op.alive() && slow_op.alive(), "the operators kept running");
     report(
-        "Prometheus faults (NaN, empty, several series, bad query, stopped, slow)",
-        6,
-        6,
+        "Prometheus faults (NaN, empty, several series, bad query, stopped; slow, stalled, thin and cut links through Toxiproxy)",
+        9,
+        9,
         &[
             ("violations or plans from bad data", from_bad_data),
             ("panics", panics),
         ],
-        json!({"recovery after restart (ms)": recovery_stopped.as_millis(),
-               "recovery after slowness (ms)": recovery_slow.as_millis()}),
+        {
+            recoveries.insert(
+                "recovery after restart (ms)".into(),
+                json!(recovery_stopped.as_millis()),
+            );
+            Value::Object(recoveries)
+        },
     );
     assert_eq!((from_bad_data, panics), (0, 0));
     drop(prom);

@@ -208,3 +208,66 @@ async fn concurrent_writers() {
     assert_eq!(churn_patches, 3, "each of the three actions patched once");
     assert_eq!(churn_conflicts, 1, "the config patch's failed test");
 }
+
+/// Another writer restarts the Deployment (a `kubectl rollout restart`) after the
+/// operator's restart succeeded and before a later action fails: the rollback
+/// leaves the other writer's `restartedAt` alone (and says so) instead of putting
+/// back the value from before the plan.
+#[tokio::test]
+async fn restart_undo_leaves_another_writers_restart() {
+    let c = client().await;
+    let ns = "restart-undo";
+    let name = "web";
+    common::ensure_namespace(&c, ns).await;
+    deployment(&c, ns, name).await;
+    policy(&c, ns, "web-policy", name, "vector(0)", 1.0).await;
+    let _op = Operator::start(ns, "succeeded:0=pause:3000", &[]).await;
+    // The restart, then an action on a container the Deployment lacks: it fails.
+    let actions = vec![restart(name), set_mode("sidecar", name)];
+    let rp = plan(&c, ns, "web-plan", "web-policy", name, actions).await;
+    approve(&c, ns, &rp).await;
+    wait_for(
+        "the restart to succeed",
+        Duration::from_secs(30),
+        || async {
+            let exec = get_plan(&c, ns, "web-plan").await.status?.execution?;
+            (exec.actions.first()?.status == ExecutionStatus::Succeeded).then_some(())
+        },
+    )
+    .await;
+    let theirs = "2030-01-01T00:00:00Z";
+    let annotation = mapek_api::RESTARTED_AT_ANNOTATION;
+    let restart =
+        json!({"spec": {"template": {"metadata": {"annotations": {annotation: theirs}}}}});
+    Api::<Deployment>::namespaced(c.clone(), ns)
+        .patch(name, &PatchParams::default(), &Patch::Merge(restart))
+        .await
+        .expect("the other writer's restart");
+    let done = finished(&c, ns, "web-plan", Duration::from_secs(60)).await;
+    let status = done.status.unwrap();
+    let error = status.execution.and_then(|e| e.error).unwrap_or_default();
+    let d = live(&c, ns, name).await;
+    let kept = d
+        .spec
+        .template
+        .metadata
+        .and_then(|m| m.annotations)
+        .and_then(|a| a.get(annotation).cloned());
+    let (ok, _) = operator_patches(ns, name);
+    let overwritten = usize::from(kept.as_deref() != Some(theirs));
+    let panics = panics_in_log(ns);
+    report(
+        "restart undo after another writer's restart",
+        1,
+        1 - overwritten,
+        &[
+            ("other writer's restart overwritten", overwritten),
+            ("double executions", ok.saturating_sub(1)),
+            ("panics", panics),
+        ],
+        json!({"phase": format!("{:?}", status.phase), "error": error}),
+    );
+    assert_eq!((overwritten, ok, panics), (0, 1, 0), "restartedAt {kept:?}");
+    assert_eq!(status.phase, ExecutionPhase::Failed);
+    assert!(error.contains("another writer"), "{error}");
+}

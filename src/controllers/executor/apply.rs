@@ -115,6 +115,7 @@ impl Reconciler<'_> {
                     .restarted_to
                     .clone()
                     .unwrap_or_else(|| patch::restarted_at_value(now));
+                self.leading()?;
                 self.deployments
                     .patch(
                         target,
@@ -188,14 +189,14 @@ impl Reconciler<'_> {
                     self.set_config(&setting, Some(ours), before, live).await
                 }
                 // A record of an earlier version, which did not keep the value.
-                None => Ok(self
-                    .deployments
-                    .patch(
-                        self.target(),
-                        &self.params,
-                        &Patch::Merge(patch::restart_patch(previous.restarted_at.as_deref())),
-                    )
-                    .await?),
+                None => {
+                    self.leading()?;
+                    let undo = patch::restart_patch(previous.restarted_at.as_deref());
+                    Ok(self
+                        .deployments
+                        .patch(self.target(), &self.params, &Patch::Merge(undo))
+                        .await?)
+                }
             },
             PatchKind::Config => {
                 let prev = previous.config.as_ref().ok_or_else(missing)?;
@@ -283,6 +284,7 @@ impl Reconciler<'_> {
                 )));
             }
             let patch = crate::controllers::hpa::min_replicas_patch(&h, to);
+            self.leading()?;
             match self
                 .hpas
                 .patch(name, &self.params, &Patch::Json::<()>(patch))
@@ -381,6 +383,7 @@ impl Reconciler<'_> {
         patch: json_patch::Patch,
         last: &mut String,
     ) -> Result<Option<Deployment>, PatchFailure> {
+        self.leading()?;
         match self
             .deployments
             .patch(self.target(), &self.params, &Patch::Json::<()>(patch))
@@ -394,6 +397,18 @@ impl Reconciler<'_> {
             }
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+impl Reconciler<'_> {
+    /// Refuses a write once this replica may no longer act (its leadership's
+    /// renew deadline passed): an I/O-like failure, so the action stays as it
+    /// was recorded and the replica that leads next reads what happened.
+    pub(super) fn leading(&self) -> Result<(), kube::Error> {
+        self.ctx
+            .leadership
+            .check()
+            .map_err(|e| kube::Error::Service(Box::new(e)))
     }
 }
 

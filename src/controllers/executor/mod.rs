@@ -34,7 +34,6 @@ use kube::api::{ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::Store;
-use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 use serde_json::Value;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -59,7 +58,7 @@ pub async fn run(
     api: Api<RemediationPolicy>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let controller = Controller::new(api, watcher::Config::default().any_semantic());
+    let controller = Controller::new(api, crate::controllers::watch_config().any_semantic());
     ctx.executions.use_plan_cache(controller.store());
     controller
         .graceful_shutdown_on(shutdown)
@@ -390,6 +389,7 @@ impl<'a> Reconciler<'a> {
             if let Some(version) = &self.rp.metadata.resource_version {
                 patch["metadata"] = serde_json::json!({ "resourceVersion": version });
             }
+            self.leading()?;
             self.rp = self
                 .plans
                 .patch_status(&self.name, &self.params, &Patch::Merge(&patch))

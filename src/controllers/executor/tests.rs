@@ -367,6 +367,23 @@ async fn an_approved_scale_reaches_the_deployment_after_four_reads_and_one_write
 }
 
 #[tokio::test]
+async fn a_replica_whose_leadership_lapsed_writes_nothing() {
+    let rp = approved(vec![scale_up("a1", 4)]);
+    let limits = Arc::new(ExecutionLimits::new(4));
+    let server = Server::new(&rp, &deployment(2));
+    let harness = Harness::with(server, 1_714_557_600_000, Settings::default(), limits);
+    harness.ctx.leadership.end();
+    let result = reconcile(Arc::new(rp.clone()), harness.ctx.clone()).await;
+    let server = harness.finish().await;
+    assert!(result.is_err(), "{result:?}");
+    let writes: Vec<String> = lines(&server, false)
+        .into_iter()
+        .filter(|l| !l.starts_with("GET "))
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}");
+}
+
+#[tokio::test]
 async fn a_plan_without_its_policy_waits_and_says_so_once() {
     let rp = approved(vec![scale_up("a1", 4)]);
     let mut server = Server::new(&rp, &deployment(2));
@@ -651,11 +668,11 @@ async fn another_plan_in_progress_on_the_target_makes_it_wait() {
 /// Limits whose plan cache holds `plans` (as the executor's watch has them).
 fn limits_with_cache(plans: Vec<RemediationPolicy>) -> Arc<ExecutionLimits> {
     let (store, mut writer) = kube::runtime::reflector::store();
-    writer.apply_watcher_event(&watcher::Event::Init);
+    writer.apply_watcher_event(&kube::runtime::watcher::Event::Init);
     for p in plans {
-        writer.apply_watcher_event(&watcher::Event::InitApply(p));
+        writer.apply_watcher_event(&kube::runtime::watcher::Event::InitApply(p));
     }
-    writer.apply_watcher_event(&watcher::Event::InitDone);
+    writer.apply_watcher_event(&kube::runtime::watcher::Event::InitDone);
     let limits = Arc::new(ExecutionLimits::new(4));
     limits.use_plan_cache(store);
     limits
