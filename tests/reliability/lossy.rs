@@ -119,11 +119,11 @@ async fn lossy_api_server() {
     }
     let under_fault = started.elapsed().as_secs();
     proxy.heal().await;
-    let patches: Vec<usize> = (0..PLANS)
-        .map(|i| operator_patches(ns, &format!("web-{i}")).0)
+    let patches: Vec<Patches> = (0..PLANS)
+        .map(|i| operator_patches(ns, &format!("web-{i}")))
         .collect();
-    let double: usize = patches.iter().map(|p| p.saturating_sub(1)).sum();
-    let missing: usize = patches.iter().filter(|p| **p == 0).count();
+    let double: usize = patches.iter().map(|p| p.ok.saturating_sub(1)).sum();
+    let missing: usize = patches.iter().filter(|p| p.ok + p.cut == 0).count();
     let panics = panics_in_log(ns);
     let worst = approve_to_scale.iter().copied().fold(0.0, f64::max);
     report(

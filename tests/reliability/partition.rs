@@ -21,7 +21,11 @@ pub(super) struct Write {
     pub(super) at: Timestamp,
     pub(super) credential: String,
     pub(super) resource: String,
+    /// Answered 2xx.
     pub(super) ok: bool,
+    /// Answered 504: the client went away mid-request (cut by the partition or a
+    /// kill), and the write may still have been applied.
+    pub(super) cut: bool,
 }
 
 /// The operator's writes (create, update, patch) in `ns`, in the log's order.
@@ -55,20 +59,23 @@ pub(super) fn operator_writes(ns: &str) -> Vec<Write> {
                 .map(|s| format!("/{s}"))
                 .unwrap_or_default()
         );
-        let ok = matches!(e["responseStatus"]["code"].as_u64(), Some(200..=299));
+        let code = e["responseStatus"]["code"].as_u64();
         writes.push(Write {
             at,
             credential,
             resource,
-            ok,
+            ok: matches!(code, Some(200..=299)),
+            cut: code == Some(504),
         });
     }
     writes
 }
 
-/// Whether a write is an action of an execution (not a Lease or an Event).
+/// Whether a write is (or, cut mid-request, may be) an action of an execution
+/// (not a Lease or an Event).
 fn acts(w: &Write) -> bool {
-    w.ok && (w.resource.starts_with("deployments") || w.resource.starts_with("remediationpolicies"))
+    (w.ok || w.cut)
+        && (w.resource.starts_with("deployments") || w.resource.starts_with("remediationpolicies"))
 }
 
 /// The renewTime of the Lease of `ns` and its holder.
@@ -107,7 +114,7 @@ fn judge(ns: &str, a: &str, partitioned: Timestamp, renewed: Timestamp) -> Verdi
     );
     let stale = writes
         .iter()
-        .filter(|w| w.credential == a && w.ok && w.at > partitioned)
+        .filter(|w| w.credential == a && (w.ok || w.cut) && w.at > partitioned)
         .count();
     Verdict {
         stale,
@@ -172,7 +179,7 @@ async fn leader_partitioned_stands_down() {
         "the audit log names the credential"
     );
     let v = judge(&ns, &credential_a, partitioned, renewed);
-    let (ok, _) = operator_patches(&ns, name);
+    let patches = operator_patches(&ns, name);
     let end = state(&live(&c, &ns, name).await);
     let phase = done.status.map(|s| s.phase);
     let wrong =
@@ -183,8 +190,11 @@ async fn leader_partitioned_stands_down() {
         1,
         1 - wrong,
         &[
-            ("double executions", ok.saturating_sub(3)),
-            ("lost approved plans", 3usize.saturating_sub(ok) + wrong),
+            ("double executions", patches.ok.saturating_sub(3)),
+            (
+                "lost approved plans",
+                3usize.saturating_sub(patches.ok + patches.cut) + wrong,
+            ),
             ("old leader's writes after the partition", v.stale),
             (
                 "follower acted before the lease lapsed",
@@ -203,8 +213,13 @@ async fn leader_partitioned_stands_down() {
     );
     assert_eq!(exit, None, "the old leader exited by itself, not killed");
     assert_eq!(
-        (phase, &end, ok),
-        (Some(ExecutionPhase::Completed), &COMPLETES.end_state(), 3)
+        (phase, &end, patches.applied_exactly(3)),
+        (
+            Some(ExecutionPhase::Completed),
+            &COMPLETES.end_state(),
+            true
+        ),
+        "phase, end state and 3 operator patches applied ({patches:?})"
     );
     assert_eq!((v.stale, v.early_ms, v.late_ms, panics), (0, 0, 0, 0));
 }

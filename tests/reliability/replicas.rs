@@ -89,7 +89,10 @@ async fn takeover_run(c: &Client, run: usize, death: Death) -> Takeover {
         Death::Pending => {
             tokio::time::sleep(Duration::from_secs(3)).await;
             leader.kill();
-            unapproved = operator_patches(&ns, name).0;
+            unapproved = {
+                let p = operator_patches(&ns, name);
+                p.ok + p.cut
+            };
             approved = Instant::now();
             approve(c, &ns, &rp).await;
         }
@@ -100,18 +103,22 @@ async fn takeover_run(c: &Client, run: usize, death: Death) -> Takeover {
     let done = finished(c, &ns, "web-plan", Duration::from_secs(60)).await;
     let approve_to_done = approved.elapsed().as_secs_f64();
     let phase = done.status.map(|s| s.phase);
-    let (ok, _) = operator_patches(&ns, name);
+    let patches = operator_patches(&ns, name);
     let end = state(&live(c, &ns, name).await);
     assert_eq!(
-        (phase, &end, ok),
-        (Some(ExecutionPhase::Completed), &COMPLETES.end_state(), 3),
-        "run {run} ({death:?}): phase, end state and operator patches"
+        (phase, &end, patches.applied_exactly(3)),
+        (
+            Some(ExecutionPhase::Completed),
+            &COMPLETES.end_state(),
+            true
+        ),
+        "run {run} ({death:?}): phase, end state and 3 operator patches applied ({patches:?})"
     );
     Takeover {
         seconds,
         approve_to_done,
-        double: ok.saturating_sub(3),
-        missing: 3usize.saturating_sub(ok),
+        double: patches.ok.saturating_sub(3),
+        missing: 3usize.saturating_sub(patches.ok + patches.cut),
         wrong: usize::from(end != COMPLETES.end_state()),
         unapproved,
     }

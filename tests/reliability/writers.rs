@@ -253,7 +253,7 @@ async fn restart_undo_leaves_another_writers_restart() {
         .metadata
         .and_then(|m| m.annotations)
         .and_then(|a| a.get(annotation).cloned());
-    let (ok, _) = operator_patches(ns, name);
+    let ok = operator_patches(ns, name).ok;
     let overwritten = usize::from(kept.as_deref() != Some(theirs));
     let panics = panics_in_log(ns);
     report(
