@@ -46,7 +46,7 @@ lint: ## cargo fmt check and clippy with warnings denied
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --locked --workspace --all-targets --features e2e,fault-injection -- -D warnings
 
-SCRIPTS := .ci/run e2e/run-local e2e/run-kind e2e/demo e2e/prometheus-bin e2e/local-cluster e2e/local-cluster-smoke mk/chart-render docs/judgement-study/run_all.sh
+SCRIPTS := .ci/run e2e/run-local e2e/run-kind e2e/demo e2e/prometheus-bin e2e/alertmanager-bin e2e/local-cluster e2e/local-cluster-smoke mk/chart-render docs/judgement-study/run_all.sh
 
 scripts-lint: ## bash -n and shellcheck (Debian's, installed when missing) on the shell scripts
 	@for f in $(SCRIPTS); do bash -n $$f || exit 1; done
