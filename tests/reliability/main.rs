@@ -29,6 +29,7 @@ mod crash;
 mod forbidden;
 mod history;
 mod load;
+mod notifications;
 mod prometheus;
 mod restarts;
 mod rollouts;
