@@ -34,7 +34,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the operator against the current kubeconfig's cluster.
-    Run(mapek::run::RunArgs),
+    Run(Box<mapek::run::RunArgs>),
     /// Print the CustomResourceDefinitions as YAML (or write one file each).
     Crdgen {
         /// Write `<crd-name>.yaml` files into this folder instead of printing.
@@ -107,7 +107,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            match runtime.block_on(mapek::run::run(args)) {
+            match runtime.block_on(mapek::run::run(*args)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e @ mapek::Error::Setting { .. }) => {
                     eprintln!("error: {e}");

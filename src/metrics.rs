@@ -47,6 +47,12 @@ pub struct WriteLabels {
     pub reason: String,
 }
 
+/// The result of a notification send, as the `result` label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    pub result: String,
+}
+
 /// Every metric the operator exports.
 pub struct Metrics {
     registry: Registry,
@@ -94,6 +100,13 @@ pub struct Metrics {
     /// nothing a reader needs changed; `deferred`: a refresh over budget;
     /// `queued`: a change over budget, kept and written at a later evaluation).
     pub status_writes: Family<WriteLabels, Counter>,
+    /// Alerts posted to Alertmanager by result (`sent`, `failed`: after its retries).
+    pub notifications: Family<ResultLabels, Counter>,
+    /// 1 while sends to Alertmanager fail (the last one failed after its
+    /// retries), 0 otherwise (also on replicas that do not send).
+    pub notifications_failing: Gauge,
+    /// Alerts the notifier holds as firing in Alertmanager.
+    pub notifications_firing: Gauge,
 }
 
 fn duration_histogram() -> Histogram {
@@ -132,6 +145,9 @@ impl Default for Metrics {
             prometheus_range_queries: Counter::default(),
             evaluation_lag: Histogram::new(exponential_buckets(0.25, 2.0, 12)),
             status_writes: Family::default(),
+            notifications: Family::default(),
+            notifications_failing: Gauge::default(),
+            notifications_firing: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -244,6 +260,21 @@ impl Default for Metrics {
             "Seconds from the end of an execution to the last violation after it",
             m.time_to_stabilization.clone(),
         );
+        registry.register(
+            "mapek_notifications",
+            "Alerts posted to Alertmanager by result (sent, or failed after retries)",
+            m.notifications.clone(),
+        );
+        registry.register(
+            "mapek_notifications_failing",
+            "1 while sends to Alertmanager fail (the last one failed after its retries)",
+            m.notifications_failing.clone(),
+        );
+        registry.register(
+            "mapek_notifications_firing",
+            "Alerts the notifier holds as firing in Alertmanager",
+            m.notifications_firing.clone(),
+        );
         Metrics { registry, ..m }
     }
 }
@@ -277,6 +308,15 @@ impl Metrics {
                 reason: reason.to_string(),
             })
             .inc();
+    }
+
+    /// Counts `n` alerts posted to Alertmanager with `result`.
+    pub fn notification_results(&self, result: &str, n: u64) {
+        self.notifications
+            .get_or_create(&ResultLabels {
+                result: result.to_string(),
+            })
+            .inc_by(n);
     }
 
     /// Records the time one MAPE-K phase took.

@@ -1,6 +1,7 @@
 //! `mapek-operator run`: settings of the operator process and its start-up.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -10,7 +11,7 @@ use kube::Api;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use tokio::sync::{mpsc, watch};
 
-use crate::controllers::{self, Context, Settings};
+use crate::controllers::{self, Context, Settings, notifier};
 use crate::error::{Error, Result};
 use crate::leader;
 use crate::metrics::Metrics;
@@ -70,6 +71,75 @@ pub struct RunArgs {
     /// Status writes allowed at once above the budget's rate.
     #[arg(long, env = "MAPE_K_WRITE_BURST", default_value_t = 100)]
     pub write_burst: u32,
+    /// Notifications through Alertmanager (`controllers::notifier`).
+    #[command(flatten)]
+    pub notify: NotifyArgs,
+}
+
+/// Flags of `mapek-operator run` for notifications through Alertmanager
+/// (`controllers::notifier`; off without a URL).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct NotifyArgs {
+    /// Base URL of an Alertmanager (its v2 API gets the alerts); notifications
+    /// are off when unset.
+    #[arg(long, env = "ALERTMANAGER_URL")]
+    pub alertmanager_url: Option<String>,
+    /// PEM CA bundle that signs Alertmanager's certificate.
+    #[arg(long, env = "ALERTMANAGER_CA_FILE")]
+    pub alertmanager_ca_file: Option<PathBuf>,
+    /// Accept any certificate from Alertmanager (for tests only).
+    #[arg(
+        long,
+        env = "ALERTMANAGER_INSECURE_SKIP_VERIFY",
+        default_value_t = false
+    )]
+    pub alertmanager_insecure_skip_verify: bool,
+    /// File with a bearer token sent to Alertmanager (a mounted Secret), read at each send.
+    #[arg(long, env = "ALERTMANAGER_BEARER_TOKEN_FILE")]
+    pub alertmanager_bearer_token_file: Option<PathBuf>,
+    /// Labels added to every alert, `key=value` separated by commas.
+    #[arg(long, env = "ALERTMANAGER_EXTRA_LABELS", value_parser = notifier::parse_label, value_delimiter = ',')]
+    pub alertmanager_extra_labels: Vec<(String, String)>,
+    /// The review page of a plan, linked from its alert: `{namespace}`, `{plan}`,
+    /// `{policy}` and `{target}` are replaced, e.g.
+    /// `http://localhost:8000/plans/{namespace}/{plan}`.
+    #[arg(long, env = "ALERTMANAGER_REVIEW_URL_TEMPLATE")]
+    pub alertmanager_review_url_template: Option<String>,
+    /// How often a firing alert is sent again; its `endsAt` is 4 times this ahead.
+    #[arg(long, env = "ALERTMANAGER_RESEND_INTERVAL", default_value = "1m", value_parser = parse_interval)]
+    pub alertmanager_resend_interval: Duration,
+    /// Bound of one try of a send to Alertmanager (3 tries, with backoff).
+    #[arg(long, env = "ALERTMANAGER_TIMEOUT", default_value = "10s", value_parser = parse_interval)]
+    pub alertmanager_timeout: Duration,
+    /// How long a failed or rolled-back execution keeps its alert firing.
+    #[arg(long, env = "ALERTMANAGER_FAILED_EXECUTION_FOR", default_value = "1h", value_parser = parse_interval)]
+    pub alertmanager_failed_execution_for: Duration,
+}
+
+impl NotifyArgs {
+    /// The notifier the flags ask for; `None` without a URL.
+    pub fn notifier(&self) -> Result<Option<notifier::Notifier>> {
+        let Some(url) = &self.alertmanager_url else {
+            return Ok(None);
+        };
+        let settings = notifier::Settings {
+            url: url.clone(),
+            ca_file: self.alertmanager_ca_file.clone(),
+            insecure_skip_verify: self.alertmanager_insecure_skip_verify,
+            bearer_token_file: self.alertmanager_bearer_token_file.clone(),
+            extra_labels: self.alertmanager_extra_labels.clone(),
+            review_url_template: self.alertmanager_review_url_template.clone(),
+            resend: self.alertmanager_resend_interval,
+            timeout: self.alertmanager_timeout,
+            failed_execution_for: self.alertmanager_failed_execution_for,
+        };
+        notifier::Notifier::new(settings)
+            .map(Some)
+            .map_err(|e| Error::Setting {
+                name: "ALERTMANAGER_*".into(),
+                reason: e.to_string(),
+            })
+    }
 }
 
 /// Parses `30`, `30s`, `1m` or `1h30m` into a positive duration.
@@ -102,6 +172,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
             name: "PROMETHEUS_URL".into(),
             reason: format!("{:?} is not a usable URL: {e}", args.prometheus_url),
         })?;
+    let notifier = args.notify.notifier()?;
     let client = connect().await?;
     check_prometheus(&prometheus).await;
 
@@ -231,6 +302,18 @@ pub async fn run(args: RunArgs) -> Result<()> {
         knowledge.clone(),
         stopped(stop_rx.clone()),
     ));
+    // Not among the tasks awaited below: it only ends with the stop signal, and
+    // a stuck Alertmanager must not end or hold up anything else.
+    if let Some(notifier) = notifier {
+        tokio::spawn(controllers::notifier::run(
+            notifier,
+            metrics.clone(),
+            ctx.clock.clone(),
+            plan_store.clone(),
+            store.clone(),
+            stopped(stop_rx.clone()),
+        ));
+    }
     let policy_watch = tokio::spawn(policy_watch);
     let plan_watch = tokio::spawn(plan_watch);
     tokio::select! {
@@ -336,5 +419,20 @@ mod tests {
         assert!(parse_interval("0").is_err());
         assert!(parse_interval("-5s").is_err());
         assert!(parse_interval("soon").unwrap_err().contains("soon"));
+    }
+
+    #[test]
+    fn notifications_are_off_without_a_url_and_bad_settings_are_named() {
+        assert!(NotifyArgs::default().notifier().unwrap().is_none());
+        let bad = NotifyArgs {
+            alertmanager_url: Some("ftp://alertmanager".into()),
+            alertmanager_timeout: Duration::from_secs(1),
+            ..NotifyArgs::default()
+        };
+        let e = bad.notifier().err().expect("refused").to_string();
+        assert!(
+            e.contains("ALERTMANAGER") && e.contains("http or https"),
+            "{e}"
+        );
     }
 }

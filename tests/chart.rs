@@ -445,6 +445,30 @@ fn the_rendered_settings_parse_as_run_arguments() {
             (args.storm_brake_max_executions, args.storm_brake_window),
             (20, std::time::Duration::from_secs(600))
         );
+        let notify = &args.notify;
+        match variant {
+            "default" => assert!(
+                notify.alertmanager_url.is_none(),
+                "notifications are off by default"
+            ),
+            _ => {
+                assert_eq!(
+                    notify.alertmanager_extra_labels,
+                    [
+                        ("cluster".to_string(), "prod-1".to_string()),
+                        ("team".to_string(), "payments".to_string())
+                    ]
+                );
+                assert_eq!(
+                    notify.alertmanager_bearer_token_file.as_deref(),
+                    Some(Path::new("/etc/mapek/alertmanager-token/token"))
+                );
+                assert_eq!(
+                    notify.alertmanager_resend_interval,
+                    std::time::Duration::from_secs(60)
+                );
+            }
+        }
     }
     let (_, c) = container("default");
     let env = env(c);
@@ -454,7 +478,12 @@ fn the_rendered_settings_parse_as_run_arguments() {
 #[test]
 fn optional_objects_appear_only_when_enabled() {
     let default = objects("default");
-    for kind in ["ServiceMonitor", "NetworkPolicy", "ConfigMap"] {
+    for kind in [
+        "ServiceMonitor",
+        "NetworkPolicy",
+        "ConfigMap",
+        "PrometheusRule",
+    ] {
         assert!(
             of_kind(default, kind).is_empty(),
             "default renders a {kind}"
@@ -493,7 +522,8 @@ fn optional_objects_appear_only_when_enabled() {
             &json!(53),
             &json!(443),
             &json!(6443),
-            &json!(9090)
+            &json!(9090),
+            &json!(9093)
         ]
     );
 
@@ -556,6 +586,7 @@ fn exported_metric_names() -> std::collections::BTreeSet<String> {
         })
         .inc();
     m.time_to_stabilization.observe(3.0);
+    m.notification_results("sent", 1);
     m.render()
         .lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
@@ -617,5 +648,78 @@ fn the_dashboard_uses_only_exported_metrics() {
             used.contains(required),
             "the dashboard has no panel on {required}"
         );
+    }
+}
+
+/// The health PrometheusRule: promtool (Debian's, beside the Prometheus that
+/// `e2e/prometheus-bin` unpacks) accepts its groups, and its alerts query only
+/// metrics the operator exports.
+#[test]
+fn the_prometheus_rule_is_valid_and_uses_only_exported_metrics() {
+    let rule = one(objects("all-features"), "PrometheusRule");
+    assert_eq!(rule["metadata"]["labels"]["release"], "prometheus");
+    let rules = rule["spec"]["groups"][0]["rules"].as_array().unwrap();
+    let alerts: Vec<&str> = rules.iter().map(|r| r["alert"].as_str().unwrap()).collect();
+    assert_eq!(
+        alerts,
+        [
+            "MapekOperatorDown",
+            "MapekOperatorNoEvaluation",
+            "MapekReconcileErrors",
+            "MapekNotificationsFailing",
+            "MapekStormBrakeEngaged"
+        ]
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rules.json");
+    std::fs::write(
+        &file,
+        json!({ "groups": rule["spec"]["groups"] }).to_string(),
+    )
+    .unwrap();
+    let prometheus = match std::env::var("MAPEK_PROMETHEUS_BIN") {
+        Ok(bin) => PathBuf::from(bin),
+        Err(_) => {
+            let out = Command::new(root().join("e2e/prometheus-bin"))
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "e2e/prometheus-bin: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+        }
+    };
+    let promtool = prometheus.with_file_name("promtool");
+    let out = Command::new(&promtool)
+        .args(["check", "rules"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check rules: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut exprs = Vec::new();
+    collect_exprs(rule, &mut exprs);
+    let exported = exported_metric_names();
+    for expr in &exprs {
+        let mut rest = expr.as_str();
+        while let Some(i) = rest.find("mape") {
+            let tail = &rest[i..];
+            let end = tail
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(tail.len());
+            let name = &tail[..end];
+            // `mapek-operator`, the job label, is no metric.
+            assert!(
+                !name.contains('_') || exported.contains(name),
+                "the PrometheusRule queries {name}, which the operator does not export"
+            );
+            rest = &tail[end..];
+        }
     }
 }

@@ -1411,3 +1411,118 @@ async fn a_breach_nothing_fixes_gets_max_plans_then_exhausted_then_a_new_episode
     assert_eq!(mark.plans, 0, "{mark:?}");
     assert!(mark.since_ms > episode.since.0.as_millisecond(), "{mark:?}");
 }
+
+/// The notifications Alertmanager's webhook receiver posts (run-local points it
+/// at `MAPEK_E2E_ALERTMANAGER_WEBHOOK`), as received here.
+type Received = std::sync::Arc<std::sync::Mutex<Vec<Value>>>;
+
+async fn webhook_receiver() -> Received {
+    let received = Received::default();
+    let keep = received.clone();
+    let app = axum::Router::new().route(
+        "/alerts",
+        axum::routing::post(move |body: axum::Json<Value>| async move {
+            keep.lock().unwrap().push(body.0);
+        }),
+    );
+    let addr = std::env::var("MAPEK_E2E_ALERTMANAGER_WEBHOOK")
+        .expect("MAPEK_E2E_ALERTMANAGER_WEBHOOK is not set: run this suite through e2e/run-local");
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .unwrap_or_else(|e| panic!("cannot listen on {addr} for Alertmanager's webhook: {e}"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    received
+}
+
+/// The alerts Alertmanager's API lists as active for `plan`.
+async fn active_alerts(e: &Env, plan: &str) -> Option<Vec<Value>> {
+    let am = std::env::var("MAPEK_E2E_ALERTMANAGER").expect("MAPEK_E2E_ALERTMANAGER is set");
+    let alerts: Vec<Value> = e
+        .http
+        .get(format!("{am}/api/v2/alerts"))
+        .query(&[
+            ("filter", format!("plan=\"{plan}\"")),
+            ("active", "true".into()),
+        ])
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    Some(alerts)
+}
+
+/// The webhook's alert of `plan` with `status` (`firing` or `resolved`), once posted.
+fn webhook_alert(received: &Received, plan: &str, status: &str) -> Option<Value> {
+    let received = received.lock().unwrap();
+    received
+        .iter()
+        .flat_map(|n| n["alerts"].as_array().cloned().unwrap_or_default())
+        .find(|a| a["labels"]["plan"] == plan && a["status"] == status)
+}
+
+/// A plan waiting for approval reaches people through the real Alertmanager:
+/// its alert is active there with the plan's labels and commands, and its
+/// webhook receiver gets it; approving the plan resolves it in both.
+#[tokio::test]
+async fn a_pending_plan_is_notified_through_alertmanager_and_resolved_by_its_approval() {
+    let e = env().await;
+    let received = webhook_receiver().await;
+    let plan = overloaded(&e, "notify-web").await;
+    let name = plan.name_any();
+    let spec = &plan.spec.plan;
+    let active = wait_for("the plan's alert in Alertmanager", LOOP_TIMEOUT, || async {
+        active_alerts(&e, &name).await?.into_iter().next()
+    })
+    .await;
+    let labels = &active["labels"];
+    for (key, want) in [
+        ("alertname", "MapekPlanPending".to_string()),
+        ("namespace", NS.to_string()),
+        ("target", "notify-web".to_string()),
+        ("policy", "notify-web-latency".to_string()),
+        ("root_cause", format!("{:?}", spec.root_cause)),
+        ("risk", format!("{:?}", spec.risk)),
+        ("first_action", "SCALE_UP".to_string()),
+        ("severity", "critical".to_string()),
+        ("cluster", "local-e2e".to_string()),
+    ] {
+        assert_eq!(labels[key], want.as_str(), "label {key} of {active}");
+    }
+    let approve_command = active["annotations"]["approve"].as_str().unwrap();
+    assert!(
+        approve_command.contains(&format!("mapek.io/approve={}", spec.plan_hash)),
+        "{approve_command}"
+    );
+    assert_eq!(
+        active["annotations"]["review_url"],
+        format!("http://127.0.0.1:8000/plans/{NS}/{name}").as_str()
+    );
+    let notified = wait_for("the webhook notification", LOOP_TIMEOUT, || async {
+        webhook_alert(&received, &name, "firing")
+    })
+    .await;
+    assert_eq!(notified["labels"], *labels);
+    assert!(
+        notified["annotations"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains(&name)
+    );
+
+    approve(&plan, &spec.plan_hash);
+    wait_for(
+        "the alert to leave Alertmanager's active alerts",
+        LOOP_TIMEOUT,
+        || async { active_alerts(&e, &name).await?.is_empty().then_some(()) },
+    )
+    .await;
+    let resolved = wait_for(
+        "the webhook's resolved notification",
+        LOOP_TIMEOUT,
+        || async { webhook_alert(&received, &name, "resolved") },
+    )
+    .await;
+    assert_eq!(resolved["labels"], *labels);
+}

@@ -1,6 +1,7 @@
 //! The controllers of the MAPE-K loop, each owning one step: monitor
 //! (ViolationPolicy evaluation), analyzer (plans), executor (approved plans) and
-//! knowledge (outcomes). They share one [`Context`].
+//! knowledge (outcomes), and the notifier, which brings plans to people
+//! through Alertmanager. They share one [`Context`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +17,7 @@ pub mod executor;
 pub mod hpa;
 pub mod knowledge;
 pub mod monitor;
+pub mod notifier;
 pub mod revisions;
 #[cfg(test)]
 pub(crate) mod testing;

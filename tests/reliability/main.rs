@@ -30,6 +30,7 @@ mod forbidden;
 mod history;
 mod load;
 mod lossy;
+mod notifications;
 mod partition;
 mod prometheus;
 mod replicas;

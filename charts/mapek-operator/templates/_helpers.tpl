@@ -96,3 +96,12 @@ renders this chart and compares; `mapek-operator rbac` prints them).
   resources: ["leases"]
   verbs: ["create", "get", "update"]
 {{- end }}
+
+{{/* A map of labels as ALERTMANAGER_EXTRA_LABELS reads them: key=value,key=value (sorted). */}}
+{{- define "mapek-operator.labelList" -}}
+{{- $pairs := list }}
+{{- range $k, $v := . }}
+{{- $pairs = append $pairs (printf "%s=%s" $k $v) }}
+{{- end }}
+{{- join "," $pairs }}
+{{- end }}

@@ -21,6 +21,8 @@ mod dry_run;
 mod episodes;
 mod gitops;
 
+pub use episodes::EXHAUSTED;
+
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 
