@@ -9,7 +9,8 @@
 
 use super::*;
 
-use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Bound of one try of a send: a loop held up by a send would be late by more.
 const SEND_TIMEOUT: Duration = Duration::from_secs(20);
