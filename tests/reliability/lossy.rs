@@ -21,20 +21,36 @@ struct Supervised {
 
 impl Supervised {
     async fn start(ns: &str, kubeconfig: PathBuf) -> Supervised {
-        let op = Operator::launch(ns, &format!("operator-{ns}"), "", &[], &kubeconfig).await;
+        let mut restarts = 0;
+        let op = Supervised::launch(ns, &kubeconfig, &mut restarts).await;
         Supervised {
             op,
             kubeconfig,
-            restarts: 0,
+            restarts,
         }
+    }
+
+    /// Starts the operator until one is ready, counting each start that exited
+    /// first (it stood down before it was ready) as a restart; at most 10.
+    async fn launch(ns: &str, kubeconfig: &Path, restarts: &mut usize) -> Operator {
+        let identity = format!("operator-{ns}");
+        for _ in 0..10 {
+            match Operator::try_launch(ns, &identity, "", &[], kubeconfig).await {
+                Ok(op) => return op,
+                Err(exited) => {
+                    eprintln!("{exited}");
+                    *restarts += 1;
+                }
+            }
+        }
+        panic!("the operator of {ns} exited before it was ready 10 times");
     }
 
     /// Restarts the operator if it has exited.
     async fn keep_up(&mut self, ns: &str) {
         if !self.op.alive() {
             self.restarts += 1;
-            let identity = format!("operator-{ns}");
-            self.op = Operator::launch(ns, &identity, "", &[], &self.kubeconfig).await;
+            self.op = Supervised::launch(ns, &self.kubeconfig, &mut self.restarts).await;
         }
     }
 

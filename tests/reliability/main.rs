@@ -204,6 +204,20 @@ impl Operator {
         extra: &[(&str, &str)],
         kubeconfig: &Path,
     ) -> Operator {
+        Operator::try_launch(namespace, identity, faults, extra, kubeconfig)
+            .await
+            .unwrap_or_else(|exited| panic!("{exited}"))
+    }
+
+    /// As [`Operator::launch`], but an operator that exits before it is ready
+    /// (a leader that stood down over a slow link) is an `Err` saying how.
+    async fn try_launch(
+        namespace: &str,
+        identity: &str,
+        faults: &str,
+        extra: &[(&str, &str)],
+        kubeconfig: &Path,
+    ) -> Result<Operator, String> {
         let port = free_port();
         let log = PathBuf::from(var("MAPEK_E2E_LOGS")).join(format!("{identity}.log"));
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_mapek-operator"));
@@ -226,9 +240,9 @@ impl Operator {
         }
         let mut process = Process::spawn(cmd, &log);
         process
-            .ready(port, "/readyz", Duration::from_secs(60))
-            .await;
-        Operator { process, port }
+            .ready_or_exited(port, "/readyz", Duration::from_secs(60))
+            .await?;
+        Ok(Operator { process, port })
     }
 
     /// Waits until the process exits by itself; `Some(signal)` if a signal ended it.

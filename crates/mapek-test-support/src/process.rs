@@ -37,17 +37,30 @@ impl Process {
     /// Waits until `GET http://127.0.0.1:{port}{path}` answers 2xx; panics with
     /// the log's tail if the process exits first or `timeout` passes.
     pub async fn ready(&mut self, port: u16, path: &str, timeout: Duration) {
+        if let Err(exited) = self.ready_or_exited(port, path, timeout).await {
+            panic!("{exited}");
+        }
+    }
+
+    /// As [`Process::ready`], but a process that exits first is an `Err` with
+    /// its exit status and the log's tail, for a test that restarts it.
+    pub async fn ready_or_exited(
+        &mut self,
+        port: u16,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<(), String> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
+                return Err(format!(
                     "the process exited ({status}) before it was ready; log {}:\n{}",
                     self.log.display(),
                     self.tail()
-                );
+                ));
             }
             if http_ok(port, path).await {
-                return;
+                return Ok(());
             }
             assert!(
                 Instant::now() < deadline,
