@@ -5,13 +5,13 @@
 //! Helm engine and compares the rules exactly).
 //!
 //! Audit of the calls behind each rule (update this list with the code):
-//! - `apps/deployments` get, patch: the analyzer reads the target Deployment
-//!   (`controllers/analyzer/`, `get_opt`); the executor reads it (`get_opt`, and a
+//! - `apps/deployments` get, list, watch, patch: the analyzer reads the target
+//!   Deployment from a watch cache (`controllers/caches.rs`: list, watch; `get_opt`
+//!   when the cache does not hold it); the executor reads it (`get_opt`, and a
 //!   fresh `get` before each scale or config JSON Patch) and patches it (merge
 //!   patch of the restart annotation, RFC 6902 patches of `spec.replicas`, env
-//!   vars and annotations, guarded by `test` operations). Nothing lists or watches
-//!   Deployments, and the `scale` subresource is not used: its patches cannot be
-//!   guarded by the replica count they replace.
+//!   vars and annotations, guarded by `test` operations). The `scale` subresource
+//!   is not used: its patches cannot be guarded by the replica count they replace.
 //! - `apps/replicasets` list: a Deployment's rollout history
 //!   (`controllers/revisions.rs`, listed by the Deployment's selector): the
 //!   analyzer reads it for the Deployments it may plan for (the change before a
@@ -74,7 +74,7 @@ pub const RULES: &[Rule] = &[
     Rule {
         api_group: "apps",
         resource: "deployments",
-        verbs: &["get", "patch"],
+        verbs: &["get", "list", "patch", "watch"],
         scope: Scope::Watched,
     },
     Rule {

@@ -282,10 +282,13 @@ pub async fn run(args: RunArgs) -> Result<()> {
         analyze_tx.clone(),
         stopped(stop_rx.clone()),
     ));
+    let (deployments, deployment_watch) =
+        controllers::caches::deployments(&client, args.namespace.as_deref());
     let analyzer = tokio::spawn(controllers::analyzer::run(
         ctx.clone(),
         store.clone(),
         plan_store.clone(),
+        deployments,
         knowledge.clone(),
         analyze_rx,
         stopped(stop_rx.clone()),
@@ -316,9 +319,11 @@ pub async fn run(args: RunArgs) -> Result<()> {
     }
     let policy_watch = tokio::spawn(policy_watch);
     let plan_watch = tokio::spawn(plan_watch);
+    let deployment_watch = tokio::spawn(deployment_watch);
     tokio::select! {
         _ = policy_watch => {}
         _ = plan_watch => {}
+        _ = deployment_watch => {}
         _ = monitor => {}
         _ = analyzer => {}
         _ = executor => {}

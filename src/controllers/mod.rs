@@ -13,6 +13,7 @@ use crate::metrics::Metrics;
 use mapek_engine::model::Millis;
 
 pub mod analyzer;
+pub mod caches;
 pub mod executor;
 pub mod hpa;
 pub mod knowledge;

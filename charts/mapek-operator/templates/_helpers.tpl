@@ -63,7 +63,7 @@ renders this chart and compares; `mapek-operator rbac` prints them).
 {{- define "mapek-operator.watchedRules" -}}
 - apiGroups: ["apps"]
   resources: ["deployments"]
-  verbs: ["get", "patch"]
+  verbs: ["get", "list", "patch", "watch"]
 - apiGroups: ["apps"]
   resources: ["replicasets"]
   verbs: ["list"]

@@ -244,7 +244,11 @@ pub fn condition(conditions: &[Condition], e: &Episode) -> Option<(bool, &'stati
 pub const LAST_BREACH_REFRESH_MS: Millis = 600_000;
 
 /// Whether the episode the status shows (`written`) must be written as `now`:
-/// anything but a later `lastBreach` changed, or that moved by a minute.
+/// anything but a later `lastBreach` or the message changed, or `lastBreach`
+/// moved by [`LAST_BREACH_REFRESH_MS`]. A message alone waits for that refresh:
+/// a new episode's "accepted as a breach; no plan yet" becomes "the episode has
+/// had no plan yet" at the next analysis, which at 1,000 policies breaching at
+/// once was a second round of 1,000 writes (the reliability load class).
 pub fn worth_writing(written: Option<&PolicyEpisode>, now: &PolicyEpisode) -> bool {
     let Some(written) = written else {
         return true;
@@ -252,6 +256,7 @@ pub fn worth_writing(written: Option<&PolicyEpisode>, now: &PolicyEpisode) -> bo
     let moved = now.last_breach.0.as_millisecond() - written.last_breach.0.as_millisecond();
     let same = PolicyEpisode {
         last_breach: written.last_breach.clone(),
+        message: written.message.clone(),
         ..now.clone()
     };
     same != *written || moved >= LAST_BREACH_REFRESH_MS

@@ -31,7 +31,7 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::events::{Event, EventType};
-use kube::runtime::reflector::Store;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -51,11 +51,14 @@ use episodes::EpisodeEvent;
 pub const EPISODE_SINCE: &str = "mapek.io/episode-since";
 
 /// Runs the analyzer until `shutdown` completes: on every namespace the monitor
-/// sends, and over all namespaces every evaluation interval.
+/// sends, and over all namespaces every evaluation interval. Candidates'
+/// Deployments are read from `deployments`, a watch cache (see
+/// [`super::caches`]).
 pub async fn run(
     ctx: Arc<Context>,
     policies: Store<ViolationPolicy>,
     plans: Store<RemediationPolicy>,
+    deployments: Store<Deployment>,
     knowledge: Arc<RwLock<KnowledgeBase>>,
     mut wake: mpsc::Receiver<String>,
     shutdown: impl std::future::Future<Output = ()>,
@@ -89,7 +92,12 @@ pub async fn run(
         };
         for ns in namespaces {
             let started = std::time::Instant::now();
-            let result = analyze_namespace(&ctx, &policies, &plans, &knowledge, &ns).await;
+            let stores = Stores {
+                policies: &policies,
+                plans: &plans,
+                deployments: &deployments,
+            };
+            let result = analyze_namespace(&ctx, &stores, &knowledge, &ns).await;
             let seconds = started.elapsed().as_secs_f64();
             ctx.metrics.reconciled("analyzer", seconds, result.is_err());
             if let Err(e) = result {
@@ -164,16 +172,22 @@ async fn report_hpa_withheld(ctx: &Context, policy: &ViolationPolicy, reason: &s
 /// Most Deployment and ReplicaSet reads in flight at once.
 const READ_CONCURRENCY: usize = 8;
 
-/// A Deployment, and its ReplicaSets once it has had a second revision (before
+/// A Deployment (from the watch cache, or read with GET when the cache does not
+/// hold it), and its ReplicaSets once it has had a second revision (before
 /// that there is no change to read). A failed ReplicaSet read is logged: the
 /// breach is then judged without a change.
 async fn read_history(
     deployments: Api<Deployment>,
     replica_sets: Api<ReplicaSet>,
+    cached: Option<Arc<Deployment>>,
     target: String,
 ) -> Result<Option<(Deployment, Option<Vec<ReplicaSet>>)>, kube::Error> {
-    let Some(d) = deployments.get_opt(&target).await? else {
-        return Ok(None);
+    let d = match cached {
+        Some(d) => Deployment::clone(&d),
+        None => match deployments.get_opt(&target).await? {
+            Some(d) => d,
+            None => return Ok(None),
+        },
     };
     if revisions::current_revision(&d).is_none_or(|r| r <= 1) {
         return Ok(Some((d, None)));
@@ -195,36 +209,55 @@ struct Episodes {
     now: HashMap<String, Episode>,
 }
 
+/// The watch caches an analysis reads.
+struct Stores<'a> {
+    policies: &'a Store<ViolationPolicy>,
+    plans: &'a Store<RemediationPolicy>,
+    deployments: &'a Store<Deployment>,
+}
+
 /// One analysis of a namespace: the policies' stored episodes are read (and
 /// those no longer breaching are ended), the candidates are judged and planned
 /// for, and the episodes that changed are written back, whatever became of the
 /// planning.
 async fn analyze_namespace(
     ctx: &Context,
-    policies: &Store<ViolationPolicy>,
-    plans: &Store<RemediationPolicy>,
+    stores: &Stores<'_>,
     knowledge: &RwLock<KnowledgeBase>,
     namespace: &str,
 ) -> Result<(), kube::Error> {
     let now = ctx.clock.now_ms();
-    let in_ns: Vec<Arc<ViolationPolicy>> = policies
+    let in_ns: Vec<Arc<ViolationPolicy>> = stores
+        .policies
         .state()
         .into_iter()
         .filter(|p| p.namespace().as_deref() == Some(namespace))
         .collect();
-    let all_plans = plans.state();
+    let all_plans = stores.plans.state();
+    let t0 = std::time::Instant::now();
     let mut episodes = read_episodes(ctx, &in_ns, &all_plans, namespace, now);
+    let t_read = t0.elapsed();
     let planned = plan_namespace(
         ctx,
         &in_ns,
         &all_plans,
+        stores.deployments,
         knowledge,
         namespace,
         &mut episodes,
         now,
     )
     .await;
+    let t_plan = t0.elapsed() - t_read;
     let written = write_episodes(ctx, &in_ns, namespace, &episodes).await;
+    tracing::info!(
+        namespace,
+        policies = in_ns.len(),
+        read_ms = t_read.as_millis() as u64,
+        plan_ms = t_plan.as_millis() as u64,
+        episodes_ms = (t0.elapsed() - t_read - t_plan).as_millis() as u64,
+        "analysis pass"
+    );
     planned.and(written)
 }
 
@@ -274,10 +307,12 @@ fn analyzer_config(ctx: &Context) -> AnalyzerConfig {
 
 /// Steps 2 to 5: the candidates' Deployments are read, the engine judges them
 /// with their episodes, the targets are chosen and the plans written.
+#[allow(clippy::too_many_arguments)]
 async fn plan_namespace(
     ctx: &Context,
     in_ns: &[Arc<ViolationPolicy>],
     all_plans: &[Arc<RemediationPolicy>],
+    cache: &Store<Deployment>,
     knowledge: &RwLock<KnowledgeBase>,
     namespace: &str,
     episodes: &mut Episodes,
@@ -291,7 +326,9 @@ async fn plan_namespace(
     if violations.is_empty() {
         return Ok(());
     }
-    let live = read_targets(ctx, namespace, &candidates).await?;
+    let t0 = std::time::Instant::now();
+    let live = read_targets(ctx, namespace, &candidates, cache).await?;
+    let t_targets = t0.elapsed();
     let Some(analysis) = run_engine(
         ctx,
         namespace,
@@ -312,7 +349,17 @@ async fn plan_namespace(
             .map(|e| (e.policy.clone(), e.clone())),
     );
     report_shared_causes(ctx, in_ns, &analysis).await;
+    let t_engine = t0.elapsed() - t_targets;
     let chosen = choose_targets(ctx, namespace, &candidates, &analysis, &live).await;
+    tracing::info!(
+        candidates = candidates.len(),
+        breaches = analysis.breaches.len(),
+        root_causes = analysis.root_causes.len(),
+        chosen = chosen.targets.len(),
+        targets_ms = t_targets.as_millis() as u64,
+        engine_ms = t_engine.as_millis() as u64,
+        "analysis judged"
+    );
     if chosen.targets.is_empty() {
         return Ok(());
     }
@@ -334,11 +381,13 @@ struct Targets {
     changes: Vec<mapek_engine::model::TemplateChange>,
 }
 
-/// Step 2: the Deployments that may get a plan and their rollout histories.
+/// Step 2: the Deployments that may get a plan (from the watch cache `cache`)
+/// and their rollout histories.
 async fn read_targets(
     ctx: &Context,
     namespace: &str,
     candidates: &[(Arc<ViolationPolicy>, Millis)],
+    cache: &Store<Deployment>,
 ) -> Result<Targets, kube::Error> {
     let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), namespace);
     let replica_sets: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), namespace);
@@ -356,7 +405,8 @@ async fn read_targets(
     // they would hold up the analysis.
     let reads = names.into_iter().map(|target| {
         let (deployments, replica_sets) = (deployments.clone(), replica_sets.clone());
-        read_history(deployments, replica_sets, target)
+        let cached = cache.get(&ObjectRef::new(&target).within(namespace));
+        read_history(deployments, replica_sets, cached, target)
     });
     let read: Vec<_> = futures::stream::iter(reads)
         .buffer_unordered(READ_CONCURRENCY)
@@ -739,11 +789,16 @@ async fn announce_plan(
     }
 }
 
+/// Most episode writes in flight at once. One at a time, the 1,000 new episodes
+/// of 1,000 policies breaching together held the next analysis, and so every
+/// plan, for 234 s (the reliability load class).
+const EPISODE_WRITE_CONCURRENCY: usize = 16;
+
 /// Step 6: every episode that changed is written to its policy's
 /// `status.episode` (a merge patch of that field only: the monitor writes the
 /// rest), with the `Exhausted` condition when it changes, and the Event and
-/// metric of a change of state. A failed write is logged and tried again at the
-/// next analysis (the Event waits for it).
+/// metric of a change of state; a few policies at a time. A failed write is
+/// logged and tried again at the next analysis (the Event waits for it).
 async fn write_episodes(
     ctx: &Context,
     in_ns: &[Arc<ViolationPolicy>],
@@ -751,55 +806,81 @@ async fn write_episodes(
     episodes: &Episodes,
 ) -> Result<(), kube::Error> {
     let api: Api<ViolationPolicy> = Api::namespaced(ctx.client.clone(), namespace);
-    let mut failed = None;
-    for p in in_ns {
-        let name = p.name_any();
-        let Some(after) = episodes.now.get(&name) else {
-            continue;
-        };
-        let status = p.status.clone().unwrap_or_default();
-        let shown = episodes::to_status(after);
-        let condition = episodes::condition(&status.conditions, after);
-        let event = episodes::event(episodes.stored.get(&name), after);
-        if !episodes::worth_writing(status.episode.as_ref(), &shown)
-            && condition.is_none()
-            && event.is_none()
-        {
-            continue;
-        }
-        let guarded = condition.is_some() || event.is_some();
-        let event = match write_episode(ctx, &api, p, after, guarded).await {
-            // The status the write replaced says whether this is news: a
-            // watch cache behind this process' own last write is not.
-            Ok(Some(replaced)) => {
-                let before = replaced
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.episode.as_ref())
-                    .map(|e| episodes::from_status(&name, e));
-                episodes::event(before.as_ref(), after)
-            }
-            Ok(None) => None,
-            Err(e) => {
-                tracing::warn!(policy = %name, namespace = %namespace, error = %e, "cannot write the breach episode");
-                failed = Some(e);
-                continue;
-            }
-        };
-        match event {
-            Some(EpisodeEvent::Exhausted(note)) => {
-                ctx.metrics.remediation_exhausted.inc();
-                tracing::info!(policy = %name, note, "remediation exhausted for this episode");
-                publish(ctx, p, EventType::Warning, "RemediationExhausted", note).await;
-            }
-            Some(EpisodeEvent::Resolved(note)) => {
-                tracing::info!(policy = %name, note, "breach episode resolved");
-                publish(ctx, p, EventType::Normal, "EpisodeResolved", note).await;
-            }
-            None => {}
-        }
-    }
+    let due: Vec<(Arc<ViolationPolicy>, Episode, bool)> = in_ns
+        .iter()
+        .filter_map(|p| {
+            let name = p.name_any();
+            let after = episodes.now.get(&name)?;
+            let status = p.status.clone().unwrap_or_default();
+            let condition = episodes::condition(&status.conditions, after);
+            let event = episodes::event(episodes.stored.get(&name), after);
+            let shown = episodes::to_status(after);
+            let worth = episodes::worth_writing(status.episode.as_ref(), &shown);
+            let guarded = condition.is_some() || event.is_some();
+            (worth || guarded).then(|| (p.clone(), after.clone(), guarded))
+        })
+        .collect();
+    let writes = due.len();
+    let writing: Vec<_> = due
+        .into_iter()
+        .map(|(p, after, guarded)| {
+            let api = api.clone();
+            async move { write_and_announce(ctx, &api, &p, &after, guarded).await }
+        })
+        .collect();
+    let results: Vec<Result<(), kube::Error>> = futures::stream::iter(writing)
+        .buffer_unordered(EPISODE_WRITE_CONCURRENCY)
+        .collect()
+        .await;
+    let failed = results.into_iter().filter_map(Result::err).last();
+    tracing::info!(
+        namespace,
+        writes,
+        failed = failed.is_some(),
+        "episodes written"
+    );
     failed.map_or(Ok(()), Err)
+}
+
+/// One policy's episode written, and the Event and metric its change of state
+/// is worth, decided against the status the write replaced: a watch cache
+/// behind this process' own last write is not news.
+async fn write_and_announce(
+    ctx: &Context,
+    api: &Api<ViolationPolicy>,
+    p: &ViolationPolicy,
+    after: &Episode,
+    guarded: bool,
+) -> Result<(), kube::Error> {
+    let name = p.name_any();
+    let event = match write_episode(ctx, api, p, after, guarded).await {
+        Ok(Some(replaced)) => {
+            let before = replaced
+                .status
+                .as_ref()
+                .and_then(|s| s.episode.as_ref())
+                .map(|e| episodes::from_status(&name, e));
+            episodes::event(before.as_ref(), after)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(policy = %name, namespace = ?p.namespace(), error = %e, "cannot write the breach episode");
+            return Err(e);
+        }
+    };
+    match event {
+        Some(EpisodeEvent::Exhausted(note)) => {
+            ctx.metrics.remediation_exhausted.inc();
+            tracing::info!(policy = %name, note, "remediation exhausted for this episode");
+            publish(ctx, p, EventType::Warning, "RemediationExhausted", note).await;
+        }
+        Some(EpisodeEvent::Resolved(note)) => {
+            tracing::info!(policy = %name, note, "breach episode resolved");
+            publish(ctx, p, EventType::Normal, "EpisodeResolved", note).await;
+        }
+        None => {}
+    }
+    Ok(())
 }
 
 /// One policy's episode. `guarded` (its `Exhausted` condition changes, or its

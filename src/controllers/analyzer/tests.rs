@@ -335,21 +335,31 @@ async fn analyze_with(
     policy: ViolationPolicy,
     setup: impl FnOnce(&mut Server),
 ) -> Server {
+    analyze_cached(plans, policy, setup, vec![]).await
+}
+
+/// [`analyze_with`] with these Deployments in the analyzer's watch cache.
+async fn analyze_cached(
+    plans: Vec<RemediationPolicy>,
+    policy: ViolationPolicy,
+    setup: impl FnOnce(&mut Server),
+    cached: Vec<Deployment>,
+) -> Server {
     let mut server = Server::empty();
     server.insert(DEPLOY, &fixtures::deployment(2));
     server.insert(VP, &policy);
     setup(&mut server);
     let harness = Harness::start(server, NOW);
     let knowledge = RwLock::new(KnowledgeBase::new());
-    analyze_namespace(
-        &harness.ctx,
-        &store(vec![policy]),
-        &store(plans),
-        &knowledge,
-        "default",
-    )
-    .await
-    .unwrap();
+    let (policies, plans, deployments) = (store(vec![policy]), store(plans), store(cached));
+    let stores = Stores {
+        policies: &policies,
+        plans: &plans,
+        deployments: &deployments,
+    };
+    analyze_namespace(&harness.ctx, &stores, &knowledge, "default")
+        .await
+        .unwrap();
     harness.finish().await
 }
 
@@ -702,15 +712,15 @@ impl Incident {
         let before = server.seen.len();
         let harness = Harness::start(server, now);
         let knowledge = RwLock::new(KnowledgeBase::new());
-        analyze_namespace(
-            &harness.ctx,
-            &store(vec![policy]),
-            &store(plans),
-            &knowledge,
-            "default",
-        )
-        .await
-        .unwrap();
+        let (policies, plans, deployments) = (store(vec![policy]), store(plans), store(vec![]));
+        let stores = Stores {
+            policies: &policies,
+            plans: &plans,
+            deployments: &deployments,
+        };
+        analyze_namespace(&harness.ctx, &stores, &knowledge, "default")
+            .await
+            .unwrap();
         self.server = harness.finish().await;
         self.server.seen[before..].iter().map(Seen::line).collect()
     }
@@ -988,4 +998,51 @@ fn the_exhausted_condition_follows_the_episode_and_is_absent_until_needed() {
         episodes::event(Some(&e), &before),
         Some(EpisodeEvent::Exhausted(_))
     ));
+}
+
+#[test]
+fn a_changed_message_alone_waits_for_the_refresh() {
+    use mapek_engine::model::EpisodeState;
+    let e = Episode {
+        policy: "p".into(),
+        since_ms: NOW,
+        last_breach_ms: NOW,
+        state: EpisodeState::Breaching,
+        plans: Vec::new(),
+        max_plans: 2,
+        ended_ms: None,
+        message: "accepted as a breach; no plan yet".into(),
+    };
+    let written = episodes::to_status(&e);
+    let later = |ms: Millis, message: &str| {
+        episodes::to_status(&Episode {
+            last_breach_ms: NOW + ms,
+            message: message.into(),
+            ..e.clone()
+        })
+    };
+    let msg = "the episode has had no plan yet";
+    assert!(!episodes::worth_writing(
+        Some(&written),
+        &later(10_000, msg)
+    ));
+    assert!(episodes::worth_writing(
+        Some(&written),
+        &later(episodes::LAST_BREACH_REFRESH_MS, msg)
+    ));
+    let exhausted = episodes::to_status(&Episode {
+        state: EpisodeState::Exhausted,
+        ..e.clone()
+    });
+    assert!(episodes::worth_writing(Some(&written), &exhausted));
+}
+
+#[tokio::test]
+async fn a_deployment_in_the_watch_cache_is_not_read_again() {
+    let mut d = fixtures::deployment(2);
+    d.metadata.namespace = Some("default".into());
+    let server = analyze_cached(vec![], bursting(), |_| {}, vec![d]).await;
+    let sent = lines(&server, false);
+    assert_eq!(requests(&server, "POST", PLANS).len(), 1, "{sent:?}");
+    assert!(!sent.contains(&format!("GET {DEPLOY}")), "{sent:?}");
 }

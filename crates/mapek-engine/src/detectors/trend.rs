@@ -3,11 +3,15 @@
 //! read on the segment since the last reset (a restart shows as a sharp drop), with
 //! a robust slope, so a sawtooth leak is a leak.
 
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+
 use super::{Detection, Detector};
 use crate::config::AnalyzerConfig;
+use crate::fnv::Fnv64;
 use crate::input::AnalysisContext;
-use crate::model::{PatternType, RootCauseKind};
-use crate::stats::{last_reset, rising_is_bad, robust_fit, steady_climb};
+use crate::model::{MetricSample, PatternType, RootCauseKind};
+use crate::stats::{RobustFit, last_reset, rising_is_bad, robust_fit, steady_climb};
 
 /// For each policy's samples: the segment since the last reset (a step in the
 /// good direction larger than 40% of the window's range and six times the median
@@ -39,6 +43,7 @@ impl Detector for TrendDetector {
 
     fn detect(&self, ctx: &AnalysisContext<'_>, config: &AnalyzerConfig) -> Vec<Detection> {
         let mut out = Vec::new();
+        let mut memo = Memo::default();
         for &(policy, start, end) in &ctx.sample_groups {
             let samples = &ctx.samples[start..end];
             let evidence: &[u32] = ctx
@@ -47,54 +52,12 @@ impl Detector for TrendDetector {
                 .map_or(&[], |id| &ctx.policies.members[id as usize]);
             let rising_is_bad = rising_is_bad(ctx, evidence);
             let sign = if rising_is_bad { 1.0 } else { -1.0 };
-            let seg_start = last_reset(samples, sign);
-            let segment = &samples[seg_start.max(samples.len().saturating_sub(240))..];
-            if segment.len() < config.trend_min_samples.max(3) {
+            let history = ctx.history_of(policy);
+            let found = memo.get_or_fit(samples, history, rising_is_bad, || {
+                trend_of(samples, history, sign, config)
+            });
+            let Some((fit, resets)) = found else {
                 continue;
-            }
-            let window_fit = robust_fit(segment)
-                .filter(|fit| sign * fit.z >= config.trend_min_t && fit.r2 >= config.trend_min_r2);
-            let (fit, resets) = match window_fit {
-                Some(fit) => (
-                    fit,
-                    if seg_start > 0 {
-                        " since the last reset".to_string()
-                    } else {
-                        String::new()
-                    },
-                ),
-                // A climb slower than the window's noise shows over the hours
-                // kept before it (see `steady_climb`).
-                None => {
-                    let history = ctx.history_of(policy);
-                    if history.len() <= samples.len() {
-                        continue;
-                    }
-                    let j = &config.judge;
-                    let Some(c) = steady_climb(
-                        history,
-                        sign,
-                        j.long_trend_min_ms,
-                        j.long_trend_min_z,
-                        j.long_trend_min_r2,
-                    ) else {
-                        continue;
-                    };
-                    let hours = (history[history.len() - 1].at_ms - history[c.start].at_ms) as f64
-                        / 3_600_000.0;
-                    (
-                        c.fit,
-                        format!(
-                            " (every {}th) of the {hours:.1} h {}",
-                            c.stride,
-                            if c.start > 0 {
-                                "since the last reset"
-                            } else {
-                                "kept"
-                            }
-                        ),
-                    )
-                }
             };
             let z_bad = sign * fit.z;
             out.push(Detection {
@@ -114,6 +77,120 @@ impl Detector for TrendDetector {
         }
         out
     }
+}
+
+/// The trend of one policy's window `samples` (or, failing that, of its
+/// `history`) in the bad direction `sign`: the fit and how the hypothesis names
+/// its span. `None`: no trend.
+fn trend_of(
+    samples: &[&MetricSample],
+    history: &[&MetricSample],
+    sign: f64,
+    config: &AnalyzerConfig,
+) -> Option<(RobustFit, String)> {
+    let seg_start = last_reset(samples, sign);
+    let segment = &samples[seg_start.max(samples.len().saturating_sub(240))..];
+    if segment.len() < config.trend_min_samples.max(3) {
+        return None;
+    }
+    let window_fit = robust_fit(segment)
+        .filter(|fit| sign * fit.z >= config.trend_min_t && fit.r2 >= config.trend_min_r2);
+    let (fit, resets) = match window_fit {
+        Some(fit) => (
+            fit,
+            if seg_start > 0 {
+                " since the last reset".to_string()
+            } else {
+                String::new()
+            },
+        ),
+        // A climb slower than the window's noise shows over the hours
+        // kept before it (see `steady_climb`).
+        None => {
+            if history.len() <= samples.len() {
+                return None;
+            }
+            let j = &config.judge;
+            let c = steady_climb(
+                history,
+                sign,
+                j.long_trend_min_ms,
+                j.long_trend_min_z,
+                j.long_trend_min_r2,
+            )?;
+            let hours =
+                (history[history.len() - 1].at_ms - history[c.start].at_ms) as f64 / 3_600_000.0;
+            (
+                c.fit,
+                format!(
+                    " (every {}th) of the {hours:.1} h {}",
+                    c.stride,
+                    if c.start > 0 {
+                        "since the last reset"
+                    } else {
+                        "kept"
+                    }
+                ),
+            )
+        }
+    };
+    Some((fit, resets))
+}
+
+/// The trends of one analysis by the samples they were read from. Policies that
+/// share a query share one series (the operator keeps one per query and
+/// interval), and a thousand of them breaching together had the same O(s²) fits
+/// made a thousand times. A trend is reused only for exactly the same window,
+/// history and bad direction (compared sample by sample), so the result is
+/// the one `trend_of` gives.
+#[derive(Default)]
+struct Memo<'s, 'a> {
+    by_hash: HashMap<u64, Vec<Entry<'s, 'a>>>,
+}
+
+type Entry<'s, 'a> = (
+    bool,
+    &'s [&'a MetricSample],
+    &'s [&'a MetricSample],
+    Option<(RobustFit, String)>,
+);
+
+impl<'s, 'a> Memo<'s, 'a> {
+    fn get_or_fit(
+        &mut self,
+        samples: &'s [&'a MetricSample],
+        history: &'s [&'a MetricSample],
+        rising: bool,
+        fit: impl FnOnce() -> Option<(RobustFit, String)>,
+    ) -> Option<(RobustFit, String)> {
+        let mut h = Fnv64::default();
+        rising.hash(&mut h);
+        for series in [samples, history] {
+            series.len().hash(&mut h);
+            for x in series {
+                h.write_i64_le(x.at_ms);
+                h.write_u64(x.value.to_bits());
+            }
+        }
+        let bucket = self.by_hash.entry(h.finish()).or_default();
+        if let Some(e) = bucket
+            .iter()
+            .find(|e| e.0 == rising && same(e.1, samples) && same(e.2, history))
+        {
+            return e.3.clone();
+        }
+        let found = fit();
+        bucket.push((rising, samples, history, found.clone()));
+        found
+    }
+}
+
+/// Whether two series hold the same samples (times and values, bit for bit).
+fn same(a: &[&MetricSample], b: &[&MetricSample]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| x.at_ms == y.at_ms && x.value.to_bits() == y.value.to_bits())
 }
 
 #[cfg(test)]
@@ -147,6 +224,46 @@ mod tests {
         assert!((fit.z - 24.0 / (8.0f64 * 7.0 * 21.0 / 18.0).sqrt()).abs() < 1e-9);
         // Below the default z of 3: no trend from 8 such samples.
         assert!(detect(&[], &ss).is_empty());
+    }
+
+    #[test]
+    fn policies_sharing_a_series_get_the_fit_of_their_own_samples() {
+        // "a" and "b" hold the same rising series, "c" the same but its last
+        // value: each gets the trend its own samples give, as if alone.
+        let ys: Vec<f64> = (0..20)
+            .map(|i| i as f64 + if i % 2 == 0 { 0.3 } else { -0.3 })
+            .collect();
+        let of = |p: &str, last: f64| -> Vec<MetricSample> {
+            let mut out: Vec<MetricSample> = ys
+                .iter()
+                .enumerate()
+                .map(|(i, &y)| s(p, i as i64 * 1000, y))
+                .collect();
+            out.last_mut().unwrap().value = last;
+            out
+        };
+        let alone = |p: &str, last: f64| detect(&[], &of(p, last));
+        let all: Vec<MetricSample> = [of("a", 19.0), of("b", 19.0), of("c", 25.0)].concat();
+        let together = detect(&[], &all);
+        let mut expected = [alone("a", 19.0), alone("b", 19.0), alone("c", 25.0)].concat();
+        expected.sort_by(|x, y| x.subject.cmp(&y.subject));
+        let show = |ds: &[Detection]| -> Vec<(String, String, u64)> {
+            ds.iter()
+                .map(|d| {
+                    (
+                        d.subject.clone(),
+                        d.hypothesis.clone(),
+                        d.confidence.to_bits(),
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(show(&together), show(&expected));
+        assert_eq!(together.len(), 3);
+        assert_ne!(
+            together[0].hypothesis,
+            together[2].hypothesis.replace("of policy c", "of policy a")
+        );
     }
 
     #[test]

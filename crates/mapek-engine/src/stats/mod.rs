@@ -6,7 +6,7 @@
 
 mod fit;
 
-pub(crate) use fit::{last_reset, robust_fit, steady_climb};
+pub(crate) use fit::{RobustFit, last_reset, robust_fit, steady_climb};
 
 use crate::input::AnalysisContext;
 
