@@ -8,6 +8,8 @@
 //! uses its own Deployment so that the scenarios run in parallel.
 
 mod common;
+#[path = "e2e/review.rs"]
+mod review;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -1020,6 +1022,33 @@ async fn a_config_change_whose_pods_never_become_ready_is_rolled_back() {
     assert!(detail.contains("ProgressDeadlineExceeded"), "{detail}");
 }
 
+/// A RemediationPolicy `name` written by hand, not by the analyzer, as JSON with
+/// `annotations`: one SCALE_UP of `target` to 3 replicas for `policy`; and its
+/// plan hash.
+fn handmade_plan(name: &str, target: &str, policy: &str, annotations: Value) -> (Value, String) {
+    let mut plan: mapek_engine::model::RemediationPlan = serde_json::from_value(json!({
+        "target": target, "policy": policy, "rootCause": "LoadSpike", "confidence": 0.9,
+        "actions": [{"id": "a1", "actionType": "SCALE_UP", "target": target, "replicas": 3,
+                     "priority": "High", "estimatedLatencySeconds": 30}],
+        "expectedImpact": "test", "risk": "Medium", "priority": "High",
+        "cost": 0.2, "benefit": 0.9, "score": 0.7, "planHash": ""
+    }))
+    .unwrap();
+    plan.plan_hash = mapek_engine::plan_hash(&plan);
+    let hash = plan.plan_hash.clone();
+    let object = json!({
+        "apiVersion": "mapek.io/v1alpha1", "kind": "RemediationPolicy",
+        "metadata": {"name": name, "namespace": NS, "annotations": annotations},
+        "spec": serde_json::to_value(mapek_api::RemediationPolicySpec {
+            plan,
+            evidence: mapek_api::Evidence::default(),
+            git_ops: None,
+            hpa: None,
+        }).unwrap()
+    });
+    (object, hash)
+}
+
 /// Runs kubectl with `args`; returns whether it succeeded and its stderr.
 fn kubectl_as(args: &[&str]) -> (bool, String) {
     let out = common::try_kubectl(args, None);
@@ -1047,28 +1076,10 @@ async fn only_the_charts_approvers_may_approve_and_they_are_named() {
         }),
     )
     .await;
-    let mut plan: mapek_engine::model::RemediationPlan = serde_json::from_value(json!({
-        "target": "audit", "policy": "audit-latency", "rootCause": "LoadSpike", "confidence": 0.9,
-        "actions": [{"id": "a1", "actionType": "SCALE_UP", "target": "audit", "replicas": 3,
-                     "priority": "High", "estimatedLatencySeconds": 30}],
-        "expectedImpact": "test", "risk": "Medium", "priority": "High",
-        "cost": 0.2, "benefit": 0.9, "score": 0.7, "planHash": ""
-    }))
-    .unwrap();
-    plan.plan_hash = mapek_engine::plan_hash(&plan);
-    let hash = plan.plan_hash.clone();
-    let rp = |name: &str, annotations: Value| -> Value {
-        json!({
-            "apiVersion": "mapek.io/v1alpha1", "kind": "RemediationPolicy",
-            "metadata": {"name": name, "namespace": NS, "annotations": annotations},
-            "spec": serde_json::to_value(mapek_api::RemediationPolicySpec {
-                plan: plan.clone(),
-                evidence: mapek_api::Evidence::default(),
-                git_ops: None,
-                hpa: None,
-            }).unwrap()
-        })
-    };
+    let handmade =
+        |name: &str, annotations: Value| handmade_plan(name, "audit", "audit-latency", annotations);
+    let hash = handmade("", json!({})).1;
+    let rp = |name: &str, annotations: Value| handmade(name, annotations).0;
     let _ = e
         .plans()
         .delete("audit-approvers", &DeleteParams::default())

@@ -7,7 +7,10 @@
 //! - [`Process`]: a server process a suite starts (the operator in the
 //!   reliability suite, Prometheus in its integration test), logged, polled for
 //!   readiness and killed on drop.
+//! - [`browser`]: chromedriver and a headless Chromium session, for the review
+//!   page's tests in the plugin and in the e2e suite.
 
+pub mod browser;
 mod poll;
 mod process;
 

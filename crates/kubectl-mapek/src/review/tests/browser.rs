@@ -9,68 +9,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use fantoccini::{Client as Browser, ClientBuilder, Locator};
-use mapek_test_support::{Process, free_port, poll};
+use fantoccini::{Client as Browser, Locator};
+use mapek_test_support::browser::{driver, session};
 
 use super::server::start;
 use super::*;
-
-/// chromedriver, in a process group of its own with the Chromium it starts:
-/// the whole group is killed on drop, so a failed test leaves no browser.
-struct Driver {
-    process: Process,
-    port: u16,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let group = format!("-{}", self.process.pid());
-        let _ = std::process::Command::new("kill")
-            .args(["-KILL", "--", &group])
-            .status();
-    }
-}
-
-async fn driver(path: &str) -> Driver {
-    use std::os::unix::process::CommandExt as _;
-    let port = free_port();
-    let log = std::env::temp_dir().join(format!("mapek-review-chromedriver-{port}.log"));
-    let mut cmd = std::process::Command::new(path);
-    cmd.arg(format!("--port={port}")).process_group(0);
-    let process = Process::spawn(cmd, &log);
-    // chromedriver answers HTTP/1.1 only, so readiness is its port accepting.
-    let ready = || async move {
-        tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .ok()
-    };
-    poll(
-        "chromedriver",
-        Duration::from_secs(30),
-        Duration::from_millis(100),
-        ready,
-    )
-    .await;
-    Driver { process, port }
-}
-
-/// A headless Chromium session through `driver`.
-async fn session(driver: &Driver) -> Browser {
-    let mut caps = serde_json::Map::new();
-    let binary = std::env::var("MAPEK_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({ "binary": binary,
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-breakpad",
-                         "--disable-dev-shm-usage", "--window-size=1280,1700"] }),
-    );
-    ClientBuilder::rustls()
-        .expect("a WebDriver client")
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{}", driver.port))
-        .await
-        .expect("a Chromium session")
-}
 
 /// Runs `test` in a browser when `MAPEK_CHROMEDRIVER` is set, and closes the
 /// session (and kills chromedriver's group) whether it passes or panics.
