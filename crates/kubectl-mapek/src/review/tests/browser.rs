@@ -36,9 +36,9 @@ where
     }
 }
 
-/// Where the plan page's screenshot goes: `MAPEK_REVIEW_SCREENSHOT` (set it to
-/// `docs/review-page.png` to renew the README's picture), or the temp dir, so
-/// that a test run does not rewrite a committed file.
+/// Where the plan page's screenshot goes: `MAPEK_REVIEW_SCREENSHOT`, or the temp
+/// dir, so that a test run does not rewrite a committed file (the README's
+/// picture comes from the e2e case on the real API server, `tests/e2e/review.rs`).
 fn screenshot_path() -> PathBuf {
     std::env::var_os("MAPEK_REVIEW_SCREENSHOT")
         .map(PathBuf::from)
