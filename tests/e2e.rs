@@ -1448,20 +1448,7 @@ async fn webhook_receiver() -> Received {
 /// The alerts Alertmanager's API lists as active for `plan`.
 async fn active_alerts(e: &Env, plan: &str) -> Option<Vec<Value>> {
     let am = std::env::var("MAPEK_E2E_ALERTMANAGER").expect("MAPEK_E2E_ALERTMANAGER is set");
-    let alerts: Vec<Value> = e
-        .http
-        .get(format!("{am}/api/v2/alerts"))
-        .query(&[
-            ("filter", format!("plan=\"{plan}\"")),
-            ("active", "true".into()),
-        ])
-        .send()
-        .await
-        .ok()?
-        .json()
-        .await
-        .ok()?;
-    Some(alerts)
+    mapek_test_support::alertmanager::active_alerts(&e.http, &am, &[("plan", plan)]).await
 }
 
 /// The webhook's alert of `plan` with `status` (`firing` or `resolved`), once posted.

@@ -1,7 +1,8 @@
 //! A slow and lossy link to the API server, through Toxiproxy: 1-2 s of latency
 //! on every response (1.5 s with 0.5 s of jitter) and a share of the connections
-//! reset, while plans are approved one after another. Every approved plan must
-//! complete, each patch sent once; the watches the resets cut are re-established.
+//! reset, for minutes (`FAULT`), while plans are approved one after another, one
+//! every `SPACING`. Every approved plan must complete, each patch sent once; the
+//! watches the resets cut are re-established.
 //! A leader that cannot renew its Lease within the renew deadline over such a
 //! link stands down and exits; the test restarts it, as the Deployment's pod
 //! would be, and counts the restarts.
@@ -10,7 +11,13 @@ use super::toxiproxy::{Proxy, api_server, through};
 use super::*;
 
 /// Plans approved under the fault, one after another.
-const PLANS: usize = 4;
+const PLANS: usize = 8;
+
+/// Time between two approvals: the fault lasts at least `PLANS - 1` of these.
+const SPACING: Duration = Duration::from_secs(20);
+
+/// The least time the fault lasts, whatever the approvals take.
+const FAULT: Duration = Duration::from_secs(150);
 
 /// The operator of the test, restarted whenever it exits.
 struct Supervised {
@@ -123,6 +130,11 @@ async fn lossy_api_server() {
     let started = Instant::now();
     let mut approve_to_scale = Vec::new();
     for (i, rp) in plans.iter().enumerate() {
+        let due = started + SPACING * i as u32;
+        while Instant::now() < due {
+            op.keep_up(ns).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
         let t0 = Instant::now();
         approve(&c, ns, rp).await;
         op.scaled(&c, ns, &format!("web-{i}"), 4).await;
@@ -132,6 +144,10 @@ async fn lossy_api_server() {
     for i in 0..PLANS {
         let phase = op.finished(&c, ns, &format!("web-{i}-plan")).await;
         lost += usize::from(phase != ExecutionPhase::Completed);
+    }
+    while started.elapsed() < FAULT {
+        op.keep_up(ns).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let under_fault = started.elapsed().as_secs();
     proxy.heal().await;
@@ -143,7 +159,7 @@ async fn lossy_api_server() {
     let panics = panics_in_log(ns);
     let worst = approve_to_scale.iter().copied().fold(0.0, f64::max);
     report(
-        "slow and lossy API server (Toxiproxy: 1-2 s latency, 20% of connections reset)",
+        "slow and lossy API server for minutes (Toxiproxy: 1-2 s latency, 20% of connections reset)",
         PLANS,
         PLANS - lost,
         &[

@@ -137,17 +137,7 @@ fn operator_kubeconfig(namespace: &str, without: &[(&str, &str)]) -> PathBuf {
     let admin = kubectl(&["config", "view", "--raw", "--minify", "--flatten"], None);
     std::fs::write(&path, admin).expect("kubeconfig written");
     let file = path.to_str().expect("a UTF-8 path");
-    let user = kubectl(
-        &[
-            "--kubeconfig",
-            file,
-            "config",
-            "view",
-            "-o",
-            "jsonpath={.contexts[0].context.user}",
-        ],
-        None,
-    );
+    let user = first_context(file, "user");
     kubectl(
         &[
             "--kubeconfig",
@@ -170,6 +160,13 @@ fn operator_kubeconfig(namespace: &str, without: &[(&str, &str)]) -> PathBuf {
         None,
     );
     path
+}
+
+/// The `field` (`cluster` or `user`) of the first context of the kubeconfig `file`.
+fn first_context(file: &str, field: &str) -> String {
+    let path = format!("jsonpath={{.contexts[0].context.{field}}}");
+    let value = kubectl(&["--kubeconfig", file, "config", "view", "-o", &path], None);
+    value.trim().to_string()
 }
 
 impl Operator {
@@ -596,6 +593,26 @@ fn state(d: &Deployment) -> (Option<i32>, bool, Option<String>) {
         mapek::controllers::executor::patch::restarted_at(d).is_some(),
         mode(d),
     )
+}
+
+/// Asserts that a plan of the `crash::COMPLETES` shape ended Completed with the
+/// Deployment in its end state and each of its 3 operator patches applied once;
+/// `what` names the run in the failure message.
+fn assert_completed_once(
+    what: &str,
+    phase: Option<ExecutionPhase>,
+    end: &(Option<i32>, bool, Option<String>),
+    patches: &Patches,
+) {
+    assert_eq!(
+        (phase, end, patches.applied_exactly(3)),
+        (
+            Some(ExecutionPhase::Completed),
+            &crash::COMPLETES.end_state(),
+            true
+        ),
+        "{what}: phase, end state and 3 operator patches applied ({patches:?})"
+    );
 }
 
 /// The Events about the object `name`: (reason, note).

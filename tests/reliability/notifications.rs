@@ -8,6 +8,7 @@
 //! plan still waiting for approval arrives there.
 
 use super::*;
+use mapek_test_support::alertmanager::active_alerts;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -143,18 +144,8 @@ async fn alertmanager_down_and_slow() {
         "the waiting plan's alert in Alertmanager",
         Duration::from_secs(180),
         || async {
-            let alerts: Vec<Value> = http
-                .get(format!("{am}/api/v2/alerts"))
-                .query(&[
-                    ("filter", "plan=\"waiting\""),
-                    ("filter", "namespace=\"notify\""),
-                ])
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
+            let labels = [("plan", "waiting"), ("namespace", "notify")];
+            let alerts = active_alerts(&http, &am, &labels).await?;
             alerts
                 .into_iter()
                 .find(|a| a["labels"]["alertname"] == "MapekPlanPending")

@@ -105,15 +105,7 @@ async fn takeover_run(c: &Client, run: usize, death: Death) -> Takeover {
     let phase = done.status.map(|s| s.phase);
     let patches = operator_patches(&ns, name);
     let end = state(&live(c, &ns, name).await);
-    assert_eq!(
-        (phase, &end, patches.applied_exactly(3)),
-        (
-            Some(ExecutionPhase::Completed),
-            &COMPLETES.end_state(),
-            true
-        ),
-        "run {run} ({death:?}): phase, end state and 3 operator patches applied ({patches:?})"
-    );
+    assert_completed_once(&format!("run {run} ({death:?})"), phase, &end, &patches);
     Takeover {
         seconds,
         approve_to_done,

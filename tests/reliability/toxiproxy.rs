@@ -109,17 +109,7 @@ pub(super) fn through(kubeconfig: &Path, proxy: &Proxy, suffix: &str) -> PathBuf
     ));
     std::fs::copy(kubeconfig, &copy).expect("kubeconfig copied");
     let file = copy.to_str().expect("a UTF-8 path");
-    let cluster = kubectl(
-        &[
-            "--kubeconfig",
-            file,
-            "config",
-            "view",
-            "-o",
-            "jsonpath={.contexts[0].context.cluster}",
-        ],
-        None,
-    );
+    let cluster = first_context(file, "cluster");
     let server = format!("--server=https://{}", proxy.listen);
     kubectl(
         &[
@@ -127,7 +117,7 @@ pub(super) fn through(kubeconfig: &Path, proxy: &Proxy, suffix: &str) -> PathBuf
             file,
             "config",
             "set-cluster",
-            cluster.trim(),
+            &cluster,
             &server,
         ],
         None,

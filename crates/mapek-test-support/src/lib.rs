@@ -7,9 +7,11 @@
 //! - [`Process`]: a server process a suite starts (the operator in the
 //!   reliability suite, Prometheus in its integration test), logged, polled for
 //!   readiness and killed on drop.
+//! - [`alertmanager::active_alerts`]: the alerts a real Alertmanager holds.
 //! - [`browser`]: chromedriver and a headless Chromium session, for the review
 //!   page's tests in the plugin and in the e2e suite.
 
+pub mod alertmanager;
 pub mod browser;
 mod poll;
 mod process;
