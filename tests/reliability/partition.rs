@@ -1,5 +1,8 @@
-//! The leader cut off from the API server by Toxiproxy (the proxy disabled: its
-//! connections cut, new ones refused) in the middle of an execution, not killed.
+//! The leader cut off from the API server by Toxiproxy in the middle of an
+//! execution, not killed, two ways: fully (the proxy disabled: its connections
+//! cut, new ones refused) and one way (its requests still reach the API server on
+//! the connections it has, their answers are lost: a held `timeout` toxic on the
+//! way back, so a renewal or a write may apply without the leader knowing).
 //! It must stop acting within its renew deadline, before its Lease lapses; the
 //! follower (which reaches the API server directly) must not act before the Lease
 //! has lapsed, then finishes the plan once; after the heal the old leader writes
@@ -78,23 +81,60 @@ fn acts(w: &Write) -> bool {
         && (w.resource.starts_with("deployments") || w.resource.starts_with("remediationpolicies"))
 }
 
-/// The renewTime of the Lease of `ns` and its holder.
-async fn lease(c: &Client, ns: &str) -> (Timestamp, String) {
-    let l = Api::<Lease>::namespaced(c.clone(), ns)
+/// The holder of the leader Lease of `ns` and its transitions.
+pub(super) async fn lease_holder(c: &Client, ns: &str) -> (String, i32) {
+    let lease = Api::<Lease>::namespaced(c.clone(), ns)
         .get("mapek-operator-leader")
         .await
-        .expect("the Lease is there");
-    let spec = l.spec.unwrap_or_default();
+        .expect("the Lease");
+    let spec = lease.spec.unwrap_or_default();
     (
-        spec.renew_time.map(|t| t.0).expect("a renewTime"),
         spec.holder_identity.unwrap_or_default(),
+        spec.lease_transitions.unwrap_or(0),
     )
+}
+
+/// How the leader is cut off from the API server.
+#[derive(Clone, Copy, Debug)]
+enum Cut {
+    /// The proxy disabled: connections cut, new ones refused.
+    Full,
+    /// Requests through, answers lost (a `timeout` toxic on the downstream,
+    /// with no timeout: the connections stay open and carry nothing back).
+    AnswersLost,
+}
+
+impl Cut {
+    async fn apply(self, proxy: &Proxy) {
+        match self {
+            Cut::Full => proxy.set_enabled(false).await,
+            Cut::AnswersLost => {
+                let held = json!({"timeout": 0});
+                proxy
+                    .toxic("deaf", "timeout", "downstream", 1.0, held)
+                    .await
+            }
+        }
+    }
+
+    fn class(self) -> &'static str {
+        match self {
+            Cut::Full => "leader partitioned from the API server (Toxiproxy)",
+            Cut::AnswersLost => {
+                "leader's answers lost, its requests through (Toxiproxy, one-way partition)"
+            }
+        }
+    }
 }
 
 /// What the audit log says about one partition run.
 struct Verdict {
-    /// The old leader's successful writes of an execution after the partition.
+    /// The old leader's writes of an execution (applied, or cut and perhaps
+    /// applied) after the partition.
     stale: usize,
+    /// The old leader's Lease renewals the API server applied after the
+    /// partition (one way only: answers lost, requests through).
+    renewals_after: usize,
     /// The follower's first action before the Lease lapsed (milliseconds early).
     early_ms: i64,
     /// The old leader's last action after its Lease lapsed (milliseconds late).
@@ -103,8 +143,16 @@ struct Verdict {
     gap: SignedDuration,
 }
 
-fn judge(ns: &str, a: &str, partitioned: Timestamp, renewed: Timestamp) -> Verdict {
+/// The Lease lapses 15 s after the old leader's last renewal the API server
+/// applied (read from the audit log: one way, a renewal may apply unseen).
+fn judge(ns: &str, a: &str, partitioned: Timestamp) -> Verdict {
     let writes = operator_writes(ns);
+    let renewals = || {
+        writes
+            .iter()
+            .filter(|w| w.credential == a && w.resource == "leases" && w.ok)
+    };
+    let renewed = renewals().next_back().expect("the old leader renewed").at;
     let lapse = renewed + SignedDuration::from_secs(15);
     let last_a = writes.iter().rfind(|w| w.credential == a && acts(w));
     let first_b = writes.iter().find(|w| w.credential != a && acts(w));
@@ -114,10 +162,11 @@ fn judge(ns: &str, a: &str, partitioned: Timestamp, renewed: Timestamp) -> Verdi
     );
     let stale = writes
         .iter()
-        .filter(|w| w.credential == a && (w.ok || w.cut) && w.at > partitioned)
+        .filter(|w| w.credential == a && acts(w) && w.at > partitioned)
         .count();
     Verdict {
         stale,
+        renewals_after: renewals().filter(|w| w.at > partitioned).count(),
         early_ms: lapse.duration_since(first_b.at).as_millis().max(0) as i64,
         late_ms: last_a.at.duration_since(lapse).as_millis().max(0) as i64,
         gap: first_b.at.duration_since(last_a.at),
@@ -129,8 +178,18 @@ fn judge(ns: &str, a: &str, partitioned: Timestamp, renewed: Timestamp) -> Verdi
 /// only after the Lease lapsed and completes the plan with each patch sent once.
 #[tokio::test]
 async fn leader_partitioned_stands_down() {
+    partitioned_leader("partition-0", Cut::Full).await;
+}
+
+/// The same with the leader's answers lost and its requests through.
+#[tokio::test]
+async fn leader_with_answers_lost_stands_down() {
+    partitioned_leader("partition-1", Cut::AnswersLost).await;
+}
+
+async fn partitioned_leader(ns: &str, how: Cut) {
     let c = client().await;
-    let ns = "partition-0".to_string();
+    let ns = ns.to_string();
     let name = "web";
     common::ensure_namespace(&c, &ns).await;
     deployment(&c, &ns, name).await;
@@ -157,9 +216,9 @@ async fn leader_partitioned_stands_down() {
 
     let partitioned = Timestamp::now();
     let cut = Instant::now();
-    proxy.set_enabled(false).await;
+    how.apply(&proxy).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let (renewed, holder) = lease(&c, &ns).await;
+    let (holder, _) = lease_holder(&c, &ns).await;
     assert_eq!(holder, a, "the leader held the Lease when it was cut off");
     let exit = leader.exited(Duration::from_secs(40)).await;
     let stood_down = cut.elapsed().as_secs_f64();
@@ -178,7 +237,7 @@ async fn leader_partitioned_stands_down() {
         !credential_a.is_empty(),
         "the audit log names the credential"
     );
-    let v = judge(&ns, &credential_a, partitioned, renewed);
+    let v = judge(&ns, &credential_a, partitioned);
     let patches = operator_patches(&ns, name);
     let end = state(&live(&c, &ns, name).await);
     let phase = done.status.map(|s| s.phase);
@@ -186,7 +245,7 @@ async fn leader_partitioned_stands_down() {
         usize::from(phase != Some(ExecutionPhase::Completed) || end != COMPLETES.end_state());
     let panics = panics_in_log(&ns);
     report(
-        "leader partitioned from the API server (Toxiproxy)",
+        how.class(),
         1,
         1 - wrong,
         &[
@@ -209,9 +268,10 @@ async fn leader_partitioned_stands_down() {
         json!({"old leader stood down after seconds": stood_down,
                "follower led after seconds": taken_over,
                "nobody acted for seconds": v.gap.as_secs_f64(),
+               "old leader's renewals applied after the partition": v.renewals_after,
                "old leader's exit signal": exit}),
     );
     assert_eq!(exit, None, "the old leader exited by itself, not killed");
-    assert_completed_once("partition", phase, &end, &patches);
+    assert_completed_once(&format!("{how:?}"), phase, &end, &patches);
     assert_eq!((v.stale, v.early_ms, v.late_ms, panics), (0, 0, 0, 0));
 }

@@ -4,11 +4,10 @@
 //! is always older than the lease duration; it must still not take the Lease
 //! while the leader renews it, nor act, and must take over once the leader dies.
 
-use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::jiff::Timestamp;
 
 use super::crash::COMPLETES;
-use super::partition::operator_writes;
+use super::partition::{lease_holder, operator_writes};
 use super::replicas::holder_is;
 use super::*;
 
@@ -20,19 +19,6 @@ fn log_skew(log: &Path) -> Option<i64> {
     let text = std::fs::read_to_string(log).ok()?;
     let stamp: Timestamp = text.split_whitespace().next()?.parse().ok()?;
     Some(stamp.duration_since(Timestamp::now()).as_secs())
-}
-
-/// The Lease's holder and transitions in `ns`.
-async fn lease_holder(c: &Client, ns: &str) -> (String, i32) {
-    let lease = Api::<Lease>::namespaced(c.clone(), ns)
-        .get("mapek-operator-leader")
-        .await
-        .expect("the Lease");
-    let spec = lease.spec.unwrap_or_default();
-    (
-        spec.holder_identity.unwrap_or_default(),
-        spec.lease_transitions.unwrap_or(0),
-    )
 }
 
 #[tokio::test]
