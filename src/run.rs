@@ -353,6 +353,12 @@ fn trim_for_cache<K: kube::Resource>(object: &mut K) {
 /// The annotation in which `kubectl apply` keeps the object it last applied.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
+/// `config` with the operator's read timeout ([`controllers::READ_TIMEOUT`]).
+fn with_read_timeout(mut config: kube::Config) -> kube::Config {
+    config.read_timeout = Some(controllers::READ_TIMEOUT);
+    config
+}
+
 /// A client for the cluster of the in-cluster config or kubeconfig, checked with
 /// one request so that an unreachable cluster fails at once with one line.
 async fn connect() -> Result<kube::Client> {
@@ -360,6 +366,7 @@ async fn connect() -> Result<kube::Client> {
         name: "kubeconfig".into(),
         reason: format!("no usable in-cluster config or kubeconfig: {e}"),
     })?;
+    let config = with_read_timeout(config);
     let cluster_url = config.cluster_url.to_string();
     let client = kube::Client::try_from(config)?;
     let version = client
@@ -424,6 +431,36 @@ mod tests {
         assert!(parse_interval("0").is_err());
         assert!(parse_interval("-5s").is_err());
         assert!(parse_interval("soon").unwrap_err().contains("soon"));
+    }
+
+    /// What `connect` sets: a request to an API server that accepts and never
+    /// answers fails once the read timeout passes instead of waiting forever.
+    #[tokio::test]
+    async fn a_request_on_a_stalled_connection_fails_after_the_read_timeout() {
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", silent.local_addr().unwrap());
+        let held = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((conn, _)) = silent.accept().await {
+                open.push(conn);
+            }
+        });
+        let config = kube::Config::new(url.parse().unwrap());
+        assert_eq!(config.read_timeout, None, "kube's default waits forever");
+        let mut config = with_read_timeout(config);
+        assert_eq!(config.read_timeout, Some(controllers::READ_TIMEOUT));
+        // The same timeout, shorter, so that the test does not wait 75 s.
+        config.read_timeout = Some(Duration::from_millis(300));
+        let client = kube::Client::try_from(config).unwrap();
+        let answer =
+            tokio::time::timeout(Duration::from_secs(30), client.apiserver_version()).await;
+        held.abort();
+        let error = answer.expect("the request ended by itself").unwrap_err();
+        assert!(
+            error.to_string().to_lowercase().contains("timed out")
+                || format!("{error:?}").contains("TimedOut"),
+            "{error:?}"
+        );
     }
 
     #[test]

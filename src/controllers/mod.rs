@@ -32,6 +32,14 @@ pub const FIELD_MANAGER: &str = "mapek-operator";
 /// restarted after 65 s instead of the default 295 s.
 pub const WATCH_TIMEOUT_SECS: u32 = 60;
 
+/// How long any request to the API server may receive nothing before it fails.
+/// kube sets no read timeout, so a request sent on a connection that stalled (a
+/// one-way partition, a lost NAT entry) would wait forever; longer than a
+/// watch's own timeout, which the API server ends by itself and kube's watcher
+/// restarts first.
+pub const READ_TIMEOUT: std::time::Duration =
+    std::time::Duration::from_secs(WATCH_TIMEOUT_SECS as u64 + 15);
+
 /// The watch configuration of every watch of the operator.
 pub fn watch_config() -> kube::runtime::watcher::Config {
     kube::runtime::watcher::Config::default().timeout(WATCH_TIMEOUT_SECS)
