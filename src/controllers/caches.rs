@@ -24,7 +24,7 @@ pub fn deployments(
     let (store, writer) = reflector::store();
     let watch = reflector::reflector(
         writer,
-        watcher(api, watcher::Config::default()).modify(trim),
+        watcher(api, super::watch_config()).modify(trim),
     )
     .default_backoff()
     .touched_objects()
