@@ -92,10 +92,8 @@ fn review_chart(text: &str) {
     let Ok((series, _)) = parse_matrix(text) else {
         return;
     };
-    let (start_ms, end_ms) = match (series.first(), series.last()) {
-        (Some(a), Some(b)) => (a.0, b.0),
-        _ => (NOW, NOW),
-    };
+    // The page's window: the hour before the plan and the hour after.
+    let (start_ms, end_ms) = (NOW - 3_600_000, NOW + 3_600_000);
     let chart = Chart {
         series,
         threshold: Some(0.5),
