@@ -21,6 +21,7 @@ include mk/packaging.mk
 include mk/bench.mk
 include mk/bench-e2e.mk
 include mk/reliability.mk
+include mk/fuzz.mk
 include e2e/local-cluster.mk
 
 help: ## List the targets
@@ -44,10 +45,11 @@ e2e-kind: ## The same suite on a kind cluster (needs Docker, kind and helm)
 
 lint: ## cargo fmt check and clippy with warnings denied
 	$(CARGO) fmt --all -- --check
+	cd fuzz && $(CARGO) fmt -- --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --locked --workspace --all-targets --features e2e,fault-injection -- -D warnings
 
-SCRIPTS := .ci/run mk/chromedriver e2e/lib/users.sh e2e/run-local e2e/run-kind e2e/demo e2e/debian-package e2e/prometheus-bin e2e/alertmanager-bin e2e/toxiproxy-bin e2e/faketime-lib e2e/local-cluster e2e/local-cluster-smoke mk/chart-render docs/judgement-study/run_all.sh
+SCRIPTS := .ci/run mk/chromedriver e2e/lib/users.sh e2e/run-local e2e/run-kind e2e/demo e2e/debian-package e2e/prometheus-bin e2e/alertmanager-bin e2e/toxiproxy-bin e2e/faketime-lib e2e/local-cluster e2e/local-cluster-smoke mk/chart-render mk/fuzz docs/judgement-study/run_all.sh
 
 scripts-lint: ## bash -n and shellcheck (Debian's, installed when missing) on the shell scripts; kind's config decoded by kind's own types
 	@for f in $(SCRIPTS); do bash -n $$f || exit 1; done

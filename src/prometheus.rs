@@ -131,8 +131,14 @@ impl Prometheus {
     }
 }
 
+/// The latest sample time accepted from Prometheus, in seconds since the epoch:
+/// the end of year 9999, the last a status time (RFC 3339) can hold.
+const MAX_SAMPLE_SECS: f64 = 253_402_300_799.0;
+
 /// Reduces a range query result to its one series' finite values, by time in
-/// milliseconds.
+/// milliseconds. Samples timed before 1970 or after 9999 (no Prometheus
+/// answers so) are dropped like non-finite values: their time would reach the
+/// status as one no reader accepts.
 pub fn series_values(data: &Data) -> Result<Vec<(i64, f64)>, QueryError> {
     let series = match data {
         Data::Matrix(series) => series,
@@ -147,7 +153,7 @@ pub fn series_values(data: &Data) -> Result<Vec<(i64, f64)>, QueryError> {
         [one] => Ok(one
             .samples()
             .iter()
-            .filter(|s| s.value().is_finite())
+            .filter(|s| s.value().is_finite() && (0.0..=MAX_SAMPLE_SECS).contains(&s.timestamp()))
             .map(|s| ((s.timestamp() * 1000.0).round() as i64, s.value()))
             .collect()),
         many => Err(QueryError::MultipleSeries(many.len())),
@@ -231,5 +237,16 @@ mod tests {
             r#"{"resultType":"matrix","result":[{"metric":{"i":"1"},"values":[[1,"1"]]},{"metric":{"i":"2"},"values":[[1,"1"]]}]}"#,
         );
         assert_eq!(series_values(&two), Err(QueryError::MultipleSeries(2)));
+    }
+
+    /// Found by the `prometheus_response` fuzz target: a sample at -1e300 s
+    /// became a history point at i64::MIN ms, written to status as the time
+    /// "-9999-01-02T01:59:59Z", which no reader parses.
+    #[test]
+    fn samples_timed_outside_1970_to_9999_are_dropped() {
+        let d = data(
+            r#"{"resultType":"matrix","result":[{"metric":{},"values":[[1e300,"1"],[-1e300,"2"],[-1,"3"],[1700000000,"4"]]}]}"#,
+        );
+        assert_eq!(series_values(&d), Ok(vec![(1_700_000_000_000, 4.0)]));
     }
 }

@@ -4,6 +4,7 @@
 //! `mapek-operator crdgen` prints. Types only (kube's derive, k8s-openapi, schemars):
 //! the operator and the kubectl plugin share them without sharing a runtime.
 
+pub mod duration;
 mod policy_outcome;
 mod remediation_policy;
 mod violation_policy;

@@ -102,7 +102,10 @@ pub struct ViolationPolicySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metric: Option<String>,
     /// How often the query is evaluated (a duration such as `30s`).
-    #[serde(default = "default_evaluation_interval")]
+    #[serde(
+        default = "default_evaluation_interval",
+        deserialize_with = "crate::duration::deserialize"
+    )]
     #[schemars(schema_with = "duration_schema")]
     pub evaluation_interval: Duration,
     /// What the operator may do about violations.
@@ -155,13 +158,22 @@ pub struct ViolationCondition {
     pub threshold: f64,
     /// How long the condition must hold before it counts, as the `for` of a
     /// Prometheus alerting rule (`0s` by default).
-    #[serde(rename = "for", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "for",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::duration::deserialize_option"
+    )]
     #[schemars(schema_with = "optional_duration_schema")]
     pub for_: Option<Duration>,
     /// How long the metric must stay within the threshold before a breach
     /// episode ends, as the `keep_firing_for` of a Prometheus alerting rule
     /// (`5m` when unset): a shorter dip does not end the episode.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::duration::deserialize_option"
+    )]
     #[schemars(schema_with = "optional_duration_schema")]
     pub keep_firing_for: Option<Duration>,
 }
@@ -187,14 +199,20 @@ pub struct RemediationSpec {
     #[serde(flatten)]
     pub envelope: RemediationEnvelope,
     /// The least time between two executions on the same Deployment.
-    #[serde(default = "default_cooldown")]
+    #[serde(
+        default = "default_cooldown",
+        deserialize_with = "crate::duration::deserialize"
+    )]
     #[schemars(schema_with = "duration_schema")]
     pub cooldown: Duration,
     /// Who approves plans.
     #[serde(default)]
     pub approval_mode: ApprovalMode,
     /// How long a plan waits for approval before it expires.
-    #[serde(default = "default_approval_ttl")]
+    #[serde(
+        default = "default_approval_ttl",
+        deserialize_with = "crate::duration::deserialize"
+    )]
     #[schemars(schema_with = "duration_schema")]
     pub approval_ttl: Duration,
     /// What to do when the target Deployment is managed by Argo CD or Flux,

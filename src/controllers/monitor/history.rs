@@ -108,12 +108,19 @@ impl History {
             max = max.max(*v);
             sum += v;
         }
+        let n = points.len() as f64;
+        // Finite values near f64::MAX add up to infinity, which a status cannot
+        // hold (serde_json writes it as null): then each is divided first.
+        let mean = match sum.is_finite() {
+            true => sum / n,
+            false => points.iter().map(|(_, v)| v / n).sum::<f64>(),
+        };
         Some(SampleSummary {
             count: points.len() as u32,
             since: Some(super::decide::time(first)),
             min,
             max,
-            mean: sum / points.len() as f64,
+            mean: mean.max(min).min(max),
         })
     }
 
@@ -156,6 +163,24 @@ mod tests {
         let s = h.summary(&key("q")).unwrap();
         assert_eq!((s.count, s.min, s.max, s.mean), (3, 2.0, 4.0, 3.0));
         assert!(h.summary(&key("other")).is_none());
+    }
+
+    /// Found by the `prometheus_response` fuzz target: two values of
+    /// 1.7976931348623157e308 (finite, so accepted) gave a mean of infinity,
+    /// which the status write sends as `null`.
+    #[test]
+    fn the_mean_of_values_near_the_largest_float_is_finite() {
+        let h = History::new(4);
+        h.push(&key("q"), 1, f64::MAX);
+        h.push(&key("q"), 2, f64::MAX);
+        let s = h.summary(&key("q")).unwrap();
+        assert_eq!((s.min, s.max, s.mean), (f64::MAX, f64::MAX, f64::MAX));
+        h.push(&key("q"), 3, -f64::MAX);
+        let s = h.summary(&key("q")).unwrap();
+        assert!(
+            s.mean.is_finite() && s.min <= s.mean && s.mean <= s.max,
+            "{s:?}"
+        );
     }
 
     #[test]
