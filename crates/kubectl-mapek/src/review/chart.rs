@@ -49,14 +49,21 @@ pub struct Chart {
     pub title: String,
 }
 
-/// The value range of the y axis: every finite value and the threshold, with
-/// 8% headroom; a flat or empty range is widened so that it is never zero.
+/// The largest magnitude the y axis spans: values beyond it are drawn at its
+/// edge, so that no difference of two axis values overflows to infinity (which
+/// made NaN coordinates for values near `f64::MAX`).
+const Y_LIMIT: f64 = f64::MAX / 4.0;
+
+/// The value range of the y axis: every finite value and the threshold (within
+/// ±`Y_LIMIT`), with 8% headroom; a flat or empty range is widened so that it is
+/// never zero.
 pub fn y_range(series: &[(Millis, f64)], threshold: Option<f64>) -> (f64, f64) {
     let values = series
         .iter()
         .map(|&(_, v)| v)
         .chain(threshold)
-        .filter(|v| v.is_finite());
+        .filter(|v| v.is_finite())
+        .map(|v| v.clamp(-Y_LIMIT, Y_LIMIT));
     let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
         (lo.min(v), hi.max(v))
     });
@@ -158,7 +165,7 @@ fn spans(out: &mut String, s: &Scale, spans: &[Span]) {
 
 fn axes(out: &mut String, s: &Scale) {
     for i in 0..=4 {
-        let v = s.y0 + (s.y1 - s.y0) * f64::from(i) / 4.0;
+        let v = s.y0 + (s.y1 - s.y0) / 4.0 * f64::from(i);
         let y = s.y(v);
         let _ = write!(
             out,

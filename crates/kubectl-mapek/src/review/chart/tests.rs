@@ -143,3 +143,16 @@ fn numbers_and_clock_times_read_well() {
     assert_eq!(clock(13 * 3_600_000 + 5 * 60_000 + 59_000), "13:05");
     assert_eq!(clock(-60_000), "23:59");
 }
+
+/// Found by the `prometheus_response` fuzz target: values near `f64::MAX` made
+/// the axis's span overflow to infinity and the coordinates NaN.
+#[test]
+fn values_near_the_largest_float_draw_finite_coordinates() {
+    let series = vec![(0, 1.7e308), (60_000, -1.7e308), (120_000, 3.0)];
+    let (lo, hi) = y_range(&series, Some(f64::MAX));
+    assert!(lo.is_finite() && hi.is_finite() && hi - lo > 0.0, "{lo} {hi}");
+    let mut c = chart(series);
+    c.threshold = Some(f64::MAX);
+    let drawn = svg(&c);
+    assert!(!drawn.contains("NaN") && !drawn.contains("inf"), "{drawn}");
+}
