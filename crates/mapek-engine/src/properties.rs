@@ -141,7 +141,7 @@ fn violation() -> impl Strategy<Value = Violation> {
     )
         .prop_map(|(id, p, c, value, at_ms, sev)| Violation {
             id: format!("v{id}").into(),
-            policy: format!("p{p}"),
+            policy: format!("p{p}").into(),
             target: format!("d{}", p % 3),
             component: format!("c{c}"),
             metric: format!("m{p}"),
@@ -159,7 +159,7 @@ fn sample() -> impl Strategy<Value = MetricSample> {
         prop_oneof![-5.0..5.0f64, Just(f64::NAN), Just(f64::INFINITY)],
     )
         .prop_map(|(p, at_ms, value)| MetricSample {
-            policy: format!("p{p}"),
+            policy: format!("p{p}").into(),
             at_ms,
             value,
         })

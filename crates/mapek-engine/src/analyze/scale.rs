@@ -17,7 +17,7 @@ pub(crate) fn synthetic(n: usize, now: Millis) -> (Vec<Violation>, Vec<MetricSam
             let p = next() % 50;
             Violation {
                 id: format!("v{i}").into(),
-                policy: format!("policy-{p}"),
+                policy: format!("policy-{p}").into(),
                 target: format!("deploy-{}", p % 20),
                 component: format!("comp-{}", p % 10),
                 metric: format!("metric-{p}"),
@@ -31,7 +31,7 @@ pub(crate) fn synthetic(n: usize, now: Millis) -> (Vec<Violation>, Vec<MetricSam
     let ss = (0..50)
         .flat_map(|p| {
             (0..60).map(move |m| MetricSample {
-                policy: format!("policy-{p}"),
+                policy: format!("policy-{p}").into(),
                 at_ms: now - m * 60_000,
                 value: (m * p) as f64 % 7.0,
             })
