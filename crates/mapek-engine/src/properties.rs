@@ -141,7 +141,7 @@ fn violation() -> impl Strategy<Value = Violation> {
     )
         .prop_map(|(id, p, c, value, at_ms, sev)| Violation {
             id: format!("v{id}").into(),
-            policy: format!("p{p}").into(),
+            policy: format!("p{p}"),
             target: format!("d{}", p % 3),
             component: format!("c{c}"),
             metric: format!("m{p}"),

@@ -17,7 +17,7 @@ pub(crate) fn synthetic(n: usize, now: Millis) -> (Vec<Violation>, Vec<MetricSam
             let p = next() % 50;
             Violation {
                 id: format!("v{i}").into(),
-                policy: format!("policy-{p}").into(),
+                policy: format!("policy-{p}"),
                 target: format!("deploy-{}", p % 20),
                 component: format!("comp-{}", p % 10),
                 metric: format!("metric-{p}"),

@@ -138,7 +138,7 @@ fn median_of_keys(keys: &mut [i64]) -> f64 {
     let n = keys.len();
     let k = n / 2;
     // Ranks `k - 1` (for an even count) and `k` are wanted.
-    let low_rank = if n % 2 == 0 { k - 1 } else { k };
+    let low_rank = if n.is_multiple_of(2) { k - 1 } else { k };
     let mut between = Vec::new();
     let (mid, below) = match bracket(keys, low_rank, k, &mut between) {
         Some(skip) => middle(&mut between, k - skip, n),
@@ -189,7 +189,9 @@ fn bracket(keys: &[i64], low: usize, high: usize, between: &mut Vec<i64>) -> Opt
 /// rank `k - 1` too (the largest of the part the selection leaves below).
 fn middle(keys: &mut [i64], k: usize, n: usize) -> (i64, Option<i64>) {
     let (left, mid, _) = keys.select_nth_unstable(k);
-    let below = (n % 2 == 0).then(|| left.iter().copied().max().unwrap_or(*mid));
+    let below = n
+        .is_multiple_of(2)
+        .then(|| left.iter().copied().max().unwrap_or(*mid));
     (*mid, below)
 }
 
