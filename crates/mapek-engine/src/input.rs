@@ -436,7 +436,7 @@ fn group_samples<'a>(
             continue;
         }
         let b = match last {
-            Some(b) if names[b as usize] == s.policy => b,
+            Some(b) if names[b as usize] == s.policy.as_str() => b,
             _ => {
                 let next = names.len() as u32;
                 let b = *lookup.entry(s.policy.as_str()).or_insert(next);
@@ -515,7 +515,7 @@ pub(crate) mod fixtures {
 
     pub(crate) fn s(policy: &str, at_ms: Millis, value: f64) -> MetricSample {
         MetricSample {
-            policy: policy.to_string(),
+            policy: policy.into(),
             at_ms,
             value,
         }

@@ -159,7 +159,7 @@ fn sample() -> impl Strategy<Value = MetricSample> {
         prop_oneof![-5.0..5.0f64, Just(f64::NAN), Just(f64::INFINITY)],
     )
         .prop_map(|(p, at_ms, value)| MetricSample {
-            policy: format!("p{p}"),
+            policy: format!("p{p}").into(),
             at_ms,
             value,
         })

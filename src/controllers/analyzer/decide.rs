@@ -14,7 +14,8 @@ use mapek_api::{
 };
 use mapek_engine::model::PolicyInfo;
 use mapek_engine::model::{
-    AnalysisResult, ContextKind, ContextSample, MetricSample, Millis, RemediationPlan, Violation,
+    AnalysisResult, ContextKind, ContextSample, MetricSample, Millis, RemediationPlan, SharedStr,
+    Violation,
 };
 
 /// The engine's view of one policy's recorded violations: those from before
@@ -45,53 +46,64 @@ pub fn engine_violations(policy: &ViolationPolicy, since: Millis) -> Vec<Violati
         .collect()
 }
 
-/// The engine's view of one policy's samples: every value the monitor holds for
-/// its query, the policy's normal behaviour the engine judges a breach against.
-/// A status written by an earlier version may still carry `recentSamples`: they
-/// count until the monitor's memory holds as many.
-pub fn engine_samples(policy: &ViolationPolicy, points: &[(Millis, f64)]) -> Vec<MetricSample> {
-    let name = policy.name_any();
+/// The engine's view of one policy's samples, appended to `out`: every value
+/// the monitor holds for its query (`points`, oldest first, in one or two
+/// slices), the policy's normal behaviour the engine judges a breach against.
+/// The samples share one name (`policy`). A status written by an earlier
+/// version may still carry `recentSamples`: they count until the monitor's
+/// memory holds as many.
+pub fn engine_samples(
+    out: &mut Vec<MetricSample>,
+    policy: &ViolationPolicy,
+    name: &SharedStr,
+    points: [&[(Millis, f64)]; 2],
+) {
+    let held = points[0].len() + points[1].len();
     let legacy = policy
         .status
         .as_ref()
         .map_or(&[][..], |s| s.recent_samples.as_slice());
-    if legacy.len() > points.len() {
-        return legacy
-            .iter()
-            .map(|s| MetricSample {
-                policy: name.clone(),
-                at_ms: s.time.0.as_millisecond(),
-                value: s.value,
-            })
-            .collect();
-    }
-    points
-        .iter()
-        .map(|&(at_ms, value)| MetricSample {
+    if legacy.len() > held {
+        out.extend(legacy.iter().map(|s| MetricSample {
             policy: name.clone(),
-            at_ms,
-            value,
-        })
-        .collect()
+            at_ms: s.time.0.as_millisecond(),
+            value: s.value,
+        }));
+        return;
+    }
+    out.reserve(held);
+    out.extend(
+        points
+            .iter()
+            .flat_map(|p| p.iter())
+            .map(|&(at_ms, value)| MetricSample {
+                policy: name.clone(),
+                at_ms,
+                value,
+            }),
+    );
 }
 
-/// The engine's view of one of a policy's context queries: every value the
-/// monitor holds for it.
+/// The engine's view of one of a policy's context queries, appended to `out`:
+/// every value the monitor holds for it, sharing the policy's `name`.
 pub fn context_samples(
-    policy: &ViolationPolicy,
+    out: &mut Vec<ContextSample>,
+    name: &SharedStr,
     kind: ContextKind,
-    points: &[(Millis, f64)],
-) -> Vec<ContextSample> {
-    let name = policy.name_any();
-    points
-        .iter()
-        .map(|&(at_ms, value)| ContextSample {
-            policy: name.clone(),
-            kind,
-            at_ms,
-            value,
-        })
-        .collect()
+    points: [&[(Millis, f64)]; 2],
+) {
+    out.reserve(points[0].len() + points[1].len());
+    out.extend(
+        points
+            .iter()
+            .flat_map(|p| p.iter())
+            .map(|&(at_ms, value)| ContextSample {
+                policy: name.clone(),
+                kind,
+                at_ms,
+                value,
+            }),
+    );
 }
 
 /// The engine's view of a policy's condition and evaluation interval.

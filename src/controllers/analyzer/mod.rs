@@ -41,7 +41,9 @@ use mapek_api::{
     ApprovalState, ExecutionPhase, RemediationPolicy, RemediationPolicyStatus, ViolationPolicy,
 };
 use mapek_engine::knowledge::KnowledgeBase;
-use mapek_engine::model::{ActionType, AnalysisResult, Episode, Millis, RemediationPlan};
+use mapek_engine::model::{
+    ActionType, AnalysisResult, Episode, Millis, RemediationPlan, SharedStr,
+};
 use mapek_engine::{AnalyzerConfig, PatternAnalyzer, PlanTarget, Planner, PlannerConfig};
 
 pub use decide::*;
@@ -451,14 +453,19 @@ async fn run_engine(
     let changes = live.changes.clone();
     let config = analyzer_config(ctx);
     let analysis = tokio::task::spawn_blocking(move || {
+        // Read from the monitor's series in place, each policy's name shared
+        // by its samples (one allocation per policy, not one per sample).
         let mut samples = Vec::new();
         let mut context = Vec::new();
         let mut infos = Vec::with_capacity(judged.len());
         for p in &judged {
+            let name = SharedStr::from(p.name_any());
             let key = crate::controllers::monitor::history_key(p, interval);
-            samples.extend(engine_samples(p, &history.points(&key)));
+            history.with_points(&key, |a, b| engine_samples(&mut samples, p, &name, [a, b]));
             for (kind, key) in crate::controllers::monitor::context_keys(p, interval) {
-                context.extend(context_samples(p, kind, &history.points(&key)));
+                history.with_points(&key, |a, b| {
+                    context_samples(&mut context, &name, kind, [a, b])
+                });
             }
             infos.push(policy_info(p));
         }

@@ -7,7 +7,8 @@ use mapek_api::{
     ViolationPolicySpec, ViolationPolicyStatus,
 };
 use mapek_engine::model::{
-    AnalysisResult, MetricSample, Millis, Priority, RemediationPlan, RiskLevel, RootCauseKind,
+    AnalysisResult, ContextKind, MetricSample, Millis, Priority, RemediationPlan, RiskLevel,
+    RootCauseKind, SharedStr,
 };
 
 fn policy() -> ViolationPolicy {
@@ -34,10 +35,18 @@ fn policy() -> ViolationPolicy {
     p
 }
 
+/// The engine's samples of `p` from a series held in two slices (a ring
+/// buffer that wrapped).
+fn samples_of(p: &ViolationPolicy, a: &[(Millis, f64)], b: &[(Millis, f64)]) -> Vec<MetricSample> {
+    let mut out = Vec::new();
+    engine_samples(&mut out, p, &p.name_any().into(), [a, b]);
+    out
+}
+
 #[test]
 fn violations_after_the_last_execution_and_every_sample_become_engine_input() {
     let v = engine_violations(&policy(), 15_000);
-    let s = engine_samples(&policy(), &[(5_000, 0.5), (15_000, 0.7), (25_000, 2.0)]);
+    let s = samples_of(&policy(), &[(5_000, 0.5)], &[(15_000, 0.7), (25_000, 2.0)]);
     assert_eq!(
         v.iter().map(|v| v.id.as_str()).collect::<Vec<_>>(),
         ["lat-20", "lat-30"]
@@ -58,6 +67,24 @@ fn violations_after_the_last_execution_and_every_sample_become_engine_input() {
             .collect::<Vec<_>>(),
         [("lat", 5_000), ("lat", 15_000), ("lat", 25_000)]
     );
+    // One name for all of them, not a copy each.
+    assert!(s.iter().all(|x| x.policy.as_ptr() == s[0].policy.as_ptr()));
+    let mut context = Vec::new();
+    let name = SharedStr::from("lat");
+    context_samples(
+        &mut context,
+        &name,
+        ContextKind::Load,
+        [&[(1, 2.0)], &[(3, 4.0)]],
+    );
+    assert_eq!(
+        context
+            .iter()
+            .map(|c| (c.at_ms, c.value))
+            .collect::<Vec<_>>(),
+        [(1, 2.0), (3, 4.0)]
+    );
+    assert!(context.iter().all(|c| c.policy.as_ptr() == name.as_ptr()));
 }
 
 #[test]
@@ -74,9 +101,9 @@ fn samples_an_earlier_version_kept_in_status_count_until_memory_holds_as_many() 
         },
     ];
     let at = |s: Vec<MetricSample>| s.iter().map(|s| s.at_ms).collect::<Vec<_>>();
-    assert_eq!(at(engine_samples(&p, &[(30_000, 1.0)])), [5_000, 25_000]);
+    assert_eq!(at(samples_of(&p, &[(30_000, 1.0)], &[])), [5_000, 25_000]);
     assert_eq!(
-        at(engine_samples(&p, &[(30_000, 1.0), (40_000, 1.0)])),
+        at(samples_of(&p, &[(30_000, 1.0)], &[(40_000, 1.0)])),
         [30_000, 40_000]
     );
 }

@@ -88,6 +88,24 @@ impl History {
         series.get(key).is_some_and(|s| s.backfilled)
     }
 
+    /// `f` of the values of a series, oldest first, read in place (the two
+    /// slices of its ring buffer, the second empty when it is contiguous):
+    /// what a caller builds from them needs no copy of the series first.
+    pub fn with_points<R>(
+        &self,
+        key: &Key,
+        f: impl FnOnce(&[(Millis, f64)], &[(Millis, f64)]) -> R,
+    ) -> R {
+        let series = self.series.read().unwrap_or_else(|e| e.into_inner());
+        match series.get(key) {
+            Some(s) => {
+                let (a, b) = s.points.as_slices();
+                f(a, b)
+            }
+            None => f(&[], &[]),
+        }
+    }
+
     /// The values of a series, oldest first.
     pub fn points(&self, key: &Key) -> Vec<(Millis, f64)> {
         let series = self.series.read().unwrap_or_else(|e| e.into_inner());

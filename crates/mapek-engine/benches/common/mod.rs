@@ -120,10 +120,12 @@ pub fn generate(spec: &Spec) -> Workload {
     let scrapes = window / spec.scrape_ms.max(1);
     let mut samples = Vec::with_capacity(pols.len() * scrapes as usize);
     for p in &pols {
+        // One name shared by the policy's samples, as the operator gives them.
+        let name = mapek_engine::model::SharedStr::from(p.name.as_str());
         for k in 0..scrapes {
             let t = k * spec.scrape_ms + rng.below(1000) as i64;
             samples.push(MetricSample {
-                policy: p.name.clone(),
+                policy: name.clone(),
                 at_ms: start + t,
                 value: sample_value(p, t, window, &mut rng),
             });

@@ -31,7 +31,7 @@ pub(crate) fn synthetic(n: usize, now: Millis) -> (Vec<Violation>, Vec<MetricSam
     let ss = (0..50)
         .flat_map(|p| {
             (0..60).map(move |m| MetricSample {
-                policy: format!("policy-{p}"),
+                policy: format!("policy-{p}").into(),
                 at_ms: now - m * 60_000,
                 value: (m * p) as f64 % 7.0,
             })

@@ -142,8 +142,8 @@ fn sustained_run(
     if gaps.is_empty() {
         return None;
     }
-    gaps.sort_unstable();
-    let max_gap = gaps[gaps.len() / 2] * 5 / 2;
+    let mid = gaps.len() / 2;
+    let max_gap = *gaps.select_nth_unstable(mid).1 * 5 / 2;
     let last = members.len() - 1;
     if span(ctx.at(members[last]), ctx.now) > max_gap {
         return None;

@@ -7,7 +7,7 @@
 use super::JudgeConfig;
 use super::run::Eval;
 use crate::model::Millis;
-use crate::stats::median;
+use crate::stats::median_select;
 
 /// A chronic breach: the share of the recent evaluations over the threshold and
 /// the median of those values.
@@ -33,6 +33,6 @@ pub(super) fn chronic(evals: &[Eval], now: Millis, config: &JudgeConfig) -> Opti
     (duty > config.chronic_min_duty).then(|| Chronic {
         duty,
         evaluations: recent.len(),
-        level: median(&mut bad),
+        level: median_select(&mut bad),
     })
 }

@@ -5,7 +5,7 @@
 use super::JudgeConfig;
 use super::run::Eval;
 use crate::model::{MetricSample, Millis};
-use crate::stats::{median, steady_climb};
+use crate::stats::{median_select, steady_climb};
 
 /// The long-memory test of a run: whether its peak is a record for the novelty
 /// window, that window's previous peak, and the peak's robust z against the long
@@ -87,9 +87,9 @@ pub(super) fn long_memory(
         .len()
         .saturating_sub(evaluations(config.long_baseline_ms))..]
         .to_vec();
-    let m = median(&mut vals);
+    let m = median_select(&mut vals);
     let mut dev: Vec<f64> = vals.iter().map(|v| (v - m).abs()).collect();
-    let mad = 1.4826 * median(&mut dev);
+    let mad = 1.4826 * median_select(&mut dev);
     let novel = peak > previous;
     let z = (peak - sign * m) / mad.max(floor);
     Some(LongMemory {

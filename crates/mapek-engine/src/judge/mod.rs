@@ -76,7 +76,7 @@ pub use explain::{Explanations, with_explanations};
 
 use crate::input::AnalysisContext;
 use crate::model::{ComparisonOperator, Millis, PolicyInfo};
-use crate::stats::median;
+use crate::stats::{median, median_select};
 use long_memory::long_memory;
 use run::operator_of;
 
@@ -109,7 +109,7 @@ pub fn judge(
         let level = if run_values.is_empty() {
             last.value
         } else {
-            median(&mut run_values)
+            median_select(&mut run_values)
         };
         let base = &evals[..split];
         let sign = match operator {
@@ -246,7 +246,7 @@ fn against_baseline(
     let mut vals: Vec<f64> = base.iter().map(|e| e.value).collect();
     let m = median(&mut vals);
     let mut dev: Vec<f64> = vals.iter().map(|v| (v - m).abs()).collect();
-    let mad = 1.4826 * median(&mut dev);
+    let mad = 1.4826 * median_select(&mut dev);
     // The spread in the bad direction as the baseline's upper quantiles
     // show it (`vals` is sorted by `median`): a metric whose normal has
     // spikes is judged against its spikes, not only its typical wobble.

@@ -4,7 +4,7 @@
 
 use crate::input::AnalysisContext;
 use crate::model::{ComparisonOperator, MetricSample, Millis, PolicyInfo, Violation};
-use crate::stats::{median, rising_is_bad};
+use crate::stats::{median_select, rising_is_bad};
 
 use super::JudgeConfig;
 
@@ -112,5 +112,5 @@ fn median_gap(times: &[Millis]) -> Option<Millis> {
         .map(|w| (w[1] - w[0]) as f64)
         .filter(|g| *g > 0.0)
         .collect();
-    (!gaps.is_empty()).then(|| median(&mut gaps) as Millis)
+    (!gaps.is_empty()).then(|| median_select(&mut gaps) as Millis)
 }

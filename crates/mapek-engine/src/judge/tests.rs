@@ -277,7 +277,7 @@ fn violations_of(ss: &[MetricSample], operator: ComparisonOperator) -> Vec<Viola
         .enumerate()
         .map(|(i, s)| Violation {
             id: format!("{}-{i}", s.policy).into(),
-            policy: s.policy.clone(),
+            policy: s.policy.to_string(),
             target: "web".into(),
             component: "web".into(),
             metric: "lat".into(),

@@ -95,8 +95,9 @@ pub const HISTORY_SAMPLES: usize = 1440;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MetricSample {
-    /// The policy whose query produced it.
-    pub policy: String,
+    /// The policy whose query produced it: shared by its samples (serialized
+    /// as a string).
+    pub policy: SharedStr,
     pub at_ms: Millis,
     pub value: f64,
 }
@@ -120,8 +121,9 @@ pub enum ContextKind {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ContextSample {
-    /// The policy whose context query produced it.
-    pub policy: String,
+    /// The policy whose context query produced it: shared by its samples
+    /// (serialized as a string).
+    pub policy: SharedStr,
     pub kind: ContextKind,
     pub at_ms: Millis,
     pub value: f64,

@@ -12,7 +12,7 @@ use super::{Scenario, ScenarioError, check_envelope};
 use crate::config::EpisodeConfig;
 use crate::model::{
     ContextKind, ContextSample, Episode, EpisodePlan, EpisodePlanState, EpisodeState, FieldChange,
-    MetricSample, Millis, TemplateChange, Violation,
+    MetricSample, Millis, SharedStr, TemplateChange, Violation,
 };
 
 impl Scenario {
@@ -231,6 +231,7 @@ impl Reader<'_> {
         let mut samples = Vec::new();
         for (i, s) in self.file.series.iter().enumerate() {
             let (policy, out) = self.points("series", i, s)?;
+            let policy = SharedStr::from(policy);
             samples.extend(out.into_iter().map(|(at_ms, value)| MetricSample {
                 policy: policy.clone(),
                 at_ms,
@@ -249,6 +250,7 @@ impl Reader<'_> {
         ] {
             for (i, s) in list.iter().enumerate() {
                 let (policy, out) = self.points(name, i, s)?;
+                let policy = SharedStr::from(policy);
                 context.extend(out.into_iter().map(|(at_ms, value)| ContextSample {
                     policy: policy.clone(),
                     kind,

@@ -3,7 +3,7 @@
 //! restart shows) and the steady-climb test built on them: read by the trend
 //! detector and the judgement's long memory.
 
-use super::{median_select, median_sorted};
+use super::median_select;
 use crate::model::MetricSample;
 
 /// A robust line: Theil-Sen slope and the Mann-Kendall trend statistic.
@@ -32,30 +32,16 @@ pub fn robust_fit(samples: &[&MetricSample]) -> Option<RobustFit> {
         .map(|s| (i128::from(s.at_ms) - i128::from(t0)) as f64 / 1000.0)
         .collect();
     let y: Vec<f64> = samples.iter().map(|s| s.value).collect();
-    let mut slopes = Vec::with_capacity(n * (n - 1) / 2);
-    let mut s_stat: i64 = 0;
-    for i in 0..n {
-        for j in i + 1..n {
-            let dy = y[j] - y[i];
-            s_stat += if dy > 0.0 {
-                1
-            } else if dy < 0.0 {
-                -1
-            } else {
-                0
-            };
-            let dx = x[j] - x[i];
-            if dx > 0.0 {
-                slopes.push(dy / dx);
-            }
-        }
-    }
-    if slopes.is_empty() {
+    let s_stat = mann_kendall_s(&y);
+    // Medians by selection, on the slopes' total-order keys: the pairwise
+    // slopes are O(n²), sorting them was most of an analysis' time, and
+    // integer comparisons select them in about half the instructions of
+    // `f64::total_cmp`, with the same order and so the same median.
+    let mut keys = pairwise_slope_keys(&x, &y);
+    if keys.is_empty() {
         return None;
     }
-    // Medians by selection: the pairwise slopes are O(n²), sorting them was most
-    // of an analysis' time.
-    let slope = median_select(&mut slopes);
+    let slope = median_of_keys(&mut keys);
     let mut icpt: Vec<f64> = x.iter().zip(&y).map(|(x, y)| y - slope * x).collect();
     let b = median_select(&mut icpt);
     let my = y.iter().sum::<f64>() / n as f64;
@@ -84,6 +70,129 @@ pub fn robust_fit(samples: &[&MetricSample]) -> Option<RobustFit> {
         z,
         r2: (1.0 - sse / sst).clamp(0.0, 1.0),
     })
+}
+
+/// Mann-Kendall S: over every pair `i < j`, +1 when `y[j] > y[i]`, -1 when
+/// below, 0 when equal (branch-free, so the compiler vectorizes it; at 120
+/// samples this is cheaper than counting by ranks in O(n log n)).
+fn mann_kendall_s(y: &[f64]) -> i64 {
+    let mut s: i64 = 0;
+    for (i, &yi) in y.iter().enumerate() {
+        s += y[i + 1..]
+            .iter()
+            .map(|&yj| i64::from(yj > yi) - i64::from(yj < yi))
+            .sum::<i64>();
+    }
+    s
+}
+
+/// The total-order key of `v`: integers ordered as [`f64::total_cmp`] orders
+/// the values. Its own inverse.
+/// (Logical shifts only, which SSE2 vectorizes: the sign bit, as 0 or all
+/// ones, shifted right once, flips every other bit of a negative value.)
+fn total_key(v: f64) -> i64 {
+    let bits = v.to_bits();
+    (bits ^ ((bits >> 63).wrapping_neg() >> 1)) as i64
+}
+
+/// The value of a [`total_key`].
+fn from_total_key(k: i64) -> f64 {
+    let bits = k as u64;
+    f64::from_bits(bits ^ ((bits >> 63).wrapping_neg() >> 1))
+}
+
+/// The keys of the slopes `(y[j] - y[i]) / (x[j] - x[i])` of every pair
+/// `i < j` with `x[j] > x[i]`. When the times strictly increase (the usual
+/// case: one sample per evaluation) every pair counts and the loop has no
+/// branch.
+fn pairwise_slope_keys(x: &[f64], y: &[f64]) -> Vec<i64> {
+    let n = x.len();
+    let mut keys = Vec::with_capacity(n * n.saturating_sub(1) / 2);
+    let increasing = x.windows(2).all(|w| w[1] > w[0]);
+    for i in 0..n {
+        let (xi, yi) = (x[i], y[i]);
+        let pairs = x[i + 1..].iter().zip(&y[i + 1..]);
+        if increasing {
+            let start = keys.len();
+            keys.resize(start + (n - i - 1), 0);
+            for (key, (&xj, &yj)) in keys[start..].iter_mut().zip(pairs) {
+                *key = total_key((yj - yi) / (xj - xi));
+            }
+        } else {
+            keys.extend(
+                pairs
+                    .filter(|(xj, _)| **xj - xi > 0.0)
+                    .map(|(&xj, &yj)| total_key((yj - yi) / (xj - xi))),
+            );
+        }
+    }
+    keys
+}
+
+/// The median of the values whose [`total_key`]s are `keys` (not empty), as
+/// [`super::median_select`] gives it: the middle one, or the mean of the
+/// middle two. The middle ranks are first looked for between two keys of an
+/// evenly spaced sample ([`bracket`]): one counting pass, then a selection
+/// among the few keys between; when the middle is not between them, among all.
+fn median_of_keys(keys: &mut [i64]) -> f64 {
+    let n = keys.len();
+    let k = n / 2;
+    // Ranks `k - 1` (for an even count) and `k` are wanted.
+    let low_rank = if n.is_multiple_of(2) { k - 1 } else { k };
+    let mut between = Vec::new();
+    let (mid, below) = match bracket(keys, low_rank, k, &mut between) {
+        Some(skip) => middle(&mut between, k - skip, n),
+        None => middle(keys, k, n),
+    };
+    let mid = from_total_key(mid);
+    match below {
+        Some(b) => (from_total_key(b) + mid) / 2.0,
+        None => mid,
+    }
+}
+
+/// The keys of ranks `low..=high` of `keys` sorted (`high - low` is 0 or 1)
+/// gathered in `between`: the keys between two of an evenly spaced sample of
+/// 256, with the number of keys below them returned. `None` (and `between`
+/// useless): too few keys to be worth it, or those ranks are not between.
+fn bracket(keys: &[i64], low: usize, high: usize, between: &mut Vec<i64>) -> Option<usize> {
+    const SAMPLE: usize = 256;
+    const MARGIN: usize = 24;
+    let n = keys.len();
+    if n < 8 * SAMPLE {
+        return None;
+    }
+    let step = n / SAMPLE;
+    let mut sample: Vec<i64> = keys.iter().step_by(step).copied().collect();
+    let at = high * sample.len() / n;
+    let (lo_at, hi_at) = (
+        at.saturating_sub(MARGIN),
+        (at + MARGIN).min(sample.len() - 1),
+    );
+    let (_, &mut lo, above) = sample.select_nth_unstable(lo_at);
+    let hi = match hi_at - lo_at {
+        0 => lo,
+        d => *above.select_nth_unstable(d - 1).1,
+    };
+    between.reserve(n * 4 * MARGIN / sample.len());
+    let mut skip = 0usize;
+    for &key in keys {
+        skip += usize::from(key < lo);
+        if key >= lo && key <= hi {
+            between.push(key);
+        }
+    }
+    (skip <= low && skip + between.len() > high).then_some(skip)
+}
+
+/// The key of rank `k` of `keys`, and for an even total count `n` the key of
+/// rank `k - 1` too (the largest of the part the selection leaves below).
+fn middle(keys: &mut [i64], k: usize, n: usize) -> (i64, Option<i64>) {
+    let (left, mid, _) = keys.select_nth_unstable(k);
+    let below = n
+        .is_multiple_of(2)
+        .then(|| left.iter().copied().max().unwrap_or(*mid));
+    (*mid, below)
 }
 
 /// At most this many samples of a long climb are fitted (evenly strided from
@@ -145,8 +254,7 @@ pub(crate) fn last_reset(samples: &[&MetricSample], sign: f64) -> usize {
         .windows(2)
         .map(|w| (w[1].value - w[0].value).abs())
         .collect();
-    steps.sort_by(f64::total_cmp);
-    let typical = median_sorted(&steps);
+    let typical = median_select(&mut steps);
     let min_drop = (0.4 * (hi - lo)).max(6.0 * typical);
     if !(min_drop > 0.0 && min_drop.is_finite()) {
         return 0;
@@ -155,4 +263,146 @@ pub(crate) fn last_reset(samples: &[&MetricSample], sign: f64) -> usize {
         .rev()
         .find(|&i| sign * (samples[i].value - samples[i - 1].value) <= -min_drop)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::median;
+
+    /// The fit as it was before the slopes' keys and the branch-free loops
+    /// (f64 slopes selected with `total_cmp`, signs counted in the same loop).
+    fn reference(samples: &[&MetricSample]) -> Option<RobustFit> {
+        let n = samples.len();
+        if n < 3 {
+            return None;
+        }
+        let t0 = samples[0].at_ms;
+        let x: Vec<f64> = samples
+            .iter()
+            .map(|s| (i128::from(s.at_ms) - i128::from(t0)) as f64 / 1000.0)
+            .collect();
+        let y: Vec<f64> = samples.iter().map(|s| s.value).collect();
+        let (mut slopes, mut s_stat) = (Vec::new(), 0i64);
+        for i in 0..n {
+            for j in i + 1..n {
+                let dy = y[j] - y[i];
+                s_stat += (dy > 0.0) as i64 - (dy < 0.0) as i64;
+                if x[j] - x[i] > 0.0 {
+                    slopes.push(dy / (x[j] - x[i]));
+                }
+            }
+        }
+        if slopes.is_empty() {
+            return None;
+        }
+        let slope = median(&mut slopes);
+        let mut icpt: Vec<f64> = x.iter().zip(&y).map(|(x, y)| y - slope * x).collect();
+        let b = median(&mut icpt);
+        let my = y.iter().sum::<f64>() / n as f64;
+        let sst: f64 = y.iter().map(|v| (v - my) * (v - my)).sum();
+        let sse: f64 = x
+            .iter()
+            .zip(&y)
+            .map(|(x, y)| (y - (b + slope * x)).powi(2))
+            .sum();
+        if !(sst > 0.0 && sst.is_finite() && sse.is_finite() && slope.is_finite()) {
+            return None;
+        }
+        let nf = n as f64;
+        let var = nf * (nf - 1.0) * (2.0 * nf + 5.0) / 18.0;
+        let z = match s_stat {
+            0 => 0.0,
+            s if s > 0 => (s as f64 - 1.0) / var.sqrt(),
+            s => (s as f64 + 1.0) / var.sqrt(),
+        };
+        Some(RobustFit {
+            n,
+            slope,
+            z,
+            r2: (1.0 - sse / sst).clamp(0.0, 1.0),
+        })
+    }
+
+    #[test]
+    fn the_fit_is_bit_for_bit_the_reference_fit() {
+        let mut state: u64 = 0x5eed;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            state >> 11
+        };
+        for case in 0..400 {
+            let n = 3 + (next() % 90) as usize;
+            let mut at = 1_700_000_000_000i64;
+            let series: Vec<MetricSample> = (0..n)
+                .map(|i| {
+                    // Some series repeat times (no slope for those pairs), some
+                    // have few distinct values (ties), some a negative drift.
+                    if case % 5 != 0 || next() % 4 != 0 {
+                        at += 1 + (next() % 60_000) as i64;
+                    }
+                    let value = match case % 3 {
+                        0 => (next() % 4) as f64,
+                        1 => i as f64 * 0.37 + (next() % 1000) as f64 / 250.0,
+                        _ => -(i as f64) * 1e-3 + (next() % 100) as f64 * 1e-5,
+                    };
+                    MetricSample {
+                        policy: "p".into(),
+                        at_ms: at,
+                        value,
+                    }
+                })
+                .collect();
+            let refs: Vec<&MetricSample> = series.iter().collect();
+            let (got, want) = (robust_fit(&refs), reference(&refs));
+            let bits = |f: Option<RobustFit>| {
+                f.map(|f| (f.n, f.slope.to_bits(), f.z.to_bits(), f.r2.to_bits()))
+            };
+            assert_eq!(bits(got), bits(want), "case {case}, n {n}");
+        }
+    }
+
+    #[test]
+    fn the_bracketed_median_is_the_median() {
+        let mut state: u64 = 0xb7ac;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            state >> 11
+        };
+        for case in 0..120 {
+            let n = 1 + (next() % 9_000) as usize;
+            // Spread values, few distinct values (ties across the bracket),
+            // sorted runs (an uneven sample) and one value repeated.
+            let vs: Vec<f64> = (0..n)
+                .map(|i| match case % 4 {
+                    0 => (next() % 1_000_000) as f64 / 7.0 - 5e4,
+                    1 => (next() % 5) as f64,
+                    2 => (i % 300) as f64 + (next() % 3) as f64,
+                    _ => 2.5,
+                })
+                .collect();
+            let mut keys: Vec<i64> = vs.iter().map(|&v| total_key(v)).collect();
+            let want = median(&mut vs.clone());
+            assert_eq!(
+                median_of_keys(&mut keys).to_bits(),
+                want.to_bits(),
+                "case {case}, n {n}"
+            );
+        }
+    }
+
+    #[test]
+    fn total_keys_order_as_total_cmp_and_invert() {
+        let vs = [-f64::INFINITY, -2.5, -0.0, 0.0, 1e-300, 3.0, f64::INFINITY];
+        for w in vs.windows(2) {
+            assert!(total_key(w[0]) < total_key(w[1]), "{w:?}");
+        }
+        for v in vs {
+            assert_eq!(from_total_key(total_key(v)).to_bits(), v.to_bits());
+        }
+    }
 }

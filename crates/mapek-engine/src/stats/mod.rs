@@ -39,12 +39,14 @@ pub(crate) fn median_select(xs: &mut [f64]) -> f64 {
     }
 }
 
-/// The median of `xs`, which it sorts; NaN when empty.
+/// The median of `xs`, which it sorts; NaN when empty. (An unstable sort:
+/// values equal under `total_cmp` have the same bits, so the sorted slice is
+/// the one a stable sort gives.)
 pub(crate) fn median(xs: &mut [f64]) -> f64 {
     if xs.is_empty() {
         return f64::NAN;
     }
-    xs.sort_by(f64::total_cmp);
+    xs.sort_unstable_by(f64::total_cmp);
     median_sorted(xs)
 }
 
