@@ -22,17 +22,14 @@ pub fn deployments(
 ) -> (Store<Deployment>, impl Future<Output = ()> + Send + 'static) {
     let api = super::scoped_api::<Deployment>(client, namespace);
     let (store, writer) = reflector::store();
-    let watch = reflector::reflector(
-        writer,
-        watcher(api, super::watch_config()).modify(trim),
-    )
-    .default_backoff()
-    .touched_objects()
-    .for_each(|r| async move {
-        if let Err(e) = r {
-            tracing::warn!(error = %e, "Deployment watch error");
-        }
-    });
+    let watch = reflector::reflector(writer, watcher(api, super::watch_config()).modify(trim))
+        .default_backoff()
+        .touched_objects()
+        .for_each(|r| async move {
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "Deployment watch error");
+            }
+        });
     (store, watch)
 }
 

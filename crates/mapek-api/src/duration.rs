@@ -41,7 +41,8 @@ fn seconds(text: &str) -> Option<f64> {
 /// (or not a number) instead of panicking.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     match seconds(text) {
-        Some(secs) if !(secs.abs() <= MAX_DURATION_SECS) => Err(format!(
+        // NaN is refused too: it is not within the bound.
+        Some(secs) if !(-MAX_DURATION_SECS..=MAX_DURATION_SECS).contains(&secs) => Err(format!(
             "duration {text:?} is longer than 100 years (or not a number)"
         )),
         _ => text

@@ -150,7 +150,10 @@ fn numbers_and_clock_times_read_well() {
 fn values_near_the_largest_float_draw_finite_coordinates() {
     let series = vec![(0, 1.7e308), (60_000, -1.7e308), (120_000, 3.0)];
     let (lo, hi) = y_range(&series, Some(f64::MAX));
-    assert!(lo.is_finite() && hi.is_finite() && hi - lo > 0.0, "{lo} {hi}");
+    assert!(
+        lo.is_finite() && hi.is_finite() && hi - lo > 0.0,
+        "{lo} {hi}"
+    );
     let mut c = chart(series);
     c.threshold = Some(f64::MAX);
     let drawn = svg(&c);
