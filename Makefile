@@ -30,7 +30,7 @@ help: ## List the targets
 build: ## Build the binary
 	$(CARGO) build --locked
 
-test: lint scripts-lint chart-lint decisions unit e2e reliability ## Everything CI runs: lint, chart, decisions, unit, property, integration, e2e and reliability tests
+test: lint scripts-lint chart-lint decisions unit fuzz-replay e2e reliability ## Everything CI runs: lint, chart, decisions, unit, property, fuzz-seed replay, integration, e2e and reliability tests
 	@echo "make test: all checks passed"
 
 unit: ## Unit, property, CRD, chart, real-Prometheus and headless-Chromium tests

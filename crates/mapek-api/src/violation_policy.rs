@@ -424,3 +424,24 @@ pub struct RecordedSample {
     pub time: Time,
     pub value: f64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `prometheus_response` fuzz target: without serde_json's
+    /// `float_roundtrip`, a value near `f64::MAX` written to the status read back
+    /// one unit in the last place lower.
+    #[test]
+    fn the_status_reads_back_every_value_exactly() {
+        for v in [1.7976931348623157e308, 1.7976931348623155e308, 5e-324, 0.1 + 0.2] {
+            let status = ViolationPolicyStatus {
+                last_value: Some(v),
+                ..ViolationPolicyStatus::default()
+            };
+            let written = serde_json::to_string(&status).unwrap();
+            let read: ViolationPolicyStatus = serde_json::from_str(&written).unwrap();
+            assert_eq!(read.last_value, Some(v), "{written}");
+        }
+    }
+}
