@@ -434,7 +434,12 @@ mod tests {
     /// one unit in the last place lower.
     #[test]
     fn the_status_reads_back_every_value_exactly() {
-        for v in [1.7976931348623157e308, 1.7976931348623155e308, 5e-324, 0.1 + 0.2] {
+        for v in [
+            1.7976931348623157e308,
+            1.7976931348623155e308,
+            5e-324,
+            0.1 + 0.2,
+        ] {
             let status = ViolationPolicyStatus {
                 last_value: Some(v),
                 ..ViolationPolicyStatus::default()
