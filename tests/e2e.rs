@@ -109,20 +109,9 @@ impl Env {
     /// Creates RemediationPolicy `name` holding `plan` (as the analyzer would
     /// write it) with its hash set; returns it.
     async fn hand_written_plan(&self, name: &str, plan: Value) -> RemediationPolicy {
-        let mut plan: mapek_engine::model::RemediationPlan =
-            serde_json::from_value(plan).expect("a plan");
-        plan.plan_hash = mapek_engine::plan_hash(&plan);
-        let rp: RemediationPolicy = serde_json::from_value(json!({
-            "apiVersion": "mapek.io/v1alpha1", "kind": "RemediationPolicy",
-            "metadata": {"name": name, "namespace": NS},
-            "spec": serde_json::to_value(mapek_api::RemediationPolicySpec {
-                plan,
-                evidence: mapek_api::Evidence::default(),
-                git_ops: None,
-                hpa: None,
-            }).unwrap()
-        }))
-        .unwrap();
+        let plan = serde_json::from_value(plan).expect("a plan");
+        let (object, _) = plan_object(name, plan, json!({}));
+        let rp: RemediationPolicy = serde_json::from_value(object).unwrap();
         let _ = self.plans().delete(name, &DeleteParams::default()).await;
         self.plans()
             .create(&PostParams::default(), &rp)
@@ -1026,7 +1015,7 @@ async fn a_config_change_whose_pods_never_become_ready_is_rolled_back() {
 /// `annotations`: one SCALE_UP of `target` to 3 replicas for `policy`; and its
 /// plan hash.
 fn handmade_plan(name: &str, target: &str, policy: &str, annotations: Value) -> (Value, String) {
-    let mut plan: mapek_engine::model::RemediationPlan = serde_json::from_value(json!({
+    let plan: mapek_engine::model::RemediationPlan = serde_json::from_value(json!({
         "target": target, "policy": policy, "rootCause": "LoadSpike", "confidence": 0.9,
         "actions": [{"id": "a1", "actionType": "SCALE_UP", "target": target, "replicas": 3,
                      "priority": "High", "estimatedLatencySeconds": 30}],
@@ -1034,6 +1023,16 @@ fn handmade_plan(name: &str, target: &str, policy: &str, annotations: Value) -> 
         "cost": 0.2, "benefit": 0.9, "score": 0.7, "planHash": ""
     }))
     .unwrap();
+    plan_object(name, plan, annotations)
+}
+
+/// RemediationPolicy `name` in the test namespace holding `plan` with its hash
+/// set (as the analyzer would write it), as JSON with `annotations`; and the hash.
+fn plan_object(
+    name: &str,
+    mut plan: mapek_engine::model::RemediationPlan,
+    annotations: Value,
+) -> (Value, String) {
     plan.plan_hash = mapek_engine::plan_hash(&plan);
     let hash = plan.plan_hash.clone();
     let object = json!({
