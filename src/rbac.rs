@@ -7,20 +7,22 @@
 //! Audit of the calls behind each rule (update this list with the code):
 //! - `apps/deployments` get, list, watch, patch: the analyzer reads the target
 //!   Deployment from a watch cache (`controllers/caches.rs`: list, watch; `get_opt`
-//!   when the cache does not hold it); the executor reads it (`get_opt`, and a
-//!   fresh `get` before each scale or config JSON Patch) and patches it (merge
+//!   only until the cache holds its first list); the executor reads it (`get_opt`,
+//!   and a fresh `get` before each scale or config JSON Patch) and patches it (merge
 //!   patch of the restart annotation, RFC 6902 patches of `spec.replicas`, env
 //!   vars and annotations, guarded by `test` operations). The `scale` subresource
 //!   is not used: its patches cannot be guarded by the replica count they replace.
-//! - `apps/replicasets` list: a Deployment's rollout history
-//!   (`controllers/revisions.rs`, listed by the Deployment's selector): the
-//!   analyzer reads it for the Deployments it may plan for (the change before a
-//!   breach), the executor for a `ROLLBACK_REVISION` (the earlier revision's
-//!   template). ReplicaSets are never written.
-//! - `autoscaling/horizontalpodautoscalers` get, list, patch: a scale action on
-//!   a Deployment an `autoscaling/v2` HPA targets goes through the HPA
-//!   (`controllers/hpa.rs`): the analyzer lists a namespace's HPAs when a
-//!   candidate policy allows scaling; the executor lists them while a plan's
+//! - `apps/replicasets` list, watch: a Deployment's rollout history, from the
+//!   watch cache of `controllers/caches.rs` (list, watch; until it holds its
+//!   first list, listed by the Deployment's selector, `controllers/revisions.rs`):
+//!   the analyzer reads it for the Deployments it may plan for (the change
+//!   before a breach), the executor for a `ROLLBACK_REVISION` (the earlier
+//!   revision's template). ReplicaSets are never written.
+//! - `autoscaling/horizontalpodautoscalers` get, list, patch, watch: a scale
+//!   action on a Deployment an `autoscaling/v2` HPA targets goes through the HPA
+//!   (`controllers/hpa.rs`), read from the watch cache of `controllers/caches.rs`
+//!   (list, watch; listed until it holds its first list): the analyzer reads a
+//!   namespace's HPAs when a candidate policy allows scaling; the executor while a plan's
 //!   scale action may be written ahead, applied or undone, patches the HPA's
 //!   `minReplicas` (RFC 6902, guarded by a `test` of the value it replaces)
 //!   and reads it again (`get`) after a conflict. `spec.replicas` of such a
@@ -80,13 +82,13 @@ pub const RULES: &[Rule] = &[
     Rule {
         api_group: "apps",
         resource: "replicasets",
-        verbs: &["list"],
+        verbs: &["list", "watch"],
         scope: Scope::Watched,
     },
     Rule {
         api_group: "autoscaling",
         resource: "horizontalpodautoscalers",
-        verbs: &["get", "list", "patch"],
+        verbs: &["get", "list", "patch", "watch"],
         scope: Scope::Watched,
     },
     Rule {

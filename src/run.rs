@@ -223,6 +223,9 @@ pub async fn run(args: RunArgs) -> Result<()> {
     };
     let mut ctx = Context::new(client.clone(), settings, metrics.clone());
     ctx.leadership = leadership;
+    let (caches, cache_watch) =
+        controllers::caches::Caches::start(&client, args.namespace.as_deref());
+    ctx.caches = caches;
     let ctx = Arc::new(ctx);
     let policies: Api<ViolationPolicy> =
         controllers::scoped_api(&client, args.namespace.as_deref());
@@ -282,13 +285,11 @@ pub async fn run(args: RunArgs) -> Result<()> {
         analyze_tx.clone(),
         stopped(stop_rx.clone()),
     ));
-    let (deployments, deployment_watch) =
-        controllers::caches::deployments(&client, args.namespace.as_deref());
     let analyzer = tokio::spawn(controllers::analyzer::run(
         ctx.clone(),
         store.clone(),
         plan_store.clone(),
-        deployments,
+        ctx.caches.deployments.clone(),
         knowledge.clone(),
         analyze_rx,
         stopped(stop_rx.clone()),
@@ -319,11 +320,11 @@ pub async fn run(args: RunArgs) -> Result<()> {
     }
     let policy_watch = tokio::spawn(policy_watch);
     let plan_watch = tokio::spawn(plan_watch);
-    let deployment_watch = tokio::spawn(deployment_watch);
+    let cache_watch = tokio::spawn(cache_watch);
     tokio::select! {
         _ = policy_watch => {}
         _ = plan_watch => {}
-        _ = deployment_watch => {}
+        _ = cache_watch => {}
         _ = monitor => {}
         _ = analyzer => {}
         _ = executor => {}

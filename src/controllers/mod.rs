@@ -59,7 +59,9 @@ pub struct Settings {
     pub storm_brake_max_executions: usize,
     pub storm_brake_window: Duration,
     /// A policy's status is written when something a reader needs changes (a
-    /// condition, a violation, the spec), and otherwise at most this often.
+    /// condition, a violation, the spec), and otherwise refreshed this often,
+    /// each policy on its own phase; longer when the write budget cannot
+    /// refresh every policy this often (`monitor::refresh`).
     pub status_refresh: Duration,
     /// Values kept in memory per query and interval for the analyzer.
     pub history_samples: usize,
@@ -133,6 +135,9 @@ pub struct Context {
     /// Until when this replica may write (checked before each write of an
     /// execution); unconditional without leader election.
     pub leadership: crate::leader::Leadership,
+    /// The watch caches of Deployments, ReplicaSets and HPAs the analyzer and
+    /// the executor read (unfed until `run` starts them: reads go to the API).
+    pub caches: caches::Caches,
 }
 
 impl Context {
@@ -157,6 +162,7 @@ impl Context {
             clock: Arc::new(SystemClock),
             metrics,
             leadership: crate::leader::Leadership::unconditional(),
+            caches: caches::Caches::unfed(),
         }
     }
 }

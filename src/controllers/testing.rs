@@ -489,6 +489,7 @@ impl Harness {
             metrics: Arc::new(crate::metrics::Metrics::default()),
             executions: limits,
             leadership: crate::leader::Leadership::unconditional(),
+            caches: crate::controllers::caches::Caches::unfed(),
         });
         Harness {
             ctx,

@@ -171,21 +171,27 @@ async fn report_hpa_withheld(ctx: &Context, policy: &ViolationPolicy, reason: &s
     }
 }
 
-/// Most Deployment and ReplicaSet reads in flight at once.
+/// Most Deployment and ReplicaSet reads in flight at once (only before the
+/// watch caches hold their first lists: after that nothing is read).
 const READ_CONCURRENCY: usize = 8;
 
-/// A Deployment (from the watch cache, or read with GET when the cache does not
-/// hold it), and its ReplicaSets once it has had a second revision (before
-/// that there is no change to read). A failed ReplicaSet read is logged: the
+/// A Deployment and its ReplicaSets once it has had a second revision (before
+/// that there is no change to read), from the watch caches. A Deployment the
+/// cache does not hold is read with GET only while the cache has not finished
+/// its first list; after that it does not exist (or was created since, and is
+/// planned for at the next analysis). A failed ReplicaSet read is logged: the
 /// breach is then judged without a change.
 async fn read_history(
+    ctx: &Context,
     deployments: Api<Deployment>,
     replica_sets: Api<ReplicaSet>,
-    cached: Option<Arc<Deployment>>,
+    cache: &Store<Deployment>,
     target: String,
 ) -> Result<Option<(Deployment, Option<Vec<ReplicaSet>>)>, kube::Error> {
-    let d = match cached {
+    let namespace = deployments.namespace().unwrap_or_default().to_string();
+    let d = match cache.get(&ObjectRef::new(&target).within(&namespace)) {
         Some(d) => Deployment::clone(&d),
+        None if super::caches::ready(cache) => return Ok(None),
         None => match deployments.get_opt(&target).await? {
             Some(d) => d,
             None => return Ok(None),
@@ -194,12 +200,16 @@ async fn read_history(
     if revisions::current_revision(&d).is_none_or(|r| r <= 1) {
         return Ok(Some((d, None)));
     }
-    let sets = revisions::list(&replica_sets, &d).await.map_err(|e| {
-        tracing::warn!(
-            deployment = %target, error = %e,
-            "cannot read the Deployment's ReplicaSets; judging without its rollout history"
-        );
-    });
+    let sets = ctx
+        .caches
+        .replica_sets_of(&replica_sets, &d)
+        .await
+        .map_err(|e| {
+            tracing::warn!(
+                deployment = %target, error = %e,
+                "cannot read the Deployment's ReplicaSets; judging without its rollout history"
+            );
+        });
     Ok(Some((d, sets.ok())))
 }
 
@@ -407,8 +417,7 @@ async fn read_targets(
     // they would hold up the analysis.
     let reads = names.into_iter().map(|target| {
         let (deployments, replica_sets) = (deployments.clone(), replica_sets.clone());
-        let cached = cache.get(&ObjectRef::new(&target).within(namespace));
-        read_history(deployments, replica_sets, cached, target)
+        read_history(ctx, deployments, replica_sets, cache, target)
     });
     let read: Vec<_> = futures::stream::iter(reads)
         .buffer_unordered(READ_CONCURRENCY)
@@ -518,6 +527,7 @@ struct Chosen {
 /// from an older install's RBAC, say), they might scale any candidate: the
 /// error says why its scale actions are left out.
 async fn read_hpas(
+    ctx: &Context,
     hpa_api: &Api<HorizontalPodAutoscaler>,
     namespace: &str,
     candidates: &[(Arc<ViolationPolicy>, Millis)],
@@ -529,7 +539,7 @@ async fn read_hpas(
     if !scaling {
         return (Vec::new(), None);
     }
-    match hpa::list(hpa_api).await {
+    match ctx.caches.hpas_in(hpa_api, namespace).await {
         Ok(hpas) => (hpas, None),
         Err(e) => {
             tracing::warn!(namespace = %namespace, error = %e, "cannot list the HorizontalPodAutoscalers; no scale actions");
@@ -549,7 +559,7 @@ async fn choose_targets(
     live: &Targets,
 ) -> Chosen {
     let hpa_api: Api<HorizontalPodAutoscaler> = Api::namespaced(ctx.client.clone(), namespace);
-    let (hpas, hpa_error) = read_hpas(&hpa_api, namespace, candidates).await;
+    let (hpas, hpa_error) = read_hpas(ctx, &hpa_api, namespace, candidates).await;
     let mut chosen = Chosen {
         targets: Vec::new(),
         marks: HashMap::new(),
@@ -656,8 +666,14 @@ async fn generate_plans(
     generated
 }
 
+/// Most plans written at once: with a thousand policies breaching together,
+/// one plan at a time (create, dry run, status, Events) held every other
+/// policy's episode for minutes.
+const PLAN_WRITE_CONCURRENCY: usize = 16;
+
 /// Step 5: each plan written as a Pending RemediationPolicy (with what a dry
-/// run says approval would change) and recorded in its policy's episode.
+/// run says approval would change) and recorded in its policy's episode, a
+/// few plans at a time.
 #[allow(clippy::too_many_arguments)]
 async fn write_plans(
     ctx: &Context,
@@ -671,18 +687,67 @@ async fn write_plans(
     now: Millis,
 ) -> Result<(), kube::Error> {
     let api: Api<RemediationPolicy> = Api::namespaced(ctx.client.clone(), namespace);
-    for plan in generated {
-        let Some(policy) = in_ns.iter().find(|p| p.name_any() == plan.policy) else {
-            continue;
+    let writes = generated.into_iter().filter_map(|plan| {
+        let policy = in_ns.iter().find(|p| p.name_any() == plan.policy)?;
+        let write = PlanWrite {
+            api: &api,
+            namespace,
+            policy,
+            analysis,
+            chosen,
+            live,
+            now,
         };
-        let mark = chosen.marks.get(plan.policy.as_str()).cloned().flatten();
-        let hpa_mark = chosen
-            .hpa_marks
-            .get(plan.policy.as_str())
-            .cloned()
-            .flatten();
-        let breach = analysis.breaches.iter().find(|b| b.policy == plan.policy);
-        let mut rp = plan_object(policy, plan, analysis, mark, hpa_mark);
+        Some(write.run(ctx, plan))
+    });
+    let results: Vec<(Option<RemediationPolicy>, Result<(), kube::Error>)> =
+        futures::stream::iter(writes)
+            .buffer_unordered(PLAN_WRITE_CONCURRENCY)
+            .collect()
+            .await;
+    let mut failed = None;
+    for (created, result) in results {
+        // One incident, one plan: the episode counts each plan created.
+        if let Some(rp) = created {
+            let policy = rp.spec.plan.policy.to_string();
+            let breach = analysis.breaches.iter().find(|b| b.policy == policy);
+            if let (Some(b), Some(e)) = (breach, episodes.now.get_mut(&policy)) {
+                e.record(&rp.spec.plan, b.episode.as_ref(), b.level, now);
+            }
+        }
+        failed = result.err().or(failed);
+    }
+    failed.map_or(Ok(()), Err)
+}
+
+/// What writing one plan reads.
+struct PlanWrite<'a> {
+    api: &'a Api<RemediationPolicy>,
+    namespace: &'a str,
+    policy: &'a ViolationPolicy,
+    analysis: &'a AnalysisResult,
+    chosen: &'a Chosen,
+    live: &'a Targets,
+    now: Millis,
+}
+
+impl PlanWrite<'_> {
+    /// Creates the plan, then its Pending status and Events; returns the plan
+    /// when it was created (an identical closed one stops it: `None`).
+    async fn run(
+        self,
+        ctx: &Context,
+        plan: RemediationPlan,
+    ) -> (Option<RemediationPolicy>, Result<(), kube::Error>) {
+        let name = plan.policy.to_string();
+        let mark = self.chosen.marks.get(name.as_str()).cloned().flatten();
+        let hpa_mark = self.chosen.hpa_marks.get(name.as_str()).cloned().flatten();
+        let breach = self
+            .analysis
+            .breaches
+            .iter()
+            .find(|b| b.policy == plan.policy);
+        let mut rp = plan_object(self.policy, plan, self.analysis, mark, hpa_mark);
         if let Some(m) = breach.and_then(|b| b.episode.as_ref()) {
             rp.annotations_mut().insert(
                 EPISODE_SINCE.to_string(),
@@ -691,21 +756,28 @@ async fn write_plans(
                     .to_string(),
             );
         }
-        let name = rp.name_any();
-        let created = match api.create(&PostParams::default(), &rp).await {
+        let created = match self.api.create(&PostParams::default(), &rp).await {
             Ok(created) => created,
             Err(kube::Error::Api(s)) if s.code == 409 => {
                 // The same plan (same hash) was proposed before and is closed.
-                tracing::debug!(plan = %name, "an identical plan exists; not proposing it again");
-                continue;
+                tracing::debug!(plan = %rp.name_any(), "an identical plan exists; not proposing it again");
+                return (None, Ok(()));
             }
-            Err(e) => return Err(e),
+            Err(e) => return (None, Err(e)),
         };
-        // One incident, one plan: the episode counts it.
-        if let (Some(b), Some(e)) = (breach, episodes.now.get_mut(&policy.name_any())) {
-            e.record(&rp.spec.plan, b.episode.as_ref(), b.level, now);
-        }
-        let dry_run = dry_run_of(&rp, chosen, live, now).await;
+        let result = self.finish(ctx, &rp, &created).await;
+        (Some(rp), result)
+    }
+
+    /// The new plan's Pending status (with its dry run), metric and Events.
+    async fn finish(
+        &self,
+        ctx: &Context,
+        rp: &RemediationPolicy,
+        created: &RemediationPolicy,
+    ) -> Result<(), kube::Error> {
+        let name = rp.name_any();
+        let dry_run = dry_run_of(rp, self.chosen, self.live, self.now).await;
         for r in dry_run.iter().filter(|r| !r.accepted) {
             tracing::info!(plan = %name, action = %r.action_id, error = ?r.error, "the dry run of an action was refused");
         }
@@ -715,17 +787,18 @@ async fn write_plans(
             dry_run,
             ..RemediationPolicyStatus::default()
         };
-        api.patch_status(
-            &name,
-            &PatchParams::default(),
-            &Patch::Merge(&json!({ "status": status })),
-        )
-        .await?;
+        self.api
+            .patch_status(
+                &name,
+                &PatchParams::default(),
+                &Patch::Merge(&json!({ "status": status })),
+            )
+            .await?;
         ctx.metrics.policies_generated.inc();
         tracing::info!(plan = %name, target = %rp.spec.plan.target, root_cause = ?rp.spec.plan.root_cause, "proposed a remediation plan");
-        announce_plan(ctx, namespace, policy, &rp, &created).await;
+        announce_plan(ctx, self.namespace, self.policy, rp, created).await;
+        Ok(())
     }
-    Ok(())
 }
 
 /// What approving `rp` would change, as the API server answers a dry run of

@@ -237,13 +237,19 @@ impl<'a> Reconciler<'a> {
         };
         // A scale action goes through the HPA that targets the Deployment, if one
         // does: the namespace's HPAs are read while one may be written ahead,
-        // applied or undone.
+        // applied or undone, from the watch cache the analyzer reads too (the
+        // list it replaces was served from the API server's watch cache, no
+        // fresher; the HPA patch tests the `minReplicas` it replaces).
         let hpas = async {
             match self.scale_open() {
-                true => crate::controllers::hpa::list(&self.hpas).await,
+                true => self.ctx.caches.hpas_in(&self.hpas, &self.namespace).await,
                 false => Ok(Vec::new()),
             }
         };
+        // The Deployment stays a GET, a consistent read: the write-ahead
+        // record (replicas, template, setting before the action) and the undo
+        // checks compare against it, and a watch cache may not yet show this
+        // executor's own last patch.
         let (policy, live, others, hpas) = tokio::join!(
             policies.get_opt(&self.rp.spec.plan.policy),
             self.deployments.get_opt(self.rp.spec.plan.target.as_str()),
@@ -252,11 +258,13 @@ impl<'a> Reconciler<'a> {
         );
         let (policy, mut live, mut hpas) = (policy?, live?, hpas?);
         self.others = others?.map(|l| l.items);
-        // A rollback's write-ahead record needs the earlier revision's template.
+        // A rollback's write-ahead record needs the earlier revision's template
+        // (from the ReplicaSet cache; the template patch tests the whole
+        // current template, read with the Deployment above).
         let replica_sets = match (&live, self.rollback_pending()) {
             (Some(d), true) => {
                 let api = Api::namespaced(self.ctx.client.clone(), &self.namespace);
-                crate::controllers::revisions::list(&api, d).await?
+                self.ctx.caches.replica_sets_of(&api, d).await?
             }
             _ => Vec::new(),
         };

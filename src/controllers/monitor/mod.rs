@@ -12,6 +12,7 @@ mod backfill;
 mod budget;
 pub mod decide;
 pub mod history;
+mod refresh;
 mod series;
 mod write;
 
@@ -57,6 +58,9 @@ pub(super) struct Schedule {
     /// base of the next evaluation (so no violation is lost), written at the
     /// first evaluation with room. Evaluations never wait for the budget.
     pending: Option<ViolationPolicyStatus>,
+    /// `pending` is only a refresh (nothing a reader needs changed): written
+    /// after the changes, from the refresh share of the budget.
+    refresh_queued: bool,
     generation: Option<i64>,
 }
 
@@ -69,6 +73,22 @@ impl Schedule {
             .or_else(|| policy.status.clone())
             .unwrap_or_default()
     }
+}
+
+/// The refresh period for the policies of `store` (see [`refresh`]).
+pub(super) fn refresh_period(ctx: &Context, policies: usize) -> Millis {
+    refresh::period_ms(
+        ctx.settings.status_refresh.as_millis() as Millis,
+        policies,
+        ctx.write_budget.refresh_per_second(),
+    )
+}
+
+/// The age at which `policy`'s unchanged status is refreshed at `now`.
+pub(super) fn refresh_age(policy: &ViolationPolicy, now: Millis, period: Millis) -> Millis {
+    let namespace = policy.namespace().unwrap_or_default();
+    let phase = refresh::phase_ms(&namespace, &policy.name_any(), period);
+    refresh::due_age_ms(now, phase, period)
 }
 
 /// Runs the monitor until `shutdown` completes.
@@ -115,6 +135,7 @@ async fn tick(
 ) {
     let now = ctx.clock.now_ms();
     let policies = store.state();
+    let period = refresh_period(ctx, policies.len());
     schedules.retain(|key, _| store.get(key).is_some());
 
     let mut due: BTreeMap<String, Vec<(Arc<ViolationPolicy>, Millis)>> = BTreeMap::new();
@@ -221,7 +242,7 @@ async fn tick(
     }
     let evaluated: Vec<_> = stream::iter(jobs)
         .map(|(key, p, mut schedule, result)| async move {
-            let woke = evaluate(ctx, &p, &mut schedule, &result, now).await;
+            let woke = evaluate(ctx, &p, &mut schedule, &result, now, period).await;
             (key, schedule, woke)
         })
         .buffer_unordered(WRITE_CONCURRENCY)
@@ -242,20 +263,22 @@ async fn tick(
 }
 
 /// Applies one result to one policy, writes its status if a reader needs it
-/// and schedules the next evaluation. Returns the namespace when a violation
-/// was recorded.
+/// (or its refresh is due, in the refresh `period`) and schedules the next
+/// evaluation. Returns the namespace when a violation was recorded.
 async fn evaluate(
     ctx: &Context,
     policy: &ViolationPolicy,
     schedule: &mut Schedule,
     result: &Result<f64, QueryError>,
     now: Millis,
+    period: Millis,
 ) -> Option<String> {
     let name = policy.name_any();
     // `before`: what the API server holds (or will, once the cache shows this
     // process's last write); the evaluation builds on what is still pending.
     let before = schedule.written(policy);
     let mut status = schedule.pending.take().unwrap_or_else(|| before.clone());
+    schedule.refresh_queued = false;
     let evaluated = decide::observe(
         &name,
         &policy.spec,
@@ -282,19 +305,19 @@ async fn evaluate(
         wait.as_millis() as Millis,
     );
 
-    let write = decide::worth_writing(
-        &before,
-        &status,
-        now,
-        ctx.settings.status_refresh.as_millis() as Millis,
-    );
+    let due_age = refresh_age(policy, now, period);
+    let write = decide::worth_writing(&before, &status, now, due_age);
     match write {
         Write::Skip => {
             ctx.metrics.status_write("skipped");
             return None;
         }
+        // Queued: written between evaluations, oldest first, as the refresh
+        // share of the budget makes room.
         Write::Refresh if !ctx.write_budget.try_refresh() => {
             ctx.metrics.status_write("deferred");
+            schedule.pending = Some(status);
+            schedule.refresh_queued = true;
             return None;
         }
         Write::Refresh => {}

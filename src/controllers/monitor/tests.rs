@@ -471,13 +471,15 @@ async fn after_a_start_a_series_history_is_read_back_with_a_range_query() {
 }
 
 #[test]
-fn refreshes_get_half_the_budget_and_never_wait() {
+fn refreshes_get_three_quarters_of_the_budget_and_never_wait() {
     let budget = WriteBudget::new(10, 4);
-    // Half the burst for refreshes, then none until the rate refills.
-    assert!(budget.try_refresh() && budget.try_refresh());
+    // Three quarters of the burst for refreshes, then none until the rate refills.
+    assert!((0..3).all(|_| budget.try_refresh()));
     assert!(!budget.try_refresh());
+    assert_eq!(budget.refresh_per_second(), Some(7.0));
     let unlimited = WriteBudget::new(0, 0);
     assert!((0..1000).all(|_| unlimited.try_refresh()));
+    assert_eq!(unlimited.refresh_per_second(), None);
 }
 
 #[tokio::test]

@@ -17,9 +17,11 @@ use mapek_engine::model::Millis;
 
 use super::{Schedule, WRITE_CONCURRENCY};
 
-/// Writes the changes queued for the budget, as many as it has room for now,
+/// Writes the statuses queued for the budget, as many as it has room for now,
 /// between evaluations: the budget is used every second, not only at
-/// evaluation times. Returns the namespaces with new violations.
+/// evaluation times. Changes a reader needs go first; then queued refreshes,
+/// the oldest status first, from the refresh share. Returns the namespaces
+/// with new violations.
 pub(super) async fn flush_pending(
     ctx: &Context,
     store: &Store<ViolationPolicy>,
@@ -27,28 +29,30 @@ pub(super) async fn flush_pending(
     skip: &HashSet<ObjectRef<ViolationPolicy>>,
     now: Millis,
 ) -> Vec<String> {
-    let queued: Vec<ObjectRef<ViolationPolicy>> = schedules
-        .iter()
-        .filter(|(k, s)| s.pending.is_some() && !skip.contains(*k))
-        .map(|(k, _)| k.clone())
-        .collect();
-    let mut jobs = Vec::new();
-    for key in queued {
-        let Some(policy) = store.get(&key) else {
+    let period = super::refresh_period(ctx, store.len());
+    let mut changes = Vec::new();
+    let mut refreshes = Vec::new();
+    for (k, s) in schedules.iter() {
+        if s.pending.is_none() || skip.contains(k) {
             continue;
-        };
-        if !ctx.write_budget.try_write() {
-            break;
         }
-        let Some(mut schedule) = schedules.remove(&key) else {
-            continue;
-        };
-        let before = schedule.written(&policy);
-        let status = schedule.pending.take().unwrap_or_default();
-        let refresh = ctx.settings.status_refresh.as_millis() as Millis;
-        let write = super::decide::worth_writing(&before, &status, now, refresh);
-        jobs.push((key, policy, schedule, before, status, write));
+        match s.refresh_queued {
+            false => changes.push(k.clone()),
+            true => refreshes.push((last_written(s, store.get(k).as_deref()), k.clone())),
+        }
     }
+    refreshes.sort_by_key(|(at, _)| *at);
+    let mut jobs = take_queued(ctx, store, schedules, changes, false, now, period);
+    let oldest_first = refreshes.into_iter().map(|(_, k)| k).collect();
+    jobs.extend(take_queued(
+        ctx,
+        store,
+        schedules,
+        oldest_first,
+        true,
+        now,
+        period,
+    ));
     let written: Vec<_> = stream::iter(jobs)
         .map(
             |(key, policy, mut schedule, before, status, write)| async move {
@@ -68,6 +72,59 @@ pub(super) async fn flush_pending(
         wake.extend(woke);
     }
     wake
+}
+
+/// When the status the API server holds for a policy was last written.
+fn last_written(s: &Schedule, policy: Option<&ViolationPolicy>) -> Millis {
+    let status = s.status.as_ref().or(policy.and_then(|p| p.status.as_ref()));
+    status
+        .and_then(|s| s.last_evaluation_time.as_ref())
+        .map_or(Millis::MIN, |t| t.0.as_millisecond())
+}
+
+type Job = (
+    ObjectRef<ViolationPolicy>,
+    std::sync::Arc<ViolationPolicy>,
+    Schedule,
+    ViolationPolicyStatus,
+    ViolationPolicyStatus,
+    Write,
+);
+
+/// The queued statuses of `keys` the budget has room for now (its refresh
+/// share for `refreshes`), in order, taken out of `schedules`.
+fn take_queued(
+    ctx: &Context,
+    store: &Store<ViolationPolicy>,
+    schedules: &mut HashMap<ObjectRef<ViolationPolicy>, Schedule>,
+    keys: Vec<ObjectRef<ViolationPolicy>>,
+    refreshes: bool,
+    now: Millis,
+    period: Millis,
+) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    for key in keys {
+        let Some(policy) = store.get(&key) else {
+            continue;
+        };
+        let room = match refreshes {
+            true => ctx.write_budget.try_refresh(),
+            false => ctx.write_budget.try_write(),
+        };
+        if !room {
+            break;
+        }
+        let Some(mut schedule) = schedules.remove(&key) else {
+            continue;
+        };
+        let before = schedule.written(&policy);
+        let status = schedule.pending.take().unwrap_or_default();
+        schedule.refresh_queued = false;
+        let due_age = super::refresh_age(&policy, now, period);
+        let write = super::decide::worth_writing(&before, &status, now, due_age);
+        jobs.push((key, policy, schedule, before, status, write));
+    }
+    jobs
 }
 
 /// Whether the watch cache's status already is the status this process last
