@@ -11,10 +11,14 @@
 # the benchmark approves 100 plans in a row, and the default brake (20 starts per
 # 10 minutes) would hold the 21st.
 #
-# The scale part creates 10,000 ViolationPolicies over 10,000 Deployments
-# (BENCH_E2E_POLICIES=N for another count) and reads the operator's writes from the
-# API server's audit log, which keeps mapek.io request bodies for it
-# (MAPEK_LOCAL_AUDIT_BODIES=1).
+# The storm part breaks 1,000 ViolationPolicies on 1,000 Deployments in one round,
+# each on its own query (BENCH_E2E_STORM_POLICIES=N for another count), and counts
+# the operator's GETs and LISTs in the audit log. The scale part creates 10,000
+# ViolationPolicies over 10,000 Deployments (BENCH_E2E_POLICIES=N for another
+# count) and reads the operator's writes from the API server's audit log, which
+# keeps mapek.io request bodies for it (MAPEK_LOCAL_AUDIT_BODIES=1).
+# BENCH_E2E_PARTS=storm (a comma list of approvals, detection, storm, scale)
+# runs only those parts; by default all four run, about 20 minutes.
 BENCH_E2E_PROFILE ?= dev
 BENCH_E2E_OPERATOR_PROFILE ?= release
 

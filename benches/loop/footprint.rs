@@ -1,4 +1,4 @@
-//! Part 3, the operator's footprint, read from outside: its process (RSS, CPU),
+//! Parts 3 and 4, the operator's footprint, read from outside: its process (RSS, CPU),
 //! its /metrics and its writes in the API server's audit log.
 
 use super::*;
@@ -75,23 +75,10 @@ pub(crate) async fn operator_counter(http: &reqwest::Client, name: &str) -> f64 
 /// two instants (milliseconds): how many, and the bytes of their request bodies
 /// (kept for mapek.io objects when the cluster runs with MAPEK_LOCAL_AUDIT_BODIES).
 pub(crate) fn operator_writes(from_ms: i64, to_ms: i64) -> (usize, usize) {
-    let text = std::fs::read_to_string(var("MAPEK_LOCAL_AUDIT_LOG")).unwrap_or_default();
     let (mut writes, mut bytes) = (0, 0);
-    for line in text.lines() {
-        let Ok(e) = serde_json::from_str::<Value>(line) else {
-            continue;
-        };
-        if !e["user"]["username"]
-            .as_str()
-            .is_some_and(|u| u.contains("mapek-operator"))
-        {
-            continue;
-        }
-        let at = e["requestReceivedTimestamp"]
-            .as_str()
-            .and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok())
-            .map_or(0, |t| t.as_millisecond());
-        if at < from_ms || at >= to_ms {
+    for e in operator_requests(from_ms, to_ms) {
+        let verb = e["verb"].as_str().unwrap_or_default();
+        if !matches!(verb, "create" | "update" | "patch" | "delete") {
             continue;
         }
         writes += 1;
@@ -100,6 +87,50 @@ pub(crate) fn operator_writes(from_ms: i64, to_ms: i64) -> (usize, usize) {
         }
     }
     (writes, bytes)
+}
+
+/// The operator's reads (GET and LIST; watches are not counted) in the audit
+/// log between two instants (milliseconds), and how many of each
+/// `verb resource` pair, as one line.
+pub(crate) fn operator_reads(from_ms: i64, to_ms: i64) -> (usize, String) {
+    let mut by: std::collections::BTreeMap<String, usize> = Default::default();
+    for e in operator_requests(from_ms, to_ms) {
+        let verb = e["verb"].as_str().unwrap_or_default();
+        if !matches!(verb, "get" | "list") {
+            continue;
+        }
+        let resource = e["objectRef"]["resource"].as_str().unwrap_or("?");
+        *by.entry(format!("{verb} {resource}")).or_default() += 1;
+    }
+    let total = by.values().sum();
+    let line = by
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    (total, line)
+}
+
+/// The audit events of the operator's requests received between two instants
+/// (milliseconds).
+fn operator_requests(from_ms: i64, to_ms: i64) -> Vec<Value> {
+    let text = std::fs::read_to_string(var("MAPEK_LOCAL_AUDIT_LOG")).unwrap_or_default();
+    text.lines()
+        .filter(|l| l.contains("mapek-operator"))
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| {
+            e["user"]["username"]
+                .as_str()
+                .is_some_and(|u| u.contains("mapek-operator"))
+        })
+        .filter(|e| {
+            let at = e["requestReceivedTimestamp"]
+                .as_str()
+                .and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok())
+                .map_or(0, |t| t.as_millisecond());
+            from_ms <= at && at < to_ms
+        })
+        .collect()
 }
 
 /// Cumulative bucket counts of a histogram in the operator's metrics.

@@ -5,19 +5,26 @@
 //! 1. approve-to-scale latency over 100 approvals, and the floor: a bare client
 //!    that reacts to an annotation by patching the `scale` subresource;
 //! 2. detection latency: from an injected overload to the RemediationPolicy;
-//! 3. the operator at scale: 10,000 ViolationPolicies (1,000 distinct queries,
+//! 3. the storm: 1,000 ViolationPolicies on 1,000 Deployments breaching in the
+//!    same round, each on its own query (`BENCH_E2E_STORM_POLICIES` sets another
+//!    count): from the first violation to the first plan and until every policy
+//!    is judged, the plans, the operator's peak memory, CPU and API reads;
+//! 4. the operator at scale: 10,000 ViolationPolicies (1,000 distinct queries,
 //!    every 30 s) over 10,000 Deployments on kwok nodes (`BENCH_E2E_POLICIES`
 //!    sets another count): how late evaluations run, the operator's API writes
 //!    a second and their bytes (from the API server's audit log), its memory and
-//!    CPU, and Prometheus queries per round.
+//!    CPU, Prometheus queries per round, and the oldest status.
 //!
-//! Prints what it measured and ends with one `BENCH_E2E ...` line. It asserts on
-//! nothing: a timing is a measurement, not a test.
+//! `BENCH_E2E_PARTS` (default `approvals,detection,storm,scale`) runs some parts
+//! only; the figures of the others print as NaN. Prints what it measured and
+//! ends with one `BENCH_E2E ...` line. It asserts on nothing: a timing is a
+//! measurement, not a test.
 
 mod approvals;
 mod detection;
 mod footprint;
 mod scale;
+mod storm;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -35,6 +42,7 @@ use approvals::*;
 use detection::*;
 use footprint::*;
 use scale::*;
+use storm::*;
 
 pub(crate) const NS: &str = "default";
 pub(crate) const APPROVALS: usize = 100;
@@ -158,6 +166,11 @@ pub(crate) async fn replicas_reach(rx: &mut watch::Receiver<Seen>, target: i32) 
     seen.2
 }
 
+/// Whether `BENCH_E2E_PARTS` (all when unset) names `part`.
+fn runs(part: &str) -> bool {
+    std::env::var("BENCH_E2E_PARTS").map_or(true, |v| v.split(',').any(|p| p.trim() == part))
+}
+
 #[tokio::main]
 async fn main() {
     // `cargo bench` passes `--bench`; nothing else is understood.
@@ -165,34 +178,71 @@ async fn main() {
     let http = reqwest::Client::new();
     let simulator = var("MAPEK_E2E_SIMULATOR");
 
-    println!("== 1. approve to scale ({APPROVALS} approvals) and the floor");
-    let op = approve_to_scale(&client).await;
-    let fl = floor(&client).await;
-    let (op50, op99) = summary("approve-to-scale", &op);
-    let (fl50, fl99) = summary("floor (bare client)", &fl);
-    println!(
-        "ratio p99/floor p99 = {:.2} (target <= 2); p50/floor p50 = {:.2}",
-        op99 / fl99,
-        op50 / fl50
-    );
+    let (mut op50, mut op99, mut fl50, mut fl99) = (f64::NAN, f64::NAN, f64::NAN, f64::NAN);
+    if runs("approvals") {
+        println!("== 1. approve to scale ({APPROVALS} approvals) and the floor");
+        let op = approve_to_scale(&client).await;
+        let fl = floor(&client).await;
+        (op50, op99) = summary("approve-to-scale", &op);
+        (fl50, fl99) = summary("floor (bare client)", &fl);
+        println!(
+            "ratio p99/floor p99 = {:.2} (target <= 2); p50/floor p50 = {:.2}",
+            op99 / fl99,
+            op50 / fl50
+        );
+    }
 
-    println!("== 2. detection ({DETECTIONS} Deployments, evaluationInterval 2s, scrape 1s)");
-    let det = detection(&client, &http, &simulator).await;
-    let totals: Vec<f64> = det.iter().map(|d| d.total_ms).collect();
-    let (d50, _) = summary("detection (fault to plan)", &totals);
-    let dmax = totals.iter().cloned().fold(f64::NAN, f64::max);
-    let firsts: Vec<f64> = det.iter().map(|d| d.first_violation_ms).collect();
-    summary(
-        "fault to first violation (1 s resolution, truncated)",
-        &firsts,
-    );
+    let (mut d50, mut dmax) = (f64::NAN, f64::NAN);
+    if runs("detection") {
+        println!("== 2. detection ({DETECTIONS} Deployments, evaluationInterval 2s, scrape 1s)");
+        let det = detection(&client, &http, &simulator).await;
+        let totals: Vec<f64> = det.iter().map(|d| d.total_ms).collect();
+        (d50, _) = summary("detection (fault to plan)", &totals);
+        dmax = totals.iter().cloned().fold(f64::NAN, f64::max);
+        let firsts: Vec<f64> = det.iter().map(|d| d.first_violation_ms).collect();
+        summary(
+            "fault to first violation (1 s resolution, truncated)",
+            &firsts,
+        );
+    }
 
+    let mut st = Storm {
+        first_plan_s: f64::NAN,
+        all_judged_s: f64::NAN,
+        peak_rss_mib: f64::NAN,
+        cpu_seconds: f64::NAN,
+        ..Storm::default()
+    };
+    if runs("storm") {
+        println!(
+            "== 3. storm (ViolationPolicies over as many Deployments breaching in one round, each its own query)"
+        );
+        st = storm(&client).await;
+        println!(
+            "storm: {} policies; first plan {:.1} s after the first violation, {} of them judged after {:.1} s; {} plans; peak RSS {:.1} MiB; {:.1} CPU s; {} API reads ({})",
+            st.policies,
+            st.first_plan_s,
+            st.judged,
+            st.all_judged_s,
+            st.plans,
+            st.peak_rss_mib,
+            st.cpu_seconds,
+            st.api_reads,
+            st.reads_by_resource
+        );
+    }
+
+    let sc = match runs("scale") {
+        true => {
+            println!(
+                "== 4. scale (ViolationPolicies over as many Deployments, {POLICIES_PER_QUERY} policies a query, every {SCALE_INTERVAL_S}s)"
+            );
+            scale(&client, &http).await
+        }
+        false => Scale::skipped(),
+    };
     println!(
-        "== 3. scale (ViolationPolicies over as many Deployments, {POLICIES_PER_QUERY} policies a query, every {SCALE_INTERVAL_S}s)"
-    );
-    let sc = scale(&client, &http).await;
-    println!(
-        "scale: {} policies, {} distinct queries; created in {:.0} s, all Ready after {:.0} s; over {SCALE_ROUNDS} rounds: evaluation lag p99 <= {} s, {:.2} API writes/s, {:.0} bytes/s, RSS {:.1} MiB (peak {:.1}), {:.3} CPU cores, {:.1} Prometheus queries/round, {:.0} evaluations/round not written",
+        "scale: {} policies, {} distinct queries; created in {:.0} s, all Ready after {:.0} s; over {SCALE_ROUNDS} rounds: evaluation lag p99 <= {} s, {:.2} API writes/s, {:.0} bytes/s, RSS {:.1} MiB (peak {:.1}), {:.3} CPU cores, {:.1} Prometheus queries/round, {:.0} evaluations/round not written, oldest status {:.0} s",
         sc.policies,
         sc.distinct_queries,
         sc.created_s,
@@ -204,11 +254,12 @@ async fn main() {
         sc.peak_rss_mib,
         sc.cpu_cores,
         sc.queries_per_round,
-        sc.skipped_per_round
+        sc.skipped_per_round,
+        sc.status_age_max_s
     );
 
     println!(
-        "BENCH_E2E policies={} distinct_queries={} eval_lag_p99_s={} api_writes_per_s={:.2} api_write_bytes_per_s={:.0} rss_mib={:.1} peak_rss_mib={:.1} cpu_cores={:.3} queries_per_round={:.1} approve_to_scale_ratio={:.2} approve_to_scale_p50_ms={op50:.0} approve_to_scale_p99_ms={op99:.0} floor_p50_ms={fl50:.0} floor_p99_ms={fl99:.0} detection_p50_ms={d50:.0} detection_max_ms={dmax:.0}",
+        "BENCH_E2E policies={} distinct_queries={} eval_lag_p99_s={} api_writes_per_s={:.2} api_write_bytes_per_s={:.0} rss_mib={:.1} peak_rss_mib={:.1} cpu_cores={:.3} queries_per_round={:.1} status_age_max_s={:.0} approve_to_scale_ratio={:.2} approve_to_scale_p50_ms={op50:.0} approve_to_scale_p99_ms={op99:.0} floor_p50_ms={fl50:.0} floor_p99_ms={fl99:.0} detection_p50_ms={d50:.0} detection_max_ms={dmax:.0} storm_policies={} storm_first_plan_s={:.1} storm_all_judged_s={:.1} storm_plans={} storm_peak_rss_mib={:.1} storm_cpu_seconds={:.1} storm_api_reads={}",
         sc.policies,
         sc.distinct_queries,
         sc.eval_lag_p99_s,
@@ -218,6 +269,14 @@ async fn main() {
         sc.peak_rss_mib,
         sc.cpu_cores,
         sc.queries_per_round,
-        op99 / fl99
+        sc.status_age_max_s,
+        op99 / fl99,
+        st.policies,
+        st.first_plan_s,
+        st.all_judged_s,
+        st.plans,
+        st.peak_rss_mib,
+        st.cpu_seconds,
+        st.api_reads
     );
 }
