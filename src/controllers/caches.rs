@@ -268,6 +268,6 @@ mod tests {
         trim_set(&mut rs);
         assert!(rs.status.is_none() && rs.metadata.managed_fields.is_none());
         assert_eq!(rs.annotations().len(), 1);
-        assert!(rs.spec.unwrap().template.is_some());
+        assert!(rs.spec.template.is_some());
     }
 }
