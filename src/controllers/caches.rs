@@ -245,6 +245,7 @@ mod tests {
         let unfed = Caches::unfed();
         assert!(!ready(&unfed.hpas));
         assert!(unfed.hpas_in(&hpa_api, "default").await.unwrap().is_empty());
+        drop((hpa_api, rs_api));
         let server = harness.finish().await;
         assert_eq!(
             requests(&server, "GET", HPAS).len(),
