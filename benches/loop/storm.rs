@@ -181,22 +181,23 @@ pub(crate) async fn storm(client: &Client) -> Storm {
     for w in watches {
         w.abort();
     }
-    let seen = seen.lock().unwrap();
-    let first = seen.first_violation.unwrap_or(t0_ms);
-    let first_plan = seen.planned.values().min().copied();
     let (reads, by_resource) = operator_reads(t0_ms, t1_ms);
-    let out = Storm {
-        policies: count,
-        first_plan_s: first_plan.map_or(f64::NAN, |p| (p - first) as f64 / 1000.0),
-        all_judged_s: all.map_or(f64::NAN, |t| (t - first) as f64 / 1000.0),
-        judged: judged(&seen).len(),
-        plans: seen.planned.len(),
-        peak_rss_mib: status_kib(pid, "VmHWM:") as f64 / 1024.0,
-        cpu_seconds: cpu1 - cpu0,
-        api_reads: reads,
-        reads_by_resource: by_resource,
+    let out = {
+        let seen = seen.lock().unwrap();
+        let first = seen.first_violation.unwrap_or(t0_ms);
+        let first_plan = seen.planned.values().min().copied();
+        Storm {
+            policies: count,
+            first_plan_s: first_plan.map_or(f64::NAN, |p| (p - first) as f64 / 1000.0),
+            all_judged_s: all.map_or(f64::NAN, |t| (t - first) as f64 / 1000.0),
+            judged: judged(&seen).len(),
+            plans: seen.planned.len(),
+            peak_rss_mib: status_kib(pid, "VmHWM:") as f64 / 1024.0,
+            cpu_seconds: cpu1 - cpu0,
+            api_reads: reads,
+            reads_by_resource: by_resource,
+        }
     };
-    drop(seen);
     delete_storm(client).await;
     out
 }
