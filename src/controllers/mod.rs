@@ -132,6 +132,9 @@ pub struct Context {
     pub history: Arc<monitor::history::History>,
     /// The budget of the monitor's status writes.
     pub write_budget: Arc<monitor::WriteBudget>,
+    /// The violations the monitor recorded that the watch cache does not show
+    /// yet, read by the analyzer.
+    pub unwritten: Arc<monitor::Unwritten>,
     /// Until when this replica may write (checked before each write of an
     /// execution); unconditional without leader election.
     pub leadership: crate::leader::Leadership,
@@ -158,6 +161,7 @@ impl Context {
                 settings.write_qps,
                 settings.write_burst,
             )),
+            unwritten: Arc::default(),
             settings,
             clock: Arc::new(SystemClock),
             metrics,

@@ -484,6 +484,7 @@ impl Harness {
                 settings.write_qps,
                 settings.write_burst,
             )),
+            unwritten: Arc::default(),
             settings,
             clock: clock.clone(),
             metrics: Arc::new(crate::metrics::Metrics::default()),

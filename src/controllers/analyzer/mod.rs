@@ -1,5 +1,7 @@
 //! The Analyzer controller: over the violations of the ViolationPolicies of a
-//! namespace it runs the engine's analysis and planning, and writes each plan as a
+//! namespace (with those the monitor recorded and has not written yet,
+//! [`super::monitor::Unwritten`]) it runs the engine's analysis and planning,
+//! and writes each plan as a
 //! Pending RemediationPolicy unless an open plan already covers the Deployment or
 //! the Deployment is in cooldown. It runs when the monitor records a violation, and
 //! on a timer. Before judging, it reads the latest pod-template change of each
@@ -244,6 +246,7 @@ async fn analyze_namespace(
         .state()
         .into_iter()
         .filter(|p| p.namespace().as_deref() == Some(namespace))
+        .map(|p| ctx.unwritten.view(p))
         .collect();
     let all_plans = stores.plans.state();
     let t0 = std::time::Instant::now();
@@ -460,7 +463,11 @@ async fn run_engine(
         .filter_map(|p| episodes.now.get(&p.name_any()).cloned())
         .collect();
     let changes = live.changes.clone();
-    let config = analyzer_config(ctx);
+    // Every candidate may get its own plan: the engine's cap on patterns of a
+    // kind (a limit of what one report shows) would plan for 20 Deployments a
+    // pass when a thousand breach together.
+    let mut config = analyzer_config(ctx);
+    config.max_patterns_per_type = config.max_patterns_per_type.max(candidates.len());
     let analysis = tokio::task::spawn_blocking(move || {
         // Read from the monitor's series in place, each policy's name shared
         // by its samples (one allocation per policy, not one per sample).

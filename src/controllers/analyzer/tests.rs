@@ -1073,3 +1073,54 @@ async fn a_deployment_in_the_watch_cache_is_not_read_again() {
     assert_eq!(requests(&server, "POST", PLANS).len(), 1, "{sent:?}");
     assert!(!sent.contains(&format!("GET {DEPLOY}")), "{sent:?}");
 }
+
+#[tokio::test]
+async fn every_policy_breaching_in_the_same_pass_gets_its_own_plan() {
+    // More breaching policies than the engine's 20 patterns of a kind, each
+    // on its own Deployment and metric: one pass plans for all of them.
+    let n = 25;
+    let mut server = Server::empty();
+    let (mut policies, mut cached) = (vec![], vec![]);
+    for i in 0..n {
+        let mut p = bursting();
+        p.metadata.name = Some(format!("p{i}"));
+        p.metadata.uid = Some(format!("uid-p{i}"));
+        p.spec.target_ref.name = format!("web{i}");
+        for v in &mut p.status.as_mut().unwrap().recent_violations {
+            v.id = format!("p{i}-{}", v.id);
+        }
+        let mut d = fixtures::deployment(2);
+        d.metadata.name = Some(format!("web{i}"));
+        d.metadata.namespace = Some("default".into());
+        server.insert(
+            &format!("/apis/apps/v1/namespaces/default/deployments/web{i}"),
+            &d,
+        );
+        server.insert(
+            &format!("/apis/mapek.io/v1alpha1/namespaces/default/violationpolicies/p{i}"),
+            &p,
+        );
+        policies.push(p);
+        cached.push(d);
+    }
+    let harness = Harness::start(server, NOW);
+    let knowledge = RwLock::new(KnowledgeBase::new());
+    let (policies, plans, deployments) = (store(policies), store(vec![]), store(cached));
+    let stores = Stores {
+        policies: &policies,
+        plans: &plans,
+        deployments: &deployments,
+    };
+    analyze_namespace(&harness.ctx, &stores, &knowledge, "default")
+        .await
+        .unwrap();
+    let server = harness.finish().await;
+    let posts = requests(&server, "POST", PLANS);
+    let mut targets: Vec<String> = posts
+        .iter()
+        .map(|p| p.body["spec"]["target"].as_str().unwrap().to_string())
+        .collect();
+    targets.sort();
+    targets.dedup();
+    assert_eq!(targets.len(), n, "{targets:?}");
+}

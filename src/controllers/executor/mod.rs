@@ -250,13 +250,25 @@ impl<'a> Reconciler<'a> {
         // record (replicas, template, setting before the action) and the undo
         // checks compare against it, and a watch cache may not yet show this
         // executor's own last patch.
+        // A plan waiting for a human needs no Deployment: it is read only once
+        // the plan may start (or its policy approves it itself).
+        let eager = decide::needs_deployment(&self.rp, None);
+        let live = async {
+            match eager {
+                true => self.deployments.get_opt(self.target()).await,
+                false => Ok(None),
+            }
+        };
         let (policy, live, others, hpas) = tokio::join!(
             policies.get_opt(&self.rp.spec.plan.policy),
-            self.deployments.get_opt(self.rp.spec.plan.target.as_str()),
+            live,
             others,
             hpas
         );
         let (policy, mut live, mut hpas) = (policy?, live?, hpas?);
+        if !eager && decide::needs_deployment(&self.rp, policy.as_ref()) {
+            live = self.deployments.get_opt(self.target()).await?;
+        }
         self.others = others?.map(|l| l.items);
         // A rollback's write-ahead record needs the earlier revision's template
         // (from the ReplicaSet cache; the template patch tests the whole

@@ -14,6 +14,7 @@ pub mod decide;
 pub mod history;
 mod refresh;
 mod series;
+mod unwritten;
 mod write;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -36,6 +37,7 @@ use backfill::Backfills;
 pub use budget::WriteBudget;
 pub use series::{context_keys, history_key};
 use series::{interval_of, series_of};
+pub use unwritten::Unwritten;
 use write::{caught_up, flush_pending, write_status};
 
 /// Most queries in flight at once.
@@ -62,6 +64,9 @@ pub(super) struct Schedule {
     /// after the changes, from the refresh share of the budget.
     refresh_queued: bool,
     generation: Option<i64>,
+    /// Its recorded violations are in [`Context::unwritten`] until the watch
+    /// cache shows them.
+    unwritten: bool,
 }
 
 impl Schedule {
@@ -136,7 +141,13 @@ async fn tick(
     let now = ctx.clock.now_ms();
     let policies = store.state();
     let period = refresh_period(ctx, policies.len());
-    schedules.retain(|key, _| store.get(key).is_some());
+    schedules.retain(|key, s| {
+        let kept = store.get(key).is_some();
+        if !kept && s.unwritten {
+            ctx.unwritten.clear(key);
+        }
+        kept
+    });
 
     let mut due: BTreeMap<String, Vec<(Arc<ViolationPolicy>, Millis)>> = BTreeMap::new();
     // The context queries of the due policies: run in the same round, their
@@ -144,7 +155,7 @@ async fn tick(
     let mut context: BTreeMap<String, HashSet<Millis>> = BTreeMap::new();
     for p in policies {
         let key = ObjectRef::from_obj(p.as_ref());
-        let s = schedules.entry(key).or_default();
+        let s = schedules.entry(key.clone()).or_default();
         // A spec change evaluates at once and forgets the backoff.
         if s.generation != p.metadata.generation {
             s.generation = p.metadata.generation;
@@ -156,6 +167,10 @@ async fn tick(
             .is_some_and(|w| caught_up(p.status.as_ref(), w))
         {
             s.status = None;
+        }
+        if s.unwritten && s.pending.is_none() && s.status.is_none() {
+            ctx.unwritten.clear(&key);
+            s.unwritten = false;
         }
         if s.next_due <= now {
             let due_at = s.next_due;
@@ -264,7 +279,8 @@ async fn tick(
 
 /// Applies one result to one policy, writes its status if a reader needs it
 /// (or its refresh is due, in the refresh `period`) and schedules the next
-/// evaluation. Returns the namespace when a violation was recorded.
+/// evaluation. Returns the namespace when a violation was recorded (written
+/// or queued).
 async fn evaluate(
     ctx: &Context,
     policy: &ViolationPolicy,
@@ -287,6 +303,13 @@ async fn evaluate(
         result,
         now,
     );
+    // The analyzer judges new violations now, not once the budget has
+    // written them.
+    if status.recent_violations != before.recent_violations {
+        ctx.unwritten
+            .set(ObjectRef::from_obj(policy), &status.recent_violations);
+        schedule.unwritten = true;
+    }
 
     let interval = interval_of(policy, ctx.settings.default_interval);
     let wait = if evaluated == Evaluated::Failed {
@@ -325,7 +348,9 @@ async fn evaluate(
             if !ctx.write_budget.try_write() {
                 ctx.metrics.status_write("queued");
                 schedule.pending = Some(status);
-                return None;
+                // The analyzer reads a queued violation from `unwritten`.
+                return matches!(write, Write::Violation)
+                    .then(|| policy.namespace().unwrap_or_else(|| "default".into()));
             }
         }
     }

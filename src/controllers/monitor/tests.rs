@@ -566,6 +566,13 @@ async fn a_change_over_the_write_budget_is_written_when_it_has_room_and_loses_no
             .count()
     };
     assert_eq!(written(&harness.server()), 1);
+    // The analyzer sees both violations at once, the queued one too (the
+    // watch cache shows neither write).
+    for p in policies.state() {
+        let seen = harness.ctx.unwritten.view(p.clone());
+        let recorded = seen.status.as_ref().map(|s| s.recent_violations.len());
+        assert_eq!(recorded, Some(1), "{}", p.name_any());
+    }
     // A second later, between its evaluations, the budget has room for one
     // more: the queued change is written then, not 30 s later.
     tokio::time::sleep(Duration::from_millis(1100)).await;

@@ -169,6 +169,23 @@ pub fn next_step(o: &Observed<'_>) -> Step {
     }
 }
 
+/// Whether deciding on `plan` needs its Deployment: not while it waits for a
+/// human approval (Pending, no approval annotation, and `policy`, when known,
+/// does not approve it itself), when the only steps left are to wait, expire
+/// or reject, none of which reads the Deployment. Without this, every new plan
+/// of a storm cost a Deployment GET per reconcile.
+pub fn needs_deployment(plan: &RemediationPolicy, policy: Option<&ViolationPolicy>) -> bool {
+    let status = plan.status.clone().unwrap_or_default();
+    let auto = policy.is_some_and(|p| {
+        p.spec.remediation.approval_mode == ApprovalMode::AutoLowRisk
+            && plan.spec.plan.risk == RiskLevel::Low
+    });
+    status.phase != ExecutionPhase::Pending
+        || status.approval == ApprovalState::Approved
+        || annotation(plan, APPROVE_ANNOTATION).is_some()
+        || auto
+}
+
 fn annotation<'a>(rp: &'a RemediationPolicy, key: &str) -> Option<&'a str> {
     rp.metadata
         .annotations

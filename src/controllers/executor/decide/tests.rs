@@ -956,3 +956,33 @@ fn a_plan_scaling_an_hpa_target_under_refuse_fails_validation_and_patches_nothin
         "{error}"
     );
 }
+
+#[test]
+fn a_plan_waiting_for_a_human_is_decided_without_its_deployment() {
+    let manual = policy("Manual");
+    let auto = policy("AutoLowRisk");
+    let d = deployment(2);
+    let mut rejected = plan(vec![scale_up("a1", 4)], "Low");
+    annotate(&mut rejected, REJECT_ANNOTATION, "not now");
+    let waiting = [
+        (plan(vec![scale_up("a1", 4)], "Low"), &manual),
+        (plan(vec![restart("a1")], "Medium"), &auto),
+        (rejected, &manual),
+    ];
+    for (rp, p) in &waiting {
+        assert!(!needs_deployment(rp, None));
+        assert!(!needs_deployment(rp, Some(p)));
+        // The step is the same whether the Deployment was read or not.
+        let with = format!("{:?}", step(rp, Some(p), Some(&d)));
+        assert_eq!(format!("{:?}", step(rp, Some(p), None)), with);
+    }
+    // An approval, or a policy that approves the plan itself, needs it.
+    let low = plan(vec![scale_up("a1", 4)], "Low");
+    assert!(!needs_deployment(&low, None));
+    assert!(needs_deployment(&low, Some(&auto)));
+    assert!(needs_deployment(&approved(vec![scale_up("a1", 4)]), None));
+    let mut started = approved(vec![scale_up("a1", 4)]);
+    let approve = step(&started, Some(&manual), Some(&d));
+    advance(&mut started, &approve);
+    assert!(needs_deployment(&started, None));
+}
