@@ -241,6 +241,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
             tracing::warn!(error = %e, "ViolationPolicy watch error");
         }
     });
+    ctx.caches.use_policy_cache(store.clone());
     let plans_api: Api<RemediationPolicy> =
         controllers::scoped_api(&client, args.namespace.as_deref());
     let (plan_store, plan_writer) = reflector::store();

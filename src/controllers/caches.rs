@@ -7,27 +7,39 @@
 //! (the reliability load class); from the caches an analysis sends none.
 //!
 //! The cached objects are trimmed of what no controller reads (managed fields,
-//! `kubectl apply`'s copy, and a ReplicaSet's status), so that 10,000
-//! Deployments and their ReplicaSets stay within the operator's memory target.
+//! `kubectl apply`'s copy, and a ReplicaSet's status) and kept as JSON
+//! ([`super::compact`]), so that 10,000 Deployments and their ReplicaSets stay
+//! within the operator's memory target.
 //! Until a cache has finished its first list (or when its watch is refused, as
 //! an older install's RBAC may), reads go to the API server as before.
+//!
+//! The executor also reads the ViolationPolicy watch cache `run` keeps, for a
+//! plan that waits for a human (its policy's approval TTL and mode are all
+//! such a plan needs): a storm's thousand new plans cost no policy GETs.
 
 use std::future::Future;
+use std::sync::{Arc, OnceLock};
 
-use futures::{FutureExt, StreamExt};
+use futures::{FutureExt, StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use kube::api::Api;
-use kube::runtime::reflector::{self, Store};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
+use mapek_api::ViolationPolicy;
+use serde::Serialize;
+
+use super::compact::{self, Compact};
 
 /// The three watch caches, shared by the analyzer and the executor.
 #[derive(Clone)]
 pub struct Caches {
-    pub deployments: Store<Deployment>,
-    pub replica_sets: Store<ReplicaSet>,
-    pub hpas: Store<HorizontalPodAutoscaler>,
+    pub deployments: Store<Compact<Deployment>>,
+    pub replica_sets: Store<Compact<ReplicaSet>>,
+    pub hpas: Store<Compact<HorizontalPodAutoscaler>>,
+    /// The ViolationPolicy watch cache, once `run` has one ([`Caches::use_policy_cache`]).
+    policies: Arc<OnceLock<Store<ViolationPolicy>>>,
 }
 
 impl Caches {
@@ -44,6 +56,7 @@ impl Caches {
             deployments,
             replica_sets,
             hpas,
+            policies: Arc::default(),
         };
         (caches, async move {
             futures::join!(d, r, h);
@@ -57,7 +70,21 @@ impl Caches {
             deployments: reflector::store().0,
             replica_sets: reflector::store().0,
             hpas: reflector::store().0,
+            policies: Arc::default(),
         }
+    }
+
+    /// The ViolationPolicy watch cache [`Caches::policy`] reads (set once).
+    pub fn use_policy_cache(&self, store: Store<ViolationPolicy>) {
+        let _ = self.policies.set(store);
+    }
+
+    /// A policy as the watch cache holds it: `None` until the cache holds its
+    /// first list, then whether the policy exists.
+    pub fn policy(&self, namespace: &str, name: &str) -> Option<Option<ViolationPolicy>> {
+        let store = self.policies.get().filter(|s| ready(s))?;
+        let key = ObjectRef::new(name).within(namespace);
+        Some(store.get(&key).map(|p| ViolationPolicy::clone(&p)))
     }
 
     /// The namespace's `autoscaling/v2` HPAs: from the cache once it holds the
@@ -70,8 +97,9 @@ impl Caches {
         if !ready(&self.hpas) {
             return super::hpa::list(api).await;
         }
-        let in_ns = |h: &HorizontalPodAutoscaler| h.namespace().as_deref() == Some(namespace);
-        Ok(cloned(self.hpas.state_filter(in_ns)))
+        let in_ns =
+            |h: &Compact<HorizontalPodAutoscaler>| h.namespace().as_deref() == Some(namespace);
+        Ok(decoded(self.hpas.state_filter(in_ns)))
     }
 
     /// The ReplicaSets `d` owns: from the cache once it holds the first list,
@@ -84,15 +112,10 @@ impl Caches {
         if !ready(&self.replica_sets) {
             return super::revisions::list(api, d).await;
         }
-        let (ns, uid) = (d.namespace(), d.metadata.uid.clone());
-        let owned = |rs: &ReplicaSet| {
-            rs.namespace() == ns
-                && rs
-                    .owner_references()
-                    .iter()
-                    .any(|o| o.kind == "Deployment" && Some(&o.uid) == uid.as_ref())
-        };
-        Ok(cloned(self.replica_sets.state_filter(owned)))
+        let (ns, uid) = (d.namespace(), d.metadata.uid.as_deref());
+        let owned =
+            |rs: &Compact<ReplicaSet>| rs.namespace() == ns && uid.is_some_and(|u| rs.owned_by(u));
+        Ok(decoded(self.replica_sets.state_filter(owned)))
     }
 }
 
@@ -109,30 +132,33 @@ where
         .is_some_and(|r| r.is_ok())
 }
 
-fn cloned<K: Clone>(objects: Vec<std::sync::Arc<K>>) -> Vec<K> {
-    objects.into_iter().map(|o| K::clone(&o)).collect()
+fn decoded<K: Resource + Serialize + serde::de::DeserializeOwned>(
+    objects: Vec<Arc<Compact<K>>>,
+) -> Vec<K> {
+    objects.iter().filter_map(|o| o.object()).collect()
 }
 
-/// One reflector over `K`, its objects trimmed by `modify` before they are kept.
+/// One reflector over `K`, its objects trimmed by `trim` and kept as JSON.
 fn cache<K>(
     client: &Client,
     namespace: Option<&str>,
-    modify: fn(&mut K),
+    trim: fn(&mut K),
     kind: &'static str,
-) -> (Store<K>, impl Future<Output = ()> + Send + 'static)
+) -> (Store<Compact<K>>, impl Future<Output = ()> + Send + 'static)
 where
-    K: Resource<Scope = kube::core::NamespaceResourceScope>
+    K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
         + Clone
         + std::fmt::Debug
+        + Serialize
         + serde::de::DeserializeOwned
         + Send
         + Sync
         + 'static,
-    K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
 {
     let api = super::scoped_api::<K>(client, namespace);
     let (store, writer) = reflector::store();
-    let watch = reflector::reflector(writer, watcher(api, super::watch_config()).modify(modify))
+    let events = watcher(api, super::watch_config()).map_ok(move |e| compact::event(e, trim));
+    let watch = reflector::reflector(writer, events)
         .default_backoff()
         .touched_objects()
         .for_each(move |r| async move {
@@ -170,15 +196,14 @@ mod tests {
     const HPAS: &str = "/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers";
 
     /// A store that has finished its first list of `objects`.
-    fn fed<K>(objects: Vec<K>) -> Store<K>
+    fn fed<K>(objects: Vec<K>) -> Store<Compact<K>>
     where
-        K: Resource + Clone + 'static,
-        K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+        K: Resource<DynamicType = ()> + Serialize + serde::de::DeserializeOwned + Clone + 'static,
     {
         let (store, mut writer) = reflector::store();
         writer.apply_watcher_event(&Event::Init);
         for o in objects {
-            writer.apply_watcher_event(&Event::InitApply(o));
+            writer.apply_watcher_event(&Event::InitApply(Compact::new(&o)));
         }
         writer.apply_watcher_event(&Event::InitDone);
         store
@@ -228,6 +253,7 @@ mod tests {
                 set("shop", "web-1", "u1"),
             ]),
             hpas: fed(vec![hpa("default", "web"), hpa("shop", "web")]),
+            policies: Arc::default(),
         };
         assert!(ready(&caches.hpas) && ready(&caches.replica_sets));
         let hpas = caches.hpas_in(&hpa_api, "default").await.unwrap();

@@ -14,6 +14,7 @@ use mapek_engine::model::Millis;
 
 pub mod analyzer;
 pub mod caches;
+pub mod compact;
 pub mod executor;
 pub mod hpa;
 pub mod knowledge;

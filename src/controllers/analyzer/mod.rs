@@ -38,6 +38,7 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 use tokio::sync::mpsc;
 
+use super::compact::Compact;
 use super::{Context, hpa, revisions};
 use mapek_api::{
     ApprovalState, ExecutionPhase, RemediationPolicy, RemediationPolicyStatus, ViolationPolicy,
@@ -62,7 +63,7 @@ pub async fn run(
     ctx: Arc<Context>,
     policies: Store<ViolationPolicy>,
     plans: Store<RemediationPolicy>,
-    deployments: Store<Deployment>,
+    deployments: Store<Compact<Deployment>>,
     knowledge: Arc<RwLock<KnowledgeBase>>,
     mut wake: mpsc::Receiver<String>,
     shutdown: impl std::future::Future<Output = ()>,
@@ -187,12 +188,15 @@ async fn read_history(
     ctx: &Context,
     deployments: Api<Deployment>,
     replica_sets: Api<ReplicaSet>,
-    cache: &Store<Deployment>,
+    cache: &Store<Compact<Deployment>>,
     target: String,
 ) -> Result<Option<(Deployment, Option<Vec<ReplicaSet>>)>, kube::Error> {
     let namespace = deployments.namespace().unwrap_or_default().to_string();
-    let d = match cache.get(&ObjectRef::new(&target).within(&namespace)) {
-        Some(d) => Deployment::clone(&d),
+    let d = match cache
+        .get(&ObjectRef::new(&target).within(&namespace))
+        .and_then(|d| d.object())
+    {
+        Some(d) => d,
         None if super::caches::ready(cache) => return Ok(None),
         None => match deployments.get_opt(&target).await? {
             Some(d) => d,
@@ -227,7 +231,7 @@ struct Episodes {
 struct Stores<'a> {
     policies: &'a Store<ViolationPolicy>,
     plans: &'a Store<RemediationPolicy>,
-    deployments: &'a Store<Deployment>,
+    deployments: &'a Store<Compact<Deployment>>,
 }
 
 /// One analysis of a namespace: the policies' stored episodes are read (and
@@ -327,7 +331,7 @@ async fn plan_namespace(
     ctx: &Context,
     in_ns: &[Arc<ViolationPolicy>],
     all_plans: &[Arc<RemediationPolicy>],
-    cache: &Store<Deployment>,
+    cache: &Store<Compact<Deployment>>,
     knowledge: &RwLock<KnowledgeBase>,
     namespace: &str,
     episodes: &mut Episodes,
@@ -402,7 +406,7 @@ async fn read_targets(
     ctx: &Context,
     namespace: &str,
     candidates: &[(Arc<ViolationPolicy>, Millis)],
-    cache: &Store<Deployment>,
+    cache: &Store<Compact<Deployment>>,
 ) -> Result<Targets, kube::Error> {
     let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), namespace);
     let replica_sets: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), namespace);

@@ -297,6 +297,11 @@ const DEPLOY: &str = "/apis/apps/v1/namespaces/default/deployments/web";
 const PLANS: &str = "/apis/mapek.io/v1alpha1/namespaces/default/remediationpolicies";
 const VP: &str = "/apis/mapek.io/v1alpha1/namespaces/default/violationpolicies/web-latency";
 
+/// Deployments as the watch cache keeps them.
+fn compact(deployments: &[Deployment]) -> Vec<Compact<Deployment>> {
+    deployments.iter().map(Compact::new).collect()
+}
+
 fn store<K>(objects: Vec<K>) -> Store<K>
 where
     K: kube::Resource + Clone + 'static,
@@ -378,7 +383,8 @@ async fn analyze_cached(
     setup(&mut server);
     let harness = Harness::start(server, NOW);
     let knowledge = RwLock::new(KnowledgeBase::new());
-    let (policies, plans, deployments) = (store(vec![policy]), store(plans), store(cached));
+    let (policies, plans, deployments) =
+        (store(vec![policy]), store(plans), store(compact(&cached)));
     let stores = Stores {
         policies: &policies,
         plans: &plans,
@@ -1105,7 +1111,7 @@ async fn every_policy_breaching_in_the_same_pass_gets_its_own_plan() {
     }
     let harness = Harness::start(server, NOW);
     let knowledge = RwLock::new(KnowledgeBase::new());
-    let (policies, plans, deployments) = (store(policies), store(vec![]), store(cached));
+    let (policies, plans, deployments) = (store(policies), store(vec![]), store(compact(&cached)));
     let stores = Stores {
         policies: &policies,
         plans: &plans,

@@ -215,6 +215,19 @@ impl<'a> Reconciler<'a> {
                 .any(|a| a.action_type.patch_kind() == PatchKind::Scale)
     }
 
+    /// The plan's policy from the watch cache, when the plan waits for a human
+    /// and the policy does not approve it itself: waiting, expiring and
+    /// rejecting need nothing else (no Deployment). `None`: the policy and the
+    /// Deployment are read fresh (the plan may start, or the cache has not
+    /// listed yet).
+    fn waits_on_cached_policy(&self) -> Option<Option<ViolationPolicy>> {
+        if decide::needs_deployment(&self.rp, None) {
+            return None;
+        }
+        let cached = (self.ctx.caches).policy(&self.namespace, &self.rp.spec.plan.policy)?;
+        (!decide::needs_deployment(&self.rp, cached.as_ref())).then_some(cached)
+    }
+
     async fn steps(&mut self) -> Result<Action, Error> {
         let policies: Api<ViolationPolicy> =
             Api::namespaced(self.ctx.client.clone(), &self.namespace);
@@ -250,25 +263,24 @@ impl<'a> Reconciler<'a> {
         // record (replicas, template, setting before the action) and the undo
         // checks compare against it, and a watch cache may not yet show this
         // executor's own last patch.
-        // A plan waiting for a human needs no Deployment: it is read only once
-        // the plan may start (or its policy approves it itself).
-        let eager = decide::needs_deployment(&self.rp, None);
+        // A plan waiting for a human is decided on its cached policy alone;
+        // one that may start reads both fresh.
+        let waiting = self.waits_on_cached_policy();
+        let fresh = waiting.is_none();
+        let policy = async {
+            match waiting {
+                Some(cached) => Ok(cached),
+                None => policies.get_opt(&self.rp.spec.plan.policy).await,
+            }
+        };
         let live = async {
-            match eager {
+            match fresh {
                 true => self.deployments.get_opt(self.target()).await,
                 false => Ok(None),
             }
         };
-        let (policy, live, others, hpas) = tokio::join!(
-            policies.get_opt(&self.rp.spec.plan.policy),
-            live,
-            others,
-            hpas
-        );
+        let (policy, live, others, hpas) = tokio::join!(policy, live, others, hpas);
         let (policy, mut live, mut hpas) = (policy?, live?, hpas?);
-        if !eager && decide::needs_deployment(&self.rp, policy.as_ref()) {
-            live = self.deployments.get_opt(self.target()).await?;
-        }
         self.others = others?.map(|l| l.items);
         // A rollback's write-ahead record needs the earlier revision's template
         // (from the ReplicaSet cache; the template patch tests the whole

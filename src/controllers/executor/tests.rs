@@ -1035,3 +1035,51 @@ async fn a_restart_writes_the_value_recorded_before_its_patch() {
     let d: Deployment = stored(&server, DEPLOY);
     assert_eq!(patch::restarted_at(&d).as_deref(), Some("T1"));
 }
+
+/// A ViolationPolicy watch cache holding `policies`, its first list done.
+fn policy_cache(policies: Vec<ViolationPolicy>) -> Store<ViolationPolicy> {
+    let (store, mut writer) = kube::runtime::reflector::store();
+    writer.apply_watcher_event(&kube::runtime::watcher::Event::Init);
+    for p in policies {
+        writer.apply_watcher_event(&kube::runtime::watcher::Event::InitApply(p));
+    }
+    writer.apply_watcher_event(&kube::runtime::watcher::Event::InitDone);
+    store
+}
+
+/// One reconcile of `rp` with `cached` in the policy watch cache.
+async fn reconcile_cached(rp: &RemediationPolicy, cached: ViolationPolicy) -> Server {
+    let server = Server::new(rp, &deployment(2));
+    let limits = Arc::new(ExecutionLimits::new(4));
+    let harness = Harness::with(server, 1_714_557_600_000, Settings::default(), limits);
+    harness
+        .ctx
+        .caches
+        .use_policy_cache(policy_cache(vec![cached]));
+    let result = reconcile(Arc::new(rp.clone()), harness.ctx.clone()).await;
+    assert!(result.is_ok(), "{result:?}");
+    harness.finish().await
+}
+
+#[tokio::test]
+async fn a_plan_waiting_for_a_human_reads_neither_its_policy_nor_its_deployment() {
+    let rp = plan(vec![scale_up("a1", 4)], "Medium");
+    let server = reconcile_cached(&rp, policy("Manual")).await;
+    let sent = lines(&server, false);
+    for read in [format!("GET {VP}"), format!("GET {DEPLOY}")] {
+        assert!(!sent.contains(&read), "{sent:?}");
+    }
+    // It still says what it waits for.
+    let status = status_after(&server, 0);
+    assert!(
+        status.to_string().contains("waiting for approval"),
+        "{status}"
+    );
+    // A policy that approves the plan itself: both are read fresh to start it.
+    let low = plan(vec![scale_up("a1", 4)], "Low");
+    let server = reconcile_cached(&low, policy("AutoLowRisk")).await;
+    let sent = lines(&server, false);
+    for read in [format!("GET {VP}"), format!("GET {DEPLOY}")] {
+        assert!(sent.contains(&read), "{sent:?}");
+    }
+}
