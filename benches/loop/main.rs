@@ -133,6 +133,32 @@ pub(crate) async fn fresh_policy(client: &Client, name: &str, spec: Value) {
         .expect("ViolationPolicy created");
 }
 
+/// Creates `count` Deployments, each with its ViolationPolicy (`make(i)`), 16
+/// at a time; panics naming `what` if one cannot be created.
+pub(crate) async fn create_pairs(
+    client: &Client,
+    count: usize,
+    what: &str,
+    make: impl Fn(usize) -> (Deployment, ViolationPolicy),
+) {
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), NS);
+    let policies: Api<ViolationPolicy> = Api::namespaced(client.clone(), NS);
+    futures::stream::iter(0..count)
+        .map(|i| {
+            let (deployments, policies) = (deployments.clone(), policies.clone());
+            let (d, p) = make(i);
+            async move {
+                deployments.create(&PostParams::default(), &d).await?;
+                policies.create(&PostParams::default(), &p).await?;
+                Ok::<_, kube::Error>(())
+            }
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_or_else(|e| panic!("{what} objects not created: {e}"));
+}
+
 /// Watches one Deployment and publishes its `spec.replicas`, its annotations and
 /// the instant the event carrying them arrived.
 type Seen = (i32, std::collections::BTreeMap<String, String>, Instant);

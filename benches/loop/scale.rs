@@ -66,41 +66,25 @@ pub(crate) async fn scale(client: &Client, http: &reqwest::Client) -> Scale {
         .and_then(|v| v.parse().ok())
         .unwrap_or(SCALE_POLICIES);
     let queries = count.div_ceil(POLICIES_PER_QUERY);
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), NS);
     let policies: Api<ViolationPolicy> = Api::namespaced(client.clone(), NS);
     let started = Instant::now();
-    futures::stream::iter(0..count)
-        .map(|i| {
-            let (deployments, policies) = (deployments.clone(), policies.clone());
-            async move {
-                let name = format!("fp-{i:05}");
-                // One replica on the kwok nodes; the simulator exports the
-                // metrics of the first `queries` Deployments, which the queries read.
-                deployments
-                    .create(
-                        &PostParams::default(),
-                        &simulated_deployment(&name, 1, i < queries),
-                    )
-                    .await?;
-                // `queries` distinct queries, each shared by 10 policies; never violating.
-                let g = i % queries;
-                let spec = json!({
-                    "targetRef": {"name": name},
-                    "query": format!("max(mapek_sim_latency_seconds{{deployment=\"fp-{g:05}\"}})"),
-                    "condition": {"operator": "GreaterThan", "threshold": 1000},
-                    "evaluationInterval": format!("{SCALE_INTERVAL_S}s"),
-                    "remediation": {"allowedActions": ["SCALE_UP"], "scale": {"minReplicas": 1, "maxReplicas": 4, "maxStep": 1}}
-                });
-                policies
-                    .create(&PostParams::default(), &policy(&format!("{name}-vp"), spec))
-                    .await?;
-                Ok::<_, kube::Error>(())
-            }
-        })
-        .buffer_unordered(16)
-        .try_collect::<Vec<_>>()
-        .await
-        .expect("scale objects created");
+    create_pairs(client, count, "scale", |i| {
+        let name = format!("fp-{i:05}");
+        // One replica on the kwok nodes; the simulator exports the metrics of
+        // the first `queries` Deployments, which the queries read.
+        let d = simulated_deployment(&name, 1, i < queries);
+        // `queries` distinct queries, each shared by 10 policies; never violating.
+        let g = i % queries;
+        let spec = json!({
+            "targetRef": {"name": name},
+            "query": format!("max(mapek_sim_latency_seconds{{deployment=\"fp-{g:05}\"}})"),
+            "condition": {"operator": "GreaterThan", "threshold": 1000},
+            "evaluationInterval": format!("{SCALE_INTERVAL_S}s"),
+            "remediation": {"allowedActions": ["SCALE_UP"], "scale": {"minReplicas": 1, "maxReplicas": 4, "maxStep": 1}}
+        });
+        (d, policy(&format!("{name}-vp"), spec))
+    })
+    .await;
     let created_s = started.elapsed().as_secs_f64();
     println!(
         "scale: created {count} Deployments and {count} ViolationPolicies in {created_s:.1} s"

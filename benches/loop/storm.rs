@@ -68,26 +68,11 @@ fn storm_policy(i: usize, break_at: i64) -> ViolationPolicy {
 }
 
 async fn create_storm(client: &Client, count: usize, break_at: i64) {
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), NS);
-    let policies: Api<ViolationPolicy> = Api::namespaced(client.clone(), NS);
-    futures::stream::iter(0..count)
-        .map(|i| {
-            let (deployments, policies) = (deployments.clone(), policies.clone());
-            async move {
-                let name = format!("st-{i:04}");
-                deployments
-                    .create(&PostParams::default(), &storm_deployment(&name))
-                    .await?;
-                policies
-                    .create(&PostParams::default(), &storm_policy(i, break_at))
-                    .await?;
-                Ok::<_, kube::Error>(())
-            }
-        })
-        .buffer_unordered(16)
-        .try_collect::<Vec<_>>()
-        .await
-        .expect("storm objects created");
+    create_pairs(client, count, "storm", |i| {
+        let name = format!("st-{i:04}");
+        (storm_deployment(&name), storm_policy(i, break_at))
+    })
+    .await;
 }
 
 /// Watches the storm's policies and plans into `seen`.

@@ -187,11 +187,10 @@ fn trim_set(rs: &mut ReplicaSet) {
 
 #[cfg(test)]
 mod tests {
-    use kube::runtime::watcher::Event;
     use serde_json::json;
 
     use super::*;
-    use crate::controllers::testing::{Harness, Server, requests};
+    use crate::controllers::testing::{Harness, Server, listed, requests};
 
     const HPAS: &str = "/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers";
 
@@ -200,13 +199,7 @@ mod tests {
     where
         K: Resource<DynamicType = ()> + Serialize + serde::de::DeserializeOwned + Clone + 'static,
     {
-        let (store, mut writer) = reflector::store();
-        writer.apply_watcher_event(&Event::Init);
-        for o in objects {
-            writer.apply_watcher_event(&Event::InitApply(Compact::new(&o)));
-        }
-        writer.apply_watcher_event(&Event::InitDone);
-        store
+        listed(objects.iter().map(Compact::new).collect())
     }
 
     fn hpa(namespace: &str, name: &str) -> HorizontalPodAutoscaler {

@@ -381,10 +381,20 @@ async fn analyze_cached(
     server.insert(DEPLOY, &fixtures::deployment(2));
     server.insert(VP, &policy);
     setup(&mut server);
+    analyze_on(server, vec![policy], plans, cached).await
+}
+
+/// One analysis of `default` against `server`, with these policies, plans and
+/// cached Deployments in the watch caches.
+async fn analyze_on(
+    server: Server,
+    policies: Vec<ViolationPolicy>,
+    plans: Vec<RemediationPolicy>,
+    cached: Vec<Deployment>,
+) -> Server {
     let harness = Harness::start(server, NOW);
     let knowledge = RwLock::new(KnowledgeBase::new());
-    let (policies, plans, deployments) =
-        (store(vec![policy]), store(plans), store(compact(&cached)));
+    let (policies, plans, deployments) = (store(policies), store(plans), store(compact(&cached)));
     let stores = Stores {
         policies: &policies,
         plans: &plans,
@@ -1109,18 +1119,7 @@ async fn every_policy_breaching_in_the_same_pass_gets_its_own_plan() {
         policies.push(p);
         cached.push(d);
     }
-    let harness = Harness::start(server, NOW);
-    let knowledge = RwLock::new(KnowledgeBase::new());
-    let (policies, plans, deployments) = (store(policies), store(vec![]), store(compact(&cached)));
-    let stores = Stores {
-        policies: &policies,
-        plans: &plans,
-        deployments: &deployments,
-    };
-    analyze_namespace(&harness.ctx, &stores, &knowledge, "default")
-        .await
-        .unwrap();
-    let server = harness.finish().await;
+    let server = analyze_on(server, policies, vec![], cached).await;
     let posts = requests(&server, "POST", PLANS);
     let mut targets: Vec<String> = posts
         .iter()

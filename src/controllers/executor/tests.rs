@@ -667,14 +667,8 @@ async fn another_plan_in_progress_on_the_target_makes_it_wait() {
 
 /// Limits whose plan cache holds `plans` (as the executor's watch has them).
 fn limits_with_cache(plans: Vec<RemediationPolicy>) -> Arc<ExecutionLimits> {
-    let (store, mut writer) = kube::runtime::reflector::store();
-    writer.apply_watcher_event(&kube::runtime::watcher::Event::Init);
-    for p in plans {
-        writer.apply_watcher_event(&kube::runtime::watcher::Event::InitApply(p));
-    }
-    writer.apply_watcher_event(&kube::runtime::watcher::Event::InitDone);
     let limits = Arc::new(ExecutionLimits::new(4));
-    limits.use_plan_cache(store);
+    limits.use_plan_cache(listed(plans));
     limits
 }
 
@@ -1036,26 +1030,12 @@ async fn a_restart_writes_the_value_recorded_before_its_patch() {
     assert_eq!(patch::restarted_at(&d).as_deref(), Some("T1"));
 }
 
-/// A ViolationPolicy watch cache holding `policies`, its first list done.
-fn policy_cache(policies: Vec<ViolationPolicy>) -> Store<ViolationPolicy> {
-    let (store, mut writer) = kube::runtime::reflector::store();
-    writer.apply_watcher_event(&kube::runtime::watcher::Event::Init);
-    for p in policies {
-        writer.apply_watcher_event(&kube::runtime::watcher::Event::InitApply(p));
-    }
-    writer.apply_watcher_event(&kube::runtime::watcher::Event::InitDone);
-    store
-}
-
 /// One reconcile of `rp` with `cached` in the policy watch cache.
 async fn reconcile_cached(rp: &RemediationPolicy, cached: ViolationPolicy) -> Server {
     let server = Server::new(rp, &deployment(2));
     let limits = Arc::new(ExecutionLimits::new(4));
     let harness = Harness::with(server, 1_714_557_600_000, Settings::default(), limits);
-    harness
-        .ctx
-        .caches
-        .use_policy_cache(policy_cache(vec![cached]));
+    harness.ctx.caches.use_policy_cache(listed(vec![cached]));
     let result = reconcile(Arc::new(rp.clone()), harness.ctx.clone()).await;
     assert!(result.is_ok(), "{result:?}");
     harness.finish().await
