@@ -230,18 +230,21 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let policies: Api<ViolationPolicy> =
         controllers::scoped_api(&client, args.namespace.as_deref());
     let (store, writer) = reflector::store();
-    let policy_watch = reflector(
-        writer,
-        watcher(policies, controllers::watch_config()).modify(trim_for_cache),
-    )
-    .default_backoff()
-    .touched_objects()
-    .for_each(|r| async move {
-        if let Err(e) = r {
-            tracing::warn!(error = %e, "ViolationPolicy watch error");
-        }
-    });
-    ctx.caches.use_policy_cache(store.clone());
+    let listed = controllers::caches::Listed::default();
+    let policy_watch = listed
+        .clone()
+        .mark(reflector(
+            writer,
+            watcher(policies, controllers::watch_config()).modify(trim_for_cache),
+        ))
+        .default_backoff()
+        .touched_objects()
+        .for_each(|r| async move {
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "ViolationPolicy watch error");
+            }
+        });
+    ctx.caches.use_policy_cache(store.clone(), listed);
     let plans_api: Api<RemediationPolicy> =
         controllers::scoped_api(&client, args.namespace.as_deref());
     let (plan_store, plan_writer) = reflector::store();

@@ -18,6 +18,7 @@
 //! such a plan needs): a storm's thousand new plans cost no policy GETs.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use futures::{FutureExt, StreamExt, TryStreamExt};
@@ -38,8 +39,9 @@ pub struct Caches {
     pub deployments: Store<Compact<Deployment>>,
     pub replica_sets: Store<Compact<ReplicaSet>>,
     pub hpas: Store<Compact<HorizontalPodAutoscaler>>,
-    /// The ViolationPolicy watch cache, once `run` has one ([`Caches::use_policy_cache`]).
-    policies: Arc<OnceLock<Store<ViolationPolicy>>>,
+    /// The ViolationPolicy watch cache, once `run` has one, and whether it
+    /// has its first list ([`Caches::use_policy_cache`]).
+    policies: Arc<OnceLock<(Store<ViolationPolicy>, Listed)>>,
 }
 
 impl Caches {
@@ -74,15 +76,16 @@ impl Caches {
         }
     }
 
-    /// The ViolationPolicy watch cache [`Caches::policy`] reads (set once).
-    pub fn use_policy_cache(&self, store: Store<ViolationPolicy>) {
-        let _ = self.policies.set(store);
+    /// The ViolationPolicy watch cache [`Caches::policy`] reads (set once),
+    /// with the mark its reflector sets once it has its first list.
+    pub fn use_policy_cache(&self, store: Store<ViolationPolicy>, listed: Listed) {
+        let _ = self.policies.set((store, listed));
     }
 
     /// A policy as the watch cache holds it: `None` until the cache holds its
     /// first list, then whether the policy exists.
     pub fn policy(&self, namespace: &str, name: &str) -> Option<Option<ViolationPolicy>> {
-        let store = self.policies.get().filter(|s| ready(s))?;
+        let (store, _) = self.policies.get().filter(|(_, l)| l.is_set())?;
         let key = ObjectRef::new(name).within(namespace);
         Some(store.get(&key).map(|p| ViolationPolicy::clone(&p)))
     }
@@ -119,8 +122,43 @@ impl Caches {
     }
 }
 
+/// Whether a reflector has applied its first list, set by its event stream
+/// ([`Listed::mark`]). A store's `wait_until_ready` cannot tell this to more
+/// than one task: kube-runtime's `DelayedInit` wakes only the last task that
+/// polled it, so [`ready`]'s poll of the ViolationPolicy store took the
+/// notifier's wake-up, and the notifier never started (a flaky reliability
+/// class, `alertmanager_down_and_slow`).
+#[derive(Clone, Debug, Default)]
+pub struct Listed(Arc<AtomicBool>);
+
+impl Listed {
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// A mark already set: for a cache filled by hand (tests).
+    pub fn done() -> Listed {
+        Listed(Arc::new(AtomicBool::new(true)))
+    }
+
+    /// `events`, a reflector's output (each event already applied to its
+    /// store), marking this once the first list is in.
+    pub fn mark<K, E>(
+        self,
+        events: impl futures::Stream<Item = Result<watcher::Event<K>, E>>,
+    ) -> impl futures::Stream<Item = Result<watcher::Event<K>, E>> {
+        let flag = self.0;
+        events.inspect_ok(move |e| {
+            if matches!(e, watcher::Event::InitDone) {
+                flag.store(true, Ordering::Release);
+            }
+        })
+    }
+}
+
 /// Whether a cache holds its first list (a store whose watch never started, or
-/// was refused, never does).
+/// was refused, never does). Polls the store's readiness: only for a store no
+/// task awaits (see [`Listed`]).
 pub fn ready<K>(store: &Store<K>) -> bool
 where
     K: kube::Resource + Clone + 'static,
@@ -271,6 +309,22 @@ mod tests {
             1,
             "only the unfed cache lists"
         );
+    }
+
+    #[tokio::test]
+    async fn the_mark_is_set_once_the_first_list_is_applied_and_polls_no_store() {
+        let listed = Listed::default();
+        let events = futures::stream::iter([
+            Ok::<_, ()>(watcher::Event::Init),
+            Ok(watcher::Event::InitApply(web())),
+            Ok(watcher::Event::InitDone),
+        ]);
+        let mut marked = std::pin::pin!(listed.clone().mark(events));
+        marked.next().await;
+        marked.next().await;
+        assert!(!listed.is_set(), "not before the list is done");
+        marked.next().await;
+        assert!(listed.is_set());
     }
 
     #[test]

@@ -1035,7 +1035,10 @@ async fn reconcile_cached(rp: &RemediationPolicy, cached: ViolationPolicy) -> Se
     let server = Server::new(rp, &deployment(2));
     let limits = Arc::new(ExecutionLimits::new(4));
     let harness = Harness::with(server, 1_714_557_600_000, Settings::default(), limits);
-    harness.ctx.caches.use_policy_cache(listed(vec![cached]));
+    harness.ctx.caches.use_policy_cache(
+        listed(vec![cached]),
+        crate::controllers::caches::Listed::done(),
+    );
     let result = reconcile(Arc::new(rp.clone()), harness.ctx.clone()).await;
     assert!(result.is_ok(), "{result:?}");
     harness.finish().await
