@@ -35,11 +35,7 @@ pub(crate) async fn detection(
             Duration::from_millis(100),
             || async {
                 let s = policies.get(&vp).await.ok()?.status?;
-                let ready = s
-                    .conditions
-                    .iter()
-                    .any(|c| c.type_ == "Ready" && c.status == "True");
-                ready.then_some(())
+                mapek::conditions::is_true(&s.conditions, "Ready").then_some(())
             },
         )
         .await;

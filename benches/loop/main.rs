@@ -133,6 +133,13 @@ pub(crate) async fn fresh_policy(client: &Client, name: &str, spec: Value) {
         .expect("ViolationPolicy created");
 }
 
+/// Whether the policy's `Ready` condition is `True`.
+pub(crate) fn ready(p: &ViolationPolicy) -> bool {
+    p.status
+        .as_ref()
+        .is_some_and(|s| mapek::conditions::is_true(&s.conditions, "Ready"))
+}
+
 /// Creates `count` Deployments, each with its ViolationPolicy (`make(i)`), 16
 /// at a time; panics naming `what` if one cannot be created.
 pub(crate) async fn create_pairs(

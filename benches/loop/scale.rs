@@ -101,19 +101,13 @@ pub(crate) async fn scale(client: &Client, http: &reqwest::Client) -> Scale {
                 .list(&kube::api::ListParams::default())
                 .await
                 .ok()?;
-            let ready = l
+            let listed_ready = l
                 .items
                 .iter()
                 .filter(|p| p.name_any().starts_with("fp-"))
-                .filter(|p| {
-                    p.status.as_ref().is_some_and(|s| {
-                        s.conditions
-                            .iter()
-                            .any(|c| c.type_ == "Ready" && c.status == "True")
-                    })
-                })
+                .filter(|p| ready(p))
                 .count();
-            (ready >= count).then(|| started.elapsed().as_secs_f64())
+            (listed_ready >= count).then(|| started.elapsed().as_secs_f64())
         },
     )
     .await;

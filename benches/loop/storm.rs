@@ -197,18 +197,8 @@ async fn wait_ready(policies: &Api<ViolationPolicy>, count: usize) {
                 .list(&kube::api::ListParams::default().labels(&format!("{LABEL}=storm")))
                 .await
                 .ok()?;
-            let ready = l
-                .items
-                .iter()
-                .filter(|p| {
-                    p.status.as_ref().is_some_and(|s| {
-                        s.conditions
-                            .iter()
-                            .any(|c| c.type_ == "Ready" && c.status == "True")
-                    })
-                })
-                .count();
-            (ready >= count).then_some(())
+            let listed_ready = l.items.iter().filter(|p| ready(p)).count();
+            (listed_ready >= count).then_some(())
         },
     )
     .await;
