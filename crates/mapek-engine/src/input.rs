@@ -5,11 +5,12 @@
 //! read it. It depends only on [`crate::config`], [`crate::model`] and the FNV
 //! hash, below the detectors, the judgement and the analysis.
 
+use std::borrow::Cow;
 use std::hash::Hasher;
 
 use crate::config::AnalyzerConfig;
 use crate::fnv::{Fnv64, FnvMap};
-use crate::model::{MetricSample, Millis, Severity, Violation};
+use crate::model::{MetricSample, Millis, Point, Series, Severity, Violation};
 
 /// Names interned to dense ids, numbered in name order, with the violations
 /// (indices into [`AnalysisContext::violations`], in time order) of each.
@@ -141,17 +142,34 @@ pub struct AnalysisContext<'a> {
     pub targets: Groups<'a>,
     pub components: Groups<'a>,
     pub metrics: Groups<'a>,
-    /// Finite samples inside the history window (the analysis window, or the
-    /// judgement's long baseline when that is longer), sorted by policy, time and
-    /// value.
-    pub samples: Vec<&'a MetricSample>,
-    /// `(policy, start, end)`: the range of `samples` of each policy inside the
-    /// analysis window, in name order (policies with none there are left out).
-    pub sample_groups: Vec<(&'a str, usize, usize)>,
-    /// `(policy, start, end)`: the range of `samples` of each policy inside the
-    /// history window, in name order; the judgement's long memory reads them.
-    pub history_groups: Vec<(&'a str, usize, usize)>,
+    /// Each policy's finite samples inside the history window (the analysis
+    /// window, or the judgement's long baseline when that is longer), in name
+    /// order (policies with none there are left out).
+    pub samples: Vec<SampleGroup<'a>>,
     fingerprint: u64,
+}
+
+/// One policy's finite samples inside the history window, sorted by time and
+/// value: the caller's series read in place when it already is so, a copy
+/// otherwise.
+#[derive(Debug)]
+pub struct SampleGroup<'a> {
+    pub policy: &'a str,
+    history: Cow<'a, [Point]>,
+    /// Where the analysis window begins in `history` (a suffix of it).
+    window_from: usize,
+}
+
+impl SampleGroup<'_> {
+    /// The samples inside the history window, in time order.
+    pub fn history(&self) -> &[Point] {
+        &self.history
+    }
+
+    /// The samples inside the analysis window, in time order.
+    pub fn window(&self) -> &[Point] {
+        &self.history[self.window_from..]
+    }
 }
 
 impl<'a> AnalysisContext<'a> {
@@ -164,11 +182,34 @@ impl<'a> AnalysisContext<'a> {
         now: Millis,
         config: &AnalyzerConfig,
     ) -> Self {
+        let history_start = history_start(now, config);
+        let in_history = |t: Millis| t >= history_start && t <= now;
+        let groups = group_samples(samples, in_history);
+        Self::with_groups(violations, groups, now, config)
+    }
+
+    /// [`new`](Self::new) with each policy's samples as the caller holds
+    /// them: a series sorted by time, with finite values, is read in place.
+    pub fn with_series(
+        violations: &'a [Violation],
+        series: &[Series<'a>],
+        now: Millis,
+        config: &AnalyzerConfig,
+    ) -> Self {
+        let groups = group_series(series, history_start(now, config), now);
+        Self::with_groups(violations, groups, now, config)
+    }
+
+    /// The context of `violations` and the samples already grouped by policy
+    /// (name order) and filtered to the history window.
+    fn with_groups(
+        violations: &'a [Violation],
+        groups: Vec<(&'a str, Cow<'a, [Point]>)>,
+        now: Millis,
+        config: &AnalyzerConfig,
+    ) -> Self {
         let window_start = now.saturating_sub(config.window_ms.max(0));
         let in_window = |t: Millis| t >= window_start && t <= now;
-        let history_start =
-            now.saturating_sub(config.window_ms.max(config.judge.long_baseline_ms).max(0));
-        let in_history = |t: Millis| t >= history_start && t <= now;
 
         // Sequential pass, in input order. Indices are u32: more than 4 billion
         // violations in one window is not supported.
@@ -267,9 +308,7 @@ impl<'a> AnalysisContext<'a> {
             targets: Groups::default(),
             components: Groups::default(),
             metrics: Groups::default(),
-            samples: Vec::new(),
-            sample_groups: Vec::new(),
-            history_groups: Vec::new(),
+            samples: Vec::with_capacity(groups.len()),
             fingerprint: 0,
         };
         let mut fp = Fingerprint::default();
@@ -301,27 +340,20 @@ impl<'a> AnalysisContext<'a> {
             fp.str_sep(name);
         }
 
-        let ss = group_samples(samples, in_history);
-        let mut start = 0;
-        for i in 1..=ss.len() {
-            if i == ss.len() || ss[i].policy != ss[start].policy {
-                ctx.history_groups.push((&ss[start].policy, start, i));
-                // Each group is in time order: its window is a suffix.
-                let first = start + ss[start..i].partition_point(|s| !in_window(s.at_ms));
-                if first < i {
-                    ctx.sample_groups.push((&ss[start].policy, first, i));
-                }
-                start = i;
-            }
-        }
-        for &(p, s, e) in &ctx.history_groups {
-            fp.str_sep(p);
-            for smp in &ss[s..e] {
+        for (policy, history) in groups {
+            fp.str_sep(policy);
+            for smp in history.iter() {
                 fp.word(smp.at_ms as u64);
                 fp.word(smp.value.to_bits());
             }
+            // Each group is in time order: its window is a suffix.
+            let window_from = history.partition_point(|s| s.at_ms < window_start);
+            ctx.samples.push(SampleGroup {
+                policy,
+                history,
+                window_from,
+            });
         }
-        ctx.samples = ss;
         ctx.fingerprint = fp.finish();
         ctx
     }
@@ -337,24 +369,31 @@ impl<'a> AnalysisContext<'a> {
     }
 
     /// Samples of `policy` inside the analysis window, in time order.
-    pub fn samples_of(&self, policy: &str) -> &[&'a MetricSample] {
-        self.group(&self.sample_groups, policy)
+    pub fn samples_of(&self, policy: &str) -> &[Point] {
+        self.group(policy).map_or(&[], SampleGroup::window)
     }
 
     /// Samples of `policy` inside the history window (at least the analysis
     /// window; the judgement's long baseline when longer), in time order.
-    pub fn history_of(&self, policy: &str) -> &[&'a MetricSample] {
-        self.group(&self.history_groups, policy)
+    pub fn history_of(&self, policy: &str) -> &[Point] {
+        self.group(policy).map_or(&[], SampleGroup::history)
     }
 
-    fn group(&self, groups: &[(&'a str, usize, usize)], policy: &str) -> &[&'a MetricSample] {
-        match groups.binary_search_by(|(p, _, _)| (*p).cmp(policy)) {
-            Ok(i) => {
-                let (_, s, e) = groups[i];
-                &self.samples[s..e]
-            }
-            Err(_) => &[],
-        }
+    /// `(policy, samples inside the analysis window)` of each policy with
+    /// some there, in name order.
+    pub fn sample_groups(&self) -> impl Iterator<Item = (&'a str, &[Point])> + '_ {
+        self.samples
+            .iter()
+            .map(|g| (g.policy, g.window()))
+            .filter(|(_, w)| !w.is_empty())
+    }
+
+    fn group(&self, policy: &str) -> Option<&SampleGroup<'a>> {
+        let i = self
+            .samples
+            .binary_search_by(|g| g.policy.cmp(policy))
+            .ok()?;
+        Some(&self.samples[i])
     }
 
     /// A stable id of the prepared input and the configuration (a [`Fingerprint`]
@@ -411,75 +450,104 @@ impl Fingerprint {
     }
 }
 
-/// The finite samples inside the window, sorted by policy, time and value.
+/// Where the history window begins: the analysis window, or the judgement's
+/// long baseline when that is longer.
+fn history_start(now: Millis, config: &AnalyzerConfig) -> Millis {
+    now.saturating_sub(config.window_ms.max(config.judge.long_baseline_ms).max(0))
+}
+
+/// Each policy's finite samples inside the history window, in name order,
+/// sorted by time and value.
 ///
 /// Samples arrive grouped by policy (one query per policy), each group in time
-/// order, so they are bucketed by policy first, comparing each sample's policy
-/// with the previous one's and hashing a name only when it changes; then the
-/// buckets are put in name order and each is sorted by time and value only when
-/// it is not sorted already. Sorting all the samples by name would compare the
-/// names O(n log n) times. Samples equal in policy, time and value are equal in
-/// every field, so the order is the same as that of one sort of all of them.
+/// order, so a sample's policy is compared with the previous one's and a name
+/// hashed only when it changes; a policy's samples are sorted only when they
+/// are not sorted already. Samples equal in policy, time and value are equal
+/// in every field, so the order is that of one sort of all of them.
 fn group_samples<'a>(
     samples: &'a [MetricSample],
-    in_window: impl Fn(Millis) -> bool,
-) -> Vec<&'a MetricSample> {
-    // A counting sort by policy: bucket ids in one pass, then each sample placed
-    // at its bucket's offset, with two allocations whatever the number of policies.
-    let mut lookup: FnvMap<&'a str, u32> = FnvMap::default();
-    let mut names: Vec<&'a str> = Vec::new();
-    let mut counts: Vec<usize> = Vec::new();
-    let mut bucket_of: Vec<(u32, &'a MetricSample)> = Vec::with_capacity(samples.len());
-    let mut last: Option<u32> = None;
+    in_history: impl Fn(Millis) -> bool,
+) -> Vec<(&'a str, Cow<'a, [Point]>)> {
+    let mut lookup: FnvMap<&'a str, usize> = FnvMap::default();
+    let mut buckets: Vec<(&'a str, Vec<Point>)> = Vec::new();
+    let mut last: Option<usize> = None;
     for s in samples {
-        if !(s.value.is_finite() && in_window(s.at_ms)) {
+        if !(s.value.is_finite() && in_history(s.at_ms)) {
             continue;
         }
         let b = match last {
-            Some(b) if names[b as usize] == s.policy.as_str() => b,
+            Some(b) if buckets[b].0 == s.policy.as_str() => b,
             _ => {
-                let next = names.len() as u32;
+                let next = buckets.len();
                 let b = *lookup.entry(s.policy.as_str()).or_insert(next);
                 if b == next {
-                    names.push(s.policy.as_str());
-                    counts.push(0);
+                    buckets.push((s.policy.as_str(), Vec::new()));
                 }
                 b
             }
         };
         last = Some(b);
-        counts[b as usize] += 1;
-        bucket_of.push((b, s));
+        buckets[b].1.push(Point::from(s));
     }
-    // Offsets of the buckets in name order.
-    let mut order: Vec<u32> = (0..names.len() as u32).collect();
-    order.sort_unstable_by(|&a, &b| names[a as usize].cmp(names[b as usize]));
-    let mut offset = vec![0usize; names.len()];
-    let mut at = 0;
-    for &b in &order {
-        offset[b as usize] = at;
-        at += counts[b as usize];
-    }
-    let mut out: Vec<&MetricSample> = match bucket_of.first() {
-        Some(&(_, first)) => vec![first; bucket_of.len()],
-        None => return Vec::new(),
-    };
-    for &(b, s) in &bucket_of {
-        out[offset[b as usize]] = s;
-        offset[b as usize] += 1;
-    }
-    let by_time = |a: &&MetricSample, b: &&MetricSample| {
-        a.at_ms.cmp(&b.at_ms).then(a.value.total_cmp(&b.value))
-    };
-    let mut start = 0;
-    for &b in &order {
-        let bucket = &mut out[start..start + counts[b as usize]];
-        if !bucket.is_sorted_by(|a, b| by_time(a, b).is_le()) {
-            bucket.sort_unstable_by(by_time);
+    buckets.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    buckets
+        .into_iter()
+        .map(|(policy, mut points)| {
+            sort_by_time(&mut points);
+            (policy, Cow::Owned(points))
+        })
+        .collect()
+}
+
+/// Each policy's series inside the history window (`from` to `now`), in name
+/// order: read in place when it is sorted by time and value and every value is
+/// finite (as the operator's monitor keeps them), otherwise copied, filtered
+/// and sorted as [`group_samples`] does (so are two series of one policy).
+fn group_series<'a>(
+    series: &[Series<'a>],
+    from: Millis,
+    now: Millis,
+) -> Vec<(&'a str, Cow<'a, [Point]>)> {
+    let mut sorted: Vec<&Series<'a>> = series.iter().collect();
+    sorted.sort_by(|a, b| a.policy.cmp(b.policy));
+    let in_history = |p: &Point| p.value.is_finite() && p.at_ms >= from && p.at_ms <= now;
+    let mut out = Vec::with_capacity(sorted.len());
+    for run in sorted.chunk_by(|a, b| a.policy == b.policy) {
+        let history = match run {
+            [one] if is_sorted_and_finite(one.points) => {
+                let lo = one.points.partition_point(|p| p.at_ms < from);
+                let hi = one.points.partition_point(|p| p.at_ms <= now).max(lo);
+                Cow::Borrowed(&one.points[lo..hi])
+            }
+            _ => {
+                let mut points: Vec<Point> = run
+                    .iter()
+                    .flat_map(|s| s.points.iter().copied())
+                    .filter(in_history)
+                    .collect();
+                sort_by_time(&mut points);
+                Cow::Owned(points)
+            }
+        };
+        if !history.is_empty() {
+            out.push((run[0].policy, history));
         }
-        start += bucket.len();
     }
     out
+}
+
+fn is_sorted_and_finite(points: &[Point]) -> bool {
+    points.iter().all(|p| p.value.is_finite()) && points.is_sorted_by(|a, b| by_time(a, b).is_le())
+}
+
+fn by_time(a: &Point, b: &Point) -> std::cmp::Ordering {
+    a.at_ms.cmp(&b.at_ms).then(a.value.total_cmp(&b.value))
+}
+
+fn sort_by_time(points: &mut [Point]) {
+    if !points.is_sorted_by(|a, b| by_time(a, b).is_le()) {
+        points.sort_unstable_by(by_time);
+    }
 }
 
 fn cmp_violation_content(a: &Violation, b: &Violation) -> std::cmp::Ordering {

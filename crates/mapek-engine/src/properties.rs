@@ -7,8 +7,9 @@ use proptest::prelude::*;
 use super::analyze::{AnalyzerConfig, PatternAnalyzer};
 use super::knowledge::{KnowledgeBase, OutcomeRecord, classify_outcome, success_confidence};
 use super::model::{
-    ActionType, AnalysisResult, ConfigSetting, ConfigTarget, MetricSample, PatchKind,
-    RemediationEnvelope, RootCause, RootCauseKind, ScaleBounds, Severity, Violation,
+    ActionType, AnalysisResult, ConfigSetting, ConfigTarget, MetricSample, PatchKind, Point,
+    RemediationEnvelope, RootCause, RootCauseKind, Samples, ScaleBounds, Series, Severity,
+    Violation,
 };
 use super::plan::{PlanTarget, Planner, PlannerConfig, plan_hash};
 
@@ -271,5 +272,39 @@ proptest! {
         let pa = planner.generate_plans(&a, &targets, &kb);
         let pc = planner.generate_plans(&c, &targets, &kb);
         prop_assert_eq!(serde_json::to_string(&pa).unwrap(), serde_json::to_string(&pc).unwrap());
+    }
+
+    /// The operator's path (each policy's series read in place) gives the
+    /// analysis of the same samples as one list: with series sorted (read in
+    /// place) or not, split in two or not, with NaNs and infinities.
+    #[test]
+    fn series_read_in_place_give_the_analysis_of_the_list(
+        vs in prop::collection::vec(violation(), 0..40),
+        ss in prop::collection::vec(sample(), 0..60),
+        sort in any::<bool>(),
+        split in any::<bool>(),
+        now in prop_oneof![Just(1_200_000i64), Just(600_000i64), Just(i64::MAX), Just(i64::MIN)],
+    ) {
+        let cfg = AnalyzerConfig { window_ms: 1_200_000, burst_min_violations: 2, ..AnalyzerConfig::default() };
+        let analyzer = PatternAnalyzer::new(cfg);
+        let mut names: Vec<&str> = ss.iter().map(|s| s.policy.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        let mut held: Vec<(&str, Vec<Point>)> = Vec::new();
+        for name in names {
+            let mut points: Vec<Point> = ss.iter().filter(|s| s.policy.as_str() == name).map(Point::from).collect();
+            if sort {
+                points.sort_by(|a, b| a.at_ms.cmp(&b.at_ms).then(a.value.total_cmp(&b.value)));
+            }
+            if split && points.len() > 1 {
+                let second = points.split_off(points.len() / 2);
+                held.push((name, second));
+            }
+            held.push((name, points));
+        }
+        let series: Vec<Series> = held.iter().map(|(policy, points)| Series { policy, points }).collect();
+        let run = |samples: Samples| analyzer.analyze_with_episodes(&vs, samples, &[], &[], &[], &[], now);
+        let json = |r: &AnalysisResult| serde_json::to_string(r).unwrap();
+        prop_assert_eq!(json(&run(Samples::List(&ss))), json(&run(Samples::Series(&series))));
     }
 }

@@ -14,7 +14,7 @@ use mapek_api::{
 };
 use mapek_engine::model::PolicyInfo;
 use mapek_engine::model::{
-    AnalysisResult, ContextKind, ContextSample, MetricSample, Millis, RemediationPlan, SharedStr,
+    AnalysisResult, ContextKind, ContextSample, Millis, Point, RemediationPlan, SharedStr,
     Violation,
 };
 
@@ -46,42 +46,28 @@ pub fn engine_violations(policy: &ViolationPolicy, since: Millis) -> Vec<Violati
         .collect()
 }
 
-/// The engine's view of one policy's samples, appended to `out`: every value
-/// the monitor holds for its query (`points`, oldest first, in one or two
-/// slices), the policy's normal behaviour the engine judges a breach against.
-/// The samples share one name (`policy`). A status written by an earlier
-/// version may still carry `recentSamples`: they count until the monitor's
-/// memory holds as many.
-pub fn engine_samples(
-    out: &mut Vec<MetricSample>,
-    policy: &ViolationPolicy,
-    name: &SharedStr,
-    points: [&[(Millis, f64)]; 2],
-) {
-    let held = points[0].len() + points[1].len();
+/// The engine's view of one policy's samples: every value the monitor holds
+/// for its query (`held`, oldest first, shared with the monitor and read in
+/// place), the policy's normal behaviour the engine judges a breach against.
+/// A status written by an earlier version may still carry `recentSamples`:
+/// they count until the monitor's memory holds as many.
+pub fn engine_points(policy: &ViolationPolicy, held: Arc<Vec<Point>>) -> Arc<Vec<Point>> {
     let legacy = policy
         .status
         .as_ref()
         .map_or(&[][..], |s| s.recent_samples.as_slice());
-    if legacy.len() > held {
-        out.extend(legacy.iter().map(|s| MetricSample {
-            policy: name.clone(),
-            at_ms: s.time.0.as_millisecond(),
-            value: s.value,
-        }));
-        return;
+    if legacy.len() <= held.len() {
+        return held;
     }
-    out.reserve(held);
-    out.extend(
-        points
+    Arc::new(
+        legacy
             .iter()
-            .flat_map(|p| p.iter())
-            .map(|&(at_ms, value)| MetricSample {
-                policy: name.clone(),
-                at_ms,
-                value,
-            }),
-    );
+            .map(|s| Point {
+                at_ms: s.time.0.as_millisecond(),
+                value: s.value,
+            })
+            .collect(),
+    )
 }
 
 /// The engine's view of one of a policy's context queries, appended to `out`:
@@ -90,20 +76,14 @@ pub fn context_samples(
     out: &mut Vec<ContextSample>,
     name: &SharedStr,
     kind: ContextKind,
-    points: [&[(Millis, f64)]; 2],
+    points: &[Point],
 ) {
-    out.reserve(points[0].len() + points[1].len());
-    out.extend(
-        points
-            .iter()
-            .flat_map(|p| p.iter())
-            .map(|&(at_ms, value)| ContextSample {
-                policy: name.clone(),
-                kind,
-                at_ms,
-                value,
-            }),
-    );
+    out.extend(points.iter().map(|p| ContextSample {
+        policy: name.clone(),
+        kind,
+        at_ms: p.at_ms,
+        value: p.value,
+    }));
 }
 
 /// The engine's view of a policy's condition and evaluation interval.

@@ -18,7 +18,7 @@ use mapek_api::{
     ViolationPolicy,
 };
 use mapek_engine::config::EpisodeConfig;
-use mapek_engine::model::{Episode, EpisodePlan, EpisodePlanState, EpisodeState, Millis};
+use mapek_engine::model::{Episode, EpisodePlan, EpisodePlanState, EpisodeState, Millis, Point};
 
 /// The policy condition that says its episode may get no more plans.
 pub const EXHAUSTED: &str = "Exhausted";
@@ -134,7 +134,7 @@ pub fn stored(
 pub fn resolve_quiet(
     e: &mut Episode,
     policy: &ViolationPolicy,
-    points: &[(Millis, f64)],
+    points: &[Point],
     config: &EpisodeConfig,
     now: Millis,
 ) -> bool {
@@ -159,7 +159,7 @@ pub fn resolve_quiet(
     } else {
         let evaluations = points
             .iter()
-            .map(|&(at, v)| (at, c.operator.violates(v, c.threshold)));
+            .map(|p| (p.at_ms, c.operator.violates(p.value, c.threshold)));
         mapek_engine::episode::resolved_at(
             evaluations,
             e.since_ms.max(e.last_breach_ms),

@@ -45,7 +45,7 @@ use mapek_api::{
 };
 use mapek_engine::knowledge::KnowledgeBase;
 use mapek_engine::model::{
-    ActionType, AnalysisResult, Episode, Millis, RemediationPlan, SharedStr,
+    ActionType, AnalysisResult, Episode, Millis, RemediationPlan, Samples, Series, SharedStr,
 };
 use mapek_engine::{AnalyzerConfig, PatternAnalyzer, PlanTarget, Planner, PlannerConfig};
 
@@ -310,7 +310,9 @@ fn read_episodes(
         };
         if !e.is_resolved() {
             let key = crate::controllers::monitor::history_key(p, ctx.settings.default_interval);
-            episodes::resolve_quiet(&mut e, p, &ctx.history.points(&key), &config, now);
+            ctx.history.with_points(&key, |points| {
+                episodes::resolve_quiet(&mut e, p, points, &config, now)
+            });
         }
         out.now.insert(name, e);
     }
@@ -473,25 +475,32 @@ async fn run_engine(
     let mut config = analyzer_config(ctx);
     config.max_patterns_per_type = config.max_patterns_per_type.max(candidates.len());
     let analysis = tokio::task::spawn_blocking(move || {
-        // Read from the monitor's series in place, each policy's name shared
-        // by its samples (one allocation per policy, not one per sample).
-        let mut samples = Vec::new();
+        // The monitor's series read in place (held, not copied, while the
+        // engine judges); the context samples are copied.
+        let mut held = Vec::with_capacity(judged.len());
         let mut context = Vec::new();
         let mut infos = Vec::with_capacity(judged.len());
         for p in &judged {
             let name = SharedStr::from(p.name_any());
             let key = crate::controllers::monitor::history_key(p, interval);
-            history.with_points(&key, |a, b| engine_samples(&mut samples, p, &name, [a, b]));
+            held.push((name.clone(), engine_points(p, history.shared(&key))));
             for (kind, key) in crate::controllers::monitor::context_keys(p, interval) {
-                history.with_points(&key, |a, b| {
-                    context_samples(&mut context, &name, kind, [a, b])
+                history.with_points(&key, |points| {
+                    context_samples(&mut context, &name, kind, points)
                 });
             }
             infos.push(policy_info(p));
         }
+        let series: Vec<Series> = held
+            .iter()
+            .map(|(name, points)| Series {
+                policy: name.as_str(),
+                points,
+            })
+            .collect();
         PatternAnalyzer::new(config).analyze_with_episodes(
             &violations,
-            &samples,
+            Samples::Series(&series),
             &context,
             &changes,
             &infos,

@@ -7,7 +7,7 @@ use mapek_api::{
     ViolationPolicySpec, ViolationPolicyStatus,
 };
 use mapek_engine::model::{
-    AnalysisResult, ContextKind, MetricSample, Millis, Priority, RemediationPlan, RiskLevel,
+    AnalysisResult, ContextKind, Millis, Point, Priority, RemediationPlan, RiskLevel,
     RootCauseKind, SharedStr,
 };
 
@@ -35,18 +35,26 @@ fn policy() -> ViolationPolicy {
     p
 }
 
-/// The engine's samples of `p` from a series held in two slices (a ring
-/// buffer that wrapped).
-fn samples_of(p: &ViolationPolicy, a: &[(Millis, f64)], b: &[(Millis, f64)]) -> Vec<MetricSample> {
-    let mut out = Vec::new();
-    engine_samples(&mut out, p, &p.name_any().into(), [a, b]);
-    out
+fn points(values: &[(Millis, f64)]) -> Vec<Point> {
+    values
+        .iter()
+        .map(|&(at_ms, value)| Point { at_ms, value })
+        .collect()
+}
+
+/// The times of the engine's samples of `p` when the monitor holds `held`.
+fn samples_of(p: &ViolationPolicy, held: &[(Millis, f64)]) -> Vec<Millis> {
+    engine_points(p, Arc::new(points(held)))
+        .iter()
+        .map(|p| p.at_ms)
+        .collect()
 }
 
 #[test]
 fn violations_after_the_last_execution_and_every_sample_become_engine_input() {
     let v = engine_violations(&policy(), 15_000);
-    let s = samples_of(&policy(), &[(5_000, 0.5)], &[(15_000, 0.7), (25_000, 2.0)]);
+    let held = Arc::new(points(&[(5_000, 0.5), (15_000, 0.7), (25_000, 2.0)]));
+    let s = engine_points(&policy(), held.clone());
     assert_eq!(
         v.iter().map(|v| v.id.as_str()).collect::<Vec<_>>(),
         ["lat-20", "lat-30"]
@@ -60,22 +68,16 @@ fn violations_after_the_last_execution_and_every_sample_become_engine_input() {
         ("web-api", "lat", "web")
     );
     assert_eq!(v[0].severity, mapek_engine::model::Severity::Critical);
-    // Samples are the policy's behaviour: all of them are kept.
-    assert_eq!(
-        s.iter()
-            .map(|s| (s.policy.as_str(), s.at_ms))
-            .collect::<Vec<_>>(),
-        [("lat", 5_000), ("lat", 15_000), ("lat", 25_000)]
-    );
-    // One name for all of them, not a copy each.
-    assert!(s.iter().all(|x| x.policy.as_ptr() == s[0].policy.as_ptr()));
+    // Samples are the policy's behaviour: all of them are kept, read in
+    // place (the monitor's series itself, not a copy).
+    assert!(Arc::ptr_eq(&s, &held));
     let mut context = Vec::new();
     let name = SharedStr::from("lat");
     context_samples(
         &mut context,
         &name,
         ContextKind::Load,
-        [&[(1, 2.0)], &[(3, 4.0)]],
+        &points(&[(1, 2.0), (3, 4.0)]),
     );
     assert_eq!(
         context
@@ -100,10 +102,9 @@ fn samples_an_earlier_version_kept_in_status_count_until_memory_holds_as_many() 
             value: 2.0,
         },
     ];
-    let at = |s: Vec<MetricSample>| s.iter().map(|s| s.at_ms).collect::<Vec<_>>();
-    assert_eq!(at(samples_of(&p, &[(30_000, 1.0)], &[])), [5_000, 25_000]);
+    assert_eq!(samples_of(&p, &[(30_000, 1.0)]), [5_000, 25_000]);
     assert_eq!(
-        at(samples_of(&p, &[(30_000, 1.0)], &[(40_000, 1.0)])),
+        samples_of(&p, &[(30_000, 1.0), (40_000, 1.0)]),
         [30_000, 40_000]
     );
 }

@@ -3,12 +3,14 @@
 //! which judges a breach against them. They are never written to the API server;
 //! after a restart they are read back from Prometheus with a range query
 //! (`backfill`). Policies that share a query and interval share one series.
+//! The analyzer reads a series in place: it holds the series' `Arc` while it
+//! judges, and a value recorded meanwhile goes to a copy (copy on write).
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::RwLock;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use mapek_api::SampleSummary;
-use mapek_engine::model::Millis;
+use mapek_engine::model::{Millis, Point};
 
 /// Values kept per series by default: the engine's [`mapek_engine::HISTORY_SAMPLES`]
 /// (12 hours at the default 30 s interval), the history its long-memory
@@ -31,7 +33,8 @@ pub struct History {
 
 #[derive(Debug, Default)]
 struct Series {
-    points: VecDeque<(Millis, f64)>,
+    /// Oldest first, at most `capacity` (the memory never grows past it).
+    points: Arc<Vec<Point>>,
     /// A range query already filled in the values from before this process.
     backfilled: bool,
 }
@@ -55,13 +58,18 @@ impl History {
     pub fn push(&self, key: &Key, at: Millis, value: f64) {
         let mut series = self.series.write().unwrap_or_else(|e| e.into_inner());
         let s = series.entry(key.clone()).or_default();
-        if s.points.back().is_some_and(|(t, _)| *t >= at) {
+        if s.points.last().is_some_and(|p| p.at_ms >= at) {
             return;
         }
-        s.points.push_back((at, value));
-        while s.points.len() > self.capacity {
-            s.points.pop_front();
+        let points = Arc::make_mut(&mut s.points);
+        if points.len() >= self.capacity {
+            let over = points.len() + 1 - self.capacity;
+            points.drain(..over);
+        } else if points.len() == points.capacity() {
+            // Doubling, but never past the capacity.
+            points.reserve_exact(points.len().max(4).min(self.capacity - points.len()));
         }
+        points.push(Point { at_ms: at, value });
     }
 
     /// Adds values read back from Prometheus: those older than every value held,
@@ -71,15 +79,21 @@ impl History {
         let mut series = self.series.write().unwrap_or_else(|e| e.into_inner());
         let s = series.entry(key.clone()).or_default();
         s.backfilled = true;
-        let oldest = s.points.front().map_or(Millis::MAX, |(t, _)| *t);
+        let oldest = s.points.first().map_or(Millis::MAX, |p| p.at_ms);
         points.retain(|(t, v)| *t < oldest && v.is_finite());
         points.sort_by_key(|(t, _)| *t);
         points.dedup_by_key(|(t, _)| *t);
         let room = self.capacity.saturating_sub(s.points.len());
         let skip = points.len().saturating_sub(room);
-        for p in points.into_iter().skip(skip).rev() {
-            s.points.push_front(p);
-        }
+        let mut all = Vec::with_capacity(points.len() - skip + s.points.len());
+        all.extend(
+            points
+                .into_iter()
+                .skip(skip)
+                .map(|(at_ms, value)| Point { at_ms, value }),
+        );
+        all.extend_from_slice(&s.points);
+        s.points = Arc::new(all);
     }
 
     /// Whether a range query has filled in this series.
@@ -88,50 +102,46 @@ impl History {
         series.get(key).is_some_and(|s| s.backfilled)
     }
 
-    /// `f` of the values of a series, oldest first, read in place (the two
-    /// slices of its ring buffer, the second empty when it is contiguous):
-    /// what a caller builds from them needs no copy of the series first.
-    pub fn with_points<R>(
-        &self,
-        key: &Key,
-        f: impl FnOnce(&[(Millis, f64)], &[(Millis, f64)]) -> R,
-    ) -> R {
+    /// `f` of the values of a series, oldest first, read in place.
+    pub fn with_points<R>(&self, key: &Key, f: impl FnOnce(&[Point]) -> R) -> R {
         let series = self.series.read().unwrap_or_else(|e| e.into_inner());
-        match series.get(key) {
-            Some(s) => {
-                let (a, b) = s.points.as_slices();
-                f(a, b)
-            }
-            None => f(&[], &[]),
-        }
+        f(series.get(key).map_or(&[], |s| s.points.as_slice()))
+    }
+
+    /// The values of a series, oldest first, shared: they stay as they are
+    /// while the caller holds them (a value recorded meanwhile goes to a copy).
+    pub fn shared(&self, key: &Key) -> Arc<Vec<Point>> {
+        let series = self.series.read().unwrap_or_else(|e| e.into_inner());
+        series
+            .get(key)
+            .map(|s| s.points.clone())
+            .unwrap_or_default()
     }
 
     /// The values of a series, oldest first.
     pub fn points(&self, key: &Key) -> Vec<(Millis, f64)> {
-        let series = self.series.read().unwrap_or_else(|e| e.into_inner());
-        series
-            .get(key)
-            .map(|s| s.points.iter().copied().collect())
-            .unwrap_or_default()
+        self.with_points(key, |points| {
+            points.iter().map(|p| (p.at_ms, p.value)).collect()
+        })
     }
 
     /// Count, time of the oldest value, min, max and mean of a series.
     pub fn summary(&self, key: &Key) -> Option<SampleSummary> {
         let series = self.series.read().unwrap_or_else(|e| e.into_inner());
         let points = &series.get(key)?.points;
-        let (first, _) = *points.front()?;
+        let first = points.first()?.at_ms;
         let (mut min, mut max, mut sum) = (f64::INFINITY, f64::NEG_INFINITY, 0.0);
-        for (_, v) in points {
-            min = min.min(*v);
-            max = max.max(*v);
-            sum += v;
+        for p in points.iter() {
+            min = min.min(p.value);
+            max = max.max(p.value);
+            sum += p.value;
         }
         let n = points.len() as f64;
         // Finite values near f64::MAX add up to infinity, which a status cannot
         // hold (serde_json writes it as null): then each is divided first.
         let mean = match sum.is_finite() {
             true => sum / n,
-            false => points.iter().map(|(_, v)| v / n).sum::<f64>(),
+            false => points.iter().map(|p| p.value / n).sum::<f64>(),
         };
         Some(SampleSummary {
             count: points.len() as u32,
@@ -228,6 +238,26 @@ mod tests {
         // Live values still come after.
         h.push(&key("q"), 120, 12.0);
         assert_eq!(h.points(&key("q")).first(), Some(&(90, 9.0)));
+    }
+
+    /// The analyzer reads a series in place while the monitor records: what
+    /// it holds does not change, and the series never holds more than its
+    /// capacity (nor allocates more, however it was copied).
+    #[test]
+    fn a_shared_series_stays_as_it_was_while_values_are_recorded() {
+        let h = History::new(5);
+        for t in 1..=4 {
+            h.push(&key("q"), t, t as f64);
+        }
+        let held = h.shared(&key("q"));
+        h.push(&key("q"), 5, 5.0);
+        h.push(&key("q"), 6, 6.0);
+        let times = |p: &[Point]| p.iter().map(|p| p.at_ms).collect::<Vec<_>>();
+        assert_eq!(times(&held), [1, 2, 3, 4]);
+        let now = h.shared(&key("q"));
+        assert_eq!(times(&now), [2, 3, 4, 5, 6]);
+        assert!(now.capacity() <= 5, "{}", now.capacity());
+        assert!(h.shared(&key("other")).is_empty());
     }
 
     #[test]

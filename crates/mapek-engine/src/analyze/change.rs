@@ -34,8 +34,7 @@ use std::fmt::Write;
 pub use crate::config::ChangeConfig;
 use crate::judge::Breach;
 use crate::model::{
-    ChangeSignal, FieldChange, LoadTrend, MetricSample, Millis, RootCause, RootCauseKind,
-    TemplateChange,
+    ChangeSignal, FieldChange, LoadTrend, Millis, Point, RootCause, RootCauseKind, TemplateChange,
 };
 
 /// The span before a change in which the previous revision must have run
@@ -50,7 +49,7 @@ const MAX_FIELDS_NAMED: usize = 3;
 /// metric samples in time order.
 pub fn signal(
     breach: &Breach,
-    history: &[&MetricSample],
+    history: &[Point],
     changes: &[TemplateChange],
     config: &ChangeConfig,
 ) -> Option<ChangeSignal> {

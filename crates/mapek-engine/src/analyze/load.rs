@@ -31,7 +31,7 @@ use std::fmt::Write;
 pub use crate::config::LoadConfig;
 use crate::judge::Breach;
 use crate::model::{
-    ComparisonOperator, ContextKind, ContextSample, LoadSignal, LoadTrend, MetricSample, Millis,
+    ComparisonOperator, ContextKind, ContextSample, LoadSignal, LoadTrend, Millis, Point,
     RootCause, RootCauseKind,
 };
 use crate::stats::median;
@@ -74,7 +74,7 @@ fn nearest(series: &[(Millis, f64)], at: Millis, tolerance: Millis) -> Option<f6
 /// recent load samples to compare.
 pub(crate) fn signal(
     breach: &Breach,
-    history: &[&MetricSample],
+    history: &[Point],
     load: &[(Millis, f64)],
     saturation: Option<&[(Millis, f64)]>,
     config: &LoadConfig,
@@ -85,7 +85,7 @@ pub(crate) fn signal(
     let run_start = breach.run_start_ms?;
     let tolerance = (breach.interval_ms / 2).max(1);
     let from = run_start.saturating_sub(config.baseline_ms.max(0));
-    let healthy: Vec<&MetricSample> = history
+    let healthy: Vec<Point> = history
         .iter()
         .copied()
         .filter(|s| {
@@ -94,14 +94,14 @@ pub(crate) fn signal(
                 && !breach.operator.violates(s.value, breach.threshold)
         })
         .collect();
-    let run: Vec<&MetricSample> = history
+    let run: Vec<Point> = history
         .iter()
         .copied()
         .filter(|s| s.at_ms >= run_start)
         .collect();
     let recent = &run[run.len().saturating_sub(config.recent_evaluations.max(1))..];
     // (metric, load, saturation) of each evaluation with a load sample.
-    let paired = |evals: &[&MetricSample]| -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let paired = |evals: &[Point]| -> (Vec<f64>, Vec<f64>, Vec<f64>) {
         let (mut m, mut l, mut s) = (Vec::new(), Vec::new(), Vec::new());
         for e in evals {
             if let Some(x) = nearest(load, e.at_ms, tolerance) {
@@ -311,7 +311,7 @@ impl LoadFit {
 mod tests {
     use super::*;
     use crate::analyze::PatternAnalyzer;
-    use crate::model::{PolicyInfo, Severity, Violation};
+    use crate::model::{MetricSample, PolicyInfo, Severity, Violation};
     use crate::plan::{PlanTarget, Planner};
     use crate::{KnowledgeBase, model::ActionType, model::RemediationEnvelope, model::ScaleBounds};
 

@@ -13,7 +13,7 @@ use super::episode;
 use super::judge;
 use super::model::{
     AnalysisResult, ContextKind, ContextSample, Episode, MetricSample, Millis, PatternType,
-    PolicyInfo, RootCause, RootCauseKind, TemplateChange, Violation, ViolationPattern,
+    PolicyInfo, RootCause, RootCauseKind, Samples, TemplateChange, Violation, ViolationPattern,
 };
 
 pub mod change;
@@ -118,11 +118,13 @@ impl PatternAnalyzer {
     /// actionable only where its episode lets a plan follow, and
     /// [`AnalysisResult::episodes`] holds each judged policy's episode now. A
     /// policy missing from `episodes` has none: an actionable breach begins one.
+    /// `samples` may be one list, or each policy's series read in place
+    /// ([`Samples::Series`]): the result is the same.
     #[allow(clippy::too_many_arguments)]
-    pub fn analyze_with_episodes(
+    pub fn analyze_with_episodes<'a>(
         &self,
-        violations: &[Violation],
-        samples: &[MetricSample],
+        violations: &'a [Violation],
+        samples: impl Into<Samples<'a>>,
         context: &[ContextSample],
         changes: &[TemplateChange],
         policies: &[PolicyInfo],
@@ -130,7 +132,12 @@ impl PatternAnalyzer {
         now: Millis,
     ) -> AnalysisResult {
         let config = &self.config;
-        let ctx = AnalysisContext::new(violations, samples, now, config);
+        let ctx = match samples.into() {
+            Samples::List(list) => AnalysisContext::new(violations, list, now, config),
+            Samples::Series(series) => {
+                AnalysisContext::with_series(violations, series, now, config)
+            }
+        };
         let (mut breaches, shared_causes) = judge::judge(&ctx, policies, &config.judge);
 
         let mut found: Vec<Found> = Vec::new();

@@ -4,7 +4,7 @@
 use super::{Detection, Detector, bin_of, bins, pearson_with_sums, secs};
 use crate::config::AnalyzerConfig;
 use crate::input::AnalysisContext;
-use crate::model::{PatternType, RootCauseKind};
+use crate::model::{PatternType, Point, RootCauseKind};
 
 /// Bins the analysis window in `causal_bin_ms` bins; the driver series is a
 /// policy's mean sample value per bin (empty bins carry the previous value), the
@@ -49,13 +49,11 @@ impl Detector for CausalDetector {
         driven.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
         driven.truncate(k);
 
-        let mut drivers: Vec<(&str, usize, usize)> = ctx
-            .sample_groups
-            .iter()
-            .copied()
-            .filter(|(_, s, e)| e - s >= 2)
+        let mut drivers: Vec<(&str, &[Point])> = ctx
+            .sample_groups()
+            .filter(|(_, samples)| samples.len() >= 2)
             .collect();
-        drivers.sort_by(|a, b| (b.2 - b.1).cmp(&(a.2 - a.1)).then(a.0.cmp(b.0)));
+        drivers.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
         drivers.truncate(k);
 
         // Each driver's series, with its running sums: `prefix[n]` is the sum of
@@ -65,10 +63,10 @@ impl Detector for CausalDetector {
         // nothing is known of the driver, so no pair is counted there.
         let driver_series: Vec<(&str, Vec<f64>, Vec<f64>, usize)> = drivers
             .iter()
-            .map(|&(name, s, e)| {
+            .map(|&(name, samples)| {
                 let mut sum = vec![0.0; count];
                 let mut n = vec![0u32; count];
-                for smp in &ctx.samples[s..e] {
+                for smp in samples {
                     let b = bin_of(smp.at_ms, ctx.window_start, width, count);
                     sum[b] += smp.value;
                     n[b] += 1;

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use super::{Detection, Detector};
 use crate::config::AnalyzerConfig;
 use crate::input::AnalysisContext;
-use crate::model::{MetricSample, PatternType, RootCauseKind};
+use crate::model::{PatternType, Point, RootCauseKind};
 use crate::stats::{RobustFit, last_reset, rising_is_bad, robust_fit, steady_climb};
 
 /// For each policy's samples: the segment since the last reset (a step in the
@@ -42,8 +42,7 @@ impl Detector for TrendDetector {
     fn detect(&self, ctx: &AnalysisContext<'_>, config: &AnalyzerConfig) -> Vec<Detection> {
         let mut out = Vec::new();
         let mut memo = Memo::default();
-        for &(policy, start, end) in &ctx.sample_groups {
-            let samples = &ctx.samples[start..end];
+        for (policy, samples) in ctx.sample_groups() {
             let evidence: &[u32] = ctx
                 .policies
                 .id(policy)
@@ -81,8 +80,8 @@ impl Detector for TrendDetector {
 /// `history`) in the bad direction `sign`: the fit and how the hypothesis names
 /// its span. `None`: no trend.
 fn trend_of(
-    samples: &[&MetricSample],
-    history: &[&MetricSample],
+    samples: &[Point],
+    history: &[Point],
     sign: f64,
     config: &AnalyzerConfig,
 ) -> Option<(RobustFit, String)> {
@@ -142,22 +141,17 @@ fn trend_of(
 /// history and bad direction (compared sample by sample), so the result is
 /// the one `trend_of` gives.
 #[derive(Default)]
-struct Memo<'s, 'a> {
-    by_hash: HashMap<u64, Vec<Entry<'s, 'a>>>,
+struct Memo<'s> {
+    by_hash: HashMap<u64, Vec<Entry<'s>>>,
 }
 
-type Entry<'s, 'a> = (
-    bool,
-    &'s [&'a MetricSample],
-    &'s [&'a MetricSample],
-    Option<(RobustFit, String)>,
-);
+type Entry<'s> = (bool, &'s [Point], &'s [Point], Option<(RobustFit, String)>);
 
-impl<'s, 'a> Memo<'s, 'a> {
+impl<'s> Memo<'s> {
     fn get_or_fit(
         &mut self,
-        samples: &'s [&'a MetricSample],
-        history: &'s [&'a MetricSample],
+        samples: &'s [Point],
+        history: &'s [Point],
         rising: bool,
         fit: impl FnOnce() -> Option<(RobustFit, String)>,
     ) -> Option<(RobustFit, String)> {
@@ -185,7 +179,7 @@ impl<'s, 'a> Memo<'s, 'a> {
 }
 
 /// Whether two series hold the same samples (times and values, bit for bit).
-fn same(a: &[&MetricSample], b: &[&MetricSample]) -> bool {
+fn same(a: &[Point], b: &[Point]) -> bool {
     a.len() == b.len()
         && a.iter()
             .zip(b)
@@ -217,7 +211,7 @@ mod tests {
         // S = 25; var = 8·7·21/18 = 65.33; z = (25 - 1)/8.083 = 2.969. The median
         // of the 28 pairwise slopes is 1.
         let ss = series(&[0.0, 2.0, 2.0, 4.0, 4.0, 6.0, 6.0, 8.0]);
-        let refs: Vec<&MetricSample> = ss.iter().collect();
+        let refs: Vec<Point> = ss.iter().map(Point::from).collect();
         let fit = robust_fit(&refs).unwrap();
         assert!((fit.slope - 1.0).abs() < 1e-12, "{fit:?}");
         assert!((fit.z - 24.0 / (8.0f64 * 7.0 * 21.0 / 18.0).sqrt()).abs() < 1e-9);

@@ -4,7 +4,7 @@
 
 use super::JudgeConfig;
 use super::run::Eval;
-use crate::model::{MetricSample, Millis};
+use crate::model::{Millis, Point};
 use crate::stats::{median_select, steady_climb};
 
 /// The long-memory test of a run: whether its peak is a record for the novelty
@@ -40,7 +40,7 @@ pub(super) struct Climb {
 /// The climb of `base` (the samples before the run) that ends in the run, if it
 /// is a [`steady_climb`] with [`JudgeConfig::long_trend_min_ms`] and its trend
 /// tests and the run's `peak` (`sign`-scaled) is beyond every evaluation of it.
-fn climb(base: &[&MetricSample], peak: f64, sign: f64, config: &JudgeConfig) -> Option<Climb> {
+fn climb(base: &[Point], peak: f64, sign: f64, config: &JudgeConfig) -> Option<Climb> {
     let c = steady_climb(
         base,
         sign,
@@ -63,7 +63,7 @@ fn climb(base: &[&MetricSample], peak: f64, sign: f64, config: &JudgeConfig) -> 
 }
 
 pub(super) fn long_memory(
-    history: &[&MetricSample],
+    history: &[Point],
     run: &[Eval],
     sign: f64,
     interval: Millis,

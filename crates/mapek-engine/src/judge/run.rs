@@ -3,7 +3,7 @@
 //! breaking evaluations end at the latest one.
 
 use crate::input::AnalysisContext;
-use crate::model::{ComparisonOperator, MetricSample, Millis, PolicyInfo, Violation};
+use crate::model::{ComparisonOperator, Millis, Point, PolicyInfo, Violation};
 use crate::stats::{median_select, rising_is_bad};
 
 use super::JudgeConfig;
@@ -32,7 +32,7 @@ pub(super) fn operator_of(ctx: &AnalysisContext<'_>, members: &[u32]) -> Compari
 pub(super) fn evaluations(
     ctx: &AnalysisContext<'_>,
     members: &[u32],
-    samples: &[&MetricSample],
+    samples: &[Point],
     last_v: &Violation,
     operator: ComparisonOperator,
     threshold: f64,

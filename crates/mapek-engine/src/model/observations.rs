@@ -102,6 +102,53 @@ pub struct MetricSample {
     pub value: f64,
 }
 
+/// One value of a policy's metric at one time: what the detectors read of a
+/// sample, 16 bytes, kept in each policy's series (see [`Series`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Point {
+    pub at_ms: Millis,
+    pub value: f64,
+}
+
+impl From<&MetricSample> for Point {
+    fn from(s: &MetricSample) -> Point {
+        Point {
+            at_ms: s.at_ms,
+            value: s.value,
+        }
+    }
+}
+
+/// One policy's metric series as its caller holds it, oldest first: the
+/// analysis reads it in place (the operator's monitor keeps thousands of them,
+/// and copying them into [`MetricSample`]s for every analysis doubled its
+/// memory in a storm).
+#[derive(Clone, Copy, Debug)]
+pub struct Series<'a> {
+    pub policy: &'a str,
+    pub points: &'a [Point],
+}
+
+/// The samples an analysis reads: one list of them (scenarios, tests, the
+/// replay), or each policy's series as its caller holds it (read in place).
+#[derive(Clone, Copy, Debug)]
+pub enum Samples<'a> {
+    List(&'a [MetricSample]),
+    Series(&'a [Series<'a>]),
+}
+
+impl<'a> From<&'a [MetricSample]> for Samples<'a> {
+    fn from(samples: &'a [MetricSample]) -> Samples<'a> {
+        Samples::List(samples)
+    }
+}
+
+impl<'a> From<&'a Vec<MetricSample>> for Samples<'a> {
+    fn from(samples: &'a Vec<MetricSample>) -> Samples<'a> {
+        Samples::List(samples)
+    }
+}
+
 /// What a context query of a policy measures: the work offered to the service
 /// (`Load`, such as a request or message arrival rate) or how full its resources
 /// are (`Saturation`, such as a thread pool's or a queue's occupancy).

@@ -4,7 +4,7 @@
 //! detector and the judgement's long memory.
 
 use super::median_select;
-use crate::model::MetricSample;
+use crate::model::Point;
 
 /// A robust line: Theil-Sen slope and the Mann-Kendall trend statistic.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -21,7 +21,7 @@ pub struct RobustFit {
 
 /// Theil-Sen and Mann-Kendall over the samples (time in seconds). `None` with
 /// fewer than 3 samples, all values equal, or non-finite numbers.
-pub fn robust_fit(samples: &[&MetricSample]) -> Option<RobustFit> {
+pub fn robust_fit(samples: &[Point]) -> Option<RobustFit> {
     let n = samples.len();
     if n < 3 {
         return None;
@@ -214,7 +214,7 @@ pub(crate) struct SteadyClimb {
 /// [`MAX_CLIMB_FIT`] of its samples. A leak over hours: its climb is slow next
 /// to the noise of one hour, but steady over the hours.
 pub(crate) fn steady_climb(
-    samples: &[&MetricSample],
+    samples: &[Point],
     sign: f64,
     min_ms: i64,
     min_z: f64,
@@ -227,7 +227,7 @@ pub(crate) fn steady_climb(
         return None;
     }
     let stride = segment.len().div_ceil(MAX_CLIMB_FIT).max(1);
-    let fitted: Vec<&MetricSample> = segment
+    let fitted: Vec<Point> = segment
         .iter()
         .rev()
         .step_by(stride)
@@ -241,7 +241,7 @@ pub(crate) fn steady_climb(
 /// Index of the first sample after the last reset: a step against the bad
 /// direction (`sign` 1 for rising-is-bad) larger than 40% of the range and six
 /// times the median absolute step. 0 when there is none.
-pub(crate) fn last_reset(samples: &[&MetricSample], sign: f64) -> usize {
+pub(crate) fn last_reset(samples: &[Point], sign: f64) -> usize {
     if samples.len() < 3 {
         return 0;
     }
@@ -268,11 +268,12 @@ pub(crate) fn last_reset(samples: &[&MetricSample], sign: f64) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::MetricSample;
     use crate::stats::median;
 
     /// The fit as it was before the slopes' keys and the branch-free loops
     /// (f64 slopes selected with `total_cmp`, signs counted in the same loop).
-    fn reference(samples: &[&MetricSample]) -> Option<RobustFit> {
+    fn reference(samples: &[Point]) -> Option<RobustFit> {
         let n = samples.len();
         if n < 3 {
             return None;
@@ -355,7 +356,7 @@ mod tests {
                     }
                 })
                 .collect();
-            let refs: Vec<&MetricSample> = series.iter().collect();
+            let refs: Vec<Point> = series.iter().map(Point::from).collect();
             let (got, want) = (robust_fit(&refs), reference(&refs));
             let bits = |f: Option<RobustFit>| {
                 f.map(|f| (f.n, f.slope.to_bits(), f.z.to_bits(), f.r2.to_bits()))

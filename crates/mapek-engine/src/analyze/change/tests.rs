@@ -6,8 +6,8 @@ use crate::KnowledgeBase;
 use crate::analyze::PatternAnalyzer;
 use crate::model::AnalysisResult;
 use crate::model::{
-    ActionType, ComparisonOperator, ContextKind, ContextSample, PolicyInfo, RemediationEnvelope,
-    ScaleBounds, Severity, Violation,
+    ActionType, ComparisonOperator, ContextKind, ContextSample, MetricSample, Point, PolicyInfo,
+    RemediationEnvelope, ScaleBounds, Severity, Violation,
 };
 use crate::plan::{PlanTarget, Planner};
 
@@ -109,7 +109,7 @@ fn breach_and_history() -> (Breach, Vec<MetricSample>) {
 }
 
 fn signal_of(b: &Breach, ss: &[MetricSample], changes: &[TemplateChange]) -> Option<ChangeSignal> {
-    let history: Vec<&MetricSample> = ss.iter().collect();
+    let history: Vec<Point> = ss.iter().map(Point::from).collect();
     signal(b, &history, changes, &ChangeConfig::default())
 }
 
