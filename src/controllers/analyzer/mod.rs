@@ -245,13 +245,14 @@ async fn analyze_namespace(
     namespace: &str,
 ) -> Result<(), kube::Error> {
     let now = ctx.clock.now_ms();
-    let in_ns: Vec<Arc<ViolationPolicy>> = stores
-        .policies
-        .state()
-        .into_iter()
-        .filter(|p| p.namespace().as_deref() == Some(namespace))
-        .map(|p| ctx.unwritten.view(p))
-        .collect();
+    let in_ns: Vec<Arc<ViolationPolicy>> = ctx.unwritten.views(
+        stores
+            .policies
+            .state()
+            .into_iter()
+            .filter(|p| p.namespace().as_deref() == Some(namespace))
+            .collect(),
+    );
     let all_plans = stores.plans.state();
     let t0 = std::time::Instant::now();
     let mut episodes = read_episodes(ctx, &in_ns, &all_plans, namespace, now);

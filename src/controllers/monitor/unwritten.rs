@@ -37,18 +37,26 @@ impl Unwritten {
     /// monitor recorded and the watch cache does not show yet, if any (the
     /// same object otherwise).
     pub fn view(&self, policy: Arc<ViolationPolicy>) -> Arc<ViolationPolicy> {
-        let Some(violations) = self
-            .map()
-            .get(&ObjectRef::from_obj(policy.as_ref()))
-            .cloned()
-        else {
-            return policy;
-        };
-        let mut seen = ViolationPolicy::clone(&policy);
-        seen.status
-            .get_or_insert_with(Default::default)
-            .recent_violations = Vec::clone(&violations);
-        Arc::new(seen)
+        self.views(vec![policy.clone()]).pop().unwrap_or(policy)
+    }
+
+    /// [`view`](Self::view) of each of `policies`, under one lock (none
+    /// looked up when nothing is unwritten, as in a quiet cluster).
+    pub fn views(&self, mut policies: Vec<Arc<ViolationPolicy>>) -> Vec<Arc<ViolationPolicy>> {
+        let map = self.map();
+        if map.is_empty() {
+            return policies;
+        }
+        for p in &mut policies {
+            if let Some(violations) = map.get(&ObjectRef::from_obj(p.as_ref())) {
+                let mut seen = ViolationPolicy::clone(p);
+                seen.status
+                    .get_or_insert_with(Default::default)
+                    .recent_violations = Vec::clone(violations);
+                *p = Arc::new(seen);
+            }
+        }
+        policies
     }
 }
 
