@@ -20,8 +20,18 @@ pub struct RobustFit {
 }
 
 /// Theil-Sen and Mann-Kendall over the samples (time in seconds). `None` with
-/// fewer than 3 samples, all values equal, or non-finite numbers.
+/// fewer than 3 samples, all values equal, or non-finite numbers. (The
+/// detectors and the judgement call [`robust_fit_if`].)
+#[cfg(test)]
 pub fn robust_fit(samples: &[Point]) -> Option<RobustFit> {
+    robust_fit_if(samples, |_| true)
+}
+
+/// [`robust_fit`] when its Mann-Kendall z passes `wanted`, else `None`. The z
+/// needs no slope, so a caller that keeps only a significant trend (most
+/// series have none) skips the median of the O(n²) pairwise slopes, most of
+/// the fit's cost.
+pub fn robust_fit_if(samples: &[Point], wanted: impl FnOnce(f64) -> bool) -> Option<RobustFit> {
     let n = samples.len();
     if n < 3 {
         return None;
@@ -32,7 +42,10 @@ pub fn robust_fit(samples: &[Point]) -> Option<RobustFit> {
         .map(|s| (i128::from(s.at_ms) - i128::from(t0)) as f64 / 1000.0)
         .collect();
     let y: Vec<f64> = samples.iter().map(|s| s.value).collect();
-    let s_stat = mann_kendall_s(&y);
+    let z = mann_kendall_z(&y);
+    if !wanted(z) {
+        return None;
+    }
     // Medians by selection, on the slopes' total-order keys: the pairwise
     // slopes are O(n²), sorting them was most of an analysis' time, and
     // integer comparisons select them in about half the instructions of
@@ -42,34 +55,37 @@ pub fn robust_fit(samples: &[Point]) -> Option<RobustFit> {
         return None;
     }
     let slope = median_of_keys(&mut keys);
-    let mut icpt: Vec<f64> = x.iter().zip(&y).map(|(x, y)| y - slope * x).collect();
+    let r2 = r_squared(&x, &y, slope)?;
+    slope.is_finite().then_some(RobustFit { n, slope, z, r2 })
+}
+
+/// R² of the line of `slope` through `(x, y)` (intercept: the median of
+/// `y - slope·x`); `None` when the values do not vary or a sum is not finite.
+fn r_squared(x: &[f64], y: &[f64], slope: f64) -> Option<f64> {
+    let mut icpt: Vec<f64> = x.iter().zip(y).map(|(x, y)| y - slope * x).collect();
     let b = median_select(&mut icpt);
-    let my = y.iter().sum::<f64>() / n as f64;
+    let my = y.iter().sum::<f64>() / y.len() as f64;
     let sst: f64 = y.iter().map(|v| (v - my) * (v - my)).sum();
     let sse: f64 = x
         .iter()
-        .zip(&y)
+        .zip(y)
         .map(|(x, y)| {
             let r = y - (b + slope * x);
             r * r
         })
         .sum();
-    if !(sst > 0.0 && sst.is_finite() && sse.is_finite() && slope.is_finite()) {
-        return None;
-    }
-    let nf = n as f64;
+    (sst > 0.0 && sst.is_finite() && sse.is_finite()).then(|| (1.0 - sse / sst).clamp(0.0, 1.0))
+}
+
+/// Mann-Kendall S of `y` (at least 3 values) as a z-score, continuity-corrected.
+fn mann_kendall_z(y: &[f64]) -> f64 {
+    let nf = y.len() as f64;
     let var = nf * (nf - 1.0) * (2.0 * nf + 5.0) / 18.0;
-    let z = match s_stat {
+    match mann_kendall_s(y) {
         0 => 0.0,
         s if s > 0 => (s as f64 - 1.0) / var.sqrt(),
         s => (s as f64 + 1.0) / var.sqrt(),
-    };
-    Some(RobustFit {
-        n,
-        slope,
-        z,
-        r2: (1.0 - sse / sst).clamp(0.0, 1.0),
-    })
+    }
 }
 
 /// Mann-Kendall S: over every pair `i < j`, +1 when `y[j] > y[i]`, -1 when
@@ -234,7 +250,7 @@ pub(crate) fn steady_climb(
         .rev()
         .copied()
         .collect();
-    let fit = robust_fit(&fitted)?;
+    let fit = robust_fit_if(&fitted, |z| sign * z >= min_z)?;
     (sign * fit.z >= min_z && fit.r2 >= min_r2).then_some(SteadyClimb { start, stride, fit })
 }
 
@@ -362,6 +378,47 @@ mod tests {
                 f.map(|f| (f.n, f.slope.to_bits(), f.z.to_bits(), f.r2.to_bits()))
             };
             assert_eq!(bits(got), bits(want), "case {case}, n {n}");
+        }
+    }
+
+    #[test]
+    fn a_fit_if_is_the_fit_when_its_z_is_wanted() {
+        let mut at = 0i64;
+        let mut state: u64 = 0x2f17;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            state >> 11
+        };
+        for case in 0..200 {
+            let n = (next() % 80) as usize;
+            let drift = (case % 7) as f64 - 3.0;
+            let series: Vec<MetricSample> = (0..n)
+                .map(|i| {
+                    at += 1 + (next() % 40_000) as i64;
+                    let value = drift * i as f64 + (next() % 50) as f64;
+                    MetricSample {
+                        policy: "p".into(),
+                        at_ms: at,
+                        value,
+                    }
+                })
+                .collect();
+            let refs: Vec<Point> = series.iter().map(Point::from).collect();
+            for (min, sign) in [
+                (3.0, 1.0),
+                (3.0, -1.0),
+                (0.0, 1.0),
+                (f64::NEG_INFINITY, 1.0),
+            ] {
+                let want = robust_fit(&refs).filter(|f| sign * f.z >= min);
+                assert_eq!(
+                    robust_fit_if(&refs, |z| sign * z >= min),
+                    want,
+                    "case {case}"
+                );
+            }
         }
     }
 

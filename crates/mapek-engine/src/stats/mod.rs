@@ -6,7 +6,9 @@
 
 mod fit;
 
-pub(crate) use fit::{RobustFit, last_reset, robust_fit, steady_climb};
+#[cfg(test)]
+pub(crate) use fit::robust_fit;
+pub(crate) use fit::{RobustFit, last_reset, robust_fit_if, steady_climb};
 
 use crate::input::AnalysisContext;
 
