@@ -107,10 +107,10 @@ pub(super) fn run_length(evals: &[Eval], interval: Millis) -> usize {
 
 /// Median spacing of consecutive times, if there are at least two.
 fn median_gap(times: &[Millis]) -> Option<Millis> {
-    let mut gaps: Vec<f64> = times
+    let gaps: Vec<f64> = times
         .windows(2)
         .map(|w| (w[1] - w[0]) as f64)
         .filter(|g| *g > 0.0)
         .collect();
-    (!gaps.is_empty()).then(|| median_select(&mut gaps) as Millis)
+    (!gaps.is_empty()).then(|| median_select(&gaps) as Millis)
 }

@@ -62,8 +62,8 @@ pub fn robust_fit_if(samples: &[Point], wanted: impl FnOnce(f64) -> bool) -> Opt
 /// R² of the line of `slope` through `(x, y)` (intercept: the median of
 /// `y - slope·x`); `None` when the values do not vary or a sum is not finite.
 fn r_squared(x: &[f64], y: &[f64], slope: f64) -> Option<f64> {
-    let mut icpt: Vec<f64> = x.iter().zip(y).map(|(x, y)| y - slope * x).collect();
-    let b = median_select(&mut icpt);
+    let icpt: Vec<f64> = x.iter().zip(y).map(|(x, y)| y - slope * x).collect();
+    let b = median_select(&icpt);
     let my = y.iter().sum::<f64>() / y.len() as f64;
     let sst: f64 = y.iter().map(|v| (v - my) * (v - my)).sum();
     let sse: f64 = x
@@ -106,13 +106,13 @@ fn mann_kendall_s(y: &[f64]) -> i64 {
 /// the values. Its own inverse.
 /// (Logical shifts only, which SSE2 vectorizes: the sign bit, as 0 or all
 /// ones, shifted right once, flips every other bit of a negative value.)
-fn total_key(v: f64) -> i64 {
+pub(super) fn total_key(v: f64) -> i64 {
     let bits = v.to_bits();
     (bits ^ ((bits >> 63).wrapping_neg() >> 1)) as i64
 }
 
 /// The value of a [`total_key`].
-fn from_total_key(k: i64) -> f64 {
+pub(super) fn from_total_key(k: i64) -> f64 {
     let bits = k as u64;
     f64::from_bits(bits ^ ((bits >> 63).wrapping_neg() >> 1))
 }
@@ -150,7 +150,7 @@ fn pairwise_slope_keys(x: &[f64], y: &[f64]) -> Vec<i64> {
 /// middle two. The middle ranks are first looked for between two keys of an
 /// evenly spaced sample ([`bracket`]): one counting pass, then a selection
 /// among the few keys between; when the middle is not between them, among all.
-fn median_of_keys(keys: &mut [i64]) -> f64 {
+pub(super) fn median_of_keys(keys: &mut [i64]) -> f64 {
     let n = keys.len();
     let k = n / 2;
     // Ranks `k - 1` (for an even count) and `k` are wanted.
@@ -266,11 +266,11 @@ pub(crate) fn last_reset(samples: &[Point], sign: f64) -> usize {
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), s| {
             (lo.min(s.value), hi.max(s.value))
         });
-    let mut steps: Vec<f64> = samples
+    let steps: Vec<f64> = samples
         .windows(2)
         .map(|w| (w[1].value - w[0].value).abs())
         .collect();
-    let typical = median_select(&mut steps);
+    let typical = median_select(&steps);
     let min_drop = (0.4 * (hi - lo)).max(6.0 * typical);
     if !(min_drop > 0.0 && min_drop.is_finite()) {
         return 0;
