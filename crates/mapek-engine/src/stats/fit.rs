@@ -36,16 +36,13 @@ pub fn robust_fit_if(samples: &[Point], wanted: impl FnOnce(f64) -> bool) -> Opt
     if n < 3 {
         return None;
     }
-    let t0 = samples[0].at_ms;
-    let x: Vec<f64> = samples
-        .iter()
-        .map(|s| (i128::from(s.at_ms) - i128::from(t0)) as f64 / 1000.0)
-        .collect();
     let y: Vec<f64> = samples.iter().map(|s| s.value).collect();
     let z = mann_kendall_z(&y);
     if !wanted(z) {
         return None;
     }
+    let t0 = samples[0].at_ms;
+    let x: Vec<f64> = samples.iter().map(|s| secs_since(t0, s.at_ms)).collect();
     // Medians by selection, on the slopes' total-order keys: the pairwise
     // slopes are O(n²), sorting them was most of an analysis' time, and
     // integer comparisons select them in about half the instructions of
@@ -57,6 +54,16 @@ pub fn robust_fit_if(samples: &[Point], wanted: impl FnOnce(f64) -> bool) -> Opt
     let slope = median_of_keys(&mut keys);
     let r2 = r_squared(&x, &y, slope)?;
     slope.is_finite().then_some(RobustFit { n, slope, z, r2 })
+}
+
+/// Seconds from `t0` to `t`. (The difference as an i64 when it fits: it
+/// converts to the same `f64` as the exact i128 one, without the i128
+/// conversion's library call.)
+fn secs_since(t0: i64, t: i64) -> f64 {
+    match t.checked_sub(t0) {
+        Some(d) => d as f64 / 1000.0,
+        None => (i128::from(t) - i128::from(t0)) as f64 / 1000.0,
+    }
 }
 
 /// R² of the line of `slope` through `(x, y)` (intercept: the median of
@@ -89,9 +96,54 @@ fn mann_kendall_z(y: &[f64]) -> f64 {
 }
 
 /// Mann-Kendall S: over every pair `i < j`, +1 when `y[j] > y[i]`, -1 when
-/// below, 0 when equal (branch-free, so the compiler vectorizes it; at 120
-/// samples this is cheaper than counting by ranks in O(n log n)).
+/// below, 0 when equal. Counted in O(n log n): S is the number of pairs less
+/// the equal ones less twice the falling ones, and a merge sort counts the
+/// falling pairs (its inversions). With a NaN, whose pairs count 0 and
+/// break the sort's order, by the pairs themselves.
 fn mann_kendall_s(y: &[f64]) -> i64 {
+    if y.iter().any(|v| v.is_nan()) {
+        return mann_kendall_s_by_pairs(y);
+    }
+    let n = y.len();
+    let (mut sorted, mut merged) = (y.to_vec(), vec![0.0; n]);
+    let mut falling = 0usize;
+    let mut width = 1;
+    while width < n {
+        for start in (0..n).step_by(2 * width) {
+            let (mid, end) = ((start + width).min(n), (start + 2 * width).min(n));
+            let (left, right) = (&sorted[start..mid], &sorted[mid..end]);
+            falling += merge(left, right, &mut merged[start..end]);
+        }
+        std::mem::swap(&mut sorted, &mut merged);
+        width *= 2;
+    }
+    let equal: usize = sorted
+        .chunk_by(|a, b| a == b)
+        .map(|run| run.len() * (run.len() - 1) / 2)
+        .sum();
+    let pairs = n * n.saturating_sub(1) / 2;
+    pairs as i64 - equal as i64 - 2 * falling as i64
+}
+
+/// Merges the sorted `left` and `right` into `out`; returns the number of
+/// pairs of a value of `left` above one of `right`.
+fn merge(left: &[f64], right: &[f64], out: &mut [f64]) -> usize {
+    let (mut i, mut j, mut above) = (0, 0, 0);
+    for slot in out {
+        if j == right.len() || (i < left.len() && left[i] <= right[j]) {
+            *slot = left[i];
+            i += 1;
+        } else {
+            *slot = right[j];
+            j += 1;
+            above += left.len() - i;
+        }
+    }
+    above
+}
+
+/// [`mann_kendall_s`] pair by pair (branch-free, so the compiler vectorizes it).
+fn mann_kendall_s_by_pairs(y: &[f64]) -> i64 {
     let mut s: i64 = 0;
     for (i, &yi) in y.iter().enumerate() {
         s += y[i + 1..]
@@ -419,6 +471,34 @@ mod tests {
                     "case {case}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn mann_kendall_by_merging_is_mann_kendall_by_pairs() {
+        let mut state: u64 = 0x3c11;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            state >> 11
+        };
+        let special = [0.0, -0.0, f64::INFINITY, -f64::INFINITY, f64::NAN];
+        for case in 0..600 {
+            let n = (next() % 260) as usize;
+            let y: Vec<f64> = (0..n)
+                .map(|i| match case % 4 {
+                    0 => (next() % 5) as f64,
+                    1 => i as f64 * 0.1 + (next() % 1000) as f64 / 300.0,
+                    2 if next() % 9 == 0 => special[(next() % 5) as usize],
+                    _ => (next() % 100_000) as f64 - 5e4,
+                })
+                .collect();
+            assert_eq!(
+                mann_kendall_s(&y),
+                mann_kendall_s_by_pairs(&y),
+                "case {case}, n {n}"
+            );
         }
     }
 
