@@ -43,6 +43,53 @@ fn explained_by(kind: RootCauseKind) -> &'static [RootCauseKind] {
     }
 }
 
+/// One (target, policy) and what its violations in a run of a pattern's
+/// evidence add up to: their count, highest severity and latest time.
+type Run = ((u32, u32), u64, Severity, Millis);
+
+/// (target, policy) -> count of a pattern's violations.
+type PairCounts = FnvMap<(u32, u32), u64>;
+/// Target -> (highest severity, latest time) of a pattern's violations.
+type TargetSeverity = BTreeMap<u32, (Severity, Millis)>;
+
+/// For one pattern's evidence: its [`PairCounts`] and [`TargetSeverity`]. The evidence mostly comes a policy at a time, so
+/// each run of one (target, policy) is added up first and goes into the maps
+/// once (counts, maxima: the same in any grouping).
+fn evidence_summary(ctx: &AnalysisContext<'_>, evidence: &[u32]) -> (PairCounts, TargetSeverity) {
+    let mut pairs = PairCounts::default();
+    let mut sev = TargetSeverity::new();
+    let mut add = |(key, count, s, t): Run| {
+        *pairs.entry(key).or_default() += count;
+        sev.entry(key.0)
+            .and_modify(|(ms, mt)| {
+                *ms = (*ms).max(s);
+                *mt = (*mt).max(t);
+            })
+            .or_insert((s, t));
+    };
+    let mut run: Option<Run> = None;
+    for &i in evidence {
+        let key = (ctx.target_of[i as usize], ctx.policy_of[i as usize]);
+        let (s, t) = (ctx.severity_of[i as usize], ctx.times[i as usize]);
+        match &mut run {
+            Some((k, count, ms, mt)) if *k == key => {
+                *count += 1;
+                *ms = (*ms).max(s);
+                *mt = (*mt).max(t);
+            }
+            _ => {
+                if let Some(done) = run.replace((key, 1, s, t)) {
+                    add(done);
+                }
+            }
+        }
+    }
+    if let Some(done) = run {
+        add(done);
+    }
+    (pairs, sev)
+}
+
 /// Combines patterns into one root-cause distribution per target.
 ///
 /// Per (target, kind), the evidence is the noisy-or of the supporting patterns'
@@ -60,21 +107,7 @@ pub(super) fn rank_root_causes(
     let half_life = half_life_ms.max(1) as f64;
     let mut acc: BTreeMap<(u32, RootCauseKind), CauseAcc> = BTreeMap::new();
     for (p, f) in found.iter().enumerate() {
-        // (target, policy) -> count, and target -> (max severity, latest time),
-        // for this pattern.
-        let mut pairs: FnvMap<(u32, u32), u64> = FnvMap::default();
-        let mut sev: BTreeMap<u32, (Severity, Millis)> = BTreeMap::new();
-        for &i in &f.detection.evidence {
-            let key = (ctx.target_of[i as usize], ctx.policy_of[i as usize]);
-            *pairs.entry(key).or_default() += 1;
-            let (s, t) = (ctx.severity_of[i as usize], ctx.times[i as usize]);
-            sev.entry(key.0)
-                .and_modify(|(ms, mt)| {
-                    *ms = (*ms).max(s);
-                    *mt = (*mt).max(t);
-                })
-                .or_insert((s, t));
-        }
+        let (pairs, sev) = evidence_summary(ctx, &f.detection.evidence);
         for (&target, &(severity, latest)) in &sev {
             let age = ctx.now.saturating_sub(latest).max(0) as f64;
             let recency = 0.5f64.powf(age / half_life);
@@ -215,4 +248,69 @@ pub(super) fn sort_causes(causes: &mut [RootCause]) {
             .then_with(|| a.target.cmp(&b.target))
             .then_with(|| a.kind.cmp(&b.kind))
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::AnalyzerConfig;
+    use crate::input::fixtures::v;
+
+    /// The summary as it was before the runs: both maps updated per violation.
+    fn reference(ctx: &AnalysisContext<'_>, evidence: &[u32]) -> (PairCounts, TargetSeverity) {
+        let mut pairs = PairCounts::default();
+        let mut sev = TargetSeverity::new();
+        for &i in evidence {
+            let key = (ctx.target_of[i as usize], ctx.policy_of[i as usize]);
+            *pairs.entry(key).or_default() += 1;
+            let (s, t) = (ctx.severity_of[i as usize], ctx.times[i as usize]);
+            sev.entry(key.0)
+                .and_modify(|(ms, mt)| {
+                    *ms = (*ms).max(s);
+                    *mt = (*mt).max(t);
+                })
+                .or_insert((s, t));
+        }
+        (pairs, sev)
+    }
+
+    #[test]
+    fn the_evidence_summary_by_runs_is_the_one_by_violations() {
+        let mut state: u64 = 0x7a11;
+        let mut next = move |m: u64| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) % m
+        };
+        let severities = [Severity::Info, Severity::Warning, Severity::Critical];
+        let vs: Vec<_> = (0..300)
+            .map(|i| {
+                let p = next(6);
+                let mut x = v(
+                    &format!("v{i}"),
+                    &format!("p{p}"),
+                    &format!("d{}", p % 4),
+                    1_000 * next(3_000) as i64,
+                );
+                x.severity = severities[next(3) as usize];
+                x
+            })
+            .collect();
+        let cfg = AnalyzerConfig::default();
+        let ctx = AnalysisContext::new(&vs, &[], 3_600_000, &cfg);
+        let n = ctx.violations.len() as u64;
+        for case in 0..100 {
+            // Runs of one policy (by index order), or indices at random.
+            let evidence: Vec<u32> = match case % 3 {
+                0 => ctx.policies.members[next(ctx.policies.len() as u64) as usize].clone(),
+                1 => (0..n as u32).collect(),
+                _ => (0..next(200)).map(|_| next(n) as u32).collect(),
+            };
+            let (pairs, sev) = evidence_summary(&ctx, &evidence);
+            let (want_pairs, want_sev) = reference(&ctx, &evidence);
+            assert_eq!(pairs, want_pairs, "case {case}");
+            assert_eq!(sev, want_sev, "case {case}");
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! Causal correlation: one policy's metric moving ahead of another policy's
 //! violations, suggesting an upstream dependency.
 
-use super::{Detection, Detector, bin_of, bins, pearson_with_sums, secs};
+use super::{Detection, Detector, bin_of, bins, deviations, pearson_of, secs};
 use crate::config::AnalyzerConfig;
 use crate::input::AnalysisContext;
 use crate::model::{PatternType, Point, RootCauseKind};
@@ -98,6 +98,13 @@ impl Detector for CausalDetector {
             .collect();
 
         let min_bins = config.causal_min_bins.max(2);
+        let drivers_lagged: Vec<(&str, Vec<Lagged>)> = driver_series
+            .iter()
+            .map(|(name, x, prefix_x, from)| {
+                let lags = lagged(x, prefix_x, *from, min_bins, config.causal_max_lag_bins);
+                (*name, lags)
+            })
+            .collect();
         let mut out = Vec::new();
         for (target_policy, members) in driven {
             let mut y = vec![0.0; count];
@@ -113,26 +120,24 @@ impl Detector for CausalDetector {
                 acc += c;
                 prefix_y.push(acc);
             }
+            // The driven series' deviations by the bin they start at (its mean
+            // depends only on that), computed once for every driver.
+            let mut dys: Vec<Option<(Vec<f64>, f64)>> = vec![None; count + 1];
             // (r, lag, driver), strongest first; ties go to the smaller lag, then name.
             let mut best: Option<(f64, usize, &str)> = None;
-            for (driver, x, prefix_x, from) in &driver_series {
+            for (driver, lags) in &drivers_lagged {
                 if *driver == target_policy {
                     continue;
                 }
-                let from = *from;
-                for lag in 1..=config.causal_max_lag_bins {
-                    if count < from.saturating_add(lag).saturating_add(min_bins) {
-                        break;
-                    }
-                    let n = count - lag;
-                    let sum_x = prefix_x[n] - prefix_x[from];
-                    let sum_y = prefix_y[count] - prefix_y[from + lag];
-                    let Some(r) = pearson_with_sums(&x[from..n], &y[from + lag..], sum_x, sum_y)
-                    else {
+                for l in lags {
+                    let (dy, syy) = dys[l.start].get_or_insert_with(|| {
+                        deviations(&y[l.start..], prefix_y[count] - prefix_y[l.start])
+                    });
+                    let Some(r) = pearson_of(&l.dx, dy, l.sxx, *syy) else {
                         continue;
                     };
                     if best.is_none_or(|(b, _, _)| r > b + 1e-12) {
-                        best = Some((r, lag, driver));
+                        best = Some((r, l.lag, driver));
                     }
                 }
             }
@@ -158,6 +163,44 @@ impl Detector for CausalDetector {
         }
         out
     }
+}
+
+/// A driver's series at one lag: its deviations from its mean over the bins
+/// it overlaps the driven series in (`x[from..count - lag]`, against the
+/// driven series from bin `start = from + lag`) and their sum of squares.
+/// They do not depend on the driven policy, so they are computed once per
+/// driver and lag, not once per pair.
+struct Lagged {
+    lag: usize,
+    start: usize,
+    dx: Vec<f64>,
+    sxx: f64,
+}
+
+/// The lags of 1 to `max_lag` bins of the driver series `x` (first sample in
+/// bin `from`, running sums `prefix_x`) that leave at least `min_bins`
+/// overlapping bins.
+fn lagged(
+    x: &[f64],
+    prefix_x: &[f64],
+    from: usize,
+    min_bins: usize,
+    max_lag: usize,
+) -> Vec<Lagged> {
+    let count = x.len();
+    (1..=max_lag)
+        .take_while(|&lag| count >= from.saturating_add(lag).saturating_add(min_bins))
+        .map(|lag| {
+            let n = count - lag;
+            let (dx, sxx) = deviations(&x[from..n], prefix_x[n] - prefix_x[from]);
+            Lagged {
+                lag,
+                start: from + lag,
+                dx,
+                sxx,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -133,17 +133,21 @@ fn sustained_run(
     if members.len() < 3 {
         return None;
     }
-    let mut gaps: Vec<i128> = ctx
-        .samples_of(policy)
-        .windows(2)
-        .map(|w| span(w[0].at_ms, w[1].at_ms))
-        .filter(|g| *g > 0)
-        .collect();
+    // The positive gaps between consecutive samples, as u64 (a later time
+    // minus an earlier one fits): cheaper to select than i128.
+    let samples = ctx.samples_of(policy);
+    let mut gaps: Vec<u64> = Vec::with_capacity(samples.len());
+    gaps.extend(
+        samples
+            .windows(2)
+            .filter(|w| w[1].at_ms > w[0].at_ms)
+            .map(|w| w[1].at_ms.abs_diff(w[0].at_ms)),
+    );
     if gaps.is_empty() {
         return None;
     }
     let mid = gaps.len() / 2;
-    let max_gap = *gaps.select_nth_unstable(mid).1 * 5 / 2;
+    let max_gap = i128::from(*gaps.select_nth_unstable(mid).1) * 5 / 2;
     let last = members.len() - 1;
     if span(ctx.at(members[last]), ctx.now) > max_gap {
         return None;

@@ -112,23 +112,36 @@ pub(crate) fn pearson(x: &[f64], y: &[f64]) -> Option<f64> {
 /// [`pearson`] of two series of equal length `n >= 2`, given their sums as
 /// `iter().sum()` computes them (a caller that correlates many prefixes of one
 /// series takes them from running sums instead of summing every prefix again).
+#[cfg(test)]
 pub(crate) fn pearson_with_sums(x: &[f64], y: &[f64], sum_x: f64, sum_y: f64) -> Option<f64> {
     let n = x.len().min(y.len());
     if n < 2 {
         return None;
     }
-    let mx = sum_x / n as f64;
-    let my = sum_y / n as f64;
-    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
-    for i in 0..n {
-        let (dx, dy) = (x[i] - mx, y[i] - my);
-        sxy += dx * dy;
-        sxx += dx * dx;
-        syy += dy * dy;
-    }
-    if sxx <= 0.0 || syy <= 0.0 {
+    let (dx, sxx) = deviations(&x[..n], sum_x);
+    let (dy, syy) = deviations(&y[..n], sum_y);
+    pearson_of(&dx, &dy, sxx, syy)
+}
+
+/// The deviations of `v` from its mean, `sum / v.len()`, and their sum of
+/// squares (summed in order from +0.0).
+pub(crate) fn deviations(v: &[f64], sum: f64) -> (Vec<f64>, f64) {
+    let mean = sum / v.len() as f64;
+    let d: Vec<f64> = v.iter().map(|x| x - mean).collect();
+    let squares = d.iter().fold(0.0, |s, d| s + d * d);
+    (d, squares)
+}
+
+/// The Pearson correlation of two series of equal length (at least 2), given
+/// as [`deviations`] from their means with their sums of squares: the sums
+/// of [`pearson`] taken apart, so that a series correlated with many others
+/// has its deviations computed once, with the same result. `None` when either
+/// is constant or the result is not finite.
+pub(crate) fn pearson_of(dx: &[f64], dy: &[f64], sxx: f64, syy: f64) -> Option<f64> {
+    if dx.len().min(dy.len()) < 2 || sxx <= 0.0 || syy <= 0.0 {
         return None;
     }
+    let sxy = dx.iter().zip(dy).fold(0.0, |s, (a, b)| s + a * b);
     let r = sxy / (sxx.sqrt() * syy.sqrt());
     r.is_finite().then_some(r.clamp(-1.0, 1.0))
 }
@@ -170,6 +183,60 @@ mod tests {
         // x = 1,2,3,4; y = 1,3,2,4: sxy = 4, sxx = syy = 5 => r = 0.8
         let r = pearson(&[1.0, 2.0, 3.0, 4.0], &[1.0, 3.0, 2.0, 4.0]).unwrap();
         assert!((r - 0.8).abs() < 1e-12);
+    }
+
+    /// Pearson's r as it was before the deviations were taken apart: the
+    /// three sums in one loop.
+    fn reference_pearson(x: &[f64], y: &[f64], sum_x: f64, sum_y: f64) -> Option<f64> {
+        let n = x.len().min(y.len());
+        if n < 2 {
+            return None;
+        }
+        let (mx, my) = (sum_x / n as f64, sum_y / n as f64);
+        let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+        for i in 0..n {
+            let (dx, dy) = (x[i] - mx, y[i] - my);
+            sxy += dx * dy;
+            sxx += dx * dx;
+            syy += dy * dy;
+        }
+        if sxx <= 0.0 || syy <= 0.0 {
+            return None;
+        }
+        let r = sxy / (sxx.sqrt() * syy.sqrt());
+        r.is_finite().then_some(r.clamp(-1.0, 1.0))
+    }
+
+    #[test]
+    fn pearson_of_deviations_is_the_one_loop_pearson() {
+        let mut state: u64 = 0xc0de;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            state >> 11
+        };
+        for case in 0..500 {
+            let n = (next() % 70) as usize;
+            let series = |next: &mut dyn FnMut() -> u64| -> Vec<f64> {
+                (0..n)
+                    .map(|i| match case % 4 {
+                        0 => (next() % 3) as f64,
+                        1 => i as f64 * 0.7 + (next() % 1000) as f64 / 13.0,
+                        2 => 5.0,
+                        _ => (next() % 1_000_000) as f64 * 1e-3 - 400.0,
+                    })
+                    .collect()
+            };
+            let (x, y) = (series(&mut next), series(&mut next));
+            let (sx, sy) = (x.iter().sum::<f64>(), y.iter().sum::<f64>());
+            let bits = |r: Option<f64>| r.map(f64::to_bits);
+            assert_eq!(
+                bits(pearson_with_sums(&x, &y, sx, sy)),
+                bits(reference_pearson(&x, &y, sx, sy)),
+                "case {case}"
+            );
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use super::{Detection, Detector};
 use crate::config::AnalyzerConfig;
 use crate::input::AnalysisContext;
 use crate::model::{PatternType, Point, RootCauseKind};
-use crate::stats::{RobustFit, last_reset, rising_is_bad, robust_fit, steady_climb};
+use crate::stats::{RobustFit, last_reset, rising_is_bad, robust_fit_if, steady_climb};
 
 /// For each policy's samples: the segment since the last reset (a step in the
 /// good direction larger than 40% of the window's range and six times the median
@@ -90,7 +90,7 @@ fn trend_of(
     if segment.len() < config.trend_min_samples.max(3) {
         return None;
     }
-    let window_fit = robust_fit(segment)
+    let window_fit = robust_fit_if(segment, |z| sign * z >= config.trend_min_t)
         .filter(|fit| sign * fit.z >= config.trend_min_t && fit.r2 >= config.trend_min_r2);
     let (fit, resets) = match window_fit {
         Some(fit) => (
@@ -191,6 +191,7 @@ mod tests {
     use super::*;
     use crate::input::fixtures::{s, v};
     use crate::model::{MetricSample, Violation};
+    use crate::stats::robust_fit;
 
     fn detect(vs: &[Violation], ss: &[MetricSample]) -> Vec<Detection> {
         let cfg = AnalyzerConfig::default();

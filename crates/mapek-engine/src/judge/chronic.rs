@@ -28,11 +28,11 @@ pub(super) fn chronic(evals: &[Eval], now: Millis, config: &JudgeConfig) -> Opti
     if recent.len() < config.chronic_min_evaluations.max(1) {
         return None;
     }
-    let mut bad: Vec<f64> = recent.iter().filter(|e| e.bad).map(|e| e.value).collect();
+    let bad: Vec<f64> = recent.iter().filter(|e| e.bad).map(|e| e.value).collect();
     let duty = bad.len() as f64 / recent.len() as f64;
     (duty > config.chronic_min_duty).then(|| Chronic {
         duty,
         evaluations: recent.len(),
-        level: median_select(&mut bad),
+        level: median_select(&bad),
     })
 }

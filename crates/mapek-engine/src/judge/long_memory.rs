@@ -83,13 +83,12 @@ pub(super) fn long_memory(
         |vs: &mut dyn Iterator<Item = f64>| vs.map(|v| sign * v).fold(f64::NEG_INFINITY, f64::max);
     let peak = worst(&mut run.iter().map(|e| e.value));
     let previous = worst(&mut base[base.len() - novelty..].iter().copied());
-    let mut vals = base[base
+    let vals = &base[base
         .len()
-        .saturating_sub(evaluations(config.long_baseline_ms))..]
-        .to_vec();
-    let m = median_select(&mut vals);
-    let mut dev: Vec<f64> = vals.iter().map(|v| (v - m).abs()).collect();
-    let mad = 1.4826 * median_select(&mut dev);
+        .saturating_sub(evaluations(config.long_baseline_ms))..];
+    let m = median_select(vals);
+    let dev: Vec<f64> = vals.iter().map(|v| (v - m).abs()).collect();
+    let mad = 1.4826 * median_select(&dev);
     let novel = peak > previous;
     let z = (peak - sign * m) / mad.max(floor);
     Some(LongMemory {

@@ -105,11 +105,11 @@ pub fn judge(
         let fresh = ctx.now.saturating_sub(last.at) <= interval + interval / 2;
         let run = run::run_length(&evals, interval);
         let split = evals.len() - run;
-        let mut run_values: Vec<f64> = evals[split..].iter().map(|e| e.value).collect();
+        let run_values: Vec<f64> = evals[split..].iter().map(|e| e.value).collect();
         let level = if run_values.is_empty() {
             last.value
         } else {
-            median_select(&mut run_values)
+            median_select(&run_values)
         };
         let base = &evals[..split];
         let sign = match operator {
@@ -245,8 +245,8 @@ fn against_baseline(
     let base = &evals[..split];
     let mut vals: Vec<f64> = base.iter().map(|e| e.value).collect();
     let m = median(&mut vals);
-    let mut dev: Vec<f64> = vals.iter().map(|v| (v - m).abs()).collect();
-    let mad = 1.4826 * median_select(&mut dev);
+    let dev: Vec<f64> = vals.iter().map(|v| (v - m).abs()).collect();
+    let mad = 1.4826 * median_select(&dev);
     // The spread in the bad direction as the baseline's upper quantiles
     // show it (`vals` is sorted by `median`): a metric whose normal has
     // spikes is judged against its spikes, not only its typical wobble.

@@ -78,11 +78,10 @@ pub(super) fn interval_of(
     evals: &[Eval],
     config: &JudgeConfig,
 ) -> Millis {
-    let times: Vec<Millis> = evals.iter().map(|e| e.at).collect();
     given
         .and_then(|p| p.interval_ms)
         .filter(|i| *i > 0)
-        .or_else(|| median_gap(&times))
+        .or_else(|| median_gap(evals))
         .unwrap_or(config.default_interval_ms)
         .max(1)
 }
@@ -105,12 +104,15 @@ pub(super) fn run_length(evals: &[Eval], interval: Millis) -> usize {
     run
 }
 
-/// Median spacing of consecutive times, if there are at least two.
-fn median_gap(times: &[Millis]) -> Option<Millis> {
-    let mut gaps: Vec<f64> = times
-        .windows(2)
-        .map(|w| (w[1] - w[0]) as f64)
-        .filter(|g| *g > 0.0)
-        .collect();
-    (!gaps.is_empty()).then(|| median_select(&mut gaps) as Millis)
+/// Median spacing of consecutive evaluations, if there are at least two
+/// (computed only when the policy does not give its interval).
+fn median_gap(evals: &[Eval]) -> Option<Millis> {
+    let mut gaps: Vec<f64> = Vec::with_capacity(evals.len());
+    gaps.extend(
+        evals
+            .windows(2)
+            .map(|w| (w[1].at - w[0].at) as f64)
+            .filter(|g| *g > 0.0),
+    );
+    (!gaps.is_empty()).then(|| median_select(&gaps) as Millis)
 }

@@ -20,19 +20,29 @@ pub struct RobustFit {
 }
 
 /// Theil-Sen and Mann-Kendall over the samples (time in seconds). `None` with
-/// fewer than 3 samples, all values equal, or non-finite numbers.
+/// fewer than 3 samples, all values equal, or non-finite numbers. (The
+/// detectors and the judgement call [`robust_fit_if`].)
+#[cfg(test)]
 pub fn robust_fit(samples: &[Point]) -> Option<RobustFit> {
+    robust_fit_if(samples, |_| true)
+}
+
+/// [`robust_fit`] when its Mann-Kendall z passes `wanted`, else `None`. The z
+/// needs no slope, so a caller that keeps only a significant trend (most
+/// series have none) skips the median of the O(n²) pairwise slopes, most of
+/// the fit's cost.
+pub fn robust_fit_if(samples: &[Point], wanted: impl FnOnce(f64) -> bool) -> Option<RobustFit> {
     let n = samples.len();
     if n < 3 {
         return None;
     }
-    let t0 = samples[0].at_ms;
-    let x: Vec<f64> = samples
-        .iter()
-        .map(|s| (i128::from(s.at_ms) - i128::from(t0)) as f64 / 1000.0)
-        .collect();
     let y: Vec<f64> = samples.iter().map(|s| s.value).collect();
-    let s_stat = mann_kendall_s(&y);
+    let z = mann_kendall_z(&y);
+    if !wanted(z) {
+        return None;
+    }
+    let t0 = samples[0].at_ms;
+    let x: Vec<f64> = samples.iter().map(|s| secs_since(t0, s.at_ms)).collect();
     // Medians by selection, on the slopes' total-order keys: the pairwise
     // slopes are O(n²), sorting them was most of an analysis' time, and
     // integer comparisons select them in about half the instructions of
@@ -42,40 +52,98 @@ pub fn robust_fit(samples: &[Point]) -> Option<RobustFit> {
         return None;
     }
     let slope = median_of_keys(&mut keys);
-    let mut icpt: Vec<f64> = x.iter().zip(&y).map(|(x, y)| y - slope * x).collect();
-    let b = median_select(&mut icpt);
-    let my = y.iter().sum::<f64>() / n as f64;
+    let r2 = r_squared(&x, &y, slope)?;
+    slope.is_finite().then_some(RobustFit { n, slope, z, r2 })
+}
+
+/// Seconds from `t0` to `t`. (The difference as an i64 when it fits: it
+/// converts to the same `f64` as the exact i128 one, without the i128
+/// conversion's library call.)
+fn secs_since(t0: i64, t: i64) -> f64 {
+    match t.checked_sub(t0) {
+        Some(d) => d as f64 / 1000.0,
+        None => (i128::from(t) - i128::from(t0)) as f64 / 1000.0,
+    }
+}
+
+/// R² of the line of `slope` through `(x, y)` (intercept: the median of
+/// `y - slope·x`); `None` when the values do not vary or a sum is not finite.
+fn r_squared(x: &[f64], y: &[f64], slope: f64) -> Option<f64> {
+    let icpt: Vec<f64> = x.iter().zip(y).map(|(x, y)| y - slope * x).collect();
+    let b = median_select(&icpt);
+    let my = y.iter().sum::<f64>() / y.len() as f64;
     let sst: f64 = y.iter().map(|v| (v - my) * (v - my)).sum();
     let sse: f64 = x
         .iter()
-        .zip(&y)
+        .zip(y)
         .map(|(x, y)| {
             let r = y - (b + slope * x);
             r * r
         })
         .sum();
-    if !(sst > 0.0 && sst.is_finite() && sse.is_finite() && slope.is_finite()) {
-        return None;
-    }
-    let nf = n as f64;
+    (sst > 0.0 && sst.is_finite() && sse.is_finite()).then(|| (1.0 - sse / sst).clamp(0.0, 1.0))
+}
+
+/// Mann-Kendall S of `y` (at least 3 values) as a z-score, continuity-corrected.
+fn mann_kendall_z(y: &[f64]) -> f64 {
+    let nf = y.len() as f64;
     let var = nf * (nf - 1.0) * (2.0 * nf + 5.0) / 18.0;
-    let z = match s_stat {
+    match mann_kendall_s(y) {
         0 => 0.0,
         s if s > 0 => (s as f64 - 1.0) / var.sqrt(),
         s => (s as f64 + 1.0) / var.sqrt(),
-    };
-    Some(RobustFit {
-        n,
-        slope,
-        z,
-        r2: (1.0 - sse / sst).clamp(0.0, 1.0),
-    })
+    }
 }
 
 /// Mann-Kendall S: over every pair `i < j`, +1 when `y[j] > y[i]`, -1 when
-/// below, 0 when equal (branch-free, so the compiler vectorizes it; at 120
-/// samples this is cheaper than counting by ranks in O(n log n)).
+/// below, 0 when equal. Counted in O(n log n): S is the number of pairs less
+/// the equal ones less twice the falling ones, and a merge sort counts the
+/// falling pairs (its inversions). With a NaN, whose pairs count 0 and
+/// break the sort's order, by the pairs themselves.
 fn mann_kendall_s(y: &[f64]) -> i64 {
+    if y.iter().any(|v| v.is_nan()) {
+        return mann_kendall_s_by_pairs(y);
+    }
+    let n = y.len();
+    let (mut sorted, mut merged) = (y.to_vec(), vec![0.0; n]);
+    let mut falling = 0usize;
+    let mut width = 1;
+    while width < n {
+        for start in (0..n).step_by(2 * width) {
+            let (mid, end) = ((start + width).min(n), (start + 2 * width).min(n));
+            let (left, right) = (&sorted[start..mid], &sorted[mid..end]);
+            falling += merge(left, right, &mut merged[start..end]);
+        }
+        std::mem::swap(&mut sorted, &mut merged);
+        width *= 2;
+    }
+    let equal: usize = sorted
+        .chunk_by(|a, b| a == b)
+        .map(|run| run.len() * (run.len() - 1) / 2)
+        .sum();
+    let pairs = n * n.saturating_sub(1) / 2;
+    pairs as i64 - equal as i64 - 2 * falling as i64
+}
+
+/// Merges the sorted `left` and `right` into `out`; returns the number of
+/// pairs of a value of `left` above one of `right`.
+fn merge(left: &[f64], right: &[f64], out: &mut [f64]) -> usize {
+    let (mut i, mut j, mut above) = (0, 0, 0);
+    for slot in out {
+        if j == right.len() || (i < left.len() && left[i] <= right[j]) {
+            *slot = left[i];
+            i += 1;
+        } else {
+            *slot = right[j];
+            j += 1;
+            above += left.len() - i;
+        }
+    }
+    above
+}
+
+/// [`mann_kendall_s`] pair by pair (branch-free, so the compiler vectorizes it).
+fn mann_kendall_s_by_pairs(y: &[f64]) -> i64 {
     let mut s: i64 = 0;
     for (i, &yi) in y.iter().enumerate() {
         s += y[i + 1..]
@@ -90,13 +158,13 @@ fn mann_kendall_s(y: &[f64]) -> i64 {
 /// the values. Its own inverse.
 /// (Logical shifts only, which SSE2 vectorizes: the sign bit, as 0 or all
 /// ones, shifted right once, flips every other bit of a negative value.)
-fn total_key(v: f64) -> i64 {
+pub(super) fn total_key(v: f64) -> i64 {
     let bits = v.to_bits();
     (bits ^ ((bits >> 63).wrapping_neg() >> 1)) as i64
 }
 
 /// The value of a [`total_key`].
-fn from_total_key(k: i64) -> f64 {
+pub(super) fn from_total_key(k: i64) -> f64 {
     let bits = k as u64;
     f64::from_bits(bits ^ ((bits >> 63).wrapping_neg() >> 1))
 }
@@ -134,7 +202,7 @@ fn pairwise_slope_keys(x: &[f64], y: &[f64]) -> Vec<i64> {
 /// middle two. The middle ranks are first looked for between two keys of an
 /// evenly spaced sample ([`bracket`]): one counting pass, then a selection
 /// among the few keys between; when the middle is not between them, among all.
-fn median_of_keys(keys: &mut [i64]) -> f64 {
+pub(super) fn median_of_keys(keys: &mut [i64]) -> f64 {
     let n = keys.len();
     let k = n / 2;
     // Ranks `k - 1` (for an even count) and `k` are wanted.
@@ -234,7 +302,7 @@ pub(crate) fn steady_climb(
         .rev()
         .copied()
         .collect();
-    let fit = robust_fit(&fitted)?;
+    let fit = robust_fit_if(&fitted, |z| sign * z >= min_z)?;
     (sign * fit.z >= min_z && fit.r2 >= min_r2).then_some(SteadyClimb { start, stride, fit })
 }
 
@@ -250,11 +318,11 @@ pub(crate) fn last_reset(samples: &[Point], sign: f64) -> usize {
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), s| {
             (lo.min(s.value), hi.max(s.value))
         });
-    let mut steps: Vec<f64> = samples
+    let steps: Vec<f64> = samples
         .windows(2)
         .map(|w| (w[1].value - w[0].value).abs())
         .collect();
-    let typical = median_select(&mut steps);
+    let typical = median_select(&steps);
     let min_drop = (0.4 * (hi - lo)).max(6.0 * typical);
     if !(min_drop > 0.0 && min_drop.is_finite()) {
         return 0;
@@ -362,6 +430,75 @@ mod tests {
                 f.map(|f| (f.n, f.slope.to_bits(), f.z.to_bits(), f.r2.to_bits()))
             };
             assert_eq!(bits(got), bits(want), "case {case}, n {n}");
+        }
+    }
+
+    #[test]
+    fn a_fit_if_is_the_fit_when_its_z_is_wanted() {
+        let mut at = 0i64;
+        let mut state: u64 = 0x2f17;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            state >> 11
+        };
+        for case in 0..200 {
+            let n = (next() % 80) as usize;
+            let drift = (case % 7) as f64 - 3.0;
+            let series: Vec<MetricSample> = (0..n)
+                .map(|i| {
+                    at += 1 + (next() % 40_000) as i64;
+                    let value = drift * i as f64 + (next() % 50) as f64;
+                    MetricSample {
+                        policy: "p".into(),
+                        at_ms: at,
+                        value,
+                    }
+                })
+                .collect();
+            let refs: Vec<Point> = series.iter().map(Point::from).collect();
+            for (min, sign) in [
+                (3.0, 1.0),
+                (3.0, -1.0),
+                (0.0, 1.0),
+                (f64::NEG_INFINITY, 1.0),
+            ] {
+                let want = robust_fit(&refs).filter(|f| sign * f.z >= min);
+                assert_eq!(
+                    robust_fit_if(&refs, |z| sign * z >= min),
+                    want,
+                    "case {case}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn mann_kendall_by_merging_is_mann_kendall_by_pairs() {
+        let mut state: u64 = 0x3c11;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            state >> 11
+        };
+        let special = [0.0, -0.0, f64::INFINITY, -f64::INFINITY, f64::NAN];
+        for case in 0..600 {
+            let n = (next() % 260) as usize;
+            let y: Vec<f64> = (0..n)
+                .map(|i| match case % 4 {
+                    0 => (next() % 5) as f64,
+                    1 => i as f64 * 0.1 + (next() % 1000) as f64 / 300.0,
+                    2 if next() % 9 == 0 => special[(next() % 5) as usize],
+                    _ => (next() % 100_000) as f64 - 5e4,
+                })
+                .collect();
+            assert_eq!(
+                mann_kendall_s(&y),
+                mann_kendall_s_by_pairs(&y),
+                "case {case}, n {n}"
+            );
         }
     }
 
