@@ -209,13 +209,7 @@ mod tests {
 
     #[test]
     fn pearson_of_deviations_is_the_one_loop_pearson() {
-        let mut state: u64 = 0xc0de;
-        let mut next = move || {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            state >> 11
-        };
+        let mut next = crate::stats::lcg(0xc0de);
         for case in 0..500 {
             let n = (next() % 70) as usize;
             let series = |next: &mut dyn FnMut() -> u64| -> Vec<f64> {

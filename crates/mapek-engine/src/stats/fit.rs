@@ -395,13 +395,7 @@ mod tests {
 
     #[test]
     fn the_fit_is_bit_for_bit_the_reference_fit() {
-        let mut state: u64 = 0x5eed;
-        let mut next = move || {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            state >> 11
-        };
+        let mut next = crate::stats::lcg(0x5eed);
         for case in 0..400 {
             let n = 3 + (next() % 90) as usize;
             let mut at = 1_700_000_000_000i64;
@@ -409,7 +403,7 @@ mod tests {
                 .map(|i| {
                     // Some series repeat times (no slope for those pairs), some
                     // have few distinct values (ties), some a negative drift.
-                    if case % 5 != 0 || next() % 4 != 0 {
+                    if case % 5 != 0 || !next().is_multiple_of(4) {
                         at += 1 + (next() % 60_000) as i64;
                     }
                     let value = match case % 3 {
@@ -436,13 +430,7 @@ mod tests {
     #[test]
     fn a_fit_if_is_the_fit_when_its_z_is_wanted() {
         let mut at = 0i64;
-        let mut state: u64 = 0x2f17;
-        let mut next = move || {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            state >> 11
-        };
+        let mut next = crate::stats::lcg(0x2f17);
         for case in 0..200 {
             let n = (next() % 80) as usize;
             let drift = (case % 7) as f64 - 3.0;
@@ -476,13 +464,7 @@ mod tests {
 
     #[test]
     fn mann_kendall_by_merging_is_mann_kendall_by_pairs() {
-        let mut state: u64 = 0x3c11;
-        let mut next = move || {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            state >> 11
-        };
+        let mut next = crate::stats::lcg(0x3c11);
         let special = [0.0, -0.0, f64::INFINITY, -f64::INFINITY, f64::NAN];
         for case in 0..600 {
             let n = (next() % 260) as usize;
@@ -490,7 +472,7 @@ mod tests {
                 .map(|i| match case % 4 {
                     0 => (next() % 5) as f64,
                     1 => i as f64 * 0.1 + (next() % 1000) as f64 / 300.0,
-                    2 if next() % 9 == 0 => special[(next() % 5) as usize],
+                    2 if next().is_multiple_of(9) => special[(next() % 5) as usize],
                     _ => (next() % 100_000) as f64 - 5e4,
                 })
                 .collect();
@@ -504,13 +486,7 @@ mod tests {
 
     #[test]
     fn the_bracketed_median_is_the_median() {
-        let mut state: u64 = 0xb7ac;
-        let mut next = move || {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            state >> 11
-        };
+        let mut next = crate::stats::lcg(0xb7ac);
         for case in 0..120 {
             let n = 1 + (next() % 9_000) as usize;
             // Spread values, few distinct values (ties across the bracket),

@@ -12,6 +12,19 @@ pub(crate) use fit::{RobustFit, last_reset, robust_fit_if, steady_climb};
 
 use crate::input::AnalysisContext;
 
+/// A fixed pseudo-random sequence for the engine's randomized tests (an LCG,
+/// its top 53 bits), so that they need no dependency and repeat exactly.
+#[cfg(test)]
+pub(crate) fn lcg(seed: u64) -> impl FnMut() -> u64 {
+    let mut state = seed;
+    move || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        state >> 11
+    }
+}
+
 /// The median of sorted values (the mean of the middle two for an even count).
 /// `xs` must not be empty.
 pub(crate) fn median_sorted(xs: &[f64]) -> f64 {
