@@ -235,7 +235,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
         .clone()
         .mark(reflector(
             writer,
-            watcher(policies, controllers::watch_config()).modify(trim_for_cache),
+            watcher(policies, controllers::watch_config()).modify(controllers::caches::trim),
         ))
         .default_backoff()
         .touched_objects()
@@ -250,7 +250,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let (plan_store, plan_writer) = reflector::store();
     let plan_watch = reflector(
         plan_writer,
-        watcher(plans_api.clone(), controllers::watch_config()).modify(trim_for_cache),
+        watcher(plans_api.clone(), controllers::watch_config()).modify(controllers::caches::trim),
     )
     .default_backoff()
     .touched_objects()
@@ -344,19 +344,6 @@ pub async fn run(args: RunArgs) -> Result<()> {
     tracing::info!("shut down");
     Ok(())
 }
-
-/// Drops what no controller reads from a watched object before the watch cache
-/// keeps it: the managed fields (one field set per writer, often larger than the
-/// spec) and `kubectl apply`'s copy of the last applied object.
-fn trim_for_cache<K: kube::Resource>(object: &mut K) {
-    object.meta_mut().managed_fields = None;
-    if let Some(annotations) = object.meta_mut().annotations.as_mut() {
-        annotations.remove(LAST_APPLIED);
-    }
-}
-
-/// The annotation in which `kubectl apply` keeps the object it last applied.
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// `config` with the operator's read timeout ([`controllers::READ_TIMEOUT`]).
 fn with_read_timeout(mut config: kube::Config) -> kube::Config {

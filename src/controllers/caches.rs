@@ -207,9 +207,10 @@ where
     (store, watch)
 }
 
-/// Drops the managed fields and `kubectl apply`'s copy of the object: nothing
-/// a controller reads.
-fn trim<K: Resource>(o: &mut K) {
+/// Drops what no controller reads from a watched object before a watch cache
+/// keeps it: the managed fields (one field set per writer, often larger than
+/// the spec) and `kubectl apply`'s copy of the last applied object.
+pub fn trim<K: Resource>(o: &mut K) {
     o.meta_mut().managed_fields = None;
     if let Some(a) = o.meta_mut().annotations.as_mut() {
         a.remove("kubectl.kubernetes.io/last-applied-configuration");
