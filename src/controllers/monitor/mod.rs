@@ -55,11 +55,15 @@ pub(super) struct Schedule {
     /// The last status this process wrote, kept only until the watch cache shows
     /// it (then the cache is the base of the next evaluation, and this copy is
     /// dropped, so that a thousand policies' statuses are not held twice).
-    status: Option<ViolationPolicyStatus>,
+    /// Boxed, as `pending` is: both are empty for most policies most of the
+    /// time, and a schedule is one slot of a map with a slot per policy (with
+    /// two inline statuses a slot was 784 bytes, 144 now: 12.8 MB and 2.4 MB
+    /// for the 16,384 slots of 10,000 policies).
+    status: Option<Box<ViolationPolicyStatus>>,
     /// A status a reader needs that the write budget had no room for yet: the
     /// base of the next evaluation (so no violation is lost), written at the
     /// first evaluation with room. Evaluations never wait for the budget.
-    pending: Option<ViolationPolicyStatus>,
+    pending: Option<Box<ViolationPolicyStatus>>,
     /// `pending` is only a refresh (nothing a reader needs changed): written
     /// after the changes, from the refresh share of the budget.
     refresh_queued: bool,
@@ -74,8 +78,9 @@ impl Schedule {
     /// process's last write.
     fn written(&self, policy: &ViolationPolicy) -> ViolationPolicyStatus {
         self.status
-            .clone()
-            .or_else(|| policy.status.clone())
+            .as_deref()
+            .or(policy.status.as_ref())
+            .cloned()
             .unwrap_or_default()
     }
 }
@@ -293,7 +298,10 @@ async fn evaluate(
     // `before`: what the API server holds (or will, once the cache shows this
     // process's last write); the evaluation builds on what is still pending.
     let before = schedule.written(policy);
-    let mut status = schedule.pending.take().unwrap_or_else(|| before.clone());
+    let mut status = schedule
+        .pending
+        .take()
+        .map_or_else(|| before.clone(), |pending| *pending);
     schedule.refresh_queued = false;
     let evaluated = decide::observe(
         &name,
@@ -339,7 +347,7 @@ async fn evaluate(
         // share of the budget makes room.
         Write::Refresh if !ctx.write_budget.try_refresh() => {
             ctx.metrics.status_write("deferred");
-            schedule.pending = Some(status);
+            schedule.pending = Some(Box::new(status));
             schedule.refresh_queued = true;
             return None;
         }
@@ -347,7 +355,7 @@ async fn evaluate(
         Write::Generation | Write::Transition | Write::Violation => {
             if !ctx.write_budget.try_write() {
                 ctx.metrics.status_write("queued");
-                schedule.pending = Some(status);
+                schedule.pending = Some(Box::new(status));
                 // The analyzer reads a queued violation from `unwritten`.
                 return matches!(write, Write::Violation)
                     .then(|| policy.namespace().unwrap_or_else(|| "default".into()));

@@ -76,7 +76,10 @@ pub(super) async fn flush_pending(
 
 /// When the status the API server holds for a policy was last written.
 fn last_written(s: &Schedule, policy: Option<&ViolationPolicy>) -> Millis {
-    let status = s.status.as_ref().or(policy.and_then(|p| p.status.as_ref()));
+    let status = s
+        .status
+        .as_deref()
+        .or(policy.and_then(|p| p.status.as_ref()));
     status
         .and_then(|s| s.last_evaluation_time.as_ref())
         .map_or(Millis::MIN, |t| t.0.as_millisecond())
@@ -118,7 +121,7 @@ fn take_queued(
             continue;
         };
         let before = schedule.written(&policy);
-        let status = schedule.pending.take().unwrap_or_default();
+        let status = schedule.pending.take().map(|p| *p).unwrap_or_default();
         schedule.refresh_queued = false;
         let due_age = super::refresh_age(&policy, now, period);
         let write = super::decide::worth_writing(&before, &status, now, due_age);
@@ -165,12 +168,12 @@ pub(super) async fn write_status(
         .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
     {
-        Ok(_) => schedule.status = Some(status.clone()),
+        Ok(_) => schedule.status = Some(Box::new(status.clone())),
         Err(e) => {
             tracing::warn!(policy = %name, namespace = %namespace, error = %e, "cannot write ViolationPolicy status");
             ctx.metrics.reconciled("monitor", 0.0, true);
             // Written at the next evaluation, with whatever it adds.
-            schedule.pending = Some(status);
+            schedule.pending = Some(Box::new(status));
             return None;
         }
     }
