@@ -15,7 +15,7 @@ BIN := $(CARGO_TARGET_DIR)/debug/mapek-operator
 IMAGE ?= ghcr.io/mapek-io/mapek-operator
 TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 
-.PHONY: help build test unit lint scripts-lint fmt crds demo analyze-demo decisions e2e e2e-kind run image clean
+.PHONY: help build test cache-prune unit lint scripts-lint fmt crds demo analyze-demo decisions e2e e2e-kind run image clean
 
 include mk/packaging.mk
 include mk/bench.mk
@@ -30,8 +30,13 @@ help: ## List the targets
 build: ## Build the binary
 	$(CARGO) build --locked
 
-test: lint scripts-lint chart-lint decisions unit fuzz-replay e2e reliability ## Everything CI runs: lint, chart, decisions, unit, property, fuzz-seed replay, integration, e2e and reliability tests
+test: cache-prune lint scripts-lint chart-lint decisions unit fuzz-replay e2e reliability ## Everything CI runs: lint, chart, decisions, unit, property, fuzz-seed replay, integration, e2e and reliability tests
 	@echo "make test: all checks passed"
+
+# Build outputs nothing has read for this many days are removed first.
+CACHE_PRUNE_DAYS ?= 3
+cache-prune: ## Remove build outputs nothing has read for CACHE_PRUNE_DAYS days from the cargo target dirs under the cache
+	@mk/prune-cache $(CACHE_PRUNE_DAYS)
 
 unit: ## Unit, property, CRD, chart, real-Prometheus and headless-Chromium tests
 	bin=$$(e2e/prometheus-bin) && driver=$$(mk/chromedriver) && \
@@ -49,7 +54,7 @@ lint: ## cargo fmt check and clippy with warnings denied
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --locked --workspace --all-targets --features e2e,fault-injection -- -D warnings
 
-SCRIPTS := .ci/run mk/chromedriver e2e/lib/users.sh e2e/run-local e2e/run-kind e2e/demo e2e/debian-package e2e/prometheus-bin e2e/alertmanager-bin e2e/toxiproxy-bin e2e/faketime-lib e2e/local-cluster e2e/local-cluster-smoke mk/chart-render mk/fuzz docs/judgement-study/run_all.sh
+SCRIPTS := .ci/run mk/chromedriver e2e/lib/users.sh e2e/run-local e2e/run-kind e2e/demo e2e/debian-package e2e/prometheus-bin e2e/alertmanager-bin e2e/toxiproxy-bin e2e/faketime-lib e2e/local-cluster e2e/local-cluster-smoke mk/chart-render mk/fuzz mk/prune-cache docs/judgement-study/run_all.sh
 
 scripts-lint: ## bash -n and shellcheck (Debian's, installed when missing) on the shell scripts; kind's config decoded by kind's own types
 	@for f in $(SCRIPTS); do bash -n $$f || exit 1; done
