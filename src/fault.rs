@@ -60,7 +60,8 @@ pub async fn point(name: &str) {
             Fault::Kill => {
                 eprintln!("fault injection: SIGKILL at {name}");
                 // SAFETY: kill(2) on our own pid has no memory-safety preconditions.
-                // The one unsafe block of the workspace (`unsafe_code` is denied).
+                // One of the workspace's two unsafe blocks (`unsafe_code` is denied;
+                // the other is `memory::release_free`).
                 #[allow(unsafe_code)]
                 unsafe {
                     libc::kill(libc::getpid(), libc::SIGKILL);

@@ -9,6 +9,7 @@ pub mod controllers;
 pub mod error;
 pub mod fault;
 pub mod leader;
+pub mod memory;
 pub mod metrics;
 pub mod prometheus;
 pub mod rbac;

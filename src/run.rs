@@ -322,6 +322,8 @@ pub async fn run(args: RunArgs) -> Result<()> {
             stopped(stop_rx.clone()),
         ));
     }
+    // Freed memory back to the system after bursts (see `memory`).
+    tokio::spawn(crate::memory::release_periodically());
     let policy_watch = tokio::spawn(policy_watch);
     let plan_watch = tokio::spawn(plan_watch);
     let cache_watch = tokio::spawn(cache_watch);
