@@ -3,20 +3,14 @@
 //! resident set it measures.
 
 use mapek::memory::release_free;
+use mapek_test_support::status_kib;
 
 /// Memory freed below live allocations is released: the process's resident set
 /// shrinks by most of what was freed.
 #[test]
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn freed_memory_below_live_objects_leaves_the_resident_set() {
-    fn rss_kib() -> u64 {
-        std::fs::read_to_string("/proc/self/status")
-            .unwrap()
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap()
-    }
+    let rss_kib = || status_kib(std::process::id(), "VmRSS:");
     // 64 MiB in 64 KiB blocks (below glibc's mmap threshold, so on the
     // heap), each followed by a small block that stays alive.
     let mut freed = Vec::new();

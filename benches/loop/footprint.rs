@@ -28,14 +28,7 @@ pub(crate) fn operator_pid() -> u32 {
     *pids.first().expect("the operator runs")
 }
 
-pub(crate) fn status_kib(pid: u32, field: &str) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    s.lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
+pub(crate) use mapek_test_support::status_kib;
 
 pub(crate) fn cpu_seconds(pid: u32) -> f64 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();

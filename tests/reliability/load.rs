@@ -4,12 +4,7 @@ use super::*;
 
 /// Peak resident memory of a process, from /proc.
 fn peak_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+    mapek_test_support::status_kib(pid, "VmHWM:")
 }
 
 /// 1,000 ViolationPolicies over 1,000 Deployments, all firing in the same tick

@@ -6,7 +6,8 @@
 //! - The one poll loop ([`poll`]) and [`free_port`].
 //! - [`Process`]: a server process a suite starts (the operator in the
 //!   reliability suite, Prometheus in its integration test), logged, polled for
-//!   readiness and killed on drop.
+//!   readiness and killed on drop; [`status_kib`], a figure of its
+//!   `/proc/<pid>/status` (resident and peak memory).
 //! - [`alertmanager::active_alerts`]: the alerts a real Alertmanager holds.
 //! - [`browser`]: chromedriver and a headless Chromium session, for the review
 //!   page's tests in the plugin and in the e2e suite.
@@ -17,7 +18,7 @@ mod poll;
 mod process;
 
 pub use poll::{free_port, poll};
-pub use process::{Process, tail};
+pub use process::{Process, status_kib, tail};
 
 use http::{Request, Response};
 use kube::client::Body;

@@ -145,6 +145,18 @@ async fn http_ok(port: u16, path: &str) -> bool {
     )
 }
 
+/// A `kB` field of a process's `/proc/<pid>/status` (`"VmRSS:"`, `"VmHWM:"`),
+/// or 0 when the process or the field is gone.
+pub fn status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
