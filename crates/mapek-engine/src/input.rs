@@ -460,35 +460,30 @@ fn history_start(now: Millis, config: &AnalyzerConfig) -> Millis {
 /// sorted by time and value.
 ///
 /// Samples arrive grouped by policy (one query per policy), each group in time
-/// order, so a sample's policy is compared with the previous one's and a name
-/// hashed only when it changes; a policy's samples are sorted only when they
-/// are not sorted already. Samples equal in policy, time and value are equal
-/// in every field, so the order is that of one sort of all of them.
+/// order, so they are taken a run of one policy at a time: its name is hashed
+/// once and its bucket grows once. A policy's samples are sorted only when
+/// they are not sorted already. Samples equal in policy, time and value are
+/// equal in every field, so the order is that of one sort of all of them.
 fn group_samples<'a>(
     samples: &'a [MetricSample],
     in_history: impl Fn(Millis) -> bool,
 ) -> Vec<(&'a str, Cow<'a, [Point]>)> {
     let mut lookup: FnvMap<&'a str, usize> = FnvMap::default();
     let mut buckets: Vec<(&'a str, Vec<Point>)> = Vec::new();
-    let mut last: Option<usize> = None;
-    for s in samples {
-        if !(s.value.is_finite() && in_history(s.at_ms)) {
-            continue;
+    for run in samples.chunk_by(|a, b| same_name(a.policy.as_str(), b.policy.as_str())) {
+        let policy = run[0].policy.as_str();
+        let next = buckets.len();
+        let b = *lookup.entry(policy).or_insert(next);
+        if b == next {
+            buckets.push((policy, Vec::with_capacity(run.len())));
         }
-        let b = match last {
-            Some(b) if buckets[b].0 == s.policy.as_str() => b,
-            _ => {
-                let next = buckets.len();
-                let b = *lookup.entry(s.policy.as_str()).or_insert(next);
-                if b == next {
-                    buckets.push((s.policy.as_str(), Vec::new()));
-                }
-                b
-            }
-        };
-        last = Some(b);
-        buckets[b].1.push(Point::from(s));
+        buckets[b].1.extend(
+            run.iter()
+                .filter(|s| s.value.is_finite() && in_history(s.at_ms))
+                .map(Point::from),
+        );
     }
+    buckets.retain(|(_, points)| !points.is_empty());
     buckets.sort_unstable_by(|a, b| a.0.cmp(b.0));
     buckets
         .into_iter()
@@ -497,6 +492,12 @@ fn group_samples<'a>(
             (policy, Cow::Owned(points))
         })
         .collect()
+}
+
+/// Whether two names are equal: at once when they are one shared string (as
+/// a policy's samples share their name).
+fn same_name(a: &str, b: &str) -> bool {
+    std::ptr::eq(a, b) || a == b
 }
 
 /// Each policy's series inside the history window (`from` to `now`), in name

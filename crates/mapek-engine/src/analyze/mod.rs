@@ -207,11 +207,11 @@ impl PatternAnalyzer {
 
         let episodes = episode::apply(&ctx, &mut breaches, policies, episodes, &config.episode);
 
-        let patterns: Vec<ViolationPattern> = found
-            .iter()
-            .map(|f| to_pattern(&ctx, &f.detection, config.max_evidence))
-            .collect();
         let mut root_causes = rank_root_causes(&ctx, &found, config.recency_half_life_ms);
+        let patterns: Vec<ViolationPattern> = found
+            .into_iter()
+            .map(|f| to_pattern(&ctx, f.detection, config.max_evidence))
+            .collect();
         if breaches.iter().any(|b| b.load.is_some()) {
             load::apply(&mut root_causes, &breaches, &config.load);
         }
@@ -328,7 +328,7 @@ fn cmp_detection(a: &Detection, b: &Detection) -> std::cmp::Ordering {
         .then_with(|| a.evidence.cmp(&b.evidence))
 }
 
-fn to_pattern(ctx: &AnalysisContext<'_>, d: &Detection, max_evidence: usize) -> ViolationPattern {
+fn to_pattern(ctx: &AnalysisContext<'_>, d: Detection, max_evidence: usize) -> ViolationPattern {
     let mut seen = vec![false; ctx.targets.len()];
     for &i in &d.evidence {
         seen[ctx.target_of[i as usize] as usize] = true;
@@ -347,8 +347,8 @@ fn to_pattern(ctx: &AnalysisContext<'_>, d: &Detection, max_evidence: usize) -> 
     ViolationPattern {
         pattern_type: d.pattern_type,
         confidence: d.confidence,
-        hypothesis: d.hypothesis.clone(),
-        subject: d.subject.clone(),
+        hypothesis: d.hypothesis,
+        subject: d.subject,
         targets,
         evidence,
     }

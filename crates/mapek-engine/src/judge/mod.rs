@@ -116,7 +116,7 @@ pub fn judge(
             ComparisonOperator::LessThan | ComparisonOperator::LessThanOrEqual => -1.0,
             _ => 1.0,
         };
-        let test = if samples.is_empty() || base.len() < config.min_baseline {
+        let mut test = if samples.is_empty() || base.len() < config.min_baseline {
             without_baseline(run, config)
         } else {
             against_baseline(
@@ -139,7 +139,7 @@ pub fn judge(
                 ),
                 c.level,
             ),
-            None => (test.stands_out, test.why.clone(), level),
+            None => (test.stands_out, std::mem::take(&mut test.why), level),
         };
         let i = out.len();
         if current && run > 0 {

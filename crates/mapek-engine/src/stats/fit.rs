@@ -105,7 +105,10 @@ fn mann_kendall_s(y: &[f64]) -> i64 {
         return mann_kendall_s_by_pairs(y);
     }
     let n = y.len();
-    let (mut sorted, mut merged) = (y.to_vec(), vec![0.0; n]);
+    // Sorted as total-order keys, which compare as the values do once -0 is
+    // +0 (`v + 0.0`): integer comparisons the merge makes without a branch.
+    let mut sorted: Vec<i64> = y.iter().map(|&v| total_key(v + 0.0)).collect();
+    let mut merged = vec![0; n];
     let mut falling = 0usize;
     let mut width = 1;
     while width < n {
@@ -125,19 +128,20 @@ fn mann_kendall_s(y: &[f64]) -> i64 {
     pairs as i64 - equal as i64 - 2 * falling as i64
 }
 
-/// Merges the sorted `left` and `right` into `out`; returns the number of
-/// pairs of a value of `left` above one of `right`.
-fn merge(left: &[f64], right: &[f64], out: &mut [f64]) -> usize {
+/// Merges the sorted `left` and `right` (keys of finite or infinite values,
+/// all below `i64::MAX`) into `out`; returns the number of pairs of a key of
+/// `left` above one of `right`. Without a branch on the comparison, whose
+/// outcome is a coin toss: an exhausted side reads as `i64::MAX`.
+fn merge(left: &[i64], right: &[i64], out: &mut [i64]) -> usize {
     let (mut i, mut j, mut above) = (0, 0, 0);
     for slot in out {
-        if j == right.len() || (i < left.len() && left[i] <= right[j]) {
-            *slot = left[i];
-            i += 1;
-        } else {
-            *slot = right[j];
-            j += 1;
-            above += left.len() - i;
-        }
+        let l = left.get(i).copied().unwrap_or(i64::MAX);
+        let r = right.get(j).copied().unwrap_or(i64::MAX);
+        let take_left = l <= r;
+        *slot = if take_left { l } else { r };
+        i += usize::from(take_left);
+        j += usize::from(!take_left);
+        above += usize::from(!take_left) * (left.len() - i);
     }
     above
 }
@@ -200,16 +204,16 @@ fn pairwise_slope_keys(x: &[f64], y: &[f64]) -> Vec<i64> {
 /// The median of the values whose [`total_key`]s are `keys` (not empty), as
 /// [`super::median_select`] gives it: the middle one, or the mean of the
 /// middle two. The middle ranks are first looked for between two keys of an
-/// evenly spaced sample ([`bracket`]): one counting pass, then a selection
+/// evenly spaced sample ([`bracket`]): one partitioning pass, then a selection
 /// among the few keys between; when the middle is not between them, among all.
+/// (`keys` is left in some order of the same keys.)
 pub(super) fn median_of_keys(keys: &mut [i64]) -> f64 {
     let n = keys.len();
     let k = n / 2;
     // Ranks `k - 1` (for an even count) and `k` are wanted.
     let low_rank = if n.is_multiple_of(2) { k - 1 } else { k };
-    let mut between = Vec::new();
-    let (mid, below) = match bracket(keys, low_rank, k, &mut between) {
-        Some(skip) => middle(&mut between, k - skip, n),
+    let (mid, below) = match bracket(keys, low_rank, k) {
+        Some((skip, len)) => middle(&mut keys[..len], k - skip, n),
         None => middle(keys, k, n),
     };
     let mid = from_total_key(mid);
@@ -219,11 +223,12 @@ pub(super) fn median_of_keys(keys: &mut [i64]) -> f64 {
     }
 }
 
-/// The keys of ranks `low..=high` of `keys` sorted (`high - low` is 0 or 1)
-/// gathered in `between`: the keys between two of an evenly spaced sample of
-/// 256, with the number of keys below them returned. `None` (and `between`
-/// useless): too few keys to be worth it, or those ranks are not between.
-fn bracket(keys: &[i64], low: usize, high: usize, between: &mut Vec<i64>) -> Option<usize> {
+/// Moves the keys between two keys of an evenly spaced sample of 256 to the
+/// front of `keys`, when the keys of ranks `low..=high` of `keys` sorted
+/// (`high - low` is 0 or 1) are among them: `Some` of the number of keys below
+/// them and the number between. `None` (`keys` permuted, none lost): too few
+/// keys to be worth it, or those ranks are not between.
+fn bracket(keys: &mut [i64], low: usize, high: usize) -> Option<(usize, usize)> {
     const SAMPLE: usize = 256;
     const MARGIN: usize = 24;
     let n = keys.len();
@@ -242,15 +247,19 @@ fn bracket(keys: &[i64], low: usize, high: usize, between: &mut Vec<i64>) -> Opt
         0 => lo,
         d => *above.select_nth_unstable(d - 1).1,
     };
-    between.reserve(n * 4 * MARGIN / sample.len());
-    let mut skip = 0usize;
-    for &key in keys {
+    // A branch-free Lomuto partition: `keys[..len]` between `lo` and `hi`,
+    // `keys[len..i]` outside (whether a key is between is a coin toss the
+    // branch predictor loses). `key - lo`, wrapping, as unsigned is at most
+    // `hi - lo` exactly when `lo <= key <= hi`.
+    let width = hi.wrapping_sub(lo) as u64;
+    let (mut skip, mut len) = (0usize, 0usize);
+    for i in 0..n {
+        let key = keys[i];
         skip += usize::from(key < lo);
-        if key >= lo && key <= hi {
-            between.push(key);
-        }
+        keys.swap(len, i);
+        len += usize::from(key.wrapping_sub(lo) as u64 <= width);
     }
-    (skip <= low && skip + between.len() > high).then_some(skip)
+    (skip <= low && skip + len > high).then_some((skip, len))
 }
 
 /// The key of rank `k` of `keys`, and for an even total count `n` the key of
@@ -397,7 +406,7 @@ mod tests {
     fn the_fit_is_bit_for_bit_the_reference_fit() {
         let mut next = crate::stats::lcg(0x5eed);
         for case in 0..400 {
-            let n = 3 + (next() % 90) as usize;
+            let n = 3 + (next() % 250) as usize;
             let mut at = 1_700_000_000_000i64;
             let series: Vec<MetricSample> = (0..n)
                 .map(|i| {
