@@ -6,6 +6,8 @@
 #   make bench BENCH_FILTER=plan    only the benchmarks whose id matches
 #   make bench BENCH_PIN=           do not pin to one core
 #   make bench-summary              the summary of the last run, without running
+#   make bench-count                instructions and mispredicted branches of one cycle
+#                                   (callgrind: the same on any load; seconds once built)
 
 PYTHON ?= python3
 # One core, the last one: the targets are stated for one core of the machine.
@@ -16,7 +18,7 @@ BENCH_FILTER ?=
 BENCH_ESTIMATE ?= median
 BENCH_DIR = $(CARGO_TARGET_DIR)/criterion
 
-.PHONY: bench bench-build bench-summary
+.PHONY: bench bench-build bench-summary bench-count
 
 bench-build: ## Build the engine benchmarks (release; the engine crate only, no kube)
 	@start=$$(date +%s); $(CARGO) bench --locked -p mapek-engine --bench engine --no-run && \
@@ -29,3 +31,8 @@ bench: bench-build ## Engine benchmarks (criterion); ends with a BENCH line
 
 bench-summary: ## Summary of the last benchmark run (table, targets, BENCH line)
 	@$(PYTHON) mk/bench_summary.py --estimate $(BENCH_ESTIMATE) --table $(BENCH_DIR)
+
+bench-count: bench-build ## Instructions and mispredicted branches per engine cycle (callgrind); ends with a BENCH_COUNT line
+	@bin=$$($(CARGO) bench --locked -p mapek-engine --bench engine --no-run --message-format=json 2>/dev/null | \
+	  $(PYTHON) -c 'import json, sys; print([j["executable"] for j in map(json.loads, sys.stdin) if j.get("executable") and j["target"]["name"] == "engine"][-1])') && \
+	  $(PYTHON) mk/bench_count.py "$$bin"
