@@ -24,9 +24,11 @@ bench-build: ## Build the engine benchmarks (release; the engine crate only, no 
 	@start=$$(date +%s); $(CARGO) bench --locked -p mapek-engine --bench engine --no-run && \
 	  echo "bench: built the engine benchmark in $$(( $$(date +%s) - start )) s"
 
-bench: bench-build ## Engine benchmarks (criterion); ends with a BENCH line
+bench: bench-build ## Engine benchmarks (criterion); ends with a BENCH line, and a BENCH_COUNT line where valgrind is
 	@echo "bench: $$(nproc) cores, pinned with '$(BENCH_PIN)'; before: $$(uptime)"
 	$(BENCH_PIN) $(CARGO) bench --locked -p mapek-engine --bench engine -- $(BENCH_FILTER)
+	@if command -v valgrind >/dev/null 2>&1; then $(MAKE) --no-print-directory bench-count; \
+	  else echo "bench: no valgrind, so no BENCH_COUNT line (make bench-count)"; fi
 	@$(PYTHON) mk/bench_summary.py --estimate $(BENCH_ESTIMATE) --table $(BENCH_DIR)
 
 bench-summary: ## Summary of the last benchmark run (table, targets, BENCH line)
