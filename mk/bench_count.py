@@ -60,17 +60,24 @@ def main():
     if shutil.which("valgrind") is None or shutil.which("callgrind_annotate") is None:
         print("bench_count: valgrind (callgrind) is needed: apt-get install valgrind", file=sys.stderr)
         return 1
-    tmp = tempfile.mkdtemp(prefix="mapek-bench-count-")
-    out_file = sys.argv[2] if len(sys.argv) > 2 else os.path.join(tmp, "callgrind.out")
-    subprocess.run(
-        ["valgrind", "--tool=callgrind", "--branch-sim=yes", f"--callgrind-out-file={out_file}",
-         binary, "--bench", "--profile-time", "2", "^cycle/1k$"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, cwd=tmp,
-    )
+    # criterion writes under its working directory: a temporary one, removed
+    # with the profile unless OUT_FILE keeps it.
+    with tempfile.TemporaryDirectory(prefix="mapek-bench-count-") as tmp:
+        out_file = sys.argv[2] if len(sys.argv) > 2 else os.path.join(tmp, "callgrind.out")
+        subprocess.run(
+            ["valgrind", "--tool=callgrind", "--branch-sim=yes", f"--callgrind-out-file={out_file}",
+             binary, "--bench", "--profile-time", "2", "^cycle/1k$"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, cwd=tmp,
+        )
+        return report(out_file)
+
+
+def report(out_file):
+    """Prints the per-iteration table and the BENCH_COUNT line of a profile."""
     tree = annotate(out_file, "--tree=caller")
     m = re.search(r"< \?\?\?:mapek_engine::analyze::PatternAnalyzer::analyze \(([0-9,]+)x\)", tree)
     if not m:
-        print(f"bench_count: no analysis was counted in {out_file}", file=sys.stderr)
+        print("bench_count: the profile counted no analysis (was cycle/1k renamed?)", file=sys.stderr)
         return 1
     iterations = int(m.group(1).replace(",", ""))
     inclusive = annotate(out_file, "--inclusive=yes", "--threshold=100").splitlines()
