@@ -14,13 +14,15 @@ use crate::stats::{RobustFit, last_reset, rising_is_bad, robust_fit_if, steady_c
 /// For each policy's samples: the segment since the last reset (a step in the
 /// good direction larger than 40% of the window's range and six times the median
 /// step), the Theil-Sen slope of that segment (the median of pairwise slopes,
-/// robust to outliers), its Mann-Kendall statistic as a z-score, and the R² of
+/// robust to outliers, of at most 64 of its samples evenly strided from the
+/// latest), its Mann-Kendall statistic as a z-score, and the R² of
 /// the Theil-Sen line. Reported when the segment has at least `trend_min_samples`
 /// samples, the Mann-Kendall z in the bad direction is at least `trend_min_t` and
 /// R² is at least `trend_min_r2`, so a step (a load jump) is not read as a trend.
 /// The bad direction is rising when most of the policy's violations are above
 /// their threshold (or there are none), falling when most are below. Confidence
-/// is R². O(s²) in the segment's samples, capped at the last 240.
+/// is R². O(s log s) in the segment's samples, capped at the last 240, and
+/// O(64²) for the slope.
 ///
 /// When the window shows no trend and more history is kept (the judgement's
 /// 12 h), the segment since the last reset in that history is tried with the
