@@ -1,7 +1,7 @@
 //! Causal correlation: one policy's metric moving ahead of another policy's
 //! violations, suggesting an upstream dependency.
 
-use super::{Detection, Detector, bin_of, bins, deviations, pearson_of, secs};
+use super::{Detection, Detector, bin_of, bins, deviations, dots, pearson_from, secs};
 use crate::config::AnalyzerConfig;
 use crate::input::AnalysisContext;
 use crate::model::{PatternType, Point, RootCauseKind};
@@ -120,25 +120,39 @@ impl Detector for CausalDetector {
                 acc += c;
                 prefix_y.push(acc);
             }
-            // The driven series' deviations by the bin they start at (its mean
-            // depends only on that), computed once for every driver.
+            // Every other driver at every lag, with the driven series'
+            // deviations by the bin they start at (its mean depends only on
+            // that), computed once for every driver.
+            let candidates: Vec<(&str, &Lagged)> = drivers_lagged
+                .iter()
+                .filter(|(driver, _)| *driver != target_policy)
+                .flat_map(|(driver, lags)| lags.iter().map(move |l| (*driver, l)))
+                .collect();
             let mut dys: Vec<Option<(Vec<f64>, f64)>> = vec![None; count + 1];
+            for (_, l) in &candidates {
+                dys[l.start].get_or_insert_with(|| {
+                    deviations(&y[l.start..], prefix_y[count] - prefix_y[l.start])
+                });
+            }
+            let dy_of = |l: &Lagged| {
+                dys[l.start]
+                    .as_ref()
+                    .map_or((&[][..], 0.0), |(d, s)| (&d[..], *s))
+            };
+            let pairs: Vec<(&[f64], &[f64])> = candidates
+                .iter()
+                .map(|(_, l)| (&l.dx[..], dy_of(l).0))
+                .collect();
             // (r, lag, driver), strongest first; ties go to the smaller lag, then name.
             let mut best: Option<(f64, usize, &str)> = None;
-            for (driver, lags) in &drivers_lagged {
-                if *driver == target_policy {
+            for ((driver, l), (sxy, (dx, dy))) in
+                candidates.iter().zip(dots(&pairs).into_iter().zip(&pairs))
+            {
+                let Some(r) = pearson_from(sxy, dx.len().min(dy.len()), l.sxx, dy_of(l).1) else {
                     continue;
-                }
-                for l in lags {
-                    let (dy, syy) = dys[l.start].get_or_insert_with(|| {
-                        deviations(&y[l.start..], prefix_y[count] - prefix_y[l.start])
-                    });
-                    let Some(r) = pearson_of(&l.dx, dy, l.sxx, *syy) else {
-                        continue;
-                    };
-                    if best.is_none_or(|(b, _, _)| r > b + 1e-12) {
-                        best = Some((r, l.lag, driver));
-                    }
+                };
+                if best.is_none_or(|(b, _, _)| r > b + 1e-12) {
+                    best = Some((r, l.lag, *driver));
                 }
             }
             let Some((r, lag, driver)) = best else {

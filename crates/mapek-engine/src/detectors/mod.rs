@@ -136,14 +136,59 @@ pub(crate) fn deviations(v: &[f64], sum: f64) -> (Vec<f64>, f64) {
 /// as [`deviations`] from their means with their sums of squares: the sums
 /// of [`pearson`] taken apart, so that a series correlated with many others
 /// has its deviations computed once, with the same result. `None` when either
-/// is constant or the result is not finite.
+/// is constant or the result is not finite. (The causal detector takes many
+/// sums of products at once, by [`dots`], and calls [`pearson_from`].)
+#[cfg(test)]
 pub(crate) fn pearson_of(dx: &[f64], dy: &[f64], sxx: f64, syy: f64) -> Option<f64> {
-    if dx.len().min(dy.len()) < 2 || sxx <= 0.0 || syy <= 0.0 {
+    pearson_from(dot(dx, dy), dx.len().min(dy.len()), sxx, syy)
+}
+
+/// [`pearson_of`] of `n` pairs whose deviations' sum of products ([`dot`]) is
+/// `sxy`.
+pub(crate) fn pearson_from(sxy: f64, n: usize, sxx: f64, syy: f64) -> Option<f64> {
+    if n < 2 || sxx <= 0.0 || syy <= 0.0 {
         return None;
     }
-    let sxy = dx.iter().zip(dy).fold(0.0, |s, (a, b)| s + a * b);
     let r = sxy / (sxx.sqrt() * syy.sqrt());
     r.is_finite().then_some(r.clamp(-1.0, 1.0))
+}
+
+/// `Σ a[i]·b[i]` over the pairs of `a` and `b`, added in index order.
+pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).fold(0.0, |s, (a, b)| s + a * b)
+}
+
+/// The [`dot`] of each pair of series, with the same bits: each sum is still
+/// added in index order, but four sums are added side by side, so that four
+/// additions are under way where one waited on the one before.
+pub(crate) fn dots(pairs: &[(&[f64], &[f64])]) -> Vec<f64> {
+    let mut out = Vec::with_capacity(pairs.len());
+    let mut quads = pairs.chunks_exact(4);
+    for quad in &mut quads {
+        let len = |k: usize| quad[k].0.len().min(quad[k].1.len());
+        let common = (0..4).map(len).min().unwrap_or(0);
+        let [(a0, b0), (a1, b1), (a2, b2), (a3, b3)] =
+            std::array::from_fn(|k| (&quad[k].0[..common], &quad[k].1[..common]));
+        let mut s = [0.0f64; 4];
+        let terms = a0.iter().zip(b0).zip(a1.iter().zip(b1));
+        let terms = terms.zip(a2.iter().zip(b2).zip(a3.iter().zip(b3)));
+        for (((a0, b0), (a1, b1)), ((a2, b2), (a3, b3))) in terms {
+            s[0] += a0 * b0;
+            s[1] += a1 * b1;
+            s[2] += a2 * b2;
+            s[3] += a3 * b3;
+        }
+        // The longer ones' tails, still in index order.
+        for (k, sum) in s.iter_mut().enumerate() {
+            let (a, b) = quad[k];
+            for i in common..len(k) {
+                *sum += a[i] * b[i];
+            }
+        }
+        out.extend(s);
+    }
+    out.extend(quads.remainder().iter().map(|&(a, b)| dot(a, b)));
+    out
 }
 
 /// `n / (n + k)`: a confidence that grows with the amount of evidence and is 1/2
@@ -205,6 +250,30 @@ mod tests {
         }
         let r = sxy / (sxx.sqrt() * syy.sqrt());
         r.is_finite().then_some(r.clamp(-1.0, 1.0))
+    }
+
+    #[test]
+    fn dots_are_the_dots_one_by_one_bit_for_bit() {
+        let mut next = crate::stats::lcg(0xd075);
+        for case in 0..300 {
+            let series: Vec<(Vec<f64>, Vec<f64>)> = (0..next() % 11)
+                .map(|_| {
+                    // Unequal lengths within a pair and across the four.
+                    let (la, lb) = ((next() % 90) as usize, (next() % 90) as usize);
+                    let mut v = |n: usize| -> Vec<f64> {
+                        (0..n)
+                            .map(|_| (next() % 1_000_000) as f64 / 977.0 - 500.0)
+                            .collect()
+                    };
+                    (v(la), v(lb))
+                })
+                .collect();
+            let pairs: Vec<(&[f64], &[f64])> =
+                series.iter().map(|(a, b)| (&a[..], &b[..])).collect();
+            let want: Vec<u64> = pairs.iter().map(|&(a, b)| dot(a, b).to_bits()).collect();
+            let got: Vec<u64> = dots(&pairs).into_iter().map(f64::to_bits).collect();
+            assert_eq!(got, want, "case {case}");
+        }
     }
 
     #[test]
