@@ -43,7 +43,7 @@ pub(crate) fn median_select(xs: &[f64]) -> f64 {
     if xs.is_empty() {
         return f64::NAN;
     }
-    with_keys(xs, |keys| fit::median_of_keys(keys))
+    with_keys(xs, fit::median_of_keys)
 }
 
 /// Up to this many values, [`with_keys`] keeps their keys on the stack: most
