@@ -360,18 +360,25 @@ pub(crate) fn last_reset(samples: &[Point], sign: f64) -> usize {
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), s| {
             (lo.min(s.value), hi.max(s.value))
         });
+    // A reset drops at least 40% of the range. When no step does, there is
+    // none, whatever the median step: most series, which so skip the median.
+    let big = 0.4 * (hi - lo);
+    let drop_of = |i: usize| sign * (samples[i].value - samples[i - 1].value);
+    if !big.is_nan() && !(1..samples.len()).any(|i| drop_of(i) <= -big) {
+        return 0;
+    }
     let steps: Vec<f64> = samples
         .windows(2)
         .map(|w| (w[1].value - w[0].value).abs())
         .collect();
     let typical = median_select(&steps);
-    let min_drop = (0.4 * (hi - lo)).max(6.0 * typical);
+    let min_drop = big.max(6.0 * typical);
     if !(min_drop > 0.0 && min_drop.is_finite()) {
         return 0;
     }
     (1..samples.len())
         .rev()
-        .find(|&i| sign * (samples[i].value - samples[i - 1].value) <= -min_drop)
+        .find(|&i| drop_of(i) <= -min_drop)
         .unwrap_or(0)
 }
 
@@ -555,6 +562,64 @@ mod tests {
                 want.to_bits(),
                 "case {case}, n {n}"
             );
+        }
+    }
+
+    #[test]
+    fn the_last_reset_is_the_one_the_median_step_gives() {
+        // `last_reset` before it skipped the median when no step could be one.
+        fn reference(samples: &[Point], sign: f64) -> usize {
+            if samples.len() < 3 {
+                return 0;
+            }
+            let (lo, hi) = samples
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), s| {
+                    (lo.min(s.value), hi.max(s.value))
+                });
+            let steps: Vec<f64> = samples
+                .windows(2)
+                .map(|w| (w[1].value - w[0].value).abs())
+                .collect();
+            let min_drop = (0.4 * (hi - lo)).max(6.0 * median_select(&steps));
+            if !(min_drop > 0.0 && min_drop.is_finite()) {
+                return 0;
+            }
+            (1..samples.len())
+                .rev()
+                .find(|&i| sign * (samples[i].value - samples[i - 1].value) <= -min_drop)
+                .unwrap_or(0)
+        }
+        let mut next = crate::stats::lcg(0x2e5e);
+        let special = [f64::INFINITY, -f64::INFINITY, f64::NAN, -0.0];
+        for case in 0..800 {
+            let n = (next() % 70) as usize;
+            let mut level = 0.0;
+            let series: Vec<Point> = (0..n)
+                .map(|i| {
+                    // Sawtooths (a climb, then a drop to 0), noise, steps and
+                    // special values.
+                    level = match case % 4 {
+                        0 if next().is_multiple_of(15) => 0.0,
+                        0 => level + 1.0 + (next() % 10) as f64 / 10.0,
+                        1 => (next() % 100) as f64,
+                        2 if next().is_multiple_of(25) => special[(next() % 4) as usize],
+                        2 => (next() % 7) as f64,
+                        _ => (i / 20) as f64 * 50.0 + (next() % 3) as f64,
+                    };
+                    Point {
+                        at_ms: i as i64 * 30_000,
+                        value: level,
+                    }
+                })
+                .collect();
+            for sign in [1.0, -1.0] {
+                assert_eq!(
+                    last_reset(&series, sign),
+                    reference(&series, sign),
+                    "case {case}, sign {sign}"
+                );
+            }
         }
     }
 
