@@ -76,7 +76,7 @@ pub use explain::{Explanations, with_explanations};
 
 use crate::input::AnalysisContext;
 use crate::model::{ComparisonOperator, Millis, PolicyInfo};
-use crate::stats::{median, median_select};
+use crate::stats::{median_select, order_statistics};
 use long_memory::long_memory;
 use run::operator_of;
 
@@ -116,7 +116,9 @@ pub fn judge(
             ComparisonOperator::LessThan | ComparisonOperator::LessThanOrEqual => -1.0,
             _ => 1.0,
         };
-        let mut test = if samples.is_empty() || base.len() < config.min_baseline {
+        // At least one earlier evaluation, whatever `min_baseline` says: the
+        // baseline's median and quantiles need one.
+        let mut test = if samples.is_empty() || base.len() < config.min_baseline.max(1) {
             without_baseline(run, config)
         } else {
             against_baseline(
@@ -243,23 +245,35 @@ fn against_baseline(
 ) -> BaselineTest {
     let run = evals.len() - split;
     let base = &evals[..split];
-    let mut vals: Vec<f64> = base.iter().map(|e| e.value).collect();
-    let m = median(&mut vals);
+    let vals: Vec<f64> = base.iter().map(|e| e.value).collect();
+    // The median and the baseline's quantiles in the bad direction (the
+    // 95th and 99th, or the 5th and 1st), read off the sorted values.
+    let n = vals.len();
+    let tail_rank = |q: f64| {
+        let i = ((n - 1) as f64 * q).round() as usize;
+        if sign > 0.0 { i } else { n - 1 - i }
+    };
+    let [below_mid, mid, q95, q99] = order_statistics(
+        &vals,
+        [
+            n.saturating_sub(1) / 2,
+            n / 2,
+            tail_rank(0.95),
+            tail_rank(0.99),
+        ],
+    );
+    let m = if n % 2 == 1 {
+        mid
+    } else {
+        (below_mid + mid) / 2.0
+    };
     let dev: Vec<f64> = vals.iter().map(|v| (v - m).abs()).collect();
     let mad = 1.4826 * median_select(&dev);
     // The spread in the bad direction as the baseline's upper quantiles
-    // show it (`vals` is sorted by `median`): a metric whose normal has
-    // spikes is judged against its spikes, not only its typical wobble.
-    let tail = |q: f64, zq: f64| {
-        let i = ((vals.len() - 1) as f64 * q).round() as usize;
-        let v = if sign > 0.0 {
-            vals[i]
-        } else {
-            vals[vals.len() - 1 - i]
-        };
-        (sign * (v - m)).max(0.0) / zq
-    };
-    let spread = mad.max(tail(0.95, 1.645)).max(tail(0.99, 2.326));
+    // show it: a metric whose normal has spikes is judged against its
+    // spikes, not only its typical wobble.
+    let tail = |v: f64, zq: f64| (sign * (v - m)).max(0.0) / zq;
+    let spread = mad.max(tail(q95, 1.645)).max(tail(q99, 2.326));
     // A flat baseline has no spread: a floor of 5% of its distance to the
     // threshold (and a tiny absolute one) keeps both distances finite.
     let floor = (0.05 * (threshold - m).abs()).max(1e-9 * threshold.abs().max(1.0));
