@@ -120,42 +120,9 @@ impl Detector for CausalDetector {
                 acc += c;
                 prefix_y.push(acc);
             }
-            // Every other driver at every lag, with the driven series'
-            // deviations by the bin they start at (its mean depends only on
-            // that), computed once for every driver.
-            let candidates: Vec<(&str, &Lagged)> = drivers_lagged
-                .iter()
-                .filter(|(driver, _)| *driver != target_policy)
-                .flat_map(|(driver, lags)| lags.iter().map(move |l| (*driver, l)))
-                .collect();
-            let mut dys: Vec<Option<(Vec<f64>, f64)>> = vec![None; count + 1];
-            for (_, l) in &candidates {
-                dys[l.start].get_or_insert_with(|| {
-                    deviations(&y[l.start..], prefix_y[count] - prefix_y[l.start])
-                });
-            }
-            let dy_of = |l: &Lagged| {
-                dys[l.start]
-                    .as_ref()
-                    .map_or((&[][..], 0.0), |(d, s)| (&d[..], *s))
-            };
-            let pairs: Vec<(&[f64], &[f64])> = candidates
-                .iter()
-                .map(|(_, l)| (&l.dx[..], dy_of(l).0))
-                .collect();
-            // (r, lag, driver), strongest first; ties go to the smaller lag, then name.
-            let mut best: Option<(f64, usize, &str)> = None;
-            for ((driver, l), (sxy, (dx, dy))) in
-                candidates.iter().zip(dots(&pairs).into_iter().zip(&pairs))
-            {
-                let Some(r) = pearson_from(sxy, dx.len().min(dy.len()), l.sxx, dy_of(l).1) else {
-                    continue;
-                };
-                if best.is_none_or(|(b, _, _)| r > b + 1e-12) {
-                    best = Some((r, l.lag, *driver));
-                }
-            }
-            let Some((r, lag, driver)) = best else {
+            let Some((r, lag, driver)) =
+                strongest_driver(&y, &prefix_y, &drivers_lagged, target_policy)
+            else {
                 continue;
             };
             // Below the threshold, or a NaN threshold: not reported.
@@ -177,6 +144,52 @@ impl Detector for CausalDetector {
         }
         out
     }
+}
+
+/// The strongest of the `drivers` other than the `driven` policy itself, of
+/// the driven series `y` (violation counts per bin, running sums `prefix_y`):
+/// `(r, lag, driver)`; ties go to the smaller lag, then to the driver first
+/// in `drivers`.
+fn strongest_driver<'d>(
+    y: &[f64],
+    prefix_y: &[f64],
+    drivers: &[(&'d str, Vec<Lagged>)],
+    driven: &str,
+) -> Option<(f64, usize, &'d str)> {
+    let count = y.len();
+    let candidates: Vec<(&str, &Lagged)> = drivers
+        .iter()
+        .filter(|(driver, _)| *driver != driven)
+        .flat_map(|(driver, lags)| lags.iter().map(move |l| (*driver, l)))
+        .collect();
+    // The driven series' deviations by the bin they start at (its mean
+    // depends only on that), computed once for every driver.
+    let mut dys: Vec<Option<(Vec<f64>, f64)>> = vec![None; count + 1];
+    for (_, l) in &candidates {
+        dys[l.start]
+            .get_or_insert_with(|| deviations(&y[l.start..], prefix_y[count] - prefix_y[l.start]));
+    }
+    let dy_of = |l: &Lagged| {
+        dys[l.start]
+            .as_ref()
+            .map_or((&[][..], 0.0), |(d, s)| (&d[..], *s))
+    };
+    let pairs: Vec<(&[f64], &[f64])> = candidates
+        .iter()
+        .map(|(_, l)| (&l.dx[..], dy_of(l).0))
+        .collect();
+    let mut best: Option<(f64, usize, &str)> = None;
+    for ((driver, l), (sxy, (dx, dy))) in
+        candidates.iter().zip(dots(&pairs).into_iter().zip(&pairs))
+    {
+        let Some(r) = pearson_from(sxy, dx.len().min(dy.len()), l.sxx, dy_of(l).1) else {
+            continue;
+        };
+        if best.is_none_or(|(b, _, _)| r > b + 1e-12) {
+            best = Some((r, l.lag, *driver));
+        }
+    }
+    best
 }
 
 /// A driver's series at one lag: its deviations from its mean over the bins
