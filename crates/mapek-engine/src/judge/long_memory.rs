@@ -5,7 +5,7 @@
 use super::JudgeConfig;
 use super::run::Eval;
 use crate::model::{Millis, Point};
-use crate::stats::{median_select, steady_climb};
+use crate::stats::{median_of, median_select, steady_climb};
 
 /// The long-memory test of a run: whether its peak is a record for the novelty
 /// window, that window's previous peak, and the peak's robust z against the long
@@ -87,8 +87,7 @@ pub(super) fn long_memory(
         .len()
         .saturating_sub(evaluations(config.long_baseline_ms))..];
     let m = median_select(vals);
-    let dev: Vec<f64> = vals.iter().map(|v| (v - m).abs()).collect();
-    let mad = 1.4826 * median_select(&dev);
+    let mad = 1.4826 * median_of(vals.iter().map(|v| (v - m).abs()));
     let novel = peak > previous;
     let z = (peak - sign * m) / mad.max(floor);
     Some(LongMemory {

@@ -76,7 +76,7 @@ pub use explain::{Explanations, with_explanations};
 
 use crate::input::AnalysisContext;
 use crate::model::{ComparisonOperator, Millis, PolicyInfo};
-use crate::stats::{median_select, order_statistics};
+use crate::stats::{median_of, order_statistics};
 use long_memory::long_memory;
 use run::operator_of;
 
@@ -105,11 +105,10 @@ pub fn judge(
         let fresh = ctx.now.saturating_sub(last.at) <= interval + interval / 2;
         let run = run::run_length(&evals, interval);
         let split = evals.len() - run;
-        let run_values: Vec<f64> = evals[split..].iter().map(|e| e.value).collect();
-        let level = if run_values.is_empty() {
+        let level = if run == 0 {
             last.value
         } else {
-            median_select(&run_values)
+            median_of(evals[split..].iter().map(|e| e.value))
         };
         let base = &evals[..split];
         let sign = match operator {
@@ -267,8 +266,7 @@ fn against_baseline(
     } else {
         (below_mid + mid) / 2.0
     };
-    let dev: Vec<f64> = vals.iter().map(|v| (v - m).abs()).collect();
-    let mad = 1.4826 * median_select(&dev);
+    let mad = 1.4826 * median_of(vals.iter().map(|v| (v - m).abs()));
     // The spread in the bad direction as the baseline's upper quantiles
     // show it: a metric whose normal has spikes is judged against its
     // spikes, not only its typical wobble.

@@ -4,7 +4,7 @@
 
 use crate::input::AnalysisContext;
 use crate::model::{ComparisonOperator, Millis, Point, PolicyInfo, Violation};
-use crate::stats::{median_select, rising_is_bad};
+use crate::stats::{median_of, rising_is_bad};
 
 use super::JudgeConfig;
 
@@ -107,12 +107,11 @@ pub(super) fn run_length(evals: &[Eval], interval: Millis) -> usize {
 /// Median spacing of consecutive evaluations, if there are at least two
 /// (computed only when the policy does not give its interval).
 fn median_gap(evals: &[Eval]) -> Option<Millis> {
-    let mut gaps: Vec<f64> = Vec::with_capacity(evals.len());
-    gaps.extend(
+    let gaps = || {
         evals
             .windows(2)
             .map(|w| (w[1].at - w[0].at) as f64)
-            .filter(|g| *g > 0.0),
-    );
-    (!gaps.is_empty()).then(|| median_select(&gaps) as Millis)
+            .filter(|g| *g > 0.0)
+    };
+    gaps().next().is_some().then(|| median_of(gaps()) as Millis)
 }

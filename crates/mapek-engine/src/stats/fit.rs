@@ -3,7 +3,7 @@
 //! restart shows) and the steady-climb test built on them: read by the trend
 //! detector and the judgement's long memory.
 
-use super::median_select;
+use super::median_of;
 use crate::model::Point;
 
 /// A robust line: Theil-Sen slope and the Mann-Kendall trend statistic.
@@ -86,8 +86,7 @@ fn secs_since(t0: i64, t: i64) -> f64 {
 /// R² of the line of `slope` through `(x, y)` (intercept: the median of
 /// `y - slope·x`); `None` when the values do not vary or a sum is not finite.
 fn r_squared(x: &[f64], y: &[f64], slope: f64) -> Option<f64> {
-    let icpt: Vec<f64> = x.iter().zip(y).map(|(x, y)| y - slope * x).collect();
-    let b = median_select(&icpt);
+    let b = median_of(x.iter().zip(y).map(|(x, y)| y - slope * x));
     let my = y.iter().sum::<f64>() / y.len() as f64;
     let sst: f64 = y.iter().map(|v| (v - my) * (v - my)).sum();
     let sse: f64 = x
@@ -367,11 +366,7 @@ pub(crate) fn last_reset(samples: &[Point], sign: f64) -> usize {
     if !big.is_nan() && !(1..samples.len()).any(|i| drop_of(i) <= -big) {
         return 0;
     }
-    let steps: Vec<f64> = samples
-        .windows(2)
-        .map(|w| (w[1].value - w[0].value).abs())
-        .collect();
-    let typical = median_select(&steps);
+    let typical = median_of(samples.windows(2).map(|w| (w[1].value - w[0].value).abs()));
     let min_drop = big.max(6.0 * typical);
     if !(min_drop > 0.0 && min_drop.is_finite()) {
         return 0;
@@ -386,7 +381,7 @@ pub(crate) fn last_reset(samples: &[Point], sign: f64) -> usize {
 mod tests {
     use super::*;
     use crate::model::MetricSample;
-    use crate::stats::median;
+    use crate::stats::{median, median_select};
 
     /// The fit as it was before the slopes' keys and the branch-free loops
     /// (f64 slopes selected with `total_cmp`, signs counted in the same loop).

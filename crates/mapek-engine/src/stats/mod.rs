@@ -40,10 +40,31 @@ pub(crate) fn median_sorted(xs: &[f64]) -> f64 {
 /// keys, which integer comparisons select in about half the instructions of
 /// `f64::total_cmp`): the same value as [`median`]. NaN when empty.
 pub(crate) fn median_select(xs: &[f64]) -> f64 {
-    if xs.is_empty() {
-        return f64::NAN;
+    median_of(xs.iter().copied())
+}
+
+/// [`median_select`] of the values `xs` yields, without collecting them
+/// first: their keys go on the stack when they are few (see
+/// [`KEYS_ON_STACK`]). NaN when there are none.
+pub(crate) fn median_of(xs: impl IntoIterator<Item = f64>) -> f64 {
+    let mut buf = [0i64; KEYS_ON_STACK];
+    let mut xs = xs.into_iter();
+    let mut n = 0;
+    // `zip` asks the buffer first, so no value is taken past its end.
+    for (key, v) in buf.iter_mut().zip(&mut xs) {
+        *key = fit::total_key(v);
+        n += 1;
     }
-    with_keys(xs, fit::median_of_keys)
+    let mut rest = xs.peekable();
+    match (n, rest.peek()) {
+        (0, _) => f64::NAN,
+        (_, None) => fit::median_of_keys(&mut buf[..n]),
+        (_, Some(_)) => {
+            let mut keys = buf.to_vec();
+            keys.extend(rest.map(fit::total_key));
+            fit::median_of_keys(&mut keys)
+        }
+    }
 }
 
 /// The values of ranks `ranks` (each below `xs.len()`) of `xs` sorted by
@@ -90,7 +111,7 @@ fn select_ranks(
     select_ranks(above, offset + at + 1, higher, ranks, out);
 }
 
-/// Up to this many values, [`with_keys`] keeps their keys on the stack: most
+/// Up to this many values, [`with_keys`] and [`median_of`] keep their keys on the stack: most
 /// medians are of one policy's evaluations (120 in an hour at 30 s), a hundred
 /// and more of them an analysis, and each allocation cost as much as a third
 /// of its selection.
