@@ -29,7 +29,7 @@ use crate::judge::Breach;
 use crate::model::{
     ComparisonOperator, Episode, EpisodeMark, EpisodePlanState, EpisodeState, Millis, PolicyInfo,
 };
-use crate::stats::median;
+use crate::stats::median_of;
 
 /// A policy's own episode settings over the defaults.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -328,24 +328,31 @@ fn evaluations(
     recent: usize,
 ) -> Evaluations {
     let samples = ctx.samples_of(&b.policy);
-    let mut bad: Vec<(Millis, f64)> = samples
-        .iter()
-        .filter(|s| b.operator.violates(s.value, b.threshold))
-        .map(|s| (s.at_ms, s.value))
-        .collect();
-    if let Some(id) = ctx.policies.id(&b.policy)
-        && let Some(v) = ctx.policies.members[id as usize]
-            .last()
-            .map(|&i| ctx.violation(i))
-        && bad.last().is_none_or(|l| l.0 < v.at_ms)
-    {
-        bad.push((v.at_ms, v.value));
-    }
-    let last_breach_ms = bad.last().map(|l| l.0);
-    let mut tail: Vec<f64> = bad[bad.len().saturating_sub(recent.max(1))..]
-        .iter()
-        .map(|l| l.1)
-        .collect();
+    // The breaking samples, latest first, and the latest violation when it
+    // is later than all of them.
+    let bad = || {
+        samples
+            .iter()
+            .rev()
+            .filter(|s| b.operator.violates(s.value, b.threshold))
+            .map(|s| (s.at_ms, s.value))
+    };
+    let latest_sample = bad().next();
+    let later_violation = ctx
+        .policies
+        .id(&b.policy)
+        .and_then(|id| ctx.policies.members[id as usize].last())
+        .map(|&i| ctx.violation(i))
+        .filter(|v| latest_sample.is_none_or(|l| l.0 < v.at_ms))
+        .map(|v| (v.at_ms, v.value));
+    let last_breach_ms = later_violation.or(latest_sample).map(|l| l.0);
+    let tail = || {
+        later_violation
+            .into_iter()
+            .chain(bad())
+            .take(recent.max(1))
+            .map(|l| l.1)
+    };
     let resolved = stored.filter(|e| !e.is_resolved()).and_then(|e| {
         let history = ctx.history_of(&b.policy);
         if history.is_empty() {
@@ -361,7 +368,7 @@ fn evaluations(
     Evaluations {
         last_breach_ms,
         last_ms: b.last_at_ms,
-        recent_level: (!tail.is_empty()).then(|| median(&mut tail)),
+        recent_level: last_breach_ms.map(|_| median_of(tail())),
         resolved_at: resolved,
     }
 }
