@@ -153,7 +153,9 @@ pub(crate) fn pearson_from(sxy: f64, n: usize, sxx: f64, syy: f64) -> Option<f64
     r.is_finite().then_some(r.clamp(-1.0, 1.0))
 }
 
-/// `Σ a[i]·b[i]` over the pairs of `a` and `b`, added in index order.
+/// `Σ a[i]·b[i]` over the pairs of `a` and `b`, added in index order (the
+/// reference of [`dots`]).
+#[cfg(test)]
 pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).fold(0.0, |s, (a, b)| s + a * b)
 }
@@ -162,6 +164,13 @@ pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
 /// added in index order, but four sums are added side by side, so that four
 /// additions are under way where one waited on the one before.
 pub(crate) fn dots(pairs: &[(&[f64], &[f64])]) -> Vec<f64> {
+    dots_from(0.0, pairs)
+}
+
+/// [`dots`] with every sum started at `start` (-0.0 gives what
+/// `Iterator::sum` gives: it starts there).
+pub(crate) fn dots_from(start: f64, pairs: &[(&[f64], &[f64])]) -> Vec<f64> {
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).fold(start, |s, (a, b)| s + a * b);
     let mut out = Vec::with_capacity(pairs.len());
     let mut quads = pairs.chunks_exact(4);
     for quad in &mut quads {
@@ -169,7 +178,7 @@ pub(crate) fn dots(pairs: &[(&[f64], &[f64])]) -> Vec<f64> {
         let common = (0..4).map(len).min().unwrap_or(0);
         let [(a0, b0), (a1, b1), (a2, b2), (a3, b3)] =
             std::array::from_fn(|k| (&quad[k].0[..common], &quad[k].1[..common]));
-        let mut s = [0.0f64; 4];
+        let mut s = [start; 4];
         let terms = a0.iter().zip(b0).zip(a1.iter().zip(b1));
         let terms = terms.zip(a2.iter().zip(b2).zip(a3.iter().zip(b3)));
         for (((a0, b0), (a1, b1)), ((a2, b2), (a3, b3))) in terms {

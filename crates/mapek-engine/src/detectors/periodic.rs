@@ -1,7 +1,7 @@
 //! Periodicity: violations of a policy that recur at a regular period, suggesting
 //! load that comes back on a schedule (cron jobs, daily peaks).
 
-use super::{Detection, Detector, bin_of, bins, secs};
+use super::{Detection, Detector, bin_of, bins, dots_from, secs};
 use crate::config::AnalyzerConfig;
 use crate::input::AnalysisContext;
 use crate::model::{PatternType, RootCauseKind};
@@ -30,9 +30,11 @@ pub fn best_period(x: &[f64], min_cycles: usize) -> Option<(usize, f64)> {
     if !(denom > 0.0 && denom.is_finite()) {
         return None;
     }
+    // Each lag's sum of products, in index order from -0.0 as `sum` adds
+    // them, four lags side by side.
+    let lags: Vec<(&[f64], &[f64])> = (2..=max_lag).map(|k| (&d[..n - k], &d[k..])).collect();
     let mut best: Option<(usize, f64)> = None;
-    for k in 2..=max_lag {
-        let num: f64 = d[..n - k].iter().zip(&d[k..]).map(|(a, b)| a * b).sum();
+    for (k, num) in (2..=max_lag).zip(dots_from(-0.0, &lags)) {
         let r = num / denom;
         if best.is_none_or(|(_, b)| r > b + 1e-12) {
             best = Some((k, r));
@@ -123,6 +125,52 @@ mod tests {
         assert!((ds[0].confidence - 2475.0 / 3348.0).abs() < 1e-12);
         assert!(ds[0].hypothesis.contains("every 600 s (4 cycles"));
         assert_eq!(ds[0].evidence, vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn the_best_period_is_the_one_lag_at_a_time() {
+        // `best_period` before its lags were summed four at a time.
+        fn reference(x: &[f64], min_cycles: usize) -> Option<(usize, f64)> {
+            let n = x.len();
+            let cycles = min_cycles.max(2);
+            if n < 3 {
+                return None;
+            }
+            let max_lag = ((n - 1) / (cycles - 1)).min(n - 1);
+            let m = x.iter().sum::<f64>() / n as f64;
+            let d: Vec<f64> = x.iter().map(|v| v - m).collect();
+            let denom: f64 = d.iter().map(|v| v * v).sum();
+            if !(denom > 0.0 && denom.is_finite()) {
+                return None;
+            }
+            let mut best: Option<(usize, f64)> = None;
+            for k in 2..=max_lag {
+                let num: f64 = d[..n - k].iter().zip(&d[k..]).map(|(a, b)| a * b).sum();
+                let r = num / denom;
+                if best.is_none_or(|(_, b)| r > b + 1e-12) {
+                    best = Some((k, r));
+                }
+            }
+            best
+        }
+        let mut next = crate::stats::lcg(0x9e71);
+        for case in 0..400 {
+            let n = (next() % 120) as usize;
+            let x: Vec<f64> = (0..n)
+                .map(|i| match case % 3 {
+                    0 => (next() % 4) as f64,
+                    1 => f64::from(u8::from(i % 7 == 0)) * 3.0 + (next() % 2) as f64,
+                    _ => 0.0,
+                })
+                .collect();
+            let cycles = 2 + (next() % 4) as usize;
+            let bits = |b: Option<(usize, f64)>| b.map(|(k, r)| (k, r.to_bits()));
+            assert_eq!(
+                bits(best_period(&x, cycles)),
+                bits(reference(&x, cycles)),
+                "case {case}, n {n}"
+            );
+        }
     }
 
     #[test]
