@@ -445,6 +445,28 @@ fn mix(h: u64, w: u64) -> u64 {
     (h.rotate_left(23) ^ w).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
+/// The hash state `h` with every point's time and value (bit for bit) mixed
+/// in, in four lanes side by side (an even point's time and value in two, an
+/// odd one's in the other two), then the lanes and the count: each multiply
+/// waits on the one before in its lane only, a quarter of the wait of one
+/// lane. Not the `analysis_id` itself: the fingerprint and the trend's memo
+/// use it.
+pub(crate) fn hash_points(h: u64, points: &[Point]) -> u64 {
+    let mut lanes = [0, 1, 2, 3].map(|l| h ^ l);
+    let mut pairs = points.chunks_exact(2);
+    for p in &mut pairs {
+        lanes[0] = mix(lanes[0], p[0].at_ms as u64);
+        lanes[1] = mix(lanes[1], p[0].value.to_bits());
+        lanes[2] = mix(lanes[2], p[1].at_ms as u64);
+        lanes[3] = mix(lanes[3], p[1].value.to_bits());
+    }
+    for p in pairs.remainder() {
+        lanes[0] = mix(lanes[0], p.at_ms as u64);
+        lanes[1] = mix(lanes[1], p.value.to_bits());
+    }
+    lanes.into_iter().fold(mix(h, points.len() as u64), mix)
+}
+
 /// The hash behind `analysis_id`: bytes (the configuration, names) go in with
 /// FNV-1a, numbers a 64-bit word at a time with one multiply, and the result is
 /// mixed once more at the end.
@@ -482,27 +504,9 @@ impl Fingerprint {
         self.0 = mix(self.0, w);
     }
 
-    /// Every point's time and value, in four lanes side by side (an even
-    /// point's time and value in two, an odd one's in the other two), then
-    /// the lanes and the count: each multiply waits on the one before in its
-    /// lane only, a quarter of the wait of one lane.
+    /// Every point's time and value (see [`hash_points`]).
     fn points(&mut self, points: &[Point]) {
-        let mut lanes = [0, 1, 2, 3].map(|l| self.0 ^ l);
-        let mut pairs = points.chunks_exact(2);
-        for p in &mut pairs {
-            lanes[0] = mix(lanes[0], p[0].at_ms as u64);
-            lanes[1] = mix(lanes[1], p[0].value.to_bits());
-            lanes[2] = mix(lanes[2], p[1].at_ms as u64);
-            lanes[3] = mix(lanes[3], p[1].value.to_bits());
-        }
-        for p in pairs.remainder() {
-            lanes[0] = mix(lanes[0], p.at_ms as u64);
-            lanes[1] = mix(lanes[1], p.value.to_bits());
-        }
-        for lane in lanes {
-            self.word(lane);
-        }
-        self.word(points.len() as u64);
+        self.0 = hash_points(self.0, points);
     }
 
     /// The state through the finalizer of MurmurHash3, so that every input bit

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use super::{Detection, Detector};
 use crate::config::AnalyzerConfig;
-use crate::input::AnalysisContext;
+use crate::input::{AnalysisContext, hash_points};
 use crate::model::{PatternType, Point, RootCauseKind};
 use crate::stats::{RobustFit, last_reset, rising_is_bad, robust_fit_if, steady_climb};
 
@@ -158,15 +158,9 @@ impl<'s> Memo<'s> {
         fit: impl FnOnce() -> Option<(RobustFit, String)>,
     ) -> Option<(RobustFit, String)> {
         // Only a bucket: entries are compared sample by sample. A word at a
-        // time (FNV-1a took 16 multiplies a sample, a tenth of the detector).
-        let mix = |h: u64, w: u64| (h.rotate_left(23) ^ w).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let mut h = mix(0, u64::from(rising));
-        for series in [samples, history] {
-            h = mix(h, series.len() as u64);
-            for x in series {
-                h = mix(mix(h, x.at_ms as u64), x.value.to_bits());
-            }
-        }
+        // time, in lanes (FNV-1a took 16 multiplies a sample, a tenth of the
+        // detector).
+        let h = hash_points(hash_points(u64::from(rising), samples), history);
         let bucket = self.by_hash.entry(h).or_default();
         if let Some(e) = bucket
             .iter()
