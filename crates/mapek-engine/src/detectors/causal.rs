@@ -1,7 +1,7 @@
 //! Causal correlation: one policy's metric moving ahead of another policy's
 //! violations, suggesting an upstream dependency.
 
-use super::{Detection, Detector, bin_of, bins, centered, dots, pearson_from, secs};
+use super::{Detection, Detector, bin_of, bins, deviations, dots, pearson_from, secs};
 use crate::config::AnalyzerConfig;
 use crate::input::AnalysisContext;
 use crate::model::{PatternType, Point, RootCauseKind};
@@ -163,22 +163,17 @@ fn strongest_driver<'d>(
         .flat_map(|(driver, lags)| lags.iter().map(move |l| (*driver, l)))
         .collect();
     // The driven series' deviations by the bin they start at (its mean
-    // depends only on that), computed once for every driver, and their sums
-    // of squares.
-    let mut dys: Vec<Option<Vec<f64>>> = vec![None; count + 1];
+    // depends only on that), computed once for every driver.
+    let mut dys: Vec<Option<(Vec<f64>, f64)>> = vec![None; count + 1];
     for (_, l) in &candidates {
         dys[l.start]
-            .get_or_insert_with(|| centered(&y[l.start..], prefix_y[count] - prefix_y[l.start]));
+            .get_or_insert_with(|| deviations(&y[l.start..], prefix_y[count] - prefix_y[l.start]));
     }
-    let mut syys = vec![0.0; count + 1];
-    let starts: Vec<(usize, &[f64])> = (dys.iter().enumerate())
-        .filter_map(|(start, d)| Some((start, d.as_deref()?)))
-        .collect();
-    let squares: Vec<(&[f64], &[f64])> = starts.iter().map(|(_, d)| (*d, *d)).collect();
-    for ((start, _), syy) in starts.iter().zip(dots(&squares)) {
-        syys[*start] = syy;
-    }
-    let dy_of = |l: &Lagged| (dys[l.start].as_deref().unwrap_or_default(), syys[l.start]);
+    let dy_of = |l: &Lagged| {
+        dys[l.start]
+            .as_ref()
+            .map_or((&[][..], 0.0), |(d, s)| (&d[..], *s))
+    };
     let pairs: Vec<(&[f64], &[f64])> = candidates
         .iter()
         .map(|(_, l)| (&l.dx[..], dy_of(l).0))
@@ -220,22 +215,17 @@ fn lagged(
     max_lag: usize,
 ) -> Vec<Lagged> {
     let count = x.len();
-    let dxs: Vec<(usize, Vec<f64>)> = (1..=max_lag)
+    (1..=max_lag)
         .take_while(|&lag| count >= from.saturating_add(lag).saturating_add(min_bins))
         .map(|lag| {
             let n = count - lag;
-            (lag, centered(&x[from..n], prefix_x[n] - prefix_x[from]))
-        })
-        .collect();
-    let squares: Vec<(&[f64], &[f64])> = dxs.iter().map(|(_, d)| (&d[..], &d[..])).collect();
-    let sxxs = dots(&squares);
-    dxs.into_iter()
-        .zip(sxxs)
-        .map(|((lag, dx), sxx)| Lagged {
-            lag,
-            start: from + lag,
-            dx,
-            sxx,
+            let (dx, sxx) = deviations(&x[from..n], prefix_x[n] - prefix_x[from]);
+            Lagged {
+                lag,
+                start: from + lag,
+                dx,
+                sxx,
+            }
         })
         .collect()
 }

@@ -125,19 +125,11 @@ pub(crate) fn pearson_with_sums(x: &[f64], y: &[f64], sum_x: f64, sum_y: f64) ->
 
 /// The deviations of `v` from its mean, `sum / v.len()`, and their sum of
 /// squares (summed in order from +0.0).
-/// (The causal detector takes the [`centered`] values and their squares by
-/// [`dots`], many series at once.)
-#[cfg(test)]
 pub(crate) fn deviations(v: &[f64], sum: f64) -> (Vec<f64>, f64) {
-    let d = centered(v, sum);
+    let mean = sum / v.len() as f64;
+    let d: Vec<f64> = v.iter().map(|x| x - mean).collect();
     let squares = d.iter().fold(0.0, |s, d| s + d * d);
     (d, squares)
-}
-
-/// The deviations of `v` from its mean, `sum / v.len()`.
-pub(crate) fn centered(v: &[f64], sum: f64) -> Vec<f64> {
-    let mean = sum / v.len() as f64;
-    v.iter().map(|x| x - mean).collect()
 }
 
 /// The Pearson correlation of two series of equal length (at least 2), given
