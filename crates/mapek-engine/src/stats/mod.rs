@@ -47,24 +47,13 @@ pub(crate) fn median_select(xs: &[f64]) -> f64 {
 /// first: their keys go on the stack when they are few (see
 /// [`KEYS_ON_STACK`]). NaN when there are none.
 pub(crate) fn median_of(xs: impl IntoIterator<Item = f64>) -> f64 {
-    let mut buf = [0i64; KEYS_ON_STACK];
-    let mut xs = xs.into_iter();
-    let mut n = 0;
-    // `zip` asks the buffer first, so no value is taken past its end.
-    for (key, v) in buf.iter_mut().zip(&mut xs) {
-        *key = fit::total_key(v);
-        n += 1;
-    }
-    let mut rest = xs.peekable();
-    match (n, rest.peek()) {
-        (0, _) => f64::NAN,
-        (_, None) => fit::median_of_keys(&mut buf[..n]),
-        (_, Some(_)) => {
-            let mut keys = buf.to_vec();
-            keys.extend(rest.map(fit::total_key));
-            fit::median_of_keys(&mut keys)
+    with_keys(xs, |keys| {
+        if keys.is_empty() {
+            f64::NAN
+        } else {
+            fit::median_of_keys(keys)
         }
-    }
+    })
 }
 
 /// The values of ranks `ranks` (each below `xs.len()`) of `xs` sorted by
@@ -75,7 +64,9 @@ pub(crate) fn order_statistics<const N: usize>(xs: &[f64], ranks: [usize; N]) ->
     let mut wanted = ranks;
     wanted.sort_unstable();
     let mut out = [f64::NAN; N];
-    with_keys(xs, |keys| select_ranks(keys, 0, &wanted, &ranks, &mut out));
+    with_keys(xs.iter().copied(), |keys| {
+        select_ranks(keys, 0, &wanted, &ranks, &mut out)
+    });
     out
 }
 
@@ -111,30 +102,31 @@ fn select_ranks(
     select_ranks(above, offset + at + 1, higher, ranks, out);
 }
 
-/// Up to this many values, [`with_keys`] and [`median_of`] keep their keys on the stack: most
+/// Up to this many values, [`with_keys`] keeps their keys on the stack: most
 /// medians are of one policy's evaluations (120 in an hour at 30 s), a hundred
 /// and more of them an analysis, and each allocation cost as much as a third
 /// of its selection.
 const KEYS_ON_STACK: usize = 256;
 
-/// `f` of the [`fit::total_key`]s of `xs`, in a buffer on the stack when they
-/// are few.
-fn with_keys<T>(xs: &[f64], f: impl FnOnce(&mut [i64]) -> T) -> T {
-    let fill = |keys: &mut [i64]| {
-        for (k, &v) in keys.iter_mut().zip(xs) {
-            *k = fit::total_key(v);
-        }
-    };
-    if xs.len() <= KEYS_ON_STACK {
-        let mut buf = [0i64; KEYS_ON_STACK];
-        let keys = &mut buf[..xs.len()];
-        fill(keys);
-        f(keys)
-    } else {
-        let mut keys = vec![0i64; xs.len()];
-        fill(&mut keys);
-        f(&mut keys)
+/// `f` of the [`fit::total_key`]s of the values `xs` yields, taken as they
+/// come: in a buffer on the stack when they are few, without collecting the
+/// values first.
+fn with_keys<T>(xs: impl IntoIterator<Item = f64>, f: impl FnOnce(&mut [i64]) -> T) -> T {
+    let mut buf = [0i64; KEYS_ON_STACK];
+    let mut xs = xs.into_iter();
+    let mut n = 0;
+    // `zip` asks the buffer first, so no value is taken past its end.
+    for (key, v) in buf.iter_mut().zip(&mut xs) {
+        *key = fit::total_key(v);
+        n += 1;
     }
+    let mut rest = xs.peekable();
+    if rest.peek().is_none() {
+        return f(&mut buf[..n]);
+    }
+    let mut keys = buf.to_vec();
+    keys.extend(rest.map(fit::total_key));
+    f(&mut keys)
 }
 
 /// The median of `xs`, which it sorts; NaN when empty. (Sorted as total-order
