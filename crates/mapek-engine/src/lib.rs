@@ -33,6 +33,7 @@
 
 pub mod analyze;
 pub mod config;
+mod decimal;
 pub mod decisions;
 pub mod detectors;
 pub mod episode;

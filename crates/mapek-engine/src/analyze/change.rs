@@ -32,6 +32,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write;
 
 pub use crate::config::ChangeConfig;
+use crate::decimal::Fixed;
 use crate::judge::Breach;
 use crate::model::{
     ChangeSignal, FieldChange, LoadTrend, Millis, Point, RootCause, RootCauseKind, TemplateChange,
@@ -197,8 +198,11 @@ pub fn apply(causes: &mut Vec<RootCause>, breaches: &[Breach], config: &ChangeCo
                 policy: b.policy.clone(),
                 confidence,
                 description: format!(
-                    "BadChange on {} (confidence {confidence:.2}): the breach of policy {} {}.",
-                    b.target, b.policy, signal.reason
+                    "BadChange on {} (confidence {confidence}): the breach of policy {} {}.",
+                    b.target,
+                    b.policy,
+                    signal.reason,
+                    confidence = Fixed(confidence, 2)
                 ),
                 supporting_patterns: supports,
             });

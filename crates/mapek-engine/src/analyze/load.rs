@@ -29,6 +29,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 pub use crate::config::LoadConfig;
+use crate::decimal::Fixed;
 use crate::judge::Breach;
 use crate::model::{
     ComparisonOperator, ContextKind, ContextSample, LoadSignal, LoadTrend, Millis, Point,
@@ -137,16 +138,19 @@ pub(crate) fn signal(
     };
     let healthy_n = hl.len();
     let mut reason = format!(
-        "load {ratio:.2}x its healthy baseline ({recent_load:.4} over the last {} evaluation(s) against {baseline:.4} over {healthy_n} healthy evaluation(s) before the breach): {}",
+        "load {ratio}x its healthy baseline ({recent_load} over the last {} evaluation(s) against {baseline} over {healthy_n} healthy evaluation(s) before the breach): {}",
         rl.len(),
         match trend {
             LoadTrend::Rising => "rising with the breach, an overload",
             LoadTrend::Flat => "flat, so the breach is not load",
             LoadTrend::Unclear => "neither clearly rising nor flat",
-        }
+        },
+        ratio = Fixed(ratio, 2),
+        recent_load = Fixed(recent_load, 4),
+        baseline = Fixed(baseline, 4)
     );
     if let Some(s) = saturation_ratio {
-        let _ = write!(reason, " (saturation {s:.2}x)");
+        let _ = write!(reason, " (saturation {s}x)", s = Fixed(s, 2));
     }
     Some(LoadSignal {
         trend,
@@ -202,8 +206,9 @@ pub(crate) fn apply(causes: &mut Vec<RootCause>, breaches: &[Breach], config: &L
             LoadTrend::Unclear => continue,
         };
         let weakened = format!(
-            " Weakened by the load of policy {} ({:.2}x its healthy baseline): {why}.",
-            b.policy, signal.ratio
+            " Weakened by the load of policy {} ({}x its healthy baseline): {why}.",
+            b.policy,
+            Fixed(signal.ratio, 2)
         );
         let (moved, mut supports) =
             super::rank::take_share(causes, &b.target, |k| sources.contains(&k), w, &weakened);
@@ -221,8 +226,9 @@ pub(crate) fn apply(causes: &mut Vec<RootCause>, breaches: &[Breach], config: &L
                     rc.confidence = (rc.confidence + moved * rc.confidence / present).min(1.0);
                     let _ = write!(
                         rc.description,
-                        " Strengthened by the load of policy {} ({:.2}x its healthy baseline): {why}.",
-                        b.policy, signal.ratio
+                        " Strengthened by the load of policy {} ({}x its healthy baseline): {why}.",
+                        b.policy,
+                        Fixed(signal.ratio, 2)
                     );
                 }
             }
@@ -236,12 +242,18 @@ pub(crate) fn apply(causes: &mut Vec<RootCause>, breaches: &[Breach], config: &L
             let confidence = moved.min(1.0);
             let description = match signal.trend {
                 LoadTrend::Rising => format!(
-                    "{kind:?} on {} (confidence {confidence:.2}), from the load of policy {}: {}.",
-                    b.target, b.policy, signal.reason
+                    "{kind:?} on {} (confidence {confidence}), from the load of policy {}: {}.",
+                    b.target,
+                    b.policy,
+                    signal.reason,
+                    confidence = Fixed(confidence, 2)
                 ),
                 _ => format!(
-                    "{kind:?} on {} (confidence {confidence:.2}), from the load of policy {}: {}; nothing else explains the breach, so a fault or a bad change of the component.",
-                    b.target, b.policy, signal.reason
+                    "{kind:?} on {} (confidence {confidence}), from the load of policy {}: {}; nothing else explains the breach, so a fault or a bad change of the component.",
+                    b.target,
+                    b.policy,
+                    signal.reason,
+                    confidence = Fixed(confidence, 2)
                 ),
             };
             causes.push(RootCause {

@@ -3,6 +3,7 @@
 
 use super::{Detection, Detector, count_confidence, secs, span};
 use crate::config::AnalyzerConfig;
+use crate::decimal::Fixed;
 use crate::input::AnalysisContext;
 use crate::model::{PatternType, RootCauseKind};
 
@@ -80,9 +81,8 @@ impl Detector for BurstDetector {
                 pattern_type: PatternType::TemporalBurst,
                 confidence: count_confidence(n, k),
                 hypothesis: format!(
-                    "{n} violations on {target} within {:.0} s: a burst consistent with a sudden load spike.",
-                    secs(duration)
-                ),
+                    "{n} violations on {target} within {} s: a burst consistent with a sudden load spike.",
+                    Fixed(secs(duration), 0)),
                 subject: target.to_string(),
                 evidence: members[s..=e].to_vec(),
             });

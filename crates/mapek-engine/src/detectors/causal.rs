@@ -3,6 +3,7 @@
 
 use super::{Detection, Detector, bin_of, bins, deviations, dots, pearson_from, secs};
 use crate::config::AnalyzerConfig;
+use crate::decimal::Fixed;
 use crate::input::AnalysisContext;
 use crate::model::{PatternType, Point, RootCauseKind};
 
@@ -135,9 +136,8 @@ impl Detector for CausalDetector {
                 pattern_type: PatternType::Causal,
                 confidence: r,
                 hypothesis: format!(
-                    "The metric of policy {driver} leads violations of policy {target_policy} by {:.0} s (r = {r:.2}): an upstream dependency.",
-                    secs(width * lag as i128)
-                ),
+                    "The metric of policy {driver} leads violations of policy {target_policy} by {} s (r = {r}): an upstream dependency.",
+                    Fixed(secs(width * lag as i128), 0), r = Fixed(r, 2)),
                 subject: driver.to_string(),
                 evidence: members.to_vec(),
             });

@@ -3,6 +3,7 @@
 
 use super::{Detection, Detector, count_confidence, secs, span};
 use crate::config::AnalyzerConfig;
+use crate::decimal::Fixed;
 use crate::input::AnalysisContext;
 use crate::model::{PatternType, RootCauseKind};
 
@@ -62,8 +63,8 @@ impl Detector for FrequencyDetector {
                     pattern_type: PatternType::Frequency,
                     confidence: count_confidence(best, max),
                     hypothesis: format!(
-                        "Policy {policy} violated {best} times within {:.0} s (more than {max}): chronic overload.",
-                        secs(w)
+                        "Policy {policy} violated {best} times within {} s (more than {max}): chronic overload.",
+                        Fixed(secs(w), 0)
                     ),
                     subject: policy.to_string(),
                     evidence: members[best_start..best_start + best].to_vec(),
@@ -89,9 +90,10 @@ impl Detector for FrequencyDetector {
                             pattern_type: PatternType::Frequency,
                             confidence,
                             hypothesis: format!(
-                                "Policy {policy} violated {recent} times in the last {:.0} s, {ratio:.1} times its baseline rate ({baseline} in the {:.0} s before): an overload above its usual level.",
-                                secs(w),
-                                secs(baseline_span)
+                                "Policy {policy} violated {recent} times in the last {} s, {ratio} times its baseline rate ({baseline} in the {} s before): an overload above its usual level.",
+                                Fixed(secs(w), 0),
+                                Fixed(secs(baseline_span), 0),
+                                ratio = Fixed(ratio, 1)
                             ),
                             subject: policy.to_string(),
                             evidence: members[first_recent..].to_vec(),
@@ -109,8 +111,8 @@ impl Detector for FrequencyDetector {
                         pattern_type: PatternType::Frequency,
                         confidence,
                         hypothesis: format!(
-                            "Policy {policy} has violated at every evaluation for {:.0} s: a sustained overload.",
-                            secs(d)
+                            "Policy {policy} has violated at every evaluation for {} s: a sustained overload.",
+                            Fixed(secs(d), 0)
                         ),
                         subject: policy.to_string(),
                         evidence: members[start..].to_vec(),

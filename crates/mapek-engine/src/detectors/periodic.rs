@@ -3,6 +3,7 @@
 
 use super::{Detection, Detector, bin_of, bins, dots_from, secs};
 use crate::config::AnalyzerConfig;
+use crate::decimal::Fixed;
 use crate::input::AnalysisContext;
 use crate::model::{PatternType, RootCauseKind};
 
@@ -87,9 +88,8 @@ impl Detector for PeriodicityDetector {
                 pattern_type: PatternType::Periodic,
                 confidence: r,
                 hypothesis: format!(
-                    "Violations of policy {policy} recur about every {:.0} s ({repetitions} cycles, autocorrelation {r:.2}): a recurring load.",
-                    secs(width * lag as i128)
-                ),
+                    "Violations of policy {policy} recur about every {} s ({repetitions} cycles, autocorrelation {r}): a recurring load.",
+                    Fixed(secs(width * lag as i128), 0), r = Fixed(r, 2)),
                 subject: policy.to_string(),
                 evidence: members.to_vec(),
             });

@@ -24,6 +24,7 @@
 mod tests;
 
 pub use crate::config::EpisodeConfig;
+use crate::decimal::Fixed;
 use crate::input::AnalysisContext;
 use crate::judge::Breach;
 use crate::model::{
@@ -264,13 +265,12 @@ fn worsened(
     let bar = config.worsen_factor * then_beyond.max(0.0);
     (now_beyond > 0.0 && now_beyond >= bar && then_beyond > 0.0).then(|| {
         format!(
-            "worsened: the level {level:.4} is {:.1}x as far beyond the threshold {:.4} as {:.4} at plan {} (the bar is {:.1}x); one more plan",
-            now_beyond / then_beyond,
-            breach.threshold,
-            last.level,
+            "worsened: the level {level} is {}x as far beyond the threshold {} as {} at plan {} (the bar is {}x); one more plan",
+            Fixed(now_beyond / then_beyond, 1),
+            Fixed(breach.threshold, 4),
+            Fixed(last.level, 4),
             last.name,
-            config.worsen_factor
-        )
+            Fixed(config.worsen_factor, 1), level = Fixed(level, 4))
     })
 }
 

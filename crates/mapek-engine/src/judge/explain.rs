@@ -3,6 +3,7 @@
 //! dependency) stands out after all.
 
 use super::{Breach, JudgeConfig};
+use crate::decimal::Fixed;
 
 /// What the detectors found that can explain a breach which is usual for its
 /// policy: policy names.
@@ -59,8 +60,9 @@ pub fn with_explanations(
         b.actionable = b.current && !b.shared;
         if b.actionable {
             b.reason = format!(
-                "breaching now, {why}: held {} evaluation(s) at {:.4}",
-                b.run, b.level
+                "breaching now, {why}: held {} evaluation(s) at {}",
+                b.run,
+                Fixed(b.level, 4)
             );
         }
     }

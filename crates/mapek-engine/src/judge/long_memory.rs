@@ -4,6 +4,7 @@
 
 use super::JudgeConfig;
 use super::run::Eval;
+use crate::decimal::Fixed;
 use crate::model::{Millis, Point};
 use crate::stats::{median_of, median_select, steady_climb};
 
@@ -114,7 +115,7 @@ fn span(ms: Millis) -> String {
 /// `ms` as `3.5 h` or `40 min`, rounded.
 fn ago(ms: Millis) -> String {
     if ms >= 3_600_000 {
-        format!("{:.1} h", ms as f64 / 3_600_000.0)
+        format!("{} h", Fixed(ms as f64 / 3_600_000.0, 1))
     } else {
         format!("{} min", ms / 60_000)
     }
@@ -134,7 +135,7 @@ pub(super) fn describe(
         Some(l) if !long_ok && l.climb.is_some() => {
             let c = l.climb.as_ref().expect("checked");
             format!(
-                "; climbing {} ({} ago, Theil-Sen {:+.4} per hour, Mann-Kendall z = {:.1}, R² = {:.2}) and the highest since (previous peak {:.4}): a leak's climb, so neither the {} record nor {} robust deviations beyond the {} median ({:.1}) is needed",
+                "; climbing {} ({} ago, Theil-Sen {:+.4} per hour, Mann-Kendall z = {}, R² = {}) and the highest since (previous peak {}): a leak's climb, so neither the {} record nor {} robust deviations beyond the {} median ({}) is needed",
                 if c.reset {
                     "since the last reset"
                 } else {
@@ -142,25 +143,25 @@ pub(super) fn describe(
                 },
                 ago(now.saturating_sub(c.since)),
                 c.slope_per_hour,
-                c.z,
-                c.r2,
-                c.previous_peak,
+                Fixed(c.z, 1),
+                Fixed(c.r2, 2),
+                Fixed(c.previous_peak, 4),
                 span(config.novelty_window_ms),
                 config.min_long_z,
                 span(config.long_baseline_ms),
-                l.z
+                Fixed(l.z, 1)
             )
         }
         Some(l) if !l.novel => format!(
-            "; no record: the last {} reached {:.4}",
+            "; no record: the last {} reached {}",
             span(config.novelty_window_ms),
-            l.previous_peak
+            Fixed(l.previous_peak, 4)
         ),
         Some(l) => format!(
-            "; a record for the last {} (previous peak {:.4}), {:.1} robust deviations beyond the {} median{}",
+            "; a record for the last {} (previous peak {}), {} robust deviations beyond the {} median{}",
             span(config.novelty_window_ms),
-            l.previous_peak,
-            l.z,
+            Fixed(l.previous_peak, 4),
+            Fixed(l.z, 1),
             span(config.long_baseline_ms),
             if l.z >= config.min_long_z {
                 String::new()

@@ -74,6 +74,7 @@ pub use crate::config::JudgeConfig;
 pub use crate::model::{Breach, SharedCause};
 pub use explain::{Explanations, with_explanations};
 
+use crate::decimal::Fixed;
 use crate::input::AnalysisContext;
 use crate::model::{ComparisonOperator, Millis, PolicyInfo};
 use crate::stats::{median_of, order_statistics};
@@ -132,11 +133,11 @@ pub fn judge(
             Some(c) => (
                 true,
                 format!(
-                    "a chronic breach, over the threshold on {:.0}% of the last {} evaluations (the bar is over {:.0}%) at a median of {:.4}",
-                    c.duty * 100.0,
+                    "a chronic breach, over the threshold on {}% of the last {} evaluations (the bar is over {}%) at a median of {}",
+                    Fixed(c.duty * 100.0, 0),
                     c.evaluations,
-                    config.chronic_min_duty * 100.0,
-                    c.level
+                    Fixed(config.chronic_min_duty * 100.0, 0),
+                    Fixed(c.level, 4)
                 ),
                 c.level,
             ),
@@ -305,8 +306,12 @@ fn against_baseline(
     let stands_out = persistent && (z >= config.min_excess_z || sustained) && long_ok || climb_held;
     let record = long_memory::describe(long.as_ref(), long_ok, ctx.now, config);
     let why = format!(
-        "held {run} evaluation(s) at {level:.4} against a baseline of {m:.4} (z = {z:.1}; {margin:.1} typical deviations beyond the threshold; {:.0}% of earlier evaluations over the threshold){record}",
-        d * 100.0
+        "held {run} evaluation(s) at {level} against a baseline of {m} (z = {z}; {margin} typical deviations beyond the threshold; {}% of earlier evaluations over the threshold){record}",
+        Fixed(d * 100.0, 0),
+        level = Fixed(level, 4),
+        m = Fixed(m, 4),
+        z = Fixed(z, 1),
+        margin = Fixed(margin, 1)
     );
     BaselineTest {
         stands_out,

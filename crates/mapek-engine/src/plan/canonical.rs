@@ -238,37 +238,32 @@ pub(super) fn write_f64(out: &mut impl Sink, f: f64) {
     out.put_byte(b'"');
 }
 
-/// `f` with `decimals` decimals, exactly as `format!("{f:.N$}")` writes it.
-///
-/// The value is scaled by 10^decimals and rounded to the nearest integer, which
-/// is exact whenever the scaled value is below 2²³ (its rounding error is then
-/// below 10⁻⁹) and not within 10⁻⁹ of a half: the correctly rounded result
-/// cannot be on the other side. Anything else (huge, tiny ties, non-finite) goes
-/// through the general float formatting.
+/// `f` with `decimals` decimals, exactly as `format!("{f:.N$}")` writes it:
+/// scaled and rounded where that is certain ([`crate::decimal::scaled`]),
+/// else by the standard formatting. (Its digits are written here, not by
+/// [`crate::decimal::Fixed`], so that the divisions by the constant
+/// `10^decimals` of the hash's six decimals are multiplications.)
+#[inline]
 pub(super) fn push_fixed(out: &mut impl Sink, f: f64, decimals: u32) {
     const POW10: [u64; 7] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000];
-    let scale = POW10[decimals.min(6) as usize];
-    let y = f.abs() * scale as f64;
-    let floor = y.floor();
-    let frac = y - floor;
-    if decimals <= 6 && y < 8_388_608.0 && (frac - 0.5).abs() > 1e-9 {
-        let k = floor as u64 + u64::from(frac > 0.5);
-        if f.is_sign_negative() {
-            out.put_byte(b'-');
-        }
-        write_int(out, (k / scale) as i64);
-        if decimals > 0 {
-            out.put_byte(b'.');
-            let mut digits = [b'0'; 6];
-            let mut rest = k % scale;
-            for d in digits[..decimals as usize].iter_mut().rev() {
-                *d = b'0' + (rest % 10) as u8;
-                rest /= 10;
-            }
-            out.put(&digits[..decimals as usize]);
-        }
-    } else {
+    let Some(k) = crate::decimal::scaled(f, decimals as usize) else {
         out.put(format!("{f:.*}", decimals as usize).as_bytes());
+        return;
+    };
+    let scale = POW10[decimals as usize];
+    if f.is_sign_negative() {
+        out.put_byte(b'-');
+    }
+    write_int(out, (k / scale) as i64);
+    if decimals > 0 {
+        out.put_byte(b'.');
+        let mut digits = [b'0'; 6];
+        let mut rest = k % scale;
+        for d in digits[..decimals as usize].iter_mut().rev() {
+            *d = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        out.put(&digits[..decimals as usize]);
     }
 }
 
