@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use super::{Detection, Detector};
 use crate::config::AnalyzerConfig;
+use crate::decimal::Fixed;
 use crate::input::{AnalysisContext, hash_points};
 use crate::model::{PatternType, Point, RootCauseKind};
 use crate::stats::{RobustFit, last_reset, rising_is_bad, robust_fit_if, steady_climb};
@@ -63,13 +64,12 @@ impl Detector for TrendDetector {
                 pattern_type: PatternType::Trend,
                 confidence: fit.r2,
                 hypothesis: format!(
-                    "The metric of policy {policy} is {} by {:.3} per minute over {} samples{resets} (Theil-Sen slope, Mann-Kendall z = {:.1}, R² = {:.2}): a gradual degradation toward its threshold.",
+                    "The metric of policy {policy} is {} by {} per minute over {} samples{resets} (Theil-Sen slope, Mann-Kendall z = {}, R² = {}): a gradual degradation toward its threshold.",
                     if rising_is_bad { "rising" } else { "falling" },
-                    (fit.slope * 60.0).abs(),
+                    Fixed((fit.slope * 60.0).abs(), 3),
                     fit.n,
-                    z_bad,
-                    fit.r2
-                ),
+                    Fixed(z_bad, 1),
+                    Fixed(fit.r2, 2)),
                 subject: policy.to_string(),
                 evidence: evidence.to_vec(),
             });
@@ -92,7 +92,7 @@ fn trend_of(
     if segment.len() < config.trend_min_samples.max(3) {
         return None;
     }
-    let window_fit = robust_fit_if(segment, |z| sign * z >= config.trend_min_t)
+    let window_fit = robust_fit_if(segment, sign, config.trend_min_t)
         .filter(|fit| sign * fit.z >= config.trend_min_t && fit.r2 >= config.trend_min_r2);
     let (fit, resets) = match window_fit {
         Some(fit) => (
@@ -122,13 +122,14 @@ fn trend_of(
             (
                 c.fit,
                 format!(
-                    " (every {}th) of the {hours:.1} h {}",
+                    " (every {}th) of the {hours} h {}",
                     c.stride,
                     if c.start > 0 {
                         "since the last reset"
                     } else {
                         "kept"
-                    }
+                    },
+                    hours = Fixed(hours, 1)
                 ),
             )
         }

@@ -34,23 +34,21 @@ pub struct RobustFit {
 /// the same (`make decisions`, 2026-12-07).
 #[cfg(test)]
 pub fn robust_fit(samples: &[Point]) -> Option<RobustFit> {
-    robust_fit_if(samples, |_| true)
+    robust_fit_if(samples, 1.0, f64::NEG_INFINITY)
 }
 
-/// [`robust_fit`] when its Mann-Kendall z passes `wanted`, else `None`. The z
-/// needs no slope, so a caller that keeps only a significant trend (most
-/// series have none) skips the median of the O(n²) pairwise slopes, most of
-/// the fit's cost.
-pub fn robust_fit_if(samples: &[Point], wanted: impl FnOnce(f64) -> bool) -> Option<RobustFit> {
+/// [`robust_fit`] when its Mann-Kendall z has `sign * z >= min_z` (`sign` is
+/// 1 for a rising trend, -1 for a falling one), else `None`. The z needs no
+/// slope, so a caller that keeps only a significant trend (most series have
+/// none) skips the median of the O(n²) pairwise slopes; and the count of
+/// Mann-Kendall's pairs stops once the pairs left cannot reach `min_z`.
+pub fn robust_fit_if(samples: &[Point], sign: f64, min_z: f64) -> Option<RobustFit> {
     let n = samples.len();
     if n < 3 {
         return None;
     }
     let y: Vec<f64> = samples.iter().map(|s| s.value).collect();
-    let z = mann_kendall_z(&y);
-    if !wanted(z) {
-        return None;
-    }
+    let z = mann_kendall_z_if(&y, sign, min_z).filter(|z| sign * z >= min_z)?;
     let t0 = samples[0].at_ms;
     let x: Vec<f64> = samples.iter().map(|s| secs_since(t0, s.at_ms)).collect();
     // Medians by selection, on the slopes' total-order keys: the pairwise
@@ -102,13 +100,57 @@ fn r_squared(x: &[f64], y: &[f64], slope: f64) -> Option<f64> {
 
 /// Mann-Kendall S of `y` (at least 3 values) as a z-score, continuity-corrected.
 fn mann_kendall_z(y: &[f64]) -> f64 {
-    let nf = y.len() as f64;
-    let var = nf * (nf - 1.0) * (2.0 * nf + 5.0) / 18.0;
-    match mann_kendall_s(y) {
+    z_of(mann_kendall_s(y), y.len())
+}
+
+/// Mann-Kendall S as a z-score, continuity-corrected, for `n` values.
+fn z_of(s: i64, n: usize) -> f64 {
+    let sd = mann_kendall_sd(n);
+    match s {
         0 => 0.0,
-        s if s > 0 => (s as f64 - 1.0) / var.sqrt(),
-        s => (s as f64 + 1.0) / var.sqrt(),
+        s if s > 0 => (s as f64 - 1.0) / sd,
+        s => (s as f64 + 1.0) / sd,
     }
+}
+
+/// The standard deviation of Mann-Kendall S for `n` values without ties.
+fn mann_kendall_sd(n: usize) -> f64 {
+    let nf = n as f64;
+    (nf * (nf - 1.0) * (2.0 * nf + 5.0) / 18.0).sqrt()
+}
+
+/// [`mann_kendall_z`], or `None` when counting its pairs shows early that
+/// `sign * z >= min_z` cannot hold. Each pair adds -1, 0 or 1 to S, and the
+/// corrected z has the sign of S and at most its size over `sd`: once
+/// `±S` (the sign of `sign`) plus the pairs left is below `min_z / |sign| × sd`
+/// (by a margin of one pair), no order of the rest can pass. Pair by pair only (up to
+/// [`MANN_KENDALL_BY_PAIRS`] values); a longer series is counted whole.
+fn mann_kendall_z_if(y: &[f64], sign: f64, min_z: f64) -> Option<f64> {
+    let n = y.len();
+    if n > MANN_KENDALL_BY_PAIRS || min_z.is_nan() || min_z <= 0.0 {
+        return Some(mann_kendall_z(y));
+    }
+    let sd = mann_kendall_sd(n);
+    // `|z| >= min_z / |sign|` is needed (infinite for a sign of 0: never).
+    let need = min_z / sign.abs() * sd;
+    let sgn: i64 = if sign < 0.0 { -1 } else { 1 };
+    let mut s: i64 = 0;
+    let mut left = (n * n.saturating_sub(1) / 2) as i64;
+    for (i, &yi) in y.iter().enumerate() {
+        s += pair_signs(yi, &y[i + 1..]);
+        left -= (n - i - 1) as i64;
+        if ((sgn * s + left) as f64) + 1.0 < need {
+            return None;
+        }
+    }
+    Some(z_of(s, n))
+}
+
+/// Σ over `rest` of +1 where a value is above `yi`, -1 where below.
+fn pair_signs(yi: f64, rest: &[f64]) -> i64 {
+    rest.iter()
+        .map(|&yj| i64::from(yj > yi) - i64::from(yj < yi))
+        .sum::<i64>()
 }
 
 /// Up to this many values, Mann-Kendall S is counted pair by pair: the
@@ -176,14 +218,10 @@ fn merge(left: &[i64], right: &[i64], out: &mut [i64]) -> usize {
 
 /// [`mann_kendall_s`] pair by pair (branch-free, so the compiler vectorizes it).
 fn mann_kendall_s_by_pairs(y: &[f64]) -> i64 {
-    let mut s: i64 = 0;
-    for (i, &yi) in y.iter().enumerate() {
-        s += y[i + 1..]
-            .iter()
-            .map(|&yj| i64::from(yj > yi) - i64::from(yj < yi))
-            .sum::<i64>();
-    }
-    s
+    y.iter()
+        .enumerate()
+        .map(|(i, &yi)| pair_signs(yi, &y[i + 1..]))
+        .sum()
 }
 
 /// The total-order key of `v`: integers ordered as [`f64::total_cmp`] orders
@@ -343,7 +381,7 @@ pub(crate) fn steady_climb(
         .rev()
         .copied()
         .collect();
-    let fit = robust_fit_if(&fitted, |z| sign * z >= min_z)?;
+    let fit = robust_fit_if(&fitted, sign, min_z)?;
     (sign * fit.z >= min_z && fit.r2 >= min_r2).then_some(SteadyClimb { start, stride, fit })
 }
 
@@ -479,7 +517,7 @@ mod tests {
         let mut at = 0i64;
         let mut next = crate::stats::lcg(0x2f17);
         for case in 0..200 {
-            let n = (next() % 80) as usize;
+            let n = (next() % 160) as usize;
             let drift = (case % 7) as f64 - 3.0;
             let series: Vec<MetricSample> = (0..n)
                 .map(|i| {
@@ -493,18 +531,25 @@ mod tests {
                 })
                 .collect();
             let refs: Vec<Point> = series.iter().map(Point::from).collect();
-            for (min, sign) in [
+            // Gates far off, and just at, below and above the series' own z
+            // (where the count of pairs may stop early, or must not), with
+            // signs of any size.
+            let z = robust_fit(&refs).map_or(1.0, |f| f.z);
+            let mut gates = vec![
                 (3.0, 1.0),
                 (3.0, -1.0),
                 (0.0, 1.0),
                 (f64::NEG_INFINITY, 1.0),
-            ] {
+                (f64::NAN, 1.0),
+                (1.0, 0.0),
+            ];
+            for sign in [1.0, -1.0, 2.0, -0.5] {
+                let at = sign * z;
+                gates.extend([(at, sign), (at - 1e-9, sign), (at + 1e-9, sign)]);
+            }
+            for (min, sign) in gates {
                 let want = robust_fit(&refs).filter(|f| sign * f.z >= min);
-                assert_eq!(
-                    robust_fit_if(&refs, |z| sign * z >= min),
-                    want,
-                    "case {case}"
-                );
+                assert_eq!(robust_fit_if(&refs, sign, min), want, "case {case}");
             }
         }
     }
