@@ -7,7 +7,7 @@
 use super::JudgeConfig;
 use super::run::Eval;
 use crate::model::Millis;
-use crate::stats::median_select;
+use crate::stats::median_of;
 
 /// A chronic breach: the share of the recent evaluations over the threshold and
 /// the median of those values.
@@ -28,11 +28,11 @@ pub(super) fn chronic(evals: &[Eval], now: Millis, config: &JudgeConfig) -> Opti
     if recent.len() < config.chronic_min_evaluations.max(1) {
         return None;
     }
-    let bad: Vec<f64> = recent.iter().filter(|e| e.bad).map(|e| e.value).collect();
-    let duty = bad.len() as f64 / recent.len() as f64;
+    let bad = || recent.iter().filter(|e| e.bad).map(|e| e.value);
+    let duty = bad().count() as f64 / recent.len() as f64;
     (duty > config.chronic_min_duty).then(|| Chronic {
         duty,
         evaluations: recent.len(),
-        level: median_select(&bad),
+        level: median_of(bad()),
     })
 }
