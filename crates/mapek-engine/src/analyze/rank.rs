@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::{AnalysisContext, Found};
+use crate::decimal::Fixed;
 use crate::fnv::FnvMap;
 use crate::model::{Millis, RootCause, RootCauseKind, Severity};
 
@@ -50,14 +51,22 @@ type Run = ((u32, u32), u64, Severity, Millis);
 /// (target, policy) -> count of a pattern's violations.
 type PairCounts = FnvMap<(u32, u32), u64>;
 /// Target -> (highest severity, latest time) of a pattern's violations.
-type TargetSeverity = BTreeMap<u32, (Severity, Millis)>;
+type TargetSeverity = FnvMap<u32, (Severity, Millis)>;
 
-/// For one pattern's evidence: its [`PairCounts`] and [`TargetSeverity`]. The evidence mostly comes a policy at a time, so
-/// each run of one (target, policy) is added up first and goes into the maps
-/// once (counts, maxima: the same in any grouping).
-fn evidence_summary(ctx: &AnalysisContext<'_>, evidence: &[u32]) -> (PairCounts, TargetSeverity) {
-    let mut pairs = PairCounts::default();
-    let mut sev = TargetSeverity::new();
+/// For one pattern's evidence: its [`PairCounts`] and [`TargetSeverity`],
+/// written into `pairs` and `sev` (cleared first: one pair of maps serves every
+/// pattern). The evidence mostly comes a policy at a time, so each run of one
+/// (target, policy) is added up first and goes into the maps once (counts,
+/// maxima: the same in any grouping). Their order is the hash maps': what is
+/// read from them (a product per target and kind, sums) does not depend on it.
+fn evidence_summary(
+    ctx: &AnalysisContext<'_>,
+    evidence: &[u32],
+    pairs: &mut PairCounts,
+    sev: &mut TargetSeverity,
+) {
+    pairs.clear();
+    sev.clear();
     let mut add = |(key, count, s, t): Run| {
         *pairs.entry(key).or_default() += count;
         sev.entry(key.0)
@@ -87,7 +96,6 @@ fn evidence_summary(ctx: &AnalysisContext<'_>, evidence: &[u32]) -> (PairCounts,
     if let Some(done) = run {
         add(done);
     }
-    (pairs, sev)
 }
 
 /// Combines patterns into one root-cause distribution per target.
@@ -106,8 +114,9 @@ pub(super) fn rank_root_causes(
 ) -> Vec<RootCause> {
     let half_life = half_life_ms.max(1) as f64;
     let mut acc: BTreeMap<(u32, RootCauseKind), CauseAcc> = BTreeMap::new();
+    let (mut pairs, mut sev) = (PairCounts::default(), TargetSeverity::default());
     for (p, f) in found.iter().enumerate() {
-        let (pairs, sev) = evidence_summary(ctx, &f.detection.evidence);
+        evidence_summary(ctx, &f.detection.evidence, &mut pairs, &mut sev);
         for (&target, &(severity, latest)) in &sev {
             let age = ctx.now.saturating_sub(latest).max(0) as f64;
             let recency = 0.5f64.powf(age / half_life);
@@ -177,22 +186,28 @@ pub(super) fn rank_root_causes(
             } else {
                 0.0
             };
-            let mut types = String::new();
-            for (i, &p) in a.supports.iter().enumerate() {
-                if i > 0 {
-                    types.push_str(", ");
-                }
-                let _ = write!(types, "{:?}", found[p].detection.pattern_type);
-            }
-            let mut description = format!(
-                "{kind:?} on {target} (confidence {confidence:.2}), supported by {} pattern(s): {types}; mostly violations of policy {policy}.",
+            // Written in place, into one allocation (writing to a String
+            // cannot fail).
+            let mut description =
+                String::with_capacity(200 + target.len() + policy.len() + 24 * a.supports.len());
+            let _ = write!(
+                description,
+                "{kind:?} on {target} (confidence {}), supported by {} pattern(s): ",
+                Fixed(confidence, 2),
                 a.supports.len(),
             );
+            for (i, &p) in a.supports.iter().enumerate() {
+                if i > 0 {
+                    description.push_str(", ");
+                }
+                let _ = write!(description, "{:?}", found[p].detection.pattern_type);
+            }
+            let _ = write!(description, "; mostly violations of policy {policy}.");
             if let Some(by) = explained_by {
                 let _ = write!(
                     description,
-                    " Largely explained away by {by:?} (evidence {:.2}).",
-                    evidence[&(target_id, by)]
+                    " Largely explained away by {by:?} (evidence {}).",
+                    Fixed(evidence[&(target_id, by)], 2)
                 );
             }
             RootCause {
@@ -259,7 +274,7 @@ mod tests {
     /// The summary as it was before the runs: both maps updated per violation.
     fn reference(ctx: &AnalysisContext<'_>, evidence: &[u32]) -> (PairCounts, TargetSeverity) {
         let mut pairs = PairCounts::default();
-        let mut sev = TargetSeverity::new();
+        let mut sev = TargetSeverity::default();
         for &i in evidence {
             let key = (ctx.target_of[i as usize], ctx.policy_of[i as usize]);
             *pairs.entry(key).or_default() += 1;
@@ -272,6 +287,44 @@ mod tests {
                 .or_insert((s, t));
         }
         (pairs, sev)
+    }
+
+    #[test]
+    fn a_cause_describes_its_kind_confidence_patterns_and_policy() {
+        let vs = vec![
+            v("a", "lat", "web", 3_000_000),
+            v("b", "lat", "web", 3_060_000),
+            v("c", "err", "web", 3_120_000),
+        ];
+        let cfg = AnalyzerConfig::default();
+        let ctx = AnalysisContext::new(&vs, &[], 3_600_000, &cfg);
+        let found = |pattern_type, evidence: Vec<u32>| Found {
+            detection: crate::detectors::Detection {
+                pattern_type,
+                confidence: 0.5,
+                hypothesis: String::new(),
+                subject: String::new(),
+                evidence,
+            },
+            kind: RootCauseKind::LoadSpike,
+        };
+        let causes = rank_root_causes(
+            &ctx,
+            &[
+                found(crate::model::PatternType::TemporalBurst, vec![0, 1, 2]),
+                found(crate::model::PatternType::Frequency, vec![0, 1]),
+            ],
+            600_000,
+        );
+        assert_eq!(causes.len(), 1);
+        let c = &causes[0];
+        assert_eq!(
+            c.description,
+            format!(
+                "LoadSpike on web (confidence {:.2}), supported by 2 pattern(s): TemporalBurst, Frequency; mostly violations of policy lat.",
+                c.confidence
+            )
+        );
     }
 
     #[test]
@@ -300,6 +353,8 @@ mod tests {
         let cfg = AnalyzerConfig::default();
         let ctx = AnalysisContext::new(&vs, &[], 3_600_000, &cfg);
         let n = ctx.violations.len() as u64;
+        // One pair of maps for every case, as for every pattern.
+        let (mut pairs, mut sev) = (PairCounts::default(), TargetSeverity::default());
         for case in 0..100 {
             // Runs of one policy (by index order), or indices at random.
             let evidence: Vec<u32> = match case % 3 {
@@ -307,7 +362,7 @@ mod tests {
                 1 => (0..n as u32).collect(),
                 _ => (0..next(200)).map(|_| next(n) as u32).collect(),
             };
-            let (pairs, sev) = evidence_summary(&ctx, &evidence);
+            evidence_summary(&ctx, &evidence, &mut pairs, &mut sev);
             let (want_pairs, want_sev) = reference(&ctx, &evidence);
             assert_eq!(pairs, want_pairs, "case {case}");
             assert_eq!(sev, want_sev, "case {case}");
