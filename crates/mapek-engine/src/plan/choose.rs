@@ -5,6 +5,8 @@
 
 use std::cmp::Ordering;
 
+use smallvec::SmallVec;
+
 use super::{
     PlanTarget, Planner, Sizing, prior_effectiveness, proportional_replicas, round4, scale_replicas,
 };
@@ -13,21 +15,19 @@ use crate::judge::Breach;
 use crate::knowledge::KnowledgeBase;
 use crate::model::{ActionType, ConfigSetting, LoadTrend, PatchKind, RootCause, RootCauseKind};
 
-/// At most this many candidate actions per root-cause kind (`candidate_actions`),
-/// so a plan's candidates and chosen actions are kept in arrays, not vectors.
+/// At most this many candidate actions per root-cause kind (`candidate_actions`):
+/// the most actions a plan can have, whatever `maxActions` says.
 pub(super) const MAX_CANDIDATES: usize = 4;
 
 /// One scored, parameterised action before ids and priorities are assigned.
+/// Small, because a thousand choices hold them: the sizing arithmetic of the
+/// one scale-up is kept once per choice ([`Choice::sizing`]).
 #[derive(Clone, Copy)]
 pub(super) struct Candidate<'t> {
     pub(super) action_type: ActionType,
     pub(super) replicas: Option<i32>,
     /// For config actions: the envelope's setting it sets.
     pub(super) setting: Option<&'t ConfigSetting>,
-    /// For a proportionally sized scale action: the arithmetic, for the plan.
-    pub(super) sizing: Option<Sizing>,
-    /// When the scale-up was sized by load: the metric against the load.
-    pub(super) by_load: Option<LoadFit>,
     /// For a rollback: the revision it restores.
     pub(super) revision: Option<i64>,
     pub(super) benefit: f64,
@@ -46,10 +46,17 @@ pub(super) struct Choice<'t> {
     pub(super) kind: RootCauseKind,
     pub(super) target: &'t PlanTarget,
     pub(super) confidence: f64,
-    /// The chosen actions, best first (at most one per candidate).
-    pub(super) chosen: [Option<Candidate<'t>>; MAX_CANDIDATES],
+    /// The chosen actions, best first (at most one per candidate). Two, the
+    /// default `maxActions`, are kept inline: a thousand choices wait for
+    /// their plans, and their memory is paged in anew on every pass.
+    pub(super) chosen: SmallVec<[Candidate<'t>; 2]>,
     pub(super) cost: f64,
     pub(super) benefit: f64,
+    /// When a chosen scale-up was sized proportionally: the arithmetic, and the
+    /// metric against the load when it was sized by load. Only SCALE_UP is
+    /// sized so, and it is chosen at most once. Boxed: most plans have none,
+    /// and a choice stays small.
+    pub(super) sizing: Option<Box<(Sizing, Option<LoadFit>)>>,
 }
 
 impl Choice<'_> {
@@ -96,7 +103,10 @@ impl Planner {
             }
         };
         let envelope = &target.envelope;
-        let mut candidates: Vec<(Candidate<'t>, RootCauseKind, f64)> = Vec::new();
+        // At most one per action type: on the stack.
+        let mut candidates: SmallVec<[(Candidate<'t>, RootCauseKind, f64); ActionType::ALL.len()]> =
+            SmallVec::new();
+        let mut scale_up_sizing = None;
         let load_trend = breach.and_then(|b| b.load.as_ref()).map(|l| l.trend);
         for action in ActionType::ALL {
             if !envelope.allows(action) {
@@ -123,7 +133,7 @@ impl Planner {
             let Some((_, kind, confidence)) = lead else {
                 continue;
             };
-            let (mut replicas, mut setting, mut sizing, mut by_load) = (None, None, None, None);
+            let (mut replicas, mut setting) = (None, None);
             let mut revision = None;
             match action.patch_kind() {
                 PatchKind::Scale => {
@@ -136,9 +146,6 @@ impl Planner {
                     let ratio = fit
                         .map(|f| f.ratio())
                         .or_else(|| breach.and_then(Breach::overload_ratio));
-                    if action == ActionType::ScaleUp {
-                        by_load = fit;
-                    }
                     let r = match (action, ratio) {
                         (ActionType::ScaleUp, Some(ratio)) => {
                             let Some((r, note)) = proportional_replicas(
@@ -149,7 +156,7 @@ impl Planner {
                             ) else {
                                 continue;
                             };
-                            sizing = Some(note);
+                            scale_up_sizing = Some((note, fit));
                             r
                         }
                         _ => {
@@ -184,8 +191,6 @@ impl Planner {
                 action_type: action,
                 replicas,
                 setting,
-                sizing,
-                by_load,
                 revision,
                 benefit: benefit.clamp(0.0, 1.0),
                 cost: action.cost(),
@@ -195,22 +200,21 @@ impl Planner {
             }
         }
         // Every action type appears once, so the order is total.
-        candidates.sort_by(|a, b| {
+        candidates.sort_unstable_by(|a, b| {
             b.0.score()
                 .total_cmp(&a.0.score())
                 .then(a.0.action_type.cmp(&b.0.action_type))
         });
 
         // Two actions setting the same value would be one change twice.
-        let mut chosen: [Option<Candidate<'t>>; MAX_CANDIDATES] = [None; MAX_CANDIDATES];
-        let mut len = 0;
+        let mut chosen: SmallVec<[Candidate<'t>; 2]> = SmallVec::new();
         let mut head: Option<(RootCauseKind, f64)> = None;
         for (c, kind, confidence) in candidates {
-            if len >= self.config.max_actions.min(MAX_CANDIDATES) {
+            if chosen.len() >= self.config.max_actions.min(MAX_CANDIDATES) {
                 break;
             }
             let duplicate = c.setting.is_some_and(|cs| {
-                chosen[..len].iter().flatten().any(|o| {
+                chosen.iter().any(|o| {
                     o.setting.is_some_and(|os| {
                         os.name == cs.name && os.target == cs.target && os.container == cs.container
                     })
@@ -218,13 +222,13 @@ impl Planner {
             });
             if !duplicate {
                 head.get_or_insert((kind, confidence));
-                chosen[len] = Some(c);
-                len += 1;
+                chosen.push(c);
             }
         }
         let (kind, confidence) = head?;
-        let cost = round4(chosen.iter().flatten().map(|c| c.cost).sum());
-        let benefit = round4(chosen.iter().flatten().map(|c| c.benefit).sum());
+        let cost = round4(chosen.iter().map(|c| c.cost).sum());
+        let benefit = round4(chosen.iter().map(|c| c.benefit).sum());
+        let scaled_up = chosen.iter().any(|c| c.action_type == ActionType::ScaleUp);
         Some(Choice {
             kind,
             target,
@@ -232,6 +236,7 @@ impl Planner {
             chosen,
             cost,
             benefit,
+            sizing: scale_up_sizing.filter(|_| scaled_up).map(Box::new),
         })
     }
 }

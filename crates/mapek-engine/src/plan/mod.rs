@@ -13,6 +13,7 @@ use std::collections::hash_map::Entry;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 
 use super::fnv::FnvMap;
 use super::judge::Breach;
@@ -174,13 +175,19 @@ impl Planner {
             .map(|b| (b.policy.as_str(), b))
             .collect();
         let causes = &analysis.root_causes;
-        let mut causes_of: FnvMap<&str, Vec<&RootCause>> =
+        // A Deployment's causes, the first few inline (one allocation less
+        // per Deployment).
+        let mut causes_of: FnvMap<&str, SmallVec<[&RootCause; 4]>> =
             FnvMap::with_capacity_and_hasher(causes.len(), Default::default());
         for rc in causes {
             causes_of.entry(rc.target.as_str()).or_default().push(rc);
         }
         // Without judgements, the policies that root causes name.
-        let named: FnvMap<&str, ()> = causes.iter().map(|rc| (rc.policy.as_str(), ())).collect();
+        let named: FnvMap<&str, ()> = if judged {
+            FnvMap::default()
+        } else {
+            causes.iter().map(|rc| (rc.policy.as_str(), ())).collect()
+        };
         // Sized for every target at once: a thousand choices grown one
         // doubling at a time were copied ten times.
         let mut choices: Vec<(Choice<'_>, Option<Box<RemediationPlan>>)> =
@@ -269,7 +276,8 @@ impl Planner {
 }
 
 /// `Expected to relieve <kind> on <deployment> (confidence <c>) by <step>, then
-/// <step>: benefit <b> against cost <c>.`, written into one string.
+/// <step>: benefit <b> against cost <c>.`, written into one string with `room`
+/// bytes to spare.
 fn expected_impact(
     kind: RootCauseKind,
     target: &PlanTarget,
@@ -277,8 +285,20 @@ fn expected_impact(
     actions: &[RemediationAction],
     benefit: f64,
     cost: f64,
+    room: usize,
 ) -> String {
-    let mut out: Vec<u8> = Vec::with_capacity(160 + target.deployment.len());
+    // Sized for the whole text, so it is allocated once: the fixed words
+    // and figures, the Deployment, and each step's words and setting.
+    let steps: usize = actions
+        .iter()
+        .map(|a| {
+            64 + a
+                .config
+                .as_ref()
+                .map_or(0, |c| c.name.len() + c.value.len())
+        })
+        .sum();
+    let mut out: Vec<u8> = Vec::with_capacity(112 + target.deployment.len() + steps + room);
     out.extend_from_slice(b"Expected to relieve ");
     out.extend_from_slice(kind_name(kind).as_bytes());
     out.extend_from_slice(b" on ");

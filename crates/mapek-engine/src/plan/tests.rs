@@ -143,6 +143,40 @@ fn a_judged_plan_scales_proportionally_and_shows_the_arithmetic() {
 }
 
 #[test]
+fn the_sizing_note_comes_only_with_a_chosen_scale_up() {
+    use ActionType::*;
+    let mut a = analysis(vec![rc(RootCauseKind::GradualDegradation, 0.9)]);
+    a.breaches = vec![breach(0.63, 0.5)];
+    let mut t = target(&[RestartService, ScaleUp], 4);
+    t.envelope.scale = Some(bounds(2, 20, 10));
+    let kb = KnowledgeBase::new();
+    // Both: the restart first, then the sized scale-up, and its note.
+    let both = Planner::default().generate_plans(&a, std::slice::from_ref(&t), &kb);
+    let types: Vec<_> = both[0].actions.iter().map(|x| x.action_type).collect();
+    assert_eq!(types, [RestartService, ScaleUp]);
+    assert!(
+        both[0].expected_impact.ends_with(
+            " Sized as HPA does: ceil(4 × 1.26 (level over threshold) × 1.10 (headroom)) = 6 replicas."
+        ),
+        "{}",
+        both[0].expected_impact
+    );
+    // One action: the restart alone, without the scale-up's note.
+    let one = Planner::new(PlannerConfig {
+        max_actions: 1,
+        ..PlannerConfig::default()
+    })
+    .generate_plans(&a, &[t], &kb);
+    assert_eq!(one[0].actions.len(), 1);
+    assert_eq!(one[0].actions[0].action_type, RestartService);
+    assert!(
+        !one[0].expected_impact.contains("Sized"),
+        "{}",
+        one[0].expected_impact
+    );
+}
+
+#[test]
 fn no_plan_for_a_breach_that_is_not_actionable() {
     let mut a = analysis(vec![rc(RootCauseKind::LoadSpike, 0.9)]);
     let mut b = breach(0.63, 0.5);
