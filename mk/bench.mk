@@ -3,7 +3,9 @@
 # Included from the root Makefile, which defines CARGO and CARGO_TARGET_DIR.
 #
 #   make bench                      everything, about 3 minutes once built
-#   make bench BENCH_FILTER=plan    only the benchmarks whose id matches
+#   make bench BENCH_FILTER=plan    only the benchmarks whose id matches (a regex, passed
+#                                   quoted, so 'analyze/(100k|1M)' works; a filter that
+#                                   begins with a group's name runs only that group)
 #   make bench BENCH_PIN=           do not pin to one core
 #   make bench-summary              the summary of the last run, without running
 #   make bench-count                instructions and mispredicted branches of one cycle
@@ -26,7 +28,7 @@ bench-build: ## Build the engine benchmarks (release; the engine crate only, no 
 
 bench: bench-build ## Engine benchmarks (criterion); ends with a BENCH line, and a BENCH_COUNT line where valgrind is
 	@echo "bench: $$(nproc) cores, pinned with '$(BENCH_PIN)'; before: $$(uptime)"
-	$(BENCH_PIN) $(CARGO) bench --locked -p mapek-engine --bench engine -- $(BENCH_FILTER)
+	$(BENCH_PIN) $(CARGO) bench --locked -p mapek-engine --bench engine -- $(if $(BENCH_FILTER),'$(BENCH_FILTER)')
 	@if command -v valgrind >/dev/null 2>&1; then $(MAKE) --no-print-directory bench-count; \
 	  else echo "bench: no valgrind, so no BENCH_COUNT line (make bench-count)"; fi
 	@$(PYTHON) mk/bench_summary.py --estimate $(BENCH_ESTIMATE) --table $(BENCH_DIR)
